@@ -1,0 +1,35 @@
+/**
+ * A model-server pod as routing sees it: an immutable value, replaced (never mutated) when discovery learns
+ * something new about it.
+ *
+ * @module
+ */
+
+/** One serving endpoint. Created by a discovery source; read by strategies. */
+export interface Pod {
+  /** Stable identity across updates: `namespace/name`. Keys in-flight accounting and indexes. */
+  readonly key: string;
+  /** Pod name (`target-pod` response header). For static endpoints, the endpoint `host:port`. */
+  readonly name: string;
+  /** Kubernetes namespace; `"static"` for endpoints from the standalone file. */
+  readonly namespace: string;
+  /** IP (or host name, in standalone mode) Envoy connects to. */
+  readonly ip: string;
+  /** Serving port (`model.aibrix.ai/port`, default 8000). */
+  readonly port: number;
+  /** `ip:port` (`[ip]:port` for IPv6): the value of the request-side `target-pod` header. */
+  readonly address: string;
+  /** Models (base models and adapters) this pod serves, sorted. */
+  readonly models: readonly string[];
+  /** Routable: has an address, Ready, not terminating. Strategies never see an unready pod. */
+  readonly ready: boolean;
+  /** Engine label (`model.aibrix.ai/engine`): `vllm` unless told otherwise. */
+  readonly engine: string;
+  /** Labels, for `external-filter` selectors and debugging. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Format `ip:port` the way Envoy's ORIGINAL_DST cluster reads it (IPv6 in brackets). */
+export function formatAddress(ip: string, port: number): string {
+  return ip.includes(":") && !ip.startsWith("[") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}

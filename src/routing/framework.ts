@@ -1,0 +1,108 @@
+/**
+ * The contracts of routing: what a strategy is, what it sees, and what a pick is. Implementations live in
+ * `strategies/<name>/`; the scheduler that runs them lives in `scheduler.ts`.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import type { Pod } from "../cluster/pod";
+import type { PodLoad } from "../cluster/load-tracker";
+import type { InferenceRequest } from "../request/inference-request";
+import type { Code } from "../errors";
+
+/** Signals a strategy may declare it reads (for `/debug/state` and docs; the framework does not enforce them). */
+export type Signal = "inflight" | "inflight-tokens" | "headers" | "random" | "prompt";
+
+/** Read-only view of the request headers routing may use (keys lower-case). */
+export interface HeaderView {
+  get(name: string): string | undefined;
+}
+
+/** Everything a strategy may look at for one decision. Immutable for the duration of the decision. */
+export interface RoutingContext {
+  readonly requestId: string;
+  /** The parsed body. */
+  readonly request: InferenceRequest;
+  readonly headers: HeaderView;
+  /** In-flight work per pod key, as kvroute itself tracks it. */
+  load(podKey: string): PodLoad;
+  /** Uniform random number in [0, 1); injected so tests are deterministic. */
+  random(): number;
+}
+
+/**
+ * A strategy's answer for the candidate pods.
+ * - `scores`: one score per pod, index-aligned with the `pods` argument, each in [0, 1] where 1 is best.
+ *   A NaN or infinite score is a bug: the scheduler counts it and treats it as 0.
+ * - `abstain`: the strategy has no signal for this request (no session key, metrics missing, …). `reason` is a
+ *   short kebab-case constant; it becomes the fallback reason and a metric label, so it must be low-cardinality.
+ */
+export type ScoreResult =
+  | { readonly t: "scores"; readonly scores: ArrayLike<number> }
+  | { readonly t: "abstain"; readonly reason: string };
+
+/** A routing strategy: an optional filter and a scorer. */
+export interface Strategy {
+  /** Registered type name (kebab-case), e.g. `least-request`. Constant for the implementation. */
+  readonly type: string;
+  /** What the strategy reads. */
+  readonly reads: readonly Signal[];
+  /**
+   * Narrow the candidates (never widen). Called before any scoring, in strategy order. Returning an empty list
+   * means "nothing fits": the scheduler then answers `none`.
+   */
+  filter?(ctx: RoutingContext, pods: readonly Pod[]): readonly Pod[];
+  /** Score the candidates. Must be synchronous and cheap: it runs on the gRPC event loop. */
+  score(ctx: RoutingContext, pods: readonly Pod[]): ScoreResult;
+  /** Response headers to add when the request went to `pod` (session affinity returns `x-session-id`). */
+  responseHeaders?(ctx: RoutingContext, pod: Pod): readonly (readonly [string, string])[];
+}
+
+/** Dependencies a strategy factory may use. Nothing global: everything comes in here. */
+export interface StrategyDeps {
+  readonly now: () => number;
+}
+
+/** A registrable strategy type: a name, a params schema, and a factory. */
+export interface StrategyFactory<P = unknown> {
+  readonly type: string;
+  /** Validates the strategy's params (from configuration); defaults applied by the schema. */
+  readonly paramsSchema: z.ZodType<P>;
+  create(params: P, deps: StrategyDeps): Strategy;
+}
+
+/** How a routed request ended, reported once through `Pick.release`. */
+export interface Outcome {
+  readonly kind: "success" | "upstream-error" | "cancelled" | "reset" | "shutdown" | "error";
+  /** Upstream HTTP status, when response headers were seen. */
+  readonly status?: number;
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
+}
+
+/** Releases the pod's reservation and records the outcome. Idempotent: only the first call has an effect. */
+export type Release = (outcome: Outcome) => void;
+
+/**
+ * The result of one routing decision. The in-flight slot on `pod` is already reserved when a pick is returned;
+ * whoever receives a `routed` or `fallback` pick must call `release` exactly once (extra calls are harmless).
+ */
+export type Pick =
+  | {
+      readonly t: "routed";
+      readonly pod: Pod;
+      /** The strategy string as given (echoed in `routing-strategy`). */
+      readonly strategy: string;
+      readonly responseHeaders: readonly (readonly [string, string])[];
+      readonly release: Release;
+    }
+  | {
+      readonly t: "fallback";
+      readonly pod: Pod;
+      readonly strategy: string;
+      /** Why the strategy could not decide (e.g. `no-session-key`); the pod was chosen uniformly at random. */
+      readonly reason: string;
+      readonly responseHeaders: readonly (readonly [string, string])[];
+      readonly release: Release;
+    }
+  | { readonly t: "none"; readonly code: Code.NoReadyPod; readonly strategy: string };
