@@ -38,7 +38,8 @@ export interface HttpTrailers {
 }
 
 /** `envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode`. */
-export type BodySendMode = "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL" | "FULL_DUPLEX_STREAMED" | "GRPC";
+export type BodySendMode =
+  "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL" | "FULL_DUPLEX_STREAMED" | "GRPC";
 
 /** `envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode`. */
 export type HeaderSendMode = "DEFAULT" | "SEND" | "SKIP";
@@ -123,12 +124,16 @@ export interface ImmediateResponse {
   details?: string;
 }
 
-/** `google.protobuf.Value` as proto-loader presents it (oneof `kind`). */
+/**
+ * `google.protobuf.Value` as proto-loader presents it (oneof `kind`). camelCase despite `keepCase`: protobufjs
+ * supplies the well-known types from its bundled JSON, which names these fields camelCase, and snake_case keys are
+ * silently dropped on encode.
+ */
 export interface ProtoValue {
-  string_value?: string;
-  number_value?: number;
-  bool_value?: boolean;
-  struct_value?: ProtoStruct;
+  stringValue?: string;
+  numberValue?: number;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
 }
 
 /** `google.protobuf.Struct`. */

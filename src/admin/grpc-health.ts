@@ -1,0 +1,35 @@
+/**
+ * `grpc.health.v1` on the gRPC port, via `grpc-health-check` (Check, Watch, List). Service names:
+ * - `""` and `liveness`: SERVING while the process runs;
+ * - `readiness` and `envoy.service.ext_proc.v3.ExternalProcessor`: SERVING once pods are loaded, NOT_SERVING
+ *   before that and while draining. AIBrix's name `gateway-plugin` follows readiness too.
+ *
+ * @module
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+
+export const EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor";
+const READINESS_NAMES = ["readiness", EXT_PROC_SERVICE, "gateway-plugin"] as const;
+
+/** Health state holder. */
+export interface GrpcHealth {
+  /** Set readiness (the readiness-tracking names). */
+  setReady(ready: boolean): void;
+  addToServer(server: grpc.Server): void;
+}
+
+/** Create health with liveness SERVING and readiness NOT_SERVING. */
+export function createGrpcHealth(): GrpcHealth {
+  const impl = new HealthImplementation({
+    "": "SERVING",
+    liveness: "SERVING",
+    ...Object.fromEntries(READINESS_NAMES.map((n) => [n, "NOT_SERVING" as const])),
+  });
+  return {
+    setReady(ready) {
+      for (const n of READINESS_NAMES) impl.setStatus(n, ready ? "SERVING" : "NOT_SERVING");
+    },
+    addToServer: (server) => impl.addToServer(server),
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Builders for the ext_proc replies kvroute sends. Header values are always written as `raw_value` (Envoy ignores
+ * `value` by default and rejects both at once).
+ *
+ * @module
+ */
+import type { Pod } from "../cluster/pod";
+import { ROUTING_HEADERS, setHeader } from "./headers";
+import type { HeaderValueOption, ProcessingMode, ProcessingResponse, ProtoStruct } from "./messages";
+
+/** The inference-extension metadata namespace and key Envoy's ORIGINAL_DST `metadata_key` reads. */
+export const LB_NAMESPACE = "envoy.lb";
+export const DESTINATION_ENDPOINT = "x-gateway-destination-endpoint";
+
+/** `request_headers` CONTINUE that removes any client-sent routing headers (they are re-set with the decision). */
+export function requestHeadersContinue(modeOverride?: ProcessingMode): ProcessingResponse {
+  const reply: ProcessingResponse = {
+    request_headers: { response: { header_mutation: { remove_headers: [...ROUTING_HEADERS] } } },
+  };
+  if (modeOverride) reply.mode_override = modeOverride;
+  return reply;
+}
+
+/** What a routing decision tells Envoy. */
+export interface Decision {
+  readonly pod: Pod;
+  readonly strategy: string;
+  readonly requestId: string;
+}
+
+function decisionHeaders(d: Decision): HeaderValueOption[] {
+  return [
+    setHeader("target-pod", d.pod.address),
+    setHeader(DESTINATION_ENDPOINT, d.pod.address),
+    setHeader("routing-strategy", d.strategy),
+    setHeader("x-request-id", d.requestId),
+  ];
+}
+
+function decisionMetadata(d: Decision): ProtoStruct {
+  return {
+    fields: {
+      [LB_NAMESPACE]: { structValue: { fields: { [DESTINATION_ENDPOINT]: { stringValue: d.pod.address } } } },
+    },
+  };
+}
+
+/**
+ * The decision as a reply to `phase`: header mutation (AIBrix's `target-pod` and the inference extension's
+ * `x-gateway-destination-endpoint`, both overwriting anything the client sent), `clear_route_cache`, and the
+ * `envoy.lb` dynamic metadata.
+ */
+export function decisionReply(
+  phase: "request_headers" | "request_body",
+  d: Decision,
+  streamedBody?: { body: Buffer; endOfStream: boolean },
+): ProcessingResponse {
+  const response = {
+    header_mutation: { set_headers: decisionHeaders(d) },
+    clear_route_cache: true,
+    ...(streamedBody
+      ? {
+          body_mutation: {
+            streamed_response: { body: streamedBody.body, end_of_stream: streamedBody.endOfStream },
+          },
+        }
+      : {}),
+  };
+  return { [phase]: { response }, dynamic_metadata: decisionMetadata(d) };
+}
+
+/** An empty CONTINUE for a body chunk (`request_body` or `response_body`). */
+export function bodyContinue(phase: "request_body" | "response_body"): ProcessingResponse {
+  return { [phase]: {} };
+}
+
+/** A FULL_DUPLEX_STREAMED body reply that passes `body` on unchanged. */
+export function bodyStreamed(
+  phase: "request_body" | "response_body",
+  body: Buffer,
+  endOfStream: boolean,
+): ProcessingResponse {
+  return {
+    [phase]: { response: { body_mutation: { streamed_response: { body, end_of_stream: endOfStream } } } },
+  };
+}
+
+/** An empty trailers reply. */
+export function trailersContinue(phase: "request_trailers" | "response_trailers"): ProcessingResponse {
+  return { [phase]: {} };
+}
+
+/** `response_headers` reply adding AIBrix's response headers (`target-pod` is the pod *name* on this side). */
+export function responseHeadersReply(
+  requestId: string,
+  routed?: { pod: Pod; strategy: string; extra: readonly (readonly [string, string])[] },
+): ProcessingResponse {
+  const set: HeaderValueOption[] = [setHeader("request-id", requestId)];
+  if (routed) {
+    set.push(
+      setHeader("target-pod", routed.pod.name),
+      setHeader("target-pod-ip", routed.pod.address),
+      setHeader("routing-strategy", routed.strategy),
+    );
+    for (const [k, v] of routed.extra) set.push(setHeader(k, v));
+  }
+  return { response_headers: { response: { header_mutation: { set_headers: set } } } };
+}

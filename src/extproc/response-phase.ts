@@ -1,0 +1,179 @@
+/**
+ * The response half of a stream: response headers, body chunks and trailers after the decision. Records the
+ * status, harvests usage, and reports the request finished exactly once, whichever path ends it.
+ *
+ * @module
+ */
+import type { InferenceRequest } from "../request/inference-request";
+import type { Outcome, Pick } from "../routing/framework";
+import { createUsageHarvester } from "../response";
+import type { UsageHarvester } from "../response";
+import { readHeaderMap } from "./headers";
+import type { BodySendMode, ProcessingRequest, ProcessingResponse } from "./messages";
+import { ProtocolError } from "./protocol-error";
+import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
+
+/**
+ * Why a stream ended: `client-ended`, Envoy half-closed it; `cancelled`, Envoy cancelled it (RST_STREAM);
+ * `reset`, the transport failed; `shutdown`, kvroute cut it while stopping; `error`, a protocol or internal error.
+ */
+export type SessionClose = "client-ended" | "cancelled" | "reset" | "shutdown" | "error";
+
+/** One finished request, for the request log line and metrics. Never contains prompt text. */
+export interface RequestRecord {
+  readonly requestId: string;
+  readonly model: string | undefined;
+  readonly pod: string | undefined;
+  readonly address: string | undefined;
+  readonly strategy: string | undefined;
+  readonly fallbackReason: string | undefined;
+  /** Final upstream HTTP status, 0 when no response headers were seen. */
+  readonly status: number;
+  readonly outcome: Outcome["kind"];
+  readonly stream: boolean;
+  readonly promptTokens: number | undefined;
+  readonly completionTokens: number | undefined;
+  readonly totalTokens: number | undefined;
+  /** Why usage could not be read, when it could not. */
+  readonly usageUnreadable: "malformed" | "truncated" | undefined;
+  readonly decisionMs: number | undefined;
+  /** Request headers to the first response body chunk. */
+  readonly firstByteMs: number | undefined;
+  readonly totalMs: number;
+}
+
+/** Options of `createResponseTracker`. */
+export interface ResponseTrackerOptions {
+  readonly requestId: string;
+  readonly startedMs: number;
+  readonly decidedMs: number | undefined;
+  readonly request: InferenceRequest | undefined;
+  /** The decision; `undefined` when Envoy answered before kvroute decided. */
+  readonly pick: Extract<Pick, { t: "routed" | "fallback" }> | undefined;
+  readonly responseMode: BodySendMode;
+  readonly maxResponseBufferBytes: number;
+  readonly now: () => number;
+  readonly onFinished: ((r: RequestRecord) => void) | undefined;
+}
+
+/** The response half's state. */
+export interface ResponseTracker {
+  handle(msg: ProcessingRequest): ProcessingResponse[];
+  /** Finish now with `outcome` (used when kvroute itself ends the request). Idempotent. */
+  finish(outcome: Outcome): void;
+  /** The stream ended: finish with the outcome `why` implies, if not finished yet. Idempotent. */
+  close(why: SessionClose): void;
+}
+
+/** Create the tracker; it owns the pick's release from here on. */
+export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracker {
+  let status = 0;
+  let headersSeen = false;
+  let bodyEnded = false;
+  let finished = false;
+  let firstByteMs: number | undefined;
+  let harvester: UsageHarvester | undefined;
+
+  function finish(outcome: Outcome): void {
+    if (finished) return;
+    finished = true;
+    const h = harvester?.end();
+    const usage = h?.usage;
+    o.pick?.release({
+      ...outcome,
+      ...(usage ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens } : {}),
+    });
+    o.onFinished?.({
+      requestId: o.requestId,
+      model: o.request?.model,
+      pod: o.pick?.pod.name,
+      address: o.pick?.pod.address,
+      strategy: o.pick?.strategy,
+      fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
+      status: outcome.status ?? status,
+      outcome: outcome.kind,
+      stream: o.request?.stream ?? false,
+      promptTokens: usage?.promptTokens,
+      completionTokens: usage?.completionTokens,
+      totalTokens: usage?.totalTokens,
+      usageUnreadable: h?.malformed ? "malformed" : h?.truncated ? "truncated" : undefined,
+      decisionMs: o.decidedMs === undefined ? undefined : o.decidedMs - o.startedMs,
+      firstByteMs: firstByteMs === undefined ? undefined : firstByteMs - o.startedMs,
+      totalMs: o.now() - o.startedMs,
+    });
+  }
+
+  const byStatus = (): Outcome => ({
+    kind: status >= 400 || status === 0 ? "upstream-error" : "success",
+    status,
+  });
+
+  function onHeaders(msg: ProcessingRequest): ProcessingResponse[] {
+    if (headersSeen) throw new ProtocolError("duplicate-response-headers", "responding");
+    headersSeen = true;
+    const headers = readHeaderMap(msg.response_headers?.headers);
+    const parsed = Number.parseInt(headers.get(":status") ?? "", 10);
+    status = Number.isInteger(parsed) && parsed >= 100 && parsed <= 599 ? parsed : 0;
+    const stream = o.request?.stream ?? false;
+    const contentType = headers.get("content-type");
+    harvester = createUsageHarvester({
+      stream,
+      ...(contentType === undefined ? {} : { contentType }),
+      maxBufferedBytes: o.maxResponseBufferBytes,
+    });
+    const reply = responseHeadersReply(
+      o.requestId,
+      o.pick && { pod: o.pick.pod, strategy: o.pick.strategy, extra: o.pick.responseHeaders },
+    );
+    if (msg.response_headers?.end_of_stream) {
+      bodyEnded = true;
+      finish(byStatus());
+    }
+    return [reply];
+  }
+
+  function onBody(msg: ProcessingRequest): ProcessingResponse[] {
+    if (!headersSeen) throw new ProtocolError("response-body-before-headers", "responding");
+    if (bodyEnded) throw new ProtocolError("response-body-after-end", "responding");
+    const chunk = msg.response_body?.body ?? Buffer.alloc(0);
+    const eos = msg.response_body?.end_of_stream === true;
+    if (firstByteMs === undefined && chunk.length > 0) firstByteMs = o.now();
+    if (!finished) harvester?.push(chunk);
+    if (eos) {
+      bodyEnded = true;
+      finish(byStatus());
+    }
+    if (o.responseMode === "FULL_DUPLEX_STREAMED") return [bodyStreamed("response_body", chunk, eos)];
+    return [bodyContinue("response_body")];
+  }
+
+  return {
+    handle(msg) {
+      switch (msg.request) {
+        case "response_headers":
+          return onHeaders(msg);
+        case "response_body":
+          return onBody(msg);
+        case "response_trailers":
+          bodyEnded = true;
+          finish(byStatus());
+          return [trailersContinue("response_trailers")];
+        default:
+          throw new ProtocolError(`unexpected-${msg.request ?? "empty"}`.replace(/_/g, "-"), "responding");
+      }
+    },
+    finish,
+    close(why) {
+      if (finished) return;
+      if (why === "client-ended" && headersSeen && (o.responseMode === "NONE" || bodyEnded)) {
+        // Without response bodies, Envoy half-closing after the headers is the normal end of the request.
+        finish(byStatus());
+        return;
+      }
+      // Envoy ends the side stream early (by half-close or by cancel; which one is a transport detail) only when
+      // the downstream request went away before the response completed.
+      const kind: Outcome["kind"] = why === "client-ended" ? "cancelled" : why;
+      finish({ kind, status });
+    },
+  };
+}

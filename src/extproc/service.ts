@@ -1,0 +1,130 @@
+/**
+ * The `envoy.service.ext_proc.v3.ExternalProcessor/Process` handler: pulls one message at a time from the stream
+ * (`for await` gives backpressure), hands it to the stream's `Session`, and writes the replies honouring `drain`.
+ * Whatever ends the stream — Envoy half-closing, a cancel, a protocol error, shutdown — the session's single
+ * `close` runs in `finally`.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { ProcessingRequest, ProcessingResponse } from "./messages";
+import { ProtocolError } from "./protocol-error";
+import type { SessionClose } from "./response-phase";
+import { createSession } from "./session";
+import type { SessionDeps } from "./session";
+
+/** Hooks the service reports to (metrics and logs). */
+export interface ServiceHooks {
+  onMessage?(kind: string): void;
+  onProtocolError?(reason: string, err: ProtocolError): void;
+  onStreamOpen?(): void;
+  onStreamClose?(why: SessionClose): void;
+  onInternalError?(err: unknown): void;
+}
+
+/** The ext_proc service with its stream bookkeeping. */
+export interface ExtProcService {
+  /** The grpc-js handler for `Process`. */
+  readonly process: grpc.handleBidiStreamingCall<ProcessingRequest, ProcessingResponse>;
+  /** Streams currently open. */
+  activeStreams(): number;
+  /** Resolves when no stream is open (immediately if none). */
+  idle(): Promise<void>;
+  /** From now on, streams ended by a cancel are recorded as `shutdown` (set before a forced shutdown). */
+  markShutdown(): void;
+}
+
+type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+
+/** Write one reply, waiting for `drain` only when the transport asks for it. */
+function write(call: Call, reply: ProcessingResponse): Promise<void> | undefined {
+  if (call.destroyed || call.writableEnded) return undefined;
+  if (call.write(reply)) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("close", done);
+  });
+}
+
+/** Create the service. `sessionDeps` is shared by every stream. */
+export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHooks = {}): ExtProcService {
+  let open = 0;
+  let shuttingDown = false;
+  let idleWaiters: (() => void)[] = [];
+
+  async function process(call: Call): Promise<void> {
+    open += 1;
+    hooks.onStreamOpen?.();
+    const session = createSession(sessionDeps);
+    let why: SessionClose = "client-ended";
+    let status: { code: grpc.status; details: string } | undefined;
+    const onCancelled = (): void => {
+      why = shuttingDown ? "shutdown" : "cancelled";
+    };
+    call.on("cancelled", onCancelled);
+    // A stream error after cancel is expected; without a listener it would be thrown as uncaught.
+    call.on("error", () => undefined);
+    try {
+      // destroyOnReturn: false — leaving the loop early must not destroy the call before its status is sent.
+      for await (const raw of call.iterator({ destroyOnReturn: false })) {
+        const msg = raw as ProcessingRequest;
+        hooks.onMessage?.(msg.request ?? "empty");
+        let replies: ProcessingResponse[];
+        try {
+          replies = session.handle(msg);
+        } catch (e) {
+          why = "error";
+          if (e instanceof ProtocolError) {
+            hooks.onProtocolError?.(e.reason, e);
+            status = { code: grpc.status.INVALID_ARGUMENT, details: e.message };
+          } else {
+            hooks.onInternalError?.(e);
+            status = { code: grpc.status.INTERNAL, details: "kvroute internal error" };
+          }
+          break;
+        }
+        // In observability mode Envoy never waits for, and must not receive, replies.
+        if (!msg.observability_mode) {
+          for (const r of replies) {
+            const pending = write(call, r);
+            if (pending) await pending;
+          }
+        }
+        if (session.ended) break;
+      }
+    } catch {
+      // The stream itself failed (transport error or a cancel tearing it down mid-read).
+      if (why === "client-ended") why = "reset";
+    } finally {
+      call.off("cancelled", onCancelled);
+      session.close(why);
+      if (!call.destroyed && !call.writableEnded) {
+        if (status) call.emit("error", status);
+        else call.end();
+      }
+      open -= 1;
+      hooks.onStreamClose?.(why);
+      if (open === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  return {
+    process: (call) => {
+      process(call).catch((e: unknown) => hooks.onInternalError?.(e));
+    },
+    activeStreams: () => open,
+    idle: () => (open === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
+    markShutdown: () => {
+      shuttingDown = true;
+    },
+  };
+}

@@ -1,0 +1,317 @@
+/**
+ * One ext_proc stream = one HTTP request, as a tagged-union state machine. `handle(msg)` returns the replies to
+ * write for one message (zero or more, in order) and `close(why)` runs the single cleanup, whatever ends the
+ * stream. No gRPC here: the server feeds messages in and writes replies out, so this file is tested directly.
+ *
+ * Rules it keeps (Envoy's, wire-protocols C3):
+ * - exactly one reply of the matching kind per message, except FULL_DUPLEX_STREAMED where replies are streamed;
+ * - nothing after an immediate response;
+ * - in modes where routing needs the body before the headers go upstream (FULL_DUPLEX_STREAMED, or STREAMED with
+ *   `send_body_without_waiting_for_header_response`), the headers reply is held until the body is complete, then
+ *   the held replies are sent in header → body order.
+ *
+ * @module
+ */
+import { Code, RouteError } from "../errors";
+import type { InferenceRequest } from "../request/inference-request";
+import type { Pick } from "../routing/framework";
+import type { ApiKeyCheck } from "./api-key";
+import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
+import { immediateResponseFor, httpStatusOf } from "./immediate-response";
+import type { BodySendMode, ProcessingRequest, ProcessingResponse } from "./messages";
+import { ProtocolError } from "./protocol-error";
+import type { RequestRecord, ResponseTracker, SessionClose } from "./response-phase";
+import { createResponseTracker } from "./response-phase";
+import {
+  bodyContinue,
+  bodyStreamed,
+  decisionReply,
+  requestHeadersContinue,
+  trailersContinue,
+} from "./replies";
+
+/** Stream-independent settings (from `Config`). */
+export interface SessionOptions {
+  readonly maxBodyBytes: number;
+  /** Request body mode assumed when Envoy sends no `protocol_config`. */
+  readonly requestBodyMode: BodySendMode;
+  readonly responseBodyMode: BodySendMode;
+  readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
+  /** Bound on a buffered non-SSE response body kept for usage harvesting. */
+  readonly maxResponseBufferBytes: number;
+}
+
+/** What a routing decision needs; implemented by the director. */
+export interface Router {
+  route(input: {
+    requestId: string;
+    request: InferenceRequest;
+    headers: { get(name: string): string | undefined };
+    strategyHeader: string | undefined;
+  }): Pick;
+}
+
+/** Callbacks for metrics and logs; all optional. */
+export interface SessionHooks {
+  /** A request was answered with an immediate error response. */
+  onError?(code: Code, requestId: string, err: RouteError): void;
+  /** Parse + pick took `seconds`. */
+  onDecision?(strategy: string, seconds: number): void;
+  /** The request finished (exactly once per stream that got past request headers). */
+  onFinished?(record: RequestRecord): void;
+}
+
+/** Everything a session needs. */
+export interface SessionDeps {
+  readonly options: SessionOptions;
+  readonly router: Router;
+  readonly parse: (path: string, body: Uint8Array) => InferenceRequest;
+  readonly endpointKnown: (path: string) => boolean;
+  readonly isDraining: () => boolean;
+  readonly apiKey: ApiKeyCheck | undefined;
+  readonly hooks: SessionHooks;
+  /** Monotonic milliseconds. */
+  readonly now: () => number;
+}
+
+/** What was learnt from the request headers. */
+interface Head {
+  readonly requestId: string;
+  readonly path: string;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly startedMs: number;
+}
+
+/** Body-phase behaviour fixed at request-headers time. */
+interface BodyPlan {
+  readonly mode: BodySendMode;
+  /** Hold the headers reply until the body is complete. */
+  readonly deferHeaders: boolean;
+}
+
+type State =
+  | { readonly t: "awaitHeaders" }
+  | {
+      readonly t: "awaitBody";
+      readonly head: Head;
+      readonly plan: BodyPlan;
+      readonly chunks: Buffer[];
+      bytes: number;
+      /** Body chunks received whose replies are held until the decision (deferred modes). */
+      heldChunkReplies: number;
+    }
+  | { readonly t: "responding"; readonly tracker: ResponseTracker }
+  | { readonly t: "closed"; readonly why: string };
+
+/** A live stream's request handling. */
+export interface Session {
+  /** Replies for one message, in order. Throws `ProtocolError` for a message illegal in the current state. */
+  handle(msg: ProcessingRequest): ProcessingResponse[];
+  /** True after an immediate response: the server should end the stream (OK) and ignore further messages. */
+  readonly ended: boolean;
+  /** The single cleanup: releases any held pick and reports the request once. Idempotent. */
+  close(why: SessionClose): void;
+}
+
+/** Create the state machine for one stream. */
+export function createSession(deps: SessionDeps): Session {
+  let state: State = { t: "awaitHeaders" };
+  let protocolBodyMode: BodySendMode | undefined;
+  let protocolResponseMode: BodySendMode | undefined;
+  let sendWithoutWaiting: boolean | undefined;
+
+  function fail(reason: unknown, requestId: string): ProcessingResponse[] {
+    const err = RouteError.from(reason);
+    deps.hooks.onError?.(err.code, requestId, err);
+    if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
+    state = { t: "closed", why: "immediate-response" };
+    return [immediateResponseFor(err, requestId)];
+  }
+
+  function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
+    if (state.t !== "awaitHeaders") throw new ProtocolError("duplicate-request-headers", state.t);
+    const headers = readHeaderMap(msg.request_headers?.headers);
+    const requestId = requestIdFrom(headers);
+    const path = pathWithoutQuery(headers.get(":path") ?? "");
+    if (deps.isDraining())
+      return fail(new RouteError(Code.Unavailable, "kvroute is shutting down"), requestId);
+    if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
+      return fail(
+        new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }),
+        requestId,
+      );
+    }
+    if (!deps.endpointKnown(path)) {
+      return fail(new RouteError(Code.UnknownPath, "unknown request path"), requestId);
+    }
+    if (msg.request_headers?.end_of_stream) {
+      return fail(new RouteError(Code.BadRequest, "request body is required"), requestId);
+    }
+    const mode = protocolBodyMode ?? deps.options.requestBodyMode;
+    const waitless = sendWithoutWaiting ?? deps.options.sendBodyWithoutWaitingForHeaderResponse;
+    const plan: BodyPlan = {
+      mode,
+      deferHeaders: mode === "FULL_DUPLEX_STREAMED" || (mode === "STREAMED" && waitless),
+    };
+    state = {
+      t: "awaitBody",
+      head: { requestId, path, headers, startedMs: deps.now() },
+      plan,
+      chunks: [],
+      bytes: 0,
+      heldChunkReplies: 0,
+    };
+    if (plan.deferHeaders) return [];
+    // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
+    // buffer the body instead, so the decision can still steer the request.
+    return [requestHeadersContinue(mode === "STREAMED" ? { request_body_mode: "BUFFERED" } : undefined)];
+  }
+
+  function onRequestBody(msg: ProcessingRequest): ProcessingResponse[] {
+    if (state.t !== "awaitBody") throw new ProtocolError("unexpected-request-body", state.t);
+    const s = state;
+    const chunk = msg.request_body?.body ?? Buffer.alloc(0);
+    s.bytes += chunk.length;
+    if (s.bytes > deps.options.maxBodyBytes) {
+      return fail(
+        new RouteError(Code.PayloadTooLarge, `request body exceeds ${deps.options.maxBodyBytes} bytes`),
+        s.head.requestId,
+      );
+    }
+    if (chunk.length > 0) s.chunks.push(chunk);
+    if (msg.request_body?.end_of_stream) return decide(s, false);
+    switch (s.plan.mode) {
+      case "BUFFERED":
+      case "BUFFERED_PARTIAL":
+        // A buffered body without end_of_stream was cut at Envoy's buffer limit: the JSON is incomplete.
+        return fail(
+          new RouteError(Code.PayloadTooLarge, "request body was truncated by the proxy's buffer limit"),
+          s.head.requestId,
+        );
+      case "FULL_DUPLEX_STREAMED":
+        return [];
+      default:
+        if (s.plan.deferHeaders) {
+          s.heldChunkReplies += 1;
+          return [];
+        }
+        return [bodyContinue("request_body")];
+    }
+  }
+
+  /** The body is complete (end_of_stream, or trailers arrived): parse, pick, and answer in the mode's order. */
+  function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): ProcessingResponse[] {
+    const { head, plan } = s;
+    const t0 = deps.now();
+    const body = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.bytes);
+    let request: InferenceRequest;
+    let pick: Pick;
+    try {
+      request = deps.parse(head.path, body);
+      pick = deps.router.route({
+        requestId: head.requestId,
+        request,
+        headers: head.headers,
+        strategyHeader: head.headers.get("routing-strategy"),
+      });
+    } catch (e) {
+      return fail(e, head.requestId);
+    }
+    if (pick.t === "none") {
+      return fail(
+        new RouteError(Code.NoReadyPod, `error on getting pods for model ${request.model}`),
+        head.requestId,
+      );
+    }
+    deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000);
+    const tracker = createResponseTracker({
+      requestId: head.requestId,
+      startedMs: head.startedMs,
+      decidedMs: deps.now(),
+      request,
+      pick,
+      responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
+      maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
+      now: deps.now,
+      onFinished: deps.hooks.onFinished,
+    });
+    state = { t: "responding", tracker };
+    const d = { pod: pick.pod, strategy: pick.strategy, requestId: head.requestId };
+    const out: ProcessingResponse[] = [];
+    if (plan.mode === "FULL_DUPLEX_STREAMED") {
+      out.push(decisionReply("request_headers", d));
+      out.push(bodyStreamed("request_body", body, !byTrailers));
+    } else if (plan.deferHeaders) {
+      out.push(decisionReply("request_headers", d));
+      const held = s.heldChunkReplies + (byTrailers ? 0 : 1);
+      for (let i = 0; i < held; i++) out.push(bodyContinue("request_body"));
+    } else if (!byTrailers) {
+      out.push(decisionReply("request_body", d));
+    }
+    if (byTrailers) out.push(trailersContinue("request_trailers"));
+    return out;
+  }
+
+  function onRequestTrailers(): ProcessingResponse[] {
+    if (state.t === "awaitBody") {
+      if (state.bytes === 0)
+        return fail(new RouteError(Code.BadRequest, "request body is required"), state.head.requestId);
+      return decide(state, true);
+    }
+    if (state.t === "responding") return [trailersContinue("request_trailers")];
+    throw new ProtocolError("unexpected-request-trailers", state.t);
+  }
+
+  function onResponse(msg: ProcessingRequest): ProcessingResponse[] {
+    if (state.t === "responding") return state.tracker.handle(msg);
+    if (state.t === "awaitBody" && msg.request === "response_headers") {
+      // Envoy answered before kvroute decided (a local reply, or an upstream that did not wait for the body).
+      const tracker = createResponseTracker({
+        requestId: state.head.requestId,
+        startedMs: state.head.startedMs,
+        decidedMs: undefined,
+        request: undefined,
+        pick: undefined,
+        responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
+        maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
+        now: deps.now,
+        onFinished: deps.hooks.onFinished,
+      });
+      state = { t: "responding", tracker };
+      return tracker.handle(msg);
+    }
+    throw new ProtocolError(`unexpected-${msg.request ?? "empty"}`.replace(/_/g, "-"), state.t);
+  }
+
+  return {
+    handle(msg) {
+      if (state.t === "closed") return [];
+      if (msg.protocol_config) {
+        protocolBodyMode ??= msg.protocol_config.request_body_mode;
+        protocolResponseMode ??= msg.protocol_config.response_body_mode;
+        sendWithoutWaiting ??= msg.protocol_config.send_body_without_waiting_for_header_response;
+      }
+      switch (msg.request) {
+        case "request_headers":
+          return onRequestHeaders(msg);
+        case "request_body":
+          return onRequestBody(msg);
+        case "request_trailers":
+          return onRequestTrailers();
+        case "response_headers":
+        case "response_body":
+        case "response_trailers":
+          return onResponse(msg);
+        default:
+          throw new ProtocolError("empty-message", state.t);
+      }
+    },
+    get ended() {
+      return state.t === "closed";
+    },
+    close(why) {
+      if (state.t === "responding") state.tracker.close(why);
+      if (state.t !== "closed") state = { t: "closed", why };
+    },
+  };
+}

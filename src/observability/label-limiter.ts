@@ -1,0 +1,30 @@
+/**
+ * Keeps a metric label's cardinality bounded when its values come from outside (model names, strategy strings,
+ * pod names): the first `max` distinct values pass through, later new values become `other`.
+ *
+ * @module
+ */
+
+/** Maps a raw label value onto a bounded set. */
+export interface LabelLimiter {
+  /** The value itself if already admitted or there is room; otherwise `"other"`. */
+  admit(value: string): string;
+  /** Distinct values admitted so far. */
+  readonly size: number;
+}
+
+/** Create a limiter admitting at most `max` distinct values (≥ 1). */
+export function createLabelLimiter(max: number): LabelLimiter {
+  const seen = new Set<string>();
+  return {
+    admit(value) {
+      if (seen.has(value)) return value;
+      if (seen.size >= max) return "other";
+      seen.add(value);
+      return value;
+    },
+    get size() {
+      return seen.size;
+    },
+  };
+}

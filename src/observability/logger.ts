@@ -1,0 +1,25 @@
+/**
+ * pino JSON logger. Prompt text and secrets are never logged at info; request lines carry ids, model, pod,
+ * strategy, token counts and timings only.
+ *
+ * @module
+ */
+import pino from "pino";
+import type { Logger } from "pino";
+
+export type { Logger } from "pino";
+
+/** Create the process logger writing JSON lines to stdout (or to `destination`, for tests). */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { service: "kvroute" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: even if a caller passes these, they never reach the log.
+    redact: {
+      paths: ["authorization", "headers.authorization", "prompt", "body", "messages"],
+      censor: "[redacted]",
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

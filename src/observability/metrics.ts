@@ -1,0 +1,176 @@
+/**
+ * kvroute's own Prometheus metrics. One registry per process, created in `createMetrics()` and passed to whoever
+ * records; no module-level state. Every label that can take outside values goes through a `LabelLimiter`.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { LoadTracker } from "../cluster/load-tracker";
+import type { ClusterStore } from "../cluster/cluster-state";
+import { createLabelLimiter } from "./label-limiter";
+import type { LabelLimiter } from "./label-limiter";
+
+/** Options of `createMetrics`. */
+export interface MetricsOptions {
+  /** Collect Node process metrics (CPU, heap, event-loop lag). Off in tests for speed. */
+  readonly processMetrics?: boolean;
+  /** Bound on distinct pod label values (per-pod series). */
+  readonly maxPodSeries?: number;
+  /** Bound on distinct model and strategy label values. */
+  readonly maxModelSeries?: number;
+}
+
+/** The metric handles kvroute records into, plus the registry that renders them. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Finished requests by model, strategy and final HTTP status (`0` when none was seen). */
+  readonly requests: Counter<"model" | "strategy" | "status">;
+  /** Time from the last request-body byte to a routing decision (parse + pick), seconds. */
+  readonly decisionSeconds: Histogram<"strategy">;
+  /** Errors answered to clients (and protocol errors) by reason. */
+  readonly errors: Counter<"reason">;
+  /** How routed requests ended: success, upstream-error, cancelled, reset, shutdown, error. */
+  readonly completions: Counter<"outcome">;
+  /** Routing decisions that fell back, by strategy and reason. */
+  readonly fallbacks: Counter<"strategy" | "reason">;
+  /** NaN/Inf/out-of-range scores returned by a strategy (a bug in that strategy). */
+  readonly badScores: Counter<"strategy">;
+  /** ext_proc messages received by kind. */
+  readonly messages: Counter<"kind">;
+  /** ext_proc streams currently open. */
+  readonly activeStreams: Gauge;
+  /** Endpoint file reloads by result. */
+  readonly discoveryReloads: Counter<"result">;
+  /** Response bodies whose usage could not be read (malformed SSE line, non-JSON body, over the buffer bound). */
+  readonly usageUnreadable: Counter<"reason">;
+  /** Admit a model name as a label value. */
+  readonly modelLabel: LabelLimiter;
+  /** Admit a strategy string as a label value. */
+  readonly strategyLabel: LabelLimiter;
+}
+
+const DECISION_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+];
+
+/**
+ * Create the registry and every metric. `load` and `cluster` are read at scrape time for the per-pod in-flight
+ * gauge and pods-per-model gauge, so the hot path does no gauge bookkeeping.
+ */
+export function createMetrics(
+  load: LoadTracker,
+  cluster: ClusterStore,
+  options: MetricsOptions = {},
+): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: "kvroute_" });
+  const podLabel = createLabelLimiter(options.maxPodSeries ?? 1000);
+  const modelLabel = createLabelLimiter(options.maxModelSeries ?? 200);
+  const strategyLabel = createLabelLimiter(options.maxModelSeries ?? 200);
+  const registers = [registry];
+
+  new Gauge({
+    name: "kvroute_inflight_requests",
+    help: "Requests routed to a pod by this replica and not yet finished.",
+    labelNames: ["pod"],
+    registers,
+    collect() {
+      this.reset();
+      const pods = cluster.snapshot().pods;
+      for (const [key, l] of load.entries())
+        this.set({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.requests);
+    },
+  });
+  new Gauge({
+    name: "kvroute_inflight_tokens",
+    help: "Prompt tokens (estimated) of requests in flight, per pod.",
+    labelNames: ["pod"],
+    registers,
+    collect() {
+      this.reset();
+      const pods = cluster.snapshot().pods;
+      for (const [key, l] of load.entries())
+        this.set({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.tokens);
+    },
+  });
+  new Gauge({
+    name: "kvroute_pods",
+    help: "Known pods per model and readiness.",
+    labelNames: ["model", "ready"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [model, pods] of cluster.snapshot().models) {
+        const ready = pods.filter((p) => p.ready).length;
+        this.set({ model: modelLabel.admit(model), ready: "true" }, ready);
+        this.set({ model: modelLabel.admit(model), ready: "false" }, pods.length - ready);
+      }
+    },
+  });
+
+  return {
+    registry,
+    modelLabel,
+    strategyLabel,
+    requests: new Counter({
+      name: "kvroute_requests_total",
+      help: "Finished requests by model, routing strategy and final HTTP status (0 = none seen).",
+      labelNames: ["model", "strategy", "status"],
+      registers,
+    }),
+    decisionSeconds: new Histogram({
+      name: "kvroute_decision_duration_seconds",
+      help: "Time to parse the body and pick a pod, seconds.",
+      labelNames: ["strategy"],
+      buckets: DECISION_BUCKETS,
+      registers,
+    }),
+    errors: new Counter({
+      name: "kvroute_errors_total",
+      help: "Errors answered to clients and ext_proc protocol errors, by reason.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    completions: new Counter({
+      name: "kvroute_request_completions_total",
+      help: "Routed requests by how they ended (each counted exactly once).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    fallbacks: new Counter({
+      name: "kvroute_routing_fallback_total",
+      help: "Routing decisions where the strategy had no signal and a uniform random pod was chosen.",
+      labelNames: ["strategy", "reason"],
+      registers,
+    }),
+    badScores: new Counter({
+      name: "kvroute_strategy_bad_scores_total",
+      help: "NaN, infinite or out-of-range scores returned by a strategy (a bug; treated as 0 or clamped).",
+      labelNames: ["strategy"],
+      registers,
+    }),
+    messages: new Counter({
+      name: "kvroute_extproc_messages_total",
+      help: "ext_proc messages received, by kind.",
+      labelNames: ["kind"],
+      registers,
+    }),
+    activeStreams: new Gauge({
+      name: "kvroute_extproc_active_streams",
+      help: "ext_proc streams currently open.",
+      registers,
+    }),
+    discoveryReloads: new Counter({
+      name: "kvroute_discovery_reloads_total",
+      help: "Endpoint-file reloads by result (a bad file keeps the last good state).",
+      labelNames: ["result"],
+      registers,
+    }),
+    usageUnreadable: new Counter({
+      name: "kvroute_response_usage_unreadable_total",
+      help: "Responses whose token usage could not be read, by reason.",
+      labelNames: ["reason"],
+      registers,
+    }),
+  };
+}

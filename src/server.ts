@@ -1,0 +1,182 @@
+/**
+ * Builds kvroute's object graph once — registry, director, ext_proc service, health, admin HTTP, metrics — from a
+ * `Config` and a `ClusterStore` fed by whatever discovery the caller runs. No module-level state: two servers in
+ * one process (as tests run them) share nothing.
+ *
+ * @module
+ */
+import { performance } from "node:perf_hooks";
+import * as grpc from "@grpc/grpc-js";
+import type { ClusterStore } from "./cluster/cluster-state";
+import { createLoadTracker } from "./cluster/load-tracker";
+import type { LoadTracker } from "./cluster/load-tracker";
+import type { Config } from "./config";
+import { startAdminServer } from "./admin/http-server";
+import type { AdminServer } from "./admin/http-server";
+import { createGrpcHealth } from "./admin/grpc-health";
+import { createApiKeyCheck } from "./extproc/api-key";
+import { loadExtProcDefinition } from "./extproc/proto";
+import { createExtProcService } from "./extproc/service";
+import type { ExtProcService } from "./extproc/service";
+import type { Logger } from "./observability/logger";
+import { createMetrics } from "./observability/metrics";
+import type { Metrics } from "./observability/metrics";
+import { createRequestReporter } from "./observability/request-reporter";
+import { endpointForPath, parseRequest } from "./request";
+import { createDirector, createStrategyRegistry } from "./routing";
+import { registerBuiltins } from "./routing/strategies";
+
+/** Bound on a non-SSE response body buffered to read its usage. */
+const MAX_RESPONSE_BUFFER_BYTES = 1 << 20;
+
+/** What `createServer` needs besides configuration. */
+export interface ServerDeps {
+  readonly config: Config;
+  readonly cluster: ClusterStore;
+  readonly log: Logger;
+  /** Collect Node process metrics (default true). */
+  readonly processMetrics?: boolean;
+  /** Injected randomness for deterministic tests. */
+  readonly random?: () => number;
+}
+
+/** A running kvroute. */
+export interface KvrouteServer {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly load: LoadTracker;
+  readonly metrics: Metrics;
+  readonly extProc: ExtProcService;
+  /** Pods loaded and not draining. */
+  isReady(): boolean;
+  /**
+   * Graceful stop: readiness off, no new streams, wait for open streams up to `deadlineMs`, then cut the rest
+   * (recorded as `shutdown`) and close both ports. Resolves when everything is closed. Idempotent.
+   */
+  drain(deadlineMs: number): Promise<void>;
+}
+
+function bindGrpc(server: grpc.Server, host: string | undefined, port: number): Promise<number> {
+  const address =
+    host === undefined ? `0.0.0.0:${port}` : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+}
+
+/** Build and start kvroute on the configured ports. Rejects (naming the setting) when the strategy is invalid. */
+export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
+  const { config, cluster, log } = deps;
+  const load = createLoadTracker();
+  const metrics = createMetrics(load, cluster, {
+    processMetrics: deps.processMetrics ?? true,
+    maxPodSeries: config.metricsPodLabelLimit,
+  });
+  const registry = createStrategyRegistry();
+  registerBuiltins(registry);
+  registry.checkParams();
+  let director;
+  try {
+    director = createDirector({
+      registry,
+      cluster: () => cluster.snapshot(),
+      load,
+      defaultStrategy: config.routingAlgorithm,
+      ...(deps.random ? { random: deps.random } : {}),
+      observer: {
+        onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
+        onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
+      },
+    });
+  } catch (e) {
+    throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
+  }
+
+  let draining = false;
+  const isReady = (): boolean => cluster.snapshot().loaded && !draining;
+  const reporter = createRequestReporter(metrics, log);
+  const limits = { maxBodyBytes: config.maxBodyBytes };
+  const extProc = createExtProcService(
+    {
+      options: {
+        maxBodyBytes: config.maxBodyBytes,
+        requestBodyMode: config.requestBodyMode,
+        responseBodyMode: config.responseBodyMode,
+        sendBodyWithoutWaitingForHeaderResponse: config.sendBodyWithoutWaitingForHeaderResponse,
+        maxResponseBufferBytes: MAX_RESPONSE_BUFFER_BYTES,
+      },
+      router: director,
+      parse: (path, body) => parseRequest(path, body, limits),
+      endpointKnown: (path) => endpointForPath(path) !== undefined,
+      isDraining: () => draining,
+      apiKey: config.authBearerToken ? createApiKeyCheck(config.authBearerToken) : undefined,
+      hooks: reporter.sessionHooks,
+      now: () => performance.now(),
+    },
+    reporter.serviceHooks,
+  );
+
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": config.grpcMaxMessageSizeBytes,
+    "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
+  });
+  grpcServer.addService(loadExtProcDefinition().processService, { Process: extProc.process });
+  const health = createGrpcHealth();
+  health.addToServer(grpcServer);
+  const syncReadiness = (): void => health.setReady(isReady());
+  const unsubscribe = cluster.onChange(syncReadiness);
+  syncReadiness();
+
+  const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
+  let admin: AdminServer;
+  try {
+    admin = await startAdminServer(
+      {
+        registry: metrics.registry,
+        cluster,
+        load,
+        isReady,
+        isDraining: () => draining,
+        routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
+      },
+      config.httpBindAddress.host ?? "",
+      config.httpBindAddress.port,
+    );
+  } catch (e) {
+    grpcServer.forceShutdown();
+    throw e;
+  }
+
+  let drained: Promise<void> | undefined;
+  async function drain(deadlineMs: number): Promise<void> {
+    draining = true;
+    syncReadiness();
+    unsubscribe();
+    const graceful = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"deadline">((resolve) => {
+      timer = setTimeout(() => resolve("deadline"), deadlineMs);
+    });
+    const first = await Promise.race([graceful.then(() => "graceful" as const), deadline]);
+    clearTimeout(timer);
+    if (first === "deadline") {
+      log.warn({ openStreams: extProc.activeStreams() }, "drain deadline reached; cutting open streams");
+      extProc.markShutdown();
+      grpcServer.forceShutdown();
+    }
+    await extProc.idle();
+    await admin.close();
+  }
+
+  return {
+    grpcPort,
+    httpPort: admin.port,
+    load,
+    metrics,
+    extProc,
+    isReady,
+    drain: (deadlineMs) => (drained ??= drain(deadlineMs)),
+  };
+}

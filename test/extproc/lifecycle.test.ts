@@ -1,0 +1,161 @@
+/**
+ * Load accounting across many streams, cancels and shutdown; health and readiness.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation, protoPath as healthProto } from "grpc-health-check";
+import * as protoLoader from "@grpc/proto-loader";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { ExtProcStream, Harness } from "./harness";
+
+void HealthImplementation;
+const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
+
+async function routed(s: ExtProcStream, extra: Record<string, string> = {}): Promise<string> {
+  await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
+  const [r] = await s.exchange(body(chatBody()));
+  return setHeaders(r)["target-pod"] ?? "";
+}
+
+function healthClient(port: number) {
+  const def = protoLoader.loadSync(healthProto, { keepCase: true, enums: String });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
+  };
+  const client = new pkg.grpc.health.v1.Health(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+  ) as grpc.Client & {
+    Check(req: { service: string }, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
+  };
+  return {
+    check: (service: string) =>
+      new Promise<string>((resolve, reject) =>
+        client.Check({ service }, (e, r) => (e ? reject(e) : resolve(r?.status ?? ""))),
+      ),
+    close: () => client.close(),
+  };
+}
+
+describe("load accounting", () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness(PODS);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it("200 concurrent streams spread across pods and leave every in-flight count at zero", async () => {
+    const streams = Array.from({ length: 200 }, () => h.client.open());
+    const targets = await Promise.all(streams.map((s) => routed(s)));
+    // least-request reserves at decision time, so 200 simultaneous decisions cannot pile onto one pod.
+    const perPod = new Map<string, number>();
+    for (const t of targets) perPod.set(t, (perPod.get(t) ?? 0) + 1);
+    expect([...perPod.values()].sort()).toEqual([66, 67, 67]);
+    expect(h.server.load.totalRequests()).toBe(200);
+    await Promise.all(
+      streams.map(async (s) => {
+        await s.exchange(responseHeaders(200));
+        await s.exchange(
+          responseBody('{"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}', true),
+        );
+        s.end();
+        await s.status;
+      }),
+    );
+    expect(h.server.load.totalRequests()).toBe(0);
+    expect([...h.server.load.entries()]).toEqual([]);
+  });
+
+  it("a client cancel mid-response releases the pod", async () => {
+    const s = h.client.open();
+    await routed(s);
+    await s.exchange(responseHeaders(200));
+    await s.exchange(responseBody("data: {}\n\n", false));
+    expect(h.server.load.totalRequests()).toBe(1);
+    s.cancel();
+    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    expect(line["outcome"]).toBe("cancelled");
+    expect(h.server.load.totalRequests()).toBe(0);
+  });
+
+  it("a half-close mid-response releases the pod once", async () => {
+    const s = h.client.open();
+    await routed(s);
+    await s.exchange(responseHeaders(200));
+    s.end();
+    await s.status;
+    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    expect(line["outcome"]).toBe("cancelled");
+    expect(h.server.load.totalRequests()).toBe(0);
+    const completions = await h.server.metrics.registry.getSingleMetricAsString(
+      "kvroute_request_completions_total",
+    );
+    expect(completions).toMatch(/outcome="cancelled"} 1$/m);
+  });
+});
+
+describe("health and shutdown", () => {
+  it("readiness follows pod loading; liveness is SERVING from the start", async () => {
+    const h = await startHarness(undefined);
+    const health = healthClient(h.server.grpcPort);
+    try {
+      expect(await health.check("")).toBe("SERVING");
+      expect(await health.check("liveness")).toBe("SERVING");
+      expect(await health.check("readiness")).toBe("NOT_SERVING");
+      expect(await health.check("envoy.service.ext_proc.v3.ExternalProcessor")).toBe("NOT_SERVING");
+      const notReady = await fetch(`http://127.0.0.1:${h.server.httpPort}/readyz`);
+      expect(notReady.status).toBe(503);
+      h.cluster.replace(PODS);
+      expect(await health.check("readiness")).toBe("SERVING");
+      expect(await health.check("envoy.service.ext_proc.v3.ExternalProcessor")).toBe("SERVING");
+      expect((await fetch(`http://127.0.0.1:${h.server.httpPort}/readyz`)).status).toBe(200);
+      await expect(health.check("no-such-service")).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      health.close();
+      await h.close();
+    }
+  });
+
+  it("drain lets an open stream finish within the deadline", async () => {
+    const h = await startHarness(PODS);
+    const s = h.client.open();
+    await routed(s);
+    let drained = false;
+    const drain = h.server.drain(10_000).then(() => {
+      drained = true;
+    });
+    expect(h.server.isReady()).toBe(false);
+    await s.exchange(responseHeaders(200));
+    await s.exchange(responseBody("{}", true));
+    expect(drained).toBe(false);
+    s.end();
+    await drain;
+    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    expect(line["outcome"]).toBe("success");
+    expect(h.server.load.totalRequests()).toBe(0);
+    h.client.close();
+  });
+
+  it("drain cuts streams still open at the deadline and records them as shutdown", async () => {
+    const h = await startHarness(PODS);
+    const s = h.client.open();
+    await routed(s);
+    await h.server.drain(100);
+    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    expect(line["outcome"]).toBe("shutdown");
+    expect(h.server.load.totalRequests()).toBe(0);
+    expect((await s.status).code).not.toBe(0);
+    h.client.close();
+  });
+});
