@@ -42,6 +42,15 @@ function healthClient(port: number) {
       new Promise<string>((resolve, reject) =>
         client.Check({ service }, (e, r) => (e ? reject(e) : resolve(r?.status ?? ""))),
       ),
+    list: () =>
+      new Promise<Record<string, string>>((resolve, reject) =>
+        client.List({}, (e, r) =>
+          e
+            ? reject(e)
+            : resolve(Object.fromEntries(Object.entries(r?.statuses ?? {}).map(([k, v]) => [k, v.status]))),
+        ),
+      ),
+    watch: (service: string) => client.Watch({ service }),
     close: () => client.close(),
   };
 }
@@ -127,6 +136,36 @@ describe("health and shutdown", () => {
     }
   });
 
+  it("Watch streams readiness changes and List reports every service", async () => {
+    const h = await startHarness(undefined);
+    const health = healthClient(h.server.grpcPort);
+    try {
+      const watch = health.watch("readiness");
+      const seen: string[] = [];
+      const gotServing = new Promise<void>((resolve) =>
+        watch.on("data", (m: { status: string }) => {
+          seen.push(m.status);
+          if (m.status === "SERVING") resolve();
+          else h.cluster.replace(PODS);
+        }),
+      );
+      watch.on("error", () => undefined);
+      await gotServing;
+      expect(seen).toEqual(["NOT_SERVING", "SERVING"]);
+      watch.cancel();
+      expect(await health.list()).toEqual({
+        "": "SERVING",
+        liveness: "SERVING",
+        readiness: "SERVING",
+        "envoy.service.ext_proc.v3.ExternalProcessor": "SERVING",
+        "gateway-plugin": "SERVING",
+      });
+    } finally {
+      health.close();
+      await h.close();
+    }
+  });
+
   it("drain lets an open stream finish within the deadline", async () => {
     const h = await startHarness(PODS);
     const s = h.client.open();
@@ -136,6 +175,11 @@ describe("health and shutdown", () => {
       drained = true;
     });
     expect(h.server.isReady()).toBe(false);
+    expect((await fetch(`http://127.0.0.1:${h.server.httpPort}/readyz`)).status).toBe(503);
+    // No new streams while draining.
+    const late = h.client.open();
+    late.send(headers(CHAT_HEADERS));
+    expect((await late.status).code).toBe(grpc.status.UNAVAILABLE);
     await s.exchange(responseHeaders(200));
     await s.exchange(responseBody("{}", true));
     expect(drained).toBe(false);

@@ -1,0 +1,51 @@
+/**
+ * envoy/envoy.yaml is what users copy: check the parts kvroute depends on, since no Envoy runs here.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse } from "yaml";
+
+type Obj = Record<string, unknown>;
+const doc = parse(readFileSync(path.resolve(__dirname, "../../envoy/envoy.yaml"), "utf8")) as Obj;
+
+function at(o: unknown, ...keys: (string | number)[]): unknown {
+  return keys.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+}
+
+const hcm = at(doc, "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config");
+const filters = at(hcm, "http_filters") as Obj[];
+const extProc = filters.find((f) => f["name"] === "envoy.filters.http.ext_proc")?.["typed_config"] as Obj;
+const clusters = at(doc, "static_resources", "clusters") as Obj[];
+
+describe("envoy/envoy.yaml", () => {
+  it("runs ext_proc before the router with the processing mode kvroute expects", () => {
+    expect(filters.map((f) => f["name"])).toEqual([
+      "envoy.filters.http.ext_proc",
+      "envoy.filters.http.router",
+    ]);
+    expect(extProc["processing_mode"]).toEqual({
+      request_header_mode: "SEND",
+      request_body_mode: "BUFFERED",
+      response_header_mode: "SEND",
+      response_body_mode: "STREAMED",
+      request_trailer_mode: "SKIP",
+      response_trailer_mode: "SKIP",
+    });
+    expect(extProc["failure_mode_allow"]).toBe(false);
+    expect(extProc["message_timeout"]).toMatch(/^\d+s$/);
+    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual(["envoy.lb"]);
+  });
+
+  it("routes to an ORIGINAL_DST cluster keyed on target-pod, and reaches kvroute over HTTP/2 on :50052", () => {
+    const odc = clusters.find((c) => c["name"] === "original_destination_cluster");
+    expect(odc).toMatchObject({
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      original_dst_lb_config: { use_http_header: true, http_header_name: "target-pod" },
+    });
+    const kv = clusters.find((c) => c["name"] === "kvroute_ext_proc");
+    expect(JSON.stringify(kv)).toContain("http2_protocol_options");
+    expect(JSON.stringify(kv)).toContain('"port_value":50052');
+    expect(at(extProc, "grpc_service", "envoy_grpc", "cluster_name")).toBe("kvroute_ext_proc");
+  });
+});

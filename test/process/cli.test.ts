@@ -1,0 +1,114 @@
+/**
+ * The real process: flags and env validated at start (bad value → exit 2 naming the setting), `--help`, and
+ * SIGTERM → drain → exit 0, on the example configuration.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import path from "node:path";
+import { createInterface } from "node:readline";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+function kvroute(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+  });
+}
+
+function collect(
+  child: ChildProcessWithoutNullStreams,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+describe("kvroute process", () => {
+  it("--help lists every flag with its env var and exits 0", async () => {
+    const r = await collect(kvroute(["--help"]));
+    expect(r.code).toBe(0);
+    for (const s of [
+      "--grpc-bind-address",
+      "--http-bind-address",
+      "--routing-algorithm",
+      "ROUTING_ALGORITHM",
+      "AIBRIX_AUTH_BEARER_TOKEN",
+      "--max-body-bytes",
+    ]) {
+      expect(r.stdout).toContain(s);
+    }
+  });
+
+  it.each([
+    [
+      ["--standalone", "--endpoints-config", "examples/endpoints.yaml", "--drain-timeout-ms", "soon"],
+      {},
+      /--drain-timeout-ms/,
+    ],
+    [
+      ["--standalone", "--endpoints-config", "examples/endpoints.yaml"],
+      { KVROUTE_MAX_BODY_BYTES: "-1" },
+      /KVROUTE_MAX_BODY_BYTES/,
+    ],
+    [["--no-such-flag"], {}, /no-such-flag/],
+  ])("a bad setting %j exits 2 naming it", async (args, env, named) => {
+    const r = await collect(kvroute(args, env));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(named);
+  });
+
+  it("an unknown default strategy fails start naming ROUTING_ALGORITHM", async () => {
+    const r = await collect(
+      kvroute(
+        [
+          "--standalone",
+          "--endpoints-config",
+          "examples/endpoints.yaml",
+          "--grpc-bind-address",
+          "127.0.0.1:0",
+          "--http-bind-address",
+          "127.0.0.1:0",
+        ],
+        {
+          ROUTING_ALGORITHM: "warp-drive",
+        },
+      ),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/ROUTING_ALGORITHM/);
+  });
+
+  it("starts on the example config, serves /v1/models, and exits 0 on SIGTERM", async () => {
+    const child = kvroute([
+      "--standalone",
+      "--endpoints-config",
+      "examples/endpoints.yaml",
+      "--grpc-bind-address",
+      "127.0.0.1:0",
+      "--http-bind-address",
+      "127.0.0.1:0",
+    ]);
+    const done = collect(child);
+    const lines = createInterface({ input: child.stdout });
+    let httpPort = 0;
+    for await (const line of lines) {
+      const rec = JSON.parse(line) as { msg?: string; httpPort?: number };
+      if (rec.msg === "kvroute ready") {
+        httpPort = rec.httpPort ?? 0;
+        break;
+      }
+    }
+    lines.close();
+    child.stdout.resume();
+    const models = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/models`)).json()) as {
+      data: { id: string }[];
+    };
+    expect(models.data.map((m) => m.id)).toEqual(["qwen3-8b"]);
+    child.kill("SIGTERM");
+    const r = await done;
+    expect(r.code).toBe(0);
+  });
+});
