@@ -68,6 +68,8 @@ export function createMetrics(
   const modelLabel = createLabelLimiter(options.maxModelSeries ?? 200);
   const strategyLabel = createLabelLimiter(options.maxModelSeries ?? 200);
   const registers = [registry];
+  // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
+  // collapse into `other`, and those must add up rather than overwrite each other.
 
   new Gauge({
     name: "kvroute_inflight_requests",
@@ -78,7 +80,7 @@ export function createMetrics(
       this.reset();
       const pods = cluster.snapshot().pods;
       for (const [key, l] of load.entries())
-        this.set({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.requests);
+        this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.requests);
     },
   });
   new Gauge({
@@ -90,7 +92,7 @@ export function createMetrics(
       this.reset();
       const pods = cluster.snapshot().pods;
       for (const [key, l] of load.entries())
-        this.set({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.tokens);
+        this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.tokens);
     },
   });
   new Gauge({
@@ -102,8 +104,8 @@ export function createMetrics(
       this.reset();
       for (const [model, pods] of cluster.snapshot().models) {
         const ready = pods.filter((p) => p.ready).length;
-        this.set({ model: modelLabel.admit(model), ready: "true" }, ready);
-        this.set({ model: modelLabel.admit(model), ready: "false" }, pods.length - ready);
+        this.inc({ model: modelLabel.admit(model), ready: "true" }, ready);
+        this.inc({ model: modelLabel.admit(model), ready: "false" }, pods.length - ready);
       }
     },
   });

@@ -36,6 +36,11 @@ function healthClient(port: number) {
     grpc.credentials.createInsecure(),
   ) as grpc.Client & {
     Check(req: { service: string }, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
+    List(
+      req: object,
+      cb: (e: grpc.ServiceError | null, r?: { statuses: Record<string, { status: string }> }) => void,
+    ): void;
+    Watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
   };
   return {
     check: (service: string) =>

@@ -1,0 +1,220 @@
+/**
+ * The standalone endpoints file format (AIBrix's static provider YAML) and its parser.
+ *
+ * ```yaml
+ * models:
+ *   - name: qwen3-8b
+ *     engine: vllm            # optional, default vllm
+ *     endpoints: ["10.0.0.1:8000", "[fd00::2]:8000"]
+ * ```
+ *
+ * An endpoint listed under several models is one pod serving all of them. AIBrix's `rolesets` (prefill/decode)
+ * form is not supported yet and is rejected by name rather than ignored. Watching the file is `static-file.ts`.
+ *
+ * @module
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { formatAddress, type Pod } from "../pod";
+
+/** Largest endpoints file accepted, bytes. A bigger file is almost surely the wrong file. */
+export const MAX_ENDPOINTS_FILE_BYTES = 1024 * 1024;
+/** Most endpoint entries (summed over models) in one file. */
+export const MAX_ENDPOINTS = 10_000;
+/** Namespace of every pod from the file. */
+export const STATIC_NAMESPACE = "static";
+/** Label carrying a pod's (first) model, as AIBrix sets it. */
+export const MODEL_LABEL = "model.aibrix.ai/name";
+
+const DEFAULT_ENGINE = "vllm";
+/** How many problems one error message lists; the rest are counted. Keeps log lines bounded. */
+const MAX_LISTED_PROBLEMS = 5;
+
+/** The endpoints file is unreadable, too big, not YAML, or not in the expected shape. */
+export class EndpointsFileError extends Error {
+  override readonly name = "EndpointsFileError";
+}
+
+interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+/** `host:port` or `[ipv6]:port`, port 1..65535; host names are lower-cased so one server is one pod. */
+function parseEndpoint(raw: string): Endpoint | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(raw);
+  if (!m) return undefined;
+  const [, v6, plain, portText = ""] = m;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return undefined;
+  if (v6 !== undefined) return isIPv6(v6) ? { host: v6.toLowerCase(), port } : undefined;
+  if (plain === undefined) return undefined;
+  const ok = /^[0-9.]+$/.test(plain) ? isIPv4(plain) : HOST_NAME.test(plain);
+  return ok ? { host: plain.toLowerCase(), port } : undefined;
+}
+
+const endpointSchema = z.string({ error: 'must be a "host:port" string' }).transform((raw, ctx): Endpoint => {
+  const ep = parseEndpoint(raw);
+  if (ep) return ep;
+  ctx.addIssue({
+    code: "custom",
+    message: `${JSON.stringify(raw)} is not host:port (port 1..65535, IPv6 as [addr]:port)`,
+  });
+  return z.NEVER;
+});
+
+const nameSchema = z
+  .string({ error: "must be a string" })
+  .min(1, "must not be empty")
+  .max(256, "must be at most 256 characters")
+  .refine((s) => s.trim() === s, "must not have leading or trailing whitespace");
+
+const modelSchema = z.strictObject(
+  {
+    name: nameSchema,
+    engine: nameSchema.optional(),
+    // An empty list is allowed: scaling a model to zero must not leave the old endpoints in place.
+    endpoints: z.array(endpointSchema, { error: 'must be a list of "host:port" strings' }),
+  },
+  {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `unsupported field(s) ${issue.keys.join(", ")} (only name, engine, endpoints; rolesets are not supported yet)`
+        : "must be a mapping with name and endpoints",
+  },
+);
+
+const fileSchema = z
+  .strictObject(
+    {
+      // Empty is refused: an empty or truncated file is far likelier a mistake than an intent to drop every pod.
+      models: z
+        .array(modelSchema, { error: "must be a list of models" })
+        .min(1, "must list at least one model"),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `unsupported field(s) ${issue.keys.join(", ")} (only models)`
+          : "must be a mapping with a models list",
+    },
+  )
+  .superRefine((file, ctx) => {
+    const seenModels = new Map<string, number>();
+    let count = 0;
+    file.models.forEach((m, i) => {
+      const first = seenModels.get(m.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["models", i, "name"],
+          message: `duplicate model ${JSON.stringify(m.name)} (also models[${first}])`,
+        });
+      } else seenModels.set(m.name, i);
+      const seenEndpoints = new Map<string, number>();
+      m.endpoints.forEach((ep, j) => {
+        const addr = formatAddress(ep.host, ep.port);
+        const dup = seenEndpoints.get(addr);
+        if (dup !== undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["models", i, "endpoints", j],
+            message: `${addr} is listed twice (also endpoints[${dup}])`,
+          });
+        } else seenEndpoints.set(addr, j);
+      });
+      count += m.endpoints.length;
+    });
+    if (count > MAX_ENDPOINTS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["models"],
+        message: `has ${count} endpoints, more than the limit of ${MAX_ENDPOINTS}`,
+      });
+    }
+  });
+
+/** `models[1].endpoints[0]`, the way the problem is found in the YAML. */
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
+  return out === "" ? "(file)" : out;
+}
+
+/**
+ * Parse and validate the text of an endpoints file into pods, sorted by key. Pure.
+ *
+ * Each distinct endpoint becomes one pod: key `static/<host:port>`, name and address `<host:port>`, `ready`,
+ * models sorted, engine from its models (`vllm` when none says), label `model.aibrix.ai/name` = first model.
+ *
+ * @throws EndpointsFileError naming where the problem is, e.g. `models[1].endpoints[0]: "10.0.0.1" is not host:port`.
+ */
+export function parseEndpointsFile(text: string): Pod[] {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > MAX_ENDPOINTS_FILE_BYTES) {
+    throw new EndpointsFileError(
+      `file is ${bytes} bytes, more than the limit of ${MAX_ENDPOINTS_FILE_BYTES}`,
+    );
+  }
+  let doc: unknown;
+  try {
+    // Alias expansion is capped so a small file cannot expand into a huge one.
+    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
+  } catch (err) {
+    // The yaml library's message continues with a source excerpt and caret; one line is enough for a log.
+    const first = (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
+    throw new EndpointsFileError(`not valid YAML: ${first.replace(/:$/, "")}`, { cause: err });
+  }
+  const parsed = fileSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    const listed = issues.slice(0, MAX_LISTED_PROBLEMS).map((i) => `${formatPath(i.path)}: ${i.message}`);
+    const more = issues.length > listed.length ? `; and ${issues.length - listed.length} more` : "";
+    throw new EndpointsFileError(`${listed.join("; ")}${more}`);
+  }
+
+  const byAddress = new Map<
+    string,
+    { ep: Endpoint; models: string[]; engine: string | undefined; engineFrom: string }
+  >();
+  const problems: string[] = [];
+  parsed.data.models.forEach((m, i) => {
+    for (const ep of m.endpoints) {
+      const addr = formatAddress(ep.host, ep.port);
+      let entry = byAddress.get(addr);
+      if (!entry) byAddress.set(addr, (entry = { ep, models: [], engine: undefined, engineFrom: "" }));
+      entry.models.push(m.name);
+      if (m.engine === undefined) continue;
+      if (entry.engine !== undefined && entry.engine !== m.engine) {
+        problems.push(
+          `models[${i}].engine: ${m.engine} conflicts with ${entry.engine} (${entry.engineFrom}) for endpoint ${addr}`,
+        );
+      } else if (entry.engine === undefined) {
+        entry.engine = m.engine;
+        entry.engineFrom = `models[${i}]`;
+      }
+    }
+  });
+  if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
+
+  const pods: Pod[] = [];
+  for (const [addr, { ep, models, engine }] of byAddress) {
+    const sorted = [...models].sort();
+    pods.push({
+      key: `${STATIC_NAMESPACE}/${addr}`,
+      name: addr,
+      namespace: STATIC_NAMESPACE,
+      ip: ep.host,
+      port: ep.port,
+      address: addr,
+      models: sorted,
+      ready: true,
+      engine: engine ?? DEFAULT_ENGINE,
+      labels: { [MODEL_LABEL]: sorted[0] ?? "" },
+    });
+  }
+  return pods.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

@@ -1,0 +1,11 @@
+/**
+ * kvroute's configuration: the only module that reads flags or environment variables. `main` calls
+ * `loadConfigFromProcess()` once and passes the frozen `Config` down.
+ *
+ * @module
+ */
+export { ConfigError, helpText, loadConfig, loadConfigFromProcess } from "./load";
+export type { HelpRequest, LoadResult } from "./load";
+export { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES, SETTINGS } from "./settings";
+export type { Config, LogLevel, RequestBodyMode, ResponseBodyMode, Setting } from "./settings";
+export type { BindAddress } from "./values";

@@ -1,0 +1,201 @@
+/**
+ * The `Config` type and the one table of settings behind it. Each row names the field, its flag (and aliases),
+ * its environment variable (AIBrix's name where AIBrix has one), its value type with default, and a one-line
+ * description. Parsing, validation and `--help` are all generated from this table, so they cannot drift apart,
+ * and the mapped type on `SETTINGS` makes the compiler reject a `Config` field without a row.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import type { BindAddress, ValueType } from "./values";
+import { bindAddress, boolean, integer, oneOf, optionalText, text } from "./values";
+
+/** Body processing modes kvroute can ask Envoy for on the request side. */
+export const REQUEST_BODY_MODES = ["BUFFERED", "STREAMED", "FULL_DUPLEX_STREAMED"] as const;
+/** Request-side body mode (Envoy `ProcessingMode.BodySendMode`). */
+export type RequestBodyMode = (typeof REQUEST_BODY_MODES)[number];
+
+/** Body processing modes on the response side (`NONE`: kvroute never sees response bodies). */
+export const RESPONSE_BODY_MODES = ["NONE", "STREAMED", "BUFFERED", "FULL_DUPLEX_STREAMED"] as const;
+/** Response-side body mode (Envoy `ProcessingMode.BodySendMode`). */
+export type ResponseBodyMode = (typeof RESPONSE_BODY_MODES)[number];
+
+/** pino log levels. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** A pino log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything kvroute is configured with: parsed once at start, frozen, passed down explicitly. */
+export interface Config {
+  /** gRPC (ext_proc + grpc.health.v1) listen address. Default `:50052`. */
+  readonly grpcBindAddress: BindAddress;
+  /** HTTP listen address (`/metrics`, `/v1/models`, health). Default `:8080`. */
+  readonly httpBindAddress: BindAddress;
+  /** Standalone mode: pods come from `endpointsConfigPath`, not Kubernetes. */
+  readonly standalone: boolean;
+  /** Path of the static endpoints YAML; always set when `standalone` is true. */
+  readonly endpointsConfigPath: string | undefined;
+  /** Path of a kubeconfig; `undefined` means in-cluster config (Kubernetes mode). */
+  readonly kubeconfigPath: string | undefined;
+  /** Namespace to watch; `undefined` means all namespaces (Kubernetes mode). */
+  readonly namespace: string | undefined;
+  /** Default routing strategy expression; validated by the router registry, not here. */
+  readonly routingAlgorithm: string;
+  /** Largest gRPC message kvroute accepts from Envoy, bytes (1 KiB..512 MiB). */
+  readonly grpcMaxMessageSizeBytes: number;
+  /** Largest request body kvroute will buffer for parsing, bytes (1 KiB..512 MiB). */
+  readonly maxBodyBytes: number;
+  /** Request body mode assumed when Envoy sends no `protocol_config`. */
+  readonly requestBodyMode: RequestBodyMode;
+  /** Response body mode assumed when Envoy sends no `protocol_config`. */
+  readonly responseBodyMode: ResponseBodyMode;
+  /** Whether Envoy is configured to send body chunks before kvroute answers the headers message. */
+  readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
+  /** On SIGTERM, how long in-flight streams may run before being cut, ms (0 = cut at once). */
+  readonly drainTimeoutMs: number;
+  /** Minimum log level. */
+  readonly logLevel: LogLevel;
+  /** Gateway API key clients must present; `undefined` disables the check. Never logged. */
+  readonly authBearerToken: string | undefined;
+  /** This replica's name, for cross-replica state (`POD_NAME`, else the host name). */
+  readonly gatewayPodName: string;
+  /** Most pods that get their own label value on per-pod metrics (0 = no per-pod series). */
+  readonly metricsPodLabelLimit: number;
+}
+
+/** One row of the settings table. */
+export interface Setting<T> {
+  /** Long flag name without dashes; absent for env-only settings (secrets stay off command lines). */
+  readonly flag?: string;
+  /** Other accepted flag names (deprecated AIBrix spellings). */
+  readonly aliases?: readonly string[];
+  /** Environment variable; absent for flag-only settings. */
+  readonly env?: string;
+  /** Parsing, default and help placeholder. */
+  readonly type: ValueType<T>;
+  /** One line for `--help`. */
+  readonly description: string;
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const messageSize = { min: KIB, max: 512 * MIB, default: 4 * MIB, rangeHint: "1 KiB..512 MiB" } as const;
+/** setTimeout overflows above 2^31-1 ms and fires at once, so a larger drain timeout would mean "no drain". */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Every setting, keyed by its `Config` field. The order here is the order in `--help`. */
+export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
+  grpcBindAddress: {
+    flag: "grpc-bind-address",
+    env: "KVROUTE_GRPC_BIND_ADDRESS",
+    type: bindAddress(":50052"),
+    description: "gRPC listen address for ext_proc and health; :port means all interfaces.",
+  },
+  httpBindAddress: {
+    flag: "http-bind-address",
+    aliases: ["metrics-bind-address"],
+    env: "KVROUTE_HTTP_BIND_ADDRESS",
+    type: bindAddress(":8080"),
+    description: "HTTP listen address for /metrics, /v1/models and health (alias --metrics-bind-address).",
+  },
+  standalone: {
+    flag: "standalone",
+    env: "KVROUTE_STANDALONE",
+    type: boolean(false),
+    description: "Read pods from --endpoints-config instead of Kubernetes.",
+  },
+  endpointsConfigPath: {
+    flag: "endpoints-config",
+    env: "KVROUTE_ENDPOINTS_CONFIG",
+    type: optionalText({ hint: "<file>" }),
+    description:
+      "Static endpoints YAML (models: [{name, endpoints: [host:port]}]); required with --standalone.",
+  },
+  kubeconfigPath: {
+    flag: "kubeconfig",
+    env: "KUBECONFIG",
+    type: optionalText({ hint: "<file>" }),
+    description: "Kubeconfig file; in-cluster config when unset.",
+  },
+  namespace: {
+    flag: "namespace",
+    env: "KVROUTE_NAMESPACE",
+    type: optionalText({ hint: "<name>" }),
+    description: "Kubernetes namespace to watch; all namespaces when unset.",
+  },
+  routingAlgorithm: {
+    flag: "routing-algorithm",
+    env: "ROUTING_ALGORITHM",
+    type: text(() => "least-request", "least-request", { hint: "<strategy>" }),
+    description: "Routing strategy used when a request names none.",
+  },
+  grpcMaxMessageSizeBytes: {
+    flag: "grpc-max-message-size-bytes",
+    env: "AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES",
+    type: integer(messageSize),
+    description: "Largest gRPC message accepted from Envoy, bytes; keep in step with Envoy's bufferLimit.",
+  },
+  maxBodyBytes: {
+    flag: "max-body-bytes",
+    env: "KVROUTE_MAX_BODY_BYTES",
+    type: integer(messageSize),
+    description: "Largest request body buffered for parsing, bytes (streamed bodies are summed over chunks).",
+  },
+  requestBodyMode: {
+    flag: "request-body-mode",
+    env: "KVROUTE_REQUEST_BODY_MODE",
+    type: oneOf(REQUEST_BODY_MODES, "BUFFERED"),
+    description: "Request body mode assumed when Envoy sends no protocol_config.",
+  },
+  responseBodyMode: {
+    flag: "response-body-mode",
+    env: "KVROUTE_RESPONSE_BODY_MODE",
+    type: oneOf(RESPONSE_BODY_MODES, "STREAMED"),
+    description: "Response body mode assumed when Envoy sends no protocol_config.",
+  },
+  sendBodyWithoutWaitingForHeaderResponse: {
+    flag: "send-body-without-waiting-for-header-response",
+    env: "KVROUTE_SEND_BODY_WITHOUT_WAITING_FOR_HEADER_RESPONSE",
+    type: boolean(false),
+    description: "Envoy sends body chunks before kvroute answers the headers message.",
+  },
+  drainTimeoutMs: {
+    flag: "drain-timeout-ms",
+    env: "KVROUTE_DRAIN_TIMEOUT_MS",
+    type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
+    description: "On SIGTERM, how long in-flight streams may finish before being cut, ms (0 = at once).",
+  },
+  logLevel: {
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    type: oneOf(LOG_LEVELS, "info"),
+    description: "Minimum log level.",
+  },
+  authBearerToken: {
+    env: "AIBRIX_AUTH_BEARER_TOKEN",
+    type: optionalText({ secret: true, hint: "<token>" }),
+    description: "API key clients must send as 'Authorization: Bearer <token>'; no check when unset.",
+  },
+  gatewayPodName: {
+    env: "POD_NAME",
+    type: text(() => hostname() || "unknown-gateway", "the host name"),
+    description: "This replica's name for cross-replica state (set it from the pod's metadata.name).",
+  },
+  metricsPodLabelLimit: {
+    flag: "max-pod-label-series",
+    env: "KVROUTE_MAX_POD_LABEL_SERIES",
+    type: integer({ min: 0, max: 1_000_000, default: 1000 }),
+    description: "Most pods given their own label value on per-pod metrics (0 = no per-pod series).",
+  },
+};
+
+/** Config field names in table order. */
+export const SETTING_KEYS = Object.keys(SETTINGS) as (keyof Config)[];
+
+/** `--flag (ENV)`, the way errors and help name a setting; `flag` overrides the spelling actually used. */
+export function settingLabel(key: keyof Config, flag?: string): string {
+  const s: Setting<unknown> = SETTINGS[key];
+  const f = flag ?? s.flag;
+  if (f !== undefined && s.env !== undefined) return `--${f} (${s.env})`;
+  return f !== undefined ? `--${f}` : (s.env ?? key);
+}

@@ -1,0 +1,146 @@
+/**
+ * The director turns one parsed request into a {@link Pick}: choose the strategy spec, find the model's ready pods,
+ * run the scheduler, and reserve load on the chosen pod in the same synchronous step, so two decisions taken
+ * back to back never both see the pod as idle.
+ *
+ * @module
+ */
+import type { ClusterSnapshot } from "../cluster/cluster-state";
+import type { LoadTracker } from "../cluster/load-tracker";
+import type { Pod } from "../cluster/pod";
+import { Code, RouteError } from "../errors";
+import type { InferenceRequest } from "../request/inference-request";
+import type { HeaderView, Outcome, Pick, Release, RoutingContext } from "./framework";
+import type { StrategyPlan, StrategyRegistry } from "./registry";
+import { createScheduler, type SchedulerObserver } from "./scheduler";
+
+/** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
+export interface DirectorObserver extends SchedulerObserver {
+  /** A pick was released: called exactly once per `routed`/`fallback` pick, after its load was released. */
+  onRelease?(pod: Pod, outcome: Outcome): void;
+}
+
+/** Options of {@link createDirector}. */
+export interface DirectorOptions {
+  /** Fully registered (e.g. by `registerBuiltins`). */
+  readonly registry: StrategyRegistry;
+  /** The current fleet snapshot; read once per decision. */
+  readonly cluster: () => ClusterSnapshot;
+  /** In-flight accounting; the director reserves on pick and releases through `Pick.release`. */
+  readonly load: LoadTracker;
+  /** Spec used when the request has no `routing-strategy` header, e.g. `random` or `least-request:3,random`. */
+  readonly defaultStrategy: string;
+  readonly observer?: DirectorObserver;
+  /** Uniform source in [0, 1) for strategies and tie-breaks. Default `Math.random`; tests inject a seeded one. */
+  readonly random?: () => number;
+  /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
+  readonly nowMs?: () => number;
+}
+
+/** One request to route. */
+export interface RouteInput {
+  readonly requestId: string;
+  readonly request: InferenceRequest;
+  /** Request headers, lower-case keys. */
+  readonly headers: HeaderView;
+  /** Value of the `routing-strategy` request header, if any. Trimmed; empty counts as absent. */
+  readonly strategyHeader: string | undefined;
+}
+
+/** Routes requests. */
+export interface Director {
+  /** The validated default spec (trimmed). */
+  readonly defaultStrategy: string;
+  /**
+   * Decide where `input.request` goes. Synchronous: on a `routed` or `fallback` pick the pod's in-flight slot is
+   * already reserved, and the caller must call `release` once when the request ends (extra calls do nothing).
+   *
+   * @throws RouteError `Code.InvalidStrategy` (`x-error-routing: true`) when the header does not parse or names an
+   *   unregistered strategy; `Code.UnknownModel` (`x-error-no-model-backends: <model>`) when no pod serves the
+   *   model. Returns `{ t: "none", code: Code.NoReadyPod }` when pods exist but none is ready (or filters leave
+   *   none). A strategy that throws is a bug; its error propagates unchanged.
+   */
+  route(input: RouteInput): Pick;
+}
+
+/** The error for a model no pod serves, as AIBrix words it. */
+function unknownModel(model: string): RouteError {
+  return new RouteError(Code.UnknownModel, `model ${model} does not exist`, {
+    param: "model",
+    openaiCode: "model_not_found",
+    errorHeader: ["x-error-no-model-backends", model],
+  });
+}
+
+/** Response headers every strategy of the plan adds for `pod`, in plan order. */
+function responseHeadersOf(
+  plan: StrategyPlan,
+  ctx: RoutingContext,
+  pod: Pod,
+): readonly (readonly [string, string])[] {
+  const out: (readonly [string, string])[] = [];
+  for (const { strategy } of plan.entries) {
+    if (strategy.responseHeaders) out.push(...strategy.responseHeaders(ctx, pod));
+  }
+  return out;
+}
+
+/**
+ * Create a director. Validates `defaultStrategy` and that every configured strategy param names a registered type.
+ *
+ * @throws Error naming `defaultStrategy` when it does not resolve; the registry's `checkParams` error otherwise.
+ */
+export function createDirector(options: DirectorOptions): Director {
+  const { registry, cluster, load } = options;
+  const observer = options.observer ?? {};
+  const random = options.random ?? Math.random;
+  const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
+
+  registry.checkParams();
+  const defaultStrategy = options.defaultStrategy.trim();
+  try {
+    registry.resolve(defaultStrategy);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new Error(`default routing strategy "${options.defaultStrategy}": ${why}`, { cause: err });
+  }
+
+  function releaseOnce(pod: Pod, releaseLoad: () => boolean): Release {
+    let released = false;
+    return (outcome) => {
+      if (released) return;
+      released = true;
+      releaseLoad();
+      observer.onRelease?.(pod, outcome);
+    };
+  }
+
+  return {
+    defaultStrategy,
+    route({ requestId, request, headers, strategyHeader }) {
+      // Resolve the spec before touching the fleet: a bad header is the client's error whatever the fleet state.
+      const header = strategyHeader?.trim();
+      const spec = header ? header : defaultStrategy;
+      const plan = registry.resolve(spec);
+
+      const all = cluster().models.get(request.model);
+      if (!all || all.length === 0) throw unknownModel(request.model);
+      const ready = all.filter((p) => p.ready);
+      if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
+
+      const ctx: RoutingContext = { requestId, request, headers, load: (key) => load.get(key), random };
+      const decision = scheduler.schedule(plan, ctx, ready);
+      if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
+
+      const pod = decision.pod;
+      // Headers before the reservation: if a strategy throws here, nothing is left reserved.
+      const responseHeaders = responseHeadersOf(plan, ctx, pod);
+      // The reservation happens in the same synchronous step as the decision: the next route() call, even one
+      // already queued on the event loop, sees this request in the pod's load.
+      const release = releaseOnce(pod, load.reserve(pod.key, request.promptTokens));
+      return decision.t === "routed"
+        ? { t: "routed", pod, strategy: spec, responseHeaders, release }
+        : { t: "fallback", pod, strategy: spec, reason: decision.reason, responseHeaders, release };
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Public surface of routing: what `src/extproc` and `src/main` use. Everything else in this folder is internal.
+ *
+ * @module
+ */
+export { createDirector } from "./director";
+export type { Director, DirectorObserver, DirectorOptions, RouteInput } from "./director";
+export { createStrategyRegistry } from "./registry";
+export type { StrategyRegistry, StrategyRegistryOptions } from "./registry";
+export type { SchedulerObserver } from "./scheduler";
+export { registerBuiltins } from "./strategies";
+export type {
+  HeaderView,
+  Outcome,
+  Pick,
+  Release,
+  RoutingContext,
+  ScoreResult,
+  Signal,
+  Strategy,
+  StrategyDeps,
+  StrategyFactory,
+} from "./framework";

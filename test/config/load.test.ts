@@ -1,0 +1,361 @@
+import { hostname } from "node:os";
+import type { Config } from "../../src/config";
+import { ConfigError, loadConfig } from "../../src/config";
+
+type Env = Record<string, string | undefined>;
+
+/** Load and insist on a Config (not a help request). */
+function load(argv: readonly string[], env: Env = {}): Config {
+  const r = loadConfig(argv, env);
+  if ("help" in r) throw new Error("unexpected help request");
+  return r;
+}
+
+/** The ConfigError thrown by a load, or a failure if none is thrown. */
+function problemOf(argv: readonly string[], env: Env = {}): ConfigError {
+  try {
+    load(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify({ argv, env })}`);
+}
+
+describe("loadConfig defaults", () => {
+  it("fills every field with its default", () => {
+    expect(load([], {})).toEqual({
+      grpcBindAddress: { host: undefined, port: 50052 },
+      httpBindAddress: { host: undefined, port: 8080 },
+      standalone: false,
+      endpointsConfigPath: undefined,
+      kubeconfigPath: undefined,
+      namespace: undefined,
+      routingAlgorithm: "least-request",
+      grpcMaxMessageSizeBytes: 4194304,
+      maxBodyBytes: 4194304,
+      requestBodyMode: "BUFFERED",
+      responseBodyMode: "STREAMED",
+      sendBodyWithoutWaitingForHeaderResponse: false,
+      drainTimeoutMs: 30000,
+      logLevel: "info",
+      authBearerToken: undefined,
+      gatewayPodName: hostname(),
+      metricsPodLabelLimit: 1000,
+    } satisfies Config);
+  });
+
+  it("treats an empty environment variable as unset, as Go's os.Getenv does", () => {
+    expect(load([], { KVROUTE_DRAIN_TIMEOUT_MS: "", LOG_LEVEL: "", POD_NAME: "" })).toMatchObject({
+      drainTimeoutMs: 30000,
+      logLevel: "info",
+      gatewayPodName: hostname(),
+    });
+  });
+
+  it("returns a deeply frozen object", () => {
+    const c = load([]);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.grpcBindAddress)).toBe(true);
+    expect(Object.isFrozen(c.httpBindAddress)).toBe(true);
+    expect(() => {
+      (c as { drainTimeoutMs: number }).drainTimeoutMs = 1;
+    }).toThrow(TypeError);
+  });
+});
+
+describe("loadConfig from the environment (AIBrix names where AIBrix has one)", () => {
+  it.each<[string, string, keyof Config, unknown]>([
+    ["KVROUTE_GRPC_BIND_ADDRESS", "127.0.0.1:9000", "grpcBindAddress", { host: "127.0.0.1", port: 9000 }],
+    ["KVROUTE_HTTP_BIND_ADDRESS", "[::1]:0", "httpBindAddress", { host: "::1", port: 0 }],
+    ["KVROUTE_STANDALONE", "true", "standalone", true],
+    [
+      "KVROUTE_ENDPOINTS_CONFIG",
+      "/etc/kvroute/endpoints.yaml",
+      "endpointsConfigPath",
+      "/etc/kvroute/endpoints.yaml",
+    ],
+    ["KUBECONFIG", "/home/me/.kube/config", "kubeconfigPath", "/home/me/.kube/config"],
+    ["KVROUTE_NAMESPACE", "inference", "namespace", "inference"],
+    ["ROUTING_ALGORITHM", "prefix-cache", "routingAlgorithm", "prefix-cache"],
+    ["AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES", "1024", "grpcMaxMessageSizeBytes", 1024],
+    ["KVROUTE_MAX_BODY_BYTES", "536870912", "maxBodyBytes", 536870912],
+    ["KVROUTE_REQUEST_BODY_MODE", "STREAMED", "requestBodyMode", "STREAMED"],
+    ["KVROUTE_RESPONSE_BODY_MODE", "NONE", "responseBodyMode", "NONE"],
+    [
+      "KVROUTE_SEND_BODY_WITHOUT_WAITING_FOR_HEADER_RESPONSE",
+      "1",
+      "sendBodyWithoutWaitingForHeaderResponse",
+      true,
+    ],
+    ["KVROUTE_DRAIN_TIMEOUT_MS", "0", "drainTimeoutMs", 0],
+    ["LOG_LEVEL", "debug", "logLevel", "debug"],
+    ["AIBRIX_AUTH_BEARER_TOKEN", "s3cret", "authBearerToken", "s3cret"],
+    ["POD_NAME", "gateway-plugins-abc12", "gatewayPodName", "gateway-plugins-abc12"],
+    ["KVROUTE_MAX_POD_LABEL_SERIES", "0", "metricsPodLabelLimit", 0],
+  ])("%s=%s sets %s", (env, value, field, expected) => {
+    const extra: Env = field === "standalone" ? { KVROUTE_ENDPOINTS_CONFIG: "e.yaml" } : {};
+    expect(load([], { ...extra, [env]: value })[field]).toEqual(expected);
+  });
+});
+
+describe("loadConfig from flags", () => {
+  it.each<[readonly string[], keyof Config, unknown]>([
+    [["--grpc-bind-address", ":0"], "grpcBindAddress", { host: undefined, port: 0 }],
+    [["--grpc-bind-address=localhost:50051"], "grpcBindAddress", { host: "localhost", port: 50051 }],
+    [["--http-bind-address=0.0.0.0:8081"], "httpBindAddress", { host: "0.0.0.0", port: 8081 }],
+    [["--metrics-bind-address", ":9090"], "httpBindAddress", { host: undefined, port: 9090 }],
+    [["--kubeconfig=/k"], "kubeconfigPath", "/k"],
+    [["--namespace", "ns1"], "namespace", "ns1"],
+    [
+      ["--routing-algorithm=prefix-cache:2,least-request"],
+      "routingAlgorithm",
+      "prefix-cache:2,least-request",
+    ],
+    [["--grpc-max-message-size-bytes", "8388608"], "grpcMaxMessageSizeBytes", 8388608],
+    [["--max-body-bytes=1024"], "maxBodyBytes", 1024],
+    [["--request-body-mode=full_duplex_streamed"], "requestBodyMode", "FULL_DUPLEX_STREAMED"],
+    [["--response-body-mode", "buffered"], "responseBodyMode", "BUFFERED"],
+    [["--send-body-without-waiting-for-header-response"], "sendBodyWithoutWaitingForHeaderResponse", true],
+    [["--drain-timeout-ms=0"], "drainTimeoutMs", 0],
+    [["--drain-timeout-ms", "2147483647"], "drainTimeoutMs", 2147483647],
+    [["--log-level=WARN"], "logLevel", "warn"],
+    [["--max-pod-label-series", "5"], "metricsPodLabelLimit", 5],
+    [["-log-level=trace"], "logLevel", "trace"], // Go's flag package accepts one dash
+    [["--log-level=debug", "--log-level=error"], "logLevel", "error"], // the last repeat wins, as in Go
+  ])("%j sets %s", (argv, field, expected) => {
+    expect(load(argv)[field]).toEqual(expected);
+  });
+
+  it.each<[readonly string[], boolean]>([
+    [["--standalone"], true],
+    [["--standalone=true"], true],
+    [["--standalone=false"], false],
+    [["--standalone=0"], false],
+    [["--standalone=TRUE"], true],
+  ])("boolean %j → %s", (argv, expected) => {
+    expect(load([...argv, "--endpoints-config=e.yaml"]).standalone).toBe(expected);
+  });
+
+  it.each<[readonly string[], Env, keyof Config, unknown]>([
+    [["--drain-timeout-ms=5"], { KVROUTE_DRAIN_TIMEOUT_MS: "7" }, "drainTimeoutMs", 5],
+    [["--log-level", "error"], { LOG_LEVEL: "debug" }, "logLevel", "error"],
+    [["--routing-algorithm=random"], { ROUTING_ALGORITHM: "prefix-cache" }, "routingAlgorithm", "random"],
+    [
+      ["--metrics-bind-address=:1"],
+      { KVROUTE_HTTP_BIND_ADDRESS: ":2" },
+      "httpBindAddress",
+      { host: undefined, port: 1 },
+    ],
+    [
+      ["--grpc-max-message-size-bytes=2048"],
+      { AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES: "4096" },
+      "grpcMaxMessageSizeBytes",
+      2048,
+    ],
+    [
+      ["--send-body-without-waiting-for-header-response=false"],
+      { KVROUTE_SEND_BODY_WITHOUT_WAITING_FOR_HEADER_RESPONSE: "true" },
+      "sendBodyWithoutWaitingForHeaderResponse",
+      false,
+    ],
+  ])("flag %j beats env %j", (argv, env, field, expected) => {
+    expect(load(argv, env)[field]).toEqual(expected);
+  });
+
+  it("does not parse a bad env value that a flag overrides", () => {
+    expect(load(["--drain-timeout-ms=1"], { KVROUTE_DRAIN_TIMEOUT_MS: "nope" }).drainTimeoutMs).toBe(1);
+  });
+});
+
+describe("loadConfig rejects bad values, naming the setting", () => {
+  it.each<[string, readonly string[], Env, string]>([
+    [
+      "integer garbage",
+      ["--drain-timeout-ms", "abc"],
+      {},
+      `--drain-timeout-ms (KVROUTE_DRAIN_TIMEOUT_MS): must be an integer >= 0 and <= 2147483647, got "abc"`,
+    ],
+    [
+      "negative",
+      ["--drain-timeout-ms=-1"],
+      {},
+      `--drain-timeout-ms (KVROUTE_DRAIN_TIMEOUT_MS): must be an integer >= 0`,
+    ],
+    [
+      "trailing garbage",
+      [],
+      { KVROUTE_DRAIN_TIMEOUT_MS: "10ms" },
+      `--drain-timeout-ms (KVROUTE_DRAIN_TIMEOUT_MS): must be an integer >= 0 and <= 2147483647, got "10ms"`,
+    ],
+    ["fraction", [], { KVROUTE_DRAIN_TIMEOUT_MS: "1.5" }, `got "1.5"`],
+    [
+      "exponent",
+      [],
+      { KVROUTE_MAX_POD_LABEL_SERIES: "1e3" },
+      `--max-pod-label-series (KVROUTE_MAX_POD_LABEL_SERIES): must be an integer >= 0 and <= 1000000, got "1e3"`,
+    ],
+    ["surrounding space", [], { KVROUTE_DRAIN_TIMEOUT_MS: " 5" }, `got " 5"`],
+    ["above setTimeout's limit", ["--drain-timeout-ms=2147483648"], {}, "--drain-timeout-ms"],
+    ["unsafe integer", ["--drain-timeout-ms=99999999999999999999"], {}, "--drain-timeout-ms"],
+    [
+      "message size too small",
+      [],
+      { AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES: "1023" },
+      `--grpc-max-message-size-bytes (AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES): must be an integer >= 1024 and <= 536870912 (1 KiB..512 MiB), got "1023"`,
+    ],
+    ["message size zero", [], { AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES: "0" }, `got "0"`],
+    [
+      "body too large",
+      ["--max-body-bytes=536870913"],
+      {},
+      `--max-body-bytes (KVROUTE_MAX_BODY_BYTES): must be an integer >= 1024`,
+    ],
+    [
+      "boolean",
+      [],
+      { KVROUTE_STANDALONE: "yes" },
+      `--standalone (KVROUTE_STANDALONE): must be true or false, got "yes"`,
+    ],
+    [
+      "boolean flag value",
+      ["--send-body-without-waiting-for-header-response=maybe"],
+      {},
+      `--send-body-without-waiting-for-header-response (KVROUTE_SEND_BODY_WITHOUT_WAITING_FOR_HEADER_RESPONSE): must be true or false`,
+    ],
+    [
+      "request mode",
+      ["--request-body-mode=NONE"],
+      {},
+      `--request-body-mode (KVROUTE_REQUEST_BODY_MODE): must be one of BUFFERED, STREAMED, FULL_DUPLEX_STREAMED, got "NONE"`,
+    ],
+    [
+      "response mode",
+      [],
+      { KVROUTE_RESPONSE_BODY_MODE: "chunked" },
+      `--response-body-mode (KVROUTE_RESPONSE_BODY_MODE): must be one of NONE, STREAMED, BUFFERED, FULL_DUPLEX_STREAMED`,
+    ],
+    [
+      "log level",
+      [],
+      { LOG_LEVEL: "verbose" },
+      `--log-level (LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"`,
+    ],
+    [
+      "address without port",
+      ["--grpc-bind-address=localhost"],
+      {},
+      `--grpc-bind-address (KVROUTE_GRPC_BIND_ADDRESS): must be host:port, [ipv6]:port or :port, got "localhost"`,
+    ],
+    [
+      "port out of range",
+      [],
+      { KVROUTE_GRPC_BIND_ADDRESS: ":65536" },
+      `--grpc-bind-address (KVROUTE_GRPC_BIND_ADDRESS): port must be an integer >= 0 and <= 65535`,
+    ],
+    [
+      "bare IPv6",
+      [],
+      { KVROUTE_HTTP_BIND_ADDRESS: "::1:80" },
+      `--http-bind-address (KVROUTE_HTTP_BIND_ADDRESS): must be host:port`,
+    ],
+    ["bad IPv6", [], { KVROUTE_HTTP_BIND_ADDRESS: "[zz]:80" }, "must have an IPv6 address inside [ ]"],
+    ["bad IPv4", ["--grpc-bind-address=999.1.1.1:80"], {}, "host must be an IPv4 address or a host name"],
+    [
+      "alias named as typed",
+      ["--metrics-bind-address=nope"],
+      {},
+      `--metrics-bind-address (KVROUTE_HTTP_BIND_ADDRESS): must be host:port`,
+    ],
+    ["empty flag value", ["--namespace="], {}, "--namespace (KVROUTE_NAMESPACE): must not be empty"],
+    [
+      "empty routing algorithm",
+      ["--routing-algorithm="],
+      {},
+      "--routing-algorithm (ROUTING_ALGORITHM): must not be empty",
+    ],
+    [
+      "whitespace in pod name",
+      [],
+      { POD_NAME: "gw " },
+      `POD_NAME: must not have leading or trailing whitespace, got "gw "`,
+    ],
+    ["unknown flag", ["--bogus", "x"], {}, "unknown flag --bogus (see --help)"],
+    ["unknown flag with =", ["--routing=random"], {}, "unknown flag --routing (see --help)"],
+    ["env-only setting as a flag", ["--auth-bearer-token=t"], {}, "unknown flag --auth-bearer-token"],
+    ["positional argument", ["serve"], {}, `unexpected argument "serve"`],
+    ["after --", ["--", "--standalone"], {}, `unexpected argument "--standalone"`],
+    [
+      "boolean with a separate value",
+      ["--standalone", "false"],
+      { KVROUTE_ENDPOINTS_CONFIG: "e.yaml" },
+      `unexpected argument "false" (a boolean takes its value after "=": --standalone=false)`,
+    ],
+    ["missing value at the end", ["--log-level"], {}, "--log-level (LOG_LEVEL): missing value"],
+    [
+      "flag in place of a value",
+      ["--namespace", "--standalone"],
+      {},
+      "--namespace (KVROUTE_NAMESPACE): missing value",
+    ],
+    [
+      "standalone without file (flag)",
+      ["--standalone"],
+      {},
+      "--endpoints-config (KVROUTE_ENDPOINTS_CONFIG): required when --standalone is set",
+    ],
+    [
+      "standalone without file (env)",
+      [],
+      { KVROUTE_STANDALONE: "true" },
+      "--endpoints-config (KVROUTE_ENDPOINTS_CONFIG): required when --standalone is set",
+    ],
+  ])("%s", (_name, argv, env, expected) => {
+    expect(problemOf(argv, env).message).toContain(expected);
+  });
+
+  it("never echoes the bearer token", () => {
+    const err = problemOf([], { AIBRIX_AUTH_BEARER_TOKEN: "t0ps3cret\n" });
+    expect(err.message).toBe(
+      "AIBRIX_AUTH_BEARER_TOKEN: must not have leading or trailing whitespace, got (value hidden)",
+    );
+    expect(err.message).not.toContain("t0ps3cret");
+  });
+
+  it("reports every problem at once, one line each", () => {
+    const err = problemOf(["--standalone", "--bogus=1", "--log-level=loud"], {
+      KVROUTE_DRAIN_TIMEOUT_MS: "x",
+    });
+    expect(err.problems).toEqual([
+      "unknown flag --bogus (see --help)",
+      `--drain-timeout-ms (KVROUTE_DRAIN_TIMEOUT_MS): must be an integer >= 0 and <= 2147483647, got "x"`,
+      `--log-level (LOG_LEVEL): must be one of fatal, error, warn, info, debug, trace, silent, got "loud"`,
+      "--endpoints-config (KVROUTE_ENDPOINTS_CONFIG): required when --standalone is set",
+    ]);
+    expect(err.message).toBe(err.problems.join("\n"));
+    expect(err.name).toBe("ConfigError");
+  });
+
+  it("accepts standalone with an endpoints file", () => {
+    expect(load(["--standalone", "--endpoints-config", "examples/endpoints.yaml"])).toMatchObject({
+      standalone: true,
+      endpointsConfigPath: "examples/endpoints.yaml",
+    });
+  });
+});
+
+describe("help", () => {
+  it.each<[readonly string[]]>([
+    [["--help"]],
+    [["-h"]],
+    [["-help"]],
+    [["--log-level=debug", "-h"]],
+    [["--bogus", "--help"]],
+  ])("%j returns the help marker, even beside bad flags", (argv) => {
+    expect(loadConfig(argv, { KVROUTE_DRAIN_TIMEOUT_MS: "bad" })).toEqual({ help: true });
+  });
+
+  it("is not triggered by a value that happens to be -h", () => {
+    expect(load(["--namespace=-h"]).namespace).toBe("-h");
+  });
+});

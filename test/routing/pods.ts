@@ -1,0 +1,116 @@
+/**
+ * Test fixtures for routing: pods, a fleet (cluster store + load tracker), requests, headers and a seeded random.
+ *
+ * @module
+ */
+import { createClusterStore, type ClusterStore } from "../../src/cluster/cluster-state";
+import { createLoadTracker, type LoadTracker } from "../../src/cluster/load-tracker";
+import { formatAddress, type Pod } from "../../src/cluster/pod";
+import type { InferenceRequest } from "../../src/request/inference-request";
+import type { HeaderView, RoutingContext } from "../../src/routing/framework";
+
+/** The model every fixture pod serves unless told otherwise. */
+export const MODEL = "llama-3-8b";
+
+/** Pod number `i`: `default/pod-<i>` at `10.0.<i/256>.<i%256>:8000`, ready, serving {@link MODEL}. */
+export function makePod(i: number, overrides: Partial<Pod> = {}): Pod {
+  const ip = overrides.ip ?? `10.0.${Math.floor(i / 256)}.${i % 256}`;
+  const port = overrides.port ?? 8000;
+  const name = overrides.name ?? `pod-${i}`;
+  return {
+    key: `default/${name}`,
+    name,
+    namespace: "default",
+    ip,
+    port,
+    address: formatAddress(ip, port),
+    models: [MODEL],
+    ready: true,
+    engine: "vllm",
+    labels: {},
+    ...overrides,
+  };
+}
+
+/** A cluster store and load tracker holding `pods`. */
+export interface Fleet {
+  readonly store: ClusterStore;
+  readonly load: LoadTracker;
+  readonly pods: readonly Pod[];
+}
+
+/** Build a fleet of `count` pods; indexes in `unready` are not ready. */
+export function makeFleet(
+  count: number,
+  options: { unready?: readonly number[]; model?: string } = {},
+): Fleet {
+  const unready = new Set(options.unready ?? []);
+  const models = [options.model ?? MODEL];
+  const pods = Array.from({ length: count }, (_, i) => makePod(i, { ready: !unready.has(i), models }));
+  const store = createClusterStore();
+  store.replace(pods);
+  return { store, load: createLoadTracker(), pods };
+}
+
+/** Put `requests[i]` requests in flight on `pods[i]` (never released: tests throw the tracker away). */
+export function preload(load: LoadTracker, pods: readonly Pod[], requests: readonly number[]): void {
+  requests.forEach((n, i) => {
+    const pod = pods[i];
+    if (!pod) throw new Error(`no pod ${i}`);
+    for (let k = 0; k < n; k++) load.reserve(pod.key, 0);
+  });
+}
+
+/** A chat request for `model` with a `promptTokens` estimate. */
+export function makeRequest(model = MODEL, promptTokens = 10): InferenceRequest {
+  return {
+    endpoint: "chat-completions",
+    path: "/v1/chat/completions",
+    model,
+    stream: false,
+    includeUsage: false,
+    user: undefined,
+    maxTokens: undefined,
+    prompt: { t: "text", text: "hello" },
+    promptTokens,
+    bodyBytes: 64,
+  };
+}
+
+/** A header view over a plain record (keys given lower-case). */
+export function headersOf(record: Readonly<Record<string, string>> = {}): HeaderView {
+  return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined) };
+}
+
+/** Deterministic uniform [0, 1) source (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A source that replays `values` in order, then repeats the last one. */
+export function sequence(values: readonly number[]): () => number {
+  let i = 0;
+  return () => values[Math.min(i++, values.length - 1)] ?? 0;
+}
+
+/** A routing context for calling a strategy directly. */
+export function makeContext(
+  load: LoadTracker,
+  options: { headers?: Readonly<Record<string, string>>; random?: () => number } = {},
+): RoutingContext {
+  const random = options.random ?? seededRandom(1);
+  return {
+    requestId: "req-1",
+    request: makeRequest(),
+    headers: headersOf(options.headers),
+    load: (key) => load.get(key),
+    random: () => random(),
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * The contract every strategy must pass. Each strategy's test file calls {@link runStrategyContract} and then adds
+ * its own table of cases.
+ *
+ * @module
+ */
+import { Code, RouteError } from "../../src/errors";
+import { createDirector, type DirectorObserver } from "../../src/routing/director";
+import type { StrategyFactory } from "../../src/routing/framework";
+import { createStrategyRegistry } from "../../src/routing/registry";
+import { STRATEGY_NAME } from "../../src/routing/strategy-spec";
+import {
+  headersOf,
+  makeContext,
+  makeFleet,
+  makeRequest,
+  MODEL,
+  preload,
+  seededRandom,
+  type Fleet,
+} from "./pods";
+
+/** Options of {@link runStrategyContract}. */
+export interface StrategyContractOptions<P> {
+  /** Suite title, normally the strategy type. */
+  readonly name: string;
+  readonly factory: StrategyFactory<P>;
+  /** Params for the factory (raw, as from configuration). Default `{}`. */
+  readonly params?: unknown;
+  /**
+   * Request header sets the checks run under, so header-driven strategies exercise each branch (abstaining,
+   * sticky, hashed). Default: no headers.
+   */
+  readonly headerSets?: readonly Readonly<Record<string, string>>[];
+}
+
+const POD_COUNTS = [1, 2, 3, 8, 33];
+const LOAD_PATTERNS: readonly ((i: number) => number)[] = [
+  () => 0,
+  (i) => i,
+  (i) => (i * 7) % 5,
+  (i) => 40 - i,
+];
+
+/** Define a `describe` block checking the routing contract for one strategy. */
+export function runStrategyContract<P>(options: StrategyContractOptions<P>): void {
+  const { name, factory } = options;
+  const headerSets = options.headerSets ?? [{}];
+  const rawParams = options.params ?? {};
+
+  const strategy = () => factory.create(factory.paramsSchema.parse(rawParams), { now: () => 0 });
+  const director = (fleet: Fleet, observer: DirectorObserver = {}, seed = 7) => {
+    const registry = createStrategyRegistry({ params: { [factory.type]: rawParams } });
+    registry.register(factory);
+    return createDirector({
+      registry,
+      cluster: () => fleet.store.snapshot(),
+      load: fleet.load,
+      defaultStrategy: factory.type,
+      observer,
+      random: seededRandom(seed),
+    });
+  };
+  const route = (
+    d: ReturnType<typeof director>,
+    headers: Readonly<Record<string, string>> = {},
+    model = MODEL,
+  ) =>
+    d.route({
+      requestId: "r",
+      request: makeRequest(model, 10),
+      headers: headersOf(headers),
+      strategyHeader: undefined,
+    });
+
+  describe(`strategy contract: ${name}`, () => {
+    it("has a kebab-case type matching the factory and declares what it reads", () => {
+      const s = strategy();
+      expect(s.type).toBe(factory.type);
+      expect(STRATEGY_NAME.test(s.type)).toBe(true);
+      expect(s.reads.length).toBeGreaterThan(0);
+    });
+
+    it("returns index-aligned scores in [0, 1], or abstains with a kebab-case reason", () => {
+      const s = strategy();
+      let seed = 1;
+      for (const n of POD_COUNTS) {
+        for (const pattern of LOAD_PATTERNS) {
+          for (const headers of headerSets) {
+            const fleet = makeFleet(n);
+            preload(
+              fleet.load,
+              fleet.pods,
+              fleet.pods.map((_, i) => pattern(i)),
+            );
+            const ctx = makeContext(fleet.load, { headers, random: seededRandom(seed++) });
+            const result = s.score(ctx, fleet.pods);
+            if (result.t === "abstain") {
+              expect(STRATEGY_NAME.test(result.reason)).toBe(true);
+              continue;
+            }
+            expect(result.scores.length).toBe(n);
+            for (const x of Array.from(result.scores)) {
+              expect(Number.isFinite(x)).toBe(true);
+              expect(x).toBeGreaterThanOrEqual(0);
+              expect(x).toBeLessThanOrEqual(1);
+            }
+          }
+        }
+      }
+    });
+
+    it("copes with an empty candidate list when called directly", () => {
+      const s = strategy();
+      const fleet = makeFleet(0);
+      for (const headers of headerSets) {
+        const result = s.score(makeContext(fleet.load, { headers }), []);
+        if (result.t === "scores") expect(result.scores.length).toBe(0);
+      }
+    });
+
+    it("never picks an unready pod through the director", () => {
+      const fleet = makeFleet(6, { unready: [0, 2, 3, 5] });
+      const d = director(fleet);
+      for (const headers of headerSets) {
+        for (let k = 0; k < 100; k++) {
+          const pick = route(d, headers);
+          if (pick.t === "none") throw new Error("expected a pick");
+          expect(pick.pod.ready).toBe(true);
+          pick.release({ kind: "success" });
+        }
+      }
+      expect(fleet.load.totalRequests()).toBe(0);
+    });
+
+    it("answers none when no pod is ready, and UnknownModel when no pod serves the model", () => {
+      const fleet = makeFleet(3, { unready: [0, 1, 2] });
+      const d = director(fleet);
+      for (const headers of headerSets) {
+        expect(route(d, headers)).toEqual({ t: "none", code: Code.NoReadyPod, strategy: factory.type });
+        let thrown: unknown;
+        try {
+          route(d, headers, "no-such-model");
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown).toBeInstanceOf(RouteError);
+        expect((thrown as RouteError).code).toBe(Code.UnknownModel);
+      }
+      expect(fleet.load.totalRequests()).toBe(0);
+    });
+
+    it("reserves on pick and releases exactly once however often release is called", () => {
+      const fleet = makeFleet(4);
+      const released: string[] = [];
+      const d = director(fleet, { onRelease: (pod, outcome) => released.push(`${pod.key}:${outcome.kind}`) });
+      for (const headers of headerSets) {
+        const pick = route(d, headers);
+        if (pick.t === "none") throw new Error("expected a pick");
+        expect(fleet.load.get(pick.pod.key)).toEqual({ requests: 1, tokens: 10 });
+        pick.release({ kind: "success" });
+        expect(fleet.load.get(pick.pod.key)).toEqual({ requests: 0, tokens: 0 });
+        pick.release({ kind: "error" });
+        expect(fleet.load.totalRequests()).toBe(0);
+        expect(released).toEqual([`${pick.pod.key}:success`]);
+        released.length = 0;
+      }
+    });
+
+    it("leaves every load at zero after 200 picks and their releases", () => {
+      const fleet = makeFleet(5);
+      const d = director(fleet);
+      for (const headers of headerSets) {
+        const picks = Array.from({ length: 200 }, () => route(d, headers));
+        expect(fleet.load.totalRequests()).toBe(200);
+        for (const p of picks) if (p.t !== "none") p.release({ kind: "success" });
+        for (const p of picks) if (p.t !== "none") p.release({ kind: "success" });
+        expect(fleet.load.totalRequests()).toBe(0);
+        expect([...fleet.load.entries()]).toEqual([]);
+      }
+    });
+  });
+}
