@@ -163,3 +163,21 @@ export interface ProcessingResponse {
   dynamic_metadata?: ProtoStruct;
   mode_override?: ProcessingMode;
 }
+
+const REQUEST_CASES: readonly RequestCase[] = [
+  "request_headers",
+  "request_body",
+  "response_headers",
+  "response_body",
+  "request_trailers",
+  "response_trailers",
+];
+
+/**
+ * Which `request` oneof case a message carries: proto-loader's virtual `request` field when present, else the
+ * first case field that is set (for messages built in memory). `undefined` for an empty message.
+ */
+export function requestCase(msg: ProcessingRequest): RequestCase | undefined {
+  if (msg.request) return msg.request;
+  return REQUEST_CASES.find((c) => msg[c] !== undefined);
+}

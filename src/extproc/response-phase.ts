@@ -9,7 +9,7 @@ import type { Outcome, Pick } from "../routing/framework";
 import { createUsageHarvester } from "../response";
 import type { UsageHarvester } from "../response";
 import { readHeaderMap } from "./headers";
-import type { BodySendMode, ProcessingRequest, ProcessingResponse } from "./messages";
+import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
 
@@ -58,7 +58,8 @@ export interface ResponseTrackerOptions {
 
 /** The response half's state. */
 export interface ResponseTracker {
-  handle(msg: ProcessingRequest): ProcessingResponse[];
+  /** Replies for one response-path message of case `kind`. Throws `ProtocolError` when it is out of order. */
+  handle(msg: ProcessingRequest, kind: RequestCase): ProcessingResponse[];
   /** Finish now with `outcome` (used when kvroute itself ends the request). Idempotent. */
   finish(outcome: Outcome): void;
   /** The stream ended: finish with the outcome `why` implies, if not finished yet. Idempotent. */
@@ -148,8 +149,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
   }
 
   return {
-    handle(msg) {
-      switch (msg.request) {
+    handle(msg, kind) {
+      switch (kind) {
         case "response_headers":
           return onHeaders(msg);
         case "response_body":
@@ -159,7 +160,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
           finish(byStatus());
           return [trailersContinue("response_trailers")];
         default:
-          throw new ProtocolError(`unexpected-${msg.request ?? "empty"}`.replace(/_/g, "-"), "responding");
+          throw new ProtocolError(`unexpected-${kind}`.replace(/_/g, "-"), "responding");
       }
     },
     finish,

@@ -8,6 +8,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { ProcessingRequest, ProcessingResponse } from "./messages";
+import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import type { SessionClose } from "./response-phase";
 import { createSession } from "./session";
@@ -73,7 +74,7 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
       // destroyOnReturn: false — leaving the loop early must not destroy the call before its status is sent.
       for await (const raw of call.iterator({ destroyOnReturn: false })) {
         const msg = raw as ProcessingRequest;
-        hooks.onMessage?.(msg.request ?? "empty");
+        hooks.onMessage?.(requestCase(msg) ?? "empty");
         let replies: ProcessingResponse[];
         try {
           replies = session.handle(msg);

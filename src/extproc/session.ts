@@ -18,7 +18,8 @@ import type { Pick } from "../routing/framework";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
-import type { BodySendMode, ProcessingRequest, ProcessingResponse } from "./messages";
+import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
+import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import type { RequestRecord, ResponseTracker, SessionClose } from "./response-phase";
 import { createResponseTracker } from "./response-phase";
@@ -262,9 +263,9 @@ export function createSession(deps: SessionDeps): Session {
     throw new ProtocolError("unexpected-request-trailers", state.t);
   }
 
-  function onResponse(msg: ProcessingRequest): ProcessingResponse[] {
-    if (state.t === "responding") return state.tracker.handle(msg);
-    if (state.t === "awaitBody" && msg.request === "response_headers") {
+  function onResponse(msg: ProcessingRequest, kind: RequestCase): ProcessingResponse[] {
+    if (state.t === "responding") return state.tracker.handle(msg, kind);
+    if (state.t === "awaitBody" && kind === "response_headers") {
       // Envoy answered before kvroute decided (a local reply, or an upstream that did not wait for the body).
       const tracker = createResponseTracker({
         requestId: state.head.requestId,
@@ -278,9 +279,9 @@ export function createSession(deps: SessionDeps): Session {
         onFinished: deps.hooks.onFinished,
       });
       state = { t: "responding", tracker };
-      return tracker.handle(msg);
+      return tracker.handle(msg, kind);
     }
-    throw new ProtocolError(`unexpected-${msg.request ?? "empty"}`.replace(/_/g, "-"), state.t);
+    throw new ProtocolError(`unexpected-${kind}`.replace(/_/g, "-"), state.t);
   }
 
   return {
@@ -291,7 +292,8 @@ export function createSession(deps: SessionDeps): Session {
         protocolResponseMode ??= msg.protocol_config.response_body_mode;
         sendWithoutWaiting ??= msg.protocol_config.send_body_without_waiting_for_header_response;
       }
-      switch (msg.request) {
+      const kind = requestCase(msg);
+      switch (kind) {
         case "request_headers":
           return onRequestHeaders(msg);
         case "request_body":
@@ -301,7 +303,7 @@ export function createSession(deps: SessionDeps): Session {
         case "response_headers":
         case "response_body":
         case "response_trailers":
-          return onResponse(msg);
+          return onResponse(msg, kind);
         default:
           throw new ProtocolError("empty-message", state.t);
       }
