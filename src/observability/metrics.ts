@@ -5,7 +5,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { LoadTracker } from "../cluster/load-tracker";
+import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { ClusterStore } from "../cluster/cluster-state";
 import { createLabelLimiter } from "./label-limiter";
 import type { LabelLimiter } from "./label-limiter";
@@ -71,30 +71,30 @@ export function createMetrics(
   // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
   // collapse into `other`, and those must add up rather than overwrite each other.
 
-  new Gauge({
-    name: "kvroute_inflight_requests",
-    help: "Requests routed to a pod by this replica and not yet finished.",
-    labelNames: ["pod"],
-    registers,
-    collect() {
-      this.reset();
-      const pods = cluster.snapshot().pods;
-      for (const [key, l] of load.entries())
-        this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.requests);
-    },
-  });
-  new Gauge({
-    name: "kvroute_inflight_tokens",
-    help: "Prompt tokens (estimated) of requests in flight, per pod.",
-    labelNames: ["pod"],
-    registers,
-    collect() {
-      this.reset();
-      const pods = cluster.snapshot().pods;
-      for (const [key, l] of load.entries())
-        this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, l.tokens);
-    },
-  });
+  const perPodLoad = (name: string, help: string, value: (l: PodLoad) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["pod"],
+      registers,
+      collect() {
+        this.reset();
+        const pods = cluster.snapshot().pods;
+        for (const [key, l] of load.entries())
+          this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, value(l));
+      },
+    });
+  };
+  perPodLoad(
+    "kvroute_inflight_requests",
+    "Requests routed to a pod by this replica and not yet finished.",
+    (l) => l.requests,
+  );
+  perPodLoad(
+    "kvroute_inflight_tokens",
+    "Prompt tokens (estimated) of requests in flight, per pod.",
+    (l) => l.tokens,
+  );
   new Gauge({
     name: "kvroute_pods",
     help: "Known pods per model and readiness.",
