@@ -29,6 +29,9 @@ import { registerBuiltins } from "./routing/strategies";
 /** Bound on a non-SSE response body buffered to read its usage. */
 const MAX_RESPONSE_BUFFER_BYTES = 1 << 20;
 
+/** Room for the ProcessingRequest fields around a body at the size limit. */
+const GRPC_FRAMING_HEADROOM_BYTES = 64 * 1024;
+
 /** What `createServer` needs besides configuration. */
 export interface ServerDeps {
   readonly config: Config;
@@ -119,7 +122,10 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   );
 
   const grpcServer = new grpc.Server({
-    "grpc.max_receive_message_length": config.grpcMaxMessageSizeBytes,
+    // A BUFFERED body of exactly --max-body-bytes arrives wrapped in a ProcessingRequest with the framing of a few
+    // fields: leave room for it, so such a body is parsed rather than refused by gRPC (RESOURCE_EXHAUSTED).
+    "grpc.max_receive_message_length":
+      Math.max(config.grpcMaxMessageSizeBytes, config.maxBodyBytes) + GRPC_FRAMING_HEADROOM_BYTES,
     "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
   });
   grpcServer.addService(loadExtProcDefinition().processService, { Process: extProc.process });

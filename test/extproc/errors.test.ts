@@ -186,6 +186,34 @@ describe("immediate responses", () => {
   });
 });
 
+describe("body size limit and the gRPC message limit", () => {
+  it("a BUFFERED body of exactly the limit is parsed and routed, one byte more is 413", async () => {
+    const limit = 1 << 20;
+    const h = await startHarness(PODS, [
+      "--max-body-bytes",
+      String(limit),
+      "--grpc-max-message-size-bytes",
+      String(limit),
+    ]);
+    try {
+      const base = chatBody("m1", "x".repeat(1000));
+      const atLimit = base + " ".repeat(limit - Buffer.byteLength(base));
+      const s = h.client.open();
+      await s.exchange(headers(CHAT_HEADERS));
+      const [ok] = await s.exchange(body(atLimit));
+      expect(setHeaders(ok)["target-pod"]).toMatch(/^10\.0\.0\.[12]:8000$/);
+      s.end();
+      await s.status;
+      const t = h.client.open();
+      await t.exchange(headers(CHAT_HEADERS));
+      const [tooBig] = await t.exchange(body(atLimit + " "));
+      expectImmediate(tooBig, { status: 413, type: "invalid_request_error" });
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe("gateway API key", () => {
   let h: Harness;
   beforeAll(async () => {
