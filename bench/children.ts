@@ -1,0 +1,271 @@
+/**
+ * Server processes for benchmarks, each a `child_process.fork` child run through tsx (`--import tsx`), so client
+ * and server CPU are separate. Every child answers CPU-usage queries over IPC (`child-ipc.ts`), which gives µs
+ * precision (`process.cpuUsage()`: user + system, all threads) instead of procfs clock ticks.
+ *
+ * Children are tracked here and SIGKILLed when the benchmark process exits for any reason, so none outlive it
+ * (they also stop themselves when the IPC channel closes).
+ *
+ * @module
+ */
+import { fork } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import type { ChildProcess } from "node:child_process";
+import path from "node:path";
+import { isCpuReply, isListening } from "./child-ipc";
+import type { CpuQuery } from "./child-ipc";
+
+/** Repository root (this file lives in `bench/`). */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
+const TAIL_BYTES = 4096;
+
+/** A running server child. */
+export interface BenchChild {
+  readonly name: string;
+  readonly pid: number;
+  readonly grpcPort: number;
+  /** kvroute's admin HTTP port (undefined for the no-op server). */
+  readonly httpPort: number | undefined;
+  /** Newline-terminated stdout lines seen so far (kvroute's JSON log lines). */
+  stdoutLines(): number;
+  /** Bytes seen on stdout so far. */
+  stdoutBytes(): number;
+  /** Read and write syscalls the child has made so far (Linux `/proc/<pid>/io`); undefined when unreadable. */
+  syscalls(): Syscalls | undefined;
+  /** Total CPU time (user + system) the child has used so far, in µs. */
+  cpuMicros(): Promise<number>;
+  /** SIGTERM, then SIGKILL after a timeout; resolves with the exit code (null when killed by a signal). */
+  stop(): Promise<number | null>;
+}
+
+/** Syscall counters of a process. */
+export interface Syscalls {
+  /** read-like syscalls (`syscr`: read, recvmsg, ...). */
+  readonly reads: number;
+  /** write-like syscalls (`syscw`: write, writev, sendmsg, ...). */
+  readonly writes: number;
+}
+
+/** `syscr`/`syscw` of `/proc/<pid>/io` (all threads of the process); undefined off Linux or on error. */
+function readSyscalls(pid: number): Syscalls | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, "latin1");
+    const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, "m").exec(text)?.[1]);
+    const reads = field("syscr");
+    const writes = field("syscw");
+    return Number.isFinite(reads) && Number.isFinite(writes) ? { reads, writes } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const c of live) c.kill("SIGKILL");
+  });
+}
+
+/**
+ * How a child announces that it is ready: the no-op server sends its port over IPC; kvroute gets ports chosen here
+ * and is ready when its admin `/readyz` answers 200 (its "kvroute ready" line is logged at info only, so it cannot
+ * serve at `--log-level warn`).
+ */
+type Readiness =
+  { readonly t: "ipc-listening" } | { readonly t: "readyz"; grpcPort: number; httpPort: number };
+
+interface ForkOptions {
+  readonly name: string;
+  readonly script: string;
+  readonly args: readonly string[];
+  readonly readiness: Readiness;
+  readonly extraExecArgv?: readonly string[];
+}
+
+function tail(s: string): string {
+  return s.length > TAIL_BYTES ? s.slice(-TAIL_BYTES) : s;
+}
+
+/** A free loopback TCP port (closed again before returning; the child binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** True when kvroute's admin `/readyz` on `port` answers 200. */
+function isReady(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/readyz", timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+  });
+}
+
+/** Fork `script` (through tsx) and resolve once it is ready to serve. */
+function startChild(o: ForkOptions): Promise<BenchChild> {
+  installExitHook();
+  const child = fork(path.join(REPO_ROOT, "bench", o.script), [...o.args], {
+    cwd: REPO_ROOT,
+    execArgv: ["--import", "tsx", ...(o.extraExecArgv ?? [])],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  live.add(child);
+  const pid = child.pid ?? -1;
+  let lines = 0;
+  let bytes = 0;
+  let stdoutHead = "";
+  let stderrTail = "";
+  let nextQueryId = 1;
+  const cpuWaiters = new Map<number, (micros: number) => void>();
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    stderrTail = tail(stderrTail + d.toString("utf8"));
+  });
+  child.on("message", (m: unknown) => {
+    if (!isCpuReply(m)) return;
+    cpuWaiters.get(m.id)?.(m.userMicros + m.systemMicros);
+    cpuWaiters.delete(m.id);
+  });
+
+  return new Promise<BenchChild>((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => fail("did not become ready in time"), START_TIMEOUT_MS);
+    function fail(why: string): void {
+      if (ready) return;
+      ready = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(
+        new Error(`${o.name} ${why}\n--- stdout ---\n${tail(stdoutHead)}\n--- stderr ---\n${stderrTail}`),
+      );
+    }
+    function succeed(grpcPort: number, httpPort: number | undefined): void {
+      if (ready) return;
+      ready = true;
+      clearTimeout(timer);
+      stdoutHead = "";
+      resolve(handle(grpcPort, httpPort));
+    }
+    void exited.then((code) => fail(`exited with code ${String(code)} before it was ready`));
+    child.stdout?.on("data", (d: Buffer) => {
+      bytes += d.length;
+      for (let i = d.indexOf(10); i !== -1; i = d.indexOf(10, i + 1)) lines += 1;
+      if (!ready) stdoutHead = tail(stdoutHead + d.toString("utf8"));
+    });
+    const r = o.readiness;
+    if (r.t === "ipc-listening") {
+      child.on("message", (m: unknown) => {
+        if (isListening(m)) succeed(m.grpcPort, undefined);
+      });
+    } else {
+      const poll = (): void => {
+        if (ready) return;
+        void isReady(r.httpPort).then((ok) => (ok ? succeed(r.grpcPort, r.httpPort) : setTimeout(poll, 100)));
+      };
+      poll();
+    }
+  });
+
+  function handle(grpcPort: number, httpPort: number | undefined): BenchChild {
+    return {
+      name: o.name,
+      pid,
+      grpcPort,
+      httpPort,
+      stdoutLines: () => lines,
+      stdoutBytes: () => bytes,
+      syscalls: () => readSyscalls(pid),
+      cpuMicros() {
+        const id = nextQueryId++;
+        return new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            cpuWaiters.delete(id);
+            reject(new Error(`${o.name} did not answer a CPU query`));
+          }, STOP_TIMEOUT_MS);
+          cpuWaiters.set(id, (micros) => {
+            clearTimeout(timer);
+            resolve(micros);
+          });
+          const q: CpuQuery = { t: "cpu?", id };
+          child.send(q);
+        });
+      },
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      },
+    };
+  }
+}
+
+/** Start the no-op ext_proc server (the floor). */
+export function startNoopServer(name: string): Promise<BenchChild> {
+  return startChild({
+    name,
+    script: "noop-extproc-server.ts",
+    args: [],
+    readiness: { t: "ipc-listening" },
+  });
+}
+
+/** Options of {@link startKvroute}. */
+export interface KvrouteChildOptions {
+  readonly name: string;
+  readonly endpointsFile: string;
+  readonly logLevel: "info" | "warn";
+  readonly routingAlgorithm: string;
+  /** Extra Node flags for the child, e.g. `--cpu-prof`. */
+  readonly extraExecArgv?: readonly string[];
+}
+
+/** Start kvroute's real `main()` (standalone, loopback ports chosen here), its stdout piped to this process. */
+export async function startKvroute(o: KvrouteChildOptions): Promise<BenchChild> {
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  return startChild({
+    name: o.name,
+    script: "kvroute-process.ts",
+    args: [
+      "--standalone",
+      "--endpoints-config",
+      o.endpointsFile,
+      "--grpc-bind-address",
+      `127.0.0.1:${grpcPort}`,
+      "--http-bind-address",
+      `127.0.0.1:${httpPort}`,
+      "--log-level",
+      o.logLevel,
+      "--routing-algorithm",
+      o.routingAlgorithm,
+    ],
+    readiness: { t: "readyz", grpcPort, httpPort },
+    ...(o.extraExecArgv ? { extraExecArgv: o.extraExecArgv } : {}),
+  });
+}
