@@ -9,11 +9,19 @@ import { createInterface } from "node:readline";
 
 const ROOT = path.resolve(__dirname, "../..");
 
+const children = new Set<ChildProcessWithoutNullStreams>();
+afterAll(() => {
+  // A failed test must not leave a kvroute behind.
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
 function kvroute(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env["PATH"] ?? "", ...env },
   });
+  children.add(child);
+  return child;
 }
 
 function collect(
@@ -110,5 +118,24 @@ describe("kvroute process", () => {
     child.kill("SIGTERM");
     const r = await done;
     expect(r.code).toBe(0);
+  });
+
+  it("exits on SIGTERM even when nothing reads its log any more (EPIPE)", async () => {
+    const child = kvroute([
+      "--standalone",
+      "--endpoints-config",
+      "examples/endpoints.yaml",
+      "--grpc-bind-address",
+      "127.0.0.1:0",
+      "--http-bind-address",
+      "127.0.0.1:0",
+    ]);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const lines = createInterface({ input: child.stdout });
+    for await (const line of lines) if (line.includes("kvroute ready")) break;
+    // Close our end of the pipe: the "draining" and "stopped" lines now fail with EPIPE.
+    child.stdout.destroy();
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
   });
 });
