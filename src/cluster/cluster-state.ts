@@ -16,6 +16,21 @@ export interface ClusterSnapshot {
   readonly pods: ReadonlyMap<string, Pod>;
   /** Pods per model name (base model or adapter), ready or not, ordered by pod key. */
   readonly models: ReadonlyMap<string, readonly Pod[]>;
+  /**
+   * Pods that serve whatever model is asked for (InferencePool members without a model label), ordered by key.
+   * Used only for models no pod names explicitly.
+   */
+  readonly anyModel: readonly Pod[];
+}
+
+/** The model name a pod carries when it serves any model (an InferencePool member without a model label). */
+export const ANY_MODEL = "*";
+
+/** Pods that may serve `model`: those naming it, else the any-model pods; `undefined` when there are none. */
+export function podsForModel(snapshot: ClusterSnapshot, model: string): readonly Pod[] | undefined {
+  const named = snapshot.models.get(model);
+  if (named && named.length > 0) return named;
+  return snapshot.anyModel.length > 0 ? snapshot.anyModel : undefined;
 }
 
 /** Holds the current snapshot and tells listeners when it changes. */
@@ -33,6 +48,7 @@ function indexByModel(pods: ReadonlyMap<string, Pod>): Map<string, Pod[]> {
   const models = new Map<string, Pod[]>();
   for (const pod of pods.values()) {
     for (const m of pod.models) {
+      if (m === ANY_MODEL) continue;
       let list = models.get(m);
       if (!list) models.set(m, (list = []));
       list.push(pod);
@@ -44,14 +60,29 @@ function indexByModel(pods: ReadonlyMap<string, Pod>): Map<string, Pod[]> {
 
 /** Create an empty, not-yet-loaded store. */
 export function createClusterStore(): ClusterStore {
-  let current: ClusterSnapshot = { version: 0, loaded: false, pods: new Map(), models: new Map() };
+  let current: ClusterSnapshot = {
+    version: 0,
+    loaded: false,
+    pods: new Map(),
+    models: new Map(),
+    anyModel: [],
+  };
   const listeners = new Set<(s: ClusterSnapshot) => void>();
   return {
     snapshot: () => current,
     replace(pods) {
       const byKey = new Map<string, Pod>();
       for (const p of pods) byKey.set(p.key, p);
-      current = { version: current.version + 1, loaded: true, pods: byKey, models: indexByModel(byKey) };
+      const anyModel = [...byKey.values()]
+        .filter((p) => p.models.includes(ANY_MODEL))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      current = {
+        version: current.version + 1,
+        loaded: true,
+        pods: byKey,
+        models: indexByModel(byKey),
+        anyModel,
+      };
       for (const l of listeners) l(current);
     },
     onChange(listener) {

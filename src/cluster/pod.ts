@@ -19,8 +19,12 @@ export interface Pod {
   readonly port: number;
   /** `ip:port` (`[ip]:port` for IPv6): the value of the request-side `target-pod` header. */
   readonly address: string;
-  /** Models (base models and adapters) this pod serves, sorted. */
+  /** Port of the engine's Prometheus `/metrics` (`model.aibrix.ai/metric-port`, default: the serving port). */
+  readonly metricsPort: number;
+  /** Models (base models and adapters) this pod serves, sorted. A request for any of them may go here. */
   readonly models: readonly string[];
+  /** The LoRA adapters among `models` (from `ModelAdapter` objects), sorted. */
+  readonly adapters: readonly string[];
   /** Routable: has an address, Ready, not terminating. Strategies never see an unready pod. */
   readonly ready: boolean;
   /** Engine label (`model.aibrix.ai/engine`): `vllm` unless told otherwise. */

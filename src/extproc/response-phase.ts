@@ -80,9 +80,14 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     finished = true;
     const h = harvester?.end();
     const usage = h?.usage;
+    const endMs = o.now();
     o.pick?.release({
       ...outcome,
       ...(usage ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens } : {}),
+      ...(o.decidedMs !== undefined && firstByteMs !== undefined
+        ? { firstTokenMs: firstByteMs - o.decidedMs }
+        : {}),
+      ...(o.decidedMs !== undefined ? { durationMs: endMs - o.decidedMs } : {}),
     });
     o.onFinished?.({
       requestId: o.requestId,
@@ -100,7 +105,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       usageUnreadable: h?.malformed ? "malformed" : h?.truncated ? "truncated" : undefined,
       decisionMs: o.decidedMs === undefined ? undefined : o.decidedMs - o.startedMs,
       firstByteMs: firstByteMs === undefined ? undefined : firstByteMs - o.startedMs,
-      totalMs: o.now() - o.startedMs,
+      totalMs: endMs - o.startedMs,
     });
   }
 

@@ -5,8 +5,11 @@
  *
  * @module
  */
+import { podsForModel } from "../cluster/cluster-state";
 import type { ClusterSnapshot } from "../cluster/cluster-state";
 import type { LoadTracker } from "../cluster/load-tracker";
+import type { EngineMetricsView } from "../cluster/engine-metrics";
+import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
@@ -33,6 +36,10 @@ export interface DirectorOptions {
   readonly observer?: DirectorObserver;
   /** Uniform source in [0, 1) for strategies and tie-breaks. Default `Math.random`; tests inject a seeded one. */
   readonly random?: () => number;
+  /** Fresh engine metrics per pod (scraper). Default: none, so metric strategies abstain. */
+  readonly metrics?: EngineMetricsView;
+  /** kvroute's own latency observations per pod; fed through `onRelease` by the caller. Default: none. */
+  readonly observations?: { get: Observations["get"] };
   /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
   readonly nowMs?: () => number;
 }
@@ -94,6 +101,8 @@ export function createDirector(options: DirectorOptions): Director {
   const { registry, cluster, load } = options;
   const observer = options.observer ?? {};
   const random = options.random ?? Math.random;
+  const metricsView = options.metrics;
+  const observations = options.observations;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
 
   registry.checkParams();
@@ -123,12 +132,20 @@ export function createDirector(options: DirectorOptions): Director {
       const spec = header ? header : defaultStrategy;
       const plan = registry.resolve(spec);
 
-      const all = cluster().models.get(request.model);
+      const all = podsForModel(cluster(), request.model);
       if (!all || all.length === 0) throw unknownModel(request.model);
       const ready = all.filter((p) => p.ready);
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
 
-      const ctx: RoutingContext = { requestId, request, headers, load: (key) => load.get(key), random };
+      const ctx: RoutingContext = {
+        requestId,
+        request,
+        headers,
+        load: (key) => load.get(key),
+        random,
+        metrics: (key) => metricsView?.fresh(key),
+        observation: (key) => observations?.get(key),
+      };
       const decision = scheduler.schedule(plan, ctx, ready);
       if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
 

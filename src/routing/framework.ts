@@ -7,11 +7,21 @@
 import type { z } from "zod";
 import type { Pod } from "../cluster/pod";
 import type { PodLoad } from "../cluster/load-tracker";
+import type { EngineMetrics } from "../cluster/engine-metrics";
+import type { PodObservation } from "../cluster/observations";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Code } from "../errors";
 
 /** Signals a strategy may declare it reads (for `/debug/state` and docs; the framework does not enforce them). */
-export type Signal = "inflight" | "inflight-tokens" | "headers" | "random" | "prompt";
+export type Signal =
+  | "inflight"
+  | "inflight-tokens"
+  | "headers"
+  | "random"
+  | "prompt"
+  | "engine-metrics"
+  | "lora"
+  | "observations";
 
 /** Read-only view of the request headers routing may use (keys lower-case). */
 export interface HeaderView {
@@ -28,6 +38,10 @@ export interface RoutingContext {
   load(podKey: string): PodLoad;
   /** Uniform random number in [0, 1); injected so tests are deterministic. */
   random(): number;
+  /** The pod's engine metrics when fresh; undefined when missing or stale (never stale numbers). */
+  metrics(podKey: string): EngineMetrics | undefined;
+  /** kvroute's own latency/throughput observations of the pod; undefined before the first sample. */
+  observation(podKey: string): PodObservation | undefined;
 }
 
 /**
@@ -78,6 +92,10 @@ export interface Outcome {
   readonly status?: number;
   readonly promptTokens?: number;
   readonly completionTokens?: number;
+  /** Decision to the first response byte, ms. */
+  readonly firstTokenMs?: number;
+  /** Decision to the end of the response, ms. */
+  readonly durationMs?: number;
 }
 
 /** Releases the pod's reservation and records the outcome. Idempotent: only the first call has an effect. */

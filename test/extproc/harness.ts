@@ -30,6 +30,8 @@ export function pod(name: string, ip: string, models: readonly string[], ready =
     ready,
     engine: "vllm",
     labels: { "model.aibrix.ai/name": models[0] ?? "" },
+    metricsPort: port,
+    adapters: [],
   };
 }
 

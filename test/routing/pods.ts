@@ -8,6 +8,8 @@ import { createLoadTracker, type LoadTracker } from "../../src/cluster/load-trac
 import { formatAddress, type Pod } from "../../src/cluster/pod";
 import type { InferenceRequest } from "../../src/request/inference-request";
 import type { HeaderView, RoutingContext } from "../../src/routing/framework";
+import type { EngineMetrics } from "../../src/cluster/engine-metrics";
+import type { PodObservation } from "../../src/cluster/observations";
 
 /** The model every fixture pod serves unless told otherwise. */
 export const MODEL = "llama-3-8b";
@@ -28,6 +30,8 @@ export function makePod(i: number, overrides: Partial<Pod> = {}): Pod {
     ready: true,
     engine: "vllm",
     labels: {},
+    metricsPort: port,
+    adapters: [],
     ...overrides,
   };
 }
@@ -103,7 +107,12 @@ export function sequence(values: readonly number[]): () => number {
 /** A routing context for calling a strategy directly. */
 export function makeContext(
   load: LoadTracker,
-  options: { headers?: Readonly<Record<string, string>>; random?: () => number } = {},
+  options: {
+    headers?: Readonly<Record<string, string>>;
+    random?: () => number;
+    metrics?: ReadonlyMap<string, EngineMetrics>;
+    observations?: ReadonlyMap<string, PodObservation>;
+  } = {},
 ): RoutingContext {
   const random = options.random ?? seededRandom(1);
   return {
@@ -111,6 +120,8 @@ export function makeContext(
     request: makeRequest(),
     headers: headersOf(options.headers),
     load: (key) => load.get(key),
+    metrics: (key) => options.metrics?.get(key),
+    observation: (key) => options.observations?.get(key),
     random: () => random(),
   };
 }

@@ -214,6 +214,8 @@ export function parseEndpointsFile(text: string): Pod[] {
       ready: true,
       engine: engine ?? DEFAULT_ENGINE,
       labels: { [MODEL_LABEL]: sorted[0] ?? "" },
+      metricsPort: ep.port,
+      adapters: [],
     });
   }
   return pods.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

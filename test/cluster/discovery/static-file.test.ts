@@ -98,6 +98,8 @@ const pod = (addr: string, ip: string, port: number, models: string[], engine = 
   ready: true,
   engine,
   labels: { "model.aibrix.ai/name": models[0] ?? "" },
+  metricsPort: port,
+  adapters: [],
 });
 
 describe("parseEndpointsFile", () => {
