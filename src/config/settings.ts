@@ -61,6 +61,16 @@ export interface Config {
   readonly gatewayPodName: string;
   /** Most pods that get their own label value on per-pod metrics (0 = no per-pod series). */
   readonly metricsPodLabelLimit: number;
+  /** Kubernetes mode: take pods from this InferencePool instead of `model.aibrix.ai/name` labels. */
+  readonly inferencePool: string | undefined;
+  /** How often each routable pod's `/metrics` is scraped, ms. */
+  readonly metricsIntervalMs: number;
+  /** A scrape that has not answered within this many ms is abandoned, ms. */
+  readonly metricsTimeoutMs: number;
+  /** Metrics whose last good scrape is older than this count as missing, ms. */
+  readonly metricsStaleAfterMs: number;
+  /** Most scrapes in flight at once across all pods. */
+  readonly metricsConcurrency: number;
 }
 
 /** One row of the settings table. */
@@ -186,6 +196,36 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     env: "KVROUTE_MAX_POD_LABEL_SERIES",
     type: integer({ min: 0, max: 1_000_000, default: 1000 }),
     description: "Most pods given their own label value on per-pod metrics (0 = no per-pod series).",
+  },
+  inferencePool: {
+    flag: "inference-pool",
+    env: "KVROUTE_INFERENCE_POOL",
+    type: optionalText({ hint: "<name>" }),
+    description: "Kubernetes mode: pods come from this InferencePool (inference.networking.k8s.io/v1).",
+  },
+  metricsIntervalMs: {
+    flag: "metrics-interval-ms",
+    env: "AIBRIX_POD_METRIC_REFRESH_INTERVAL_MS",
+    type: integer({ min: 10, max: 3_600_000, default: 50 }),
+    description: "How often each routable pod's /metrics is scraped, ms.",
+  },
+  metricsTimeoutMs: {
+    flag: "metrics-timeout-ms",
+    env: "KVROUTE_METRICS_TIMEOUT_MS",
+    type: integer({ min: 10, max: 600_000, default: 1000 }),
+    description: "A /metrics scrape not answered within this time is abandoned (that pod only), ms.",
+  },
+  metricsStaleAfterMs: {
+    flag: "metrics-stale-after-ms",
+    env: "KVROUTE_METRICS_STALE_AFTER_MS",
+    type: integer({ min: 10, max: 3_600_000, default: 2000 }),
+    description: "Metrics older than this count as missing; strategies never see stale numbers, ms.",
+  },
+  metricsConcurrency: {
+    flag: "metrics-concurrency",
+    env: "KVROUTE_METRICS_CONCURRENCY",
+    type: integer({ min: 1, max: 10_000, default: 32 }),
+    description: "Most /metrics scrapes in flight at once across all pods.",
   },
 };
 

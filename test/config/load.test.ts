@@ -42,6 +42,11 @@ describe("loadConfig defaults", () => {
       authBearerToken: undefined,
       gatewayPodName: hostname(),
       metricsPodLabelLimit: 1000,
+      inferencePool: undefined,
+      metricsIntervalMs: 50,
+      metricsTimeoutMs: 1000,
+      metricsStaleAfterMs: 2000,
+      metricsConcurrency: 32,
     } satisfies Config);
   });
 
