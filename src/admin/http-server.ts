@@ -18,6 +18,10 @@ export interface AdminDeps {
   /** Ready to take traffic: pods loaded and not draining. */
   readonly isReady: () => boolean;
   readonly isDraining: () => boolean;
+  /** Extra per-pod facts for `/debug/state` (engine metrics in use, scrape age, observations). */
+  readonly podDetails?: (podKey: string) => Record<string, unknown>;
+  /** Extra top-level facts for `/debug/state` (discovery status, …). */
+  readonly extraState?: () => Record<string, unknown>;
   /** Registered strategy types and the configured default, for `/debug/state`. */
   readonly routing: { readonly strategies: readonly string[]; readonly defaultStrategy: string };
 }
@@ -49,10 +53,13 @@ function stateBody(deps: AdminDeps): string {
     name: p.name,
     namespace: p.namespace,
     address: p.address,
+    metricsPort: p.metricsPort,
     models: p.models,
+    adapters: p.adapters,
     ready: p.ready,
     engine: p.engine,
     inflight: deps.load.get(p.key),
+    ...deps.podDetails?.(p.key),
   }));
   const models = Object.fromEntries([...snap.models].map(([m, ps]) => [m, ps.map((p) => p.name)]));
   return JSON.stringify({
@@ -62,6 +69,7 @@ function stateBody(deps: AdminDeps): string {
     draining: deps.isDraining(),
     inflightTotal: deps.load.totalRequests(),
     routing: deps.routing,
+    ...deps.extraState?.(),
     models,
     pods,
   });

@@ -12,6 +12,8 @@ import type { LabelLimiter } from "./label-limiter";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
+  /** Pods whose engine metrics are stale or missing, read at scrape time. */
+  readonly stalePods?: () => number;
   /** Collect Node process metrics (CPU, heap, event-loop lag). Off in tests for speed. */
   readonly processMetrics?: boolean;
   /** Bound on distinct pod label values (per-pod series). */
@@ -43,6 +45,15 @@ export interface Metrics {
   readonly discoveryReloads: Counter<"result">;
   /** Response bodies whose usage could not be read (malformed SSE line, non-JSON body, over the buffer bound). */
   readonly usageUnreadable: Counter<"reason">;
+  /** Engine `/metrics` scrapes by pod and result, with their duration. */
+  readonly scrapes: Counter<"pod" | "result">;
+  readonly scrapeSeconds: Histogram<"pod">;
+  /** Kubernetes discovery events, errors and re-lists by object kind. */
+  readonly discoveryEvents: Counter<"kind" | "type">;
+  readonly discoveryErrors: Counter<"kind" | "reason">;
+  readonly discoveryRelists: Counter<"kind">;
+  /** Admit a pod name as a label value (bounded; beyond the bound: `other`). */
+  readonly podLabel: LabelLimiter;
   /** Admit a model name as a label value. */
   readonly modelLabel: LabelLimiter;
   /** Admit a strategy string as a label value. */
@@ -110,8 +121,49 @@ export function createMetrics(
     },
   });
 
+  new Gauge({
+    name: "kvroute_engine_metrics_stale_pods",
+    help: "Routable pods whose engine metrics are missing or older than the staleness bound (strategies see none).",
+    registers,
+    collect() {
+      this.set(options.stalePods?.() ?? 0);
+    },
+  });
+
   return {
     registry,
+    podLabel,
+    scrapes: new Counter({
+      name: "kvroute_engine_scrapes_total",
+      help: "Engine /metrics scrapes by pod and result (ok, http-error, timeout, connect-error, too-large, malformed).",
+      labelNames: ["pod", "result"],
+      registers,
+    }),
+    scrapeSeconds: new Histogram({
+      name: "kvroute_engine_scrape_duration_seconds",
+      help: "Duration of engine /metrics scrapes, seconds.",
+      labelNames: ["pod"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    discoveryEvents: new Counter({
+      name: "kvroute_discovery_events_total",
+      help: "Kubernetes watch events applied, by object kind and event type.",
+      labelNames: ["kind", "type"],
+      registers,
+    }),
+    discoveryErrors: new Counter({
+      name: "kvroute_discovery_errors_total",
+      help: "Kubernetes list/watch failures by object kind and reason (each is retried with backoff).",
+      labelNames: ["kind", "reason"],
+      registers,
+    }),
+    discoveryRelists: new Counter({
+      name: "kvroute_discovery_relists_total",
+      help: "Full re-lists after a watch could not resume (410 Gone or a restart), by object kind.",
+      labelNames: ["kind"],
+      registers,
+    }),
     modelLabel,
     strategyLabel,
     requests: new Counter({
