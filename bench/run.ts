@@ -6,6 +6,7 @@
  * @module
  */
 import { EXTPROC_USAGE, runExtProc } from "./extproc";
+import { SCRAPE_USAGE, runScrape } from "./scrape";
 
 /** A benchmark: its usage line (options only) and how to run it with the remaining arguments. */
 interface Benchmark {
@@ -16,6 +17,7 @@ interface Benchmark {
 /** Every benchmark, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   extproc: { usage: EXTPROC_USAGE, run: runExtProc },
+  scrape: { usage: SCRAPE_USAGE, run: runScrape },
 };
 
 function usage(): string {

@@ -10,6 +10,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { createLoadTracker } from "./cluster/load-tracker";
 import type { LoadTracker } from "./cluster/load-tracker";
+import { createEngineMetricsStore, startScraper } from "./cluster/metrics";
+import type { EngineMetricsStore } from "./cluster/metrics";
+import { createObservations } from "./cluster/observations";
+import type { Observations } from "./cluster/observations";
 import type { Config } from "./config";
 import { startAdminServer } from "./admin/http-server";
 import type { AdminServer } from "./admin/http-server";
@@ -41,6 +45,10 @@ export interface ServerDeps {
   readonly processMetrics?: boolean;
   /** Injected randomness for deterministic tests. */
   readonly random?: () => number;
+  /** Scrape engine `/metrics` (default true; tests of the request path with unreachable pod IPs turn it off). */
+  readonly scrapeMetrics?: boolean;
+  /** Discovery status for `/debug/state`. */
+  readonly discoveryStatus?: () => Record<string, unknown>;
 }
 
 /** A running kvroute. */
@@ -49,6 +57,8 @@ export interface KvrouteServer {
   readonly httpPort: number;
   readonly load: LoadTracker;
   readonly metrics: Metrics;
+  readonly engineMetrics: EngineMetricsStore;
+  readonly observations: Observations;
   readonly extProc: ExtProcService;
   /** Pods loaded and not draining. */
   isReady(): boolean;
@@ -69,14 +79,37 @@ function bindGrpc(server: grpc.Server, host: string | undefined, port: number): 
   });
 }
 
+/** `/debug/state` facts about one pod: the engine metrics strategies see now, scrape age, own observations. */
+function podDetails(
+  key: string,
+  engineMetrics: EngineMetricsStore,
+  observations: Observations,
+  now: () => number,
+): Record<string, unknown> {
+  const entry = engineMetrics.entry(key);
+  const fresh = engineMetrics.fresh(key);
+  return {
+    metricsInUse: fresh ? { ...fresh, byModel: Object.fromEntries(fresh.byModel) } : null,
+    lastScrapeAgeMs: entry?.lastGoodMs === undefined ? null : Math.round(now() - entry.lastGoodMs),
+    scrapeError: entry?.lastError ?? null,
+    observation: observations.get(key) ?? null,
+  };
+}
+
 /** Build and start kvroute on the configured ports. Rejects (naming the setting) when the strategy is invalid. */
 export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const { config, cluster, log } = deps;
+  const now = (): number => performance.now();
   const load = createLoadTracker();
+  const engineMetrics = createEngineMetricsStore({ staleAfterMs: config.metricsStaleAfterMs, now });
+  const observations = createObservations({ now });
   const metrics = createMetrics(load, cluster, {
     processMetrics: deps.processMetrics ?? true,
     maxPodSeries: config.metricsPodLabelLimit,
+    stalePods: () => engineMetrics.staleCount(),
   });
+  const podName = (key: string): string =>
+    metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const registry = createStrategyRegistry();
   registerBuiltins(registry);
   registry.checkParams();
@@ -87,10 +120,19 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       cluster: () => cluster.snapshot(),
       load,
       defaultStrategy: config.routingAlgorithm,
+      metrics: engineMetrics,
+      observations,
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
         onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
+        onRelease: (pod, outcome) =>
+          observations.record(pod.key, {
+            success: outcome.kind === "success",
+            ...(outcome.firstTokenMs === undefined ? {} : { firstTokenMs: outcome.firstTokenMs }),
+            ...(outcome.durationMs === undefined ? {} : { durationMs: outcome.durationMs }),
+            ...(outcome.completionTokens === undefined ? {} : { completionTokens: outcome.completionTokens }),
+          }),
       },
     });
   } catch (e) {
@@ -132,8 +174,33 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const health = createGrpcHealth();
   health.addToServer(grpcServer);
   const syncReadiness = (): void => health.setReady(isReady());
-  const unsubscribe = cluster.onChange(syncReadiness);
+  const forgetDeparted = (): void => {
+    const pods = cluster.snapshot().pods;
+    for (const key of [...observations.keys()]) if (!pods.has(key)) observations.delete(key);
+  };
+  const unsubscribe = cluster.onChange(() => {
+    syncReadiness();
+    forgetDeparted();
+  });
   syncReadiness();
+  const scraper =
+    deps.scrapeMetrics === false
+      ? undefined
+      : startScraper({
+          cluster,
+          store: engineMetrics,
+          intervalMs: config.metricsIntervalMs,
+          timeoutMs: config.metricsTimeoutMs,
+          concurrency: config.metricsConcurrency,
+          now,
+          observer: {
+            onScrape(podKey, seconds, result) {
+              const pod = podName(podKey);
+              metrics.scrapes.inc({ pod, result });
+              metrics.scrapeSeconds.observe({ pod }, seconds);
+            },
+          },
+        });
 
   const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
   let admin: AdminServer;
@@ -146,12 +213,15 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
         isReady,
         isDraining: () => draining,
         routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
+        podDetails: (key) => podDetails(key, engineMetrics, observations, now),
+        ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
       },
       config.httpBindAddress.host ?? "",
       config.httpBindAddress.port,
     );
   } catch (e) {
     grpcServer.forceShutdown();
+    await scraper?.close();
     throw e;
   }
 
@@ -173,6 +243,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       grpcServer.forceShutdown();
     }
     await extProc.idle();
+    await scraper?.close();
     await admin.close();
   }
 
@@ -181,6 +252,8 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     httpPort: admin.port,
     load,
     metrics,
+    engineMetrics,
+    observations,
     extProc,
     isReady,
     drain: (deadlineMs) => (drained ??= drain(deadlineMs)),

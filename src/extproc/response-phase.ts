@@ -84,7 +84,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     o.pick?.release({
       ...outcome,
       ...(usage ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens } : {}),
-      ...(o.decidedMs !== undefined && firstByteMs !== undefined
+      // Only a stream's first byte is its first token; a JSON body's first byte comes after the whole generation.
+      ...(o.decidedMs !== undefined && firstByteMs !== undefined && o.request?.stream
         ? { firstTokenMs: firstByteMs - o.decidedMs }
         : {}),
       ...(o.decidedMs !== undefined ? { durationMs: endMs - o.decidedMs } : {}),

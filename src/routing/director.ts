@@ -157,7 +157,15 @@ export function createDirector(options: DirectorOptions): Director {
       const release = releaseOnce(pod, load.reserve(pod.key, request.promptTokens));
       return decision.t === "routed"
         ? { t: "routed", pod, strategy: spec, responseHeaders, release }
-        : { t: "fallback", pod, strategy: spec, reason: decision.reason, responseHeaders, release };
+        : {
+            t: "fallback",
+            pod,
+            strategy: spec,
+            reason: decision.reason,
+            fallbackTo: decision.fallbackTo,
+            responseHeaders,
+            release,
+          };
     },
   };
 }

@@ -118,8 +118,13 @@ export type Pick =
       readonly t: "fallback";
       readonly pod: Pod;
       readonly strategy: string;
-      /** Why the strategy could not decide (e.g. `no-session-key`); the pod was chosen uniformly at random. */
+      /** Why the strategy could not decide (e.g. `no-session-key`). */
       readonly reason: string;
+      /**
+       * What chose the pod instead: `least-request`, the fewest requests in flight as kvroute counts them (ties
+       * broken uniformly at random). Always available, so a fallback is never a blind random pick.
+       */
+      readonly fallbackTo: "least-request";
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
     }

@@ -1,6 +1,7 @@
 /**
  * Runs a compiled plan over the candidate pods: every strategy's filter in order, then every strategy's scores,
- * combined as a weighted sum, and the best total wins (ties broken uniformly at random).
+ * combined as a weighted sum, and the best total wins (ties broken uniformly at random). When every strategy
+ * abstains, the fewest requests in flight wins instead, and the decision says so (`fallback`).
  *
  * The scheduler knows nothing of load reservation or errors on the wire; the director does that around it.
  *
@@ -24,17 +25,32 @@ export interface SchedulerObserver {
    */
   onBadScore?(type: string): void;
   /**
-   * Every strategy abstained, so the pod was chosen uniformly at random. `strategy` is the registered type of the
-   * first strategy that abstained and `reason` its reason: both low-cardinality, fit for metric labels (the raw
-   * spec string is client-controlled and is not).
+   * Every strategy abstained, so the pod was chosen by the fallback ({@link FALLBACK_TO}). `strategy` is the
+   * registered type of the first strategy that abstained and `reason` its reason: both low-cardinality, fit for
+   * metric labels (the raw spec string is client-controlled and is not).
    */
   onFallback?(strategy: string, reason: string): void;
 }
 
-/** What the scheduler decided. `none` means the filters left no candidate. */
+/**
+ * What decides when every strategy abstains: kvroute's own in-flight request counts, which are always available
+ * (fewest requests wins, ties uniformly at random).
+ */
+export const FALLBACK_TO = "least-request";
+
+/**
+ * What the scheduler decided. `none` means the filters left no candidate; `fallback` means every strategy
+ * abstained and {@link FALLBACK_TO} chose the pod (`strategy`/`reason` from the first that abstained).
+ */
 export type Decision =
   | { readonly t: "routed"; readonly pod: Pod }
-  | { readonly t: "fallback"; readonly pod: Pod; readonly strategy: string; readonly reason: string }
+  | {
+      readonly t: "fallback";
+      readonly pod: Pod;
+      readonly strategy: string;
+      readonly reason: string;
+      readonly fallbackTo: typeof FALLBACK_TO;
+    }
   | { readonly t: "none" };
 
 /** Options of {@link createScheduler}. */
@@ -114,6 +130,17 @@ function argmaxRandomTies(totals: Float64Array, random: () => number): number {
   return first; // unreachable: k < ties
 }
 
+/**
+ * Index of the candidate with the fewest requests in flight (`ctx.load(key).requests`); ties broken uniformly with
+ * `ctx.random()`. `pods` is non-empty.
+ */
+function leastInflight(ctx: RoutingContext, pods: readonly Pod[]): number {
+  const totals = new Float64Array(pods.length);
+  // Negated counts, so the shared argmax (with its tie-break) picks the minimum.
+  for (let i = 0; i < pods.length; i++) totals[i] = -ctx.load((pods[i] as Pod).key).requests;
+  return argmaxRandomTies(totals, () => ctx.random());
+}
+
 /** Create a scheduler reporting through `options.observer`. */
 export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   const observer = options.observer ?? {};
@@ -166,11 +193,17 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
         }
 
         if (scored === 0 && abstained) {
-          // No strategy had a signal: say so (a counted, labelled fallback) rather than dressing a random
-          // choice up as a scored one.
+          // No strategy had a signal: say so (a counted, labelled fallback) rather than dressing the fallback's
+          // choice up as a scored one. The fallback uses kvroute's own in-flight counts, never a blind draw.
           observer.onFallback?.(abstained.strategy, abstained.reason);
-          const pod = candidates[randomIndex(() => ctx.random(), candidates.length)] as Pod;
-          return { t: "fallback", pod, strategy: abstained.strategy, reason: abstained.reason };
+          const pod = candidates[leastInflight(ctx, candidates)] as Pod;
+          return {
+            t: "fallback",
+            pod,
+            strategy: abstained.strategy,
+            reason: abstained.reason,
+            fallbackTo: FALLBACK_TO,
+          };
         }
         return { t: "routed", pod: candidates[argmaxRandomTies(totals, () => ctx.random())] as Pod };
       } finally {

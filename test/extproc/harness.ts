@@ -91,6 +91,7 @@ export async function startHarness(
   pods: readonly Pod[] | undefined,
   flags: readonly string[] = [],
   env: Record<string, string> = {},
+  options: { scrapeMetrics?: boolean } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
     [

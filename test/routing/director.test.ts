@@ -4,7 +4,7 @@ import type { Strategy, StrategyFactory } from "../../src/routing/framework";
 import { createStrategyRegistry } from "../../src/routing/registry";
 import { registerBuiltins } from "../../src/routing/strategies";
 import { z } from "zod";
-import { headersOf, makeFleet, makeRequest, MODEL, seededRandom, type Fleet } from "./pods";
+import { headersOf, makeFleet, makeRequest, MODEL, preload, seededRandom, type Fleet } from "./pods";
 
 function setup(options: { fleet?: Fleet; defaultStrategy?: string; observer?: DirectorObserver } = {}) {
   const fleet = options.fleet ?? makeFleet(4);
@@ -117,8 +117,27 @@ describe("director", () => {
     const onFallback = jest.fn();
     const { route } = setup({ observer: { onFallback } });
     const pick = route("session-affinity");
-    expect(pick).toMatchObject({ t: "fallback", reason: "no-session-key", strategy: "session-affinity" });
+    expect(pick).toMatchObject({
+      t: "fallback",
+      reason: "no-session-key",
+      strategy: "session-affinity",
+      fallbackTo: "least-request",
+    });
     expect(onFallback).toHaveBeenCalledWith("session-affinity", "no-session-key");
+  });
+
+  it("sends a fallback to the pod with the fewest in flight, reserving it like any pick", () => {
+    const fleet = makeFleet(4);
+    preload(fleet.load, fleet.pods, [2, 1, 3, 1]);
+    const { route } = setup({ fleet });
+    const first = route("least-kv-cache");
+    expect(first).toMatchObject({ t: "fallback", reason: "metrics-missing", fallbackTo: "least-request" });
+    expect([fleet.pods[1], fleet.pods[3]]).toContain(first.t === "fallback" && first.pod);
+    const second = route("least-kv-cache");
+    // The first fallback's reservation counts: the other 1-in-flight pod is now the only least-loaded one.
+    expect(second.t === "fallback" && second.pod).toBe(
+      first.t === "fallback" && first.pod === fleet.pods[1] ? fleet.pods[3] : fleet.pods[1],
+    );
   });
 
   it("reads the cluster snapshot per decision", () => {

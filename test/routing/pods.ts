@@ -43,14 +43,20 @@ export interface Fleet {
   readonly pods: readonly Pod[];
 }
 
-/** Build a fleet of `count` pods; indexes in `unready` are not ready. */
+/**
+ * Build a fleet of `count` pods; indexes in `unready` are not ready. Every pod serves `model` (default
+ * {@link MODEL}) and the LoRA `adapters` (listed in both `models` and `adapters`).
+ */
 export function makeFleet(
   count: number,
-  options: { unready?: readonly number[]; model?: string } = {},
+  options: { unready?: readonly number[]; model?: string; adapters?: readonly string[] } = {},
 ): Fleet {
   const unready = new Set(options.unready ?? []);
-  const models = [options.model ?? MODEL];
-  const pods = Array.from({ length: count }, (_, i) => makePod(i, { ready: !unready.has(i), models }));
+  const adapters = [...(options.adapters ?? [])].sort();
+  const models = [options.model ?? MODEL, ...adapters].sort();
+  const pods = Array.from({ length: count }, (_, i) =>
+    makePod(i, { ready: !unready.has(i), models, adapters }),
+  );
   const store = createClusterStore();
   store.replace(pods);
   return { store, load: createLoadTracker(), pods };
@@ -65,8 +71,12 @@ export function preload(load: LoadTracker, pods: readonly Pod[], requests: reado
   });
 }
 
-/** A chat request for `model` with a `promptTokens` estimate. */
-export function makeRequest(model = MODEL, promptTokens = 10): InferenceRequest {
+/** A chat request for `model` with a `promptTokens` estimate; `overrides` replace any other field. */
+export function makeRequest(
+  model = MODEL,
+  promptTokens = 10,
+  overrides: Partial<InferenceRequest> = {},
+): InferenceRequest {
   return {
     endpoint: "chat-completions",
     path: "/v1/chat/completions",
@@ -78,7 +88,28 @@ export function makeRequest(model = MODEL, promptTokens = 10): InferenceRequest 
     prompt: { t: "text", text: "hello" },
     promptTokens,
     bodyBytes: 64,
+    ...overrides,
   };
+}
+
+/** Fresh engine metrics with only the given fields reported (`byModel` empty unless given). */
+export function makeMetrics(fields: Partial<EngineMetrics> = {}): EngineMetrics {
+  return { scrapedAtMs: 0, byModel: new Map(), ...fields };
+}
+
+/** An observation with the given means (`samples` 10, `updatedAtMs` 0 unless given). */
+export function makeObservation(fields: Partial<PodObservation> = {}): PodObservation {
+  return { samples: 10, updatedAtMs: 0, ...fields };
+}
+
+/** Key `values[i]` by `pods[i].key`, dropping undefined entries (the pod has none). */
+export function byPod<T>(pods: readonly Pod[], values: readonly (T | undefined)[]): Map<string, T> {
+  const out = new Map<string, T>();
+  values.forEach((v, i) => {
+    const pod = pods[i];
+    if (v !== undefined && pod) out.set(pod.key, v);
+  });
+  return out;
 }
 
 /** A header view over a plain record (keys given lower-case). */
@@ -112,12 +143,14 @@ export function makeContext(
     random?: () => number;
     metrics?: ReadonlyMap<string, EngineMetrics>;
     observations?: ReadonlyMap<string, PodObservation>;
+    /** Replaces fields of the default request (e.g. `model`, `maxTokens`). */
+    request?: Partial<InferenceRequest>;
   } = {},
 ): RoutingContext {
   const random = options.random ?? seededRandom(1);
   return {
     requestId: "req-1",
-    request: makeRequest(),
+    request: makeRequest(MODEL, 10, options.request),
     headers: headersOf(options.headers),
     load: (key) => load.get(key),
     metrics: (key) => options.metrics?.get(key),

@@ -39,7 +39,20 @@ describe("createStrategyRegistry", () => {
   it("registers the builtins in one place", () => {
     const registry = createStrategyRegistry();
     registerBuiltins(registry);
-    expect(registry.types()).toEqual(["random", "least-request", "power-of-two", "session-affinity"]);
+    expect(registry.types()).toEqual([
+      "random",
+      "least-request",
+      "power-of-two",
+      "session-affinity",
+      "least-kv-cache",
+      "least-gpu-cache",
+      "least-waiting",
+      "least-utilization",
+      "lora-affinity",
+      "least-latency",
+      "least-busy-time",
+      "throughput",
+    ]);
     expect(registry.has("least-request")).toBe(true);
     expect(registry.has("prefix-cache")).toBe(false);
     expect(() => registry.checkParams()).not.toThrow();

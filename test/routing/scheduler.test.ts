@@ -120,21 +120,55 @@ describe("scheduler", () => {
     expect(calls.fallback).toEqual([]);
   });
 
-  it("falls back uniformly at random with the first reason when every strategy abstains", () => {
+  it("falls back to the fewest in flight with the first reason when every strategy abstains", () => {
     const { calls, observer } = recorder();
+    const f = makeFleet(3);
+    preload(f.load, f.pods, [2, 0, 1]);
     const p = plan([fake("q1", abstain("no-session-key")), 1], [fake("q2", abstain("metrics-missing")), 1]);
     const s = createScheduler({ observer });
-    expect(s.schedule(p, ctx(sequence([0.0])), pods)).toEqual({
-      t: "fallback",
-      pod: pods[0],
-      strategy: "q1",
-      reason: "no-session-key",
-    });
-    expect(s.schedule(p, ctx(sequence([0.99])), pods)).toMatchObject({ t: "fallback", pod: pods[2] });
+    for (const r of [0.0, 0.5, 0.99]) {
+      expect(s.schedule(p, makeContext(f.load, { random: sequence([r]) }), f.pods)).toEqual({
+        t: "fallback",
+        pod: f.pods[1],
+        strategy: "q1",
+        reason: "no-session-key",
+        fallbackTo: "least-request",
+      });
+    }
     expect(calls.fallback).toEqual([
       ["q1", "no-session-key"],
       ["q1", "no-session-key"],
+      ["q1", "no-session-key"],
     ]);
+  });
+
+  it.each<[number[], number, number]>([
+    [[1, 1, 0, 0], 0.0, 2],
+    [[1, 1, 0, 0], 0.99, 3],
+    [[0, 0, 0, 0], 0.3, 1],
+    [[5, 5, 5, 4], 0.99, 3],
+  ])("breaks fallback ties among the least loaded %j at random (%d → pod %d)", (inflight, r, expected) => {
+    const f = makeFleet(inflight.length);
+    preload(f.load, f.pods, inflight);
+    const d = createScheduler().schedule(
+      plan([fake("q", abstain("metrics-missing")), 1]),
+      makeContext(f.load, { random: sequence([r]) }),
+      f.pods,
+    );
+    expect(d).toMatchObject({ t: "fallback", pod: f.pods[expected], fallbackTo: "least-request" });
+  });
+
+  it("spreads fallback picks evenly over idle pods", () => {
+    const f = makeFleet(3);
+    const s = createScheduler();
+    const p = plan([fake("q", abstain("metrics-missing")), 1]);
+    const counts = [0, 0, 0];
+    for (let seed = 0; seed < 600; seed++) {
+      const d = s.schedule(p, makeContext(f.load, { random: seededRandom(seed) }), f.pods);
+      if (d.t !== "fallback") throw new Error("expected fallback");
+      counts[f.pods.indexOf(d.pod)]! += 1;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(150);
   });
 
   it.each<[number, number]>([

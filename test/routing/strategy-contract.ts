@@ -4,12 +4,16 @@
  *
  * @module
  */
+import type { EngineMetrics } from "../../src/cluster/engine-metrics";
+import type { PodObservation } from "../../src/cluster/observations";
+import type { Pod } from "../../src/cluster/pod";
 import { Code, RouteError } from "../../src/errors";
 import { createDirector, type DirectorObserver } from "../../src/routing/director";
 import type { StrategyFactory } from "../../src/routing/framework";
 import { createStrategyRegistry } from "../../src/routing/registry";
 import { STRATEGY_NAME } from "../../src/routing/strategy-spec";
 import {
+  byPod,
   headersOf,
   makeContext,
   makeFleet,
@@ -32,6 +36,35 @@ export interface StrategyContractOptions<P> {
    * sticky, hashed). Default: no headers.
    */
   readonly headerSets?: readonly Readonly<Record<string, string>>[];
+  /**
+   * Engine-metric / observation sets the checks run under (each crossed with every header set), so signal-driven
+   * strategies exercise both their scoring and their abstaining paths. Default: one set with no signals.
+   */
+  readonly signalSets?: readonly ContractSignals[];
+  /** LoRA adapters every fixture pod serves. Default none. */
+  readonly adapters?: readonly string[];
+  /** The model requests name (an adapter, for `lora-affinity`). Default {@link MODEL}. */
+  readonly model?: string;
+}
+
+/** Signals of one contract run, per pod index of the fixture fleet (undefined: the pod has none). */
+export interface ContractSignals {
+  readonly metrics?: (podIndex: number) => EngineMetrics | undefined;
+  readonly observations?: (podIndex: number) => PodObservation | undefined;
+}
+
+/** The maps `makeContext` and the director read, built from `signals` for `pods`. */
+function signalMaps(pods: readonly Pod[], signals: ContractSignals) {
+  return {
+    metrics: byPod(
+      pods,
+      pods.map((_, i) => signals.metrics?.(i)),
+    ),
+    observations: byPod(
+      pods,
+      pods.map((_, i) => signals.observations?.(i)),
+    ),
+  };
 }
 
 const POD_COUNTS = [1, 2, 3, 8, 33];
@@ -46,12 +79,18 @@ const LOAD_PATTERNS: readonly ((i: number) => number)[] = [
 export function runStrategyContract<P>(options: StrategyContractOptions<P>): void {
   const { name, factory } = options;
   const headerSets = options.headerSets ?? [{}];
+  const signalSets = options.signalSets ?? [{}];
+  const model = options.model ?? MODEL;
+  const fleetOptions = { adapters: options.adapters ?? [] };
   const rawParams = options.params ?? {};
+  /** Every (headers, signals) pair the checks run under. */
+  const inputs = headerSets.flatMap((headers) => signalSets.map((signals) => ({ headers, signals })));
 
   const strategy = () => factory.create(factory.paramsSchema.parse(rawParams), { now: () => 0 });
-  const director = (fleet: Fleet, observer: DirectorObserver = {}, seed = 7) => {
+  const director = (fleet: Fleet, signals: ContractSignals, observer: DirectorObserver = {}, seed = 7) => {
     const registry = createStrategyRegistry({ params: { [factory.type]: rawParams } });
     registry.register(factory);
+    const maps = signalMaps(fleet.pods, signals);
     return createDirector({
       registry,
       cluster: () => fleet.store.snapshot(),
@@ -59,16 +98,18 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
       defaultStrategy: factory.type,
       observer,
       random: seededRandom(seed),
+      metrics: { fresh: (key) => maps.metrics.get(key) },
+      observations: { get: (key) => maps.observations.get(key) },
     });
   };
   const route = (
     d: ReturnType<typeof director>,
     headers: Readonly<Record<string, string>> = {},
-    model = MODEL,
+    requestModel = model,
   ) =>
     d.route({
       requestId: "r",
-      request: makeRequest(model, 10),
+      request: makeRequest(requestModel, 10),
       headers: headersOf(headers),
       strategyHeader: undefined,
     });
@@ -86,14 +127,19 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
       let seed = 1;
       for (const n of POD_COUNTS) {
         for (const pattern of LOAD_PATTERNS) {
-          for (const headers of headerSets) {
-            const fleet = makeFleet(n);
+          for (const { headers, signals } of inputs) {
+            const fleet = makeFleet(n, fleetOptions);
             preload(
               fleet.load,
               fleet.pods,
               fleet.pods.map((_, i) => pattern(i)),
             );
-            const ctx = makeContext(fleet.load, { headers, random: seededRandom(seed++) });
+            const ctx = makeContext(fleet.load, {
+              headers,
+              random: seededRandom(seed++),
+              request: { model },
+              ...signalMaps(fleet.pods, signals),
+            });
             const result = s.score(ctx, fleet.pods);
             if (result.t === "abstain") {
               expect(STRATEGY_NAME.test(result.reason)).toBe(true);
@@ -112,17 +158,17 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
 
     it("copes with an empty candidate list when called directly", () => {
       const s = strategy();
-      const fleet = makeFleet(0);
-      for (const headers of headerSets) {
-        const result = s.score(makeContext(fleet.load, { headers }), []);
+      const fleet = makeFleet(0, fleetOptions);
+      for (const { headers } of inputs) {
+        const result = s.score(makeContext(fleet.load, { headers, request: { model } }), []);
         if (result.t === "scores") expect(result.scores.length).toBe(0);
       }
     });
 
     it("never picks an unready pod through the director", () => {
-      const fleet = makeFleet(6, { unready: [0, 2, 3, 5] });
-      const d = director(fleet);
-      for (const headers of headerSets) {
+      const fleet = makeFleet(6, { ...fleetOptions, unready: [0, 2, 3, 5] });
+      for (const { headers, signals } of inputs) {
+        const d = director(fleet, signals);
         for (let k = 0; k < 100; k++) {
           const pick = route(d, headers);
           if (pick.t === "none") throw new Error("expected a pick");
@@ -134,9 +180,9 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
     });
 
     it("answers none when no pod is ready, and UnknownModel when no pod serves the model", () => {
-      const fleet = makeFleet(3, { unready: [0, 1, 2] });
-      const d = director(fleet);
-      for (const headers of headerSets) {
+      const fleet = makeFleet(3, { ...fleetOptions, unready: [0, 1, 2] });
+      for (const { headers, signals } of inputs) {
+        const d = director(fleet, signals);
         expect(route(d, headers)).toEqual({ t: "none", code: Code.NoReadyPod, strategy: factory.type });
         let thrown: unknown;
         try {
@@ -151,10 +197,13 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
     });
 
     it("reserves on pick and releases exactly once however often release is called", () => {
-      const fleet = makeFleet(4);
+      const fleet = makeFleet(4, fleetOptions);
       const released: string[] = [];
-      const d = director(fleet, { onRelease: (pod, outcome) => released.push(`${pod.key}:${outcome.kind}`) });
-      for (const headers of headerSets) {
+      const observer: DirectorObserver = {
+        onRelease: (pod, outcome) => released.push(`${pod.key}:${outcome.kind}`),
+      };
+      for (const { headers, signals } of inputs) {
+        const d = director(fleet, signals, observer);
         const pick = route(d, headers);
         if (pick.t === "none") throw new Error("expected a pick");
         expect(fleet.load.get(pick.pod.key)).toEqual({ requests: 1, tokens: 10 });
@@ -167,10 +216,33 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
       }
     });
 
+    it("turns an abstention into a counted fallback pick on the least-loaded pod", () => {
+      for (const { headers, signals } of inputs) {
+        const fleet = makeFleet(4, fleetOptions);
+        preload(fleet.load, fleet.pods, [3, 1, 0, 2]);
+        const fallbacks: [string, string][] = [];
+        const d = director(fleet, signals, { onFallback: (t, r) => fallbacks.push([t, r]) });
+        const pick = route(d, headers);
+        if (pick.t === "none") throw new Error("expected a pick");
+        if (pick.t === "routed") {
+          expect(fallbacks).toEqual([]);
+        } else {
+          expect(pick).toMatchObject({
+            strategy: factory.type,
+            fallbackTo: "least-request",
+            pod: fleet.pods[2],
+          });
+          expect(STRATEGY_NAME.test(pick.reason)).toBe(true);
+          expect(fallbacks).toEqual([[factory.type, pick.reason]]);
+        }
+        pick.release({ kind: "success" });
+      }
+    });
+
     it("leaves every load at zero after 200 picks and their releases", () => {
-      const fleet = makeFleet(5);
-      const d = director(fleet);
-      for (const headers of headerSets) {
+      const fleet = makeFleet(5, fleetOptions);
+      for (const { headers, signals } of inputs) {
+        const d = director(fleet, signals);
         const picks = Array.from({ length: 200 }, () => route(d, headers));
         expect(fleet.load.totalRequests()).toBe(200);
         for (const p of picks) if (p.t !== "none") p.release({ kind: "success" });

@@ -4,10 +4,18 @@
  * @module
  */
 import type { StrategyRegistry } from "../registry";
+import * as leastBusyTime from "./least-busy-time";
+import * as leastGpuCache from "./least-gpu-cache";
+import * as leastKvCache from "./least-kv-cache";
+import * as leastLatency from "./least-latency";
 import * as leastRequest from "./least-request";
+import * as leastUtilization from "./least-utilization";
+import * as leastWaiting from "./least-waiting";
+import * as loraAffinity from "./lora-affinity";
 import * as powerOfTwo from "./power-of-two";
 import * as random from "./random";
 import * as sessionAffinity from "./session-affinity";
+import * as throughput from "./throughput";
 
 /**
  * Register every built-in strategy type into `registry`. Call once at startup, before `registry.checkParams()`.
@@ -19,4 +27,12 @@ export function registerBuiltins(registry: StrategyRegistry): void {
   registry.register(leastRequest.factory);
   registry.register(powerOfTwo.factory);
   registry.register(sessionAffinity.factory);
+  registry.register(leastKvCache.factory);
+  registry.register(leastGpuCache.factory);
+  registry.register(leastWaiting.factory);
+  registry.register(leastUtilization.factory);
+  registry.register(loraAffinity.factory);
+  registry.register(leastLatency.factory);
+  registry.register(leastBusyTime.factory);
+  registry.register(throughput.factory);
 }
