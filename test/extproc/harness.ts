@@ -117,6 +117,8 @@ export async function startHarness(
     cluster,
     log: createLogger("debug", stream),
     processMetrics: false,
+    // Test pods live at unroutable 10.x addresses: nothing to scrape unless a test serves real metrics.
+    scrapeMetrics: options.scrapeMetrics ?? false,
   });
   const client = new ExtProcClient(`127.0.0.1:${server.grpcPort}`);
   return {
