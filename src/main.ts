@@ -1,16 +1,87 @@
 /**
- * Process wiring and lifecycle only: read configuration, start discovery and the server, and on SIGTERM/SIGINT
- * drain and exit 0. Exit codes: 0 clean stop or `--help`, 2 bad configuration, 1 failure to start.
+ * Process wiring and lifecycle only: read configuration, start the server and discovery (a static file or
+ * Kubernetes), and on SIGTERM/SIGINT drain and exit 0. Exit codes: 0 clean stop or `--help`, 2 bad configuration,
+ * 1 failure to start.
  *
  * @module
  */
 import { createClusterStore } from "./cluster/cluster-state";
+import type { ClusterStore } from "./cluster/cluster-state";
+import { loadKubeConfig, startKubernetesDiscovery } from "./cluster/discovery/kubernetes";
 import { watchEndpointsFile } from "./cluster/discovery/static-file";
-import type { EndpointsFileWatch } from "./cluster/discovery/static-file";
 import { ConfigError, helpText, loadConfigFromProcess } from "./config";
 import type { Config } from "./config";
 import { createLogger } from "./observability/logger";
+import type { Logger } from "./observability/logger";
+import type { Metrics } from "./observability/metrics";
 import { createServer } from "./server";
+
+/** A running discovery source, whichever kind. */
+interface Discovery {
+  /** Resolves when the first fleet is loaded. */
+  readonly ready: Promise<void>;
+  /** Whether a failure of `ready` should stop the process (a bad static file) rather than be retried. */
+  readonly fatalIfNotReady: boolean;
+  close(): Promise<void> | void;
+  status(): Record<string, unknown>;
+}
+
+/** A closed, low-cardinality class for a discovery failure's free-text reason (a metric label). */
+function errorClass(reason: string): string {
+  const status = /\b(4\d\d|5\d\d)\b/.exec(reason);
+  if (/ECONNREFUSED/.test(reason)) return "connection-refused";
+  if (/ECONNRESET|socket hang up|aborted|terminated/i.test(reason)) return "connection-reset";
+  if (/timed? ?out|ETIMEDOUT/i.test(reason)) return "timeout";
+  if (status?.[1]) return `http-${status[1]}`;
+  return "other";
+}
+
+/** Start the configured discovery. Throws `ConfigError` for settings that cannot work (naming them). */
+function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metrics: Metrics): Discovery {
+  if (config.standalone) {
+    const path = config.endpointsConfigPath;
+    if (path === undefined)
+      throw new ConfigError(["--endpoints-config (KVROUTE_ENDPOINTS_CONFIG): required"]);
+    const watch = watchEndpointsFile(path, cluster, log, {
+      onReload: (result) => metrics.discoveryReloads.inc({ result }),
+    });
+    return {
+      ready: watch.ready,
+      fatalIfNotReady: true,
+      close: () => watch.close(),
+      status: () => ({ source: "file", path }),
+    };
+  }
+  if (config.inferencePool !== undefined && config.namespace === undefined) {
+    throw new ConfigError([
+      "--inference-pool (KVROUTE_INFERENCE_POOL): needs --namespace (KVROUTE_NAMESPACE)",
+    ]);
+  }
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(config.kubeconfigPath);
+  } catch (e) {
+    throw new ConfigError([`--kubeconfig (KUBECONFIG): ${(e as Error).message}`]);
+  }
+  const k8s = startKubernetesDiscovery({
+    kubeConfig,
+    namespace: config.namespace,
+    inferencePool: config.inferencePool,
+    store: cluster,
+    log,
+    observer: {
+      onEvent: (kind, type) => metrics.discoveryEvents.inc({ kind, type }),
+      onError: (kind, reason) => metrics.discoveryErrors.inc({ kind, reason: errorClass(reason) }),
+      onRelist: (kind) => metrics.discoveryRelists.inc({ kind }),
+    },
+  });
+  return {
+    ready: k8s.ready,
+    fatalIfNotReady: false,
+    close: () => k8s.close(),
+    status: () => ({ source: "kubernetes", ...k8s.status() }),
+  };
+}
 
 /** Start kvroute; resolves with the exit code once it has stopped. */
 export async function main(): Promise<number> {
@@ -30,31 +101,40 @@ export async function main(): Promise<number> {
     throw e;
   }
   const log = createLogger(config.logLevel);
-  if (!config.standalone || config.endpointsConfigPath === undefined) {
-    log.error(
-      {},
-      "Kubernetes discovery is not available in this build; run with --standalone --endpoints-config FILE",
-    );
-    return 2;
-  }
   const cluster = createClusterStore();
+  let discovery: Discovery | undefined;
   let server;
   try {
-    server = await createServer({ config, cluster, log });
+    server = await createServer({ config, cluster, log, discoveryStatus: () => discovery?.status() ?? {} });
   } catch (e) {
     log.error({ error: (e as Error).message }, "kvroute failed to start");
     return 1;
   }
-  const watch: EndpointsFileWatch = watchEndpointsFile(config.endpointsConfigPath, cluster, log, {
-    onReload: (result) => server.metrics.discoveryReloads.inc({ result }),
-  });
   try {
-    await watch.ready;
+    discovery = startDiscovery(config, cluster, log, server.metrics);
   } catch (e) {
-    log.error({ error: (e as Error).message }, "endpoints file could not be loaded");
-    watch.close();
     await server.drain(0);
-    return 1;
+    if (e instanceof ConfigError) {
+      process.stderr.write(`kvroute: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (discovery.fatalIfNotReady) {
+    try {
+      await discovery.ready;
+    } catch (e) {
+      log.error({ error: (e as Error).message }, "endpoints file could not be loaded");
+      await discovery.close();
+      await server.drain(0);
+      return 1;
+    }
+  } else {
+    // Readiness stays NOT_SERVING until the first sync; discovery retries with backoff meanwhile.
+    discovery.ready.then(
+      () => log.info({ pods: cluster.snapshot().pods.size }, "kubernetes discovery synced"),
+      () => undefined,
+    );
   }
   log.info(
     {
@@ -70,7 +150,7 @@ export async function main(): Promise<number> {
     process.once("SIGINT", () => resolve("SIGINT"));
   });
   log.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, "draining");
-  watch.close();
+  await discovery.close();
   await server.drain(config.drainTimeoutMs);
   log.info({}, "stopped");
   return 0;

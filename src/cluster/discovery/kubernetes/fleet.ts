@@ -1,0 +1,225 @@
+/**
+ * The objects discovery has seen (Pods, ModelAdapters, the InferencePool) and the routing `Pod`s derived from
+ * them, updated incrementally: an event recomputes only the pods it can affect, found through an index of adapters
+ * by pod, so the work per event is proportional to what it touches, not to the fleet.
+ *
+ * No I/O and no timers: the discovery source feeds it and decides when to publish.
+ *
+ * @module
+ */
+import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { Pod } from "../../pod";
+import type { AdapterInfo } from "./objects";
+import { adapterFromObject, objectKey, poolFromObject } from "./objects";
+import type { PoolSpec } from "./pod-mapping";
+import { podFromObject, samePod } from "./pod-mapping";
+
+/** The kinds of object discovery watches. */
+export type ResourceKind = "pod" | "adapter" | "pool";
+
+/** Options of `createFleet`. */
+export interface FleetOptions {
+  /** InferencePool mode: the pool's name (its namespace is the one watched). Absent: AIBrix label mode. */
+  readonly poolName?: string | undefined;
+}
+
+/** Mutable discovery state; see the module comment. */
+export interface Fleet {
+  /**
+   * Replace every object of `kind` with a complete list (a list or re-list).
+   * @returns how many previously known objects are no longer there.
+   */
+  replaceAll(kind: ResourceKind, objects: readonly KubernetesObject[]): number;
+  /** An object was added or modified. */
+  upsert(kind: ResourceKind, obj: KubernetesObject): void;
+  /** An object was deleted. Unknown objects are ignored. */
+  remove(kind: ResourceKind, obj: KubernetesObject): void;
+  /**
+   * Recompute the pods touched since the last call. Returns the whole fleet when any pod changed (or when
+   * `force`), else `undefined`.
+   */
+  collect(force?: boolean): Pod[] | undefined;
+  /** Pods in the fleet (as of the last `collect`), ready or not. */
+  size(): number;
+  /** Number of ModelAdapter objects known. */
+  adapterCount(): number;
+  /** InferencePool mode: why there are no pods (pool missing or unusable); `undefined` when it is usable. */
+  poolProblem(): string | undefined;
+}
+
+const sameSpec = (a: PoolSpec | undefined, b: PoolSpec | undefined): boolean => {
+  if (a === undefined || b === undefined) return a === b;
+  const ka = Object.keys(a.matchLabels);
+  return (
+    a.port === b.port &&
+    ka.length === Object.keys(b.matchLabels).length &&
+    ka.every((k) => a.matchLabels[k] === b.matchLabels[k])
+  );
+};
+
+/** Create empty discovery state. */
+export function createFleet(opts: FleetOptions = {}): Fleet {
+  const poolMode = opts.poolName !== undefined;
+  const rawPods = new Map<string, V1Pod>();
+  const pods = new Map<string, Pod>();
+  const adapters = new Map<string, AdapterInfo>();
+  /** Pod key → names of the adapters whose `status.instances` list it. */
+  const adaptersByPod = new Map<string, Set<string>>();
+  let pool: PoolSpec | undefined;
+  let poolProblem: string | undefined = poolMode ? `InferencePool ${opts.poolName} not found` : undefined;
+  const dirty = new Set<string>();
+  let allDirty = false;
+
+  const indexAdapter = (a: AdapterInfo, add: boolean): void => {
+    for (const instance of a.instances) {
+      const podKey = `${a.namespace}/${instance}`;
+      dirty.add(podKey);
+      let names = adaptersByPod.get(podKey);
+      if (add) {
+        if (!names) adaptersByPod.set(podKey, (names = new Set()));
+        names.add(a.name);
+      } else if (names) {
+        names.delete(a.name);
+        if (names.size === 0) adaptersByPod.delete(podKey);
+      }
+    }
+  };
+
+  const setAdapter = (key: string, next: AdapterInfo | undefined): void => {
+    const prev = adapters.get(key);
+    if (prev) indexAdapter(prev, false);
+    if (next) {
+      adapters.set(key, next);
+      indexAdapter(next, true);
+    } else {
+      adapters.delete(key);
+    }
+  };
+
+  const setPool = (obj: KubernetesObject | undefined): void => {
+    let next: PoolSpec | undefined;
+    if (obj === undefined) {
+      poolProblem = `InferencePool ${opts.poolName} not found`;
+    } else {
+      const parsed = poolFromObject(obj);
+      if ("spec" in parsed) {
+        next = parsed.spec;
+        poolProblem = undefined;
+      } else {
+        poolProblem = `InferencePool ${opts.poolName} is unusable: ${parsed.invalid}`;
+      }
+    }
+    if (!sameSpec(pool, next)) allDirty = true;
+    pool = next;
+  };
+
+  const isOurPool = (obj: KubernetesObject): boolean => poolMode && obj.metadata?.name === opts.poolName;
+
+  const upsert = (kind: ResourceKind, obj: KubernetesObject): void => {
+    const key = objectKey(obj);
+    if (key === undefined) return;
+    switch (kind) {
+      case "pod":
+        if (rawPods.get(key) === obj) return;
+        rawPods.set(key, obj as V1Pod);
+        dirty.add(key);
+        return;
+      case "adapter":
+        setAdapter(key, adapterFromObject(obj));
+        return;
+      case "pool":
+        if (isOurPool(obj)) setPool(obj);
+        return;
+    }
+  };
+
+  const remove = (kind: ResourceKind, obj: KubernetesObject): void => {
+    const key = objectKey(obj);
+    if (key === undefined) return;
+    switch (kind) {
+      case "pod":
+        if (rawPods.delete(key)) dirty.add(key);
+        return;
+      case "adapter":
+        if (adapters.has(key)) setAdapter(key, undefined);
+        return;
+      case "pool":
+        if (isOurPool(obj)) setPool(undefined);
+        return;
+    }
+  };
+
+  const mapPod = (key: string): Pod | undefined => {
+    const raw = rawPods.get(key);
+    if (raw === undefined || (poolMode && pool === undefined)) return undefined;
+    const names = adaptersByPod.get(key);
+    return podFromObject(raw, names ? [...names] : [], pool);
+  };
+
+  return {
+    replaceAll(kind, objects) {
+      let gone = 0;
+      switch (kind) {
+        case "pod": {
+          const next = new Map<string, V1Pod>();
+          for (const o of objects) {
+            const key = objectKey(o);
+            if (key !== undefined) next.set(key, o as V1Pod);
+          }
+          for (const key of rawPods.keys()) if (!next.has(key)) gone += 1;
+          rawPods.clear();
+          for (const [k, v] of next) rawPods.set(k, v);
+          allDirty = true;
+          break;
+        }
+        case "adapter": {
+          const keys = new Set<string>();
+          for (const o of objects) {
+            const key = objectKey(o);
+            if (key !== undefined) keys.add(key);
+          }
+          for (const key of [...adapters.keys()]) {
+            if (!keys.has(key)) {
+              setAdapter(key, undefined);
+              gone += 1;
+            }
+          }
+          for (const o of objects) upsert("adapter", o);
+          break;
+        }
+        case "pool": {
+          const ours = poolMode ? objects.find(isOurPool) : undefined;
+          if (pool !== undefined && ours === undefined) gone = 1;
+          if (poolMode) setPool(ours);
+          break;
+        }
+      }
+      return gone;
+    },
+    upsert,
+    remove,
+    collect(force = false) {
+      const keys = allDirty ? new Set([...rawPods.keys(), ...pods.keys()]) : dirty;
+      let changed = false;
+      for (const key of keys) {
+        const next = mapPod(key);
+        const prev = pods.get(key);
+        if (next === undefined) {
+          if (prev !== undefined) {
+            pods.delete(key);
+            changed = true;
+          }
+        } else if (prev === undefined || !samePod(prev, next)) {
+          pods.set(key, next);
+          changed = true;
+        }
+      }
+      dirty.clear();
+      allDirty = false;
+      return changed || force ? [...pods.values()] : undefined;
+    },
+    size: () => pods.size,
+    adapterCount: () => adapters.size,
+    poolProblem: () => poolProblem,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The real kvroute process in Kubernetes mode against the fake API server: readiness waits for the first sync,
+ * pods and ModelAdapters become routable models, and a bad kubeconfig exits 2 naming the setting.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { createFakeKubeApi } from "../support/fake-kube-api";
+import type { FakeKubeApi } from "../support/fake-kube-api";
+import { adapterObject, podObject } from "../support/kube-fixtures";
+
+const ROOT = path.resolve(__dirname, "../..");
+const children = new Set<ChildProcessWithoutNullStreams>();
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
+function kubeconfigFor(port: number): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "kvroute-kube-"));
+  const file = path.join(dir, "config");
+  writeFileSync(
+    file,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      `- name: fake\n  cluster:\n    server: http://127.0.0.1:${port}\n    insecure-skip-tls-verify: true`,
+      "users:\n- name: anon\n  user: {}",
+      "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: anon",
+      "current-context: fake",
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+function kvroute(args: string[]): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env["PATH"] ?? "" },
+  });
+  children.add(child);
+  return child;
+}
+
+/** Log lines of a child, awaitable by message. */
+function logLines(child: ChildProcessWithoutNullStreams): (msg: string) => Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown>[] = [];
+  const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout }).on("line", (text) => {
+    const line = JSON.parse(text) as Record<string, unknown>;
+    seen.push(line);
+    for (const w of waiters.filter((w) => w.msg === line["msg"])) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(line);
+    }
+  });
+  return (msg) => {
+    const found = seen.find((l) => l["msg"] === msg);
+    return found ? Promise.resolve(found) : new Promise((resolve) => waiters.push({ msg, resolve }));
+  };
+}
+
+describe("kvroute in Kubernetes mode", () => {
+  let api: FakeKubeApi;
+  beforeEach(async () => {
+    api = createFakeKubeApi();
+    await api.start();
+  });
+  afterEach(async () => {
+    await api.stop();
+  });
+
+  it("becomes ready once the API server is reachable, and routes models and adapters from it", async () => {
+    api.add(podObject({ name: "vllm-0", ip: "10.1.0.5", labels: { "model.aibrix.ai/name": "qwen3-8b" } }));
+    api.add(adapterObject("qwen3-sql-lora", ["vllm-0"]));
+    const file = kubeconfigFor(api.port);
+    // The API server is down when kvroute starts: readiness must wait.
+    await api.stop();
+    const child = kvroute([
+      "--kubeconfig",
+      file,
+      "--grpc-bind-address",
+      "127.0.0.1:0",
+      "--http-bind-address",
+      "127.0.0.1:0",
+    ]);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    const logged = logLines(child);
+    const httpPort = (await logged("kvroute ready"))["httpPort"] as number;
+    const base = `http://127.0.0.1:${httpPort}`;
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    await api.start();
+    await logged("kubernetes discovery synced");
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(["qwen3-8b", "qwen3-sql-lora"]);
+    const state = (await (await fetch(`${base}/debug/state`)).json()) as {
+      discovery: { source: string; synced: boolean };
+      pods: { name: string; address: string; adapters: string[] }[];
+    };
+    expect(state.discovery).toMatchObject({ source: "kubernetes", synced: true });
+    expect(state.pods).toEqual([
+      expect.objectContaining({ name: "vllm-0", address: "10.1.0.5:8000", adapters: ["qwen3-sql-lora"] }),
+    ]);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it("a kubeconfig that cannot be read exits 2 naming --kubeconfig", async () => {
+    const child = kvroute([
+      "--kubeconfig",
+      "/nonexistent/kubeconfig",
+      "--grpc-bind-address",
+      "127.0.0.1:0",
+      "--http-bind-address",
+      "127.0.0.1:0",
+    ]);
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--kubeconfig \(KUBECONFIG\)/);
+  });
+
+  it("--inference-pool without --namespace exits 2 naming both", async () => {
+    const child = kvroute([
+      "--kubeconfig",
+      kubeconfigFor(api.port),
+      "--inference-pool",
+      "pool",
+      "--grpc-bind-address",
+      "127.0.0.1:0",
+      "--http-bind-address",
+      "127.0.0.1:0",
+    ]);
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.resume();
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--inference-pool .*--namespace/);
+  });
+});
