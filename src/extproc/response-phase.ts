@@ -27,6 +27,8 @@ export interface RequestRecord {
   readonly address: string | undefined;
   readonly strategy: string | undefined;
   readonly fallbackReason: string | undefined;
+  /** What the decision fell back to when the strategy had no signal. */
+  readonly fallbackTo: string | undefined;
   /** Final upstream HTTP status, 0 when no response headers were seen. */
   readonly status: number;
   readonly outcome: Outcome["kind"];
@@ -97,6 +99,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       address: o.pick?.pod.address,
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
+      fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
       status: outcome.status ?? status,
       outcome: outcome.kind,
       stream: o.request?.stream ?? false,

@@ -49,6 +49,7 @@ export function createRequestReporter(metrics: Metrics, log: Logger): RequestRep
           address: r.address,
           strategy: r.strategy,
           fallbackReason: r.fallbackReason,
+          fallbackTo: r.fallbackTo,
           status: r.status,
           outcome: r.outcome,
           stream: r.stream,

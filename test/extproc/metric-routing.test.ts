@@ -119,6 +119,14 @@ describe("metric-aware routing through the server", () => {
       check();
     });
     expect(pods.map((p) => p.address)).toContain(await route("least-kv-cache"));
+    const line = await h.log.waitFor(
+      (l) => l["msg"] === "request finished" && l["fallbackReason"] !== undefined,
+    );
+    expect(line).toMatchObject({
+      strategy: "least-kv-cache",
+      fallbackReason: "metrics-missing",
+      fallbackTo: "least-request",
+    });
     const fallbacks = await h.server.metrics.registry.getSingleMetricAsString(
       "kvroute_routing_fallback_total",
     );
