@@ -1,0 +1,42 @@
+/**
+ * Where prompt blocks are cached: per pod, which block keys it holds. Two implementations share this contract:
+ * the approximate index (what kvroute itself routed) and the event index (what vLLM reported over ZeroMQ).
+ *
+ * @module
+ */
+import type { BlockKey } from "./block-key";
+
+/** Read side used by strategies. */
+export interface PrefixIndex {
+  /**
+   * For each pod in `podKeys`: how many leading blocks of `keys` it holds (the longest run of consecutive blocks
+   * from the first one). Pods with no match are absent. Synchronous and cheap: it runs in the routing decision.
+   */
+  match(keys: ArrayLike<BlockKey>, podKeys: readonly string[]): Map<string, number>;
+  /** Blocks indexed for a pod (for `/debug/state`). */
+  blocks(podKey: string): number;
+  /** Forget a pod (it left the fleet, became unready, or its event stream must resync). */
+  dropPod(podKey: string): void;
+}
+
+/** A `BlockStored` event as the index needs it (hashes already normalised to unsigned 64-bit). */
+export interface StoredBlocks {
+  /** Engine hashes of the stored blocks, in order. */
+  readonly blockHashes: readonly bigint[];
+  /** Engine hash of the block before the first one; undefined/null for a prompt's first block. */
+  readonly parentBlockHash: bigint | undefined;
+  /** The tokens of all the stored blocks, concatenated (blockHashes.length × blockSize ids). */
+  readonly tokenIds: ArrayLike<number>;
+  readonly blockSize: number;
+  /** LoRA adapter name the blocks were computed under, if any. */
+  readonly loraName: string | undefined;
+}
+
+/** Write side fed by the KV-event subscriber; every call affects only `podKey`'s entries. */
+export interface KvEventSink {
+  blockStored(podKey: string, event: StoredBlocks): void;
+  blockRemoved(podKey: string, blockHashes: readonly bigint[]): void;
+  allBlocksCleared(podKey: string): void;
+  /** The pod's event stream lost continuity (gap not covered by replay, restart): drop everything it reported. */
+  dropPod(podKey: string): void;
+}
