@@ -71,6 +71,34 @@ export interface Config {
   readonly metricsStaleAfterMs: number;
   /** Most scrapes in flight at once across all pods. */
   readonly metricsConcurrency: number;
+  /** Default tokenizer for models without their own entry: `character`, `tiktoken`, `remote`, or `hf:<path>`. */
+  readonly tokenizer: string;
+  /** YAML mapping model names to tokenizers (`models: {<model>: {type, path?, endpoint?}}`); optional. */
+  readonly tokenizersConfigPath: string | undefined;
+  /** Prompts longer than this many characters are tokenized in a worker thread. */
+  readonly tokenizeWorkerThresholdChars: number;
+  /** Worker threads for tokenization. */
+  readonly tokenizeWorkers: number;
+  /** Block-key scheme of the approximate index: kvroute's token-block chain, or AIBrix's byte blocks. */
+  readonly prefixHash: "kvroute" | "aibrix";
+  /** Block size: tokens (kvroute scheme) or bytes of the token byte array (AIBrix scheme). */
+  readonly prefixBlockSize: number;
+  /** Seed of the block-key hash; the same on every replica. */
+  readonly prefixHashSeed: number;
+  /** Most blocks the approximate index keeps across pods (LRU beyond). */
+  readonly prefixCacheBlockNumber: number;
+  /** prefix-cache: restrict to the least-loaded pods when max − min in-flight exceeds this. */
+  readonly prefixImbalanceAbsCount: number;
+  /** prefix-cache: skip prefix matches on pods above mean + k·σ in-flight requests. */
+  readonly prefixStdDevFactor: number;
+  /** ZeroMQ port of vLLM's KV-event PUB socket (data-parallel rank r publishes on port + r). */
+  readonly kvEventsPort: number;
+  /** ZeroMQ port of vLLM's KV-event replay ROUTER socket. */
+  readonly kvEventsReplayPort: number;
+  /** Subscribe to KV events from every static endpoint (standalone mode). */
+  readonly kvEventsStatic: boolean;
+  /** Most blocks the event index keeps across pods (LRU beyond). */
+  readonly kvEventsMaxBlocks: number;
 }
 
 /** One row of the settings table. */
@@ -226,6 +254,93 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     env: "KVROUTE_METRICS_CONCURRENCY",
     type: integer({ min: 1, max: 10_000, default: 32 }),
     description: "Most /metrics scrapes in flight at once across all pods.",
+  },
+  tokenizer: {
+    flag: "tokenizer",
+    env: "AIBRIX_PREFIX_CACHE_TOKENIZER_TYPE",
+    type: text(() => "character", "character", { hint: "<type>" }),
+    description:
+      "Default tokenizer: character, tiktoken (cl100k_base), remote (vLLM /tokenize), hf:<tokenizer.json>.",
+  },
+  tokenizersConfigPath: {
+    flag: "tokenizers-config",
+    env: "KVROUTE_TOKENIZERS_CONFIG",
+    type: optionalText({ hint: "<file>" }),
+    description: "Per-model tokenizers YAML (models: {<name>: {type, path?, endpoint?}}).",
+  },
+  tokenizeWorkerThresholdChars: {
+    flag: "tokenize-worker-threshold-chars",
+    env: "KVROUTE_TOKENIZE_WORKER_THRESHOLD_CHARS",
+    type: integer({ min: 0, max: 1 << 30, default: 4096 }),
+    description: "Prompts longer than this are tokenized in a worker thread, off the gRPC event loop.",
+  },
+  tokenizeWorkers: {
+    flag: "tokenize-workers",
+    env: "KVROUTE_TOKENIZE_WORKERS",
+    type: integer({ min: 1, max: 64, default: 2 }),
+    description: "Tokenizer worker threads.",
+  },
+  prefixHash: {
+    flag: "prefix-hash",
+    env: "KVROUTE_PREFIX_HASH",
+    type: oneOf(["kvroute", "aibrix"] as const, "kvroute"),
+    description:
+      "Approximate-index block keys: kvroute (token blocks) or aibrix (byte blocks, AIBrix-compatible).",
+  },
+  prefixBlockSize: {
+    flag: "prefix-block-size",
+    env: "AIBRIX_PREFIX_CACHE_BLOCK_SIZE",
+    type: integer({ min: 1, max: 65_536, default: 16 }),
+    description: "Block size: tokens (kvroute) or bytes of the token byte array (aibrix).",
+  },
+  prefixHashSeed: {
+    flag: "prefix-hash-seed",
+    env: "AIBRIX_PREFIX_CACHE_HASH_SEED",
+    type: integer({ min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 }),
+    description: "Seed of the block-key hash; keep it equal on every replica.",
+  },
+  prefixCacheBlockNumber: {
+    flag: "prefix-cache-block-number",
+    env: "AIBRIX_PREFIX_CACHE_BLOCK_NUMBER",
+    type: integer({ min: 1, max: 100_000_000, default: 200_000 }),
+    description: "Most blocks in the approximate prefix index (least recently used evicted beyond).",
+  },
+  prefixImbalanceAbsCount: {
+    flag: "prefix-imbalance-abs-count",
+    env: "AIBRIX_PREFIX_CACHE_POD_RUNNING_REQUEST_IMBALANCE_ABS_COUNT",
+    type: integer({ min: 0, max: 1_000_000, default: 8 }),
+    description:
+      "prefix-cache: above this max−min in-flight spread, only the least-loaded pods are considered.",
+  },
+  prefixStdDevFactor: {
+    flag: "prefix-stddev-factor",
+    env: "AIBRIX_PREFIX_CACHE_STANDARD_DEVIATION_FACTOR",
+    type: integer({ min: 0, max: 1000, default: 1 }),
+    description: "prefix-cache: a matched pod above mean + k·σ in-flight requests is skipped.",
+  },
+  kvEventsPort: {
+    flag: "kv-events-port",
+    env: "KVROUTE_KV_EVENTS_PORT",
+    type: integer({ min: 1, max: 65_535, default: 5557 }),
+    description: "vLLM KV-event PUB port (data-parallel rank r: port + r).",
+  },
+  kvEventsReplayPort: {
+    flag: "kv-events-replay-port",
+    env: "KVROUTE_KV_EVENTS_REPLAY_PORT",
+    type: integer({ min: 1, max: 65_535, default: 5558 }),
+    description: "vLLM KV-event replay (ROUTER) port.",
+  },
+  kvEventsStatic: {
+    flag: "kv-events-static",
+    env: "KVROUTE_KV_EVENTS_STATIC",
+    type: boolean(false),
+    description: "Standalone mode: subscribe to KV events from every endpoint in the file.",
+  },
+  kvEventsMaxBlocks: {
+    flag: "kv-events-max-blocks",
+    env: "KVROUTE_KV_EVENTS_MAX_BLOCKS",
+    type: integer({ min: 1, max: 100_000_000, default: 2_000_000 }),
+    description: "Most blocks in the KV-event index across pods (least recently used evicted beyond).",
   },
 };
 

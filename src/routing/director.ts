@@ -13,7 +13,7 @@ import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
-import type { HeaderView, Outcome, Pick, Release, RoutingContext } from "./framework";
+import type { HeaderView, Outcome, Pick, PreparedPrompt, Release, RoutingContext } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 
@@ -69,6 +69,14 @@ export interface Director {
    */
   route(input: RouteInput): Pick;
 }
+
+/** The prompt of a decision for which nothing was tokenized. */
+const NOT_PREPARED: PreparedPrompt = {
+  tokens: undefined,
+  context: "",
+  unavailableReason: "not-prepared",
+  keys: () => new BigUint64Array(0),
+};
 
 /** The error for a model no pod serves, as AIBrix words it. */
 function unknownModel(model: string): RouteError {
@@ -145,6 +153,7 @@ export function createDirector(options: DirectorOptions): Director {
         random,
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),
+        prompt: NOT_PREPARED,
       };
       const decision = scheduler.schedule(plan, ctx, ready);
       if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };

@@ -9,6 +9,7 @@ import type { Pod } from "../cluster/pod";
 import type { PodLoad } from "../cluster/load-tracker";
 import type { EngineMetrics } from "../cluster/engine-metrics";
 import type { PodObservation } from "../cluster/observations";
+import type { PrefixIndex } from "../prefix/prefix-index";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Code } from "../errors";
 
@@ -21,11 +22,25 @@ export type Signal =
   | "prompt"
   | "engine-metrics"
   | "lora"
-  | "observations";
+  | "observations"
+  /** Token ids and block keys of the prompt: the director tokenizes before scoring when a strategy reads this. */
+  | "prefix";
 
 /** Read-only view of the request headers routing may use (keys lower-case). */
 export interface HeaderView {
   get(name: string): string | undefined;
+}
+
+/** The prompt's tokens and block keys, prepared before scoring for strategies that read `"prefix"`. */
+export interface PreparedPrompt {
+  /** Token ids from the model's tokenizer (or the request's own ids); undefined when unavailable. */
+  readonly tokens: Uint32Array | undefined;
+  /** `""` for a base model; the adapter name when the request is for a LoRA adapter (its blocks are cached apart). */
+  readonly context: string;
+  /** Why tokens are undefined, when they are (`tokenizer-failed`, `not-prepared`, …). */
+  readonly unavailableReason?: string;
+  /** Block keys of `tokens` for `blockSize` tokens per block (memoized; empty when tokens are undefined). */
+  keys(blockSize: number): BigUint64Array;
 }
 
 /** Everything a strategy may look at for one decision. Immutable for the duration of the decision. */
@@ -42,6 +57,8 @@ export interface RoutingContext {
   metrics(podKey: string): EngineMetrics | undefined;
   /** kvroute's own latency/throughput observations of the pod; undefined before the first sample. */
   observation(podKey: string): PodObservation | undefined;
+  /** The prompt's tokens and block keys (tokens undefined unless some strategy of the plan reads `"prefix"`). */
+  readonly prompt: PreparedPrompt;
 }
 
 /**
@@ -68,6 +85,11 @@ export interface Strategy {
   filter?(ctx: RoutingContext, pods: readonly Pod[]): readonly Pod[];
   /** Score the candidates. Must be synchronous and cheap: it runs on the gRPC event loop. */
   score(ctx: RoutingContext, pods: readonly Pod[]): ScoreResult;
+  /**
+   * Called once after the decision, with the chosen pod, when this strategy took part (e.g. the approximate prefix
+   * index records what was sent where). Must not throw.
+   */
+  onRouted?(ctx: RoutingContext, pod: Pod): void;
   /** Response headers to add when the request went to `pod` (session affinity returns `x-session-id`). */
   responseHeaders?(ctx: RoutingContext, pod: Pod): readonly (readonly [string, string])[];
 }
@@ -75,6 +97,22 @@ export interface Strategy {
 /** Dependencies a strategy factory may use. Nothing global: everything comes in here. */
 export interface StrategyDeps {
   readonly now: () => number;
+  /** Prefix indexes for prefix-aware strategies; absent when kvroute runs without them. */
+  readonly prefix?: PrefixDeps;
+}
+
+/** What prefix-aware strategies read and write. */
+export interface PrefixDeps {
+  /** What kvroute itself routed (engines without events). */
+  readonly approximate: PrefixIndex & { add(podKey: string, keys: ArrayLike<bigint>): void };
+  /** Blocks vLLM pods reported over ZeroMQ. */
+  readonly events: PrefixIndex;
+  /** Whether a pod's event stream is live and trustworthy (subscribed, no unrecovered gap). */
+  readonly publishesEvents: (podKey: string) => boolean;
+  /** Block size (tokens) of a pod's engine as seen in its events; undefined when unknown. */
+  readonly eventBlockSize: (podKey: string) => number | undefined;
+  /** Block size of the approximate index (tokens). */
+  readonly approximateBlockSize: number;
 }
 
 /** A registrable strategy type: a name, a params schema, and a factory. */

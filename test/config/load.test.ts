@@ -47,6 +47,20 @@ describe("loadConfig defaults", () => {
       metricsTimeoutMs: 1000,
       metricsStaleAfterMs: 2000,
       metricsConcurrency: 32,
+      tokenizer: "character",
+      tokenizersConfigPath: undefined,
+      tokenizeWorkerThresholdChars: 4096,
+      tokenizeWorkers: 2,
+      prefixHash: "kvroute",
+      prefixBlockSize: 16,
+      prefixHashSeed: 0,
+      prefixCacheBlockNumber: 200000,
+      prefixImbalanceAbsCount: 8,
+      prefixStdDevFactor: 1,
+      kvEventsPort: 5557,
+      kvEventsReplayPort: 5558,
+      kvEventsStatic: false,
+      kvEventsMaxBlocks: 2000000,
     } satisfies Config);
   });
 

@@ -7,7 +7,7 @@ import { createClusterStore, type ClusterStore } from "../../src/cluster/cluster
 import { createLoadTracker, type LoadTracker } from "../../src/cluster/load-tracker";
 import { formatAddress, type Pod } from "../../src/cluster/pod";
 import type { InferenceRequest } from "../../src/request/inference-request";
-import type { HeaderView, RoutingContext } from "../../src/routing/framework";
+import type { HeaderView, PreparedPrompt, RoutingContext } from "../../src/routing/framework";
 import type { EngineMetrics } from "../../src/cluster/engine-metrics";
 import type { PodObservation } from "../../src/cluster/observations";
 
@@ -145,6 +145,8 @@ export function makeContext(
     observations?: ReadonlyMap<string, PodObservation>;
     /** Replaces fields of the default request (e.g. `model`, `maxTokens`). */
     request?: Partial<InferenceRequest>;
+    /** The prepared prompt (default: nothing tokenized). */
+    prompt?: PreparedPrompt;
   } = {},
 ): RoutingContext {
   const random = options.random ?? seededRandom(1);
@@ -156,5 +158,11 @@ export function makeContext(
     metrics: (key) => options.metrics?.get(key),
     observation: (key) => options.observations?.get(key),
     random: () => random(),
+    prompt: options.prompt ?? {
+      tokens: undefined,
+      context: "",
+      unavailableReason: "not-prepared",
+      keys: () => new BigUint64Array(0),
+    },
   };
 }
