@@ -8,7 +8,7 @@
 import { appendContent } from "./content-parts";
 import type { JsonObject } from "./fields";
 import { badRequest, isJsonObject, textPrompt } from "./fields";
-import type { Prompt } from "./inference-request";
+import type { ChatTurn, Prompt } from "./inference-request";
 
 /**
  * The prompt of a chat-completions body.
@@ -62,4 +62,27 @@ function appendSystem(out: string[], system: unknown): void {
     }
     out.push(block["text"]);
   }
+}
+
+/**
+ * The conversation of an already validated chat-completions or Anthropic messages body: the Anthropic `system`
+ * first (role `system`), then each message with its role (default `user`) and its text segments joined by a space.
+ */
+export function chatTurns(body: JsonObject): ChatTurn[] {
+  const turns: ChatTurn[] = [];
+  const system: string[] = [];
+  appendSystem(system, body["system"]);
+  if (system.length > 0) turns.push({ role: "system", content: system.join(" ") });
+  const messages = body["messages"];
+  if (!Array.isArray(messages)) return turns;
+  messages.forEach((message: unknown, i) => {
+    if (!isJsonObject(message)) return;
+    const segments: string[] = [];
+    appendContent(segments, message["content"], `messages[${i}].content`, "messages");
+    turns.push({
+      role: typeof message["role"] === "string" ? message["role"] : "user",
+      content: segments.join(" "),
+    });
+  });
+  return turns;
 }

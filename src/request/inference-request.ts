@@ -24,6 +24,12 @@ export type Prompt =
   | { readonly t: "text"; readonly text: string }
   | { readonly t: "tokens"; readonly ids: readonly (readonly number[])[] };
 
+/** One chat message reduced to what a chat template reads: its role and its text parts joined with a space. */
+export interface ChatTurn {
+  readonly role: string;
+  readonly content: string;
+}
+
 /** A parsed request. Never contains anything that was not validated. */
 export interface InferenceRequest {
   readonly endpoint: Endpoint;
@@ -41,6 +47,11 @@ export interface InferenceRequest {
   readonly maxTokens: number | undefined;
   /** The routing text or token ids. */
   readonly prompt: Prompt;
+  /**
+   * The conversation (chat completions and Anthropic messages), so a tokenizer can render the model's chat template
+   * as the engine does; undefined for other endpoints.
+   */
+  readonly chat?: readonly ChatTurn[];
   /**
    * Estimated prompt size in tokens, used for token-work load accounting before a tokenizer runs: the exact count
    * for token-id prompts, else ceil(UTF-16 length / 4).

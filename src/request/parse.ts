@@ -9,7 +9,7 @@
  */
 
 import { Code, RouteError } from "../errors";
-import { anthropicMessagesPrompt, chatPrompt } from "./chat";
+import { anthropicMessagesPrompt, chatPrompt, chatTurns } from "./chat";
 import { completionsPrompt } from "./completions";
 import { embeddingsPrompt } from "./embeddings";
 import type { JsonObject } from "./fields";
@@ -127,6 +127,7 @@ export function parseRequest(path: string, body: Uint8Array, limits: ParseLimits
     user: user === "" ? undefined : user,
     maxTokens,
     prompt,
+    ...(endpoint === "chat-completions" || endpoint === "messages" ? { chat: chatTurns(json) } : {}),
     promptTokens: estimatePromptTokens(prompt),
     bodyBytes,
   };

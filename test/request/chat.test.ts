@@ -195,3 +195,33 @@ describe("content nesting", () => {
     });
   });
 });
+
+describe("chat turns for chat templates", () => {
+  it("keeps roles and per-message text (Anthropic system first)", () => {
+    const req = parse(MESSAGES, {
+      model: "m",
+      system: "be brief",
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "a" },
+            { type: "text", text: "b" },
+          ],
+        },
+        { role: "assistant", content: "ok" },
+        { content: "no role" },
+      ],
+    });
+    expect(req.chat).toEqual([
+      { role: "system", content: "be brief" },
+      { role: "user", content: "a b" },
+      { role: "assistant", content: "ok" },
+      { role: "user", content: "no role" },
+    ]);
+  });
+
+  it("is absent for non-chat endpoints", () => {
+    expect(parse("/v1/completions", { model: "m", prompt: "x" }).chat).toBeUndefined();
+  });
+});
