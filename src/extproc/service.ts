@@ -77,7 +77,7 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
         hooks.onMessage?.(requestCase(msg) ?? "empty");
         let replies: ProcessingResponse[];
         try {
-          replies = session.handle(msg);
+          replies = await session.handle(msg);
         } catch (e) {
           why = "error";
           if (e instanceof ProtocolError) {

@@ -14,7 +14,7 @@
  */
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
-import type { Pick } from "../routing/framework";
+import type { Outcome, Pick } from "../routing/framework";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
@@ -44,12 +44,13 @@ export interface SessionOptions {
 
 /** What a routing decision needs; implemented by the director. */
 export interface Router {
-  route(input: {
+  /** Decide (possibly after preparing the prompt asynchronously); the pick's load is reserved when it resolves. */
+  routeWithPrompt(input: {
     requestId: string;
     request: InferenceRequest;
     headers: { get(name: string): string | undefined };
     strategyHeader: string | undefined;
-  }): Pick;
+  }): Pick | Promise<Pick>;
 }
 
 /** Callbacks for metrics and logs; all optional. */
@@ -101,13 +102,22 @@ type State =
       /** Body chunks received whose replies are held until the decision (deferred modes). */
       heldChunkReplies: number;
     }
+  | { readonly t: "deciding"; readonly head: Head }
   | { readonly t: "responding"; readonly tracker: ResponseTracker }
   | { readonly t: "closed"; readonly why: string };
+
+/** Replies to one message: at once, or after the prompt was prepared. */
+export type Replies = ProcessingResponse[] | Promise<ProcessingResponse[]>;
+
+/** The outcome a pick gets when its stream closed before the decision was sent. */
+function outcomeOfClose(why: string): Outcome["kind"] {
+  return why === "shutdown" ? "shutdown" : why === "error" ? "error" : "cancelled";
+}
 
 /** A live stream's request handling. */
 export interface Session {
   /** Replies for one message, in order. Throws `ProtocolError` for a message illegal in the current state. */
-  handle(msg: ProcessingRequest): ProcessingResponse[];
+  handle(msg: ProcessingRequest): Replies;
   /** True after an immediate response: the server should end the stream (OK) and ignore further messages. */
   readonly ended: boolean;
   /** The single cleanup: releases any held pick and reports the request once. Idempotent. */
@@ -168,7 +178,7 @@ export function createSession(deps: SessionDeps): Session {
     return [requestHeadersContinue(mode === "STREAMED" ? { request_body_mode: "BUFFERED" } : undefined)];
   }
 
-  function onRequestBody(msg: ProcessingRequest): ProcessingResponse[] {
+  function onRequestBody(msg: ProcessingRequest): Replies {
     if (state.t !== "awaitBody") throw new ProtocolError("unexpected-request-body", state.t);
     const s = state;
     const chunk = msg.request_body?.body ?? Buffer.alloc(0);
@@ -200,16 +210,19 @@ export function createSession(deps: SessionDeps): Session {
     }
   }
 
-  /** The body is complete (end_of_stream, or trailers arrived): parse, pick, and answer in the mode's order. */
-  function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): ProcessingResponse[] {
-    const { head, plan } = s;
+  /**
+   * The body is complete (end_of_stream, or trailers arrived): parse, pick, and answer in the mode's order. When
+   * the plan needs the prompt tokenized, the pick arrives later; the stream waits (Envoy sends nothing meanwhile).
+   */
+  function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): Replies {
+    const { head } = s;
     const t0 = deps.now();
     const body = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.bytes);
     let request: InferenceRequest;
-    let pick: Pick;
+    let picked: Pick | Promise<Pick>;
     try {
       request = deps.parse(head.path, body);
-      pick = deps.router.route({
+      picked = deps.router.routeWithPrompt({
         requestId: head.requestId,
         request,
         headers: head.headers,
@@ -217,6 +230,28 @@ export function createSession(deps: SessionDeps): Session {
       });
     } catch (e) {
       return fail(e, head.requestId);
+    }
+    if (!(picked instanceof Promise)) return decided(s, byTrailers, request, body, picked, t0);
+    state = { t: "deciding", head };
+    return picked.then(
+      (pick) => decided(s, byTrailers, request, body, pick, t0),
+      (e: unknown) => (state.t === "closed" ? [] : fail(e, head.requestId)),
+    );
+  }
+
+  function decided(
+    s: Extract<State, { t: "awaitBody" }>,
+    byTrailers: boolean,
+    request: InferenceRequest,
+    body: Buffer,
+    pick: Pick,
+    t0: number,
+  ): ProcessingResponse[] {
+    const { head, plan } = s;
+    if (state.t === "closed") {
+      // The stream ended while the prompt was being prepared: give the slot straight back.
+      if (pick.t !== "none") pick.release({ kind: outcomeOfClose(state.why) });
+      return [];
     }
     if (pick.t === "none") {
       return fail(
@@ -253,7 +288,7 @@ export function createSession(deps: SessionDeps): Session {
     return out;
   }
 
-  function onRequestTrailers(): ProcessingResponse[] {
+  function onRequestTrailers(): Replies {
     if (state.t === "awaitBody") {
       if (state.bytes === 0)
         return fail(new RouteError(Code.BadRequest, "request body is required"), state.head.requestId);

@@ -40,6 +40,11 @@ export interface DirectorOptions {
   readonly metrics?: EngineMetricsView;
   /** kvroute's own latency observations per pod; fed through `onRelease` by the caller. Default: none. */
   readonly observations?: { get: Observations["get"] };
+  /**
+   * Tokenize the prompt and build its block keys, for plans with a strategy that reads `"prefix"`. Never rejects:
+   * a failure yields a prompt without tokens (and a reason). Absent: prefix strategies see no tokens.
+   */
+  readonly preparePrompt?: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
   /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
   readonly nowMs?: () => number;
 }
@@ -68,6 +73,11 @@ export interface Director {
    *   none). A strategy that throws is a bug; its error propagates unchanged.
    */
   route(input: RouteInput): Pick;
+  /**
+   * As `route`, but first prepares the prompt (tokens, block keys) when a strategy of the plan reads `"prefix"`; then
+   * the answer is a promise. The pick and its reservation still happen in one synchronous step after preparation.
+   */
+  routeWithPrompt(input: RouteInput): Pick | Promise<Pick>;
 }
 
 /** The prompt of a decision for which nothing was tokenized. */
@@ -110,6 +120,7 @@ export function createDirector(options: DirectorOptions): Director {
   const observer = options.observer ?? {};
   const random = options.random ?? Math.random;
   const metricsView = options.metrics;
+  const preparePrompt = options.preparePrompt;
   const observations = options.observations;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
 
@@ -134,18 +145,28 @@ export function createDirector(options: DirectorOptions): Director {
 
   return {
     defaultStrategy,
-    route({ requestId, request, headers, strategyHeader }) {
-      // Resolve the spec before touching the fleet: a bad header is the client's error whatever the fleet state.
-      const header = strategyHeader?.trim();
-      const spec = header ? header : defaultStrategy;
-      const plan = registry.resolve(spec);
+    route: (input) => route(input, false) as Pick,
+    routeWithPrompt: (input) => route(input, true),
+  };
 
-      const all = podsForModel(cluster(), request.model);
-      if (!all || all.length === 0) throw unknownModel(request.model);
-      const ready = all.filter((p) => p.ready);
+  function route(
+    { requestId, request, headers, strategyHeader }: RouteInput,
+    prepare: boolean,
+  ): Pick | Promise<Pick> {
+    // Resolve the spec before touching the fleet: a bad header is the client's error whatever the fleet state.
+    const header = strategyHeader?.trim();
+    const spec = header ? header : defaultStrategy;
+    const plan = registry.resolve(spec);
+
+    const all = podsForModel(cluster(), request.model);
+    if (!all || all.length === 0) throw unknownModel(request.model);
+    if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
+
+    const decide = (prompt: PreparedPrompt): Pick => {
+      // Re-read the fleet: tokenizing may have taken a while, and pods may have come or gone meanwhile.
+      const ready = (podsForModel(cluster(), request.model) ?? []).filter((p) => p.ready);
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
-
-      const ctx: RoutingContext = {
+      return pick(plan, spec, ready, {
         requestId,
         request,
         headers,
@@ -153,28 +174,38 @@ export function createDirector(options: DirectorOptions): Director {
         random,
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),
-        prompt: NOT_PREPARED,
-      };
-      const decision = scheduler.schedule(plan, ctx, ready);
-      if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
+        prompt,
+      });
+    };
+    const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
+    if (!needsPrompt || preparePrompt === undefined) return decide(NOT_PREPARED);
+    // A LoRA adapter's blocks are cached apart from its base model's: key them in the adapter's context.
+    const context = all.some((p) => p.adapters.includes(request.model)) ? request.model : "";
+    return preparePrompt(request, context).then(decide);
+  }
 
-      const pod = decision.pod;
-      // Headers before the reservation: if a strategy throws here, nothing is left reserved.
-      const responseHeaders = responseHeadersOf(plan, ctx, pod);
-      // The reservation happens in the same synchronous step as the decision: the next route() call, even one
-      // already queued on the event loop, sees this request in the pod's load.
-      const release = releaseOnce(pod, load.reserve(pod.key, request.promptTokens));
-      return decision.t === "routed"
-        ? { t: "routed", pod, strategy: spec, responseHeaders, release }
-        : {
-            t: "fallback",
-            pod,
-            strategy: spec,
-            reason: decision.reason,
-            fallbackTo: decision.fallbackTo,
-            responseHeaders,
-            release,
-          };
-    },
-  };
+  /** Score, pick, reserve and tell the strategies: one synchronous step. */
+  function pick(plan: StrategyPlan, spec: string, ready: readonly Pod[], ctx: RoutingContext): Pick {
+    const decision = scheduler.schedule(plan, ctx, ready);
+    if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
+
+    const pod = decision.pod;
+    // Headers before the reservation: if a strategy throws here, nothing is left reserved.
+    const responseHeaders = responseHeadersOf(plan, ctx, pod);
+    // The reservation happens in the same synchronous step as the decision: the next route() call, even one
+    // already queued on the event loop, sees this request in the pod's load.
+    const release = releaseOnce(pod, load.reserve(pod.key, ctx.request.promptTokens));
+    for (const { strategy } of plan.entries) strategy.onRouted?.(ctx, pod);
+    return decision.t === "routed"
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release }
+      : {
+          t: "fallback",
+          pod,
+          strategy: spec,
+          reason: decision.reason,
+          fallbackTo: decision.fallbackTo,
+          responseHeaders,
+          release,
+        };
+  }
 }

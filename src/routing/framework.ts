@@ -41,6 +41,11 @@ export interface PreparedPrompt {
   readonly unavailableReason?: string;
   /** Block keys of `tokens` for `blockSize` tokens per block (memoized; empty when tokens are undefined). */
   keys(blockSize: number): BigUint64Array;
+  /**
+   * Keys for the approximate index when it uses another scheme than `keys` (AIBrix's byte blocks, selected by
+   * `--prefix-hash aibrix`); absent means `keys(approximateBlockSize)`.
+   */
+  approximateKeys?(): BigUint64Array;
 }
 
 /** Everything a strategy may look at for one decision. Immutable for the duration of the decision. */
