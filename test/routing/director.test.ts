@@ -193,7 +193,7 @@ describe("director", () => {
       });
     };
 
-    it.each([["prefix-cache"], [""], ["random:0"]])("rejects the default strategy %j", (spec) => {
+    it.each([["prefix-cache-preble"], [""], ["random:0"]])("rejects the default strategy %j", (spec) => {
       expect(() => create(spec)).toThrow(`default routing strategy "${spec}": incorrect routing strategy`);
     });
 

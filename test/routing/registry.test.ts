@@ -52,9 +52,11 @@ describe("createStrategyRegistry", () => {
       "least-latency",
       "least-busy-time",
       "throughput",
+      "prefix-cache",
+      "prefix-cache-and-load",
     ]);
     expect(registry.has("least-request")).toBe(true);
-    expect(registry.has("prefix-cache")).toBe(false);
+    expect(registry.has("prefix-cache-preble")).toBe(false);
     expect(() => registry.checkParams()).not.toThrow();
   });
 
@@ -71,7 +73,7 @@ describe("createStrategyRegistry", () => {
     expect(b.entries[1]?.strategy).toBe(a.entries[0]?.strategy);
   });
 
-  it.each([["prefix-cache"], ["random,nope"], ["least-request:2,pd"]])(
+  it.each([["prefix-cache-preble"], ["random,nope"], ["least-request:2,pd"]])(
     "rejects unknown type in %j",
     (raw) => {
       const registry = createStrategyRegistry();

@@ -9,7 +9,7 @@ import type { PodObservation } from "../../src/cluster/observations";
 import type { Pod } from "../../src/cluster/pod";
 import { Code, RouteError } from "../../src/errors";
 import { createDirector, type DirectorObserver } from "../../src/routing/director";
-import type { StrategyFactory } from "../../src/routing/framework";
+import type { PreparedPrompt, StrategyDeps, StrategyFactory } from "../../src/routing/framework";
 import { createStrategyRegistry } from "../../src/routing/registry";
 import { STRATEGY_NAME } from "../../src/routing/strategy-spec";
 import {
@@ -45,6 +45,10 @@ export interface StrategyContractOptions<P> {
   readonly adapters?: readonly string[];
   /** The model requests name (an adapter, for `lora-affinity`). Default {@link MODEL}. */
   readonly model?: string;
+  /** Dependencies for the factory and the director's registry (fresh per call). Default: `{ now: () => 0 }` / the registry's. */
+  readonly deps?: () => StrategyDeps;
+  /** The prepared prompt of the direct `score` checks (fresh per call). Default: nothing tokenized. */
+  readonly prompt?: () => PreparedPrompt;
 }
 
 /** Signals of one contract run, per pod index of the fixture fleet (undefined: the pod has none). */
@@ -86,9 +90,14 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
   /** Every (headers, signals) pair the checks run under. */
   const inputs = headerSets.flatMap((headers) => signalSets.map((signals) => ({ headers, signals })));
 
-  const strategy = () => factory.create(factory.paramsSchema.parse(rawParams), { now: () => 0 });
+  const { deps, prompt } = options;
+  const strategy = () =>
+    factory.create(factory.paramsSchema.parse(rawParams), deps ? deps() : { now: () => 0 });
   const director = (fleet: Fleet, signals: ContractSignals, observer: DirectorObserver = {}, seed = 7) => {
-    const registry = createStrategyRegistry({ params: { [factory.type]: rawParams } });
+    const registry = createStrategyRegistry({
+      params: { [factory.type]: rawParams },
+      ...(deps ? { deps: deps() } : {}),
+    });
     registry.register(factory);
     const maps = signalMaps(fleet.pods, signals);
     return createDirector({
@@ -139,6 +148,7 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
               random: seededRandom(seed++),
               request: { model },
               ...signalMaps(fleet.pods, signals),
+              ...(prompt ? { prompt: prompt() } : {}),
             });
             const result = s.score(ctx, fleet.pods);
             if (result.t === "abstain") {

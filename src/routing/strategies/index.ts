@@ -13,6 +13,8 @@ import * as leastUtilization from "./least-utilization";
 import * as leastWaiting from "./least-waiting";
 import * as loraAffinity from "./lora-affinity";
 import * as powerOfTwo from "./power-of-two";
+import * as prefixCache from "./prefix-cache";
+import * as prefixCacheAndLoad from "./prefix-cache-and-load";
 import * as random from "./random";
 import * as sessionAffinity from "./session-affinity";
 import * as throughput from "./throughput";
@@ -35,4 +37,6 @@ export function registerBuiltins(registry: StrategyRegistry): void {
   registry.register(leastLatency.factory);
   registry.register(leastBusyTime.factory);
   registry.register(throughput.factory);
+  registry.register(prefixCache.factory);
+  registry.register(prefixCacheAndLoad.factory);
 }

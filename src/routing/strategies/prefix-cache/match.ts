@@ -1,0 +1,83 @@
+/**
+ * Prefix matching shared by `prefix-cache` and `prefix-cache-and-load`: which index to ask for each pod, with which
+ * block size, and what fraction of the prompt each pod holds.
+ *
+ * @module
+ */
+import type { Pod } from "../../../cluster/pod";
+import type { PrefixDeps, RoutingContext } from "../../framework";
+
+/** Hit fractions per candidate, or why there are none. */
+export type PrefixMatch =
+  | {
+      readonly t: "match";
+      /** Index-aligned with the pods: matched leading blocks / prompt blocks at that pod's block size, in [0, 1]. */
+      readonly fractions: Float64Array;
+      /** Whether any pod matched at least one block. */
+      readonly any: boolean;
+    }
+  | { readonly t: "abstain"; readonly reason: "no-prefix-index" | "no-tokens" };
+
+/**
+ * For each pod: the longest run of leading prompt blocks it holds, as a fraction of the prompt's full blocks.
+ * Pods whose event stream is live (`publishesEvents`) are looked up in the event index with the prompt's keys for
+ * their engine's block size (the approximate block size until the first event says otherwise); every other pod in
+ * the approximate index. A prompt shorter than one block has fraction 0 everywhere.
+ */
+export function matchPrefix(
+  ctx: RoutingContext,
+  pods: readonly Pod[],
+  prefix: PrefixDeps | undefined,
+): PrefixMatch {
+  if (!prefix) return { t: "abstain", reason: "no-prefix-index" };
+  const tokens = ctx.prompt.tokens;
+  if (!tokens || tokens.length === 0) return { t: "abstain", reason: "no-tokens" };
+  const fractions = new Float64Array(pods.length);
+  // Group pods by (source, block size): one index query per group.
+  const groups = new Map<number, number[]>();
+  const approximate: number[] = [];
+  for (let i = 0; i < pods.length; i++) {
+    const key = (pods[i] as Pod).key;
+    if (prefix.publishesEvents(key)) {
+      const bs = prefix.eventBlockSize(key) ?? prefix.approximateBlockSize;
+      const g = groups.get(bs);
+      if (g) g.push(i);
+      else groups.set(bs, [i]);
+    } else {
+      approximate.push(i);
+    }
+  }
+  let any = false;
+  const run = (index: PrefixDeps["events"], keys: BigUint64Array, members: readonly number[]): void => {
+    if (members.length === 0) return;
+    if (keys.length === 0) return;
+    const keysOf = members.map((i) => (pods[i] as Pod).key);
+    const matched = index.match(keys, keysOf);
+    if (matched.size === 0) return;
+    for (const i of members) {
+      const n = matched.get((pods[i] as Pod).key);
+      if (n !== undefined && n > 0) {
+        fractions[i] = Math.min(1, n / keys.length);
+        any = true;
+      }
+    }
+  };
+  for (const [bs, members] of groups) run(prefix.events, ctx.prompt.keys(bs), members);
+  if (approximate.length > 0) run(prefix.approximate, approximateKeys(ctx, prefix), approximate);
+  return { t: "match", fractions, any };
+}
+
+/**
+ * Record in the approximate index that the prompt went to `pod` (always, also for pods that publish events: the
+ * index then knows before the engine's event arrives). No-op without tokens or indexes.
+ */
+export function recordRouted(ctx: RoutingContext, pod: Pod, prefix: PrefixDeps | undefined): void {
+  if (!prefix || !ctx.prompt.tokens || ctx.prompt.tokens.length === 0) return;
+  const keys = approximateKeys(ctx, prefix);
+  if (keys.length > 0) prefix.approximate.add(pod.key, keys);
+}
+
+/** The approximate index's keys: its own scheme (AIBrix byte blocks) when configured, else kvroute's chain. */
+function approximateKeys(ctx: RoutingContext, prefix: PrefixDeps): BigUint64Array {
+  return ctx.prompt.approximateKeys?.() ?? ctx.prompt.keys(prefix.approximateBlockSize);
+}
