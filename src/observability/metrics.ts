@@ -52,6 +52,16 @@ export interface Metrics {
   readonly discoveryEvents: Counter<"kind" | "type">;
   readonly discoveryErrors: Counter<"kind" | "reason">;
   readonly discoveryRelists: Counter<"kind">;
+  /** KV events applied, by pod and event tag. */
+  readonly kvEvents: Counter<"pod" | "tag">;
+  /** KV-event stream trouble by pod and kind: decode-error, gap, replay-ok, replay-failed, resync, socket-error. */
+  readonly kvEventIssues: Counter<"pod" | "kind">;
+  /** Prompts routed without tokens because the tokenizer failed, by reason. */
+  readonly tokenizerUnavailable: Counter<"reason">;
+  /** Where the indexed-blocks gauge reads from (set once the prefix indexes exist). */
+  setIndexedBlocksSource(
+    source: () => Iterable<readonly [pod: string, index: "approximate" | "events", blocks: number]>,
+  ): void;
   /** Admit a pod name as a label value (bounded; beyond the bound: `other`). */
   readonly podLabel: LabelLimiter;
   /** Admit a model name as a label value. */
@@ -130,9 +140,43 @@ export function createMetrics(
     },
   });
 
+  let indexedBlocks: () => Iterable<readonly [string, "approximate" | "events", number]> = () => [];
+  new Gauge({
+    name: "kvroute_prefix_indexed_blocks",
+    help: "Prompt blocks indexed per pod, by index (approximate: what kvroute routed; events: what vLLM reported).",
+    labelNames: ["pod", "index"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [pod, index, blocks] of indexedBlocks())
+        this.inc({ pod: podLabel.admit(pod), index }, blocks);
+    },
+  });
+
   return {
     registry,
     podLabel,
+    kvEvents: new Counter({
+      name: "kvroute_kv_events_total",
+      help: "vLLM KV-cache events applied to the index, by pod and event type.",
+      labelNames: ["pod", "tag"],
+      registers,
+    }),
+    kvEventIssues: new Counter({
+      name: "kvroute_kv_event_issues_total",
+      help: "KV-event stream trouble by pod and kind (decode-error, gap, replay-ok, replay-failed, resync, socket-error).",
+      labelNames: ["pod", "kind"],
+      registers,
+    }),
+    tokenizerUnavailable: new Counter({
+      name: "kvroute_tokenizer_unavailable_total",
+      help: "Prompts routed without prefix information because tokenization failed, by reason.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    setIndexedBlocksSource(source) {
+      indexedBlocks = source;
+    },
     scrapes: new Counter({
       name: "kvroute_engine_scrapes_total",
       help: "Engine /metrics scrapes by pod and result (ok, http-error, timeout, connect-error, too-large, malformed).",

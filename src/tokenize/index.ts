@@ -1,0 +1,20 @@
+/**
+ * Tokenizers: the contract, the registry that picks one per model, and the pieces others reuse.
+ *
+ * @module
+ */
+export type { ChatMessage, Tokenizer, TokenizerRegistry } from "./tokenizer";
+export { createTokenizerRegistry } from "./registry";
+export type { LocalTokenizerRegistry, TokenizerRegistryOptions } from "./registry";
+export type { HfSpec, LocalSpec, RemoteSpec, TokenizerSpec } from "./spec";
+export { loadSpecFile, parseSpecString, validateSpec } from "./spec";
+export { TokenizeError, tokenizeFailure } from "./errors";
+export type { TokenizeFailure } from "./errors";
+export { createRemoteTokenizer } from "./remote";
+export type { RemoteTokenizerOptions } from "./remote";
+export { characterEncoder, loadEncoder, tiktokenEncoder } from "./encoder";
+export type { EncoderLog, SyncEncoder } from "./encoder";
+export { loadHfEncoder } from "./hf";
+export type { HfEncoder, HfLoadOptions } from "./hf";
+export { WorkerPool } from "./worker-pool";
+export type { WorkerPoolOptions, WorkerPoolStats } from "./worker-pool";

@@ -1,0 +1,59 @@
+/**
+ * `character` and `tiktoken` encoders, and the HF fast path's eligibility rules on tiny synthetic vocabularies.
+ */
+import { characterEncoder, tiktokenEncoder } from "../../src/tokenize/encoder";
+import { loadHfEncoder } from "../../src/tokenize/hf";
+import { writeByteLevelTokenizer } from "./synthetic";
+
+describe("character", () => {
+  it("gives the UTF-8 bytes as ids", () => {
+    const enc = characterEncoder();
+    expect(Array.from(enc.encode("hé€"))).toEqual([0x68, 0xc3, 0xa9, 0xe2, 0x82, 0xac]);
+    expect(enc.encode("")).toHaveLength(0);
+  });
+});
+
+describe("tiktoken cl100k_base", () => {
+  const enc = tiktokenEncoder();
+  afterAll(() => enc.free?.());
+
+  it("encodes known ids", () => {
+    expect(Array.from(enc.encode("hello world"))).toEqual([15339, 1917]);
+    expect(enc.name).toBe("tiktoken:cl100k_base");
+  });
+
+  it("treats special-token text as ordinary text", () => {
+    expect(Array.from(enc.encode("<|endoftext|>")).length).toBeGreaterThan(1);
+  });
+});
+
+describe("HF fast path eligibility", () => {
+  it("uses tiktoken when merge order equals rank order and the check passes", () => {
+    const file = writeByteLevelTokenizer({ he: 256, ll: 257, hell: 258 }, ["h e", "l l", "he ll"]);
+    const enc = loadHfEncoder(file);
+    expect(enc.engine).toBe("tiktoken");
+    expect(Array.from(enc.encode("hello"))).toEqual([258, 111]);
+    expect(Array.from(enc.encode("a<|end|>b"))).toEqual([97, 300, 98]);
+    expect(enc.renderChat).toBeUndefined();
+    enc.free?.();
+  });
+
+  it("falls back to @huggingface/tokenizers when merge order differs from rank order", () => {
+    const file = writeByteLevelTokenizer({ he: 257, ll: 256 }, ["h e", "l l"]);
+    const logged: unknown[] = [];
+    const enc = loadHfEncoder(file, { log: (_msg, fields) => logged.push(fields) });
+    expect(enc.engine).toBe("hf");
+    expect(enc.fallbackReason).toBe("merge order differs from rank order");
+    expect(logged).toEqual([expect.objectContaining({ reason: "merge order differs from rank order" })]);
+    expect(Array.from(enc.encode("hello"))).toEqual([257, 256, 111]);
+  });
+
+  it("falls back when the built encoder differs on the built-in sample", () => {
+    // "qu" is a token without a merge: tiktoken would join it, the HF BPE cannot.
+    const file = writeByteLevelTokenizer({ he: 256, qu: 257 }, ["h e"]);
+    const enc = loadHfEncoder(file);
+    expect(enc.engine).toBe("hf");
+    expect(enc.fallbackReason).toMatch(/^fast path differs on sample #\d+$/);
+    expect(Array.from(enc.encode("quhe"))).toEqual([113, 117, 256]);
+  });
+});

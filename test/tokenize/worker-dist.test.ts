@@ -1,0 +1,47 @@
+/**
+ * The worker entry as it runs from a compiled build: `src/tokenize/*.ts` transpiled to CommonJS `.js` files in a
+ * scratch directory (as `tsc` would emit to `dist/`), so the pool starts `worker-main.js` directly, without tsx.
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { transformFileSync } from "@swc/core";
+
+jest.setTimeout(30_000);
+
+const SRC = join(__dirname, "..", "..", "src", "tokenize");
+// Inside the repository so that the compiled files resolve `tiktoken` & co. from its node_modules.
+const OUT = join(__dirname, `.dist-${process.pid}`);
+
+interface CompiledPool {
+  WorkerPool: new (options: { workers: number }) => {
+    encode(spec: { type: "character" | "tiktoken" }, text: string): Promise<Uint32Array>;
+    stats(): { dispatched: number; completed: number };
+    close(): Promise<void>;
+  };
+}
+
+beforeAll(() => {
+  mkdirSync(OUT, { recursive: true });
+  for (const file of readdirSync(SRC).filter((f) => f.endsWith(".ts"))) {
+    const { code } = transformFileSync(join(SRC, file), {
+      jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+      module: { type: "commonjs" },
+    });
+    writeFileSync(join(OUT, file.replace(/\.ts$/, ".js")), code);
+  }
+});
+
+afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+
+it("runs the compiled worker-main.js", async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { WorkerPool } = require(join(OUT, "worker-pool.js")) as CompiledPool;
+  const pool = new WorkerPool({ workers: 1 });
+  try {
+    expect(Array.from(await pool.encode({ type: "tiktoken" }, "hello world"))).toEqual([15339, 1917]);
+    expect(Array.from(await pool.encode({ type: "character" }, "ab"))).toEqual([97, 98]);
+    expect(pool.stats()).toMatchObject({ dispatched: 2, completed: 2 });
+  } finally {
+    await pool.close();
+  }
+});

@@ -1,0 +1,107 @@
+/**
+ * The worker pool (from the `.ts` source through tsx, as under jest): offloading, equality with inline encoding,
+ * the queue bound, abort and crash recovery.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Tokenizer as RustTokenizer } from "@anush008/tokenizers";
+import { WorkerPool } from "../../src/tokenize/worker-pool";
+import { TokenizeError } from "../../src/tokenize/errors";
+import { createTokenizerRegistry } from "../../src/tokenize/registry";
+import { tiktokenEncoder } from "../../src/tokenize/encoder";
+import { CRAFTED_SAMPLES } from "../../src/tokenize/parity-sample";
+import { chatRenderer } from "../../src/tokenize/hf";
+import { QWEN3_TOKENIZER_JSON } from "./fixtures";
+
+jest.setTimeout(60_000);
+
+const LONG = CRAFTED_SAMPLES.join("\n").repeat(4);
+
+describe("WorkerPool", () => {
+  let pool: WorkerPool;
+  beforeEach(() => (pool = new WorkerPool({ workers: 1, maxQueue: 2 })));
+  afterEach(() => pool.close());
+
+  it("encodes in a worker, identically to inline", async () => {
+    const inline = tiktokenEncoder();
+    const ids = await pool.encode({ type: "tiktoken" }, LONG);
+    expect(Array.from(ids)).toEqual(Array.from(inline.encode(LONG)));
+    expect(pool.stats()).toMatchObject({ dispatched: 1, completed: 1, queued: 0, inFlight: 0 });
+    inline.free?.();
+  });
+
+  it("rejects with queue-full beyond the bound, and aborts queued jobs", async () => {
+    const first = pool.encode({ type: "tiktoken" }, LONG); // in flight
+    const controller = new AbortController();
+    const second = pool.encode({ type: "tiktoken" }, LONG, controller.signal); // queued
+    const third = pool.encode({ type: "character" }, "x"); // queued
+    await expect(pool.encode({ type: "character" }, "y")).rejects.toMatchObject({ reason: "queue-full" });
+    expect(pool.stats()).toMatchObject({ queued: 2, inFlight: 1, rejectedQueueFull: 1 });
+    controller.abort();
+    await expect(second).rejects.toMatchObject({ reason: "aborted" });
+    expect(pool.stats().queued).toBe(1);
+    expect((await first).length).toBeGreaterThan(100);
+    expect(Array.from(await third)).toEqual([120]);
+    expect(pool.stats().dispatched).toBe(2);
+  });
+
+  it("rejects an already-aborted signal at once", async () => {
+    await expect(pool.encode({ type: "character" }, "x", AbortSignal.abort())).rejects.toMatchObject({
+      reason: "aborted",
+    });
+  });
+
+  it("rejects the in-flight job of a crashed worker and restarts it", async () => {
+    const crash = pool.crashOneForTest();
+    const after = pool.encode({ type: "character" }, "ok");
+    await expect(crash).rejects.toBeInstanceOf(TokenizeError);
+    await expect(crash).rejects.toMatchObject({ reason: "worker-crash" });
+    expect(Array.from(await after)).toEqual([111, 107]);
+    expect(pool.stats().crashes).toBe(1);
+  });
+
+  it("reports a load failure in the worker as worker-error", async () => {
+    await expect(pool.encode({ type: "hf", path: "/nonexistent/tokenizer.json" }, "x")).rejects.toMatchObject(
+      {
+        reason: "worker-error",
+      },
+    );
+  });
+
+  it("rejects after close", async () => {
+    await pool.close();
+    await expect(pool.encode({ type: "character" }, "x")).rejects.toMatchObject({ reason: "closed" });
+  });
+});
+
+describe("registry offloading", () => {
+  it("sends texts over the threshold to a worker and short ones inline (Qwen3 fast path in both)", async () => {
+    const registry = createTokenizerRegistry({
+      defaultSpec: `hf:${QWEN3_TOKENIZER_JSON}`,
+      workerThresholdChars: 1000,
+      workers: 1,
+    });
+    try {
+      const tok = registry.forModel("qwen3");
+      const short = await tok.encode("hello world");
+      expect(registry.pool?.stats().dispatched).toBe(0);
+      const long = await tok.encode(LONG);
+      expect(registry.pool?.stats().dispatched).toBe(1);
+      // The reference is the Rust oracle (a second JS load of Qwen3 would double this test's time).
+      const rust = RustTokenizer.fromFile(QWEN3_TOKENIZER_JSON);
+      const oracle = async (text: string): Promise<number[]> =>
+        (await rust.encode(text, null, { addSpecialTokens: false })).getIds();
+      expect(Array.from(long)).toEqual(await oracle(LONG));
+      expect(Array.from(short)).toEqual(await oracle("hello world"));
+      const chat = [{ role: "user", content: LONG }];
+      const config = JSON.parse(
+        readFileSync(join(dirname(QWEN3_TOKENIZER_JSON), "tokenizer_config.json"), "utf8"),
+      ) as Record<string, unknown>;
+      const rendered = chatRenderer(config)?.(chat) ?? "";
+      expect(Array.from((await tok.encodeChat?.(chat)) ?? [])).toEqual(await oracle(rendered));
+      expect(registry.pool?.stats().dispatched).toBe(2);
+    } finally {
+      await registry.close();
+    }
+  });
+});
