@@ -13,6 +13,8 @@ import type { LoadTracker } from "./cluster/load-tracker";
 import { createEngineMetricsStore, startScraper } from "./cluster/metrics";
 import type { EngineMetricsStore } from "./cluster/metrics";
 import { createObservations } from "./cluster/observations";
+import { startKvCacheRuntime } from "./kv-cache-runtime";
+import type { KvCacheRuntime } from "./kv-cache-runtime";
 import type { Observations } from "./cluster/observations";
 import type { Config } from "./config";
 import { startAdminServer } from "./admin/http-server";
@@ -110,7 +112,16 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   });
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
-  const registry = createStrategyRegistry();
+  const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  const registry = createStrategyRegistry({
+    deps: { now: Date.now, prefix: kvCache.deps },
+    params: {
+      "prefix-cache": {
+        imbalanceAbsCount: config.prefixImbalanceAbsCount,
+        stdDevFactor: config.prefixStdDevFactor,
+      },
+    },
+  });
   registerBuiltins(registry);
   registry.checkParams();
   let director;
@@ -122,6 +133,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       defaultStrategy: config.routingAlgorithm,
       metrics: engineMetrics,
       observations,
+      preparePrompt: kvCache.preparePrompt,
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
@@ -136,6 +148,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       },
     });
   } catch (e) {
+    await kvCache.close();
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
   }
 
@@ -213,7 +226,10 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
         isReady,
         isDraining: () => draining,
         routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
-        podDetails: (key) => podDetails(key, engineMetrics, observations, now),
+        podDetails: (key) => ({
+          ...podDetails(key, engineMetrics, observations, now),
+          ...kvCache.podDetails(key),
+        }),
         ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
       },
       config.httpBindAddress.host ?? "",
@@ -222,6 +238,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   } catch (e) {
     grpcServer.forceShutdown();
     await scraper?.close();
+    await kvCache.close();
     throw e;
   }
 
@@ -244,6 +261,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     }
     await extProc.idle();
     await scraper?.close();
+    await kvCache.close();
     await admin.close();
   }
 

@@ -7,6 +7,9 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
 
+// Each test starts a real process through tsx: allow for a loaded CI machine.
+jest.setTimeout(60_000);
+
 const ROOT = path.resolve(__dirname, "../..");
 
 const children = new Set<ChildProcessWithoutNullStreams>();

@@ -12,6 +12,9 @@ import { createFakeKubeApi } from "../support/fake-kube-api";
 import type { FakeKubeApi } from "../support/fake-kube-api";
 import { adapterObject, podObject } from "../support/kube-fixtures";
 
+// Each test starts a real process through tsx: allow for a loaded CI machine.
+jest.setTimeout(60_000);
+
 const ROOT = path.resolve(__dirname, "../..");
 const children = new Set<ChildProcessWithoutNullStreams>();
 afterAll(() => {

@@ -1,0 +1,163 @@
+/**
+ * Wiring of KV-cache awareness: tokenizers, the block hasher, the approximate and KV-event prefix indexes, and the
+ * ZeroMQ subscriptions that feed the latter. What strategies get is `deps` (the indexes) and `preparePrompt`
+ * (tokens and block keys for a request).
+ *
+ * @module
+ */
+import type { ClusterStore } from "./cluster/cluster-state";
+import type { EngineMetricsView } from "./cluster/engine-metrics";
+import type { Config } from "./config";
+import { labelEnabled, startKvEvents } from "./kvevents";
+import type { Logger } from "./observability/logger";
+import type { Metrics } from "./observability/metrics";
+import { createApproximateIndex } from "./prefix/approximate-index";
+import { aibrixPrefixHashes, createBlockHasher } from "./prefix/block-hasher";
+import { createEventIndex } from "./prefix/event-index";
+import { createPromptPreparer } from "./prefix/prepare-prompt";
+import type { InferenceRequest } from "./request/inference-request";
+import type { PreparedPrompt, PrefixDeps } from "./routing/framework";
+import { createTokenizerRegistry } from "./tokenize";
+
+/** What the server needs from the KV-cache subsystem. */
+export interface KvCacheRuntime {
+  readonly deps: PrefixDeps;
+  readonly preparePrompt: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
+  /** `/debug/state` facts of one pod. */
+  podDetails(podKey: string): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+/** Options of `startKvCacheRuntime`. */
+export interface KvCacheRuntimeOptions {
+  readonly config: Config;
+  readonly cluster: ClusterStore;
+  readonly engineMetrics: EngineMetricsView;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** Start tokenizers, indexes and KV-event subscriptions. Throws (naming the setting) on a bad tokenizer config. */
+export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvCacheRuntime> {
+  const { config, cluster, metrics, log } = o;
+  const seed = BigInt(config.prefixHashSeed);
+  const hasher = await createBlockHasher(seed);
+  // The approximate index of a pod holds at most what its engine can cache, once the engine has said how much.
+  const approximate = createApproximateIndex({
+    maxBlocks: config.prefixCacheBlockNumber,
+    perPodMaxBlocks: (key) => o.engineMetrics.fresh(key)?.numGpuBlocks,
+  });
+  const events = createEventIndex({ hasher, maxBlocks: config.kvEventsMaxBlocks });
+  let tokenizers;
+  try {
+    tokenizers = createTokenizerRegistry({
+      defaultSpec: config.tokenizer,
+      ...(config.tokenizersConfigPath === undefined ? {} : { configPath: config.tokenizersConfigPath }),
+      workerThresholdChars: config.tokenizeWorkerThresholdChars,
+      workers: config.tokenizeWorkers,
+      // `remote` without an endpoint asks a ready server of the model itself, as AIBrix's remote tokenizer does.
+      remoteEndpointFor: (model) => {
+        const pod = cluster
+          .snapshot()
+          .models.get(model)
+          ?.find((p) => p.ready);
+        return pod ? `http://${pod.address}` : undefined;
+      },
+      log: (msg, fields) => log.info(fields, msg),
+    });
+  } catch (e) {
+    throw new Error(`--tokenizer / --tokenizers-config: ${(e as Error).message}`, { cause: e });
+  }
+  const podName = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
+  const issue = (key: string, kind: string): void =>
+    metrics.kvEventIssues.inc({ pod: metrics.podLabel.admit(podName(key)), kind });
+  const kv = startKvEvents({
+    cluster,
+    sink: events,
+    ports: { pub: config.kvEventsPort, replay: config.kvEventsReplayPort },
+    enabledFor: (pod) => labelEnabled(pod) || (config.standalone && config.kvEventsStatic),
+    observer: {
+      onEvent: (key, tag) => metrics.kvEvents.inc({ pod: metrics.podLabel.admit(podName(key)), tag }),
+      onDecodeError: (key) => issue(key, "decode-error"),
+      onGap: (key) => issue(key, "gap"),
+      onReplay: (key, ok) => issue(key, ok ? "replay-ok" : "replay-failed"),
+      onResync: (key, reason) => {
+        issue(key, "resync");
+        log.warn({ pod: podName(key), reason }, "kv events: resync, the pod's indexed blocks were dropped");
+      },
+      onSocketError: (key) => issue(key, "socket-error"),
+    },
+  });
+  // Pods that left the fleet or became unready take their approximate entries with them (the event index is
+  // dropped by `kv` for the same reasons).
+  const routedTo = new Set<string>();
+  const unsubscribe = cluster.onChange((snap) => {
+    for (const key of routedTo) {
+      if (snap.pods.get(key)?.ready) continue;
+      approximate.dropPod(key);
+      routedTo.delete(key);
+    }
+  });
+  metrics.setIndexedBlocksSource(function* () {
+    for (const pod of cluster.snapshot().pods.values()) {
+      yield [pod.name, "approximate", approximate.blocks(pod.key)] as const;
+      yield [pod.name, "events", events.blocks(pod.key)] as const;
+    }
+  });
+  const deps: PrefixDeps = {
+    approximate: {
+      match: (keys, pods) => approximate.match(keys, pods),
+      blocks: (key) => approximate.blocks(key),
+      dropPod: (key) => approximate.dropPod(key),
+      add: (key, keys) => {
+        routedTo.add(key);
+        approximate.add(key, keys);
+      },
+    },
+    events,
+    publishesEvents: (key) => kv.publishing(key),
+    eventBlockSize: (key) => events.blockSize(key),
+    approximateBlockSize: config.prefixBlockSize,
+  };
+  const preparePrompt = createPromptPreparer({
+    tokenizers,
+    hasher,
+    approximate:
+      config.prefixHash === "aibrix"
+        ? {
+            t: "aibrix",
+            blockBytes: config.prefixBlockSize,
+            hash: (bytes, size) => aibrixPrefixHashes(bytes, size, seed),
+          }
+        : { t: "kvroute", blockSize: config.prefixBlockSize },
+    onUnavailable: (reason) => metrics.tokenizerUnavailable.inc({ reason }),
+  });
+  return {
+    deps,
+    preparePrompt,
+    podDetails(key) {
+      const status = kv.status(key);
+      return {
+        prefix: {
+          approximateBlocks: approximate.blocks(key),
+          eventBlocks: events.blocks(key),
+          kvEvents: status
+            ? {
+                publishing: kv.publishing(key),
+                lastSeq: status.lastSeq === undefined ? null : status.lastSeq.toString(),
+                gaps: status.gaps,
+                replays: status.replays,
+                resyncs: status.resyncs,
+                decodeErrors: status.decodeErrors,
+              }
+            : null,
+        },
+      };
+    },
+    async close() {
+      unsubscribe();
+      await kv.close();
+      await tokenizers.close();
+    },
+  };
+}

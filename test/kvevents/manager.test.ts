@@ -1,0 +1,178 @@
+import { createClusterStore } from "../../src/cluster/cluster-state";
+import type { ClusterStore } from "../../src/cluster/cluster-state";
+import type { Pod } from "../../src/cluster/pod";
+import { KV_EVENTS_LABEL, labelEnabled, startKvEvents } from "../../src/kvevents";
+import type { KvEvents, KvEventsOptions } from "../../src/kvevents";
+import { FakeVllmPublisher, fixtureFrames } from "./fake-vllm-publisher";
+import { RecordingSink, until } from "./support";
+
+const frames = fixtureFrames("legacy_array");
+const PROBE = frames[2]!.payload;
+
+function pod(name: string, ip: string, overrides: Partial<Pod> = {}): Pod {
+  return {
+    key: `default/${name}`,
+    name,
+    namespace: "default",
+    ip,
+    port: 8000,
+    address: `${ip}:8000`,
+    metricsPort: 8000,
+    models: ["m"],
+    adapters: [],
+    ready: true,
+    engine: "vllm",
+    labels: { [KV_EVENTS_LABEL]: "true" },
+    ...overrides,
+  };
+}
+
+let publishers: FakeVllmPublisher[] = [];
+let kv: KvEvents | undefined;
+
+afterEach(async () => {
+  await kv?.close();
+  kv = undefined;
+  await Promise.all(publishers.map((p) => p.close()));
+  publishers = [];
+});
+
+async function publisher(host = "127.0.0.1", ports: { pubPort?: number; replayPort?: number } = {}) {
+  const p = await FakeVllmPublisher.start({ host, ...ports });
+  publishers.push(p);
+  return p;
+}
+
+function start(cluster: ClusterStore, sink: RecordingSink, extra: Partial<KvEventsOptions> & Pick<KvEventsOptions, "ports">) {
+  kv = startKvEvents({ cluster, sink, enabledFor: labelEnabled, replayTimeoutMs: 1000, ...extra });
+  return kv;
+}
+
+/** Probe until `podKey`'s subscription is live and every probe is consumed; then forget the calls. */
+async function live(k: KvEvents, p: FakeVllmPublisher, sink: RecordingSink, podKey: string): Promise<void> {
+  await p.probeUntil(PROBE, () => sink.calls.some((c) => c.pod === podKey && c.op === "cleared"));
+  await until(() => k.status(podKey)?.lastSeq === p.nextSeq - 1n, "probes consumed");
+  sink.reset();
+}
+
+describe("startKvEvents", () => {
+  it("subscribes to ready, enabled pods only and attributes events to the right pod", async () => {
+    const a = await publisher("127.0.0.1");
+    // Same ports on another loopback address: the pod identity comes from the socket, not the message.
+    const b = await publisher("127.0.0.2", { pubPort: a.pubPort, replayPort: a.replayPort });
+    const cluster = createClusterStore();
+    cluster.replace([
+      pod("a", "127.0.0.1"),
+      pod("b", "127.0.0.2"),
+      pod("off", "127.0.0.3", { labels: {} }),
+      pod("unready", "127.0.0.4", { ready: false }),
+    ]);
+    const sink = new RecordingSink();
+    const k = start(cluster, sink, { ports: { pub: a.pubPort, replay: a.replayPort } });
+    expect(k.pods()).toEqual(["default/a", "default/b"]);
+    expect(k.status("default/off")).toBeUndefined();
+    expect(k.publishing("default/unready")).toBe(false);
+    await live(k, a, sink, "default/a");
+    await live(k, b, sink, "default/b");
+    await a.publish(frames[0]!.payload);
+    await b.publish(frames[1]!.payload);
+    await sink.waitFor((c) => c.length === 2);
+    expect(sink.calls.map((c) => `${c.pod}:${c.op}`).sort()).toEqual(["default/a:stored", "default/b:removed"]);
+    expect(k.publishing("default/a")).toBe(true);
+    expect(k.status("default/a")).toMatchObject({ connected: true, gaps: 0, resyncs: 0 });
+  });
+
+  it("drops and unsubscribes a pod that becomes unready, and resubscribes when it is ready again", async () => {
+    const p = await publisher();
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "127.0.0.1")]);
+    const sink = new RecordingSink();
+    const k = start(cluster, sink, { ports: { pub: p.pubPort, replay: p.replayPort } });
+    await live(k, p, sink, "default/a");
+    cluster.replace([pod("a", "127.0.0.1", { ready: false })]);
+    expect(sink.ops()).toEqual(["drop"]);
+    expect(k.pods()).toEqual([]);
+    expect(k.status("default/a")).toBeUndefined();
+    expect(k.publishing("default/a")).toBe(false);
+    cluster.replace([pod("a", "127.0.0.1")]);
+    expect(k.pods()).toEqual(["default/a"]);
+    await live(k, p, sink, "default/a");
+    await p.publish(frames[0]!.payload);
+    await sink.waitFor((c) => c.length === 1);
+    expect(sink.calls[0]).toMatchObject({ pod: "default/a", op: "stored" });
+  });
+
+  it("drops a removed pod, a pod whose label is turned off, and resubscribes on an IP change", async () => {
+    const p = await publisher();
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "127.0.0.1"), pod("b", "127.0.0.1")]);
+    const sink = new RecordingSink();
+    const k = start(cluster, sink, { ports: { pub: p.pubPort, replay: p.replayPort } });
+    cluster.replace([pod("b", "127.0.0.1")]);
+    expect(sink.calls).toEqual([{ op: "drop", pod: "default/a" }]);
+    cluster.replace([pod("b", "127.0.0.1", { labels: { [KV_EVENTS_LABEL]: "false" } })]);
+    expect(sink.calls[1]).toEqual({ op: "drop", pod: "default/b" });
+    expect(k.pods()).toEqual([]);
+    cluster.replace([pod("b", "127.0.0.1")]);
+    cluster.replace([pod("b", "127.0.0.2")]);
+    expect(sink.calls[2]).toEqual({ op: "drop", pod: "default/b" });
+    expect(k.pods()).toEqual(["default/b"]);
+  });
+
+  it("offsets both ports by the pod's data-parallel rank", async () => {
+    const p = await publisher();
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "127.0.0.1", { labels: { [KV_EVENTS_LABEL]: "true", rank: "3" } })]);
+    const sink = new RecordingSink();
+    const k = start(cluster, sink, {
+      ports: { pub: p.pubPort - 3, replay: p.replayPort - 3 },
+      rankOf: (x) => Number(x.labels["rank"] ?? 0),
+    });
+    await live(k, p, sink, "default/a");
+    // A gap proves the replay port is offset too.
+    await p.publish(frames[0]!.payload, { skip: true });
+    await p.publish(frames[1]!.payload);
+    await sink.waitFor((c) => c.length === 2);
+    expect(sink.ops()).toEqual(["stored", "removed"]);
+    expect(k.status("default/a")).toMatchObject({ gaps: 1, replays: 1, resyncs: 0 });
+  });
+
+  it("reports events, gaps, replays and resyncs to the observer", async () => {
+    const p = await publisher();
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "127.0.0.1")]);
+    const sink = new RecordingSink();
+    const log: string[] = [];
+    const k = start(cluster, sink, {
+      ports: { pub: p.pubPort, replay: p.replayPort },
+      observer: {
+        onEvent: (_k, tag) => log.push(`event:${tag}`),
+        onGap: () => log.push("gap"),
+        onReplay: (_k, ok) => log.push(`replay:${ok}`),
+        onResync: (_k, r) => log.push(`resync:${r}`),
+        onDecodeError: (_k, r) => log.push(`decode:${r}`),
+        onConnect: () => log.push("connect"),
+      },
+    });
+    await live(k, p, sink, "default/a");
+    expect(log).toContain("connect");
+    log.length = 0;
+    await p.publish(Buffer.from("c1", "hex"));
+    await p.publish(frames[0]!.payload, { skip: true });
+    await p.publish(frames[1]!.payload);
+    await sink.waitFor((c) => c.length === 2);
+    await until(() => log.includes("replay:true"), "replay outcome");
+    p.restart();
+    await p.publish(frames[2]!.payload);
+    await sink.waitFor((c) => c.length === 4);
+    expect(log).toEqual([
+      "decode:msgpack",
+      "gap",
+      "event:BlockStored",
+      "event:BlockRemoved",
+      "replay:true",
+      "resync:restart",
+      "event:AllBlocksCleared",
+    ]);
+  });
+});

@@ -1,0 +1,206 @@
+import { PodSubscriber } from "../../src/kvevents";
+import type { KvEventsObserver, PodSubscriberOptions, ResyncReason } from "../../src/kvevents";
+import { FakeVllmPublisher, LAYOUTS, fixtureFrames } from "./fake-vllm-publisher";
+import { RecordingSink, until } from "./support";
+
+const POD = "default/vllm-0";
+const frames = fixtureFrames("release_map");
+const payload = (i: number): Buffer => frames[i]!.payload;
+const PROBE = payload(2); // AllBlocksCleared
+
+let pub: FakeVllmPublisher | undefined;
+let sub: PodSubscriber | undefined;
+
+afterEach(async () => {
+  await sub?.close();
+  await pub?.close();
+  sub = undefined;
+  pub = undefined;
+});
+
+/** Observer that records everything it is told. */
+function recordingObserver() {
+  const seen = {
+    gaps: 0,
+    replays: [] as boolean[],
+    resyncs: [] as ResyncReason[],
+    decodeErrors: [] as string[],
+    connects: 0,
+  };
+  const observer: KvEventsObserver = {
+    onGap: () => seen.gaps++,
+    onReplay: (_p, ok) => seen.replays.push(ok),
+    onResync: (_p, r) => seen.resyncs.push(r),
+    onDecodeError: (_p, r) => seen.decodeErrors.push(r),
+    onConnect: () => seen.connects++,
+  };
+  return { seen, observer };
+}
+
+/** Start a publisher and a subscriber, wait until the subscription is live and every probe was consumed. */
+async function setup(
+  opts: { bufferSteps?: number } & Partial<Omit<PodSubscriberOptions, "sink" | "podKey">> = {},
+) {
+  pub = await FakeVllmPublisher.start(opts.bufferSteps === undefined ? {} : { bufferSteps: opts.bufferSteps });
+  const sink = new RecordingSink();
+  const rec = recordingObserver();
+  const p = pub;
+  sub = new PodSubscriber({
+    podKey: POD,
+    ip: "127.0.0.1",
+    pubPort: p.pubPort,
+    replayPort: p.replayPort,
+    sink,
+    observer: rec.observer,
+    replayTimeoutMs: 1000,
+    ...opts,
+  });
+  const s = sub;
+  await p.probeUntil(PROBE, () => sink.calls.length > 0);
+  await until(() => s.status().lastSeq === p.nextSeq - 1n, "probes consumed");
+  sink.reset();
+  return { pub: p, sub: s, sink, seen: rec.seen };
+}
+
+describe("PodSubscriber", () => {
+  it.each(LAYOUTS)("applies %s batches in order with exact hashes", async (layout) => {
+    const { pub, sub, sink, seen } = await setup();
+    for (const f of fixtureFrames(layout)) await pub.publish(f.payload);
+    await sink.waitFor((c) => c.length === 6);
+    expect(sink.ops()).toEqual(["stored", "removed", "cleared", "stored", "stored", "removed"]);
+    expect(sink.calls[0]).toEqual({
+      op: "stored",
+      pod: POD,
+      hashes: [3236607068019569386n, 2758186210834249151n],
+      parent: undefined,
+      tokens: 32,
+      lora: undefined,
+    });
+    expect(sink.calls[3]).toMatchObject({ parent: 426223330554082776n, lora: "sql-lora" });
+    const st = sub.status();
+    expect(st.lastSeq).toBe(pub.nextSeq - 1n);
+    expect([st.gaps, st.resyncs, st.decodeErrors]).toEqual([0, 0, 0]);
+    expect(st.connected).toBe(true);
+    expect(sub.publishing()).toBe(true);
+    expect(seen.connects).toBeGreaterThanOrEqual(1);
+  });
+
+  it("replays dropped batches and applies them in order", async () => {
+    const { pub, sub, sink, seen } = await setup();
+    const before = pub.nextSeq;
+    await pub.publish(payload(0), { skip: true });
+    await pub.publish(payload(1), { skip: true });
+    await pub.publish(payload(3));
+    await sink.waitFor((c) => c.length === 3);
+    await pub.publish(payload(4));
+    await sink.waitFor((c) => c.length === 5);
+    expect(sink.ops()).toEqual(["stored", "removed", "stored", "stored", "removed"]);
+    expect(pub.replayRequests).toEqual([before]);
+    expect(seen).toMatchObject({ gaps: 1, replays: [true], resyncs: [] });
+    const st = sub.status();
+    expect([st.gaps, st.replays, st.resyncs, st.duplicates]).toEqual([1, 1, 0, 1]);
+    expect(st.lastSeq).toBe(pub.nextSeq - 1n);
+    expect(sub.publishing()).toBe(true);
+  });
+
+  it("drops the pod when the gap is older than the replay buffer, then keeps the tail", async () => {
+    const { pub, sub, sink, seen } = await setup({ bufferSteps: 2 });
+    await pub.publish(payload(0), { skip: true });
+    await pub.publish(payload(1), { skip: true });
+    await pub.publish(payload(2), { skip: true });
+    await pub.publish(payload(3));
+    await sink.waitFor((c) => c.some((x) => x.op === "stored"));
+    await until(() => seen.replays.length === 1, "replay outcome");
+    // Buffer held only seq n-2 (AllBlocksCleared) and n-1 (BlockStored): drop first, then the tail.
+    expect(sink.ops()).toEqual(["drop", "cleared", "stored"]);
+    expect(seen.resyncs).toEqual(["gap-uncovered"]);
+    expect(seen.replays).toEqual([false]);
+    expect(sub.status()).toMatchObject({ gaps: 1, resyncs: 1, lastSeq: pub.nextSeq - 1n });
+    await pub.publish(payload(1));
+    await sink.waitFor((c) => c.length === 4);
+    expect(sink.ops().slice(3)).toEqual(["removed"]);
+  });
+
+  it("drops the pod and resyncs when replay times out, then follows the live stream", async () => {
+    const { pub, sub, sink, seen } = await setup({ replayTimeoutMs: 200 });
+    pub.muteReplay = true;
+    await pub.publish(payload(1), { skip: true });
+    await pub.publish(payload(0));
+    await sink.waitFor((c) => c.length === 2);
+    expect(sink.ops()).toEqual(["drop", "stored"]);
+    expect(seen.resyncs).toEqual(["replay-timeout"]);
+    expect(seen.replays).toEqual([false]);
+    await pub.publish(payload(1));
+    await sink.waitFor((c) => c.length === 3);
+    expect(sub.status()).toMatchObject({ gaps: 1, replays: 1, resyncs: 1, lastSeq: pub.nextSeq - 1n });
+  });
+
+  it("treats a sequence going backwards as an engine restart", async () => {
+    const { pub, sub, sink, seen } = await setup();
+    await pub.publish(payload(0));
+    await sink.waitFor((c) => c.length === 1);
+    pub.restart();
+    await pub.publish(payload(1));
+    await sink.waitFor((c) => c.length === 3);
+    expect(sink.ops()).toEqual(["stored", "drop", "removed"]);
+    expect(seen.resyncs).toEqual(["restart"]);
+    expect(sub.status()).toMatchObject({ lastSeq: 0n, resyncs: 1, gaps: 0 });
+  });
+
+  it("reconnects to a restarted engine on the same ports and resyncs (real sockets, seq back to 0)", async () => {
+    const { pub: old, sub, sink, seen } = await setup({ backoff: { initialMs: 20, maxMs: 200 } });
+    for (let i = 0; i < 50; i++) await old.publish(payload(1));
+    await sink.waitFor((c) => c.length === 50);
+    const { pubPort, replayPort } = old;
+    await old.close();
+    await until(() => !sub.status().connected, "disconnect seen");
+    expect(sub.publishing()).toBe(false);
+    const fresh = await FakeVllmPublisher.start({ pubPort, replayPort });
+    pub = fresh;
+    sink.reset();
+    await fresh.probeUntil(PROBE, () => sink.ops().includes("cleared"));
+    expect(sink.ops()[0]).toBe("drop");
+    expect(seen.resyncs).toEqual(["restart"]);
+    expect(sub.status().lastSeq).toBeLessThan(50n);
+    expect(seen.connects).toBeGreaterThanOrEqual(2);
+  });
+
+  it("counts malformed payloads and frames, keeps the connection and applies later events", async () => {
+    const { pub, sub, sink, seen } = await setup();
+    await pub.publish(Buffer.from("93cb41d9", "hex"));
+    await pub.publish(Buffer.from([0xc1]));
+    await pub.sendRaw([Buffer.from("kv-events"), Buffer.from("short")]);
+    await pub.publish(payload(0));
+    await sink.waitFor((c) => c.length === 1);
+    expect(sink.ops()).toEqual(["stored"]);
+    expect(seen.decodeErrors).toEqual(["msgpack", "msgpack", "frames"]);
+    expect(sub.status()).toMatchObject({ decodeErrors: 3, gaps: 0, resyncs: 0, lastSeq: pub.nextSeq - 1n });
+    expect(sub.publishing()).toBe(true);
+  });
+
+  it("bounds the queue behind a slow sink, counts drops, and recovers them by replay", async () => {
+    const { pub, sub, sink } = await setup({ queueLimit: 8 });
+    sink.delayMs = 3;
+    let maxQueued = 0;
+    const sampler = setInterval(() => (maxQueued = Math.max(maxQueued, sub.status().queued)), 1);
+    try {
+      for (let i = 0; i < 150; i++) await pub.publish(payload(0));
+      await until(
+        () => sub.status().lastSeq === pub.nextSeq - 1n && !sub.status().replaying,
+        "caught up",
+        15000,
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    const st = sub.status();
+    expect(st.queueDrops).toBeGreaterThan(0);
+    expect(st.gaps).toBeGreaterThan(0);
+    expect(maxQueued).toBeLessThanOrEqual(8);
+    // Every batch was applied (replayed or live), or the pod was dropped and resynced on overflow.
+    const stored = sink.calls.filter((c) => c.op === "stored").length;
+    if (process.env.KV_DEBUG) console.log({ ...st, maxQueued, stored });
+    if (st.resyncs === 0) expect(stored).toBe(150);
+    else expect(sink.ops()).toContain("drop");
+  }, 20000);
+});
