@@ -1,0 +1,144 @@
+/**
+ * End to end through ext_proc: a real ZeroMQ publisher speaking vLLM's KV-event protocol for pod B; a request
+ * whose prompt B reported caching goes to B; removing or clearing those blocks takes the prefix out of the decision.
+ */
+import { encode } from "@msgpack/msgpack";
+import { createServer as createNetServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
+import { body, headers, pod, setHeaders, startHarness } from "./harness";
+import type { Harness } from "./harness";
+
+const TOKENS = Array.from({ length: 64 }, (_, i) => 1000 + i); // 4 blocks of 16
+const HASHES = [11n, 12n, 13n, 14n].map((h) => h + (1n << 62n));
+// A second prompt for the last test: the first one has by then also been routed to pod A (which kvroute's own
+// approximate index rightly remembers), so it would no longer single out pod B.
+const TOKENS2 = Array.from({ length: 64 }, (_, i) => 5000 + i);
+const HASHES2 = [21n, 22n, 23n, 24n].map((h) => h + (1n << 62n));
+
+function batch(events: Record<string, unknown>[]): Uint8Array {
+  return encode([Date.now() / 1000, events, 0], { useBigInt64: true });
+}
+const storedOf = (tokens: number[], hashes: bigint[]): Uint8Array =>
+  batch([
+    {
+      type: "BlockStored",
+      block_hashes: hashes,
+      parent_block_hash: null,
+      token_ids: tokens,
+      block_size: 16,
+      lora_id: null,
+      medium: "GPU",
+      lora_name: null,
+      extra_keys: [null, null, null, null],
+      group_idx: 0,
+    },
+  ]);
+const stored = storedOf(TOKENS, HASHES);
+const removed = batch([{ type: "BlockRemoved", block_hashes: HASHES, medium: "GPU", group_idx: 0 }]);
+const cleared = batch([{ type: "AllBlocksCleared" }]);
+
+async function freePort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+interface PodState {
+  name: string;
+  prefix: { eventBlocks: number; kvEvents: { lastSeq: string | null; publishing: boolean } | null };
+}
+
+describe("KV-event routing end to end", () => {
+  let publisher: FakeVllmPublisher;
+  let h: Harness;
+  const A = pod("pod-a", "127.0.0.1", ["m1"], true, 18001);
+  const B = {
+    ...pod("pod-b", "127.0.0.1", ["m1"], true, 18002),
+    labels: { "model.aibrix.ai/name": "m1", "model.aibrix.ai/kv-events-enabled": "true" },
+  };
+
+  async function podB(): Promise<PodState> {
+    const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
+      pods: PodState[];
+    };
+    const b = state.pods.find((p) => p.name === "pod-b");
+    if (!b) throw new Error("pod-b missing");
+    return b;
+  }
+
+  /** Wait for kvroute to have applied what was published (bounded; ZeroMQ gives no cross-process event). */
+  async function until(cond: (b: PodState) => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 250; i++) {
+      if (cond(await podB())) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+
+  async function route(prompt = TOKENS): Promise<{ target: string; line: Record<string, unknown> }> {
+    const s = h.client.open();
+    await s.exchange(
+      headers({
+        ":method": "POST",
+        ":path": "/v1/completions",
+        "routing-strategy": "prefix-cache",
+        "x-request-id": `r${Math.random().toString(36).slice(2)}`,
+      }),
+    );
+    const [r] = await s.exchange(body(JSON.stringify({ model: "m1", prompt })));
+    const target = setHeaders(r)["target-pod"] ?? "";
+    const id = setHeaders(r)["x-request-id"];
+    s.cancel();
+    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
+    return { target, line };
+  }
+
+  beforeAll(async () => {
+    const [pubPort, replayPort] = [await freePort(), await freePort()];
+    publisher = await FakeVllmPublisher.start({ pubPort, replayPort });
+    h = await startHarness(
+      [A, B],
+      ["--kv-events-port", String(pubPort), "--kv-events-replay-port", String(replayPort)],
+    );
+    // ZeroMQ slow joiner: publish harmless batches until kvroute has applied one.
+    for (let i = 0; i < 250 && (await podB()).prefix.kvEvents?.lastSeq == null; i++) {
+      await publisher.publish(cleared);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  afterAll(async () => {
+    await h.close();
+    await publisher.close();
+  });
+
+  it("routes a prompt to the pod that reported caching it", async () => {
+    await publisher.publish(stored);
+    await until((b) => b.prefix.eventBlocks === 4, "4 blocks indexed for pod-b");
+    for (let i = 0; i < 4; i++) {
+      const { target, line } = await route();
+      expect(target).toBe(B.address);
+      expect(line["fallbackReason"]).toBeUndefined();
+    }
+  });
+
+  it("after BlockRemoved the prefix no longer decides", async () => {
+    await publisher.publish(removed);
+    await until((b) => b.prefix.eventBlocks === 0, "blocks removed");
+    const { line } = await route();
+    expect(line).toMatchObject({ fallbackReason: "no-prefix-match", fallbackTo: "least-request" });
+  });
+
+  it("after AllBlocksCleared the prefix no longer decides", async () => {
+    await publisher.publish(storedOf(TOKENS2, HASHES2));
+    await until((b) => b.prefix.eventBlocks === 4, "blocks of the second prompt stored");
+    expect((await route(TOKENS2)).target).toBe(B.address);
+    await publisher.publish(cleared);
+    await until((b) => b.prefix.eventBlocks === 0, "blocks cleared");
+    // Only the approximate index still knows where kvroute sent the prompt: pod B, which no longer counts for it
+    // because it publishes events. So nothing matches.
+    expect((await route(TOKENS2)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
+  });
+});
