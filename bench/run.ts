@@ -6,6 +6,8 @@
  * @module
  */
 import { EXTPROC_USAGE, runExtProc } from "./extproc";
+import { KV_USAGE, runKv } from "./kv";
+import { TOKENIZE_USAGE, runTokenize } from "./tokenize";
 import { SCRAPE_USAGE, runScrape } from "./scrape";
 
 /** A benchmark: its usage line (options only) and how to run it with the remaining arguments. */
@@ -17,6 +19,8 @@ interface Benchmark {
 /** Every benchmark, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   extproc: { usage: EXTPROC_USAGE, run: runExtProc },
+  kv: { usage: KV_USAGE, run: runKv },
+  tokenize: { usage: TOKENIZE_USAGE, run: runTokenize },
   scrape: { usage: SCRAPE_USAGE, run: runScrape },
 };
 

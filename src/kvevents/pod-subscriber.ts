@@ -8,8 +8,14 @@
  * replay, the pod's index is dropped (`sink.dropPod`) and the stream continues from the live position.
  *
  * Two loops share a bounded queue: the receive loop pulls frames off the socket, the apply loop decodes and
- * applies them, yielding to the event loop every few milliseconds so a slow sink fills the queue (drops are
- * counted and later surface as a gap) instead of libzmq's buffers.
+ * applies them, yielding to the event loop every few milliseconds so a slow sink fills the queue instead of
+ * libzmq's buffers. Drops at the bound are counted and recovered like any gap: by the next message's sequence,
+ * or, when the dropped batches were the newest ones, as soon as the queue drains.
+ *
+ * Limits: a restart is recognised only by the sequence going backwards (vLLM sends no epoch), so a restarted
+ * engine whose new sequence has already passed the old one before the SUB reconnects looks like a gap, and its
+ * replay is applied as if continuous. After a restart the subscriber accepts the live stream; it does not ask
+ * the new engine to replay from 0.
  *
  * @module
  */
@@ -21,7 +27,6 @@ import { ReplayFailure, ReplayRequest, tcpEndpoint } from "./replay";
 import type { SeqBatch } from "./replay";
 import type { EventFilter, KvEventsObserver, PodStatus, ResyncReason } from "./types";
 import { gpuGroupZero, socketFailure } from "./types";
-
 
 /** Options of one {@link PodSubscriber}. */
 export interface PodSubscriberOptions {

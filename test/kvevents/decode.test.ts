@@ -35,7 +35,12 @@ const expected: { ts: number; events: KvEvent[] }[] = [
   {
     ts: 1700000001.5,
     events: [
-      { tag: "BlockRemoved", blockHashes: [u64(vectors.plain_block_hashes_u64[1]!)], medium: "GPU", groupIdx: 0 },
+      {
+        tag: "BlockRemoved",
+        blockHashes: [u64(vectors.plain_block_hashes_u64[1]!)],
+        medium: "GPU",
+        groupIdx: 0,
+      },
     ],
   },
   { ts: 1700000002.5, events: [{ tag: "AllBlocksCleared" }] },
@@ -71,7 +76,12 @@ const expected: { ts: number; events: KvEvent[] }[] = [
         extraKeys: [null],
         groupIdx: 0,
       },
-      { tag: "BlockRemoved", blockHashes: [u64(vectors.plain_block_hashes_u64[0]!)], medium: "GPU", groupIdx: 0 },
+      {
+        tag: "BlockRemoved",
+        blockHashes: [u64(vectors.plain_block_hashes_u64[0]!)],
+        medium: "GPU",
+        groupIdx: 0,
+      },
     ],
   },
 ];
@@ -111,7 +121,9 @@ describe("decodeBatch on the fixture", () => {
       expect(normaliseHash(Buffer.from(hex, "hex"))).toBe(BigInt(vectors.lora_block_hashes_u64[i]!));
     });
     // AIBrix's first-8-bytes fold would give 0x202da172482d928b here instead.
-    expect(normaliseHash(Buffer.from(vectors.plain_block_hashes_hex[0]!, "hex"))).not.toBe(0x202da172482d928bn);
+    expect(normaliseHash(Buffer.from(vectors.plain_block_hashes_hex[0]!, "hex"))).not.toBe(
+      0x202da172482d928bn,
+    );
     expect(normaliseHash(Uint8Array.of(1, 2))).toBe(0x0102n);
   });
 
@@ -156,7 +168,10 @@ describe("decodeBatch on other and malformed payloads", () => {
     const b = ok(
       encode([
         1,
-        [["BlockStored", [1], null, [1, 2], 2, null], { type: "BlockStored", block_hashes: [2], medium: "CPU" }],
+        [
+          ["BlockStored", [1], null, [1, 2], 2, null],
+          { type: "BlockStored", block_hashes: [2], medium: "CPU" },
+        ],
       ]),
     );
     expect(b.events.map((e) => (e.tag === "BlockStored" ? [e.blockSize, e.medium] : null))).toEqual([

@@ -43,7 +43,11 @@ async function publisher(host = "127.0.0.1", ports: { pubPort?: number; replayPo
   return p;
 }
 
-function start(cluster: ClusterStore, sink: RecordingSink, extra: Partial<KvEventsOptions> & Pick<KvEventsOptions, "ports">) {
+function start(
+  cluster: ClusterStore,
+  sink: RecordingSink,
+  extra: Partial<KvEventsOptions> & Pick<KvEventsOptions, "ports">,
+) {
   kv = startKvEvents({ cluster, sink, enabledFor: labelEnabled, replayTimeoutMs: 1000, ...extra });
   return kv;
 }
@@ -77,7 +81,10 @@ describe("startKvEvents", () => {
     await a.publish(frames[0]!.payload);
     await b.publish(frames[1]!.payload);
     await sink.waitFor((c) => c.length === 2);
-    expect(sink.calls.map((c) => `${c.pod}:${c.op}`).sort()).toEqual(["default/a:stored", "default/b:removed"]);
+    expect(sink.calls.map((c) => `${c.pod}:${c.op}`).sort()).toEqual([
+      "default/a:stored",
+      "default/b:removed",
+    ]);
     expect(k.publishing("default/a")).toBe(true);
     expect(k.status("default/a")).toMatchObject({ connected: true, gaps: 0, resyncs: 0 });
   });

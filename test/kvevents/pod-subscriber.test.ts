@@ -41,7 +41,9 @@ function recordingObserver() {
 async function setup(
   opts: { bufferSteps?: number } & Partial<Omit<PodSubscriberOptions, "sink" | "podKey">> = {},
 ) {
-  pub = await FakeVllmPublisher.start(opts.bufferSteps === undefined ? {} : { bufferSteps: opts.bufferSteps });
+  pub = await FakeVllmPublisher.start(
+    opts.bufferSteps === undefined ? {} : { bufferSteps: opts.bufferSteps },
+  );
   const sink = new RecordingSink();
   const rec = recordingObserver();
   const p = pub;

@@ -28,7 +28,9 @@ describe("replay protocol", () => {
     await dealer.send(request);
     const got: Buffer[][] = [];
     for (let i = 0; i < replies.length; i++) got.push(await dealer.receive());
-    expect(got.map((m) => m.map((b) => b.toString("hex")))).toEqual(replies.map((m) => m.map((b) => b.toString("hex"))));
+    expect(got.map((m) => m.map((b) => b.toString("hex")))).toEqual(
+      replies.map((m) => m.map((b) => b.toString("hex"))),
+    );
   });
 
   it("ReplayRequest yields the buffered batches from the start sequence up to END_SEQ", async () => {

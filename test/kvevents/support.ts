@@ -8,7 +8,14 @@ import type { KvEventSink, StoredBlocks } from "../../src/prefix/prefix-index";
 
 /** One recorded sink call. */
 export type SinkCall =
-  | { op: "stored"; pod: string; hashes: bigint[]; parent: bigint | undefined; tokens: number; lora: string | undefined }
+  | {
+      op: "stored";
+      pod: string;
+      hashes: bigint[];
+      parent: bigint | undefined;
+      tokens: number;
+      lora: string | undefined;
+    }
   | { op: "removed"; pod: string; hashes: bigint[] }
   | { op: "cleared"; pod: string }
   | { op: "drop"; pod: string };

@@ -1,0 +1,143 @@
+/**
+ * Prefix-index figures for `npm run bench -- kv`: lookup latency (block keys + match over 8 pods) for 1k/8k/32k/
+ * 128k-token prompts next to a floor (the same keys checked against one plain `Set`), and heap bytes per indexed
+ * block for both indexes.
+ *
+ * @module
+ */
+import { performance } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { createApproximateIndex } from "../src/prefix/approximate-index";
+import { createBlockHasher } from "../src/prefix/block-hasher";
+import { createEventIndex } from "../src/prefix/event-index";
+
+/** One prompt length's lookup figures. */
+export interface LookupRow {
+  readonly promptTokens: number;
+  readonly blocks: number;
+  /** Block keys of the prompt (hashing), µs. */
+  readonly keysUs: number;
+  /** `match` of the keys over 8 pods of the event index (one holds the whole prompt), µs. */
+  readonly matchUs: number;
+  /** Floor: the same keys looked up one by one in a plain Set, µs. */
+  readonly floorUs: number;
+}
+
+/** Memory per indexed block. */
+export interface MemoryRow {
+  readonly index: "approximate" | "events";
+  readonly blocks: number;
+  readonly bytesPerBlock: number;
+}
+
+const PODS = Array.from({ length: 8 }, (_, i) => `default/pod-${i}`);
+const BLOCK = 16;
+
+function gcFn(): () => void {
+  setFlagsFromString("--expose_gc");
+  return runInNewContext("gc") as () => void;
+}
+
+function timeUs(fn: () => void, minMs = 200): number {
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    fn();
+    n++;
+  }
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+/** Lookup latency per prompt length. */
+export async function benchLookups(): Promise<LookupRow[]> {
+  const hasher = await createBlockHasher(0n);
+  const rows: LookupRow[] = [];
+  for (const promptTokens of [1024, 8192, 32768, 131072]) {
+    const tokens = Uint32Array.from({ length: promptTokens }, (_, i) => (i * 2654435761) % 151_000);
+    const events = createEventIndex({ hasher, maxBlocks: 10_000_000 });
+    const hashes = Array.from({ length: promptTokens / BLOCK }, (_, i) => BigInt(i + 1));
+    events.blockStored(PODS[3] as string, {
+      blockHashes: hashes,
+      parentBlockHash: undefined,
+      tokenIds: tokens,
+      blockSize: BLOCK,
+      loraName: undefined,
+    });
+    const keys = hasher.chain(tokens, BLOCK, "");
+    const floorSet = new Set<bigint>(keys);
+    let sink = 0;
+    rows.push({
+      promptTokens,
+      blocks: keys.length,
+      keysUs: timeUs(() => (sink += hasher.chain(tokens, BLOCK, "").length)),
+      matchUs: timeUs(() => (sink += events.match(keys, PODS).size)),
+      floorUs: timeUs(() => {
+        for (const k of keys) if (floorSet.has(k)) sink++;
+      }),
+    });
+    if (sink < 0) throw new Error("unreachable");
+  }
+  return rows;
+}
+
+/** Heap bytes per block, measured with a forced GC before and after filling each index. */
+export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
+  const gc = gcFn();
+  const hasher = await createBlockHasher(0n);
+  const perPod = blocks / PODS.length;
+  const measure = (fill: () => unknown): number => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const keep = fill();
+    gc();
+    const after = process.memoryUsage().heapUsed;
+    if (keep === undefined) throw new Error("index dropped");
+    return (after - before) / blocks;
+  };
+  const approximate = measure(() => {
+    const index = createApproximateIndex({ maxBlocks: blocks });
+    for (const [p, pod] of PODS.entries()) {
+      const keys = BigUint64Array.from(
+        { length: perPod },
+        (_, i) => BigInt(p * perPod + i + 1) * 0x9e3779b97f4a7c15n,
+      );
+      index.add(pod, keys);
+    }
+    return index;
+  });
+  const events = measure(() => {
+    const index = createEventIndex({ hasher, maxBlocks: blocks });
+    for (const [p, pod] of PODS.entries()) {
+      const tokens = Uint32Array.from({ length: perPod * BLOCK }, (_, i) => (p * 7919 + i) % 151_000);
+      index.blockStored(pod, {
+        blockHashes: Array.from({ length: perPod }, (_, i) => BigInt(p * perPod + i + 1)),
+        parentBlockHash: undefined,
+        tokenIds: tokens,
+        blockSize: BLOCK,
+        loraName: undefined,
+      });
+    }
+    return index;
+  });
+  return [
+    { index: "approximate", blocks, bytesPerBlock: Math.round(approximate) },
+    { index: "events", blocks, bytesPerBlock: Math.round(events) },
+  ];
+}
+
+/** Both tables as printable lines. */
+export function indexFigureLines(lookups: readonly LookupRow[], memory: readonly MemoryRow[]): string[] {
+  const out: string[] = ["prefix lookup (8 pods, block 16 tokens)"];
+  out.push("prompt tokens   blocks   keys µs   match µs   floor µs   match ÷ floor");
+  for (const r of lookups) {
+    out.push(
+      `${String(r.promptTokens).padStart(13)} ${String(r.blocks).padStart(8)} ${r.keysUs.toFixed(1).padStart(9)} ` +
+        `${r.matchUs.toFixed(1).padStart(10)} ${r.floorUs.toFixed(1).padStart(10)} ${(r.matchUs / r.floorUs).toFixed(2).padStart(14)}×`,
+    );
+  }
+  out.push("", "memory per indexed block (heap, after GC)");
+  for (const m of memory)
+    out.push(`${m.index.padEnd(12)} ${m.blocks} blocks: ${m.bytesPerBlock} bytes/block`);
+  return out;
+}
