@@ -12,10 +12,10 @@
  * libzmq's buffers. Drops at the bound are counted and recovered like any gap: by the next message's sequence,
  * or, when the dropped batches were the newest ones, as soon as the queue drains.
  *
- * Limits: a restart is recognised only by the sequence going backwards (vLLM sends no epoch), so a restarted
- * engine whose new sequence has already passed the old one before the SUB reconnects looks like a gap, and its
- * replay is applied as if continuous. After a restart the subscriber accepts the live stream; it does not ask
- * the new engine to replay from 0.
+ * Restarts: vLLM sends no epoch, so a restart shows either as the sequence going backwards or only as the TCP
+ * connection dropping and coming back (a restarted engine may already be past the old sequence). Both drop the
+ * pod's entries and resync: a network blip costs a rebuild of that pod's index, never stale entries. After a
+ * resync the subscriber accepts the live stream; it does not ask the new engine to replay from 0.
  *
  * @module
  */
@@ -88,6 +88,8 @@ export class PodSubscriber {
   private wake: (() => void) | undefined;
   private cancelSleep: (() => void) | undefined;
   private overflowed = false;
+  /** The TCP connection dropped since the last `connect`: the next `connect` must resync. */
+  private lostConnection = false;
   /** Highest sequence dropped on queue overflow: a known gap even if no later message arrives. */
   private droppedUpTo: bigint | undefined;
   /** Sequence range covered by the last replay: live copies of these batches are duplicates. */
@@ -171,8 +173,13 @@ export class PodSubscriber {
         if (ev.type === "connect") {
           this.st.connected = true;
           this.notify((o) => o.onConnect?.(this.podKey));
+          if (this.lostConnection) {
+            this.lostConnection = false;
+            this.resync("reconnect");
+          }
         } else if (ev.type === "disconnect") {
           this.st.connected = false;
+          this.lostConnection = true;
         }
       }
     } catch {

@@ -17,7 +17,12 @@ export type ResyncReason =
   /** The sequence went backwards: the engine (and its publisher) restarted. */
   | "restart"
   /** Live messages overflowed the bounded queue while a replay was in progress. */
-  | "overflow";
+  | "overflow"
+  /**
+   * The TCP connection to the engine dropped and came back. vLLM sends no epoch, so the engine may have restarted
+   * with a sequence already past the old one; what the index holds for the pod can no longer be trusted.
+   */
+  | "reconnect";
 
 /** What went wrong on a ZeroMQ socket, as a closed set (zeromq error codes mapped at the boundary). */
 export type SocketFailure = "timeout" | "closed" | "unreachable" | "protocol" | "io";

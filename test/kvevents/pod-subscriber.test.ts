@@ -162,9 +162,25 @@ describe("PodSubscriber", () => {
     sink.reset();
     await fresh.probeUntil(PROBE, () => sink.ops().includes("cleared"));
     expect(sink.ops()[0]).toBe("drop");
-    expect(seen.resyncs).toEqual(["restart"]);
+    expect(seen.resyncs).toEqual(["reconnect"]);
     expect(sub.status().lastSeq).toBeLessThan(50n);
     expect(seen.connects).toBeGreaterThanOrEqual(2);
+  });
+
+  it("drops the pod on reconnect even when the restarted engine is already past the old sequence", async () => {
+    const { pub: old, sub, sink, seen } = await setup({ backoff: { initialMs: 20, maxMs: 200 } });
+    for (let i = 0; i < 5; i++) await old.publish(payload(1));
+    await sink.waitFor((c) => c.length === 5);
+    const { pubPort, replayPort } = old;
+    await old.close();
+    await until(() => !sub.status().connected, "disconnect seen");
+    const fresh = await FakeVllmPublisher.start({ pubPort, replayPort });
+    pub = fresh;
+    fresh.nextSeq = 1000n; // a sequence number gives no hint that this is a new engine
+    sink.reset();
+    await fresh.probeUntil(PROBE, () => sink.ops().includes("cleared"));
+    expect(sink.ops()[0]).toBe("drop");
+    expect(seen.resyncs).toEqual(["reconnect"]);
   });
 
   it("counts malformed payloads and frames, keeps the connection and applies later events", async () => {
