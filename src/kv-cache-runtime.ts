@@ -68,6 +68,9 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
   } catch (e) {
     throw new Error(`--tokenizer / --tokenizers-config: ${(e as Error).message}`, { cause: e });
   }
+  // Loading a Hugging Face tokenizer takes seconds and blocks: do it for the default now, at start-up, rather
+  // than on the first request's event-loop turn.
+  tokenizers.forModel("");
   const podName = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
   const issue = (key: string, kind: string): void =>
     metrics.kvEventIssues.inc({ pod: metrics.podLabel.admit(podName(key)), kind });
