@@ -6,6 +6,7 @@
  * prefill produces). Three phases per kind, each reporting events per CPU-second of this process:
  * - `decode`: `decodeBatch` only (the baseline of the ratios);
  * - `decode+apply`: decode and apply to a counting sink (what the subscriber does per message);
+ * - `decode+index`: decode and apply to kvroute's real event index (hash chains from token ids, LRU bound);
  * - `zmq-recv`: a real PUB in a child process (the engine) → a bare zeromq SUB that only counts messages: the
  *   floor of zeromq.js's per-message cost (events counted as the batches carry them);
  * - `zmq`: the same engine child → the real `PodSubscriber` over loopback TCP (receive, queue, sequence
@@ -25,6 +26,9 @@ import { encode } from "@msgpack/msgpack";
 import { Subscriber } from "zeromq";
 import { PodSubscriber, decodeBatch, isDecodeError } from "../src/kvevents";
 import type { KvEventSink } from "../src/prefix/prefix-index";
+import { createBlockHasher } from "../src/prefix/block-hasher";
+import type { BlockHasher } from "../src/prefix/block-key";
+import { createEventIndex } from "../src/prefix/event-index";
 import { benchLookups, benchMemory, indexFigureLines } from "./kv-index";
 import { benchTokenize } from "./tokenize";
 
@@ -119,6 +123,29 @@ function decodeApply(payloads: Buffer[]): () => number {
       if (ev.tag === "BlockStored") sink.blockStored();
       else if (ev.tag === "BlockRemoved") sink.blockRemoved();
       else sink.allBlocksCleared();
+    }
+    return b.events.length;
+  };
+}
+
+/** Decode and apply to the real event index (its own key chains computed from each event's token ids). */
+function decodeIndex(payloads: Buffer[], hasher: BlockHasher): () => number {
+  const index = createEventIndex({ hasher, maxBlocks: 2_000_000 });
+  let i = 0;
+  return () => {
+    const b = decodeBatch(payloads[i++ % payloads.length]!);
+    if (isDecodeError(b)) return 0;
+    for (const ev of b.events) {
+      if (ev.tag === "BlockStored") {
+        index.blockStored("default/pod-0", {
+          blockHashes: ev.blockHashes,
+          parentBlockHash: ev.parentBlockHash,
+          tokenIds: ev.tokenIds,
+          blockSize: ev.blockSize,
+          loraName: ev.loraName,
+        });
+      } else if (ev.tag === "BlockRemoved") index.blockRemoved("default/pod-0", ev.blockHashes);
+      else index.allBlocksCleared("default/pod-0");
     }
     return b.events.length;
   };
@@ -301,6 +328,7 @@ export async function runKv(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const fixture = fixturePayloads();
+  const hasher = await createBlockHasher(0n);
   const kinds: [string, Buffer[], number][] = [
     ["fixture", fixture, messages],
     ["prefill", [prefillPayload()], Math.ceil(messages / 20)],
@@ -309,6 +337,7 @@ export async function runKv(argv: readonly string[]): Promise<number> {
   for (const [name, payloads, n] of kinds) {
     rows.push(timed(name, "decode", seconds, decodeOnly(payloads)));
     rows.push(timed(name, "decode+apply", seconds, decodeApply(payloads)));
+    rows.push(timed(name, "decode+index", seconds, decodeIndex(payloads, hasher)));
     rows.push(await zmqReceiveOnly(name, payloads, fixture[2]!, n));
     rows.push(await viaZmq(name, payloads, fixture[2]!, n));
   }
