@@ -9,7 +9,8 @@
  */
 import type { EngineMetrics } from "../../cluster/engine-metrics";
 import type { Pod } from "../../cluster/pod";
-import type { RoutingContext, ScoreResult } from "../framework";
+import { z } from "zod";
+import type { RoutingContext, ScoreResult, Strategy, StrategyFactory } from "../framework";
 
 /** Abstain reason: no candidate has fresh engine metrics (never scraped, scrape failing, or stale). */
 export const METRICS_MISSING = "metrics-missing";
@@ -72,4 +73,28 @@ export function scoreLowestMetric(
     return { t: "abstain", reason: fresh === 0 ? METRICS_MISSING : METRIC_NOT_REPORTED };
   }
   return { t: "scores", scores };
+}
+
+/** No params: unknown keys are rejected so a typo in configuration fails startup. */
+export const noParams = z.strictObject({});
+
+/**
+ * The factory of a parameterless strategy that prefers the lowest value of one engine metric (see
+ * {@link scoreLowestMetric}). `read` gets the request context too, for per-model figures.
+ */
+export function lowestMetricFactory(
+  type: string,
+  read: (m: EngineMetrics, ctx: RoutingContext) => number | undefined,
+): StrategyFactory<z.infer<typeof noParams>> {
+  return {
+    type,
+    paramsSchema: noParams,
+    create() {
+      return {
+        type,
+        reads: ["engine-metrics"],
+        score: (ctx, pods) => scoreLowestMetric(ctx, pods, (m) => read(m, ctx)),
+      } satisfies Strategy;
+    },
+  };
 }

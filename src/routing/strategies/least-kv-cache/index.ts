@@ -5,33 +5,21 @@
  *
  * @module
  */
-import { z } from "zod";
-import type { Strategy, StrategyFactory } from "../../framework";
-import { scoreLowestMetric } from "../signal-scores";
+import type { z } from "zod";
+import { lowestMetricFactory, noParams } from "../signal-scores";
 
-/** Registered type name (as AIBrix registers it). */
+/** Registered type name. */
 export const TYPE = "least-kv-cache";
 
 /** No params; unknown keys are rejected so a typo in configuration fails startup. */
-export const paramsSchema = z.strictObject({});
+export const paramsSchema = noParams;
 
 /** Params of `least-kv-cache` (none). */
 export type LeastKvCacheParams = z.infer<typeof paramsSchema>;
 
-/** Creates the (stateless) `least-kv-cache` strategy. */
-export const factory: StrategyFactory<LeastKvCacheParams> = {
-  type: TYPE,
-  paramsSchema,
-  create() {
-    return {
-      type: TYPE,
-      reads: ["engine-metrics"],
-      /**
-       * `score = (max − u) / (max − min)` over `u = kvCacheUsage` of the pods with fresh metrics that report it;
-       * all equal → 1; a pod without it → 0. Abstains `metrics-missing` (no candidate has fresh metrics) or
-       * `metric-not-reported` (none of those that do reports KV-cache usage).
-       */
-      score: (ctx, pods) => scoreLowestMetric(ctx, pods, (m) => m.kvCacheUsage),
-    } satisfies Strategy;
-  },
-};
+/**
+ * Creates the (stateless) `least-kv-cache` strategy: `score = (max − u) / (max − min)` over `u = kvCacheUsage`.
+ * All equal → 1; a pod without the figure → 0. Abstains `metrics-missing` (no candidate has fresh metrics) or
+ * `metric-not-reported` (none of those that do reports the figure).
+ */
+export const factory = lowestMetricFactory(TYPE, (m) => m.kvCacheUsage);

@@ -7,38 +7,24 @@
  *
  * @module
  */
-import { z } from "zod";
-import type { Strategy, StrategyFactory } from "../../framework";
-import { scoreLowestMetric } from "../signal-scores";
+import type { z } from "zod";
+import { lowestMetricFactory, noParams } from "../signal-scores";
 
 /** Registered type name. */
 export const TYPE = "least-waiting";
 
 /** No params; unknown keys are rejected so a typo in configuration fails startup. */
-export const paramsSchema = z.strictObject({});
+export const paramsSchema = noParams;
 
 /** Params of `least-waiting` (none). */
 export type LeastWaitingParams = z.infer<typeof paramsSchema>;
 
-/** Creates the (stateless) `least-waiting` strategy. */
-export const factory: StrategyFactory<LeastWaitingParams> = {
-  type: TYPE,
-  paramsSchema,
-  create() {
-    return {
-      type: TYPE,
-      reads: ["engine-metrics"],
-      /**
-       * `score = (max − q) / (max − min)` over `q = byModel.get(request.model)?.requestsWaiting ??
-       * requestsWaiting` of the pods with fresh metrics that report either; all equal → 1; a pod without it → 0.
-       * Abstains `metrics-missing` or `metric-not-reported`.
-       */
-      score: (ctx, pods) =>
-        scoreLowestMetric(
-          ctx,
-          pods,
-          (m) => m.byModel.get(ctx.request.model)?.requestsWaiting ?? m.requestsWaiting,
-        ),
-    } satisfies Strategy;
-  },
-};
+/**
+ * Creates the (stateless) `least-waiting` strategy: `score = (max − q) / (max − min)` over `q = byModel.get(request.model)?.requestsWaiting ?? requestsWaiting`.
+ * All equal → 1; a pod without the figure → 0. Abstains `metrics-missing` (no candidate has fresh metrics) or
+ * `metric-not-reported` (none of those that do reports the figure).
+ */
+export const factory = lowestMetricFactory(
+  TYPE,
+  (m, ctx) => m.byModel.get(ctx.request.model)?.requestsWaiting ?? m.requestsWaiting,
+);
