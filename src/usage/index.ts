@@ -1,0 +1,9 @@
+/**
+ * Usage accounting shared with AIBrix: the outage-safe Redis connection, the GPU-optimizer request trace
+ * (spec/aibrix-gateway.md §5.8) and the output-length predictor (§5.9).
+ *
+ * @module
+ */
+export * from "./redis";
+export * from "./request-trace";
+export * from "./output-predictor";

@@ -1,0 +1,169 @@
+/**
+ * The Redis connection used by the usage writers (request trace, spec/aibrix-gateway.md §5.8 and §8.3).
+ *
+ * Configured so that a Redis outage never blocks a caller: no offline queue (commands fail at once while
+ * disconnected), one retry per request, short connect and command timeouts, and a capped-backoff reconnect loop
+ * that never gives up. ioredis errors are mapped at this boundary to a closed set of reasons
+ * ({@link RedisFailureReason}); callers never see a raw ioredis error. Down/up transitions are logged once each,
+ * not once per failed command.
+ *
+ * @module
+ */
+import Redis from "ioredis";
+import type { RedisOptions } from "ioredis";
+
+/** Why a Redis operation failed. */
+export type RedisFailureReason = "unavailable" | "timeout" | "error";
+
+/** Result of {@link RedisConnection.run}: never throws. */
+export type RedisResult<T> = { ok: true; value: T } | { ok: false; reason: RedisFailureReason };
+
+/** Connection state reported to `onStateChange`. */
+export type RedisConnectionState = "up" | "down";
+
+/** The two log levels this module uses; a pino `Logger` satisfies it. */
+export interface UsageLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Options for {@link createRedisConnection}. */
+export interface RedisConnectionOptions {
+  host: string;
+  port: number;
+  password?: string;
+  /** `redis://` URL; when given it wins over host/port/password. */
+  url?: string;
+  log: UsageLogger;
+  /** Called on every up/down transition (after the log line). */
+  onStateChange?: (state: RedisConnectionState) => void;
+  /** Connect and per-command timeout in ms (default 500). */
+  timeoutMs?: number;
+  /** Reconnect backoff cap in ms (default 2000). Tests use a small value. */
+  maxBackoffMs?: number;
+}
+
+/** A Redis client wrapped for outage-safe use. */
+export interface RedisConnection {
+  /** The underlying ioredis client. Prefer {@link RedisConnection.run}, which maps errors. */
+  readonly client: Redis;
+  /** True while the connection is established and usable. */
+  ready(): boolean;
+  /** Resolves when the connection is (or becomes) ready; rejects once `close()` was called. */
+  whenReady(): Promise<void>;
+  /** Run `fn` against the client; fails fast with `unavailable` when not ready. Never throws. */
+  run<T>(fn: (client: Redis) => Promise<T>): Promise<RedisResult<T>>;
+  /** Disconnect and stop reconnecting; resolves once the socket is closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Default connect/command timeout. */
+export const DEFAULT_REDIS_TIMEOUT_MS = 500;
+/** Default reconnect backoff cap. */
+export const DEFAULT_REDIS_MAX_BACKOFF_MS = 2000;
+
+/** Map any error thrown by ioredis to the closed reason set. */
+export function mapRedisError(err: unknown): RedisFailureReason {
+  const name = err instanceof Error ? err.name : "";
+  const message = err instanceof Error ? err.message : String(err);
+  if (/timed? ?out|ETIMEDOUT/i.test(message)) return "timeout";
+  if (
+    name === "MaxRetriesPerRequestError" ||
+    /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|enableOfflineQueue|NOAUTH|LOADING/i.test(
+      message,
+    )
+  ) {
+    return "unavailable";
+  }
+  return "error";
+}
+
+/** Build the ioredis options that make an outage non-blocking. */
+function clientOptions(opts: RedisConnectionOptions): Omit<RedisOptions, "replyMapping"> {
+  const timeout = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+  const cap = opts.maxBackoffMs ?? DEFAULT_REDIS_MAX_BACKOFF_MS;
+  const base: Omit<RedisOptions, "replyMapping"> = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: timeout,
+    commandTimeout: timeout,
+    // Reconnect forever with capped exponential backoff.
+    retryStrategy: (times: number) => Math.min(cap, 50 * 2 ** Math.min(times, 16)),
+    enableReadyCheck: true,
+    lazyConnect: false,
+  };
+  if (opts.url === undefined) {
+    base.host = opts.host;
+    base.port = opts.port;
+    if (opts.password !== undefined) base.password = opts.password;
+  }
+  return base;
+}
+
+/** Create a connection; it starts connecting at once and reconnects forever until `close()`. */
+export function createRedisConnection(opts: RedisConnectionOptions): RedisConnection {
+  const options = clientOptions(opts);
+  const client = opts.url !== undefined ? new Redis(opts.url, options) : new Redis(options);
+  const where = opts.url !== undefined ? { url: redactUrl(opts.url) } : { host: opts.host, port: opts.port };
+  // "unknown" until the first connect attempt resolves, so the first failure is logged once as well.
+  let state: RedisConnectionState | "unknown" = "unknown";
+  let closed = false;
+  let waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  const transition = (next: RedisConnectionState, detail: object): void => {
+    if (next === state) return;
+    state = next;
+    if (closed) return; // an intentional close is not an outage
+    if (next === "up") opts.log.info(where, "redis connection up");
+    else opts.log.warn({ ...where, ...detail }, "redis connection down");
+    opts.onStateChange?.(next);
+  };
+
+  client.on("ready", () => {
+    transition("up", {});
+    const w = waiters;
+    waiters = [];
+    for (const x of w) x.resolve();
+  });
+  // Errors are reported through state transitions; the listener also keeps ioredis from throwing.
+  let lastReason: RedisFailureReason = "unavailable";
+  client.on("error", (err: unknown) => {
+    lastReason = mapRedisError(err);
+  });
+  client.on("close", () => transition("down", { reason: lastReason }));
+
+  return {
+    client,
+    ready: () => state === "up" && client.status === "ready",
+    whenReady(): Promise<void> {
+      if (closed) return Promise.reject(new Error("redis connection closed"));
+      if (state === "up" && client.status === "ready") return Promise.resolve();
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    async run<T>(fn: (c: Redis) => Promise<T>): Promise<RedisResult<T>> {
+      if (closed || client.status !== "ready") return { ok: false, reason: "unavailable" };
+      try {
+        return { ok: true, value: await fn(client) };
+      } catch (err: unknown) {
+        return { ok: false, reason: mapRedisError(err) };
+      }
+    },
+    async close(): Promise<void> {
+      if (!closed) {
+        closed = true;
+        const w = waiters;
+        waiters = [];
+        for (const x of w) x.reject(new Error("redis connection closed"));
+      }
+      if (client.status === "end") return;
+      const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
+      client.disconnect(false);
+      await ended;
+    },
+  };
+}
+
+/** Drop any password from a redis:// URL before logging it. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, "//***@");
+}
