@@ -24,6 +24,9 @@ import { createApiKeyCheck } from "./extproc/api-key";
 import { loadExtProcDefinition } from "./extproc/proto";
 import { createExtProcService } from "./extproc/service";
 import type { ExtProcService } from "./extproc/service";
+import type { SessionHooks } from "./extproc/session";
+import { startUsageRuntime } from "./usage-runtime";
+import type { UsageRuntime } from "./usage-runtime";
 import type { Logger } from "./observability/logger";
 import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
@@ -60,6 +63,8 @@ export interface KvrouteServer {
   readonly load: LoadTracker;
   readonly metrics: Metrics;
   readonly engineMetrics: EngineMetricsStore;
+  /** Redis-backed usage features (traces), when configured. */
+  readonly usage: UsageRuntime;
   readonly observations: Observations;
   readonly extProc: ExtProcService;
   /** Pods loaded and not draining. */
@@ -155,6 +160,18 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   let draining = false;
   const isReady = (): boolean => cluster.snapshot().loaded && !draining;
   const reporter = createRequestReporter(metrics, log);
+  const usage = startUsageRuntime(config, log);
+  const sessionHooks: SessionHooks = {
+    ...reporter.sessionHooks,
+    onDecision(strategy, seconds, model) {
+      reporter.sessionHooks.onDecision?.(strategy, seconds, model);
+      usage.hooks.onDecision?.(strategy, seconds, model);
+    },
+    onFinished(record) {
+      reporter.sessionHooks.onFinished?.(record);
+      usage.hooks.onFinished?.(record);
+    },
+  };
   const limits = { maxBodyBytes: config.maxBodyBytes };
   const extProc = createExtProcService(
     {
@@ -170,7 +187,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       endpointKnown: (path) => endpointForPath(path) !== undefined,
       isDraining: () => draining,
       apiKey: config.authBearerToken ? createApiKeyCheck(config.authBearerToken) : undefined,
-      hooks: reporter.sessionHooks,
+      hooks: sessionHooks,
       now: () => performance.now(),
     },
     reporter.serviceHooks,
@@ -239,6 +256,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     grpcServer.forceShutdown();
     await scraper?.close();
     await kvCache.close();
+    await usage.close();
     throw e;
   }
 
@@ -262,6 +280,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     await extProc.idle();
     await scraper?.close();
     await kvCache.close();
+    await usage.close();
     await admin.close();
   }
 
@@ -272,6 +291,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     metrics,
     engineMetrics,
     observations,
+    usage,
     extProc,
     isReady,
     drain: (deadlineMs) => (drained ??= drain(deadlineMs)),

@@ -99,6 +99,15 @@ export interface Config {
   readonly kvEventsStatic: boolean;
   /** Most blocks the event index keeps across pods (LRU beyond). */
   readonly kvEventsMaxBlocks: number;
+  /** Redis host; Redis features are off when neither this nor `redisUrl` is set. */
+  readonly redisHost: string | undefined;
+  readonly redisPort: number;
+  /** Never logged. */
+  readonly redisPassword: string | undefined;
+  /** `redis://` URL; wins over host/port/password. Never logged (it may carry a password). */
+  readonly redisUrl: string | undefined;
+  /** Write request traces for AIBrix's GPU optimizer. */
+  readonly gpuOptimizerTracing: boolean;
 }
 
 /** One row of the settings table. */
@@ -341,6 +350,34 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     env: "KVROUTE_KV_EVENTS_MAX_BLOCKS",
     type: integer({ min: 1, max: 100_000_000, default: 2_000_000 }),
     description: "Most blocks in the KV-event index across pods (least recently used evicted beyond).",
+  },
+  redisHost: {
+    env: "REDIS_HOST",
+    flag: "redis-host",
+    type: optionalText({ hint: "<host>" }),
+    description: "Redis host (traces, limits, replica sync); Redis features are off when unset.",
+  },
+  redisPort: {
+    env: "REDIS_PORT",
+    flag: "redis-port",
+    type: integer({ min: 1, max: 65_535, default: 6379 }),
+    description: "Redis port.",
+  },
+  redisPassword: {
+    env: "REDIS_PASSWORD",
+    type: optionalText({ secret: true, hint: "<password>" }),
+    description: "Redis password.",
+  },
+  redisUrl: {
+    env: "REDIS_URL",
+    type: optionalText({ secret: true, hint: "<redis://...>" }),
+    description: "Redis URL; wins over REDIS_HOST/REDIS_PORT/REDIS_PASSWORD.",
+  },
+  gpuOptimizerTracing: {
+    env: "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG",
+    flag: "gpu-optimizer-tracing",
+    type: boolean(false),
+    description: "Write per-model request traces to Redis for AIBrix's GPU optimizer (needs Redis).",
   },
 };
 

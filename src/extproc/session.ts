@@ -58,7 +58,8 @@ export interface SessionHooks {
   /** A request was answered with an immediate error response. */
   onError?(code: Code, requestId: string, err: RouteError): void;
   /** Parse + pick took `seconds`. */
-  onDecision?(strategy: string, seconds: number): void;
+  /** A request was routed (not for errors): its strategy, the parse + pick time, and the model. */
+  onDecision?(strategy: string, seconds: number, model: string): void;
   /** The request finished (exactly once per stream that got past request headers). */
   onFinished?(record: RequestRecord): void;
 }
@@ -259,7 +260,7 @@ export function createSession(deps: SessionDeps): Session {
         head.requestId,
       );
     }
-    deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000);
+    deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
     const tracker = createResponseTracker({
       requestId: head.requestId,
       startedMs: head.startedMs,

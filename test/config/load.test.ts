@@ -61,6 +61,11 @@ describe("loadConfig defaults", () => {
       kvEventsReplayPort: 5558,
       kvEventsStatic: false,
       kvEventsMaxBlocks: 2000000,
+      redisHost: undefined,
+      redisPort: 6379,
+      redisPassword: undefined,
+      redisUrl: undefined,
+      gpuOptimizerTracing: false,
     } satisfies Config);
   });
 

@@ -1,0 +1,86 @@
+/**
+ * End to end with a real redis-server: finished requests become AIBrix request-trace keys; a Redis outage never
+ * stops routing, and traces resume when Redis returns.
+ */
+import Redis from "ioredis";
+import { startRedisServer } from "../support/redis-server";
+import type { TestRedisServer } from "../support/redis-server";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { Harness } from "./harness";
+
+const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
+const USAGE = '{"usage":{"prompt_tokens":1000,"completion_tokens":128,"total_tokens":1128}}';
+
+describe("request traces in Redis", () => {
+  let redis: TestRedisServer;
+  let h: Harness;
+  let reader: Redis;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    h = await startHarness(PODS, [], {
+      REDIS_HOST: redis.host,
+      REDIS_PORT: String(redis.port),
+      AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
+    });
+    reader = new Redis({ host: redis.host, port: redis.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+    await h.server.usage.redis?.whenReady();
+  });
+  afterAll(async () => {
+    reader.disconnect();
+    await h.close();
+    await redis.stop();
+  });
+
+  async function conversation(): Promise<string> {
+    const s = h.client.open();
+    await s.exchange(headers(CHAT_HEADERS));
+    const [r] = await s.exchange(body(chatBody("m1")));
+    await s.exchange(responseHeaders(200));
+    await s.exchange(responseBody(USAGE, true));
+    s.end();
+    await s.status;
+    return setHeaders(r)["target-pod"] ?? "";
+  }
+
+  it("writes the model's trace window with AIBrix's key, JSON and TTL", async () => {
+    await conversation();
+    await conversation();
+    const nowSec = Math.floor(Date.now() / 1000);
+    const result = await h.server.usage.traces?.flush(nowSec);
+    expect(result?.failure).toBeUndefined();
+    const key = `aibrix:m1_request_trace_${nowSec - (nowSec % 10)}`;
+    await reader.connect();
+    // log2(1000)=9.97 → 100, log2(128)=7 → 70, precision 0.1.
+    expect(await reader.get(key)).toBe(
+      '{"100:70":2,"meta_interval_sec":10,"meta_pending_reqs":0,"meta_precision":10,"meta_queueing_reqs":0,"meta_total_reqs":2,"meta_v":4}',
+    );
+    const ttl = await reader.ttl(key);
+    expect(ttl).toBeGreaterThan(590);
+    expect(ttl).toBeLessThanOrEqual(600);
+  });
+
+  it("routing goes on while Redis is down, and the traces are written when it returns", async () => {
+    await redis.kill();
+    expect(await conversation()).toMatch(/^10\.0\.0\.[12]:8000$/);
+    const t = Math.floor(Date.now() / 1000) + 10; // the next window, so the first test's key is not reused
+    const failed = await h.server.usage.traces?.flush(t);
+    expect(failed?.failure).toBeDefined();
+    await redis.restart();
+    await h.server.usage.redis?.whenReady();
+    const retried = await h.server.usage.traces?.flush(t + 10);
+    expect(retried?.failure).toBeUndefined();
+    const key = `aibrix:m1_request_trace_${t - (t % 10)}`;
+    expect(JSON.parse((await reader.get(key)) ?? "{}")).toMatchObject({ "100:70": 1, meta_total_reqs: 1 });
+  });
+});
