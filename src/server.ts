@@ -118,6 +118,11 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  const usage = startUsageRuntime(config, log, {
+    cluster,
+    load,
+    onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),
+  });
   const registry = createStrategyRegistry({
     deps: { now: Date.now, prefix: kvCache.deps },
     params: {
@@ -139,6 +144,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       metrics: engineMetrics,
       observations,
       preparePrompt: kvCache.preparePrompt,
+      ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
@@ -154,13 +160,13 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     });
   } catch (e) {
     await kvCache.close();
+    await usage.close();
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
   }
 
   let draining = false;
   const isReady = (): boolean => cluster.snapshot().loaded && !draining;
   const reporter = createRequestReporter(metrics, log);
-  const usage = startUsageRuntime(config, log);
   const sessionHooks: SessionHooks = {
     ...reporter.sessionHooks,
     onDecision(strategy, seconds, model) {

@@ -1,32 +1,48 @@
 /**
- * Wiring of the Redis-backed usage features: the connection (optional; never blocks routing) and the request
- * traces AIBrix's GPU optimizer reads. Without Redis these features are off, and kvroute says so once at start.
+ * Wiring of the Redis-backed usage features: the connection (optional; never blocks routing), the request
+ * traces AIBrix's GPU optimizer reads, and the in-flight load shared between kvroute replicas. Without Redis these features are off, and kvroute says so once at start.
  *
  * @module
  */
 import type { Config } from "./config";
 import type { SessionHooks } from "./extproc/session";
 import type { Logger } from "./observability/logger";
+import type { ClusterStore } from "./cluster/cluster-state";
+import type { LoadTracker } from "./cluster/load-tracker";
 import { RequestTraceWriter, createRedisConnection } from "./usage";
+import { createReplicaLoadSync } from "./usage/replica-load";
+import type { ReplicaLoadSync } from "./usage/replica-load";
 import type { RedisConnection } from "./usage";
 
 /** The usage features that are on, and their request-path hooks. */
 export interface UsageRuntime {
   readonly redis: RedisConnection | undefined;
   readonly traces: RequestTraceWriter | undefined;
+  /** Load other replicas report through Redis. */
+  readonly replicaLoad: ReplicaLoadSync | undefined;
   /** Feed traces from routed and finished requests (no-ops when tracing is off). */
   readonly hooks: Pick<SessionHooks, "onDecision" | "onFinished">;
   close(): Promise<void>;
 }
 
 /** Connect to Redis when configured and start the enabled features. Never fails because Redis is down. */
-export function startUsageRuntime(config: Config, log: Logger): UsageRuntime {
+export function startUsageRuntime(
+  config: Config,
+  log: Logger,
+  fleet: { cluster: ClusterStore; load: LoadTracker; onReplicaSyncFailure?: (reason: string) => void },
+): UsageRuntime {
   const configured = config.redisUrl !== undefined || config.redisHost !== undefined;
   if (!configured) {
     log.info({}, "redis not configured: request traces, user limits and replica load sync are off");
     if (config.gpuOptimizerTracing)
       log.warn({}, "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG is set but there is no Redis");
-    return { redis: undefined, traces: undefined, hooks: {}, close: async () => undefined };
+    return {
+      redis: undefined,
+      traces: undefined,
+      replicaLoad: undefined,
+      hooks: {},
+      close: async () => undefined,
+    };
   }
   const redis = createRedisConnection({
     host: config.redisHost ?? "localhost",
@@ -37,9 +53,18 @@ export function startUsageRuntime(config: Config, log: Logger): UsageRuntime {
   });
   const traces = config.gpuOptimizerTracing ? new RequestTraceWriter({ redis, log }) : undefined;
   traces?.start();
+  const replicaLoad = createReplicaLoadSync({
+    redis,
+    gatewayName: config.gatewayPodName,
+    cluster: fleet.cluster,
+    load: fleet.load,
+    ...(fleet.onReplicaSyncFailure ? { onFailure: fleet.onReplicaSyncFailure } : {}),
+  });
+  replicaLoad.start();
   return {
     redis,
     traces,
+    replicaLoad,
     hooks: traces
       ? {
           onDecision: (_strategy, _seconds, model) => traces.addPending(model, 1),
@@ -53,6 +78,7 @@ export function startUsageRuntime(config: Config, log: Logger): UsageRuntime {
         }
       : {},
     async close() {
+      await replicaLoad.stop();
       await traces?.stop();
       await redis.close();
     },

@@ -7,7 +7,7 @@
  */
 import { podsForModel } from "../cluster/cluster-state";
 import type { ClusterSnapshot } from "../cluster/cluster-state";
-import type { LoadTracker } from "../cluster/load-tracker";
+import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { EngineMetricsView } from "../cluster/engine-metrics";
 import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
@@ -36,6 +36,11 @@ export interface DirectorOptions {
   readonly observer?: DirectorObserver;
   /** Uniform source in [0, 1) for strategies and tie-breaks. Default `Math.random`; tests inject a seeded one. */
   readonly random?: () => number;
+  /**
+   * Requests other kvroute replicas have in flight on a pod (shared through Redis); added to this replica's own
+   * count in what strategies see. Default: none.
+   */
+  readonly remoteLoad?: (podKey: string) => number;
   /** Fresh engine metrics per pod (scraper). Default: none, so metric strategies abstain. */
   readonly metrics?: EngineMetricsView;
   /** kvroute's own latency observations per pod; fed through `onRelease` by the caller. Default: none. */
@@ -121,6 +126,12 @@ export function createDirector(options: DirectorOptions): Director {
   const random = options.random ?? Math.random;
   const metricsView = options.metrics;
   const preparePrompt = options.preparePrompt;
+  const remoteLoad = options.remoteLoad;
+  const podLoad = (key: string): PodLoad => {
+    const own = load.get(key);
+    const others = remoteLoad?.(key) ?? 0;
+    return others > 0 ? { requests: own.requests + others, tokens: own.tokens } : own;
+  };
   const observations = options.observations;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
 
@@ -170,7 +181,7 @@ export function createDirector(options: DirectorOptions): Director {
         requestId,
         request,
         headers,
-        load: (key) => load.get(key),
+        load: podLoad,
         random,
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),

@@ -158,7 +158,11 @@ export function createRedisConnection(opts: RedisConnectionOptions): RedisConnec
       if (client.status === "end") return;
       const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
       client.disconnect(false);
-      await ended;
+      // ioredis does not always emit `end` when it is disconnected between reconnect attempts: do not wait for
+      // it longer than a moment (the socket is already closed or never opened then).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
     },
   };
 }
