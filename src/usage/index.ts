@@ -7,3 +7,6 @@
 export * from "./redis";
 export * from "./request-trace";
 export * from "./output-predictor";
+export * from "./gpu-profiles";
+export * from "./pending-load";
+export * from "./user-limits";
