@@ -1,6 +1,6 @@
 /**
  * Metric bodies for the scrape benchmark, rendered from `scrape-template.txt`: the exact format and series of the
- * shared vLLM v1 fixture (`/work/shared/fixtures/vllm-metrics.txt`, ~4.5 KB), with values that change on every
+ * shared vLLM v1 fixture (`../shared/fixtures/vllm-metrics.txt` beside the repo, ~4.5 KB), with values that change on every
  * request. `{{running}}`, `{{waiting}}` and `{{kv}}` are random gauges; `{{n}}`, `{{n*K}}` and `{{n/K}}` grow with
  * the endpoint's request count `n`; `{{now}}` is the Unix time, as vLLM writes it in `lora_requests_info`.
  *

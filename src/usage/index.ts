@@ -8,5 +8,6 @@ export * from "./redis";
 export * from "./request-trace";
 export * from "./output-predictor";
 export * from "./gpu-profiles";
+export * from "./gpu-profile-store";
 export * from "./pending-load";
 export * from "./user-limits";
