@@ -173,9 +173,8 @@ export function createDirector(options: DirectorOptions): Director {
     if (!all || all.length === 0) throw unknownModel(request.model);
     if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
 
-    const decide = (prompt: PreparedPrompt): Pick => {
-      // Re-read the fleet: tokenizing may have taken a while, and pods may have come or gone meanwhile.
-      const ready = (podsForModel(cluster(), request.model) ?? []).filter((p) => p.ready);
+    const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick => {
+      const ready = pods.filter((p) => p.ready);
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       return pick(plan, spec, ready, {
         requestId,
@@ -189,10 +188,13 @@ export function createDirector(options: DirectorOptions): Director {
       });
     };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
-    if (!needsPrompt || preparePrompt === undefined) return decide(NOT_PREPARED);
+    if (!needsPrompt || preparePrompt === undefined) return decide(NOT_PREPARED, all);
     // A LoRA adapter's blocks are cached apart from its base model's: key them in the adapter's context.
     const context = all.some((p) => p.adapters.includes(request.model)) ? request.model : "";
-    return preparePrompt(request, context).then(decide);
+    // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
+    return preparePrompt(request, context).then((prompt) =>
+      decide(prompt, podsForModel(cluster(), request.model) ?? []),
+    );
   }
 
   /** Score, pick, reserve and tell the strategies: one synchronous step. */

@@ -12,6 +12,17 @@ jest.setTimeout(60_000);
 
 const ROOT = path.resolve(__dirname, "../..");
 
+/** Standalone on the example fleet, on free ports. */
+const EXAMPLE_ARGS = [
+  "--standalone",
+  "--endpoints-config",
+  "examples/endpoints.yaml",
+  "--grpc-bind-address",
+  "127.0.0.1:0",
+  "--http-bind-address",
+  "127.0.0.1:0",
+];
+
 const children = new Set<ChildProcessWithoutNullStreams>();
 afterAll(() => {
   // A failed test must not leave a kvroute behind.
@@ -93,15 +104,7 @@ describe("kvroute process", () => {
   });
 
   it("starts on the example config, serves /v1/models, and exits 0 on SIGTERM", async () => {
-    const child = kvroute([
-      "--standalone",
-      "--endpoints-config",
-      "examples/endpoints.yaml",
-      "--grpc-bind-address",
-      "127.0.0.1:0",
-      "--http-bind-address",
-      "127.0.0.1:0",
-    ]);
+    const child = kvroute(EXAMPLE_ARGS);
     const done = collect(child);
     const lines = createInterface({ input: child.stdout });
     let httpPort = 0;
@@ -124,15 +127,7 @@ describe("kvroute process", () => {
   });
 
   it("exits on SIGTERM even when nothing reads its log any more (EPIPE)", async () => {
-    const child = kvroute([
-      "--standalone",
-      "--endpoints-config",
-      "examples/endpoints.yaml",
-      "--grpc-bind-address",
-      "127.0.0.1:0",
-      "--http-bind-address",
-      "127.0.0.1:0",
-    ]);
+    const child = kvroute(EXAMPLE_ARGS);
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     const lines = createInterface({ input: child.stdout });
     for await (const line of lines) if (line.includes("kvroute ready")) break;
