@@ -13,7 +13,15 @@ import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
-import type { HeaderView, Outcome, Pick, PreparedPrompt, Release, RoutingContext } from "./framework";
+import type {
+  HeaderView,
+  Outcome,
+  Pick,
+  PreparedPrompt,
+  Release,
+  RouteFinisher,
+  RoutingContext,
+} from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 
@@ -144,12 +152,13 @@ export function createDirector(options: DirectorOptions): Director {
     throw new Error(`default routing strategy "${options.defaultStrategy}": ${why}`, { cause: err });
   }
 
-  function releaseOnce(pod: Pod, releaseLoad: () => boolean): Release {
+  function releaseOnce(pod: Pod, releaseLoad: () => boolean, finishers: readonly RouteFinisher[]): Release {
     let released = false;
     return (outcome) => {
       if (released) return;
       released = true;
       releaseLoad();
+      for (const finish of finishers) finish(outcome);
       observer.onRelease?.(pod, outcome);
     };
   }
@@ -207,8 +216,13 @@ export function createDirector(options: DirectorOptions): Director {
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
     // already queued on the event loop, sees this request in the pod's load.
-    const release = releaseOnce(pod, load.reserve(pod.key, ctx.request.promptTokens));
-    for (const { strategy } of plan.entries) strategy.onRouted?.(ctx, pod);
+    const releaseLoad = load.reserve(pod.key, ctx.request.promptTokens);
+    const finishers: RouteFinisher[] = [];
+    for (const { strategy } of plan.entries) {
+      const finish = strategy.onRouted?.(ctx, pod);
+      if (finish) finishers.push(finish);
+    }
+    const release = releaseOnce(pod, releaseLoad, finishers);
     return decision.t === "routed"
       ? { t: "routed", pod, strategy: spec, responseHeaders, release }
       : {

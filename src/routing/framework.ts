@@ -92,9 +92,11 @@ export interface Strategy {
   score(ctx: RoutingContext, pods: readonly Pod[]): ScoreResult;
   /**
    * Called once after the decision, with the chosen pod, when this strategy took part (e.g. the approximate prefix
-   * index records what was sent where). Must not throw.
+   * index records what was sent where). May return a finisher, which the pick's release calls exactly once with the
+   * request's outcome (e.g. to give back a reservation or replace an estimate with the tokens actually used).
+   * Neither may throw.
    */
-  onRouted?(ctx: RoutingContext, pod: Pod): void;
+  onRouted?(ctx: RoutingContext, pod: Pod): RouteFinisher | void;
   /** Response headers to add when the request went to `pod` (session affinity returns `x-session-id`). */
   responseHeaders?(ctx: RoutingContext, pod: Pod): readonly (readonly [string, string])[];
 }
@@ -140,6 +142,9 @@ export interface Outcome {
   /** Decision to the end of the response, ms. */
   readonly durationMs?: number;
 }
+
+/** What a strategy does when a request it routed ends (see `Strategy.onRouted`). */
+export type RouteFinisher = (outcome: Outcome) => void;
 
 /** Releases the pod's reservation and records the outcome. Idempotent: only the first call has an effect. */
 export type Release = (outcome: Outcome) => void;

@@ -12,6 +12,7 @@ export { registerBuiltins } from "./strategies";
 export type {
   HeaderView,
   Outcome,
+  RouteFinisher,
   Pick,
   Release,
   RoutingContext,
