@@ -23,6 +23,10 @@ export enum Code {
   NoReadyPod = "no_ready_pod",
   /** The gateway API key is missing or wrong. HTTP 401. */
   Unauthenticated = "unauthenticated",
+  /** The gateway API key is right but the named user has no record (`aibrix-users/<name>`). HTTP 403. */
+  UnknownUser = "unknown_user",
+  /** A user's RPM/TPM, a model's RPS, or a bounded wait queue is exhausted. HTTP 429. */
+  RateLimited = "rate_limited",
   /** kvroute is draining and takes no new requests. HTTP 503. */
   Unavailable = "unavailable",
   /** A bug or an unexpected failure inside kvroute. HTTP 500. */

@@ -32,6 +32,8 @@ const WIRE: Readonly<Record<Code, WireForm>> = {
     openaiCode: "service_unavailable",
   },
   [Code.Unauthenticated]: { status: 401, openaiCode: "invalid_api_key" },
+  [Code.UnknownUser]: { status: 403, header: ["x-error-user", "true"], openaiCode: "user_not_found" },
+  [Code.RateLimited]: { status: 429, openaiCode: "rate_limit_exceeded" },
   [Code.Unavailable]: { status: 503, openaiCode: "service_unavailable" },
   [Code.Internal]: { status: 500 },
 };
@@ -45,6 +47,7 @@ export function httpStatusOf(code: Code): number {
 function errorType(status: number): string {
   if (status === 400 || status === 404 || status === 413) return "invalid_request_error";
   if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
   if (status === 429) return "rate_limit_error";
   if (status === 503) return "overloaded_error";
   return "api_error";
