@@ -122,6 +122,12 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     cluster,
     load,
     onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),
+    onRedisState: (state) => {
+      metrics.redisUp.set(state === "up" ? 1 : 0);
+      metrics.redisTransitions.inc({ state });
+    },
+    onTraceFlush: (r) =>
+      metrics.traceFlushes.inc({ result: r.failure === undefined ? "written" : "deferred" }),
   });
   const registry = createStrategyRegistry({
     deps: { now: Date.now, prefix: kvCache.deps },

@@ -12,7 +12,7 @@ import type { LoadTracker } from "./cluster/load-tracker";
 import { RequestTraceWriter, createRedisConnection } from "./usage";
 import { createReplicaLoadSync } from "./usage/replica-load";
 import type { ReplicaLoadSync } from "./usage/replica-load";
-import type { RedisConnection } from "./usage";
+import type { FlushResult, RedisConnection, RedisConnectionState } from "./usage";
 
 /** The usage features that are on, and their request-path hooks. */
 export interface UsageRuntime {
@@ -29,7 +29,15 @@ export interface UsageRuntime {
 export function startUsageRuntime(
   config: Config,
   log: Logger,
-  fleet: { cluster: ClusterStore; load: LoadTracker; onReplicaSyncFailure?: (reason: string) => void },
+  fleet: {
+    cluster: ClusterStore;
+    load: LoadTracker;
+    onReplicaSyncFailure?: (reason: string) => void;
+    /** Redis went up or down (metrics). */
+    onRedisState?: (state: RedisConnectionState) => void;
+    /** A request-trace flush finished (metrics). */
+    onTraceFlush?: (r: FlushResult) => void;
+  },
 ): UsageRuntime {
   const configured = config.redisUrl !== undefined || config.redisHost !== undefined;
   if (!configured) {
@@ -50,8 +58,11 @@ export function startUsageRuntime(
     ...(config.redisPassword === undefined ? {} : { password: config.redisPassword }),
     ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
     log,
+    ...(fleet.onRedisState ? { onStateChange: fleet.onRedisState } : {}),
   });
-  const traces = config.gpuOptimizerTracing ? new RequestTraceWriter({ redis, log }) : undefined;
+  const traces = config.gpuOptimizerTracing
+    ? new RequestTraceWriter({ redis, log, ...(fleet.onTraceFlush ? { onFlush: fleet.onTraceFlush } : {}) })
+    : undefined;
   traces?.start();
   const replicaLoad = createReplicaLoadSync({
     redis,

@@ -58,6 +58,12 @@ export interface Metrics {
   readonly kvEventIssues: Counter<"pod" | "kind">;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
   readonly tokenizerUnavailable: Counter<"reason">;
+  /** 1 while the Redis connection is up; 0 while it is down or Redis is not configured. */
+  readonly redisUp: Gauge;
+  /** Redis connection transitions (`up`, `down`): each `down` is an outage the Redis features degraded through. */
+  readonly redisTransitions: Counter<"state">;
+  /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
+  readonly traceFlushes: Counter<"result">;
   /** Where the indexed-blocks gauge reads from (set once the prefix indexes exist). */
   setIndexedBlocksSource(
     source: () => Iterable<readonly [pod: string, index: "approximate" | "events", blocks: number]>,
@@ -172,6 +178,23 @@ export function createMetrics(
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",
       labelNames: ["reason"],
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: "kvroute_redis_up",
+      help: "1 while the Redis connection is up; 0 while it is down or Redis is not configured.",
+      registers,
+    }),
+    redisTransitions: new Counter({
+      name: "kvroute_redis_transitions_total",
+      help: "Redis connection transitions by new state (up, down).",
+      labelNames: ["state"],
+      registers,
+    }),
+    traceFlushes: new Counter({
+      name: "kvroute_request_trace_flushes_total",
+      help: "Request-trace flushes by result (written, deferred while Redis is down).",
+      labelNames: ["result"],
       registers,
     }),
     setIndexedBlocksSource(source) {

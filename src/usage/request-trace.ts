@@ -88,6 +88,8 @@ export interface RequestTraceOptions {
   queueLength?: (model: string) => number;
   /** Backlog bound per model (default 60 windows). */
   maxBacklogPerModel?: number;
+  /** Told the result of every flush (metrics); must not throw. */
+  onFlush?: (r: FlushResult) => void;
 }
 
 /** Outcome of one {@link RequestTraceWriter.flush}. */
@@ -181,7 +183,12 @@ export class RequestTraceWriter {
    */
   flush(nowSec: number = Math.floor(this.now() / 1000)): Promise<FlushResult> {
     this.swap(Math.floor(nowSec));
-    const run = this.chain.then(() => this.drain(Math.floor(nowSec)));
+    const run = this.chain
+      .then(() => this.drain(Math.floor(nowSec)))
+      .then((r) => {
+        this.opts.onFlush?.(r);
+        return r;
+      });
     this.chain = run.catch(() => undefined);
     return run;
   }

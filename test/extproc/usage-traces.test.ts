@@ -70,14 +70,34 @@ describe("request traces in Redis", () => {
     expect(ttl).toBeLessThanOrEqual(600);
   });
 
-  it("routing goes on while Redis is down, and the traces are written when it returns", async () => {
+  /** One sample of kvroute's own /metrics registry. */
+  async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const m = await h.server.metrics.registry.getSingleMetric(name)?.get();
+    const v = m?.values.find((x) => Object.entries(labels).every(([k, want]) => x.labels[k] === want));
+    return v?.value ?? 0;
+  }
+
+  it("routing goes on while Redis is down, counted, and the traces are written when it returns", async () => {
+    expect(await metric("kvroute_redis_up")).toBe(1);
+    const downBefore = await metric("kvroute_redis_transitions_total", { state: "down" });
+    const deferredBefore = await metric("kvroute_request_trace_flushes_total", { result: "deferred" });
+    const wentDown = new Promise<void>((resolve) =>
+      h.server.usage.redis?.client.once("close", () => resolve()),
+    );
     await redis.kill();
+    await wentDown;
     expect(await conversation()).toMatch(/^10\.0\.0\.[12]:8000$/);
     const t = Math.floor(Date.now() / 1000) + 10; // the next window, so the first test's key is not reused
     const failed = await h.server.usage.traces?.flush(t);
     expect(failed?.failure).toBeDefined();
+    expect(await metric("kvroute_redis_up")).toBe(0);
+    expect(await metric("kvroute_redis_transitions_total", { state: "down" })).toBe(downBefore + 1);
+    expect(await metric("kvroute_request_trace_flushes_total", { result: "deferred" })).toBe(
+      deferredBefore + 1,
+    );
     await redis.restart();
     await h.server.usage.redis?.whenReady();
+    expect(await metric("kvroute_redis_up")).toBe(1);
     const retried = await h.server.usage.traces?.flush(t + 10);
     expect(retried?.failure).toBeUndefined();
     const key = `aibrix:m1_request_trace_${t - (t % 10)}`;
