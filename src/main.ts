@@ -73,6 +73,7 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
       onEvent: (kind, type) => metrics.discoveryEvents.inc({ kind, type }),
       onError: (kind, reason) => metrics.discoveryErrors.inc({ kind, reason: errorClass(reason) }),
       onRelist: (kind) => metrics.discoveryRelists.inc({ kind }),
+      onBadModelConfig: () => metrics.discoveryErrors.inc({ kind: "pod", reason: "bad-model-config" }),
     },
   });
   return {

@@ -33,6 +33,9 @@ import type { Metrics } from "./observability/metrics";
 import { createRequestReporter } from "./observability/request-reporter";
 import { endpointForPath, parseRequest } from "./request";
 import { createDirector, createStrategyRegistry } from "./routing";
+import { createHeadroomQueue } from "./routing/headroom-queue";
+import type { HeadroomQueue } from "./routing/headroom-queue";
+import { PendingLoadAccumulator } from "./usage/pending-load";
 import { registerBuiltins } from "./routing/strategies";
 
 /** Bound on a non-SSE response body buffered to read its usage. */
@@ -65,6 +68,8 @@ export interface KvrouteServer {
   readonly engineMetrics: EngineMetricsStore;
   /** Redis-backed usage features (traces), when configured. */
   readonly usage: UsageRuntime;
+  /** Requests waiting for a pod with headroom (SLO strategies). */
+  readonly headroomQueue: HeadroomQueue;
   readonly observations: Observations;
   readonly extProc: ExtProcService;
   /** Pods loaded and not draining. */
@@ -118,9 +123,26 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  // SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model).
+  const sloEvent = (event: string) => (model: string) =>
+    metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
+  const headroomQueue = createHeadroomQueue({
+    maxQueuedPerModel: config.sloQueueMax,
+    maxWaitMs: config.sloQueueMaxWaitMs,
+    observer: {
+      onEnqueued: sloEvent("enqueued"),
+      onRejected: sloEvent("rejected"),
+      onTimeout: sloEvent("timeout"),
+      onCancelled: sloEvent("cancelled"),
+      onDequeued: sloEvent("dequeued"),
+    },
+  });
+  metrics.setSloQueueSource(() => headroomQueue.lengths());
   const usage = startUsageRuntime(config, log, {
     cluster,
     load,
+    queueLength: (model) => headroomQueue.length(model),
+    onGpuProfiles: () => headroomQueue.wakeAll(),
     onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),
     onRedisState: (state) => {
       metrics.redisUp.set(state === "up" ? 1 : 0);
@@ -128,13 +150,38 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     },
     onTraceFlush: (r) =>
       metrics.traceFlushes.inc({ result: r.failure === undefined ? "written" : "deferred" }),
+    onModelRpsCheck: (outcome) => metrics.modelRpsChecks.inc({ outcome }),
+    userLimitObserver: {
+      onCheck: (outcome) => metrics.userLimitChecks.inc({ outcome }),
+      onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
+    },
   });
   const registry = createStrategyRegistry({
-    deps: { now: Date.now, prefix: kvCache.deps },
+    deps: {
+      now: Date.now,
+      prefix: kvCache.deps,
+      slo: {
+        profileFor: (model, pod) => usage.gpuProfiles?.getForPod(model, pod),
+        pending: new PendingLoadAccumulator(),
+        predictOutput: (model, promptTokens) => usage.predictor.predictOrCold(model, promptTokens),
+      },
+    },
     params: {
       "prefix-cache": {
         imbalanceAbsCount: config.prefixImbalanceAbsCount,
         stdDevFactor: config.prefixStdDevFactor,
+      },
+      "vtc-basic": {
+        windowSize: config.vtcWindowSize,
+        timeUnit: config.vtcTimeUnit,
+        minTokens: config.vtcMinTokens,
+        maxTokens: config.vtcMaxTokens,
+        maxPodLoad: config.vtcMaxPodLoad,
+        inputTokenWeight: config.vtcInputTokenWeight,
+        outputTokenWeight: config.vtcOutputTokenWeight,
+        fairnessWeight: config.vtcFairnessWeight,
+        utilizationWeight: config.vtcUtilizationWeight,
+        maxUsers: config.vtcMaxUsers,
       },
     },
   });
@@ -151,6 +198,8 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       observations,
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
+      headroomQueue,
+      ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
@@ -201,6 +250,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       apiKey: config.authBearerToken ? createApiKeyCheck(config.authBearerToken) : undefined,
       hooks: sessionHooks,
       now: () => performance.now(),
+      admission: usage.admission,
     },
     reporter.serviceHooks,
   );
@@ -223,6 +273,8 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const unsubscribe = cluster.onChange(() => {
     syncReadiness();
     forgetDeparted();
+    // New or newly ready pods may have room for requests waiting on headroom.
+    headroomQueue.wakeAll();
   });
   syncReadiness();
   const scraper =
@@ -304,6 +356,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     engineMetrics,
     observations,
     usage,
+    headroomQueue,
     extProc,
     isReady,
     drain: (deadlineMs) => (drained ??= drain(deadlineMs)),

@@ -12,7 +12,14 @@ import type { LoadTracker } from "./cluster/load-tracker";
 import { RequestTraceWriter, createRedisConnection } from "./usage";
 import { createReplicaLoadSync } from "./usage/replica-load";
 import type { ReplicaLoadSync } from "./usage/replica-load";
-import type { FlushResult, RedisConnection, RedisConnectionState } from "./usage";
+import { createModelRpsLimiter } from "./usage/model-rps";
+import type { ModelRpsLimiter, ModelRpsOutcome } from "./usage/model-rps";
+import type { FlushResult, RedisConnection, RedisConnectionState, UserLimits } from "./usage";
+import { createUserLimits } from "./usage";
+import { createUserAdmission } from "./usage/user-admission";
+import { OutputPredictor, createGpuProfiles } from "./usage";
+import type { GpuProfileRefreshResult, GpuProfiles } from "./usage";
+import type { AdmissionObserver, UserAdmission } from "./usage/user-admission";
 
 /** The usage features that are on, and their request-path hooks. */
 export interface UsageRuntime {
@@ -20,6 +27,15 @@ export interface UsageRuntime {
   readonly traces: RequestTraceWriter | undefined;
   /** Load other replicas report through Redis. */
   readonly replicaLoad: ReplicaLoadSync | undefined;
+  /** Per-model RPS windows (config profiles' `requestsPerSecond`); without Redis the limit is not enforced. */
+  readonly modelRps: ModelRpsLimiter | undefined;
+  /** Per-user RPM/TPM limits (AIBrix keys), and the request path's admission over them. */
+  readonly userLimits: UserLimits | undefined;
+  readonly admission: UserAdmission | undefined;
+  /** Output lengths of finished requests by model and prompt length (the SLO strategies' prediction); always on. */
+  readonly predictor: OutputPredictor;
+  /** GPU profiles the AIBrix GPU optimizer publishes (refreshed every 10 s); undefined without Redis. */
+  readonly gpuProfiles: GpuProfiles | undefined;
   /** Feed traces from routed and finished requests (no-ops when tracing is off). */
   readonly hooks: Pick<SessionHooks, "onDecision" | "onFinished">;
   close(): Promise<void>;
@@ -37,8 +53,29 @@ export function startUsageRuntime(
     onRedisState?: (state: RedisConnectionState) => void;
     /** A request-trace flush finished (metrics). */
     onTraceFlush?: (r: FlushResult) => void;
+    /** A per-model RPS check ended (metrics). */
+    onModelRpsCheck?: (outcome: ModelRpsOutcome) => void;
+    /** User-limit check and TPM charge outcomes (metrics). */
+    userLimitObserver?: AdmissionObserver;
+    /** Requests of a model waiting for headroom (`meta_queueing_reqs` of the traces); default 0. */
+    queueLength?: (model: string) => number;
+    /** GPU profiles were refreshed (waiters may fit under the new profiles). */
+    onGpuProfiles?: () => void;
   },
 ): UsageRuntime {
+  const predictor = new OutputPredictor();
+  // AIBrix feeds the predictor from DoneRequestTrace, i.e. only with tracing on; kvroute learns from every finished
+  // request with usage, with or without Redis, so the SLO strategies' predictions do not depend on tracing.
+  const withPredictor = (
+    hooks: Pick<SessionHooks, "onDecision" | "onFinished">,
+  ): Pick<SessionHooks, "onDecision" | "onFinished"> => ({
+    ...hooks,
+    onFinished: (r) => {
+      hooks.onFinished?.(r);
+      if (r.model !== undefined && r.promptTokens !== undefined && r.completionTokens !== undefined)
+        predictor.record(r.model, r.promptTokens, r.completionTokens);
+    },
+  });
   const configured = config.redisUrl !== undefined || config.redisHost !== undefined;
   if (!configured) {
     log.info({}, "redis not configured: request traces, user limits and replica load sync are off");
@@ -48,7 +85,12 @@ export function startUsageRuntime(
       redis: undefined,
       traces: undefined,
       replicaLoad: undefined,
-      hooks: {},
+      modelRps: undefined,
+      userLimits: undefined,
+      admission: undefined,
+      predictor,
+      gpuProfiles: undefined,
+      hooks: withPredictor({}),
       close: async () => undefined,
     };
   }
@@ -61,9 +103,27 @@ export function startUsageRuntime(
     ...(fleet.onRedisState ? { onStateChange: fleet.onRedisState } : {}),
   });
   const traces = config.gpuOptimizerTracing
-    ? new RequestTraceWriter({ redis, log, ...(fleet.onTraceFlush ? { onFlush: fleet.onTraceFlush } : {}) })
+    ? new RequestTraceWriter({
+        redis,
+        log,
+        ...(fleet.onTraceFlush ? { onFlush: fleet.onTraceFlush } : {}),
+        ...(fleet.queueLength ? { queueLength: fleet.queueLength } : {}),
+      })
     : undefined;
   traces?.start();
+  const onGpuProfiles = fleet.onGpuProfiles;
+  const gpuProfiles = createGpuProfiles({
+    redis,
+    log,
+    ...(onGpuProfiles
+      ? {
+          onRefresh: (r: GpuProfileRefreshResult) => {
+            if (r.ok && r.updated > 0) onGpuProfiles();
+          },
+        }
+      : {}),
+  });
+  gpuProfiles.start();
   const replicaLoad = createReplicaLoadSync({
     redis,
     gatewayName: config.gatewayPodName,
@@ -72,25 +132,50 @@ export function startUsageRuntime(
     ...(fleet.onReplicaSyncFailure ? { onFailure: fleet.onReplicaSyncFailure } : {}),
   });
   replicaLoad.start();
+  const modelRps = createModelRpsLimiter({
+    redis,
+    ...(fleet.onModelRpsCheck ? { onCheck: fleet.onModelRpsCheck } : {}),
+  });
+  const userLimits = createUserLimits({ redis, log });
+  const admission = createUserAdmission({
+    limits: userLimits,
+    ...(fleet.userLimitObserver ? { observer: fleet.userLimitObserver } : {}),
+  });
+  // Completion rule (§2.6): a limited user's harvested usage goes to their TPM window, without waiting for Redis.
+  const chargeTokens: NonNullable<SessionHooks["onFinished"]> = (r) => {
+    if (r.user !== undefined && r.totalTokens !== undefined && r.totalTokens > 0)
+      admission.charge(r.user, r.totalTokens);
+  };
   return {
     redis,
     traces,
     replicaLoad,
-    hooks: traces
-      ? {
-          onDecision: (_strategy, _seconds, model) => traces.addPending(model, 1),
-          onFinished: (r) => {
-            if (r.model === undefined || r.strategy === undefined) return;
-            traces.addPending(r.model, -1);
-            if (r.promptTokens !== undefined && r.completionTokens !== undefined) {
-              traces.record(r.model, r.promptTokens, r.completionTokens);
-            }
-          },
-        }
-      : {},
+    modelRps,
+    userLimits,
+    admission,
+    predictor,
+    gpuProfiles,
+    hooks: withPredictor(
+      traces
+        ? {
+            onDecision: (_strategy, _seconds, model) => traces.addPending(model, 1),
+            onFinished: (r) => {
+              chargeTokens(r);
+              if (r.model === undefined || r.strategy === undefined) return;
+              traces.addPending(r.model, -1);
+              if (r.promptTokens !== undefined && r.completionTokens !== undefined) {
+                traces.record(r.model, r.promptTokens, r.completionTokens);
+              }
+            },
+          }
+        : { onFinished: chargeTokens },
+    ),
     async close() {
+      gpuProfiles.stop();
       await replicaLoad.stop();
       await traces?.stop();
+      // Charges already started get their chance before the connection goes.
+      await admission.settled();
       await redis.close();
     },
   };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ModelConfig } from "../routing/model-config";
 
 /** One serving endpoint. Created by a discovery source; read by strategies. */
 export interface Pod {
@@ -31,6 +32,16 @@ export interface Pod {
   readonly engine: string;
   /** Labels, for `external-filter` selectors and debugging. */
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * The pod's model config profiles (annotation `model.aibrix.ai/config`, or `config` in the endpoints file);
+   * absent when none or malformed. The director uses the first pod of a model that has one.
+   */
+  readonly modelConfig?: ModelConfig;
+  /**
+   * The workload the pod belongs to (label `app.kubernetes.io/name`, else its ReplicaSet's Deployment, else its
+   * owner's name; `deployment` in the endpoints file): keys GPU profiles. Absent when unknown.
+   */
+  readonly deployment?: string;
 }
 
 /** Format `ip:port` the way Envoy's ORIGINAL_DST cluster reads it (IPv6 in brackets). */

@@ -8,7 +8,7 @@
  */
 import { hostname } from "node:os";
 import type { BindAddress, ValueType } from "./values";
-import { bindAddress, boolean, integer, oneOf, optionalText, text } from "./values";
+import { bindAddress, boolean, decimal, integer, oneOf, optionalText, text } from "./values";
 
 /** Body processing modes kvroute can ask Envoy for on the request side. */
 export const REQUEST_BODY_MODES = ["BUFFERED", "STREAMED", "FULL_DUPLEX_STREAMED"] as const;
@@ -91,6 +91,26 @@ export interface Config {
   readonly prefixImbalanceAbsCount: number;
   /** prefix-cache: skip prefix matches on pods above mean + k·σ in-flight requests. */
   readonly prefixStdDevFactor: number;
+  /** vtc-basic: sliding-window length, in `vtcTimeUnit`s. */
+  readonly vtcWindowSize: number;
+  /** vtc-basic: unit of `vtcWindowSize`. */
+  readonly vtcTimeUnit: "minutes" | "seconds" | "milliseconds";
+  /** vtc-basic: smallest bucket size, and the minimum over users when none has tokens (weighted tokens). */
+  readonly vtcMinTokens: number;
+  /** vtc-basic: the maximum over users when none has tokens (weighted tokens). */
+  readonly vtcMaxTokens: number;
+  /** vtc-basic: requests running at which a pod's utilization term reaches 1. */
+  readonly vtcMaxPodLoad: number;
+  /** vtc-basic: weight of an input token in a user's count. */
+  readonly vtcInputTokenWeight: number;
+  /** vtc-basic: weight of an output token in a user's count. */
+  readonly vtcOutputTokenWeight: number;
+  /** vtc-basic: weight of the fairness term. */
+  readonly vtcFairnessWeight: number;
+  /** vtc-basic: weight of the utilization term. */
+  readonly vtcUtilizationWeight: number;
+  /** vtc-basic: most users tracked (least recently charged forgotten beyond). */
+  readonly vtcMaxUsers: number;
   /** ZeroMQ port of vLLM's KV-event PUB socket (data-parallel rank r publishes on port + r). */
   readonly kvEventsPort: number;
   /** ZeroMQ port of vLLM's KV-event replay ROUTER socket. */
@@ -108,6 +128,10 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Write request traces for AIBrix's GPU optimizer. */
   readonly gpuOptimizerTracing: boolean;
+  /** SLO strategies: most requests per model waiting for a pod with headroom (beyond: 429). */
+  readonly sloQueueMax: number;
+  /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
+  readonly sloQueueMaxWaitMs: number;
 }
 
 /** One row of the settings table. */
@@ -327,6 +351,66 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 0, max: 1000, default: 1 }),
     description: "prefix-cache: a matched pod above mean + k·σ in-flight requests is skipped.",
   },
+  vtcWindowSize: {
+    flag: "vtc-window-size",
+    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_WINDOW_SIZE",
+    type: integer({ min: 1, max: 1_000_000, default: 5 }),
+    description: "vtc-basic: per-user token window length, in --vtc-time-unit units.",
+  },
+  vtcTimeUnit: {
+    flag: "vtc-time-unit",
+    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_TIME_UNIT",
+    type: oneOf(["minutes", "seconds", "milliseconds"] as const, "minutes"),
+    description: "vtc-basic: unit of the token window length.",
+  },
+  vtcMinTokens: {
+    flag: "vtc-min-tokens",
+    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MIN_TOKENS",
+    type: decimal({ min: 1, max: 1e12, default: 1000 }),
+    description: "vtc-basic: smallest bucket size; the minimum over users when none has tokens.",
+  },
+  vtcMaxTokens: {
+    flag: "vtc-max-tokens",
+    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MAX_TOKENS",
+    type: decimal({ min: 1, max: 1e12, default: 8000 }),
+    description: "vtc-basic: the maximum over users when none has tokens.",
+  },
+  vtcMaxPodLoad: {
+    flag: "vtc-max-pod-load",
+    env: "AIBRIX_ROUTER_VTC_BASIC_MAX_POD_LOAD",
+    type: decimal({ min: 1, max: 1_000_000, default: 100 }),
+    description: "vtc-basic: running requests at which a pod's utilization term reaches 1.",
+  },
+  vtcInputTokenWeight: {
+    flag: "vtc-input-token-weight",
+    env: "AIBRIX_ROUTER_VTC_BASIC_INPUT_TOKEN_WEIGHT",
+    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
+    description: "vtc-basic: weight of an input token in a user's count.",
+  },
+  vtcOutputTokenWeight: {
+    flag: "vtc-output-token-weight",
+    env: "AIBRIX_ROUTER_VTC_BASIC_OUTPUT_TOKEN_WEIGHT",
+    type: decimal({ min: 0, max: 1_000_000, default: 2 }),
+    description: "vtc-basic: weight of an output token in a user's count.",
+  },
+  vtcFairnessWeight: {
+    flag: "vtc-fairness-weight",
+    env: "AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT",
+    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
+    description: "vtc-basic: weight of the fairness term (distance from the user's pod position).",
+  },
+  vtcUtilizationWeight: {
+    flag: "vtc-utilization-weight",
+    env: "AIBRIX_ROUTER_VTC_BASIC_UTILIZATION_WEIGHT",
+    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
+    description: "vtc-basic: weight of the utilization term (running requests / max pod load).",
+  },
+  vtcMaxUsers: {
+    flag: "vtc-max-users",
+    env: "KVROUTE_VTC_MAX_USERS",
+    type: integer({ min: 1, max: 10_000_000, default: 10_000 }),
+    description: "vtc-basic: most users tracked; the least recently charged is forgotten beyond.",
+  },
   kvEventsPort: {
     flag: "kv-events-port",
     env: "KVROUTE_KV_EVENTS_PORT",
@@ -378,6 +462,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     flag: "gpu-optimizer-tracing",
     type: boolean(false),
     description: "Write per-model request traces to Redis for AIBrix's GPU optimizer (needs Redis).",
+  },
+  sloQueueMax: {
+    flag: "slo-queue-max",
+    env: "KVROUTE_SLO_QUEUE_MAX",
+    type: integer({ min: 0, max: 1_000_000, default: 128 }),
+    description: "SLO strategies: most requests per model waiting for a pod with headroom (beyond: 429).",
+  },
+  sloQueueMaxWaitMs: {
+    flag: "slo-queue-max-wait-ms",
+    env: "KVROUTE_SLO_QUEUE_MAX_WAIT_MS",
+    type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
+    description: "SLO strategies: longest wait for a pod with headroom, ms (then 503).",
   },
 };
 

@@ -83,6 +83,27 @@ export function integer(opts: IntegerOptions): ValueType<number> {
   };
 }
 
+/**
+ * A non-negative decimal number in `[min, max]` (`2`, `0.5`, `.5`, `1.`), for AIBrix settings its Go code reads
+ * with `strconv.ParseFloat`. No sign, exponent or surrounding space, so `"-1"`, `"1e3"` and `"0.5x"` are errors.
+ */
+export function decimal(opts: IntegerOptions): ValueType<number> {
+  const range = `>= ${opts.min} and <= ${opts.max}${opts.rangeHint === undefined ? "" : ` (${opts.rangeHint})`}`;
+  const parse = (raw: string): Parsed<number> => {
+    const n = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(n) || n < opts.min || n > opts.max) {
+      return fail(`must be a number ${range}, got ${JSON.stringify(raw)}`);
+    }
+    return ok(n);
+  };
+  return {
+    schema: fromParser(parse, () => opts.default),
+    defaultText: String(opts.default),
+    hint: "<number>",
+    isBoolean: false,
+  };
+}
+
 const TRUE_WORDS = new Set(["true", "1"]);
 const FALSE_WORDS = new Set(["false", "0"]);
 

@@ -42,6 +42,8 @@ export interface RequestRecord {
   /** Request headers to the first response body chunk. */
   readonly firstByteMs: number | undefined;
   readonly totalMs: number;
+  /** The user whose TPM window the usage is charged to (the `user` header's record), when limits apply. */
+  readonly user: string | undefined;
 }
 
 /** Options of `createResponseTracker`. */
@@ -56,6 +58,15 @@ export interface ResponseTrackerOptions {
   readonly maxResponseBufferBytes: number;
   readonly now: () => number;
   readonly onFinished: ((r: RequestRecord) => void) | undefined;
+  /** Copied into the record (see {@link RequestRecord.user}). */
+  readonly user?: string | undefined;
+  /**
+   * Extra headers for the response-headers reply of a routed request (`x-update-rpm`). There is deliberately no
+   * `x-update-tpm`: AIBrix sets it from the TPM counter after charging the completed usage, which is known only
+   * with the last body chunk; sending it would mean holding that chunk for a Redis round trip, and in STREAMED
+   * mode the response headers have already left by then anyway.
+   */
+  readonly responseHeaders?: readonly (readonly [string, string])[];
 }
 
 /** The response half's state. */
@@ -110,6 +121,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       decisionMs: o.decidedMs === undefined ? undefined : o.decidedMs - o.startedMs,
       firstByteMs: firstByteMs === undefined ? undefined : firstByteMs - o.startedMs,
       totalMs: endMs - o.startedMs,
+      user: o.user,
     });
   }
 
@@ -131,9 +143,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       ...(contentType === undefined ? {} : { contentType }),
       maxBufferedBytes: o.maxResponseBufferBytes,
     });
+    const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
     const reply = responseHeadersReply(
       o.requestId,
-      o.pick && { pod: o.pick.pod, strategy: o.pick.strategy, extra: o.pick.responseHeaders },
+      o.pick && { pod: o.pick.pod, strategy: o.pick.strategy, extra },
     );
     if (msg.response_headers?.end_of_stream) {
       bodyEnded = true;

@@ -61,11 +61,15 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
   async function process(call: Call): Promise<void> {
     open += 1;
     hooks.onStreamOpen?.();
-    const session = createSession(sessionDeps);
+    // Aborted when the stream is cancelled (or ends): reaches the director, so a request parked in the headroom
+    // queue leaves it at once instead of holding this handler until its wait times out.
+    const aborter = new AbortController();
+    const session = createSession(sessionDeps, aborter.signal);
     let why: SessionClose = "client-ended";
     let status: { code: grpc.status; details: string } | undefined;
     const onCancelled = (): void => {
       why = shuttingDown ? "shutdown" : "cancelled";
+      aborter.abort();
     };
     call.on("cancelled", onCancelled);
     // A stream error after cancel is expected; without a listener it would be thrown as uncaught.
@@ -103,6 +107,7 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
       if (why === "client-ended") why = "reset";
     } finally {
       call.off("cancelled", onCancelled);
+      aborter.abort();
       session.close(why);
       if (!call.destroyed && !call.writableEnded) {
         if (status) call.emit("error", status);

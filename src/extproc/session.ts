@@ -15,6 +15,8 @@
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Outcome, Pick } from "../routing/framework";
+import { includeUsageError } from "../usage/user-admission";
+import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
@@ -50,6 +52,8 @@ export interface Router {
     request: InferenceRequest;
     headers: { get(name: string): string | undefined };
     strategyHeader: string | undefined;
+    /** Aborts when the stream closes, so a request waiting for a pod with headroom stops waiting. */
+    signal?: AbortSignal;
   }): Pick | Promise<Pick>;
 }
 
@@ -75,6 +79,8 @@ export interface SessionDeps {
   readonly hooks: SessionHooks;
   /** Monotonic milliseconds. */
   readonly now: () => number;
+  /** Per-user RPM/TPM admission; absent without Redis, and then the `user` header is ignored (AIBrix's noop). */
+  readonly admission?: UserAdmission | undefined;
 }
 
 /** What was learnt from the request headers. */
@@ -83,6 +89,11 @@ interface Head {
   readonly path: string;
   readonly headers: ReadonlyMap<string, string>;
   readonly startedMs: number;
+  /**
+   * The `user` header's admission check, started at request-headers time so its Redis round trips overlap the
+   * body upload; awaited by `decide`. Never rejects. Undefined without a `user` header or without admission.
+   */
+  readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
 }
 
 /** Body-phase behaviour fixed at request-headers time. */
@@ -125,8 +136,11 @@ export interface Session {
   close(why: SessionClose): void;
 }
 
-/** Create the state machine for one stream. */
-export function createSession(deps: SessionDeps): Session {
+/**
+ * Create the state machine for one stream. `signal` aborts when the stream closes; it is handed to the router so a
+ * decision that waits (for a pod with headroom) ends with the stream.
+ */
+export function createSession(deps: SessionDeps, signal?: AbortSignal): Session {
   let state: State = { t: "awaitHeaders" };
   let protocolBodyMode: BodySendMode | undefined;
   let protocolResponseMode: BodySendMode | undefined;
@@ -165,9 +179,21 @@ export function createSession(deps: SessionDeps): Session {
       mode,
       deferHeaders: mode === "FULL_DUPLEX_STREAMED" || (mode === "STREAMED" && waitless),
     };
+    const userName = headers.get("user")?.trim();
+    const admission =
+      userName && deps.admission
+        ? {
+            userName,
+            // `begin` promises never to reject; the catch makes sure a stream that ends before `decide` (and so
+            // never awaits this) cannot leave an unhandled rejection behind.
+            result: deps.admission
+              .begin(userName)
+              .catch((): Admission => ({ t: "unchecked", reason: "internal" })),
+          }
+        : undefined;
     state = {
       t: "awaitBody",
-      head: { requestId, path, headers, startedMs: deps.now() },
+      head: { requestId, path, headers, startedMs: deps.now(), admission },
       plan,
       chunks: [],
       bytes: 0,
@@ -212,10 +238,30 @@ export function createSession(deps: SessionDeps): Session {
   }
 
   /**
-   * The body is complete (end_of_stream, or trailers arrived): parse, pick, and answer in the mode's order. When
-   * the plan needs the prompt tokenized, the pick arrives later; the stream waits (Envoy sends nothing meanwhile).
+   * The body is complete (end_of_stream, or trailers arrived). A user's admission check, when one was started,
+   * is awaited first (a rejection is the answer, as AIBrix answers it at request headers); then `route`.
    */
   function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): Replies {
+    const { head } = s;
+    if (head.admission === undefined) return route(s, byTrailers, undefined);
+    state = { t: "deciding", head };
+    return head.admission.result.then((admitted) => {
+      // The stream ended while Redis answered: nothing was reserved yet, so there is nothing to give back.
+      if (state.t === "closed") return [];
+      if (admitted.t === "rejected") return fail(admitted.error, head.requestId);
+      return route(s, byTrailers, admitted);
+    });
+  }
+
+  /**
+   * Parse, pick, and answer in the mode's order. When the plan needs the prompt tokenized, the pick arrives
+   * later; the stream waits (Envoy sends nothing meanwhile).
+   */
+  function route(
+    s: Extract<State, { t: "awaitBody" }>,
+    byTrailers: boolean,
+    admitted: Exclude<Admission, { t: "rejected" }> | undefined,
+  ): Replies {
     const { head } = s;
     const t0 = deps.now();
     const body = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.bytes);
@@ -223,20 +269,24 @@ export function createSession(deps: SessionDeps): Session {
     let picked: Pick | Promise<Pick>;
     try {
       request = deps.parse(head.path, body);
+      const refused = includeUsageError(admitted, request);
+      if (refused) throw refused;
       picked = deps.router.routeWithPrompt({
         requestId: head.requestId,
         request,
         headers: head.headers,
         strategyHeader: head.headers.get("routing-strategy"),
+        ...(signal === undefined ? {} : { signal }),
       });
     } catch (e) {
       return fail(e, head.requestId);
     }
-    if (!(picked instanceof Promise)) return decided(s, byTrailers, request, body, picked, t0);
+    if (!(picked instanceof Promise)) return decided(s, byTrailers, request, body, picked, t0, admitted);
     state = { t: "deciding", head };
     return picked.then(
-      (pick) => decided(s, byTrailers, request, body, pick, t0),
-      (e: unknown) => (state.t === "closed" ? [] : fail(e, head.requestId)),
+      (pick) => decided(s, byTrailers, request, body, pick, t0, admitted),
+      // Aborted: the stream is gone (the rejection only says the request left the headroom queue); no reply.
+      (e: unknown) => (state.t === "closed" || signal?.aborted === true ? [] : fail(e, head.requestId)),
     );
   }
 
@@ -247,6 +297,7 @@ export function createSession(deps: SessionDeps): Session {
     body: Buffer,
     pick: Pick,
     t0: number,
+    admitted: Exclude<Admission, { t: "rejected" }> | undefined,
   ): ProcessingResponse[] {
     const { head, plan } = s;
     if (state.t === "closed") {
@@ -271,6 +322,10 @@ export function createSession(deps: SessionDeps): Session {
       maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
       now: deps.now,
       onFinished: deps.hooks.onFinished,
+      // The TPM window to charge at completion: the record's name, or (fail-open) the header's when Redis could
+      // not look it up, so a request served across an outage's end is still counted.
+      user: admitted?.t === "allowed" ? admitted.user.name : head.admission?.userName,
+      responseHeaders: admitted?.t === "allowed" ? [["x-update-rpm", String(admitted.rpmAfter)]] : [],
     });
     state = { t: "responding", tracker };
     const d = { pod: pick.pod, strategy: pick.strategy, requestId: head.requestId };

@@ -58,12 +58,25 @@ export interface Metrics {
   readonly kvEventIssues: Counter<"pod" | "kind">;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
   readonly tokenizerUnavailable: Counter<"reason">;
+  /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable). */
+  readonly userLimitChecks: Counter<"outcome">;
+  /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
+  readonly userTpmCharges: Counter<"outcome">;
+  /** Per-model RPS checks by outcome (allowed, exceeded, unavailable). */
+  readonly modelRpsChecks: Counter<"outcome">;
   /** 1 while the Redis connection is up; 0 while it is down or Redis is not configured. */
   readonly redisUp: Gauge;
   /** Redis connection transitions (`up`, `down`): each `down` is an outage the Redis features degraded through. */
   readonly redisTransitions: Counter<"state">;
   /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
   readonly traceFlushes: Counter<"result">;
+  /**
+   * SLO headroom-queue events by model: `enqueued`, `rejected` (queue full, 429), `timeout` (503), `cancelled`
+   * (the stream closed while waiting), `dequeued` (answered after waiting).
+   */
+  readonly sloQueueEvents: Counter<"model" | "event">;
+  /** Where the `kvroute_slo_queue_length{model}` gauge reads from (set once the headroom queue exists). */
+  setSloQueueSource(source: () => Iterable<readonly [model: string, waiting: number]>): void;
   /** Where the indexed-blocks gauge reads from (set once the prefix indexes exist). */
   setIndexedBlocksSource(
     source: () => Iterable<readonly [pod: string, index: "approximate" | "events", blocks: number]>,
@@ -159,6 +172,18 @@ export function createMetrics(
     },
   });
 
+  let sloQueue: () => Iterable<readonly [string, number]> = () => [];
+  new Gauge({
+    name: "kvroute_slo_queue_length",
+    help: "Requests per model waiting for a pod with headroom (SLO strategies).",
+    labelNames: ["model"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [model, waiting] of sloQueue()) this.inc({ model: modelLabel.admit(model) }, waiting);
+    },
+  });
+
   return {
     registry,
     podLabel,
@@ -180,6 +205,24 @@ export function createMetrics(
       labelNames: ["reason"],
       registers,
     }),
+    userLimitChecks: new Counter({
+      name: "kvroute_user_limit_checks_total",
+      help: "Per-user RPM/TPM checks by outcome (unavailable: Redis could not decide, the request went through).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    userTpmCharges: new Counter({
+      name: "kvroute_user_tpm_charges_total",
+      help: "Per-user TPM charges of completed requests by outcome (unavailable: the tokens were not counted).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    modelRpsChecks: new Counter({
+      name: "kvroute_model_rps_checks_total",
+      help: "Per-model RPS checks by outcome (unavailable: Redis could not count, the request went through).",
+      labelNames: ["outcome"],
+      registers,
+    }),
     redisUp: new Gauge({
       name: "kvroute_redis_up",
       help: "1 while the Redis connection is up; 0 while it is down or Redis is not configured.",
@@ -199,6 +242,15 @@ export function createMetrics(
     }),
     setIndexedBlocksSource(source) {
       indexedBlocks = source;
+    },
+    sloQueueEvents: new Counter({
+      name: "kvroute_slo_queue_events_total",
+      help: "SLO headroom-queue events by model (enqueued, rejected: full/429, timeout: 503, cancelled, dequeued).",
+      labelNames: ["model", "event"],
+      registers,
+    }),
+    setSloQueueSource(source) {
+      sloQueue = source;
     },
     scrapes: new Counter({
       name: "kvroute_engine_scrapes_total",

@@ -23,7 +23,10 @@ import type {
   RoutingContext,
 } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
+import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
+import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./model-config";
+import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -54,12 +57,23 @@ export interface DirectorOptions {
   /** kvroute's own latency observations per pod; fed through `onRelease` by the caller. Default: none. */
   readonly observations?: { get: Observations["get"] };
   /**
+   * Per-model requests-per-second admission, for requests whose config profile sets `requestsPerSecond`. Only
+   * `routeWithPrompt` consults it (the synchronous `route` cannot wait for Redis). Default: none, no limit.
+   */
+  readonly modelRateLimit?: ModelRateLimit;
+  /**
    * Tokenize the prompt and build its block keys, for plans with a strategy that reads `"prefix"`. Never rejects:
    * a failure yields a prompt without tokens (and a reason). Absent: prefix strategies see no tokens.
    */
   readonly preparePrompt?: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
   /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
   readonly nowMs?: () => number;
+  /**
+   * Where `routeWithPrompt` parks a request when a strategy answers `wait` (no pod has headroom); the director
+   * wakes the model's waiters whenever one of its picks is released. Absent, or on the synchronous `route`, a
+   * `wait` answers `none`.
+   */
+  readonly headroomQueue?: HeadroomQueue;
 }
 
 /** One request to route. */
@@ -70,6 +84,8 @@ export interface RouteInput {
   readonly headers: HeaderView;
   /** Value of the `routing-strategy` request header, if any. Trimmed; empty counts as absent. */
   readonly strategyHeader: string | undefined;
+  /** Aborts when the request's stream closes: a request waiting for headroom then leaves the queue at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** Routes requests. */
@@ -89,9 +105,18 @@ export interface Director {
   /**
    * As `route`, but first prepares the prompt (tokens, block keys) when a strategy of the plan reads `"prefix"`; then
    * the answer is a promise. The pick and its reservation still happen in one synchronous step after preparation.
+   * When a strategy answers `wait` and a headroom queue is configured, the promise settles once a release makes
+   * room (a pick), or rejects with the queue's `RouteError` (full: 429, timed out: 503, `input.signal` aborted).
+   * When the model's config profile sets `requestsPerSecond` and `modelRateLimit` is configured, the request is
+   * first counted against the model's window: over the limit rejects with `Code.RateLimited`
+   * (`x-error-model-rps-exceeded: true`) before anything is picked.
    */
   routeWithPrompt(input: RouteInput): Pick | Promise<Pick>;
 }
+
+/** A decision that found no pod with headroom (internal: callers get a pick, `none` or a queue error). */
+type Waiting = { readonly t: "wait" };
+const WAITING: Waiting = { t: "wait" };
 
 /** The prompt of a decision for which nothing was tokenized. */
 const NOT_PREPARED: PreparedPrompt = {
@@ -141,6 +166,7 @@ export function createDirector(options: DirectorOptions): Director {
     return others > 0 ? { requests: own.requests + others, tokens: own.tokens } : own;
   };
   const observations = options.observations;
+  const headroomQueue = options.headroomQueue;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
 
   registry.checkParams();
@@ -152,7 +178,12 @@ export function createDirector(options: DirectorOptions): Director {
     throw new Error(`default routing strategy "${options.defaultStrategy}": ${why}`, { cause: err });
   }
 
-  function releaseOnce(pod: Pod, releaseLoad: () => boolean, finishers: readonly RouteFinisher[]): Release {
+  function releaseOnce(
+    pod: Pod,
+    model: string,
+    releaseLoad: () => boolean,
+    finishers: readonly RouteFinisher[],
+  ): Release {
     let released = false;
     return (outcome) => {
       if (released) return;
@@ -160,29 +191,61 @@ export function createDirector(options: DirectorOptions): Director {
       releaseLoad();
       for (const finish of finishers) finish(outcome);
       observer.onRelease?.(pod, outcome);
+      // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
+      headroomQueue?.wake(model);
     };
   }
 
   return {
     defaultStrategy,
-    route: (input) => route(input, false) as Pick,
-    routeWithPrompt: (input) => route(input, true),
+    route: (input) => withModelConfig(input, false) as Pick,
+    routeWithPrompt: (input) => withModelConfig(input, true),
   };
 
-  function route(
-    { requestId, request, headers, strategyHeader }: RouteInput,
-    prepare: boolean,
-  ): Pick | Promise<Pick> {
-    // Resolve the spec before touching the fleet: a bad header is the client's error whatever the fleet state.
-    const header = strategyHeader?.trim();
-    const spec = header ? header : defaultStrategy;
+  /**
+   * The model's config profile and AIBrix's strategy precedence (spec §2.4 (d), (e)): locked strategy, header,
+   * profile, default; then per-model RPS admission (§2.4 (g)) around the decision, and the profile's name as the
+   * `x-aibrix-config-profile` response header.
+   */
+  function withModelConfig(input: RouteInput, prepare: boolean): Pick | Promise<Pick> {
+    const { request } = input;
+    const pods = podsForModel(cluster(), request.model);
+    // As AIBrix: the model's config is the first of its pods that carries one.
+    const config = pods?.find((p) => p.modelConfig !== undefined)?.modelConfig;
+    const selection =
+      config &&
+      selectProfile(config, input.headers.get(CONFIG_PROFILE_HEADER), {
+        promptTokens: request.promptTokens,
+        maxTokens: request.maxTokens,
+      });
+    const { spec } = strategyFor(config, selection, input.strategyHeader, defaultStrategy);
+    // Resolve before any fleet check: a bad header (or locked strategy) is a 400 whatever the fleet state.
     const plan = registry.resolve(spec);
+    const decide = (): Pick | Promise<Pick> => route(input, prepare, spec, plan);
+    const limit = selection?.profile.requestsPerSecond;
+    const limiter = prepare ? options.modelRateLimit : undefined;
+    // Only a request that can be routed is counted: an unknown model or no ready pod answers without it.
+    const picked =
+      limiter && limit && pods?.some((p) => p.ready)
+        ? admitThen(limiter, request.model, limit, decide)
+        : decide();
+    if (selection === undefined) return picked;
+    return picked instanceof Promise
+      ? picked.then((p) => withProfileHeader(p, selection.name))
+      : withProfileHeader(picked, selection.name);
+  }
 
+  function route(
+    { requestId, request, headers, signal }: RouteInput,
+    prepare: boolean,
+    spec: string,
+    plan: StrategyPlan,
+  ): Pick | Promise<Pick> {
     const all = podsForModel(cluster(), request.model);
     if (!all || all.length === 0) throw unknownModel(request.model);
     if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
 
-    const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick => {
+    const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
       const ready = pods.filter((p) => p.ready);
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       return pick(plan, spec, ready, {
@@ -196,20 +259,48 @@ export function createDirector(options: DirectorOptions): Director {
         prompt,
       });
     };
+    /** Decide now; on `wait`, park in the headroom queue (async path only) and decide again on each wake. */
+    const settle = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Promise<Pick> => {
+      const queue = prepare ? headroomQueue : undefined;
+      if (queue === undefined) {
+        const now = decide(prompt, pods);
+        return now.t === "wait" ? { t: "none", code: Code.NoReadyPod, strategy: spec } : now;
+      }
+      // Strict FIFO among requests that may wait: a newcomer does not overtake the model's earlier waiters into
+      // room they are waiting for (they were woken first and did not fit, or will be woken by the next release).
+      const behind = queue.length(request.model) > 0 && plan.entries.some((e) => e.strategy.mayWait === true);
+      const now = behind ? WAITING : decide(prompt, pods);
+      if (now.t !== "wait") return now;
+      return queue.wait(
+        request.model,
+        () => {
+          // Re-read the fleet on every try: pods may have come, gone or turned unready while waiting.
+          const again = decide(prompt, podsForModel(cluster(), request.model) ?? []);
+          return again.t === "wait" ? undefined : again;
+        },
+        signal,
+      );
+    };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
-    if (!needsPrompt || preparePrompt === undefined) return decide(NOT_PREPARED, all);
+    if (!needsPrompt || preparePrompt === undefined) return settle(NOT_PREPARED, all);
     // A LoRA adapter's blocks are cached apart from its base model's: key them in the adapter's context.
     const context = all.some((p) => p.adapters.includes(request.model)) ? request.model : "";
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
     return preparePrompt(request, context).then((prompt) =>
-      decide(prompt, podsForModel(cluster(), request.model) ?? []),
+      settle(prompt, podsForModel(cluster(), request.model) ?? []),
     );
   }
 
   /** Score, pick, reserve and tell the strategies: one synchronous step. */
-  function pick(plan: StrategyPlan, spec: string, ready: readonly Pod[], ctx: RoutingContext): Pick {
+  function pick(
+    plan: StrategyPlan,
+    spec: string,
+    ready: readonly Pod[],
+    ctx: RoutingContext,
+  ): Pick | Waiting {
     const decision = scheduler.schedule(plan, ctx, ready);
     if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
+    if (decision.t === "wait") return WAITING;
 
     const pod = decision.pod;
     // Headers before the reservation: if a strategy throws here, nothing is left reserved.
@@ -222,7 +313,7 @@ export function createDirector(options: DirectorOptions): Director {
       const finish = strategy.onRouted?.(ctx, pod);
       if (finish) finishers.push(finish);
     }
-    const release = releaseOnce(pod, releaseLoad, finishers);
+    const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers);
     return decision.t === "routed"
       ? { t: "routed", pod, strategy: spec, responseHeaders, release }
       : {

@@ -12,6 +12,8 @@ import type { PodObservation } from "../cluster/observations";
 import type { PrefixIndex } from "../prefix/prefix-index";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Code } from "../errors";
+import type { GpuProfile } from "../usage/gpu-profiles";
+import type { PendingLoadAccumulator } from "../usage/pending-load";
 
 /** Signals a strategy may declare it reads (for `/debug/state` and docs; the framework does not enforce them). */
 export type Signal =
@@ -24,7 +26,9 @@ export type Signal =
   | "lora"
   | "observations"
   /** Token ids and block keys of the prompt: the director tokenizes before scoring when a strategy reads this. */
-  | "prefix";
+  | "prefix"
+  /** GPU profiles and the per-pod consumption kvroute has in flight ({@link SloDeps}). */
+  | "pending-load";
 
 /** Read-only view of the request headers routing may use (keys lower-case). */
 export interface HeaderView {
@@ -75,7 +79,14 @@ export interface RoutingContext {
  */
 export type ScoreResult =
   | { readonly t: "scores"; readonly scores: ArrayLike<number> }
-  | { readonly t: "abstain"; readonly reason: string };
+  | { readonly t: "abstain"; readonly reason: string }
+  /**
+   * `wait`: the strategy has its signal, and no candidate can take the request now (no headroom under its cap).
+   * The decision is `wait` whatever the other strategies of the plan say: the director parks the request until a
+   * release of the model frees room (async path) or answers `none` (sync path). `reason` is kebab-case, as for
+   * `abstain`. Only strategies that declare `mayWait` may answer it.
+   */
+  | { readonly t: "wait"; readonly reason: string };
 
 /** A routing strategy: an optional filter and a scorer. */
 export interface Strategy {
@@ -97,6 +108,11 @@ export interface Strategy {
    * Neither may throw.
    */
   onRouted?(ctx: RoutingContext, pod: Pod): RouteFinisher | void;
+  /**
+   * True when `score` may answer `wait`. The director then keeps such plans in FIFO order: a newcomer for a model
+   * whose requests are already waiting queues behind them instead of overtaking them into freed room.
+   */
+  readonly mayWait?: boolean;
   /** Response headers to add when the request went to `pod` (session affinity returns `x-session-id`). */
   responseHeaders?(ctx: RoutingContext, pod: Pod): readonly (readonly [string, string])[];
 }
@@ -106,6 +122,21 @@ export interface StrategyDeps {
   readonly now: () => number;
   /** Prefix indexes for prefix-aware strategies; absent when kvroute runs without them. */
   readonly prefix?: PrefixDeps;
+  /** GPU profiles, pending load and output prediction for the SLO family; absent: those strategies abstain. */
+  readonly slo?: SloDeps;
+}
+
+/** What the SLO strategies read and write (spec/aibrix-gateway.md §4.7, §5.9, §5.10). */
+export interface SloDeps {
+  /** The GPU profile of `model` on the pod's deployment; undefined when none was published (or no Redis). */
+  profileFor(model: string, pod: Pod): GpuProfile | undefined;
+  /**
+   * Per-pod sum of the consumptions kvroute itself has in flight. Shared by every SLO strategy: each reserves in
+   * `onRouted` and releases in its finisher.
+   */
+  readonly pending: PendingLoadAccumulator;
+  /** Predicted output tokens of a request of `promptTokens` for `model` (≥ 1; 1 with no history, as AIBrix). */
+  predictOutput(model: string, promptTokens: number): number;
 }
 
 /** What prefix-aware strategies read and write. */

@@ -40,7 +40,9 @@ export const FALLBACK_TO = "least-request";
 
 /**
  * What the scheduler decided. `none` means the filters left no candidate; `fallback` means every strategy
- * abstained and {@link FALLBACK_TO} chose the pod (`strategy`/`reason` from the first that abstained).
+ * abstained and {@link FALLBACK_TO} chose the pod (`strategy`/`reason` from the first that abstained); `wait`
+ * means a strategy found no candidate with headroom (`strategy`/`reason` from it): nothing is chosen, and the
+ * director decides whether the request waits or is answered `none`.
  */
 export type Decision =
   | { readonly t: "routed"; readonly pod: Pod }
@@ -51,6 +53,7 @@ export type Decision =
       readonly reason: string;
       readonly fallbackTo: typeof FALLBACK_TO;
     }
+  | { readonly t: "wait"; readonly strategy: string; readonly reason: string }
   | { readonly t: "none" };
 
 /** Options of {@link createScheduler}. */
@@ -188,6 +191,8 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
             abstained ??= { strategy: s.type, reason: result.reason };
             continue;
           }
+          // A hard "no room anywhere": the other strategies' scores cannot overrule a capacity cap.
+          if (result.t === "wait") return { t: "wait", strategy: s.type, reason: result.reason };
           scored++;
           if (accumulate(result.scores, share, totals)) observer.onBadScore?.(s.type);
         }

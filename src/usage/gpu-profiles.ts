@@ -17,8 +17,8 @@
  *   and on stored profiles. Values are read with MGET per SCAN page (a key of another type reads as nil).
  * - A refresh that fails part-way applies nothing: the last good profiles stay. Like AIBrix, profiles whose key
  *   disappeared from Redis are kept.
- * - {@link deploymentOf} supports the deployment label only. kvroute's {@link Pod} carries no owner
- *   references, so AIBrix's fallback (ReplicaSet owner name minus its `-<hash>` suffix) is not available.
+ * - {@link deploymentOf} reads the deployment label, else `Pod.deployment` (from discovery: AIBrix's fallback to
+ *   the ReplicaSet owner name minus its `-<hash>` suffix).
  *
  * @module
  */
@@ -263,14 +263,16 @@ export function tpotSeconds(p: GpuProfile, sig: readonly number[]): number | und
 }
 
 /**
- * The deployment name of a pod for profile lookup (§5.3): the `app.kubernetes.io/name` label (or `labelKey`,
- * AIBrix's `AIBRIX_POD_DEPLOYMENT_LABEL`). Undefined when the label is absent or empty. Gap: AIBrix falls back to
- * the ReplicaSet owner name minus its suffix; kvroute's Pod has no owner references.
+ * The deployment name of a pod for profile lookup (§5.3): the `labelKey` label (AIBrix's
+ * `AIBRIX_POD_DEPLOYMENT_LABEL`, default `app.kubernetes.io/name`) when set, else the pod's `deployment` as
+ * discovery derived it (owner references in Kubernetes, `deployment` in the endpoints file). Undefined when neither
+ * is known.
  */
 export function deploymentOf(
-  pod: Pick<Pod, "labels">,
+  pod: Pick<Pod, "labels"> & Partial<Pick<Pod, "deployment">>,
   labelKey: string = DEFAULT_DEPLOYMENT_LABEL,
 ): string | undefined {
   const v = pod.labels[labelKey];
-  return v === undefined || v === "" ? undefined : v;
+  if (v !== undefined && v !== "") return v;
+  return pod.deployment === undefined || pod.deployment === "" ? undefined : pod.deployment;
 }

@@ -57,6 +57,16 @@ describe("loadConfig defaults", () => {
       prefixCacheBlockNumber: 200000,
       prefixImbalanceAbsCount: 8,
       prefixStdDevFactor: 1,
+      vtcWindowSize: 5,
+      vtcTimeUnit: "minutes",
+      vtcMinTokens: 1000,
+      vtcMaxTokens: 8000,
+      vtcMaxPodLoad: 100,
+      vtcInputTokenWeight: 1,
+      vtcOutputTokenWeight: 2,
+      vtcFairnessWeight: 1,
+      vtcUtilizationWeight: 1,
+      vtcMaxUsers: 10000,
       kvEventsPort: 5557,
       kvEventsReplayPort: 5558,
       kvEventsStatic: false,
@@ -66,6 +76,8 @@ describe("loadConfig defaults", () => {
       redisPassword: undefined,
       redisUrl: undefined,
       gpuOptimizerTracing: false,
+      sloQueueMax: 128,
+      sloQueueMaxWaitMs: 30000,
     } satisfies Config);
   });
 
@@ -117,6 +129,16 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
     ["AIBRIX_AUTH_BEARER_TOKEN", "s3cret", "authBearerToken", "s3cret"],
     ["POD_NAME", "gateway-plugins-abc12", "gatewayPodName", "gateway-plugins-abc12"],
     ["KVROUTE_MAX_POD_LABEL_SERIES", "0", "metricsPodLabelLimit", 0],
+    ["AIBRIX_ROUTER_VTC_TOKEN_TRACKER_WINDOW_SIZE", "10", "vtcWindowSize", 10],
+    ["AIBRIX_ROUTER_VTC_TOKEN_TRACKER_TIME_UNIT", "seconds", "vtcTimeUnit", "seconds"],
+    ["AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MIN_TOKENS", "500.5", "vtcMinTokens", 500.5],
+    ["AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MAX_TOKENS", "16000", "vtcMaxTokens", 16000],
+    ["AIBRIX_ROUTER_VTC_BASIC_MAX_POD_LOAD", "50", "vtcMaxPodLoad", 50],
+    ["AIBRIX_ROUTER_VTC_BASIC_INPUT_TOKEN_WEIGHT", "0.5", "vtcInputTokenWeight", 0.5],
+    ["AIBRIX_ROUTER_VTC_BASIC_OUTPUT_TOKEN_WEIGHT", "3", "vtcOutputTokenWeight", 3],
+    ["AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT", ".25", "vtcFairnessWeight", 0.25],
+    ["AIBRIX_ROUTER_VTC_BASIC_UTILIZATION_WEIGHT", "0", "vtcUtilizationWeight", 0],
+    ["KVROUTE_VTC_MAX_USERS", "100", "vtcMaxUsers", 100],
   ])("%s=%s sets %s", (env, value, field, expected) => {
     const extra: Env = field === "standalone" ? { KVROUTE_ENDPOINTS_CONFIG: "e.yaml" } : {};
     expect(load([], { ...extra, [env]: value })[field]).toEqual(expected);
@@ -213,6 +235,15 @@ describe("loadConfig rejects bad values, naming the setting", () => {
       `--drain-timeout-ms (KVROUTE_DRAIN_TIMEOUT_MS): must be an integer >= 0 and <= 2147483647, got "10ms"`,
     ],
     ["fraction", [], { KVROUTE_DRAIN_TIMEOUT_MS: "1.5" }, `got "1.5"`],
+    [
+      "decimal with a sign",
+      [],
+      { AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT: "-1" },
+      `--vtc-fairness-weight (AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT): must be a number >= 0 and <= 1000000, got "-1"`,
+    ],
+    ["decimal exponent", [], { AIBRIX_ROUTER_VTC_BASIC_MAX_POD_LOAD: "1e2" }, `got "1e2"`],
+    ["decimal below its minimum", ["--vtc-min-tokens=0.5"], {}, "--vtc-min-tokens"],
+    ["vtc time unit", [], { AIBRIX_ROUTER_VTC_TOKEN_TRACKER_TIME_UNIT: "hours" }, `got "hours"`],
     [
       "exponent",
       [],

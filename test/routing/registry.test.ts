@@ -54,6 +54,11 @@ describe("createStrategyRegistry", () => {
       "throughput",
       "prefix-cache",
       "prefix-cache-and-load",
+      "slo",
+      "slo-least-load-pulling",
+      "slo-pack-load",
+      "slo-least-load",
+      "vtc-basic",
     ]);
     expect(registry.has("least-request")).toBe(true);
     expect(registry.has("prefix-cache-preble")).toBe(false);

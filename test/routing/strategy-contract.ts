@@ -151,7 +151,9 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
               ...(prompt ? { prompt: prompt() } : {}),
             });
             const result = s.score(ctx, fleet.pods);
-            if (result.t === "abstain") {
+            if (result.t !== "scores") {
+              // A strategy only waits when it says it may; either way the reason is a metric-safe constant.
+              if (result.t === "wait") expect(s.mayWait).toBe(true);
               expect(STRATEGY_NAME.test(result.reason)).toBe(true);
               continue;
             }

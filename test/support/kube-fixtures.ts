@@ -30,6 +30,8 @@ export interface PodSpec {
   readonly annotations?: Record<string, string>;
   /** Set `metadata.deletionTimestamp` (terminating). */
   readonly terminating?: boolean;
+  /** `metadata.ownerReferences` (kind and name; `controller` defaults to true). */
+  readonly owners?: readonly { kind: string; name: string; controller?: boolean }[];
 }
 
 /** A Pod object as the API server would return it. */
@@ -42,6 +44,17 @@ export function podObject(p: PodSpec): FakeObject {
       labels: p.labels ?? {},
       ...(p.annotations ? { annotations: p.annotations } : {}),
       ...(p.terminating ? { deletionTimestamp: "2026-01-01T00:00:00Z" } : {}),
+      ...(p.owners
+        ? {
+            ownerReferences: p.owners.map((o) => ({
+              apiVersion: o.kind === "ReplicaSet" || o.kind === "StatefulSet" ? "apps/v1" : "v1",
+              kind: o.kind,
+              name: o.name,
+              uid: `uid-${o.name}`,
+              controller: o.controller ?? true,
+            })),
+          }
+        : {}),
     },
     spec: { containers: [{ name: "engine", image: "vllm/vllm-openai" }] },
     status: {

@@ -179,6 +179,10 @@ describe("deploymentOf", () => {
   it("honours a custom label key", () => {
     expect(deploymentOf({ labels: { team: "x" } }, "team")).toBe("x");
   });
+  it("falls back to the pod's discovered deployment (owner references, endpoints file)", () => {
+    expect(deploymentOf({ labels: {}, deployment: "llama-h100" })).toBe("llama-h100");
+    expect(deploymentOf({ labels: { team: "x" }, deployment: "llama-h100" }, "team")).toBe("x");
+  });
 });
 
 describe("createGpuProfiles against redis-server", () => {

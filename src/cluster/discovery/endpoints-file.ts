@@ -6,9 +6,13 @@
  *   - name: qwen3-8b
  *     engine: vllm            # optional, default vllm
  *     endpoints: ["10.0.0.1:8000", "[fd00::2]:8000"]
+ *     deployment: qwen3-8b-h100  # optional: GPU-profile key of these endpoints
+ *     config:                   # optional: model config profiles, as the `model.aibrix.ai/config` annotation
+ *       profiles: { default: { routingStrategy: least-request, requestsPerSecond: 20 } }
  * ```
  *
- * An endpoint listed under several models is one pod serving all of them. AIBrix's `rolesets` (prefill/decode)
+ * An endpoint listed under several models is one pod serving all of them (their `deployment`s and `config`s must
+ * then agree, as their engines must). AIBrix's `rolesets` (prefill/decode)
  * form is not supported yet and is rejected by name rather than ignored. Watching the file is `static-file.ts`.
  *
  * @module
@@ -16,6 +20,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseModelConfig, sameModelConfig, type ModelConfig } from "../../routing/model-config";
 import { formatAddress, type Pod } from "../pod";
 
 /** Largest endpoints file accepted, bytes. A bigger file is almost surely the wrong file. */
@@ -72,17 +77,28 @@ const nameSchema = z
   .max(256, "must be at most 256 characters")
   .refine((s) => s.trim() === s, "must not have leading or trailing whitespace");
 
+// Strict here, unlike the annotation: the file is this deployment's own configuration, so a bad config is refused
+// with the rest of the file rather than quietly routed without.
+const modelConfigSchema = z.unknown().transform((raw, ctx): ModelConfig => {
+  const parsed = parseModelConfig(raw);
+  if (parsed.ok) return parsed.config;
+  ctx.addIssue({ code: "custom", message: parsed.reason });
+  return z.NEVER;
+});
+
 const modelSchema = z.strictObject(
   {
     name: nameSchema,
     engine: nameSchema.optional(),
+    deployment: nameSchema.optional(),
+    config: modelConfigSchema.optional(),
     // An empty list is allowed: scaling a model to zero must not leave the old endpoints in place.
     endpoints: z.array(endpointSchema, { error: 'must be a list of "host:port" strings' }),
   },
   {
     error: (issue) =>
       issue.code === "unrecognized_keys"
-        ? `unsupported field(s) ${issue.keys.join(", ")} (only name, engine, endpoints; rolesets are not supported yet)`
+        ? `unsupported field(s) ${issue.keys.join(", ")} (only name, engine, endpoints, deployment, config; rolesets are not supported yet)`
         : "must be a mapping with name and endpoints",
   },
 );
@@ -176,32 +192,49 @@ export function parseEndpointsFile(text: string): Pod[] {
     throw new EndpointsFileError(`${listed.join("; ")}${more}`);
   }
 
-  const byAddress = new Map<
-    string,
-    { ep: Endpoint; models: string[]; engine: string | undefined; engineFrom: string }
-  >();
+  /** Per endpoint: its models, and each shared attribute with the entry (`models[i]`) that set it first. */
+  interface Merged {
+    ep: Endpoint;
+    models: string[];
+    engine?: [string, string] | undefined;
+    deployment?: [string, string] | undefined;
+    config?: [ModelConfig, string] | undefined;
+  }
+  const byAddress = new Map<string, Merged>();
   const problems: string[] = [];
+  /** Keep the first value of an attribute; a different later one is a problem naming both entries. */
+  const merge = <T>(
+    prev: [T, string] | undefined,
+    next: T | undefined,
+    at: { where: string; what: string; addr: string },
+    same: (a: T, b: T) => boolean = (a, b) => a === b,
+  ): [T, string] | undefined => {
+    if (next === undefined) return prev;
+    if (prev === undefined) return [next, at.where];
+    if (!same(prev[0], next)) {
+      // Configs are objects: name the entries, not the (possibly long) values.
+      const values =
+        typeof next === "string" ? `${next} conflicts with ${String(prev[0])}` : "conflicts with";
+      problems.push(`${at.where}.${at.what}: ${values} (${prev[1]}) for endpoint ${at.addr}`);
+    }
+    return prev;
+  };
   parsed.data.models.forEach((m, i) => {
+    const where = `models[${i}]`;
     for (const ep of m.endpoints) {
       const addr = formatAddress(ep.host, ep.port);
       let entry = byAddress.get(addr);
-      if (!entry) byAddress.set(addr, (entry = { ep, models: [], engine: undefined, engineFrom: "" }));
+      if (!entry) byAddress.set(addr, (entry = { ep, models: [] }));
       entry.models.push(m.name);
-      if (m.engine === undefined) continue;
-      if (entry.engine !== undefined && entry.engine !== m.engine) {
-        problems.push(
-          `models[${i}].engine: ${m.engine} conflicts with ${entry.engine} (${entry.engineFrom}) for endpoint ${addr}`,
-        );
-      } else if (entry.engine === undefined) {
-        entry.engine = m.engine;
-        entry.engineFrom = `models[${i}]`;
-      }
+      entry.engine = merge(entry.engine, m.engine, { where, what: "engine", addr });
+      entry.deployment = merge(entry.deployment, m.deployment, { where, what: "deployment", addr });
+      entry.config = merge(entry.config, m.config, { where, what: "config", addr }, sameModelConfig);
     }
   });
   if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
 
   const pods: Pod[] = [];
-  for (const [addr, { ep, models, engine }] of byAddress) {
+  for (const [addr, { ep, models, engine, deployment, config }] of byAddress) {
     const sorted = [...models].sort();
     pods.push({
       key: `${STATIC_NAMESPACE}/${addr}`,
@@ -212,10 +245,12 @@ export function parseEndpointsFile(text: string): Pod[] {
       address: addr,
       models: sorted,
       ready: true,
-      engine: engine ?? DEFAULT_ENGINE,
+      engine: engine?.[0] ?? DEFAULT_ENGINE,
       labels: { [MODEL_LABEL]: sorted[0] ?? "" },
       metricsPort: ep.port,
       adapters: [],
+      ...(deployment === undefined ? {} : { deployment: deployment[0] }),
+      ...(config === undefined ? {} : { modelConfig: config[0] }),
     });
   }
   return pods.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

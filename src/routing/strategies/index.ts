@@ -17,7 +17,9 @@ import * as prefixCache from "./prefix-cache";
 import * as prefixCacheAndLoad from "./prefix-cache-and-load";
 import * as random from "./random";
 import * as sessionAffinity from "./session-affinity";
+import * as slo from "./slo";
 import * as throughput from "./throughput";
+import * as vtcBasic from "./vtc-basic";
 
 /**
  * Register every built-in strategy type into `registry`. Call once at startup, before `registry.checkParams()`.
@@ -39,4 +41,9 @@ export function registerBuiltins(registry: StrategyRegistry): void {
   registry.register(throughput.factory);
   registry.register(prefixCache.factory);
   registry.register(prefixCacheAndLoad.factory);
+  registry.register(slo.slo);
+  registry.register(slo.sloLeastLoadPulling);
+  registry.register(slo.sloPackLoad);
+  registry.register(slo.sloLeastLoad);
+  registry.register(vtcBasic.factory);
 }

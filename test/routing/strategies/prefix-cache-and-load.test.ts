@@ -35,7 +35,7 @@ runStrategyContract({ name: `${TYPE} without indexes`, factory });
 
 const key = (i: number) => makePod(i).key;
 const shown = (result: ScoreResult) =>
-  result.t === "abstain" ? result.reason : Array.from(result.scores, (x) => Math.round(x * 1e4) / 1e4);
+  result.t !== "scores" ? result.reason : Array.from(result.scores, (x) => Math.round(x * 1e4) / 1e4);
 
 interface Case {
   /** Prompt tokens in flight per pod (one request each). */

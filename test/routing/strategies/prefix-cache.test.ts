@@ -39,7 +39,7 @@ runStrategyContract({ name: `${TYPE} without indexes`, factory });
 
 /** Scores of `result`, rounded to 5 places (the load tie-break is below 1e-6), or the abstain reason. */
 const shown = (result: ScoreResult) =>
-  result.t === "abstain" ? result.reason : Array.from(result.scores, (x) => Math.round(x * 1e5) / 1e5);
+  result.t !== "scores" ? result.reason : Array.from(result.scores, (x) => Math.round(x * 1e5) / 1e5);
 
 interface Setup {
   readonly pods: readonly Pod[];

@@ -33,6 +33,8 @@ export interface DiscoveryObserver {
   onError?(kind: ResourceKind, reason: string): void;
   /** `kind` was listed again after its first sync (after a fault or a `410 Gone`). */
   onRelist?(kind: ResourceKind): void;
+  /** A pod's `model.aibrix.ai/config` annotation is malformed (once per pod and reason; also logged). */
+  onBadModelConfig?(podKey: string): void;
 }
 
 /** Options of `startKubernetesDiscovery`. */
@@ -117,7 +119,13 @@ export function startKubernetesDiscovery(options: KubernetesDiscoveryOptions): K
     throw new RangeError(`InferencePool ${inferencePool}: a namespace is required in InferencePool mode`);
   }
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
-  const fleet = createFleet({ poolName: inferencePool });
+  const fleet = createFleet({
+    poolName: inferencePool,
+    onBadModelConfig: (pod, reason) => {
+      log.error({ pod, reason }, "ignoring malformed model.aibrix.ai/config annotation");
+      notify(() => observer?.onBadModelConfig?.(pod));
+    },
+  });
   const kinds: ResourceKind[] = inferencePool === undefined ? ["pod", "adapter"] : ["pod", "adapter", "pool"];
   const synced = new Set<ResourceKind>();
   const errors = new Map<ResourceKind, string>();

@@ -21,6 +21,11 @@ export type ResourceKind = "pod" | "adapter" | "pool";
 export interface FleetOptions {
   /** InferencePool mode: the pool's name (its namespace is the one watched). Absent: AIBrix label mode. */
   readonly poolName?: string | undefined;
+  /**
+   * A pod's `model.aibrix.ai/config` annotation is malformed (the pod is routed without a config). Called once per
+   * pod and distinct reason, not on every update of the pod, so a bad annotation is logged once.
+   */
+  readonly onBadModelConfig?: ((podKey: string, reason: string) => void) | undefined;
 }
 
 /** Mutable discovery state; see the module comment. */
@@ -69,6 +74,8 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
   let poolProblem: string | undefined = poolMode ? `InferencePool ${opts.poolName} not found` : undefined;
   const dirty = new Set<string>();
   let allDirty = false;
+  /** Pod key → the malformed-config reason already reported for it. */
+  const badConfigs = new Map<string, string>();
 
   const indexAdapter = (a: AdapterInfo, add: boolean): void => {
     for (const instance of a.instances) {
@@ -153,7 +160,14 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
     const raw = rawPods.get(key);
     if (raw === undefined || (poolMode && pool === undefined)) return undefined;
     const names = adaptersByPod.get(key);
-    return podFromObject(raw, names ? [...names] : [], pool);
+    let bad: string | undefined;
+    const pod = podFromObject(raw, names ? [...names] : [], pool, (reason) => (bad = reason));
+    if (bad === undefined) badConfigs.delete(key);
+    else if (badConfigs.get(key) !== bad) {
+      badConfigs.set(key, bad);
+      opts.onBadModelConfig?.(key, bad);
+    }
+    return pod;
   };
 
   return {
@@ -205,6 +219,7 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
         const next = mapPod(key);
         const prev = pods.get(key);
         if (next === undefined) {
+          badConfigs.delete(key);
           if (prev !== undefined) {
             pods.delete(key);
             changed = true;

@@ -8,6 +8,8 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
+import type { ModelConfig } from "../../../routing/model-config";
+import { parseModelConfig, sameModelConfig } from "../../../routing/model-config";
 import { ANY_MODEL } from "../../cluster-state";
 import type { Pod } from "../../pod";
 import { formatAddress } from "../../pod";
@@ -24,6 +26,14 @@ export const ENGINE_LABEL = "model.aibrix.ai/engine";
 export const RAY_NODE_TYPE_LABEL = "ray.io/node-type";
 /** Index of a pod in a multi-node StormService group; only index 0 serves. */
 export const POD_GROUP_INDEX_LABEL = "stormservice.orchestration.aibrix.ai/pod-group-index";
+/** Annotation with the model's config profiles (JSON; see `routing/model-config.ts`). */
+export const MODEL_CONFIG_ANNOTATION = "model.aibrix.ai/config";
+/** Label naming the pod's deployment (AIBrix's default `AIBRIX_POD_DEPLOYMENT_LABEL`). */
+export const DEPLOYMENT_LABEL = "app.kubernetes.io/name";
+/** Label naming the RayClusterFleet of a Ray pod; AIBrix prefers it to every other deployment source. */
+export const RAY_FLEET_LABEL = "orchestration.aibrix.ai/raycluster-fleet-name";
+/** The hash a Deployment's ReplicaSet appends to its name (`<deployment>-<hash>`). */
+export const POD_TEMPLATE_HASH_LABEL = "pod-template-hash";
 
 /** Serving port when the label is absent or not a port number (AIBrix falls back the same way). */
 export const DEFAULT_MODEL_PORT = 8000;
@@ -95,6 +105,62 @@ export function isPodReady(obj: V1Pod): boolean {
 
 const sortedUnique = (names: Iterable<string>): string[] => [...new Set(names)].sort();
 
+/** The owners of a pod as `[kind, name]`, controller first (a pod may list several; the controller decides). */
+function ownersOf(meta: unknown): [string, string][] {
+  const refs =
+    isRecord(meta) && Array.isArray(meta.ownerReferences) ? (meta.ownerReferences as unknown[]) : [];
+  const owners: [string, string, boolean][] = [];
+  for (const r of refs) {
+    if (isRecord(r) && typeof r.kind === "string" && typeof r.name === "string" && r.name !== "") {
+      owners.push([r.kind, r.name, r.controller === true]);
+    }
+  }
+  return owners.sort((a, b) => Number(b[2]) - Number(a[2])).map(([kind, name]) => [kind, name]);
+}
+
+/**
+ * The workload a pod belongs to (AIBrix `DeploymentNameFromPod`): the RayClusterFleet label, the
+ * `app.kubernetes.io/name` label, else its owner: a ReplicaSet's name without the `-<pod-template-hash>` (a
+ * Deployment's name), a RayCluster's name without its two generated suffixes (the fleet), any other owner's name
+ * (a StatefulSet, a LeaderWorkerSet…) as is. Undefined when none applies.
+ */
+export function deploymentOfObject(
+  meta: unknown,
+  labels: Readonly<Record<string, string>>,
+): string | undefined {
+  const labelled = labels[RAY_FLEET_LABEL] || labels[DEPLOYMENT_LABEL];
+  if (labelled) return labelled;
+  const owner = ownersOf(meta)[0];
+  if (owner === undefined) return undefined;
+  const [kind, name] = owner;
+  if (kind === "ReplicaSet") {
+    const hash = labels[POD_TEMPLATE_HASH_LABEL];
+    if (hash && name.endsWith(`-${hash}`) && name.length > hash.length + 1) {
+      return name.slice(0, -hash.length - 1);
+    }
+    // Without the label, drop the last dash-separated word as AIBrix does (`^(.*)-\w+$`).
+    return /^(.+)-\w+$/.exec(name)?.[1] ?? name;
+  }
+  if (kind === "RayCluster") return /^(.+)-\w+-\w+$/.exec(name)?.[1] ?? name;
+  return name;
+}
+
+/**
+ * The pod's model config from its annotation; undefined when absent or malformed (then `onBadConfig` hears why,
+ * so discovery can log it once).
+ */
+function modelConfigOf(
+  annotations: Readonly<Record<string, string>>,
+  onBadConfig: ((reason: string) => void) | undefined,
+): ModelConfig | undefined {
+  const text = annotations[MODEL_CONFIG_ANNOTATION];
+  if (text === undefined || text.trim() === "") return undefined;
+  const parsed = parseModelConfig(text);
+  if (parsed.ok) return parsed.config;
+  onBadConfig?.(parsed.reason);
+  return undefined;
+}
+
 /**
  * The routing `Pod` for a Kubernetes Pod, or `undefined` when the pod is not part of the fleet.
  *
@@ -109,12 +175,15 @@ const sortedUnique = (names: Iterable<string>): string[] => [...new Set(names)].
  *   if it has one, else `["*"]` (`ANY_MODEL`). Without it, AIBrix label mode: port from `model.aibrix.ai/port`
  *   (default 8000; an invalid value also gives 8000, as in AIBrix).
  * Metrics port: `model.aibrix.ai/metric-port` if valid, else the serving port. Engine: `model.aibrix.ai/engine`,
- * else `vllm`.
+ * else `vllm`. Model config: annotation `model.aibrix.ai/config`. Deployment: see {@link deploymentOfObject}.
+ * @param onBadConfig Called with the reason when the config annotation is present but malformed (the pod is
+ *   still mapped, without a config).
  */
 export function podFromObject(
   obj: V1Pod,
   adapters: readonly string[] = [],
   pool?: PoolSpec,
+  onBadConfig?: (reason: string) => void,
 ): Pod | undefined {
   const meta = obj.metadata;
   const name = meta?.name;
@@ -123,7 +192,8 @@ export function podFromObject(
     return undefined;
   const labels = stringMap(meta?.labels);
   if (isIgnoredPod(labels)) return undefined;
-  const modelName = modelNameOf(labels, stringMap(meta?.annotations));
+  const annotations = stringMap(meta?.annotations);
+  const modelName = modelNameOf(labels, annotations);
   let port: number;
   let baseModels: string[];
   if (pool) {
@@ -138,6 +208,8 @@ export function podFromObject(
   const status: unknown = obj.status;
   const podIP = isRecord(status) && typeof status.podIP === "string" ? status.podIP : "";
   const adapterNames = sortedUnique(adapters);
+  const modelConfig = modelConfigOf(annotations, onBadConfig);
+  const deployment = deploymentOfObject(meta, labels);
   return {
     key: `${namespace}/${name}`,
     name,
@@ -151,6 +223,8 @@ export function podFromObject(
     ready: isPodReady(obj),
     engine: labels[ENGINE_LABEL] || DEFAULT_ENGINE,
     labels,
+    ...(modelConfig === undefined ? {} : { modelConfig }),
+    ...(deployment === undefined ? {} : { deployment }),
   };
 }
 
@@ -167,6 +241,8 @@ export function samePod(a: Pod, b: Pod): boolean {
     a.metricsPort !== b.metricsPort ||
     a.ready !== b.ready ||
     a.engine !== b.engine ||
+    a.deployment !== b.deployment ||
+    !sameModelConfig(a.modelConfig, b.modelConfig) ||
     !sameList(a.models, b.models) ||
     !sameList(a.adapters, b.adapters)
   ) {

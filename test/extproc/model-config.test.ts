@@ -1,0 +1,115 @@
+/**
+ * Model config profiles end to end, through the real gRPC server and a real redis-server: the `config-profile`
+ * header selects a profile's strategy (echoed as `routing-strategy`, with `x-aibrix-config-profile`), and a
+ * profile's `requestsPerSecond` turns the third request of a second into AIBrix's 429.
+ */
+import Redis from "ioredis";
+import type { Pod } from "../../src/cluster/pod";
+import { parseModelConfig } from "../../src/routing/model-config";
+import { rateWindowBin } from "../../src/usage/rate-window";
+import { startRedisServer } from "../support/redis-server";
+import type { TestRedisServer } from "../support/redis-server";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { ExtProcStream, Harness } from "./harness";
+import type { ProcessingResponse } from "../../src/extproc/messages";
+
+const CONFIG = parseModelConfig({
+  defaultProfile: "limited",
+  profiles: {
+    limited: { routingStrategy: "random", requestsPerSecond: 2 },
+    balanced: { routingStrategy: "least-request" },
+  },
+});
+if (!CONFIG.ok) throw new Error(CONFIG.reason);
+const withConfig = (p: Pod): Pod => ({ ...p, modelConfig: CONFIG.config });
+const PODS = [withConfig(pod("p1", "10.0.0.1", ["m1"])), withConfig(pod("p2", "10.0.0.2", ["m1"]))];
+
+/** Headers an immediate response sets, by name. */
+function immediateHeaders(r: ProcessingResponse | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const o of r?.immediate_response?.headers?.set_headers ?? []) {
+    out[o.header.key] = Buffer.from(o.header.raw_value).toString();
+  }
+  return out;
+}
+
+describe("model config profiles (e2e)", () => {
+  let redis: TestRedisServer;
+  let h: Harness;
+  let admin: Redis;
+  const open: ExtProcStream[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    h = await startHarness(PODS, [], { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) });
+    await h.server.usage.redis?.whenReady();
+    admin = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    for (const s of open) s.cancel();
+    admin.disconnect();
+    await h.close();
+    await redis.stop();
+  });
+
+  /** Send one chat request; the reply to its body (routed: header mutations; refused: an immediate response). */
+  async function send(
+    extra: Record<string, string> = {},
+  ): Promise<{ s: ExtProcStream; r: ProcessingResponse | undefined }> {
+    const s = h.client.open();
+    open.push(s);
+    await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
+    const [r] = await s.exchange(body(chatBody("m1")));
+    return { s, r };
+  }
+
+  it("config-profile selects the profile's strategy, echoed with the profile's name", async () => {
+    const { s, r } = await send({ "config-profile": "balanced" });
+    expect(setHeaders(r)["routing-strategy"]).toBe("least-request");
+    const [rh] = await s.exchange(responseHeaders(200));
+    expect(setHeaders(rh)).toMatchObject({
+      "routing-strategy": "least-request",
+      "x-aibrix-config-profile": "balanced",
+    });
+  });
+
+  it("the third request of a second over requestsPerSecond 2 is a 429", async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Start early in a second so three requests fit in it; if the second turns anyway, try again.
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
+      const bin = rateWindowBin(Date.now(), 1);
+      const results = [await send(), await send(), await send()];
+      if (rateWindowBin(Date.now(), 1) !== bin) continue;
+
+      const [first, second, third] = results.map((x) => x.r);
+      for (const routed of [first, second]) {
+        expect(routed?.immediate_response).toBeUndefined();
+        expect(setHeaders(routed)["routing-strategy"]).toBe("random");
+      }
+      expect(third?.immediate_response?.status.code).toBe(429);
+      expect(immediateHeaders(third)["x-error-model-rps-exceeded"]).toBe("true");
+      const envelope = JSON.parse(Buffer.from(third?.immediate_response?.body ?? []).toString()) as {
+        error: { message: string; code: string };
+      };
+      expect(envelope.error).toMatchObject({
+        message: "model: m1 has exceeded RPS: 2",
+        code: "rate_limit_exceeded",
+      });
+      // AIBrix's key: every request of the second was counted in the same bin (the refused one too).
+      expect(await admin.get(`aibrix_model:m1_MODEL_RPS_CURRENT:${bin}`)).toBe("3");
+      const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_model_rps_checks_total");
+      expect(text).toMatch(/kvroute_model_rps_checks_total\{outcome="exceeded"\} [1-9]/);
+      return;
+    }
+    throw new Error("could not fit three requests into one second in five attempts");
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * End to end through the real gRPC server and a real redis-server: a GPU profile published in Redis makes each pod
+ * hold one request (throughput × latency = 1). With two pods, two requests route, the third waits in the headroom
+ * queue and goes to the pod the first response frees; a bounded wait answers 503 and a full queue 429.
+ */
+import Redis from "ioredis";
+import type { Pod } from "../../src/cluster/pod";
+import type { ProcessingResponse } from "../../src/extproc/messages";
+import { startRedisServer } from "../support/redis-server";
+import type { TestRedisServer } from "../support/redis-server";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { ExtProcStream, Harness } from "./harness";
+
+const DEPLOYMENT = "gpu-a";
+const withDeployment = (p: Pod): Pod => ({
+  ...p,
+  labels: { ...p.labels, "app.kubernetes.io/name": DEPLOYMENT },
+});
+const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])].map(withDeployment);
+/** One request (any length: single-entry indexes) consumes 1 / 1 RPS / 1 s = the whole pod. */
+const PROFILE = { gpu: DEPLOYMENT, cost: 1, tputs: [[1]], indexes: [[1], [1]], created: 1, e2e: [[1]] };
+const USAGE = '{"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}';
+const SLO = { ...CHAT_HEADERS, "routing-strategy": "slo" };
+
+/** Resolve once `cond` holds, checking after each turn of the event loop (bounded, so a bug fails the test). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  if (!cond()) throw new Error("condition never held");
+}
+
+describe("SLO routing with the headroom queue", () => {
+  let redis: TestRedisServer;
+  let reader: Redis;
+  const harnesses: Harness[] = [];
+  const streams: ExtProcStream[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    reader = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
+    await reader.set(`aibrix:profile_m1_${DEPLOYMENT}`, JSON.stringify(PROFILE));
+  });
+  afterAll(async () => {
+    for (const s of streams) s.cancel();
+    for (const h of harnesses) await h.close();
+    reader.disconnect();
+    await redis.stop();
+  });
+
+  async function start(flags: string[] = []): Promise<Harness> {
+    const h = await startHarness(PODS, flags, {
+      REDIS_HOST: redis.host,
+      REDIS_PORT: String(redis.port),
+      AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
+    });
+    harnesses.push(h);
+    await h.server.usage.redis?.whenReady();
+    const r = await h.server.usage.gpuProfiles?.refresh();
+    expect(r).toMatchObject({ ok: true });
+    expect(h.server.usage.gpuProfiles?.get("m1", DEPLOYMENT)).toBeDefined();
+    return h;
+  }
+
+  /** Open a stream and send the request; resolves once the body is sent (the decision may still be pending). */
+  async function send(h: Harness): Promise<ExtProcStream> {
+    const s = h.client.open();
+    streams.push(s);
+    await s.exchange(headers(SLO));
+    s.send(body(chatBody("m1")));
+    return s;
+  }
+  const target = (r: ProcessingResponse | undefined): string | undefined => setHeaders(r)["target-pod"];
+  const status = (r: ProcessingResponse | undefined): number | undefined =>
+    r?.immediate_response?.status.code;
+  const errorHeaders = (r: ProcessingResponse | undefined): Record<string, string> =>
+    Object.fromEntries(
+      (r?.immediate_response?.headers?.set_headers ?? []).map((o) => [
+        o.header.key,
+        Buffer.from(o.header.raw_value ?? []).toString("utf8"),
+      ]),
+    );
+  async function metric(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
+    const m = await h.server.metrics.registry.getSingleMetric(name)?.get();
+    const v = m?.values.find((x) => Object.entries(labels).every(([k, want]) => x.labels[k] === want));
+    return v?.value ?? 0;
+  }
+
+  it("routes two, parks the third (seen by traces and metrics) and routes it to the pod freed first", async () => {
+    const h = await start();
+    const s1 = await send(h);
+    const first = target(await s1.next());
+    const s2 = await send(h);
+    const second = target(await s2.next());
+    expect(new Set([first, second])).toEqual(new Set(PODS.map((p) => p.address)));
+
+    const s3 = await send(h);
+    await until(() => h.server.headroomQueue.length("m1") === 1);
+    expect(s3.pending()).toBe(0);
+    expect(await metric(h, "kvroute_slo_queue_length", { model: "m1" })).toBe(1);
+    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "enqueued" })).toBe(1);
+    const nowSec = Math.floor(Date.now() / 1000);
+    await h.server.usage.traces?.flush(nowSec);
+    const trace = JSON.parse((await reader.get(`aibrix:m1_request_trace_${nowSec - (nowSec % 10)}`)) ?? "{}");
+    expect(trace).toMatchObject({ meta_queueing_reqs: 1, meta_pending_reqs: 2 });
+
+    // The first response completes: its pod is released, and the waiter is decided again onto it.
+    await s1.exchange(responseHeaders(200));
+    await s1.exchange(responseBody(USAGE, true));
+    expect(target(await s3.next())).toBe(first);
+    expect(h.server.headroomQueue.length("m1")).toBe(0);
+    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "dequeued" })).toBe(1);
+    // The finished request taught the output predictor (it learns with or without tracing).
+    expect(h.server.usage.predictor.predict("m1", 10)).toBe(4);
+  });
+
+  it("a waiter whose stream is cancelled leaves the queue at once", async () => {
+    const h = await start();
+    await send(h);
+    await send(h);
+    const s3 = await send(h);
+    await until(() => h.server.headroomQueue.length("m1") === 1);
+    s3.cancel();
+    await until(() => h.server.headroomQueue.length("m1") === 0);
+    await until(() => h.server.extProc.activeStreams() === 2);
+    expect(h.server.load.totalRequests()).toBe(2);
+    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "cancelled" })).toBe(1);
+  });
+
+  it("answers 503 when no pod has headroom within the maximum wait", async () => {
+    const h = await start(["--slo-queue-max-wait-ms", "1"]);
+    await (await send(h)).next();
+    await (await send(h)).next();
+    const r = await (await send(h)).next();
+    expect(status(r)).toBe(503);
+    expect(errorHeaders(r)).toMatchObject({ "x-error-slo-queue-timeout": "true" });
+    expect(Buffer.from(r?.immediate_response?.body ?? []).toString("utf8")).toContain(
+      "no pod of model m1 had headroom within 1 ms",
+    );
+    expect(h.server.headroomQueue.length("m1")).toBe(0);
+  });
+
+  it("answers 429 when the model's queue is full", async () => {
+    const h = await start(["--slo-queue-max", "0"]);
+    await (await send(h)).next();
+    await (await send(h)).next();
+    const r = await (await send(h)).next();
+    expect(status(r)).toBe(429);
+    expect(errorHeaders(r)).toMatchObject({ "x-error-slo-queue-full": "true" });
+    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "rejected" })).toBe(1);
+  });
+});
