@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+"use strict";
+// The `kvroute-sim` binary (simulated vLLM pods): runs the compiled build (`make build` or `npm run build` first).
+require("../dist/src/sim/cli.js");

@@ -1,0 +1,155 @@
+/**
+ * `POST /v1/chat/completions` and `POST /v1/completions` on a simulated pod: parse the body with kvroute's own
+ * request parser, tokenize as kvroute does, submit to the engine, and answer as vLLM does: one JSON body with
+ * `usage`, or an SSE stream whose last content chunk carries `finish_reason`, followed (with
+ * `stream_options.include_usage`) by the usage chunk and `data: [DONE]`.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
+import { Code, RouteError } from "../../errors";
+import { parseRequest } from "../../request/parse";
+import type { InferenceRequest } from "../../request/inference-request";
+import type { TokenizerRegistry } from "../../tokenize/tokenizer";
+import type { SimEngine, SimRequestDone } from "../engine/types";
+import { SimAdmissionError } from "../engine/types";
+import type { PodMetrics } from "./metrics";
+import type { ApiKind, ResponseHead } from "./openai";
+import {
+  completionBody,
+  outputText,
+  roleChunk,
+  sse,
+  tokenChunk,
+  tokenText,
+  usage,
+  usageChunk,
+} from "./openai";
+import { requestTokens } from "./prompt";
+import { sendJson, sendError } from "./http-util";
+
+/** What the generate handler needs from its pod. */
+export interface GenerateContext {
+  readonly engine: SimEngine;
+  readonly metrics: PodMetrics;
+  readonly tokenizers: TokenizerRegistry;
+  /** The base model and its adapters: the names accepted in `model`. */
+  readonly served: ReadonlySet<string>;
+  readonly baseModel: string;
+  readonly maxBodyBytes: number;
+  /** `max_tokens` when the request gives none. */
+  readonly defaultMaxTokens: number;
+  /** A fresh engine request id. */
+  nextId(): string;
+}
+
+const now = (): number => performance.now();
+
+/** Parse, with kvroute's parser's failures mapped to vLLM's statuses. Sends the error and returns undefined. */
+function parse(
+  ctx: GenerateContext,
+  path: string,
+  body: Buffer,
+  res: ServerResponse,
+): InferenceRequest | undefined {
+  try {
+    return parseRequest(path, body, { maxBodyBytes: ctx.maxBodyBytes });
+  } catch (err) {
+    const e = RouteError.from(err);
+    const status = e.code === Code.PayloadTooLarge ? 413 : e.code === Code.BadRequest ? 400 : 500;
+    sendError(res, status, e.message, e.param ?? null);
+    return undefined;
+  }
+}
+
+/** Handle one generate request whose body has been read. */
+export async function handleGenerate(
+  ctx: GenerateContext,
+  kind: ApiKind,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+): Promise<void> {
+  const arrival = now();
+  const parsed = parse(ctx, req.url ?? "", body, res);
+  if (parsed === undefined) return;
+  if (!ctx.served.has(parsed.model)) {
+    sendError(res, 404, `The model \`${parsed.model}\` does not exist.`, "model");
+    return;
+  }
+  let tokens: Uint32Array;
+  try {
+    tokens = await requestTokens(ctx.tokenizers.forModel(parsed.model), parsed);
+  } catch (err) {
+    sendError(res, 500, `tokenization failed: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  const maxTokens = parsed.maxTokens ?? ctx.defaultMaxTokens;
+  const head: ResponseHead = {
+    kind,
+    id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`,
+    created: Math.floor(Date.now() / 1000),
+    model: parsed.model,
+  };
+  const id = ctx.nextId();
+  let done = false;
+  let lastTokenAt = 0;
+
+  const finishStream = (r: SimRequestDone): void => {
+    // The engine stops at max_tokens ("length"); a shorter output would be an end-of-sequence ("stop").
+    if (r.completionTokens < maxTokens) res.write(sse(tokenChunk(head, "", "stop")));
+    if (parsed.includeUsage) {
+      res.write(sse(usageChunk(head, usage(r.promptTokens, r.completionTokens, r.cachedTokens))));
+    }
+    res.end(sse("[DONE]"));
+  };
+
+  try {
+    ctx.engine.submit({
+      id,
+      tokens,
+      maxTokens,
+      ...(parsed.model === ctx.baseModel ? {} : { lora: parsed.model }),
+      onFirstToken() {
+        ctx.metrics.observeTtft((now() - arrival) / 1000);
+        // vLLM's first chat chunk (the role) goes out with the first output, not on admission.
+        if (parsed.stream && kind === "chat") res.write(sse(roleChunk(head)));
+      },
+      onToken(index) {
+        const t = now();
+        if (index > 0) ctx.metrics.observeInterToken((t - lastTokenAt) / 1000);
+        lastTokenAt = t;
+        if (parsed.stream) {
+          const last = index + 1 >= maxTokens;
+          res.write(sse(tokenChunk(head, tokenText(index), last ? "length" : null)));
+        }
+      },
+      onDone(r) {
+        done = true;
+        const reason = r.completionTokens < maxTokens ? "stop" : "length";
+        ctx.metrics.finish(reason, (now() - arrival) / 1000);
+        if (parsed.stream) {
+          finishStream(r);
+          return;
+        }
+        const u = usage(r.promptTokens, r.completionTokens, r.cachedTokens);
+        sendJson(res, 200, completionBody(head, outputText(r.completionTokens), reason, u));
+      },
+    });
+  } catch (err) {
+    if (err instanceof SimAdmissionError) sendError(res, err.status, err.message);
+    else sendError(res, 500, err instanceof Error ? err.message : String(err));
+    return;
+  }
+  // A client that goes away frees its KV blocks, as vLLM aborts a request whose connection closed.
+  res.on("close", () => {
+    if (done) return;
+    done = true;
+    if (ctx.engine.cancel(id)) ctx.metrics.finish("abort", undefined);
+  });
+  if (parsed.stream) {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders();
+  }
+}
