@@ -78,7 +78,10 @@ export function startUsageRuntime(
   });
   const configured = config.redisUrl !== undefined || config.redisHost !== undefined;
   if (!configured) {
-    log.info({}, "redis not configured: request traces, user limits and replica load sync are off");
+    log.info(
+      {},
+      "redis not configured: request traces, user and model rate limits, GPU profiles (slo strategies fall back) and replica load sync are off",
+    );
     if (config.gpuOptimizerTracing)
       log.warn({}, "AIBRIX_GPU_OPTIMIZER_TRACING_FLAG is set but there is no Redis");
     return {

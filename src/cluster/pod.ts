@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ModelConfig } from "../routing/model-config";
+import type { ModelConfig } from "./model-config";
 
 /** One serving endpoint. Created by a discovery source; read by strategies. */
 export interface Pod {

@@ -6,7 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import type { Config, Setting } from "./settings";
+import type { Config } from "./config";
+import type { Setting } from "./settings";
 import { SETTING_KEYS, SETTINGS, settingLabel } from "./settings";
 import type { RawValue } from "./values";
 

@@ -25,7 +25,7 @@ import type {
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
-import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./model-config";
+import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */

@@ -5,7 +5,7 @@
  */
 import Redis from "ioredis";
 import type { Pod } from "../../src/cluster/pod";
-import { parseModelConfig } from "../../src/routing/model-config";
+import { parseModelConfig } from "../../src/cluster/model-config";
 import { rateWindowBin } from "../../src/usage/rate-window";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";

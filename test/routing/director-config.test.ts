@@ -8,7 +8,7 @@ import type { Pod } from "../../src/cluster/pod";
 import { Code, RouteError } from "../../src/errors";
 import { createDirector } from "../../src/routing/director";
 import type { Pick, Strategy, StrategyFactory } from "../../src/routing/framework";
-import { parseModelConfig, type ModelConfig } from "../../src/routing/model-config";
+import { parseModelConfig, type ModelConfig } from "../../src/cluster/model-config";
 import { createStrategyRegistry } from "../../src/routing/registry";
 import type { ModelRateLimit, RpsAdmission } from "../../src/routing/rps-admission";
 import { registerBuiltins } from "../../src/routing/strategies";

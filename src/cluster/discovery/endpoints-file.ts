@@ -20,7 +20,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseModelConfig, sameModelConfig, type ModelConfig } from "../../routing/model-config";
+import { parseModelConfig, sameModelConfig, type ModelConfig } from "../model-config";
 import { formatAddress, type Pod } from "../pod";
 
 /** Largest endpoints file accepted, bytes. A bigger file is almost surely the wrong file. */

@@ -8,8 +8,8 @@
  * @module
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { ModelConfig } from "../../../routing/model-config";
-import { parseModelConfig, sameModelConfig } from "../../../routing/model-config";
+import type { ModelConfig } from "../../model-config";
+import { parseModelConfig, sameModelConfig } from "../../model-config";
 import { ANY_MODEL } from "../../cluster-state";
 import type { Pod } from "../../pod";
 import { formatAddress } from "../../pod";
@@ -26,7 +26,7 @@ export const ENGINE_LABEL = "model.aibrix.ai/engine";
 export const RAY_NODE_TYPE_LABEL = "ray.io/node-type";
 /** Index of a pod in a multi-node StormService group; only index 0 serves. */
 export const POD_GROUP_INDEX_LABEL = "stormservice.orchestration.aibrix.ai/pod-group-index";
-/** Annotation with the model's config profiles (JSON; see `routing/model-config.ts`). */
+/** Annotation with the model's config profiles (JSON; see `cluster/model-config.ts`). */
 export const MODEL_CONFIG_ANNOTATION = "model.aibrix.ai/config";
 /** Label naming the pod's deployment (AIBrix's default `AIBRIX_POD_DEPLOYMENT_LABEL`). */
 export const DEPLOYMENT_LABEL = "app.kubernetes.io/name";

@@ -1,13 +1,15 @@
 import {
   MAX_MODEL_CONFIG_CHARS,
   MAX_PROFILES,
-  autoProfileName,
   parseModelConfig,
+  type ModelConfig,
+} from "../../src/cluster/model-config";
+import {
+  autoProfileName,
   selectProfile,
   strategyFor,
-  type ModelConfig,
   type RequestFeatures,
-} from "../../src/routing/model-config";
+} from "../../src/routing/config-profile";
 
 function parsed(doc: unknown): ModelConfig {
   const r = parseModelConfig(typeof doc === "string" ? doc : JSON.stringify(doc));

@@ -1,0 +1,131 @@
+/**
+ * The `Config` type: everything kvroute is configured with. Each field has exactly one row in the settings table
+ * (`settings.ts`), which parses, validates and documents it.
+ *
+ * @module
+ */
+import type { BindAddress } from "./values";
+
+/** Body processing modes kvroute can ask Envoy for on the request side. */
+export const REQUEST_BODY_MODES = ["BUFFERED", "STREAMED", "FULL_DUPLEX_STREAMED"] as const;
+/** Request-side body mode (Envoy `ProcessingMode.BodySendMode`). */
+export type RequestBodyMode = (typeof REQUEST_BODY_MODES)[number];
+
+/** Body processing modes on the response side (`NONE`: kvroute never sees response bodies). */
+export const RESPONSE_BODY_MODES = ["NONE", "STREAMED", "BUFFERED", "FULL_DUPLEX_STREAMED"] as const;
+/** Response-side body mode (Envoy `ProcessingMode.BodySendMode`). */
+export type ResponseBodyMode = (typeof RESPONSE_BODY_MODES)[number];
+
+/** pino log levels. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+/** A pino log level. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything kvroute is configured with: parsed once at start, frozen, passed down explicitly. */
+export interface Config {
+  /** gRPC (ext_proc + grpc.health.v1) listen address. Default `:50052`. */
+  readonly grpcBindAddress: BindAddress;
+  /** HTTP listen address (`/metrics`, `/v1/models`, health). Default `:8080`. */
+  readonly httpBindAddress: BindAddress;
+  /** Standalone mode: pods come from `endpointsConfigPath`, not Kubernetes. */
+  readonly standalone: boolean;
+  /** Path of the static endpoints YAML; always set when `standalone` is true. */
+  readonly endpointsConfigPath: string | undefined;
+  /** Path of a kubeconfig; `undefined` means in-cluster config (Kubernetes mode). */
+  readonly kubeconfigPath: string | undefined;
+  /** Namespace to watch; `undefined` means all namespaces (Kubernetes mode). */
+  readonly namespace: string | undefined;
+  /** Default routing strategy expression; validated by the router registry, not here. */
+  readonly routingAlgorithm: string;
+  /** Largest gRPC message kvroute accepts from Envoy, bytes (1 KiB..512 MiB). */
+  readonly grpcMaxMessageSizeBytes: number;
+  /** Largest request body kvroute will buffer for parsing, bytes (1 KiB..512 MiB). */
+  readonly maxBodyBytes: number;
+  /** Request body mode assumed when Envoy sends no `protocol_config`. */
+  readonly requestBodyMode: RequestBodyMode;
+  /** Response body mode assumed when Envoy sends no `protocol_config`. */
+  readonly responseBodyMode: ResponseBodyMode;
+  /** Whether Envoy is configured to send body chunks before kvroute answers the headers message. */
+  readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
+  /** On SIGTERM, how long in-flight streams may run before being cut, ms (0 = cut at once). */
+  readonly drainTimeoutMs: number;
+  /** Minimum log level. */
+  readonly logLevel: LogLevel;
+  /** Gateway API key clients must present; `undefined` disables the check. Never logged. */
+  readonly authBearerToken: string | undefined;
+  /** This replica's name, for cross-replica state (`POD_NAME`, else the host name). */
+  readonly gatewayPodName: string;
+  /** Most pods that get their own label value on per-pod metrics (0 = no per-pod series). */
+  readonly metricsPodLabelLimit: number;
+  /** Kubernetes mode: take pods from this InferencePool instead of `model.aibrix.ai/name` labels. */
+  readonly inferencePool: string | undefined;
+  /** How often each routable pod's `/metrics` is scraped, ms. */
+  readonly metricsIntervalMs: number;
+  /** A scrape that has not answered within this many ms is abandoned, ms. */
+  readonly metricsTimeoutMs: number;
+  /** Metrics whose last good scrape is older than this count as missing, ms. */
+  readonly metricsStaleAfterMs: number;
+  /** Most scrapes in flight at once across all pods. */
+  readonly metricsConcurrency: number;
+  /** Default tokenizer for models without their own entry: `character`, `tiktoken`, `remote`, or `hf:<path>`. */
+  readonly tokenizer: string;
+  /** YAML mapping model names to tokenizers (`models: {<model>: {type, path?, endpoint?}}`); optional. */
+  readonly tokenizersConfigPath: string | undefined;
+  /** Prompts longer than this many characters are tokenized in a worker thread. */
+  readonly tokenizeWorkerThresholdChars: number;
+  /** Worker threads for tokenization. */
+  readonly tokenizeWorkers: number;
+  /** Block-key scheme of the approximate index: kvroute's token-block chain, or AIBrix's byte blocks. */
+  readonly prefixHash: "kvroute" | "aibrix";
+  /** Block size: tokens (kvroute scheme) or bytes of the token byte array (AIBrix scheme). */
+  readonly prefixBlockSize: number;
+  /** Seed of the block-key hash; the same on every replica. */
+  readonly prefixHashSeed: number;
+  /** Most blocks the approximate index keeps across pods (LRU beyond). */
+  readonly prefixCacheBlockNumber: number;
+  /** prefix-cache: restrict to the least-loaded pods when max − min in-flight exceeds this. */
+  readonly prefixImbalanceAbsCount: number;
+  /** prefix-cache: skip prefix matches on pods above mean + k·σ in-flight requests. */
+  readonly prefixStdDevFactor: number;
+  /** vtc-basic: sliding-window length, in `vtcTimeUnit`s. */
+  readonly vtcWindowSize: number;
+  /** vtc-basic: unit of `vtcWindowSize`. */
+  readonly vtcTimeUnit: "minutes" | "seconds" | "milliseconds";
+  /** vtc-basic: smallest bucket size, and the minimum over users when none has tokens (weighted tokens). */
+  readonly vtcMinTokens: number;
+  /** vtc-basic: the maximum over users when none has tokens (weighted tokens). */
+  readonly vtcMaxTokens: number;
+  /** vtc-basic: requests running at which a pod's utilization term reaches 1. */
+  readonly vtcMaxPodLoad: number;
+  /** vtc-basic: weight of an input token in a user's count. */
+  readonly vtcInputTokenWeight: number;
+  /** vtc-basic: weight of an output token in a user's count. */
+  readonly vtcOutputTokenWeight: number;
+  /** vtc-basic: weight of the fairness term. */
+  readonly vtcFairnessWeight: number;
+  /** vtc-basic: weight of the utilization term. */
+  readonly vtcUtilizationWeight: number;
+  /** vtc-basic: most users tracked (least recently charged forgotten beyond). */
+  readonly vtcMaxUsers: number;
+  /** ZeroMQ port of vLLM's KV-event PUB socket (data-parallel rank r publishes on port + r). */
+  readonly kvEventsPort: number;
+  /** ZeroMQ port of vLLM's KV-event replay ROUTER socket. */
+  readonly kvEventsReplayPort: number;
+  /** Subscribe to KV events from every static endpoint (standalone mode). */
+  readonly kvEventsStatic: boolean;
+  /** Most blocks the event index keeps across pods (LRU beyond). */
+  readonly kvEventsMaxBlocks: number;
+  /** Redis host; Redis features are off when neither this nor `redisUrl` is set. */
+  readonly redisHost: string | undefined;
+  readonly redisPort: number;
+  /** Never logged. */
+  readonly redisPassword: string | undefined;
+  /** `redis://` URL; wins over host/port/password. Never logged (it may carry a password). */
+  readonly redisUrl: string | undefined;
+  /** Write request traces for AIBrix's GPU optimizer. */
+  readonly gpuOptimizerTracing: boolean;
+  /** SLO strategies: most requests per model waiting for a pod with headroom (beyond: 429). */
+  readonly sloQueueMax: number;
+  /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
+  readonly sloQueueMaxWaitMs: number;
+}
