@@ -245,6 +245,8 @@ describe("createGpuProfiles against redis-server", () => {
     expect(profiles.get("m3", "bad")).toBeUndefined();
     expect(profiles.getForPod("m1", { labels: { "app.kubernetes.io/name": "dep-a" } })?.cost).toBe(1);
     expect(profiles.getForPod("m1", { labels: {} })).toBeUndefined();
+    // No label: the deployment discovery derived from the owner ReplicaSet.
+    expect(profiles.getForPod("m1", { labels: {}, deployment: "dep-a" })?.cost).toBe(1);
     expect(profiles.stats()).toMatchObject({
       refreshes: 1,
       failures: 0,
