@@ -244,13 +244,19 @@ describe("SLO strategies through the director and the headroom queue", () => {
     if (p2.t !== "none") p2.release({ kind: "success" });
   });
 
-  it("a combined plan keeps the cap, and pack-load fills one pod before the next", () => {
-    const { director, input } = setup(2, 2);
+  it("a combined plan keeps the cap, and pack-load fills one pod before the next", async () => {
+    const { director, input, queue } = setup(2, 2);
     const packed = [0, 1].map(() => director.routeWithPrompt(input(SLO_PACK_LOAD)) as Pick);
     expect(podOf(packed[0] as Pick)).toBe(podOf(packed[1] as Pick));
     const combined = [0, 1].map(() => director.routeWithPrompt(input(`${SLO}:2,least-request`)) as Pick);
     expect(combined.map(podOf)).not.toContain(podOf(packed[0] as Pick));
-    expect(director.routeWithPrompt(input(`${SLO}:2,least-request`))).toBeInstanceOf(Promise);
+    const abort = new AbortController();
+    const parked = director.routeWithPrompt(input(`${SLO}:2,least-request`, abort.signal));
+    expect(parked).toBeInstanceOf(Promise);
+    // Leave no waiter behind: its 60 s timer would outlive this file in the jest worker.
+    abort.abort();
+    await expect(parked).rejects.toThrow(/cancelled/);
+    expect(queue.length(MODEL)).toBe(0);
   });
 
   it("a cancelled waiter leaves the queue and reserves nothing", async () => {
