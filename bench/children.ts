@@ -243,6 +243,8 @@ export interface KvrouteChildOptions {
   readonly routingAlgorithm: string;
   /** Extra Node flags for the child, e.g. `--cpu-prof`. */
   readonly extraExecArgv?: readonly string[];
+  /** Extra kvroute flags after the standard ones, e.g. `--kv-events-static` (the routing benchmark). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** Start kvroute's real `main()` (standalone, loopback ports chosen here), its stdout piped to this process. */
@@ -264,6 +266,7 @@ export async function startKvroute(o: KvrouteChildOptions): Promise<BenchChild> 
       o.logLevel,
       "--routing-algorithm",
       o.routingAlgorithm,
+      ...(o.extraArgs ?? []),
     ],
     readiness: { t: "readyz", grpcPort, httpPort },
     ...(o.extraExecArgv ? { extraExecArgv: o.extraExecArgv } : {}),

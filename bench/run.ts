@@ -9,6 +9,7 @@ import { EXTPROC_USAGE, runExtProc } from "./extproc";
 import { KV_USAGE, runKv } from "./kv";
 import { TOKENIZE_USAGE, runTokenize } from "./tokenize";
 import { SCRAPE_USAGE, runScrape } from "./scrape";
+import { ROUTING_USAGE, runRouting } from "./routing";
 
 /** A benchmark: its usage line (options only) and how to run it with the remaining arguments. */
 interface Benchmark {
@@ -22,6 +23,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   kv: { usage: KV_USAGE, run: runKv },
   tokenize: { usage: TOKENIZE_USAGE, run: runTokenize },
   scrape: { usage: SCRAPE_USAGE, run: runScrape },
+  routing: { usage: ROUTING_USAGE, run: runRouting },
 };
 
 function usage(): string {

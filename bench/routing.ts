@@ -1,0 +1,351 @@
+/**
+ * `npm run bench -- routing`: routing quality of every strategy on one simulated fleet and one seeded workload.
+ *
+ * One `kvroute-sim` child hosts the pods (`routing-fleet.ts`). For each strategy in turn: a fresh kvroute child
+ * (fresh prefix indexes) with that `--routing-algorithm` (plus `--kv-events-static` for the precise variants), a
+ * settle pause (first scrapes, KV-event subscriptions), every pod's prefix cache reset, then the workload run
+ * open-loop through the Envoy driver (`e2e/run-workload.ts`) in this process. Measured per strategy: the pods'
+ * prefix-cache hit rate and preemptions (vLLM counters, before/after), TTFT and end-to-end percentiles, output
+ * tokens/s, requests per pod and their CV, and kvroute's mean decision time (its own histogram).
+ *
+ * Output: a table on stdout, the ranking check (`routing-report.ts`), `--json FILE`, and an SVG chart.
+ *
+ * Defaults are peer-routers §4.1 C scaled to the `demo` preset (4 pods × 65,536 KV tokens) and 2 cores: 96 groups
+ * × 2,048-token system prompts = 197k tokens, 75% of the fleet's KV (73-capacity: 73%), 5 prompts per group as
+ * in C, 128-token questions, 64 output tokens (short, so the driver's SSE work stays small next to the pods'), at
+ * 16 req/s: a pod that sees every group (random, load-only) must evict, one that owns a quarter of them need
+ * not, and cold prefills (0.2 s each) queue. 480 requests take about 30 s per strategy.
+ *
+ * @module
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { REPO_ROOT, startKvroute } from "./children";
+import type { BenchChild } from "./children";
+import { EnvoyDriver } from "./e2e/envoy-driver";
+import { readMooncakeTrace, mooncakeWorkload } from "./e2e/mooncake";
+import { runWorkload } from "./e2e/run-workload";
+import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
+import type { Workload } from "./e2e/workloads";
+import { ProgressBar } from "./progress";
+import { routingChartSvg } from "./routing-chart";
+import { counterDelta, podCounters, resetPrefixCaches, startSimFleet } from "./routing-fleet";
+import type { SimFleet } from "./routing-fleet";
+import { checkRanking, formatRanking, formatTable } from "./routing-report";
+import type { RankingCheck, StrategyResult } from "./routing-report";
+
+/** Served model name of the simulated pods. */
+const MODEL = "sim-model";
+/** Time after kvroute is ready for its first metric scrapes and KV-event subscriptions (ZeroMQ slow joiner). */
+const SETTLE_MS = 1500;
+
+/** A strategy as the benchmark runs it. */
+interface StrategySpec {
+  readonly key: string;
+  readonly label: string;
+  readonly algorithm: string;
+  readonly kvEvents: boolean;
+}
+
+/** Every strategy, in report order. */
+export const STRATEGIES: readonly StrategySpec[] = [
+  { key: "random", label: "random", algorithm: "random", kvEvents: false },
+  { key: "least-request", label: "least-request", algorithm: "least-request", kvEvents: false },
+  { key: "least-kv-cache", label: "least-kv-cache", algorithm: "least-kv-cache", kvEvents: false },
+  { key: "prefix-cache-approx", label: "prefix-cache (approx)", algorithm: "prefix-cache", kvEvents: false },
+  { key: "prefix-cache-precise", label: "prefix-cache (precise)", algorithm: "prefix-cache", kvEvents: true },
+  // The load-aware scorer is run the way llm-d runs it: on the precise (event) index.
+  {
+    key: "prefix-cache-and-load",
+    label: "prefix-cache-and-load",
+    algorithm: "prefix-cache-and-load",
+    kvEvents: true,
+  },
+];
+
+const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake"] as const;
+type WorkloadName = (typeof WORKLOADS)[number];
+
+/** Parsed command line. */
+export interface RoutingOptions {
+  readonly workload: WorkloadName;
+  readonly rate: number;
+  readonly requests: number | undefined;
+  readonly groups: number;
+  readonly promptsPerGroup: number;
+  readonly outputTokens: number | undefined;
+  readonly scale: number;
+  readonly pods: number;
+  readonly preset: string;
+  readonly strategies: readonly StrategySpec[];
+  readonly seed: number;
+  readonly trace: string;
+  readonly json: string | undefined;
+  readonly chart: string;
+  readonly progress: boolean;
+}
+
+/** Usage text of this benchmark. */
+export const ROUTING_USAGE =
+  "routing [--workload shared-prefix|multi-turn|mooncake] [--rate R=16] [--requests N] [--groups N=96]\n" +
+  "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
+  "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
+  "          prefix-cache-and-load] [--seed N=1] [--trace FILE] [--json FILE] [--chart FILE] [--no-progress]";
+
+function num(name: string, v: string | undefined, fallback: number, integer = false): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`--${name} must be a positive ${integer ? "integer" : "number"}, got ${v}`);
+  return n;
+}
+
+/** Parse the command line; throws with a message on a bad flag. */
+export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      workload: { type: "string" },
+      rate: { type: "string" },
+      requests: { type: "string" },
+      groups: { type: "string" },
+      "prompts-per-group": { type: "string" },
+      "output-tokens": { type: "string" },
+      scale: { type: "string" },
+      pods: { type: "string" },
+      preset: { type: "string" },
+      strategies: { type: "string" },
+      seed: { type: "string" },
+      trace: { type: "string" },
+      json: { type: "string" },
+      chart: { type: "string" },
+      "no-progress": { type: "boolean" },
+    },
+  });
+  const workload = values.workload ?? "shared-prefix";
+  if (!(WORKLOADS as readonly string[]).includes(workload))
+    throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}`);
+  const keys = values.strategies?.split(",").map((s) => s.trim()) ?? STRATEGIES.map((s) => s.key);
+  const strategies = keys.map((k) => {
+    const s = STRATEGIES.find((x) => x.key === k);
+    if (!s) throw new Error(`--strategies: unknown ${k}; known: ${STRATEGIES.map((x) => x.key).join(",")}`);
+    return s;
+  });
+  return {
+    workload: workload as WorkloadName,
+    rate: num("rate", values.rate, 16),
+    requests: values.requests === undefined ? undefined : num("requests", values.requests, 0, true),
+    groups: num("groups", values.groups, 96, true),
+    promptsPerGroup: num("prompts-per-group", values["prompts-per-group"], 5, true),
+    outputTokens:
+      values["output-tokens"] === undefined
+        ? undefined
+        : num("output-tokens", values["output-tokens"], 0, true),
+    scale: num("scale", values.scale, 1),
+    pods: num("pods", values.pods, 4, true),
+    preset: values.preset ?? "demo",
+    strategies,
+    seed: values.seed === undefined ? 1 : Math.trunc(Number(values.seed)),
+    trace: values.trace ?? path.join(REPO_ROOT, "bench", "e2e", "traces", "mooncake-sample.jsonl"),
+    json: values.json,
+    chart: values.chart ?? path.join("bench-results", "routing.svg"),
+    progress: values["no-progress"] !== true,
+  };
+}
+
+/**
+ * The seeded workload. Text is sized for the `character` tokenizer (one token per byte), which both kvroute and
+ * the pods use by default, so designed lengths are exact and tokenizing costs neither side much CPU.
+ */
+export function buildWorkload(o: RoutingOptions): Workload {
+  let w: Workload;
+  if (o.workload === "shared-prefix") {
+    w = sharedPrefixWorkload({
+      seed: o.seed,
+      rate: o.rate,
+      numGroups: o.groups,
+      promptsPerGroup: o.promptsPerGroup,
+      outputTokens: o.outputTokens ?? 64,
+      scale: o.scale,
+      tokenizer: "character",
+    });
+  } else if (o.workload === "multi-turn") {
+    w = multiTurnWorkload({
+      seed: o.seed,
+      rate: o.rate,
+      users: o.groups,
+      answerTokens: o.outputTokens ?? 100,
+      scale: o.scale,
+      tokenizer: "character",
+    });
+  } else {
+    // --rate is the trace's speedup here (Dynamo's --speedup-ratio).
+    w = mooncakeWorkload(readMooncakeTrace(o.trace), {
+      seed: o.seed,
+      speedup: o.rate,
+      scale: o.scale,
+      tokenizer: "character",
+    });
+  }
+  if (o.requests === undefined || o.requests >= w.requests.length) return w;
+  // Keep the first N by time; a kept turn never waits for a dropped one (turns follow earlier turns only).
+  return { ...w, requests: w.requests.slice(0, o.requests) };
+}
+
+/** Sum and count of kvroute's decision histogram (all strategies' label sets). */
+async function decisionStats(child: BenchChild): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${String(child.httpPort)}/metrics`)).text();
+  let sum = 0;
+  let count = 0;
+  for (const m of text.matchAll(/^kvroute_decision_duration_seconds_(sum|count)(?:\{[^}]*\})? (\S+)$/gm)) {
+    if (m[1] === "sum") sum += Number(m[2]);
+    else count += Number(m[2]);
+  }
+  return { sum, count };
+}
+
+/** Run `workload` once under strategy `s` against `fleet`. */
+async function runStrategy(
+  s: StrategySpec,
+  workload: Workload,
+  fleet: SimFleet,
+  showProgress: boolean,
+): Promise<StrategyResult> {
+  const extraArgs = ["--tokenizer", "character", "--metrics-interval-ms", "50"];
+  if (s.kvEvents)
+    extraArgs.push(
+      "--kv-events-static",
+      ...["--kv-events-port", String(fleet.kvPort), "--kv-events-replay-port", String(fleet.kvReplayPort)],
+    );
+  const kvroute = await startKvroute({
+    name: `kvroute-${s.key}`,
+    endpointsFile: fleet.endpointsFile,
+    logLevel: "warn",
+    routingAlgorithm: s.algorithm,
+    extraArgs,
+  });
+  const driver = new EnvoyDriver({ extProcAddress: `127.0.0.1:${kvroute.grpcPort}` });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    // After the subscriptions are up, so kvroute's event index sees the `cleared` events too.
+    await resetPrefixCaches(fleet.pods);
+    const before = await podCounters(fleet.pods);
+    const d0 = await decisionStats(kvroute);
+    const bar = showProgress ? new ProgressBar(s.label.padEnd(22), workload.requests.length) : undefined;
+    let failed = 0;
+    const { summary } = await runWorkload(workload, {
+      driver,
+      model: MODEL,
+      pods: fleet.pods,
+      onRecord: (r, done) => {
+        if (!r.ok) failed++;
+        bar?.update(done, failed ? `${failed} failed` : "");
+      },
+    });
+    bar?.finish();
+    const d1 = await decisionStats(kvroute);
+    const delta = counterDelta(before, await podCounters(fleet.pods));
+    return {
+      strategy: s.label,
+      algorithm: s.algorithm,
+      kvEvents: s.kvEvents,
+      requests: summary.requests,
+      succeeded: summary.succeeded,
+      errors: summary.errors,
+      hitRate: delta.prefixQueries > 0 ? delta.prefixHits / delta.prefixQueries : 0,
+      usageHitRate: summary.prefixCacheHitRate,
+      preemptions: delta.preemptions,
+      ttftMs: summary.ttftMs,
+      e2eMs: summary.e2eMs,
+      outputTokensPerSecond: summary.outputTokensPerSecond,
+      wallSeconds: summary.wallSeconds,
+      perPod: summary.perPod,
+      loadSpreadCv: summary.loadSpreadCv,
+      decisionMeanUs: d1.count > d0.count ? ((d1.sum - d0.sum) / (d1.count - d0.count)) * 1e6 : Number.NaN,
+      driverDecisionMs: summary.decisionMs,
+    };
+  } finally {
+    driver.close();
+    await kvroute.stop();
+  }
+}
+
+/** Everything one run produced (also what `--json` writes). */
+export interface RoutingReport {
+  readonly benchmark: "routing";
+  readonly date: string;
+  readonly machine: string;
+  readonly options: Omit<RoutingOptions, "strategies"> & { strategies: string[] };
+  readonly requests: number;
+  readonly results: StrategyResult[];
+  readonly ranking: RankingCheck;
+  readonly chart: string;
+}
+
+/** A one-line description of the machine (for the chart and the JSON). */
+function machine(): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU";
+  return `${os.cpus().length} × ${cpu}, Node ${process.version}`;
+}
+
+/** Run every selected strategy and write the chart (and JSON); the report is returned, nothing printed. */
+export async function runRoutingBenchmark(
+  o: RoutingOptions,
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<RoutingReport> {
+  const workload = buildWorkload(o);
+  log(
+    `routing: ${workload.name}, ${workload.requests.length} requests, ${o.pods} × ${o.preset} pods, ` +
+      `${o.strategies.length} strategies`,
+  );
+  const fleet = await startSimFleet({ pods: o.pods, preset: o.preset, model: MODEL });
+  const results: StrategyResult[] = [];
+  try {
+    for (const s of o.strategies) {
+      const r = await runStrategy(s, workload, fleet, o.progress);
+      log(`  ${s.label}: ${r.succeeded}/${r.requests} ok in ${r.wallSeconds.toFixed(1)} s`);
+      results.push(r);
+    }
+  } finally {
+    await fleet.stop();
+  }
+  const ranking = checkRanking(results);
+  const rate = o.workload === "mooncake" ? `speedup ${o.rate}` : `${o.rate} req/s`;
+  const title = `kvroute routing quality: ${workload.name}, ${workload.requests.length} requests, ${rate}`;
+  const subtitle = `${o.pods} simulated pods (preset ${o.preset}), seed ${o.seed}; ${machine()}`;
+  mkdirSync(path.dirname(path.resolve(o.chart)), { recursive: true });
+  writeFileSync(o.chart, routingChartSvg(results, title, subtitle));
+  const report: RoutingReport = {
+    benchmark: "routing",
+    date: new Date().toISOString(),
+    machine: machine(),
+    options: { ...o, strategies: o.strategies.map((s) => s.key) },
+    requests: workload.requests.length,
+    results,
+    ranking,
+    chart: path.resolve(o.chart),
+  };
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
+
+/** The `npm run bench -- routing` entry; resolves with the exit code. */
+export async function runRouting(argv: readonly string[]): Promise<number> {
+  let o: RoutingOptions;
+  try {
+    o = parseRoutingOptions(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\nusage: npm run bench -- ${ROUTING_USAGE}\n`);
+    return 2;
+  }
+  const report = await runRoutingBenchmark(o);
+  process.stdout.write(`\n${formatTable(report.results)}\n\n`);
+  if (o.workload === "shared-prefix") process.stdout.write(`${formatRanking(report.ranking)}\n\n`);
+  if (o.json) process.stdout.write(`json: ${path.resolve(o.json)}\n`);
+  process.stdout.write(`chart: ${report.chart}\n`);
+  return 0;
+}
