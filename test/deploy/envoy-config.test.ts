@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
+import { envoyProtoChecker } from "./envoy-proto-check";
 
 type Obj = Record<string, unknown>;
 const doc = parse(readFileSync(path.resolve(__dirname, "../../envoy/envoy.yaml"), "utf8")) as Obj;
@@ -18,6 +19,20 @@ const extProc = filters.find((f) => f["name"] === "envoy.filters.http.ext_proc")
 const clusters = at(doc, "static_resources", "clusters") as Obj[];
 
 describe("envoy/envoy.yaml", () => {
+  it("is a valid Bootstrap by Envoy's official protos (every field, enum, duration and typed_config)", () => {
+    // The whole file, recursing through every `typed_config` (HCM, ext_proc, router, ExtProcPerRoute,
+    // HttpProtocolOptions). status_on_error is newer than the protos' snapshot: see SNAPSHOT_GAPS.
+    expect(envoyProtoChecker().check(doc, "envoy.config.bootstrap.v3.Bootstrap")).toEqual([]);
+  });
+
+  it("every ext_proc filter and cluster block also passes on its own", () => {
+    const checker = envoyProtoChecker();
+    // typed_config is an Any: its "@type" selects the ExternalProcessor message.
+    expect(checker.check(extProc, "google.protobuf.Any")).toEqual([]);
+    expect(extProc["@type"]).toMatch(/ext_proc.v3.ExternalProcessor$/);
+    for (const c of clusters) expect(checker.check(c, "envoy.config.cluster.v3.Cluster")).toEqual([]);
+  });
+
   it("runs ext_proc before the router with the processing mode kvroute expects", () => {
     expect(filters.map((f) => f["name"])).toEqual([
       "envoy.filters.http.ext_proc",

@@ -1,0 +1,184 @@
+{{/* Names and labels. */}}
+{{- define "kvroute.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kvroute.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kvroute.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kvroute.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kvroute.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "kvroute.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: router
+{{- end }}
+
+{{- define "kvroute.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kvroute.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The InferencePool kvroute reads its pods from, or "" (not in standalone mode). */}}
+{{- define "kvroute.poolName" -}}
+{{- if not .Values.standalone.enabled }}
+{{- if .Values.inferencePool.name }}{{ .Values.inferencePool.name }}
+{{- else if .Values.inferencePool.create }}{{ include "kvroute.fullname" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The namespace kvroute watches ("" = all): the release namespace for a pool the chart makes, else watchNamespace, else
+   the release namespace for an existing pool. */}}
+{{- define "kvroute.watchNamespace" -}}
+{{- if and .Values.inferencePool.create (not .Values.standalone.enabled) }}
+{{- if and .Values.watchNamespace (ne .Values.watchNamespace .Release.Namespace) }}
+{{- fail "inferencePool.create makes the pool in the release namespace: leave watchNamespace empty or set it to that namespace" }}
+{{- end }}
+{{- .Release.Namespace }}
+{{- else if .Values.watchNamespace }}{{ .Values.watchNamespace }}
+{{- else if include "kvroute.poolName" . }}{{ .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the chart makes a Secret (inline Redis password/URL or bearer token). */}}
+{{- define "kvroute.makeSecret" -}}
+{{- if or (and (not .Values.redis.existingSecret) (or .Values.redis.password .Values.redis.url)) (and (not .Values.auth.existingSecret) .Values.auth.bearerToken) }}true{{ end }}
+{{- end }}
+
+{{/* Whether the chart makes the ConfigMap (endpoints file and/or tokenizers file). */}}
+{{- define "kvroute.makeConfigMap" -}}
+{{- if or (and .Values.standalone.enabled (not .Values.standalone.existingConfigMap)) .Values.tokenizers }}true{{ end }}
+{{- end }}
+
+{{/* A value as an env string: whole numbers without an exponent (YAML numbers arrive as float64). */}}
+{{- define "kvroute.envString" -}}
+{{- if kindIs "float64" . }}
+{{- if eq . (floor .) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
+{{- else }}{{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Env vars that typed values own; `config:` may not set them. */}}
+{{- define "kvroute.managedEnv" -}}
+KVROUTE_GRPC_BIND_ADDRESS: ports.grpc
+KVROUTE_HTTP_BIND_ADDRESS: ports.http
+KVROUTE_STANDALONE: standalone.enabled
+KVROUTE_ENDPOINTS_CONFIG: standalone.endpoints
+KVROUTE_NAMESPACE: watchNamespace
+KVROUTE_INFERENCE_POOL: inferencePool.name
+KVROUTE_TOKENIZERS_CONFIG: tokenizers
+ROUTING_ALGORITHM: routingAlgorithm
+LOG_LEVEL: logLevel
+AIBRIX_AUTH_BEARER_TOKEN: auth.bearerToken or auth.existingSecret
+POD_NAME: the downward API (always set)
+REDIS_HOST: redis.host
+REDIS_PORT: redis.port
+REDIS_PASSWORD: redis.password or redis.existingSecret
+REDIS_URL: redis.url or redis.existingSecret
+{{- end }}
+
+{{/* The container's env list. */}}
+{{- define "kvroute.env" -}}
+{{- $managed := include "kvroute.managedEnv" . | fromYaml }}
+{{- range $k, $v := .Values.config }}
+{{- if and (hasKey $managed $k) (not (kindIs "invalid" $v)) }}
+{{- fail (printf "config.%s: set it with %s, not in config" $k (get $managed $k)) }}
+{{- end }}
+{{- end }}
+{{- $secret := include "kvroute.fullname" . -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: KVROUTE_GRPC_BIND_ADDRESS
+  value: {{ printf ":%d" (int .Values.ports.grpc) | quote }}
+- name: KVROUTE_HTTP_BIND_ADDRESS
+  value: {{ printf ":%d" (int .Values.ports.http) | quote }}
+- name: ROUTING_ALGORITHM
+  value: {{ .Values.routingAlgorithm | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- if .Values.standalone.enabled }}
+- name: KVROUTE_STANDALONE
+  value: "true"
+- name: KVROUTE_ENDPOINTS_CONFIG
+  value: /etc/kvroute/endpoints/endpoints.yaml
+{{- end }}
+{{- with include "kvroute.watchNamespace" . }}
+{{- if not $.Values.standalone.enabled }}
+- name: KVROUTE_NAMESPACE
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- with include "kvroute.poolName" . }}
+- name: KVROUTE_INFERENCE_POOL
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.tokenizers }}
+- name: KVROUTE_TOKENIZERS_CONFIG
+  value: /etc/kvroute/config/tokenizers.yaml
+{{- end }}
+{{- with .Values.redis }}
+{{- if .host }}
+- name: REDIS_HOST
+  value: {{ .host | quote }}
+- name: REDIS_PORT
+  value: {{ include "kvroute.envString" .port | quote }}
+{{- end }}
+{{- if and .existingSecret .existingSecretPasswordKey }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: { name: {{ .existingSecret | quote }}, key: {{ .existingSecretPasswordKey | quote }} }
+{{- else if and (not .existingSecret) .password }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: { name: {{ $secret | quote }}, key: redis-password }
+{{- end }}
+{{- if and .existingSecret .existingSecretUrlKey }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .existingSecret | quote }}, key: {{ .existingSecretUrlKey | quote }} }
+{{- else if and (not .existingSecret) .url }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef: { name: {{ $secret | quote }}, key: redis-url }
+{{- end }}
+{{- end }}
+{{- if .Values.auth.existingSecret }}
+- name: AIBRIX_AUTH_BEARER_TOKEN
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.auth.existingSecret | quote }}, key: {{ .Values.auth.existingSecretKey | quote }} }
+{{- else if .Values.auth.bearerToken }}
+- name: AIBRIX_AUTH_BEARER_TOKEN
+  valueFrom:
+    secretKeyRef: { name: {{ $secret | quote }}, key: auth-bearer-token }
+{{- end }}
+{{- range $k, $v := .Values.config }}
+{{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v ""))) }}
+- name: {{ $k }}
+  value: {{ include "kvroute.envString" $v | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

