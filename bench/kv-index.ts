@@ -1,7 +1,7 @@
 /**
  * Prefix-index figures for `npm run bench -- kv`: lookup latency (block keys + match over 8 pods) for 1k/8k/32k/
- * 128k-token prompts next to a floor (the same keys checked against one plain `Set`), and heap bytes per indexed
- * block for both indexes.
+ * 128k-token prompts next to a floor (the same keys checked against one plain `Set`), the same match through the
+ * speculative view (`withSpeculation`) side by side, and heap bytes per indexed block for the three indexes.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { runInNewContext } from "node:vm";
 import { createApproximateIndex } from "../src/prefix/approximate-index";
 import { createBlockHasher } from "../src/prefix/block-hasher";
 import { createEventIndex } from "../src/prefix/event-index";
+import { createSpeculativeIndex, withSpeculation } from "../src/prefix/speculative-index";
 
 /** One prompt length's lookup figures. */
 export interface LookupRow {
@@ -22,11 +23,17 @@ export interface LookupRow {
   readonly matchUs: number;
   /** Floor: the same keys looked up one by one in a plain Set, µs. */
   readonly floorUs: number;
+  /** `matchUs`'s match through the speculative view with no speculative entries (the common case), µs. */
+  readonly specNoneUs: number;
+  /** …with the same pod's whole prompt also speculative (confirmed and guessed: the union loop), µs. */
+  readonly specSameUs: number;
+  /** …plus a second pod holding the whole prompt only speculatively (twice the blocks walked), µs. */
+  readonly specOtherUs: number;
 }
 
 /** Memory per indexed block. */
 export interface MemoryRow {
-  readonly index: "approximate" | "events";
+  readonly index: "approximate" | "events" | "speculative";
   readonly blocks: number;
   readonly bytesPerBlock: number;
 }
@@ -55,7 +62,10 @@ export async function benchLookups(): Promise<LookupRow[]> {
   const rows: LookupRow[] = [];
   for (const promptTokens of [1024, 8192, 32768, 131072]) {
     const tokens = Uint32Array.from({ length: promptTokens }, (_, i) => (i * 2654435761) % 151_000);
-    const events = createEventIndex({ hasher, maxBlocks: 10_000_000 });
+    // A TTL far beyond the measurement, so no entry expires while it is timed.
+    const spec = createSpeculativeIndex({ ttlMs: 3_600_000, maxBlocks: 100_000, maxBlocksPerPod: 100_000 });
+    const events = createEventIndex({ hasher, maxBlocks: 10_000_000, listener: spec });
+    const view = withSpeculation(events, spec);
     const hashes = Array.from({ length: promptTokens / BLOCK }, (_, i) => BigInt(i + 1));
     events.blockStored(PODS[3] as string, {
       blockHashes: hashes,
@@ -67,14 +77,25 @@ export async function benchLookups(): Promise<LookupRow[]> {
     const keys = hasher.chain(tokens, BLOCK, "");
     const floorSet = new Set<bigint>(keys);
     let sink = 0;
+    const keysUs = timeUs(() => (sink += hasher.chain(tokens, BLOCK, "").length));
+    const matchUs = timeUs(() => (sink += events.match(keys, PODS).size));
+    const floorUs = timeUs(() => {
+      for (const k of keys) if (floorSet.has(k)) sink++;
+    });
+    const specNoneUs = timeUs(() => (sink += view.match(keys, PODS).size));
+    spec.add(PODS[3] as string, keys);
+    const specSameUs = timeUs(() => (sink += view.match(keys, PODS).size));
+    spec.add(PODS[5] as string, keys);
+    const specOtherUs = timeUs(() => (sink += view.match(keys, PODS).size));
     rows.push({
       promptTokens,
       blocks: keys.length,
-      keysUs: timeUs(() => (sink += hasher.chain(tokens, BLOCK, "").length)),
-      matchUs: timeUs(() => (sink += events.match(keys, PODS).size)),
-      floorUs: timeUs(() => {
-        for (const k of keys) if (floorSet.has(k)) sink++;
-      }),
+      keysUs,
+      matchUs,
+      floorUs,
+      specNoneUs,
+      specSameUs,
+      specOtherUs,
     });
     if (sink < 0) throw new Error("unreachable");
   }
@@ -120,22 +141,40 @@ export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
     }
     return index;
   });
+  const speculative = measure(() => {
+    const index = createSpeculativeIndex({ ttlMs: 3_600_000, maxBlocks: blocks, maxBlocksPerPod: blocks });
+    for (const [p, pod] of PODS.entries())
+      index.add(
+        pod,
+        BigUint64Array.from({ length: perPod }, (_, i) => BigInt(p * perPod + i + 1) * 0x9e3779b97f4a7c15n),
+      );
+    return index;
+  });
   return [
     { index: "approximate", blocks, bytesPerBlock: Math.round(approximate) },
     { index: "events", blocks, bytesPerBlock: Math.round(events) },
+    { index: "speculative", blocks, bytesPerBlock: Math.round(speculative) },
   ];
 }
 
 /** Both tables as printable lines. */
 export function indexFigureLines(lookups: readonly LookupRow[], memory: readonly MemoryRow[]): string[] {
   const out: string[] = ["prefix lookup (8 pods, block 16 tokens)"];
-  out.push("prompt tokens   blocks   keys µs   match µs   floor µs   match ÷ floor");
+  out.push(
+    "prompt tokens   blocks   keys µs   match µs   floor µs   match ÷ floor   +spec: none   same pod   2nd pod",
+  );
+  const us = (x: number, w: number): string => x.toFixed(1).padStart(w);
   for (const r of lookups) {
     out.push(
-      `${String(r.promptTokens).padStart(13)} ${String(r.blocks).padStart(8)} ${r.keysUs.toFixed(1).padStart(9)} ` +
-        `${r.matchUs.toFixed(1).padStart(10)} ${r.floorUs.toFixed(1).padStart(10)} ${(r.matchUs / r.floorUs).toFixed(2).padStart(14)}×`,
+      `${String(r.promptTokens).padStart(13)} ${String(r.blocks).padStart(8)} ${us(r.keysUs, 9)} ` +
+        `${us(r.matchUs, 10)} ${us(r.floorUs, 10)} ${(r.matchUs / r.floorUs).toFixed(2).padStart(14)}× ` +
+        `${us(r.specNoneUs, 13)} ${us(r.specSameUs, 10)} ${us(r.specOtherUs, 9)}`,
     );
   }
+  out.push(
+    "(+spec: the match through the speculative view — no entries; the same pod's prompt also speculative; and a",
+    " second pod holding the prompt only speculatively, which walks twice the blocks)",
+  );
   out.push("", "memory per indexed block (heap, after GC)");
   for (const m of memory)
     out.push(`${m.index.padEnd(12)} ${m.blocks} blocks: ${m.bytesPerBlock} bytes/block`);

@@ -15,9 +15,19 @@ import { createApproximateIndex } from "./prefix/approximate-index";
 import { aibrixPrefixHashes, createBlockHasher } from "./prefix/block-hasher";
 import { createEventIndex } from "./prefix/event-index";
 import { createPromptPreparer } from "./prefix/prepare-prompt";
+import { createSpeculativeIndex, withSpeculation } from "./prefix/speculative-index";
 import type { InferenceRequest } from "./request/inference-request";
 import type { PreparedPrompt, PrefixDeps } from "./routing/framework";
 import { createTokenizerRegistry } from "./tokenize";
+
+/**
+ * Bounds of the speculative index. Entries live only `--prefix-speculative-ttl-ms`, so these are reached only by
+ * a burst of long prompts (e.g. 200 req/s × 500 blocks × 2 s); beyond them the oldest guesses go first. The ring
+ * is preallocated (20 bytes a slot, 4 MB); the per-pod maps take about 60 bytes of heap an entry (bench/kv-index.ts).
+ */
+const SPECULATIVE_MAX_BLOCKS = 200_000;
+/** No pod prefills more than this many blocks (800k tokens at 16 per block) within a TTL of a few seconds. */
+const SPECULATIVE_MAX_BLOCKS_PER_POD = 50_000;
 
 /** What the server needs from the KV-cache subsystem. */
 export interface KvCacheRuntime {
@@ -47,7 +57,20 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
     maxBlocks: config.prefixCacheBlockNumber,
     perPodMaxBlocks: (key) => o.engineMetrics.fresh(key)?.numGpuBlocks,
   });
-  const events = createEventIndex({ hasher, maxBlocks: config.kvEventsMaxBlocks });
+  // Speculation bridges the gap between routing a prompt to a publishing pod and that pod's BlockStored event.
+  const speculative =
+    config.prefixSpeculativeTtlMs > 0
+      ? createSpeculativeIndex({
+          ttlMs: config.prefixSpeculativeTtlMs,
+          maxBlocks: SPECULATIVE_MAX_BLOCKS,
+          maxBlocksPerPod: SPECULATIVE_MAX_BLOCKS_PER_POD,
+        })
+      : undefined;
+  const events = createEventIndex({
+    hasher,
+    maxBlocks: config.kvEventsMaxBlocks,
+    ...(speculative ? { listener: speculative } : {}),
+  });
   let tokenizers;
   try {
     tokenizers = createTokenizerRegistry({
@@ -117,7 +140,8 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
         approximate.add(key, keys);
       },
     },
-    events,
+    events: speculative ? withSpeculation(events, speculative) : events,
+    ...(speculative ? { speculative } : {}),
     publishesEvents: (key) => kv.publishing(key),
     eventBlockSize: (key) => events.blockSize(key),
     approximateBlockSize: config.prefixBlockSize,
@@ -144,6 +168,7 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
         prefix: {
           approximateBlocks: approximate.blocks(key),
           eventBlocks: events.blocks(key),
+          speculativeBlocks: speculative?.blocks(key) ?? 0,
           kvEvents: status
             ? {
                 publishing: kv.publishing(key),

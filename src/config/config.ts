@@ -115,6 +115,11 @@ export interface Config {
   readonly kvEventsStatic: boolean;
   /** Most blocks the event index keeps across pods (LRU beyond). */
   readonly kvEventsMaxBlocks: number;
+  /**
+   * How long a prompt routed to an event-publishing pod counts as cached there before its events confirm it (ms);
+   * 0 disables speculation.
+   */
+  readonly prefixSpeculativeTtlMs: number;
   /** Redis host; Redis features are off when neither this nor `redisUrl` is set. */
   readonly redisHost: string | undefined;
   readonly redisPort: number;

@@ -313,6 +313,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 1, max: 100_000_000, default: 2_000_000 }),
     description: "Most blocks in the KV-event index across pods (least recently used evicted beyond).",
   },
+  prefixSpeculativeTtlMs: {
+    flag: "prefix-speculative-ttl-ms",
+    env: "KVROUTE_PREFIX_SPECULATIVE_TTL_MS",
+    type: integer({ min: 0, max: 600_000, default: 2000 }),
+    description:
+      "Publishing pods also count blocks routed there within this many ms, until events arrive; 0 = off.",
+  },
   redisHost: {
     env: "REDIS_HOST",
     flag: "redis-host",

@@ -11,7 +11,7 @@
  * @module
  */
 import type { BlockHasher } from "./block-key";
-import type { KvEventSink, PrefixIndex, StoredBlocks } from "./prefix-index";
+import type { BlockHolder, BlockListener, KvEventSink, PrefixIndex, StoredBlocks } from "./prefix-index";
 import { NIL, SlotLru } from "./slot-lru";
 
 /** Options of {@link createEventIndex}. */
@@ -20,6 +20,11 @@ export interface EventIndexOptions {
   readonly hasher: BlockHasher;
   /** Most engine blocks across all pods (≥ 1); beyond it the least recently stored block is forgotten. */
   readonly maxBlocks: number;
+  /**
+   * Told about every stored and removed block and every cleared or dropped pod (the speculative index). Not told
+   * about blocks this index forgets to its own `maxBlocks` bound: that is kvroute's memory limit, not the engine's.
+   */
+  readonly listener?: BlockListener;
 }
 
 /** Per-pod counters of {@link EventIndex.stats}. Counters are cumulative since the pod's last `dropPod`. */
@@ -46,6 +51,8 @@ export interface EventIndex extends PrefixIndex, KvEventSink {
   size(): number;
   /** Blocks evicted by the global bound, across pods, since creation. */
   evictions(): number;
+  /** The pod's indexed keys (kvroute's), for an index that matches on top of this one; undefined when none. */
+  holder(podKey: string): BlockHolder | undefined;
 }
 
 interface PodState {
@@ -71,7 +78,7 @@ const ZERO_STATS: EventIndexPodStats = Object.freeze({
 
 /** Create an empty event index. */
 export function createEventIndex(options: EventIndexOptions): EventIndex {
-  const { hasher } = options;
+  const { hasher, listener } = options;
   const lru = new SlotLru(Math.max(1, Math.floor(options.maxBlocks)));
   const byKey = new Map<string, PodState>();
   const byId = new Map<number, PodState>();
@@ -152,6 +159,7 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       for (let i = n - 1; i >= 0; i--) {
         const engineHash = event.blockHashes[i] as bigint;
         const ownKey = own[i] as bigint;
+        listener?.stored(podKey, ownKey);
         const slot = pod.engine.get(engineHash);
         if (slot !== undefined) {
           if (lru.aux(slot) === ownKey) {
@@ -170,17 +178,23 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       const pod = podFor(podKey);
       for (const h of blockHashes) {
         const slot = pod.engine.get(h);
-        if (slot === undefined) pod.unknownRemovals++;
-        else removeSlot(pod, h, slot);
+        if (slot === undefined) {
+          pod.unknownRemovals++;
+        } else {
+          listener?.removed(podKey, lru.aux(slot));
+          removeSlot(pod, h, slot);
+        }
       }
     },
 
     allBlocksCleared(podKey) {
+      listener?.cleared(podKey);
       const pod = byKey.get(podKey);
       if (pod) clear(pod);
     },
 
     dropPod(podKey) {
+      listener?.cleared(podKey);
       const pod = byKey.get(podKey);
       if (!pod) return;
       clear(pod);
@@ -202,6 +216,11 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
     },
 
     blocks: (podKey) => byKey.get(podKey)?.engine.size ?? 0,
+
+    holder(podKey) {
+      const own = byKey.get(podKey)?.own;
+      return own === undefined || own.size === 0 ? undefined : own;
+    },
 
     stats(podKey) {
       const pod = byKey.get(podKey);

@@ -19,6 +19,24 @@ export interface PrefixIndex {
   dropPod(podKey: string): void;
 }
 
+/** A pod's set of held block keys, as one index exposes it to another (a `Map` or `Set` satisfies it). */
+export interface BlockHolder {
+  has(key: BlockKey): boolean;
+}
+
+/**
+ * Told by the event index, under kvroute's key, what a pod's events said about a block (the speculative index
+ * listens, so an event supersedes its guess). Called synchronously while the event is applied.
+ */
+export interface BlockListener {
+  /** `BlockStored`: the pod now holds the block. */
+  stored(podKey: string, key: BlockKey): void;
+  /** `BlockRemoved`: the pod evicted the block. */
+  removed(podKey: string, key: BlockKey): void;
+  /** `AllBlocksCleared`, or the pod's stream was dropped: nothing of the pod's is known any more. */
+  cleared(podKey: string): void;
+}
+
 /** A `BlockStored` event as the index needs it (hashes already normalised to unsigned 64-bit). */
 export interface StoredBlocks {
   /** Engine hashes of the stored blocks, in order. */

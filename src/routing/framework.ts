@@ -143,8 +143,16 @@ export interface SloDeps {
 export interface PrefixDeps {
   /** What kvroute itself routed (engines without events). */
   readonly approximate: PrefixIndex & { add(podKey: string, keys: ArrayLike<bigint>): void };
-  /** Blocks vLLM pods reported over ZeroMQ. */
+  /**
+   * Blocks vLLM pods reported over ZeroMQ; with speculation on, also counting blocks recently routed there
+   * (`speculative`), since an event only arrives after the pod's prefill.
+   */
   readonly events: PrefixIndex;
+  /**
+   * Where to record a prompt's keys (at the pod's engine block size) just routed to an event-publishing pod, so
+   * `events` counts them until its events confirm them or the TTL passes; absent when speculation is off.
+   */
+  readonly speculative?: { add(podKey: string, keys: ArrayLike<bigint>): void };
   /** Whether a pod's event stream is live and trustworthy (subscribed, no unrecovered gap). */
   readonly publishesEvents: (podKey: string) => boolean;
   /** Block size (tokens) of a pod's engine as seen in its events; undefined when unknown. */

@@ -71,6 +71,7 @@ describe("loadConfig defaults", () => {
       kvEventsReplayPort: 5558,
       kvEventsStatic: false,
       kvEventsMaxBlocks: 2000000,
+      prefixSpeculativeTtlMs: 2000,
       redisHost: undefined,
       redisPort: 6379,
       redisPassword: undefined,

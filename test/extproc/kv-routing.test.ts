@@ -1,6 +1,7 @@
 /**
  * End to end through ext_proc: a real ZeroMQ publisher speaking vLLM's KV-event protocol for pod B; a request
  * whose prompt B reported caching goes to B; removing or clearing those blocks takes the prefix out of the decision.
+ * Then speculation: a prompt just routed to a publishing pod counts as cached there until its TTL, with no event.
  */
 import { encode } from "@msgpack/msgpack";
 import { createServer as createNetServer } from "node:net";
@@ -48,7 +49,42 @@ async function freePort(): Promise<number> {
 
 interface PodState {
   name: string;
-  prefix: { eventBlocks: number; kvEvents: { lastSeq: string | null; publishing: boolean } | null };
+  prefix: {
+    eventBlocks: number;
+    speculativeBlocks: number;
+    kvEvents: { lastSeq: string | null; publishing: boolean } | null;
+  };
+}
+
+interface Routed {
+  target: string;
+  line: Record<string, unknown>;
+}
+
+async function podStates(h: Harness): Promise<PodState[]> {
+  const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
+    pods: PodState[];
+  };
+  return state.pods;
+}
+
+/** One `prefix-cache` request through ext_proc: where it went and its "request finished" log line. */
+async function routeOnce(h: Harness, prompt: number[]): Promise<Routed> {
+  const s = h.client.open();
+  await s.exchange(
+    headers({
+      ":method": "POST",
+      ":path": "/v1/completions",
+      "routing-strategy": "prefix-cache",
+      "x-request-id": `r${Math.random().toString(36).slice(2)}`,
+    }),
+  );
+  const [r] = await s.exchange(body(JSON.stringify({ model: "m1", prompt })));
+  const target = setHeaders(r)["target-pod"] ?? "";
+  const id = setHeaders(r)["x-request-id"];
+  s.cancel();
+  const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
+  return { target, line };
 }
 
 describe("KV-event routing end to end", () => {
@@ -61,10 +97,7 @@ describe("KV-event routing end to end", () => {
   };
 
   async function podB(): Promise<PodState> {
-    const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
-      pods: PodState[];
-    };
-    const b = state.pods.find((p) => p.name === "pod-b");
+    const b = (await podStates(h)).find((p) => p.name === "pod-b");
     if (!b) throw new Error("pod-b missing");
     return b;
   }
@@ -78,23 +111,7 @@ describe("KV-event routing end to end", () => {
     throw new Error(`timed out waiting for ${what}`);
   }
 
-  async function route(prompt = TOKENS): Promise<{ target: string; line: Record<string, unknown> }> {
-    const s = h.client.open();
-    await s.exchange(
-      headers({
-        ":method": "POST",
-        ":path": "/v1/completions",
-        "routing-strategy": "prefix-cache",
-        "x-request-id": `r${Math.random().toString(36).slice(2)}`,
-      }),
-    );
-    const [r] = await s.exchange(body(JSON.stringify({ model: "m1", prompt })));
-    const target = setHeaders(r)["target-pod"] ?? "";
-    const id = setHeaders(r)["x-request-id"];
-    s.cancel();
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
-    return { target, line };
-  }
+  const route = (prompt = TOKENS): Promise<Routed> => routeOnce(h, prompt);
 
   beforeAll(async () => {
     const [pubPort, replayPort] = [await freePort(), await freePort()];
@@ -140,5 +157,57 @@ describe("KV-event routing end to end", () => {
     // Only the approximate index still knows where kvroute sent the prompt: pod B, which no longer counts for it
     // because it publishes events. So nothing matches.
     expect((await route(TOKENS2)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
+  });
+});
+
+describe("speculative entries end to end", () => {
+  const TTL_MS = 1000;
+  const TOKENS3 = Array.from({ length: 64 }, (_, i) => 9000 + i);
+  let publisher: FakeVllmPublisher;
+  let h: Harness;
+  // Both pods publish (one publisher at their shared IP), so the approximate index is consulted for neither.
+  const labels = { "model.aibrix.ai/name": "m1", "model.aibrix.ai/kv-events-enabled": "true" };
+  const A = { ...pod("pod-a", "127.0.0.1", ["m1"], true, 18011), labels };
+  const B = { ...pod("pod-b", "127.0.0.1", ["m1"], true, 18012), labels };
+
+  beforeAll(async () => {
+    const [pubPort, replayPort] = [await freePort(), await freePort()];
+    publisher = await FakeVllmPublisher.start({ pubPort, replayPort });
+    h = await startHarness(
+      [A, B],
+      [
+        ...["--kv-events-port", String(pubPort), "--kv-events-replay-port", String(replayPort)],
+        ...["--prefix-speculative-ttl-ms", String(TTL_MS)],
+      ],
+    );
+    for (let i = 0; i < 250; i++) {
+      if ((await podStates(h)).every((p) => p.prefix.kvEvents?.lastSeq != null)) break;
+      await publisher.publish(cleared);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  afterAll(async () => {
+    await h.close();
+    await publisher.close();
+  });
+
+  it("a repeat of a prompt just routed to a publishing pod goes there before any event, until the TTL", async () => {
+    const first = await routeOnce(h, TOKENS3);
+    expect(first.line).toMatchObject({ fallbackReason: "no-prefix-match" });
+    const chosen = [A, B].find((p) => p.address === first.target);
+    if (!chosen) throw new Error(`unexpected target ${first.target}`);
+    const states = await podStates(h);
+    expect(states.find((p) => p.name === chosen.name)?.prefix).toMatchObject({
+      eventBlocks: 0,
+      speculativeBlocks: 4,
+      kvEvents: { publishing: true },
+    });
+    // Right after: the speculative entries decide, no event has arrived.
+    const second = await routeOnce(h, TOKENS3);
+    expect(second.target).toBe(first.target);
+    expect(second.line["fallbackReason"]).toBeUndefined();
+    // After the TTL they no longer count.
+    await new Promise((r) => setTimeout(r, TTL_MS + 200));
+    expect((await routeOnce(h, TOKENS3)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
   });
 });

@@ -6,6 +6,8 @@
 import type { BlockHasher } from "../../src/prefix/block-key";
 import { createApproximateIndex, type ApproximateIndex } from "../../src/prefix/approximate-index";
 import { createEventIndex, type EventIndex } from "../../src/prefix/event-index";
+import { createSpeculativeIndex, withSpeculation } from "../../src/prefix/speculative-index";
+import type { SpeculativeIndex } from "../../src/prefix/speculative-index";
 import type { PrefixDeps, PreparedPrompt } from "../../src/routing/framework";
 
 /** Seed of the fixture hasher. */
@@ -43,20 +45,38 @@ export interface PrefixFixture {
   readonly events: EventIndex;
   /** Pods whose event stream counts as live. */
   readonly publishing: Set<string>;
+  /** Present when the fixture was made with speculation on. */
+  readonly speculative: SpeculativeIndex | undefined;
 }
 
-/** Fresh indexes; `approximateBlockSize` default 4 (small, so short test prompts span several blocks). */
-export function makePrefixFixture(hasher: BlockHasher, approximateBlockSize = 4): PrefixFixture {
+/**
+ * Fresh indexes; `approximateBlockSize` default 4 (small, so short test prompts span several blocks). With
+ * `speculation`, the event index is wired to a speculative index as in `kv-cache-runtime.ts`.
+ */
+export function makePrefixFixture(
+  hasher: BlockHasher,
+  approximateBlockSize = 4,
+  speculation?: { readonly ttlMs: number; readonly now: () => number },
+): PrefixFixture {
   const approximate = createApproximateIndex({ maxBlocks: 10_000 });
-  const events = createEventIndex({ hasher, maxBlocks: 10_000 });
+  const speculative = speculation
+    ? createSpeculativeIndex({ ...speculation, maxBlocks: 10_000, maxBlocksPerPod: 10_000 })
+    : undefined;
+  const events = createEventIndex({
+    hasher,
+    maxBlocks: 10_000,
+    ...(speculative ? { listener: speculative } : {}),
+  });
   const publishing = new Set<string>();
   return {
     approximate,
     events,
     publishing,
+    speculative,
     deps: {
       approximate,
-      events,
+      events: speculative ? withSpeculation(events, speculative) : events,
+      ...(speculative ? { speculative } : {}),
       publishesEvents: (pod) => publishing.has(pod),
       eventBlockSize: (pod) => events.blockSize(pod),
       approximateBlockSize,

@@ -179,6 +179,30 @@ describe(TYPE, () => {
     expect(f.approximate.blocks(key(0))).toBe(0);
   });
 
+  it("with speculation, a prompt just routed to a publishing pod matches there before its events arrive", () => {
+    const clock = { t: 0 };
+    const fleet = makeFleet(3);
+    const f = makePrefixFixture(hasher, 4, { ttlMs: 2000, now: () => clock.t });
+    const s = factory.create(factory.paramsSchema.parse({}), { now: () => 0, prefix: f.deps });
+    const score = (): ScoreResult =>
+      s.score(makeContext(fleet.load, { prompt: makePrompt(hasher, range(32)) }), fleet.pods);
+    f.publishing.add(key(0));
+    f.publishing.add(key(1));
+    // pod-1's engine uses 8-token blocks: the speculative keys must be at that size to match.
+    storeEvent(f.events, key(1), range(8, 900), 8);
+    const route = (i: number): void => {
+      s.onRouted?.(makeContext(fleet.load, { prompt: makePrompt(hasher, range(32)) }), fleet.pods[i] as Pod);
+    };
+    route(1);
+    expect(shown(score())).toEqual([0, 1, 0]);
+    expect(f.speculative?.blocks(key(1))).toBe(4);
+    // A pod without events is remembered by the approximate index only.
+    route(2);
+    expect(f.speculative?.blocks(key(2))).toBe(0);
+    clock.t += 2000;
+    expect(shown(score())).toEqual([0, 0, 1]);
+  });
+
   it("rejects unknown params", () => {
     expect(() => factory.paramsSchema.parse({ imbalance: 3 })).toThrow();
     expect(factory.paramsSchema.parse({})).toEqual({ imbalanceAbsCount: 8, stdDevFactor: 1 });

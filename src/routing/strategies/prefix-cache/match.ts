@@ -20,9 +20,10 @@ export type PrefixMatch =
 
 /**
  * For each pod: the longest run of leading prompt blocks it holds, as a fraction of the prompt's full blocks.
- * Pods whose event stream is live (`publishesEvents`) are looked up in the event index with the prompt's keys for
- * their engine's block size (the approximate block size until the first event says otherwise); every other pod in
- * the approximate index. A prompt shorter than one block has fraction 0 everywhere.
+ * Pods whose event stream is live (`publishesEvents`) are looked up in the event index (plus its speculative
+ * entries, when on) with the prompt's keys for their engine's block size (the approximate block size until the
+ * first event says otherwise); every other pod in the approximate index. A prompt shorter than one block has
+ * fraction 0 everywhere.
  */
 export function matchPrefix(
   ctx: RoutingContext,
@@ -68,13 +69,20 @@ export function matchPrefix(
 }
 
 /**
- * Record in the approximate index that the prompt went to `pod` (always, also for pods that publish events: the
- * index then knows before the engine's event arrives). No-op without tokens or indexes.
+ * Record in the approximate index that the prompt went to `pod` (always, also for pods that publish events: if
+ * the pod's stream breaks, the approximate index already knows what it was sent). For a publishing pod, also
+ * record the prompt speculatively at the engine's block size (the keys `matchPrefix` just computed, memoized), so
+ * the next request of the same prefix finds it before the pod's `BlockStored` arrives. No-op without tokens or
+ * indexes.
  */
 export function recordRouted(ctx: RoutingContext, pod: Pod, prefix: PrefixDeps | undefined): void {
   if (!prefix || !ctx.prompt.tokens || ctx.prompt.tokens.length === 0) return;
   const keys = approximateKeys(ctx, prefix);
   if (keys.length > 0) prefix.approximate.add(pod.key, keys);
+  if (prefix.speculative && prefix.publishesEvents(pod.key)) {
+    const own = ctx.prompt.keys(prefix.eventBlockSize(pod.key) ?? prefix.approximateBlockSize);
+    if (own.length > 0) prefix.speculative.add(pod.key, own);
+  }
 }
 
 /** The approximate index's keys: its own scheme (AIBrix byte blocks) when configured, else kvroute's chain. */
