@@ -221,13 +221,16 @@ export function createDirector(options: DirectorOptions): Director {
     const { spec } = strategyFor(config, selection, input.strategyHeader, defaultStrategy);
     // Resolve before any fleet check: a bad header (or locked strategy) is a 400 whatever the fleet state.
     const plan = registry.resolve(spec);
-    const decide = (): Pick | Promise<Pick> => route(input, prepare, spec, plan);
+    const decide = (): Pick | Promise<Pick> => route(input, prepare, spec, plan, pods);
+    // After the limiter's Redis round trip the fleet may have changed: read it again.
+    const decideLater = (): Pick | Promise<Pick> =>
+      route(input, prepare, spec, plan, podsForModel(cluster(), request.model));
     const limit = selection?.profile.requestsPerSecond;
     const limiter = prepare ? options.modelRateLimit : undefined;
     // Only a request that can be routed is counted: an unknown model or no ready pod answers without it.
     const picked =
       limiter && limit && pods?.some((p) => p.ready)
-        ? admitThen(limiter, request.model, limit, decide)
+        ? admitThen(limiter, request.model, limit, decideLater)
         : decide();
     if (selection === undefined) return picked;
     return picked instanceof Promise
@@ -240,8 +243,9 @@ export function createDirector(options: DirectorOptions): Director {
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
+    // The model's pods as read once for this decision (the fleet is re-read only after an await).
+    all: readonly Pod[] | undefined,
   ): Pick | Promise<Pick> {
-    const all = podsForModel(cluster(), request.model);
     if (!all || all.length === 0) throw unknownModel(request.model);
     if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
 
