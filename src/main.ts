@@ -137,6 +137,12 @@ export async function main(): Promise<number> {
       () => undefined,
     );
   }
+  // Listen for the stop signals before saying "ready": whoever reads that line may signal at once, and a SIGTERM
+  // that arrives before a listener exists kills the process without a drain.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
   log.info(
     {
       grpcPort: server.grpcPort,
@@ -146,10 +152,7 @@ export async function main(): Promise<number> {
     },
     "kvroute ready",
   );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const signal = await stopSignal;
   log.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, "draining");
   await discovery.close();
   await server.drain(config.drainTimeoutMs);

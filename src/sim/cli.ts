@@ -32,11 +32,13 @@ async function run(): Promise<number> {
     fleet.writeEndpoints(parsed.endpointsOut);
     process.stdout.write(`kvroute-sim: endpoints written to ${parsed.endpointsOut}\n`);
   }
-  process.stdout.write("kvroute-sim: ready\n");
-  await new Promise<void>((resolve) => {
+  // Listen before saying "ready": the reader of that line may signal at once.
+  const stop = new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
+  process.stdout.write("kvroute-sim: ready\n");
+  await stop;
   await fleet.close();
   return 0;
 }
