@@ -10,6 +10,14 @@
  *
  * Output: a table on stdout, the ranking check (`routing-report.ts`), `--json FILE`, and an SVG chart.
  *
+ * Router replicas (`--router-replicas N`, default 1): N kvroute children per strategy with the same flags (in
+ * precise mode every replica subscribes to every pod's KV events: a ZeroMQ PUB fans out to every SUB, and the
+ * replay ROUTER answers each replica's DEALER), and the driver spreads the requests over them round-robin, as Envoy
+ * load-balances ext_proc streams over a kvroute Service with N endpoints (`e2e/replicated-driver.ts`). Each
+ * replica's approximate index then sees only its share of the traffic, while KV events reach all of them: the
+ * active-active condition under which the field's precise-vs-approximate gap appears (peer-routers §1.1, §4.7).
+ * `--scenario single|ha` names the two configurations of the ranking check (see {@link SCENARIOS}).
+ *
  * Defaults are peer-routers §4.1 C scaled to the `demo` preset (4 pods × 65,536 KV tokens) and 2 cores: 96 groups
  * × 2,048-token system prompts = 197k tokens, 75% of the fleet's KV (73-capacity: 73%), 5 prompts per group as
  * in C, 128-token questions, 64 output tokens (short, so the driver's SSE work stays small next to the pods'), at
@@ -23,9 +31,9 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT, startKvroute } from "./children";
-import type { BenchChild } from "./children";
-import { EnvoyDriver } from "./e2e/envoy-driver";
+import type { BenchChild, KvrouteChildOptions } from "./children";
 import { readMooncakeTrace, mooncakeWorkload } from "./e2e/mooncake";
+import { ReplicatedDriver } from "./e2e/replicated-driver";
 import { runWorkload } from "./e2e/run-workload";
 import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
@@ -68,8 +76,25 @@ export const STRATEGIES: readonly StrategySpec[] = [
 const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake"] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 
+/**
+ * Named configurations of the ranking check: the shared-prefix workload (its sizing flags still apply) behind one
+ * kvroute (`single`), or behind two active-active replicas (`ha`). Two, because it is the smallest HA deployment
+ * (the chart's PodDisruptionBudget case) and keeps the 2-core reference machine from running more kvroute
+ * processes than cores; round-robin over two replicas already sends about half of each group's follow-up
+ * requests to a replica whose approximate index has never seen that prefix.
+ */
+export const SCENARIOS = {
+  single: { workload: "shared-prefix", routerReplicas: 1 },
+  ha: { workload: "shared-prefix", routerReplicas: 2 },
+} as const satisfies Record<string, { workload: WorkloadName; routerReplicas: number }>;
+export type ScenarioName = keyof typeof SCENARIOS;
+
 /** Parsed command line. */
 export interface RoutingOptions {
+  /** The named scenario, when one was given (`--scenario`). */
+  readonly scenario: ScenarioName | undefined;
+  /** kvroute replicas per strategy, requests spread round-robin. */
+  readonly routerReplicas: number;
   readonly workload: WorkloadName;
   readonly rate: number;
   readonly requests: number | undefined;
@@ -89,7 +114,8 @@ export interface RoutingOptions {
 
 /** Usage text of this benchmark. */
 export const ROUTING_USAGE =
-  "routing [--workload shared-prefix|multi-turn|mooncake] [--rate R=16] [--requests N] [--groups N=96]\n" +
+  "routing [--scenario single|ha] [--router-replicas N=1] [--workload shared-prefix|multi-turn|mooncake]\n" +
+  "          [--rate R=16] [--requests N] [--groups N=96]\n" +
   "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
   "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
   "          prefix-cache-and-load] [--seed N=1] [--trace FILE] [--json FILE] [--chart FILE] [--no-progress]";
@@ -109,6 +135,8 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
     strict: true,
     allowPositionals: false,
     options: {
+      scenario: { type: "string" },
+      "router-replicas": { type: "string" },
       workload: { type: "string" },
       rate: { type: "string" },
       requests: { type: "string" },
@@ -126,7 +154,18 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
       "no-progress": { type: "boolean" },
     },
   });
-  const workload = values.workload ?? "shared-prefix";
+  let scenario: ScenarioName | undefined;
+  if (values.scenario !== undefined) {
+    if (!Object.hasOwn(SCENARIOS, values.scenario))
+      throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(", ")}`);
+    scenario = values.scenario as ScenarioName;
+    // A scenario fixes what the ranking check is about; only the workload's sizing may change.
+    if (values.workload !== undefined || values["router-replicas"] !== undefined)
+      throw new Error(
+        "--scenario sets the workload and the router replicas; drop --workload/--router-replicas",
+      );
+  }
+  const workload = scenario ? SCENARIOS[scenario].workload : (values.workload ?? "shared-prefix");
   if (!(WORKLOADS as readonly string[]).includes(workload))
     throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}`);
   const keys = values.strategies?.split(",").map((s) => s.trim()) ?? STRATEGIES.map((s) => s.key);
@@ -136,6 +175,10 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
     return s;
   });
   return {
+    scenario,
+    routerReplicas: scenario
+      ? SCENARIOS[scenario].routerReplicas
+      : num("router-replicas", values["router-replicas"], 1, true),
     workload: workload as WorkloadName,
     rate: num("rate", values.rate, 16),
     requests: values.requests === undefined ? undefined : num("requests", values.requests, 0, true),
@@ -208,11 +251,35 @@ async function decisionStats(child: BenchChild): Promise<{ sum: number; count: n
   return { sum, count };
 }
 
-/** Run `workload` once under strategy `s` against `fleet`. */
+/** {@link decisionStats} summed over every replica. */
+async function fleetDecisionStats(children: readonly BenchChild[]): Promise<{ sum: number; count: number }> {
+  const all = await Promise.all(children.map(decisionStats));
+  return all.reduce((a, b) => ({ sum: a.sum + b.sum, count: a.count + b.count }), { sum: 0, count: 0 });
+}
+
+/** Start `n` kvroute children with the same flags; on any failure the started ones are stopped. */
+async function startReplicas(
+  n: number,
+  o: Omit<KvrouteChildOptions, "name">,
+  name: string,
+): Promise<BenchChild[]> {
+  const started = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => startKvroute({ ...o, name: n === 1 ? name : `${name}-${i}` })),
+  );
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<BenchChild>).value);
+}
+
+/** Run `workload` once under strategy `s` against `fleet`, behind `replicas` kvroute children. */
 async function runStrategy(
   s: StrategySpec,
   workload: Workload,
   fleet: SimFleet,
+  replicas: number,
   showProgress: boolean,
 ): Promise<StrategyResult> {
   const extraArgs = ["--tokenizer", "character", "--metrics-interval-ms", "50"];
@@ -221,20 +288,18 @@ async function runStrategy(
       "--kv-events-static",
       ...["--kv-events-port", String(fleet.kvPort), "--kv-events-replay-port", String(fleet.kvReplayPort)],
     );
-  const kvroute = await startKvroute({
-    name: `kvroute-${s.key}`,
-    endpointsFile: fleet.endpointsFile,
-    logLevel: "warn",
-    routingAlgorithm: s.algorithm,
-    extraArgs,
-  });
-  const driver = new EnvoyDriver({ extProcAddress: `127.0.0.1:${kvroute.grpcPort}` });
+  const kvroutes = await startReplicas(
+    replicas,
+    { endpointsFile: fleet.endpointsFile, logLevel: "warn", routingAlgorithm: s.algorithm, extraArgs },
+    `kvroute-${s.key}`,
+  );
+  const driver = new ReplicatedDriver(kvroutes.map((k) => `127.0.0.1:${k.grpcPort}`));
   try {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     // After the subscriptions are up, so kvroute's event index sees the `cleared` events too.
     await resetPrefixCaches(fleet.pods);
     const before = await podCounters(fleet.pods);
-    const d0 = await decisionStats(kvroute);
+    const d0 = await fleetDecisionStats(kvroutes);
     const bar = showProgress ? new ProgressBar(s.label.padEnd(22), workload.requests.length) : undefined;
     let failed = 0;
     const { summary } = await runWorkload(workload, {
@@ -247,12 +312,14 @@ async function runStrategy(
       },
     });
     bar?.finish();
-    const d1 = await decisionStats(kvroute);
+    const d1 = await fleetDecisionStats(kvroutes);
     const delta = counterDelta(before, await podCounters(fleet.pods));
     return {
       strategy: s.label,
       algorithm: s.algorithm,
       kvEvents: s.kvEvents,
+      routerReplicas: replicas,
+      perReplica: driver.perReplica(),
       requests: summary.requests,
       succeeded: summary.succeeded,
       errors: summary.errors,
@@ -270,7 +337,7 @@ async function runStrategy(
     };
   } finally {
     driver.close();
-    await kvroute.stop();
+    await Promise.all(kvroutes.map((k) => k.stop()));
   }
 }
 
@@ -279,11 +346,20 @@ export interface RoutingReport {
   readonly benchmark: "routing";
   readonly date: string;
   readonly machine: string;
+  /** `--scenario`, or null when none was named. */
+  readonly scenario: ScenarioName | null;
+  /** kvroute replicas per strategy (requests spread round-robin). */
+  readonly routerReplicas: number;
   readonly options: Omit<RoutingOptions, "strategies"> & { strategies: string[] };
   readonly requests: number;
   readonly results: StrategyResult[];
   readonly ranking: RankingCheck;
   readonly chart: string;
+}
+
+/** "1 kvroute" / "2 kvroute replicas (round-robin)". */
+export function replicasText(n: number): string {
+  return n === 1 ? "1 kvroute" : `${n} kvroute replicas (round-robin)`;
 }
 
 /** A one-line description of the machine (for the chart and the JSON). */
@@ -299,30 +375,35 @@ export async function runRoutingBenchmark(
 ): Promise<RoutingReport> {
   const workload = buildWorkload(o);
   log(
-    `routing: ${workload.name}, ${workload.requests.length} requests, ${o.pods} × ${o.preset} pods, ` +
+    `routing: ${o.scenario ? `scenario ${o.scenario}, ` : ""}${workload.name}, ` +
+      `${workload.requests.length} requests, ${o.pods} × ${o.preset} pods, ${replicasText(o.routerReplicas)}, ` +
       `${o.strategies.length} strategies`,
   );
   const fleet = await startSimFleet({ pods: o.pods, preset: o.preset, model: MODEL });
   const results: StrategyResult[] = [];
   try {
     for (const s of o.strategies) {
-      const r = await runStrategy(s, workload, fleet, o.progress);
+      const r = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
       log(`  ${s.label}: ${r.succeeded}/${r.requests} ok in ${r.wallSeconds.toFixed(1)} s`);
       results.push(r);
     }
   } finally {
     await fleet.stop();
   }
-  const ranking = checkRanking(results);
+  const ranking = checkRanking(results, { scenario: o.scenario ?? null, routerReplicas: o.routerReplicas });
   const rate = o.workload === "mooncake" ? `speedup ${o.rate}` : `${o.rate} req/s`;
   const title = `kvroute routing quality: ${workload.name}, ${workload.requests.length} requests, ${rate}`;
-  const subtitle = `${o.pods} simulated pods (preset ${o.preset}), seed ${o.seed}; ${machine()}`;
+  const subtitle =
+    `${o.pods} simulated pods (preset ${o.preset}), ${replicasText(o.routerReplicas)}, seed ${o.seed}; ` +
+    machine();
   mkdirSync(path.dirname(path.resolve(o.chart)), { recursive: true });
   writeFileSync(o.chart, routingChartSvg(results, title, subtitle));
   const report: RoutingReport = {
     benchmark: "routing",
     date: new Date().toISOString(),
     machine: machine(),
+    scenario: o.scenario ?? null,
+    routerReplicas: o.routerReplicas,
     options: { ...o, strategies: o.strategies.map((s) => s.key) },
     requests: workload.requests.length,
     results,
@@ -343,7 +424,8 @@ export async function runRouting(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const report = await runRoutingBenchmark(o);
-  process.stdout.write(`\n${formatTable(report.results)}\n\n`);
+  const heading = `${o.scenario ? `scenario ${o.scenario}: ` : ""}${replicasText(o.routerReplicas)}`;
+  process.stdout.write(`\n${heading}\n${formatTable(report.results)}\n\n`);
   if (o.workload === "shared-prefix") process.stdout.write(`${formatRanking(report.ranking)}\n\n`);
   if (o.json) process.stdout.write(`json: ${path.resolve(o.json)}\n`);
   process.stdout.write(`chart: ${report.chart}\n`);

@@ -8,13 +8,19 @@
  */
 import { performance } from "node:perf_hooks";
 import { EnvoyDriver } from "./envoy-driver";
-import type { DriverOptions, DriverResult } from "./driver-types";
+import type { DriverOptions, DriverRequest, DriverResult } from "./driver-types";
 import type { Workload, WorkloadRequest } from "./workloads";
+
+/** What sends the requests: an `EnvoyDriver`, or anything shaped like one (e.g. `ReplicatedDriver`). */
+export interface RequestSender {
+  send(req: DriverRequest): Promise<DriverResult>;
+  close(): void;
+}
 
 /** Options of {@link runWorkload}. */
 export interface RunOptions {
   /** A driver to use (left open), or the options to make one (closed after the run). */
-  readonly driver: EnvoyDriver | DriverOptions;
+  readonly driver: RequestSender | DriverOptions;
   /** `model` of every request body. */
   readonly model: string;
   /** At most this many requests in flight; default unbounded (pure open loop). */
@@ -116,7 +122,8 @@ export async function runWorkload(
   workload: Workload,
   o: RunOptions,
 ): Promise<{ records: RequestRecord[]; summary: RunSummary }> {
-  const driver = o.driver instanceof EnvoyDriver ? o.driver : new EnvoyDriver(o.driver);
+  const given = "send" in o.driver ? o.driver : undefined;
+  const driver = given ?? new EnvoyDriver(o.driver as DriverOptions);
   const slots = new Slots(o.maxConcurrency ?? Number.POSITIVE_INFINITY);
   const finished = new Map<string, Promise<void>>();
   const records: RequestRecord[] = [];
@@ -155,7 +162,7 @@ export async function runWorkload(
   try {
     await Promise.all(finished.values());
   } finally {
-    if (!(o.driver instanceof EnvoyDriver)) driver.close();
+    if (!given) driver.close();
   }
   const wallSeconds = (performance.now() - start) / 1000;
   return { records, summary: summarize(records, wallSeconds, o.pods) };

@@ -1,14 +1,14 @@
 /**
- * The routing benchmark end to end at a tiny scale: a real `kvroute-sim` child, a real kvroute child per strategy
- * and the Envoy driver. Asserts the report's shape only; speed and ranking depend on the machine and the load,
- * which is what the benchmark itself is for.
+ * The routing benchmark end to end at a tiny scale: a real `kvroute-sim` child, two real kvroute replicas per
+ * strategy (`--router-replicas 2`, requests round-robin) and the Envoy driver. Asserts the report's shape only;
+ * speed and ranking depend on the machine and the load, which is what the benchmark itself is for.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseRoutingOptions, runRoutingBenchmark } from "../../bench/routing";
 import type { RoutingReport } from "../../bench/routing";
-import { formatTable } from "../../bench/routing-report";
+import { formatRanking, formatTable } from "../../bench/routing-report";
 
 /**
  * Well-formed XML check (no XML parser is among the dependencies): one root element, every tag closed in order,
@@ -53,7 +53,16 @@ describe("npm run bench -- routing, tiny scale", () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "routing-bench-test-"));
     const o = parseRoutingOptions([
       ...["--groups", "4", "--prompts-per-group", "2", "--output-tokens", "4", "--scale", "0.25"],
-      ...["--rate", "20", "--pods", "2", "--strategies", "random,prefix-cache-precise"],
+      ...[
+        "--rate",
+        "20",
+        "--pods",
+        "2",
+        "--strategies",
+        "random,prefix-cache-precise",
+        "--router-replicas",
+        "2",
+      ],
       ...["--json", path.join(dir, "r.json"), "--chart", path.join(dir, "r.svg"), "--no-progress"],
     ]);
     report = await runRoutingBenchmark(o, () => undefined);
@@ -62,7 +71,12 @@ describe("npm run bench -- routing, tiny scale", () => {
 
   it("reports every strategy with sane figures", () => {
     expect(report.results.map((r) => r.strategy)).toEqual(["random", "prefix-cache (precise)"]);
+    expect(report.routerReplicas).toBe(2);
+    expect(report.scenario).toBeNull();
     for (const r of report.results) {
+      expect(r.routerReplicas).toBe(2);
+      // Round-robin over two replicas: 8 requests, 4 each.
+      expect(r.perReplica).toEqual([4, 4]);
       expect(r.requests).toBe(8);
       expect(r.succeeded).toBe(8);
       expect(r.hitRate).toBeGreaterThanOrEqual(0);
@@ -77,13 +91,24 @@ describe("npm run bench -- routing, tiny scale", () => {
     expect(report.results[1]?.kvEvents).toBe(true);
     // Two of the three compared strategy kinds are missing, so the check does not apply.
     expect(report.ranking.applicable).toBe(false);
-    expect(formatTable(report.results).split("\n")).toHaveLength(4);
+    expect(report.ranking.routerReplicas).toBe(2);
+    expect(formatRanking(report.ranking)).toContain("skipped");
+    const table = formatTable(report.results).split("\n");
+    expect(table).toHaveLength(4);
+    expect(table[0]).toContain("per-replica");
   });
 
   it("writes the JSON report", () => {
     const json = JSON.parse(readFileSync(path.join(dir, "r.json"), "utf8")) as RoutingReport;
     expect(json.results.map((r) => r.strategy)).toEqual(report.results.map((r) => r.strategy));
     expect(json.options.strategies).toEqual(["random", "prefix-cache-precise"]);
+    expect(json.scenario).toBeNull();
+    expect(json.routerReplicas).toBe(2);
+    expect(json.options.routerReplicas).toBe(2);
+    expect(json.results.map((r) => r.perReplica)).toEqual([
+      [4, 4],
+      [4, 4],
+    ]);
   });
 
   it("writes a well-formed SVG with one group per strategy", () => {
@@ -93,5 +118,28 @@ describe("npm run bench -- routing, tiny scale", () => {
     const groups = [...svg.matchAll(/<g class="strategy" data-strategy="([^"]*)">/g)].map((m) => m[1]);
     expect(groups).toEqual(["random", "prefix-cache (precise)"]);
     expect(elements.filter((e) => e === "g")).toHaveLength(2);
+  });
+});
+
+describe("routing bench scenarios", () => {
+  it("--scenario ha is the shared-prefix workload behind two replicas; sizing flags still apply", () => {
+    const o = parseRoutingOptions(["--scenario", "ha", "--groups", "8"]);
+    expect(o).toMatchObject({ scenario: "ha", routerReplicas: 2, workload: "shared-prefix", groups: 8 });
+    expect(parseRoutingOptions(["--scenario", "single"])).toMatchObject({
+      scenario: "single",
+      routerReplicas: 1,
+    });
+  });
+
+  it("defaults to one replica and no scenario", () => {
+    expect(parseRoutingOptions([])).toMatchObject({ scenario: undefined, routerReplicas: 1 });
+    expect(parseRoutingOptions(["--router-replicas", "3"]).routerReplicas).toBe(3);
+  });
+
+  it("rejects an unknown scenario and flags a scenario fixes", () => {
+    expect(() => parseRoutingOptions(["--scenario", "nope"])).toThrow(/--scenario/);
+    expect(() => parseRoutingOptions(["--scenario", "ha", "--router-replicas", "3"])).toThrow(/--scenario/);
+    expect(() => parseRoutingOptions(["--scenario", "ha", "--workload", "multi-turn"])).toThrow(/--scenario/);
+    expect(() => parseRoutingOptions(["--router-replicas", "0"])).toThrow(/--router-replicas/);
   });
 });
