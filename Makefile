@@ -54,7 +54,7 @@ bench: build
 # replicas per strategy, requests round-robin), the Envoy driver, 144 shared-prefix requests per strategy; prints
 # the table, the ranking check and the chart's path. No build needed (tsx). Only the HA table: the single-replica
 # run takes as long again (~110 s each on 2 cores), so it is `npm run bench -- routing --scenario single`.
-DEMO_ARGS ?= --scenario ha --pods 4 --preset demo --groups 48 --prompts-per-group 3 --rate 16
+DEMO_ARGS ?= --scenario ha --pods 4 --preset demo --groups 48 --prompts-per-group 3 --rate 28
 demo: $(NPM_STAMP)
 	npm run --silent bench -- routing $(DEMO_ARGS)
 
