@@ -141,10 +141,18 @@ describe("KV-event routing end to end", () => {
     }
   });
 
-  it("after BlockRemoved the prefix no longer decides", async () => {
+  it("after BlockRemoved only the sticky hint is left: the prompt goes back where kvroute sent it", async () => {
     await publisher.publish(removed);
     await until((b) => b.prefix.eventBlocks === 0, "blocks removed");
-    const { line } = await route();
+    // No pod holds the prefix now; kvroute keeps the prefix group together on the pod it chose before (a cold
+    // prefill costs the same anywhere) instead of scattering it by load.
+    const { target, line } = await route();
+    expect(target).toBe(B.address);
+    expect(line["fallbackReason"]).toBeUndefined();
+  });
+
+  it("a prompt kvroute never routed and no pod reported falls back to least-request", async () => {
+    const { line } = await route(Array.from({ length: 64 }, (_, i) => 70_000 + i));
     expect(line).toMatchObject({ fallbackReason: "no-prefix-match", fallbackTo: "least-request" });
   });
 
@@ -154,9 +162,11 @@ describe("KV-event routing end to end", () => {
     expect((await route(TOKENS2)).target).toBe(B.address);
     await publisher.publish(cleared);
     await until((b) => b.prefix.eventBlocks === 0, "blocks cleared");
-    // Only the approximate index still knows where kvroute sent the prompt: pod B, which no longer counts for it
-    // because it publishes events. So nothing matches.
-    expect((await route(TOKENS2)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
+    // The events no longer place the prompt anywhere; only the approximate index's weak hint (kvroute sent it to
+    // pod B) is left, and it keeps the prompt on B.
+    const after = await route(TOKENS2);
+    expect(after.target).toBe(B.address);
+    expect(after.line["fallbackReason"]).toBeUndefined();
   });
 });
 
@@ -206,8 +216,10 @@ describe("speculative entries end to end", () => {
     const second = await routeOnce(h, TOKENS3);
     expect(second.target).toBe(first.target);
     expect(second.line["fallbackReason"]).toBeUndefined();
-    // After the TTL they no longer count.
+    // After the TTL they are gone; only the approximate index's weak sticky hint still points at the same pod.
     await new Promise((r) => setTimeout(r, TTL_MS + 200));
-    expect((await routeOnce(h, TOKENS3)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
+    const states2 = await podStates(h);
+    expect(states2.find((p) => p.name === chosen.name)?.prefix).toMatchObject({ speculativeBlocks: 0 });
+    expect((await routeOnce(h, TOKENS3)).target).toBe(first.target);
   });
 });

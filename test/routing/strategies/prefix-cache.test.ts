@@ -3,6 +3,7 @@ import type { BlockHasher } from "../../../src/prefix/block-key";
 import type { Pod } from "../../../src/cluster/pod";
 import type { ScoreResult } from "../../../src/routing/framework";
 import { factory, TYPE } from "../../../src/routing/strategies/prefix-cache";
+import { STICKY_HINT_WEIGHT } from "../../../src/routing/strategies/prefix-cache/match";
 import {
   makePrefixFixture,
   makePrompt,
@@ -200,7 +201,23 @@ describe(TYPE, () => {
     route(2);
     expect(f.speculative?.blocks(key(2))).toBe(0);
     clock.t += 2000;
-    expect(shown(score())).toEqual([0, 0, 1]);
+    // Expired: pod-1 keeps only the weak sticky hint of the approximate index (no publishing pod matches).
+    expect(shown(score())).toEqual([0, STICKY_HINT_WEIGHT, 1]);
+  });
+
+  it("the sticky hint for publishing pods never outweighs a block their events report", () => {
+    const fleet = makeFleet(3);
+    const f = makePrefixFixture(hasher, 4);
+    const s = factory.create(factory.paramsSchema.parse({}), { now: () => 0, prefix: f.deps });
+    const ctx = (): ReturnType<typeof makeContext> =>
+      makeContext(fleet.load, { prompt: makePrompt(hasher, range(32)) });
+    for (let i = 0; i < 3; i++) f.publishing.add(key(i));
+    s.onRouted?.(ctx(), fleet.pods[0] as Pod); // kvroute sent the prompt to pod-0: the approximate index says so
+    // Nothing reported anywhere: the hint keeps the prompt on pod-0.
+    expect(shown(s.score(ctx(), fleet.pods))).toEqual([STICKY_HINT_WEIGHT, 0, 0]);
+    // pod-2 reports the first block: a real hit wins, and the hint is no longer consulted.
+    storeEvent(f.events, key(2), range(4), 4);
+    expect(shown(s.score(ctx(), fleet.pods))).toEqual([0, 0, 0.125]);
   });
 
   it("rejects unknown params", () => {

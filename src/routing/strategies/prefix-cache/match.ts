@@ -7,6 +7,12 @@
 import type { Pod } from "../../../cluster/pod";
 import type { PrefixDeps, RoutingContext } from "../../framework";
 
+/**
+ * Weight of the approximate index's belief for a pod that publishes KV events but whose events show no match: far
+ * below any real hit (one block of a 100-block prompt is 0.01), so it only decides between pods that hold nothing.
+ */
+export const STICKY_HINT_WEIGHT = 1e-3;
+
 /** Hit fractions per candidate, or why there are none. */
 export type PrefixMatch =
   | {
@@ -22,8 +28,9 @@ export type PrefixMatch =
  * For each pod: the longest run of leading prompt blocks it holds, as a fraction of the prompt's full blocks.
  * Pods whose event stream is live (`publishesEvents`) are looked up in the event index (plus its speculative
  * entries, when on) with the prompt's keys for their engine's block size (the approximate block size until the
- * first event says otherwise); every other pod in the approximate index. A prompt shorter than one block has
- * fraction 0 everywhere.
+ * first event says otherwise); every other pod in the approximate index. When no publishing pod matches, their
+ * approximate entries count at {@link STICKY_HINT_WEIGHT}. A prompt shorter than one block has fraction 0
+ * everywhere.
  */
 export function matchPrefix(
   ctx: RoutingContext,
@@ -49,7 +56,12 @@ export function matchPrefix(
     }
   }
   let any = false;
-  const run = (index: PrefixDeps["events"], keys: BigUint64Array, members: readonly number[]): void => {
+  const run = (
+    index: PrefixDeps["events"],
+    keys: BigUint64Array,
+    members: readonly number[],
+    weight = 1,
+  ): void => {
     if (members.length === 0) return;
     if (keys.length === 0) return;
     const keysOf = members.map((i) => (pods[i] as Pod).key);
@@ -58,12 +70,19 @@ export function matchPrefix(
     for (const i of members) {
       const n = matched.get((pods[i] as Pod).key);
       if (n !== undefined && n > 0) {
-        fractions[i] = Math.min(1, n / keys.length);
+        fractions[i] = weight * Math.min(1, n / keys.length);
         any = true;
       }
     }
   };
   for (const [bs, members] of groups) run(prefix.events, ctx.prompt.keys(bs), members);
+  if (!any && groups.size > 0) {
+    // No publishing pod holds the prefix any more (evicted, or never prefilled). Rather than scatter the prefix
+    // group over the least-loaded pods, each needing a cold prefill, prefer — weakly — the pods kvroute sent it
+    // to: the prefill costs the same there, and the group's next requests then find it in one place.
+    const publishing = [...groups.values()].flat();
+    run(prefix.approximate, approximateKeys(ctx, prefix), publishing, STICKY_HINT_WEIGHT);
+  }
   if (approximate.length > 0) run(prefix.approximate, approximateKeys(ctx, prefix), approximate);
   return { t: "match", fractions, any };
 }
