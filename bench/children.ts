@@ -247,8 +247,22 @@ export interface KvrouteChildOptions {
   readonly extraArgs?: readonly string[];
 }
 
-/** Start kvroute's real `main()` (standalone, loopback ports chosen here), its stdout piped to this process. */
+/**
+ * Start kvroute's real `main()` (standalone, loopback ports chosen here), its stdout piped to this process. A port
+ * found free can be taken before the child binds it (by another child, or as the ephemeral source port of one of
+ * the driver's many connections): on EADDRINUSE the start is retried on new ports, a few times.
+ */
 export async function startKvroute(o: KvrouteChildOptions): Promise<BenchChild> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startKvrouteOnce(o);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes("EADDRINUSE")) throw err;
+    }
+  }
+}
+
+async function startKvrouteOnce(o: KvrouteChildOptions): Promise<BenchChild> {
   const grpcPort = await freePort();
   const httpPort = await freePort();
   return startChild({
