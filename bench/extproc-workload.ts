@@ -13,6 +13,7 @@
  * @module
  */
 import type { ProcessingRequest } from "../src/extproc/messages";
+import { seededRandom as prng } from "../src/seeded-random";
 
 /** SSE chunks in the response body. */
 export const SSE_CHUNKS = 20;
@@ -34,18 +35,6 @@ export interface Workload {
   readonly requestBody: Buffer;
   readonly responseHeaders: Buffer;
   readonly responseBodyChunks: readonly Buffer[];
-}
-
-/** Mulberry32: a tiny seeded PRNG, so every run sends the same text. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

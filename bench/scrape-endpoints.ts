@@ -13,18 +13,7 @@ import { serveCpuQueries } from "./child-ipc";
 import { createBodyRenderer } from "./scrape-body";
 import type { BodyKind } from "./scrape-body";
 import type { EndpointsMessage } from "./scrape-fleet";
-
-/** A small deterministic generator per endpoint (mulberry32), so runs are comparable. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from "../src/seeded-random";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -9,7 +9,7 @@ import { performance } from "node:perf_hooks";
 import { get_encoding } from "tiktoken";
 import { characterEncoder, loadHfEncoder, tiktokenEncoder, createTokenizerRegistry } from "../src/tokenize";
 import type { SyncEncoder } from "../src/tokenize";
-import { seededRandom } from "../src/tokenize/parity-sample";
+import { seededRandom } from "../src/seeded-random";
 
 /** Usage line (options only) for `bench/run.ts`. */
 export const TOKENIZE_USAGE = "tokenize [--hf <tokenizer.json>] [--seconds <n>]";

@@ -12,24 +12,14 @@
  *
  * @module
  */
+import { seededRandom as prng } from "../../src/seeded-random";
+export { seededRandom as prng } from "../../src/seeded-random";
 
 /** The tokenizers whose counts {@link tokenText} hits exactly. */
 export type TextTokenizer = "tiktoken" | "character";
 
 /** A seeded PRNG returning floats in [0, 1). */
 export type Rng = () => number;
-
-/** Mulberry32: tiny, fast and good enough for workload shapes; the same seed always gives the same run. */
-export function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mix several integers into one seed (FNV-1a over their 32-bit words), so derived streams do not collide. */
 export function mixSeed(...parts: readonly number[]): number {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { seededRandom } from "../seeded-random";
 
 /** Fixed crafted strings. */
 export const CRAFTED_SAMPLES: readonly string[] = [
@@ -64,18 +65,6 @@ const POOL: readonly string[] = [
   "<|endoftext|>",
   "<|eot_id|>",
 ];
-
-/** Deterministic 32-bit PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` random strings of 1..`maxPieces` pool pieces, reproducible from `seed`. */
 export function randomSamples(count: number, seed: number, maxPieces = 40): string[] {

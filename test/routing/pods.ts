@@ -10,6 +10,8 @@ import type { InferenceRequest } from "../../src/request/inference-request";
 import type { HeaderView, PreparedPrompt, RoutingContext } from "../../src/routing/framework";
 import type { EngineMetrics } from "../../src/cluster/engine-metrics";
 import type { PodObservation } from "../../src/cluster/observations";
+import { seededRandom } from "../../src/seeded-random";
+export { seededRandom } from "../../src/seeded-random";
 
 /** The model every fixture pod serves unless told otherwise. */
 export const MODEL = "llama-3-8b";
@@ -115,18 +117,6 @@ export function byPod<T>(pods: readonly Pod[], values: readonly (T | undefined)[
 /** A header view over a plain record (keys given lower-case). */
 export function headersOf(record: Readonly<Record<string, string>> = {}): HeaderView {
   return { get: (name) => (Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined) };
-}
-
-/** Deterministic uniform [0, 1) source (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A source that replays `values` in order, then repeats the last one. */
