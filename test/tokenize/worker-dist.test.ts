@@ -8,9 +8,11 @@ import { transformFileSync } from "@swc/core";
 
 jest.setTimeout(30_000);
 
-const SRC = join(__dirname, "..", "..", "src", "tokenize");
-// Inside the repository so that the compiled files resolve `tiktoken` & co. from its node_modules.
+const SRC = join(__dirname, "..", "..", "src");
+// Inside the repository so that the compiled files resolve `tiktoken` & co. from its node_modules. The layout
+// mirrors `src/`: `tokenize/*.js`, plus the modules outside that folder the tokenizers import.
 const OUT = join(__dirname, `.dist-${process.pid}`);
+const OUTSIDE_TOKENIZE = ["seeded-random.ts"];
 
 interface CompiledPool {
   WorkerPool: new (options: { workers: number }) => {
@@ -20,22 +22,27 @@ interface CompiledPool {
   };
 }
 
+function compile(from: string, to: string): void {
+  const { code } = transformFileSync(from, {
+    jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+    module: { type: "commonjs" },
+  });
+  writeFileSync(to.replace(/\.ts$/, ".js"), code);
+}
+
 beforeAll(() => {
-  mkdirSync(OUT, { recursive: true });
-  for (const file of readdirSync(SRC).filter((f) => f.endsWith(".ts"))) {
-    const { code } = transformFileSync(join(SRC, file), {
-      jsc: { parser: { syntax: "typescript" }, target: "es2022" },
-      module: { type: "commonjs" },
-    });
-    writeFileSync(join(OUT, file.replace(/\.ts$/, ".js")), code);
+  mkdirSync(join(OUT, "tokenize"), { recursive: true });
+  for (const file of readdirSync(join(SRC, "tokenize")).filter((f) => f.endsWith(".ts"))) {
+    compile(join(SRC, "tokenize", file), join(OUT, "tokenize", file));
   }
+  for (const file of OUTSIDE_TOKENIZE) compile(join(SRC, file), join(OUT, file));
 });
 
 afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 
 it("runs the compiled worker-main.js", async () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { WorkerPool } = require(join(OUT, "worker-pool.js")) as CompiledPool;
+  const { WorkerPool } = require(join(OUT, "tokenize", "worker-pool.js")) as CompiledPool;
   const pool = new WorkerPool({ workers: 1 });
   try {
     expect(Array.from(await pool.encode({ type: "tiktoken" }, "hello world"))).toEqual([15339, 1917]);
