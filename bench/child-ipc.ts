@@ -5,11 +5,27 @@
  *
  * @module
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import type { IntervalHistogram } from "node:perf_hooks";
 
-/** Parent → child: "send me your CPU usage"; `id` is echoed back. */
+/** Parent → child: "send me your CPU usage" (and, with `vitals`, loop delay and memory); `id` is echoed back. */
 export interface CpuQuery {
   readonly t: "cpu?";
   readonly id: number;
+  readonly vitals?: boolean;
+}
+
+/**
+ * Event-loop delay since the previous vitals query and memory now. `rssAfterGcBytes` is measured right after a full
+ * GC when the child runs with `--expose-gc` (else null): what the process keeps, not what it has not collected yet.
+ */
+export interface Vitals {
+  readonly eldP99Ms: number;
+  readonly eldMaxMs: number;
+  readonly rssBytes: number;
+  readonly rssAfterGcBytes: number | null;
+  readonly heapUsedBytes: number;
+  readonly externalBytes: number;
 }
 
 /** Child → parent: the answer to a {@link CpuQuery}. */
@@ -18,12 +34,35 @@ export interface CpuReply {
   readonly id: number;
   readonly userMicros: number;
   readonly systemMicros: number;
+  readonly vitals?: Vitals;
 }
 
 /** Child → parent: the no-op server is listening (kvroute reports its ports on stdout instead). */
 export interface ListeningMessage {
   readonly t: "listening";
   readonly grpcPort: number;
+}
+
+/** Read and reset the loop-delay histogram; GC first (when exposed) for the kept RSS. */
+function vitals(delay: IntervalHistogram): Vitals {
+  const eldP99Ms = delay.percentile(99) / 1e6;
+  const eldMaxMs = delay.max / 1e6;
+  delay.reset();
+  const before = process.memoryUsage();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let rssAfterGcBytes: number | null = null;
+  if (gc) {
+    gc();
+    rssAfterGcBytes = process.memoryUsage.rss();
+  }
+  return {
+    eldP99Ms,
+    eldMaxMs,
+    rssBytes: before.rss,
+    rssAfterGcBytes,
+    heapUsedBytes: before.heapUsed,
+    externalBytes: before.external,
+  };
 }
 
 /** Narrow an IPC message to a {@link CpuQuery}. */
@@ -50,10 +89,18 @@ export function isListening(m: unknown): m is ListeningMessage {
 export function serveCpuQueries(onParentGone: () => void): void {
   const send = process.send?.bind(process);
   if (!send) throw new Error("this benchmark child must be started with child_process.fork");
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
   process.on("message", (m: unknown) => {
     if (!isCpuQuery(m)) return;
     const u = process.cpuUsage();
-    const reply: CpuReply = { t: "cpu", id: m.id, userMicros: u.user, systemMicros: u.system };
+    const reply: CpuReply = {
+      t: "cpu",
+      id: m.id,
+      userMicros: u.user,
+      systemMicros: u.system,
+      ...(m.vitals ? { vitals: vitals(delay) } : {}),
+    };
     send(reply);
   });
   process.once("disconnect", onParentGone);

@@ -15,7 +15,7 @@ import net from "node:net";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { isCpuReply, isListening } from "./child-ipc";
-import type { CpuQuery } from "./child-ipc";
+import type { CpuQuery, CpuReply, Vitals } from "./child-ipc";
 
 /** Repository root (this file lives in `bench/`). */
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -39,6 +39,10 @@ export interface BenchChild {
   syscalls(): Syscalls | undefined;
   /** Total CPU time (user + system) the child has used so far, in µs. */
   cpuMicros(): Promise<number>;
+  /** Loop delay since the previous call, and memory (after a GC when the child has `--expose-gc`). */
+  vitals(): Promise<Vitals>;
+  /** Whether the process is still running (a crash under load shows here). */
+  alive(): boolean;
   /** SIGTERM, then SIGKILL after a timeout; resolves with the exit code (null when killed by a signal). */
   stop(): Promise<number | null>;
 }
@@ -134,7 +138,7 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
   let stdoutHead = "";
   let stderrTail = "";
   let nextQueryId = 1;
-  const cpuWaiters = new Map<number, (micros: number) => void>();
+  const cpuWaiters = new Map<number, (reply: CpuReply) => void>();
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => {
       live.delete(child);
@@ -146,7 +150,7 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
   });
   child.on("message", (m: unknown) => {
     if (!isCpuReply(m)) return;
-    cpuWaiters.get(m.id)?.(m.userMicros + m.systemMicros);
+    cpuWaiters.get(m.id)?.(m);
     cpuWaiters.delete(m.id);
   });
 
@@ -189,6 +193,22 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
     }
   });
 
+  function query(vitals: boolean): Promise<CpuReply> {
+    const id = nextQueryId++;
+    return new Promise<CpuReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cpuWaiters.delete(id);
+        reject(new Error(`${o.name} did not answer a CPU query`));
+      }, STOP_TIMEOUT_MS);
+      cpuWaiters.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      const q: CpuQuery = { t: "cpu?", id, vitals };
+      child.send(q);
+    });
+  }
+
   function handle(grpcPort: number, httpPort: number | undefined): BenchChild {
     return {
       name: o.name,
@@ -198,21 +218,16 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
       stdoutLines: () => lines,
       stdoutBytes: () => bytes,
       syscalls: () => readSyscalls(pid),
-      cpuMicros() {
-        const id = nextQueryId++;
-        return new Promise<number>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            cpuWaiters.delete(id);
-            reject(new Error(`${o.name} did not answer a CPU query`));
-          }, STOP_TIMEOUT_MS);
-          cpuWaiters.set(id, (micros) => {
-            clearTimeout(timer);
-            resolve(micros);
-          });
-          const q: CpuQuery = { t: "cpu?", id };
-          child.send(q);
-        });
+      async cpuMicros() {
+        const r = await query(false);
+        return r.userMicros + r.systemMicros;
       },
+      async vitals() {
+        const r = await query(true);
+        if (!r.vitals) throw new Error(`${o.name} answered without vitals`);
+        return r.vitals;
+      },
+      alive: () => child.exitCode === null && child.signalCode === null,
       async stop() {
         if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
         child.kill("SIGTERM");

@@ -112,10 +112,10 @@ function wrongKind(reply: Buffer | undefined, field: number): string | undefined
   return mask & (1 << field) ? undefined : `reply without field ${field}`;
 }
 
-type RawCall = grpc.ClientDuplexStream<Buffer, Buffer>;
+export type RawCall = grpc.ClientDuplexStream<Buffer, Buffer>;
 
 /** One bidi stream with a reply queue. */
-class RawStream {
+export class RawStream {
   private readonly queue: Buffer[] = [];
   private waiter: ((b: Buffer | undefined) => void) | undefined;
   private ended = false;

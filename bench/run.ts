@@ -10,6 +10,7 @@ import { KV_USAGE, runKv } from "./kv";
 import { TOKENIZE_USAGE, runTokenize } from "./tokenize";
 import { SCRAPE_USAGE, runScrape } from "./scrape";
 import { ROUTING_USAGE, runRouting } from "./routing";
+import { RESILIENCE_USAGE, runResilience } from "./resilience";
 
 /** A benchmark: its usage line (options only) and how to run it with the remaining arguments. */
 interface Benchmark {
@@ -24,6 +25,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   tokenize: { usage: TOKENIZE_USAGE, run: runTokenize },
   scrape: { usage: SCRAPE_USAGE, run: runScrape },
   routing: { usage: ROUTING_USAGE, run: runRouting },
+  resilience: { usage: RESILIENCE_USAGE, run: runResilience },
 };
 
 function usage(): string {
