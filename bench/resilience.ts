@@ -32,11 +32,12 @@ import { buildWorkload } from "./extproc-workload";
 import { holdStreams, runCase } from "./resilience-drive";
 import type { DecisionCheck } from "./resilience-drive";
 import { FUZZ_CLASSES, fuzzCases } from "./resilience-fuzz";
+import type { FuzzClass } from "./resilience-fuzz";
 
 /** Usage text of this benchmark. */
 export const RESILIENCE_USAGE =
   "resilience [--rounds N=2000] [--concurrency N=32] [--streams N=5000] [--connections N=4]\n" +
-  "          [--soak-seconds N=60] [--soak-concurrency N=32] [--seed N=1] [--json FILE]";
+  "          [--soak-seconds N=60] [--soak-concurrency N=32] [--seed N=1] [--classes a,b] [--json FILE]";
 
 const MODEL = "fuzz-model";
 const PODS = 8;
@@ -51,7 +52,19 @@ interface Options {
   readonly soakSeconds: number;
   readonly soakConcurrency: number;
   readonly seed: number;
+  readonly classes: ReadonlySet<FuzzClass>;
   readonly json: string | undefined;
+}
+
+function fuzzClasses(list: string | undefined): ReadonlySet<FuzzClass> {
+  if (list === undefined) return new Set(FUZZ_CLASSES);
+  return new Set(
+    list.split(",").map((name) => {
+      const cls = FUZZ_CLASSES.find((c) => c === name.trim());
+      if (!cls) throw new Error(`--classes: unknown class ${name}; known: ${FUZZ_CLASSES.join(",")}`);
+      return cls;
+    }),
+  );
 }
 
 function count(name: string, value: string | undefined, fallback: number, zeroOk = false): number {
@@ -74,6 +87,7 @@ function parseOptions(argv: readonly string[]): Options {
       "soak-seconds": opt,
       "soak-concurrency": opt,
       seed: opt,
+      classes: opt,
       json: opt,
     },
     strict: true,
@@ -87,6 +101,7 @@ function parseOptions(argv: readonly string[]): Options {
     soakSeconds: count("soak-seconds", v["soak-seconds"], 60, true),
     soakConcurrency: count("soak-concurrency", v["soak-concurrency"], 32),
     seed: count("seed", v.seed, 1, true),
+    classes: fuzzClasses(v.classes),
     json: v.json,
   };
 }
@@ -126,8 +141,9 @@ async function fuzzPhase(
   check: DecisionCheck,
   encode: Parameters<typeof fuzzCases>[0],
 ): Promise<Map<string, Map<string, number>>> {
-  const table = new Map<string, Map<string, number>>(FUZZ_CLASSES.map((c) => [c, new Map()]));
-  const cases = fuzzCases(encode, { model: MODEL, maxBodyBytes: MAX_BODY_BYTES }, o.rounds, o.seed);
+  const table = new Map<string, Map<string, number>>([...o.classes].map((c) => [c, new Map()]));
+  const target = { model: MODEL, maxBodyBytes: MAX_BODY_BYTES };
+  const cases = fuzzCases(encode, target, o.rounds, o.seed, o.classes);
   let done = 0;
   const worker = async (): Promise<void> => {
     for (let next = cases.next(); !next.done; next = cases.next()) {
