@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { HeaderMap, HeaderValueOption } from "./messages";
+import { ProtocolError } from "./protocol-error";
 
 /**
  * Headers that choose the upstream pod. A client must never set them: kvroute removes them at request-headers time
@@ -13,15 +14,33 @@ import type { HeaderMap, HeaderValueOption } from "./messages";
 export const ROUTING_HEADERS: readonly string[] = ["target-pod", "x-gateway-destination-endpoint"];
 
 /**
- * Decode a header map into lower-case keys with string values, first occurrence winning. Values come from
- * `raw_value` (what Envoy sends since 1.27) with `value` as fallback.
+ * Most entries kvroute reads from one header map. Envoy's own default is 100 (`max_headers_count`); a map far
+ * beyond any Envoy setting is not a request but a malformed or hostile message, refused before per-entry work.
  */
-export function readHeaderMap(map: HeaderMap | undefined): Map<string, string> {
+export const MAX_HEADER_ENTRIES = 10_000;
+
+/**
+ * Decode a header map into lower-case keys with string values, first occurrence winning. Every entry has a
+ * defined outcome:
+ * - `raw_value` (what Envoy sends since 1.27) wins when non-empty, decoded as latin1 so every byte survives
+ *   (non-UTF-8 bytes included); otherwise `value`, otherwise `""`;
+ * - an entry without a `key` (or with an empty one) is a protocol error (`header-without-key`), as is a map of more
+ *   than {@link MAX_HEADER_ENTRIES} entries (`too-many-headers`): the stream ends with INVALID_ARGUMENT and the
+ *   reason is counted, instead of a TypeError surfacing as INTERNAL.
+ *
+ * @throws ProtocolError for the two malformed cases above; `where` names the message in its text.
+ */
+export function readHeaderMap(map: HeaderMap | undefined, where = "header-map"): Map<string, string> {
   const out = new Map<string, string>();
   const list = map?.headers;
   if (!list) return out;
+  if (list.length > MAX_HEADER_ENTRIES) throw new ProtocolError("too-many-headers", where);
   for (const h of list) {
-    const key = h.key.toLowerCase();
+    // `key` is typed as required but comes off the wire: protobuf has no required fields.
+    const rawKey: unknown = h.key;
+    if (typeof rawKey !== "string" || rawKey.length === 0)
+      throw new ProtocolError("header-without-key", where);
+    const key = rawKey.toLowerCase();
     if (out.has(key)) continue;
     const raw = h.raw_value;
     out.set(key, raw && raw.length > 0 ? raw.toString("latin1") : (h.value ?? ""));

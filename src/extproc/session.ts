@@ -156,7 +156,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
 
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
     if (state.t !== "awaitHeaders") throw new ProtocolError("duplicate-request-headers", state.t);
-    const headers = readHeaderMap(msg.request_headers?.headers);
+    const headers = readHeaderMap(msg.request_headers?.headers, state.t);
     const requestId = requestIdFrom(headers);
     const path = pathWithoutQuery(headers.get(":path") ?? "");
     if (deps.isDraining())
