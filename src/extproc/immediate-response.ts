@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { echoClientText, MAX_MESSAGE_BYTES } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { HeaderValueOption, ProcessingResponse } from "./messages";
 
@@ -57,12 +58,21 @@ function header(key: string, value: string): HeaderValueOption {
   return { header: { key, raw_value: Buffer.from(value, "utf8") } };
 }
 
+/**
+ * The error's message as the client (and the log) may see it: messages quote client input (a model name, a
+ * strategy spec, a user name), so the whole text is bounded and stripped of control characters here, whatever
+ * the thrower did.
+ */
+export function clientMessageOf(err: RouteError): string {
+  return echoClientText(err.message, MAX_MESSAGE_BYTES);
+}
+
 /** Render the OpenAI error envelope for an error. */
 export function errorEnvelope(err: RouteError): string {
   const status = httpStatusOf(err.code);
   return JSON.stringify({
     error: {
-      message: err.message,
+      message: clientMessageOf(err),
       type: errorType(status),
       code: err.openaiCode ?? WIRE[err.code].openaiCode ?? null,
       param: err.param ?? null,
@@ -79,7 +89,8 @@ export function immediateResponseFor(reason: unknown, requestId: string): Proces
   const form = WIRE[err.code];
   const set: HeaderValueOption[] = [header("content-type", "application/json")];
   const errHeader = err.errorHeader ?? form.header;
-  if (errHeader) set.push(header(errHeader[0], errHeader[1]));
+  // AIBrix echoes the model name in `x-error-no-model-backends`: the value is client input, so it is quoted safely.
+  if (errHeader) set.push(header(errHeader[0], echoClientText(errHeader[1])));
   if (requestId) set.push(header("x-request-id", requestId));
   return {
     immediate_response: {

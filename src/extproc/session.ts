@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Outcome, Pick } from "../routing/framework";
@@ -307,7 +308,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
     }
     if (pick.t === "none") {
       return fail(
-        new RouteError(Code.NoReadyPod, `error on getting pods for model ${request.model}`),
+        new RouteError(Code.NoReadyPod, `error on getting pods for model ${echoClientText(request.model)}`),
         head.requestId,
       );
     }

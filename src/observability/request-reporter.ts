@@ -5,7 +5,8 @@
  * @module
  */
 import type { Code, RouteError } from "../errors";
-import { httpStatusOf } from "../extproc/immediate-response";
+import { echoClientText, MAX_MESSAGE_BYTES } from "../client-echo";
+import { clientMessageOf, httpStatusOf } from "../extproc/immediate-response";
 import type { RequestRecord } from "../extproc/response-phase";
 import type { ServiceHooks } from "../extproc/service";
 import type { SessionHooks } from "../extproc/session";
@@ -25,10 +26,14 @@ export function createRequestReporter(metrics: Metrics, log: Logger): RequestRep
       metrics.errors.inc({ reason: code });
       const status = httpStatusOf(code);
       metrics.requests.inc({ model: "none", strategy: "none", status: String(status) });
-      // The message is client-safe (never prompt text); the cause may be anything, so it stays at debug.
-      log.info({ requestId, status, code, error: err.message }, "request rejected");
+      // The message never holds prompt text and is bounded like the client's copy. The cause may be anything (a
+      // JSON parser's error quotes the body), so it stays at debug, bounded too.
+      log.info({ requestId, status, code, error: clientMessageOf(err) }, "request rejected");
       if (err.cause !== undefined)
-        log.debug({ requestId, cause: String(err.cause) }, "request rejected: cause");
+        log.debug(
+          { requestId, cause: echoClientText(String(err.cause), MAX_MESSAGE_BYTES) },
+          "request rejected: cause",
+        );
     },
     onDecision(strategy: string, seconds: number) {
       metrics.decisionSeconds.observe({ strategy: metrics.strategyLabel.admit(strategy) }, seconds);
@@ -44,7 +49,8 @@ export function createRequestReporter(metrics: Metrics, log: Logger): RequestRep
       log.info(
         {
           requestId: r.requestId,
-          model: r.model,
+          // Client input in InferencePool mode (any model is accepted there): quoted safely.
+          model: r.model === undefined ? undefined : echoClientText(r.model),
           pod: r.pod,
           address: r.address,
           strategy: r.strategy,

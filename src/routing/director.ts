@@ -11,6 +11,7 @@ import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { EngineMetricsView } from "../cluster/engine-metrics";
 import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
+import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
 import type {
@@ -128,10 +129,11 @@ const NOT_PREPARED: PreparedPrompt = {
 
 /** The error for a model no pod serves, as AIBrix words it. */
 function unknownModel(model: string): RouteError {
-  return new RouteError(Code.UnknownModel, `model ${model} does not exist`, {
+  const shown = echoClientText(model);
+  return new RouteError(Code.UnknownModel, `model ${shown} does not exist`, {
     param: "model",
     openaiCode: "model_not_found",
-    errorHeader: ["x-error-no-model-backends", model],
+    errorHeader: ["x-error-no-model-backends", shown],
   });
 }
 

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 
 /** Default bound on waiters per model (`--slo-queue-max`). */
@@ -185,17 +186,24 @@ export function createHeadroomQueue(options: HeadroomQueueOptions = {}): Headroo
 function queueFull(model: string, max: number): RouteError {
   return new RouteError(
     Code.RateLimited,
-    `too many requests for model ${model} are waiting for a pod with headroom (limit ${max})`,
+    `too many requests for model ${echoClientText(model)} are waiting for a pod with headroom (limit ${max})`,
     { errorHeader: ["x-error-slo-queue-full", "true"] },
   );
 }
 
 function timedOut(model: string, maxWaitMs: number): RouteError {
-  return new RouteError(Code.Unavailable, `no pod of model ${model} had headroom within ${maxWaitMs} ms`, {
-    errorHeader: ["x-error-slo-queue-timeout", "true"],
-  });
+  return new RouteError(
+    Code.Unavailable,
+    `no pod of model ${echoClientText(model)} had headroom within ${maxWaitMs} ms`,
+    {
+      errorHeader: ["x-error-slo-queue-timeout", "true"],
+    },
+  );
 }
 
 function cancelled(model: string): RouteError {
-  return new RouteError(Code.Unavailable, `request for model ${model} cancelled while waiting for headroom`);
+  return new RouteError(
+    Code.Unavailable,
+    `request for model ${echoClientText(model)} cancelled while waiting for headroom`,
+  );
 }

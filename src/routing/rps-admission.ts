@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { Pick } from "./framework";
 
@@ -21,7 +22,7 @@ export interface ModelRateLimit {
 
 /** AIBrix's answer to a model over its profile's `requestsPerSecond` (429). */
 export function rpsExceeded(model: string, limit: number): RouteError {
-  return new RouteError(Code.RateLimited, `model: ${model} has exceeded RPS: ${limit}`, {
+  return new RouteError(Code.RateLimited, `model: ${echoClientText(model)} has exceeded RPS: ${limit}`, {
     openaiCode: "rate_limit_exceeded",
     errorHeader: ["x-error-model-rps-exceeded", "true"],
   });

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 
 /** Longest accepted spec string, in UTF-16 code units. Sixteen long names with weights fit comfortably. */
@@ -42,7 +43,7 @@ const WEIGHT = /^[0-9]+$/;
  * (`incorrect routing strategy <raw>`, `x-error-routing: true`), which the wire mapping turns into HTTP 400.
  */
 export function invalidStrategy(raw: string): RouteError {
-  const shown = raw.length > MAX_SPEC_CHARS ? `${raw.slice(0, MAX_SPEC_CHARS)}…` : raw;
+  const shown = echoClientText(raw, MAX_SPEC_CHARS);
   return new RouteError(Code.InvalidStrategy, `incorrect routing strategy ${shown}`, {
     errorHeader: ["x-error-routing", "true"],
   });

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import { echoClientText } from "../client-echo";
 import { createRateWindow } from "./rate-window";
 import type { RateWindowFailure } from "./rate-window";
 import type { RedisConnection, RedisFailureReason, UsageLogger } from "./redis";
@@ -153,7 +154,7 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
       if (res.value === null) return { t: "unknown" };
       const user = parseUserRecord(res.value);
       if (user === undefined) {
-        log.warn({ user: name }, "malformed user record");
+        log.warn({ user: echoClientText(name) }, "malformed user record");
         return { t: "unavailable", reason: "bad-record" };
       }
       return { t: "ok", user };
@@ -194,21 +195,21 @@ export function limitError(outcome: UserLookup | LimitCheck, user: string): Limi
       return {
         status: 429,
         header: ["x-error-rpm-exceeded", "true"],
-        message: `user: ${user} has exceeded RPM: ${outcome.limit}`,
+        message: `user: ${echoClientText(user)} has exceeded RPM: ${outcome.limit}`,
         code: "rate_limit_exceeded",
       };
     case "tpm-exceeded":
       return {
         status: 429,
         header: ["x-error-tpm-exceeded", "true"],
-        message: `user: ${user} has exceeded TPM: ${outcome.limit}`,
+        message: `user: ${echoClientText(user)} has exceeded TPM: ${outcome.limit}`,
         code: "rate_limit_exceeded",
       };
     case "unknown":
       return {
         status: 403,
         header: ["x-error-user", "true"],
-        message: `unknown user ${user}`,
+        message: `unknown user ${echoClientText(user)}`,
         code: "user_not_found",
       };
     case "ok":

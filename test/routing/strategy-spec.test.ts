@@ -91,8 +91,12 @@ describe("parseStrategySpec", () => {
 
   it("echoes the raw string in the message, truncated when over-long", () => {
     expect(() => parseStrategySpec("a:0")).toThrow("incorrect routing strategy a:0");
+    // The quote is at most MAX_SPEC_CHARS UTF-8 bytes, the 3-byte ellipsis included.
     expect(() => parseStrategySpec("b".repeat(10_000))).toThrow(
-      new RegExp(`^incorrect routing strategy b{${MAX_SPEC_CHARS}}…$`),
+      new RegExp(`^incorrect routing strategy b{${MAX_SPEC_CHARS - 3}}…$`),
+    );
+    expect(() => parseStrategySpec("x\r\nset-cookie: a")).toThrow(
+      "incorrect routing strategy x\uFFFD\uFFFDset-cookie: a",
     );
   });
 
