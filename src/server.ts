@@ -204,6 +204,13 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
         onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
+        onHookError: (strategy, hook, err) => {
+          metrics.strategyHookErrors.inc({ strategy, hook });
+          log.error(
+            { strategy, hook, err },
+            "routing strategy hook threw; request routed and released anyway",
+          );
+        },
         onRelease: (pod, outcome) =>
           observations.record(pod.key, {
             success: outcome.kind === "success",

@@ -37,6 +37,10 @@ export interface Metrics {
   readonly fallbacks: Counter<"strategy" | "reason">;
   /** NaN/Inf/out-of-range scores returned by a strategy (a bug in that strategy). */
   readonly badScores: Counter<"strategy">;
+  /** A strategy's `onRouted` or finisher threw (a bug): the request was routed anyway, its reservation kept whole. */
+  readonly strategyHookErrors: Counter<"strategy" | "hook">;
+  /** Request-body bytes buffered across all streams, against `--max-buffered-bytes`. */
+  readonly bufferedBodyBytes: Gauge;
   /** ext_proc messages received by kind. */
   readonly messages: Counter<"kind">;
   /** ext_proc streams currently open. */
@@ -320,6 +324,17 @@ export function createMetrics(
       name: "kvroute_strategy_bad_scores_total",
       help: "NaN, infinite or out-of-range scores returned by a strategy (a bug; treated as 0 or clamped).",
       labelNames: ["strategy"],
+      registers,
+    }),
+    strategyHookErrors: new Counter({
+      name: "kvroute_strategy_hook_errors_total",
+      help: "Strategy onRouted hooks or finishers that threw (a bug); the request was routed and released anyway.",
+      labelNames: ["strategy", "hook"],
+      registers,
+    }),
+    bufferedBodyBytes: new Gauge({
+      name: "kvroute_buffered_body_bytes",
+      help: "Request-body bytes buffered across all ext_proc streams (bounded by --max-buffered-bytes).",
       registers,
     }),
     messages: new Counter({

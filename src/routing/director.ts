@@ -33,6 +33,12 @@ import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admissi
 export interface DirectorObserver extends SchedulerObserver {
   /** A pick was released: called exactly once per `routed`/`fallback` pick, after its load was released. */
   onRelease?(pod: Pod, outcome: Outcome): void;
+  /**
+   * A strategy's `onRouted` or its finisher threw (a bug in that strategy; `strategy` is its registered type). The
+   * request is routed all the same and its reservation is released exactly once; only that strategy's own
+   * bookkeeping for the request is skipped.
+   */
+  onHookError?(strategy: string, hook: "on-routed" | "finish", err: unknown): void;
 }
 
 /** Options of {@link createDirector}. */
@@ -184,14 +190,21 @@ export function createDirector(options: DirectorOptions): Director {
     pod: Pod,
     model: string,
     releaseLoad: () => boolean,
-    finishers: readonly RouteFinisher[],
+    finishers: readonly (readonly [type: string, finish: RouteFinisher])[],
   ): Release {
     let released = false;
     return (outcome) => {
       if (released) return;
       released = true;
       releaseLoad();
-      for (const finish of finishers) finish(outcome);
+      for (const [type, finish] of finishers) {
+        try {
+          finish(outcome);
+        } catch (err) {
+          // One strategy's broken finisher must not skip the others', the observer or the waiters' wake-up.
+          observer.onHookError?.(type, "finish", err);
+        }
+      }
       observer.onRelease?.(pod, outcome);
       // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
       headroomQueue?.wake(model);
@@ -314,10 +327,16 @@ export function createDirector(options: DirectorOptions): Director {
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
     // already queued on the event loop, sees this request in the pod's load.
     const releaseLoad = load.reserve(pod.key, ctx.request.promptTokens);
-    const finishers: RouteFinisher[] = [];
+    const finishers: (readonly [string, RouteFinisher])[] = [];
     for (const { strategy } of plan.entries) {
-      const finish = strategy.onRouted?.(ctx, pod);
-      if (finish) finishers.push(finish);
+      try {
+        const finish = strategy.onRouted?.(ctx, pod);
+        if (finish) finishers.push([strategy.type, finish]);
+      } catch (err) {
+        // The pod is reserved already: routing on keeps the reservation tied to a pick whose release gives it
+        // back, where rethrowing would leak it. Only this strategy's bookkeeping for the request is lost.
+        observer.onHookError?.(strategy.type, "on-routed", err);
+      }
     }
     const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers);
     return decision.t === "routed"

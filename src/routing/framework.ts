@@ -105,7 +105,8 @@ export interface Strategy {
    * Called once after the decision, with the chosen pod, when this strategy took part (e.g. the approximate prefix
    * index records what was sent where). May return a finisher, which the pick's release calls exactly once with the
    * request's outcome (e.g. to give back a reservation or replace an estimate with the tokens actually used).
-   * Neither may throw.
+   * Neither may throw; if one does (a bug), the director counts and logs it and routes the request all the same,
+   * its reservation released exactly once, without that strategy's finisher.
    */
   onRouted?(ctx: RoutingContext, pod: Pod): RouteFinisher | void;
   /**
