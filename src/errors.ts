@@ -29,6 +29,8 @@ export enum Code {
   RateLimited = "rate_limited",
   /** kvroute is draining and takes no new requests. HTTP 503. */
   Unavailable = "unavailable",
+  /** A shared resource bound is reached (e.g. the buffered request-body budget); the header says which. HTTP 503. */
+  Overloaded = "overloaded",
   /** A bug or an unexpected failure inside kvroute. HTTP 500. */
   Internal = "internal",
 }

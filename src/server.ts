@@ -21,10 +21,12 @@ import { startAdminServer } from "./admin/http-server";
 import type { AdminServer } from "./admin/http-server";
 import { createGrpcHealth } from "./admin/grpc-health";
 import { createApiKeyCheck } from "./extproc/api-key";
+import { createBodyBudget } from "./extproc/body-budget";
 import { loadExtProcDefinition } from "./extproc/proto";
 import { createExtProcService } from "./extproc/service";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
+import { grpcReceiveLimit } from "./grpc-limits";
 import { startUsageRuntime } from "./usage-runtime";
 import type { UsageRuntime } from "./usage-runtime";
 import type { Logger } from "./observability/logger";
@@ -40,9 +42,6 @@ import { registerBuiltins } from "./routing/strategies";
 
 /** Bound on a non-SSE response body buffered to read its usage. */
 const MAX_RESPONSE_BUFFER_BYTES = 1 << 20;
-
-/** Room for the ProcessingRequest fields around a body at the size limit. */
-const GRPC_FRAMING_HEADROOM_BYTES = 64 * 1024;
 
 /** What `createServer` needs besides configuration. */
 export interface ServerDeps {
@@ -258,15 +257,14 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       hooks: sessionHooks,
       now: () => performance.now(),
       admission: usage.admission,
+      bodyBudget: createBodyBudget(config.maxBufferedBytes, (bytes) => metrics.bufferedBodyBytes.set(bytes)),
     },
     reporter.serviceHooks,
   );
 
   const grpcServer = new grpc.Server({
-    // A BUFFERED body of exactly --max-body-bytes arrives wrapped in a ProcessingRequest with the framing of a few
-    // fields: leave room for it, so such a body is parsed rather than refused by gRPC (RESOURCE_EXHAUSTED).
-    "grpc.max_receive_message_length":
-      Math.max(config.grpcMaxMessageSizeBytes, config.maxBodyBytes) + GRPC_FRAMING_HEADROOM_BYTES,
+    // Above the body cap, so an oversize BUFFERED body reaches the session and gets kvroute's 413.
+    "grpc.max_receive_message_length": grpcReceiveLimit(config),
     "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
   });
   grpcServer.addService(loadExtProcDefinition().processService, { Process: extProc.process });

@@ -37,10 +37,17 @@ export interface Config {
   readonly namespace: string | undefined;
   /** Default routing strategy expression; validated by the router registry, not here. */
   readonly routingAlgorithm: string;
-  /** Largest gRPC message kvroute accepts from Envoy, bytes (1 KiB..512 MiB). */
+  /** Largest gRPC message kvroute sends to Envoy, and the least it accepts from it, bytes (1 KiB..512 MiB). */
   readonly grpcMaxMessageSizeBytes: number;
   /** Largest request body kvroute will buffer for parsing, bytes (1 KiB..512 MiB). */
   readonly maxBodyBytes: number;
+  /**
+   * Transport cap on one gRPC message from Envoy, bytes; 0 means derived from `maxBodyBytes` (see
+   * `grpcReceiveLimit`). Kept apart from the body cap so an oversize body reaches the session and gets a 413.
+   */
+  readonly grpcMaxReceiveBytes: number;
+  /** Request-body bytes all streams together may hold buffered; beyond it a stream gets 503. */
+  readonly maxBufferedBytes: number;
   /** Request body mode assumed when Envoy sends no `protocol_config`. */
   readonly requestBodyMode: RequestBodyMode;
   /** Response body mode assumed when Envoy sends no `protocol_config`. */

@@ -28,6 +28,7 @@ export interface Setting<T> {
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
 const messageSize = { min: KIB, max: 512 * MIB, default: 4 * MIB, rangeHint: "1 KiB..512 MiB" } as const;
 /** setTimeout overflows above 2^31-1 ms and fires at once, so a larger drain timeout would mean "no drain". */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -82,13 +83,27 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     flag: "grpc-max-message-size-bytes",
     env: "AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES",
     type: integer(messageSize),
-    description: "Largest gRPC message accepted from Envoy, bytes; keep in step with Envoy's bufferLimit.",
+    description: "Largest gRPC message sent to Envoy, and the least accepted from it, bytes.",
   },
   maxBodyBytes: {
     flag: "max-body-bytes",
     env: "KVROUTE_MAX_BODY_BYTES",
     type: integer(messageSize),
     description: "Largest request body buffered for parsing, bytes (streamed bodies are summed over chunks).",
+  },
+  grpcMaxReceiveBytes: {
+    flag: "grpc-max-receive-bytes",
+    env: "KVROUTE_GRPC_MAX_RECEIVE_BYTES",
+    type: integer({ min: 0, max: GIB, default: 0, rangeHint: "0 = auto, else up to 1 GiB" }),
+    description:
+      "Transport cap on one message from Envoy, bytes; 0 = 2 x max(--max-body-bytes, --grpc-max-message-size-bytes) + 64 KiB. Bodies up to it get kvroute's 413.",
+  },
+  maxBufferedBytes: {
+    flag: "max-buffered-bytes",
+    env: "KVROUTE_MAX_BUFFERED_BYTES",
+    type: integer({ min: KIB, max: 64 * GIB, default: 256 * MIB, rangeHint: "1 KiB..64 GiB" }),
+    description:
+      "Request-body bytes buffered across all streams; a chunk beyond it gets 503 (x-error-body-buffer-full).",
   },
   requestBodyMode: {
     flag: "request-body-mode",

@@ -36,6 +36,11 @@ const WIRE: Readonly<Record<Code, WireForm>> = {
   [Code.UnknownUser]: { status: 403, header: ["x-error-user", "true"], openaiCode: "user_not_found" },
   [Code.RateLimited]: { status: 429, openaiCode: "rate_limit_exceeded" },
   [Code.Unavailable]: { status: 503, openaiCode: "service_unavailable" },
+  [Code.Overloaded]: {
+    status: 503,
+    header: ["x-error-overloaded", "true"],
+    openaiCode: "service_unavailable",
+  },
   [Code.Internal]: { status: 500 },
 };
 

@@ -19,6 +19,8 @@ import type { Outcome, Pick } from "../routing/framework";
 import { includeUsageError } from "../usage/user-admission";
 import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
+import type { BodyBudget } from "./body-budget";
+import { bodyBufferFull, holdOn } from "./body-budget";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
@@ -82,6 +84,8 @@ export interface SessionDeps {
   readonly now: () => number;
   /** Per-user RPM/TPM admission; absent without Redis, and then the `user` header is ignored (AIBrix's noop). */
   readonly admission?: UserAdmission | undefined;
+  /** Memory budget shared by every stream's buffered request body; absent: unbounded (tests of other concerns). */
+  readonly bodyBudget?: BodyBudget | undefined;
 }
 
 /** What was learnt from the request headers. */
@@ -146,9 +150,13 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
   let protocolBodyMode: BodySendMode | undefined;
   let protocolResponseMode: BodySendMode | undefined;
   let sendWithoutWaiting: boolean | undefined;
+  // This stream's bytes in the shared body budget: released when the body is no longer held (decided, failed,
+  // closed); releasing is idempotent, so they go back exactly once whichever comes first.
+  const buffered = holdOn(deps.bodyBudget);
 
   function fail(reason: unknown, requestId: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
+    buffered.release();
     deps.hooks.onError?.(err.code, requestId, err);
     if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
     state = { t: "closed", why: "immediate-response" };
@@ -217,6 +225,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
         s.head.requestId,
       );
     }
+    if (!buffered.take(chunk.length)) return fail(bodyBufferFull(), s.head.requestId);
     if (chunk.length > 0) s.chunks.push(chunk);
     if (msg.request_body?.end_of_stream) return decide(s, false);
     switch (s.plan.mode) {
@@ -329,6 +338,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
       responseHeaders: admitted?.t === "allowed" ? [["x-update-rpm", String(admitted.rpmAfter)]] : [],
     });
     state = { t: "responding", tracker };
+    buffered.release();
     const d = { pod: pick.pod, strategy: pick.strategy, requestId: head.requestId };
     const out: ProcessingResponse[] = [];
     if (plan.mode === "FULL_DUPLEX_STREAMED") {
@@ -371,6 +381,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
         onFinished: deps.hooks.onFinished,
       });
       state = { t: "responding", tracker };
+      buffered.release();
       return tracker.handle(msg, kind);
     }
     throw new ProtocolError(`unexpected-${kind}`.replace(/_/g, "-"), state.t);
@@ -404,6 +415,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
       return state.t === "closed";
     },
     close(why) {
+      buffered.release();
       if (state.t === "responding") state.tracker.close(why);
       if (state.t !== "closed") state = { t: "closed", why };
     },
