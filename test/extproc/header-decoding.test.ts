@@ -6,7 +6,17 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HeaderValue, ProcessingRequest } from "../../src/extproc/messages";
 import { MAX_HEADER_ENTRIES } from "../../src/extproc/headers";
-import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { seededRandom } from "../../src/seeded-random";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
 import type { Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"])];
@@ -88,6 +98,67 @@ describe("request header decoding", () => {
     // Not the chat path once its bytes are kept: an unknown path, answered as one.
     expect(r?.immediate_response?.status.code).toBe(501);
     expect((await s.status).code).toBe(grpc.status.OK);
+  });
+
+  it("a keyless entry in the response headers is the same protocol error, and the pod is released", async () => {
+    const s = h.client.open();
+    await s.exchange(headers(CHAT_HEADERS));
+    await s.exchange(body(chatBody()));
+    expect(h.server.load.totalRequests()).toBe(1);
+    const reply = responseHeaders(200);
+    reply.response_headers?.headers?.headers?.push({ value: "v" } as HeaderValue);
+    s.send(reply);
+    const st = await s.status;
+    expect(st.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(st.details).toMatch(/header-without-key/);
+    await h.log.waitFor((l) => l["msg"] === "request finished" && l["outcome"] === "error");
+    expect(h.server.load.totalRequests()).toBe(0);
+  });
+
+  it("seeded fuzz: odd entries end each stream with a defined outcome, never INTERNAL", async () => {
+    const random = seededRandom(1107);
+    const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+    const bytes = (n: number): Buffer =>
+      Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
+    const oddEntry = (): HeaderValue =>
+      pickOf<() => HeaderValue>([
+        () => ({ key: `x-${Math.floor(random() * 1e6)}`, raw_value: bytes(Math.floor(random() * 64)) }),
+        () => ({ key: "X-Mixed-Case", value: "v", raw_value: bytes(3) }),
+        () => ({ key: "x-empty" }),
+        () => ({ key: "x-value-only", value: "\u0000\r\n" }),
+        () => ({ key: ":path", raw_value: bytes(8) }),
+        () => ({ key: "routing-strategy", raw_value: bytes(16) }),
+        () => ({ key: "user", raw_value: bytes(300) }),
+        () => ({ raw_value: bytes(2) }) as HeaderValue,
+        () => ({ key: "" }),
+      ])();
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const entries = [...CHAT_ENTRIES];
+      for (let k = Math.floor(random() * 4); k >= 0; k--) {
+        entries.splice(Math.floor(random() * (entries.length + 1)), 0, oddEntry());
+      }
+      const s = h.client.open();
+      s.send(requestHeaders(entries));
+      const first = await s.next();
+      let outcome: string;
+      if (first?.immediate_response) outcome = `immediate-${first.immediate_response.status.code}`;
+      else if (first?.request_headers) {
+        const [r] = await s.exchange(body(chatBody()));
+        outcome = r?.immediate_response ? `immediate-${r.immediate_response.status.code}` : "routed";
+        s.end();
+      } else outcome = `grpc-${(await s.status).code}`;
+      const st = await s.status;
+      expect([grpc.status.OK, grpc.status.INVALID_ARGUMENT]).toContain(st.code);
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    // The fuzz reached both sides: some streams routed, some refused as malformed.
+    expect(outcomes.get("routed")).toBeGreaterThan(0);
+    expect(outcomes.get(`grpc-${grpc.status.INVALID_ARGUMENT}`)).toBeGreaterThan(0);
+    await h.server.extProc.idle();
+    expect(h.server.load.totalRequests()).toBe(0);
+    const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_errors_total");
+    expect(text).not.toMatch(/reason="internal"/);
   });
 
   it("a well-formed stream still routes after all that", async () => {
