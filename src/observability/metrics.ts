@@ -350,7 +350,7 @@ export function createMetrics(
     }),
     discoveryReloads: new Counter({
       name: "kvroute_discovery_reloads_total",
-      help: "Endpoint-file reloads by result (a bad file keeps the last good state).",
+      help: "Endpoint-file loads by result: ok, error (bad document), incomplete (no final newline), not-regular-file, too-large, not-text, unreadable, timeout (each keeps the last good state).",
       labelNames: ["result"],
       registers,
     }),

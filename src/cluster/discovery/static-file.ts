@@ -8,11 +8,18 @@
  * @module
  */
 import { watch, type FSWatcher } from "node:fs";
-import { open } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import type { ClusterStore } from "../cluster-state";
 import type { Pod } from "../pod";
-import { EndpointsFileError, MAX_ENDPOINTS_FILE_BYTES, parseEndpointsFile } from "./endpoints-file";
+import { endsWithNewline, truncatedLookalikes } from "./endpoints-completeness";
+import { EndpointsFileError, parseEndpointsFile } from "./endpoints-file";
+import {
+  boundedReader,
+  DEFAULT_ENDPOINTS_READ_TIMEOUT_MS,
+  EndpointsReadError,
+  readRegularFile,
+  type EndpointsReadFailure,
+} from "./read-endpoints-file";
 
 export {
   EndpointsFileError,
@@ -22,36 +29,15 @@ export {
   STATIC_NAMESPACE,
   parseEndpointsFile,
 } from "./endpoints-file";
+export { DEFAULT_ENDPOINTS_READ_TIMEOUT_MS, EndpointsReadError } from "./read-endpoints-file";
+export type { EndpointsReadFailure } from "./read-endpoints-file";
 
 /** Kubernetes' atomic ConfigMap writer swaps this symlink, so the mounted file's own name never shows up. */
 const CONFIGMAP_DATA_LINK = "..data";
 
-/** Read the file as UTF-8, refusing (without reading further) anything over the size limit. */
-async function readCapped(path: string): Promise<string> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(MAX_ENDPOINTS_FILE_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0 || (n += bytesRead) === buf.length) break;
-    }
-    if (n > MAX_ENDPOINTS_FILE_BYTES) {
-      throw new EndpointsFileError(`file is more than the limit of ${MAX_ENDPOINTS_FILE_BYTES} bytes`);
-    }
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(0, n));
-    } catch {
-      throw new EndpointsFileError("file is not UTF-8 text");
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** The two log calls discovery makes (a pino logger fits). */
+/** The log calls discovery makes (a pino logger fits). */
 export interface DiscoveryLog {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -59,31 +45,91 @@ export interface DiscoveryLog {
   debug?(obj: object, msg: string): void;
 }
 
+/**
+ * How one load of new content ended: `ok` (the fleet was replaced), `error` (a bad document), `incomplete` (no
+ * final newline: possibly cut by a write in progress), or why the file could not be read (see
+ * {@link EndpointsReadFailure}). A closed set: the caller uses it as a metric label.
+ */
+export type EndpointsReloadResult = "ok" | "error" | "incomplete" | EndpointsReadFailure;
+
 /** Options of `watchEndpointsFile`. */
 export interface WatchEndpointsOptions {
   /** Quiet period after the last file event before reloading, ms. Editors write in bursts. Default 100. */
   readonly debounceMs?: number;
+  /** Bound on one read of the file, ms. Default {@link DEFAULT_ENDPOINTS_READ_TIMEOUT_MS}. */
+  readonly readTimeoutMs?: number;
   /**
-   * Called once per load of new content: `"ok"` when the fleet was replaced, `"error"` when new content (or a new
-   * read failure) was rejected. Repeated events for the same content do not call it. For metrics.
+   * Called once per load of new content with how it ended. Repeated events for the same content (or the same
+   * read failure) do not call it again. For metrics.
    */
-  readonly onReload?: (result: "ok" | "error") => void;
+  readonly onReload?: (result: EndpointsReloadResult) => void;
+  /** @internal The unbounded read; tests stand in one that never returns, as on a hung network filesystem. */
+  readonly readText?: (path: string) => Promise<string>;
 }
 
 /** A running watch of the endpoints file. */
 export interface EndpointsFileWatch {
   /** Resolves after the first load has replaced the store; rejects with an `EndpointsFileError` naming the file. */
   readonly ready: Promise<void>;
-  /** Stop watching and cancel any pending reload. Idempotent. The store keeps its last fleet. */
-  close(): void;
+  /**
+   * Stop watching and cancel any pending reload. Idempotent; resolves at once, without waiting for a read that
+   * is stuck in the kernel. The store keeps its last fleet.
+   */
+  close(): Promise<void>;
+  /** True while a read of the file has outlived its deadline and not yet returned (a hung filesystem). */
+  readStuck(): boolean;
 }
+
+/** A load that did not produce a fleet: what to count, and the message to log. */
+class RejectedLoad extends Error {
+  constructor(
+    readonly result: Exclude<EndpointsReloadResult, "ok">,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Parse `text` into pods, refusing a file without its final newline (see `endpoints-completeness.ts`) and naming
+ * endpoints that look cut from one of `previous`.
+ *
+ * @throws RejectedLoad
+ */
+function loadText(text: string, previous: Iterable<Pod>): Pod[] {
+  let pods: Pod[] | undefined;
+  let parseError: unknown;
+  try {
+    pods = parseEndpointsFile(text);
+  } catch (err) {
+    parseError = err;
+  }
+  if (!endsWithNewline(text)) {
+    const cut = pods ? truncatedLookalikes(previous, pods) : [];
+    const detail = pods
+      ? cut.length > 0
+        ? `; endpoints that look cut: ${cut.join(", ")}`
+        : ""
+      : `; and ${messageOf(parseError)}`;
+    throw new RejectedLoad(
+      "incomplete",
+      `file does not end with a newline, so it may be cut short by a write in progress${detail}`,
+    );
+  }
+  if (!pods) throw new RejectedLoad("error", messageOf(parseError));
+  return pods;
+}
+
+/** Why a read failed, as a result; an unexpected error is `unreadable`. */
+const readFailure = (err: unknown): RejectedLoad =>
+  new RejectedLoad(err instanceof EndpointsReadError ? err.kind : "unreadable", messageOf(err));
 
 /**
  * Load the endpoints file into `store`, then keep it in step with the file.
  *
  * The containing directory is watched, not the file: editors replace a file by renaming a new one over it, and a
  * Kubernetes ConfigMap volume swaps a `..data` symlink, and neither shows up on a watch of the old file's inode.
- * Reloads are debounced, serialised, and skipped when the content is unchanged.
+ * Reloads are debounced, serialised, bounded in time, and skipped when the content is unchanged.
  */
 export function watchEndpointsFile(
   path: string,
@@ -94,6 +140,11 @@ export function watchEndpointsFile(
   const file = resolve(path);
   const name = basename(file);
   const debounceMs = opts.debounceMs ?? 100;
+  const reader = boundedReader(
+    file,
+    opts.readTimeoutMs ?? DEFAULT_ENDPOINTS_READ_TIMEOUT_MS,
+    opts.readText ?? readRegularFile,
+  );
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -113,25 +164,28 @@ export function watchEndpointsFile(
     opts.onReload?.("ok");
   };
 
-  const reject = (badKey: string, err: unknown): void => {
+  const reject = (badKey: string, err: RejectedLoad): void => {
     if (badKey === lastBad) {
       log.debug?.({ path: file }, "endpoints file still rejected; already reported");
       return;
     }
     lastBad = badKey;
     log.error(
-      { path: file, error: messageOf(err) },
+      { path: file, result: err.result, error: err.message },
       "endpoints file rejected; keeping the last good endpoints",
     );
-    opts.onReload?.("error");
+    opts.onReload?.(err.result);
   };
 
   const reloadOnce = async (): Promise<void> => {
     let text: string;
     try {
-      text = await readCapped(file);
+      text = await reader.read();
     } catch (err) {
-      if (!closed) reject(`read failed: ${messageOf(err)}`, err);
+      const failure = readFailure(err);
+      // Keyed by kind for timeouts: a stuck file reports once, not once per event with a new wording.
+      const key = failure.result === "timeout" ? "read: timeout" : `read: ${failure.message}`;
+      if (!closed) reject(key, failure);
       return;
     }
     if (closed) return;
@@ -144,9 +198,9 @@ export function watchEndpointsFile(
     }
     let pods: Pod[];
     try {
-      pods = parseEndpointsFile(text);
+      pods = loadText(text, store.snapshot().pods.values());
     } catch (err) {
-      reject(text, err);
+      reject(text, err instanceof RejectedLoad ? err : new RejectedLoad("error", messageOf(err)));
       return;
     }
     apply(text, pods, "reloaded endpoints file");
@@ -179,12 +233,13 @@ export function watchEndpointsFile(
     timer = setTimeout(() => void reload(), debounceMs);
   };
 
-  const close = (): void => {
+  const close = (): Promise<void> => {
     closed = true;
     clearTimeout(timer);
     timer = undefined;
     watcher?.close();
     watcher = undefined;
+    return Promise.resolve();
   };
 
   const ready = (async () => {
@@ -200,12 +255,17 @@ export function watchEndpointsFile(
           "watching the endpoints file failed; no more reloads",
         );
       });
-      const text = await readCapped(file);
-      const pods = parseEndpointsFile(text);
+      let text: string;
+      try {
+        text = await reader.read();
+      } catch (err) {
+        throw readFailure(err);
+      }
+      const pods = loadText(text, []);
       if (!closed) apply(text, pods, "loaded endpoints file");
     } catch (err) {
-      close();
-      opts.onReload?.("error");
+      void close();
+      opts.onReload?.(err instanceof RejectedLoad ? err.result : "error");
       throw new EndpointsFileError(`endpoints file ${file}: ${messageOf(err)}`, { cause: err });
     } finally {
       running = false;
@@ -213,5 +273,5 @@ export function watchEndpointsFile(
     if (again) schedule();
   })();
 
-  return { ready, close };
+  return { ready, close, readStuck: () => reader.stuck() };
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { ClusterSnapshot, ClusterStore } from "../../../src/cluster/cluster-state";
 import { createClusterStore } from "../../../src/cluster/cluster-state";
 import type { DiscoveryLog, EndpointsFileWatch } from "../../../src/cluster/discovery/static-file";
+import { file, model, nextChange, recordingLog, withGuard } from "./watch-helpers";
 import {
   EndpointsFileError,
   MAX_ENDPOINTS,
@@ -13,79 +14,6 @@ import {
   watchEndpointsFile,
 } from "../../../src/cluster/discovery/static-file";
 import type { Pod } from "../../../src/cluster/pod";
-
-/** Failure guard only: every wait below resolves on an event long before this. */
-const GUARD_MS = 5000;
-
-function withGuard<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), GUARD_MS);
-  });
-  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
-}
-
-/** The store's next snapshot. */
-function nextChange(store: ClusterStore): Promise<ClusterSnapshot> {
-  return withGuard(
-    new Promise((resolve) => {
-      const off = store.onChange((s) => {
-        off();
-        resolve(s);
-      });
-    }),
-    "a store change",
-  );
-}
-
-interface RecordingLog extends Required<DiscoveryLog> {
-  readonly errors: string[];
-  readonly debugs: string[];
-  /** Resolves with the n-th error once it has been logged. */
-  nthError(n: number): Promise<string>;
-  /** Resolves once at least n debug lines (no-op reloads) have been logged. */
-  debugCount(n: number): Promise<void>;
-}
-
-/** A log that records calls and lets a test await them, so reloads are awaited as events, not with sleeps. */
-function recordingLog(): RecordingLog {
-  const errors: string[] = [];
-  const debugs: string[] = [];
-  const waiters = new Set<() => boolean>();
-  const settle = (): void => {
-    for (const w of waiters) if (w()) waiters.delete(w);
-  };
-  const until = (done: () => boolean, what: string): Promise<void> => {
-    if (done()) return Promise.resolve();
-    const p = new Promise<void>((resolve) => {
-      waiters.add(() => {
-        if (!done()) return false;
-        resolve();
-        return true;
-      });
-    });
-    return withGuard(p, what);
-  };
-  return {
-    errors,
-    debugs,
-    info: () => undefined,
-    debug: (_obj, msg) => {
-      debugs.push(msg);
-      settle();
-    },
-    error: (obj, msg) => {
-      errors.push(`${msg}: ${(obj as { error?: string }).error ?? ""}`);
-      settle();
-    },
-    nthError: (n) => until(() => errors.length >= n, `error #${n}`).then(() => errors[n - 1] ?? ""),
-    debugCount: (n) => until(() => debugs.length >= n, `${n} no-op reloads`),
-  };
-}
-
-const file = (...models: string[]): string => `models:\n${models.join("")}`;
-const model = (name: string, endpoints: string[], engine?: string): string =>
-  `  - name: ${name}\n${engine === undefined ? "" : `    engine: ${engine}\n`}    endpoints: [${endpoints.map((e) => JSON.stringify(e)).join(", ")}]\n`;
 
 const pod = (addr: string, ip: string, port: number, models: string[], engine = "vllm"): Pod => ({
   key: `static/${addr}`,
@@ -243,7 +171,7 @@ describe("watchEndpointsFile", () => {
   let dir: string;
   let path: string;
   const open: EndpointsFileWatch[] = [];
-  const start = (store: ClusterStore, log: DiscoveryLog, onReload?: (r: "ok" | "error") => void) => {
+  const start = (store: ClusterStore, log: DiscoveryLog, onReload?: (r: string) => void) => {
     const w = watchEndpointsFile(path, store, log, { debounceMs: 20, ...(onReload ? { onReload } : {}) });
     open.push(w);
     return w;

@@ -1,0 +1,77 @@
+/**
+ * The real process with a FIFO swapped in for its endpoints file, which nobody ever writes to. A reader that
+ * opened it would block a libuv thread for ever, and Node's exit waits for that thread: SIGTERM would drain and
+ * then hang. kvroute must refuse the FIFO without opening it, keep serving, and exit 0 on SIGTERM.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+
+// A real process started through tsx: allow for a loaded CI machine.
+jest.setTimeout(60_000);
+
+const ROOT = path.resolve(__dirname, "../..");
+
+let child: ChildProcessWithoutNullStreams | undefined;
+let dir: string | undefined;
+afterAll(async () => {
+  // A failed test must not leave a kvroute behind.
+  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Resolves with the first JSON log line for which `match` is true. */
+async function logLine(
+  lines: AsyncIterable<string>,
+  match: (rec: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  for await (const line of lines) {
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    if (match(rec)) return rec;
+  }
+  throw new Error("log ended before the expected line");
+}
+
+it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM", async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "kvroute-fifo-"));
+  const endpoints = path.join(dir, "endpoints.yaml");
+  await copyFile(path.join(ROOT, "examples", "endpoints.yaml"), endpoints);
+  const proc = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "src/cli.ts",
+      ...["--standalone", "--endpoints-config", endpoints],
+      ...["--grpc-bind-address", "127.0.0.1:0", "--http-bind-address", "127.0.0.1:0"],
+    ],
+    { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "" } },
+  );
+  child = proc;
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  proc.stderr.resume();
+  const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  // No `return`: leaving one `for await` must not close the log for the next.
+  const iterable: AsyncIterable<string> = { [Symbol.asyncIterator]: () => ({ next: () => lines.next() }) };
+  const ready = await logLine(iterable, (r) => r["msg"] === "kvroute ready");
+
+  await rm(endpoints);
+  execFileSync("mkfifo", [endpoints]);
+  const rejected = await logLine(
+    iterable,
+    (r) => r["msg"] === "endpoints file rejected; keeping the last good endpoints",
+  );
+  expect(rejected["result"]).toBe("not-regular-file");
+
+  // Still serving the last good fleet.
+  const models = (await (await fetch(`http://127.0.0.1:${String(ready["httpPort"])}/v1/models`)).json()) as {
+    data: { id: string }[];
+  };
+  expect(models.data.map((m) => m.id)).toEqual(["qwen3-8b"]);
+
+  proc.kill("SIGTERM");
+  expect(await exited).toBe(0);
+});
