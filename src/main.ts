@@ -24,6 +24,8 @@ interface Discovery {
   readonly fatalIfNotReady: boolean;
   close(): Promise<void> | void;
   status(): Record<string, unknown>;
+  /** True while a read of the endpoints file is stuck in the kernel (a hung filesystem). */
+  readStuck?(): boolean;
 }
 
 /** A closed, low-cardinality class for a discovery failure's free-text reason (a metric label). */
@@ -50,6 +52,7 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
       fatalIfNotReady: true,
       close: () => watch.close(),
       status: () => ({ source: "file", path }),
+      readStuck: () => watch.readStuck(),
     };
   }
   if (config.inferencePool !== undefined && config.namespace === undefined) {
@@ -82,6 +85,16 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
     close: () => k8s.close(),
     status: () => ({ source: "kubernetes", ...k8s.status() }),
   };
+}
+
+/**
+ * Called once everything is drained. Node's exit joins libuv's worker threads; when one is blocked in the kernel
+ * on the endpoints file (a hung network filesystem) a normal exit would wait for it for ever, so SIGKILL instead.
+ */
+function killIfReadStuck(discovery: Discovery, log: Logger): void {
+  if (!discovery.readStuck?.()) return;
+  log.error({}, "a read of the endpoints file is stuck in the kernel; exiting with SIGKILL");
+  process.kill(process.pid, "SIGKILL");
 }
 
 /** Start kvroute; resolves with the exit code once it has stopped. */
@@ -128,6 +141,7 @@ export async function main(): Promise<number> {
       log.error({ error: (e as Error).message }, "endpoints file could not be loaded");
       await discovery.close();
       await server.drain(0);
+      killIfReadStuck(discovery, log);
       return 1;
     }
   } else {
@@ -156,6 +170,7 @@ export async function main(): Promise<number> {
   log.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, "draining");
   await discovery.close();
   await server.drain(config.drainTimeoutMs);
+  killIfReadStuck(discovery, log);
   log.info({}, "stopped");
   return 0;
 }
