@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 import { createClusterStore } from "../src/cluster/cluster-state";
 import { createEngineMetricsStore, parsePrometheusText, startScraper } from "../src/cluster/metrics";
 import type { ScraperStats } from "../src/cluster/metrics";
-import { interpretMetricsBody } from "../src/cluster/metrics/scraper";
+import { interpretMetricsBody, NO_PARSE_PROBLEMS } from "../src/cluster/metrics/scraper";
 import type { Interpretation } from "../src/cluster/metrics/scraper";
 import type { Pod } from "../src/cluster/pod";
 import { jsonNumbers } from "./extproc-report";
@@ -102,7 +102,7 @@ const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 /** The fetch-only phase's stand-in for parse + map: a fixed, empty result. */
 const NO_MODELS = new Map<string, never>();
 function stubInterpret(_body: string, scrapedAtMs: number): Interpretation {
-  return { t: "ok", metrics: { scrapedAtMs, byModel: NO_MODELS }, malformedLines: 0, truncated: false };
+  return { t: "ok", metrics: { scrapedAtMs, byModel: NO_MODELS }, problems: NO_PARSE_PROBLEMS };
 }
 
 /** Mean µs per call of `f` over ~`ms` of calls, after a warm-up. */

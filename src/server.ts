@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { createLoadTracker } from "./cluster/load-tracker";
 import type { LoadTracker } from "./cluster/load-tracker";
-import { createEngineMetricsStore, startScraper } from "./cluster/metrics";
+import { createEngineMetricsStore, parseProblemCounts, startScraper } from "./cluster/metrics";
 import type { EngineMetricsStore } from "./cluster/metrics";
 import { createObservations } from "./cluster/observations";
 import { startKvCacheRuntime } from "./kv-cache-runtime";
@@ -292,11 +292,17 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
           timeoutMs: config.metricsTimeoutMs,
           concurrency: config.metricsConcurrency,
           now,
+          staleAfterMs: config.metricsStaleAfterMs,
+          log,
           observer: {
             onScrape(podKey, seconds, result) {
               const pod = podName(podKey);
               metrics.scrapes.inc({ pod, result });
               metrics.scrapeSeconds.observe({ pod }, seconds);
+            },
+            onParseProblems(_podKey, problems) {
+              for (const [kind, n] of parseProblemCounts(problems))
+                metrics.scrapeParseProblems.inc({ kind }, n);
             },
           },
         });

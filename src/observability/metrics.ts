@@ -52,6 +52,8 @@ export interface Metrics {
   /** Engine `/metrics` scrapes by pod and result, with their duration. */
   readonly scrapes: Counter<"pod" | "result">;
   readonly scrapeSeconds: Histogram<"pod">;
+  /** Problems inside scraped bodies by kind: malformed-line, truncated, after-eof, stale-sample. */
+  readonly scrapeParseProblems: Counter<"kind">;
   /** Kubernetes discovery events, errors and re-lists by object kind. */
   readonly discoveryEvents: Counter<"kind" | "type">;
   readonly discoveryErrors: Counter<"kind" | "reason">;
@@ -267,6 +269,12 @@ export function createMetrics(
       help: "Duration of engine /metrics scrapes, seconds.",
       labelNames: ["pod"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    scrapeParseProblems: new Counter({
+      name: "kvroute_engine_metrics_parse_problems_total",
+      help: "Problems inside engine /metrics bodies: malformed-line (lines skipped), truncated (bodies cut by the sample cap, refused), after-eof (bodies with data after # EOF, not read), stale-sample (samples older than the staleness bound, treated as missing).",
+      labelNames: ["kind"],
       registers,
     }),
     discoveryEvents: new Counter({

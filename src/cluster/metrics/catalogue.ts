@@ -111,11 +111,15 @@ function assign<K extends keyof EngineMetrics>(m: Mutable<EngineMetrics>, k: K, 
   if (v !== undefined) m[k] = v;
 }
 
-/** The series of the first candidate name with at least one series. */
+/**
+ * The series of the first candidate name the exposition has. A name present with no series (its samples were
+ * dropped as stale, see `interpret-body.ts`) is the source and makes the field missing: falling back to another
+ * name would mix an engine's current figures with a different metric.
+ */
 function source(s: Samples, names: readonly string[]): readonly Sample[] | undefined {
   for (const n of names) {
     const series = s.get(n);
-    if (series && series.length > 0) return series;
+    if (series) return series.length > 0 ? series : undefined;
   }
   return undefined;
 }

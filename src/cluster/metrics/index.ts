@@ -14,6 +14,8 @@ export type {
   ScrapeFailureReason,
   ScrapeResult,
 } from "./engine-metrics-store";
+export { parseProblemCounts } from "./interpret-body";
+export type { ParseProblemKind, ParseProblems } from "./interpret-body";
 export { labelValue, parsePrometheusText } from "./prometheus-text";
 export type { Exposition, MetricType, ParseOptions, Sample } from "./prometheus-text";
 export { DEFAULT_MAX_BODY_BYTES, defaultMetricsPath, startScraper } from "./scraper";

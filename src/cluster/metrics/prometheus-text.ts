@@ -11,6 +11,9 @@
  * integer millisecond timestamp. Histogram and summary series (`_bucket`, `_sum`, `_count`, `le`, `quantile`) are
  * ordinary samples keyed by their own sample names.
  *
+ * An OpenMetrics `# EOF` line ends the exposition: nothing after it is read, and {@link Exposition.afterEof} says
+ * whether anything but blank lines followed (a concatenated or corrupted body).
+ *
  * Rejected (counted, skipped): anything else on a line, an unknown escape, an unterminated label value, a duplicate
  * label name, an unknown `# TYPE`, and a second `# TYPE` for one family. Lines that {@link ParseOptions.only}
  * filters out are checked for their name, value and timestamp, and their label set is delimited (quotes and
@@ -19,7 +22,14 @@
  *
  * @module
  */
-import { hasDuplicateLastName, parseTimestamp, parseValue, unescape } from "./text-scan";
+import {
+  hasContentFrom,
+  hasDuplicateLastName,
+  isEof,
+  parseTimestamp,
+  parseValue,
+  unescape,
+} from "./text-scan";
 
 /** The `# TYPE` of a metric family. */
 export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
@@ -48,6 +58,8 @@ export interface Exposition {
   readonly malformedLines: number;
   /** True when {@link ParseOptions.maxLines} or {@link ParseOptions.maxSamples} stopped the parse early. */
   readonly truncated: boolean;
+  /** True when an OpenMetrics `# EOF` line was followed by more than blank lines (which were not read). */
+  readonly afterEof: boolean;
 }
 
 /** Options of {@link parsePrometheusText}. */
@@ -144,6 +156,7 @@ class Parser {
   private sampleLines = 0;
   private malformed = 0;
   private truncated = false;
+  private afterEof = false;
   /** Consecutive lines usually share a name (histogram buckets): the last name seen and whether it is kept. */
   private lastName = "";
   private lastKeep = false;
@@ -187,6 +200,10 @@ class Parser {
       let p = pos;
       while (p < end && isBlank(text.charCodeAt(p))) p += 1;
       if (p < end) {
+        if (text.charCodeAt(p) === HASH && isEof(text, p, end)) {
+          this.afterEof = hasContentFrom(text, eol + 1);
+          break;
+        }
         const ok = text.charCodeAt(p) === HASH ? this.comment(p + 1, end) : this.sample(p, end);
         if (!ok) this.malformed += 1;
       }
@@ -199,6 +216,7 @@ class Parser {
       sampleLines: this.sampleLines,
       malformedLines: this.malformed,
       truncated: this.truncated,
+      afterEof: this.afterEof,
     };
   }
 

@@ -19,13 +19,17 @@
  */
 import http from "node:http";
 import type { ClusterSnapshot, ClusterStore } from "../cluster-state";
-import type { EngineMetrics } from "../engine-metrics";
 import type { Pod } from "../pod";
-import { CATALOGUE_SAMPLE_NAMES, engineMetricsFromText } from "./catalogue";
 import type { EngineMetricsStore, ScrapeResult } from "./engine-metrics-store";
 import { bareHost, httpGetText } from "./http-get";
 import type { GetOutcome } from "./http-get";
-import { parsePrometheusText } from "./prometheus-text";
+import { interpretMetricsBody, NO_PARSE_PROBLEMS } from "./interpret-body";
+import type { Interpretation, ParseProblems, SampleFreshness } from "./interpret-body";
+import { createScrapeStateLog } from "./scrape-state-log";
+import type { ScrapeLog } from "./scrape-state-log";
+
+export { interpretMetricsBody, NO_PARSE_PROBLEMS } from "./interpret-body";
+export type { Interpretation, ParseProblems } from "./interpret-body";
 
 /** Most steps an interval's scrape starts are spread over. */
 export const MAX_SPREAD_STEPS = 10;
@@ -39,6 +43,8 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export interface ScrapeObserver {
   /** One scrape ended: `seconds` from its start to its result (request, body, parse, record). */
   onScrape?(podKey: string, seconds: number, result: ScrapeResult): void;
+  /** A body had problems inside (see `interpret-body.ts`); called only when there was at least one. */
+  onParseProblems?(podKey: string, problems: ParseProblems): void;
 }
 
 /** What the scraper has done since it started. Counters only grow. */
@@ -64,16 +70,6 @@ export interface ScraperStats {
   readonly interpretMicros: number;
 }
 
-/** What a body turned into. */
-export type Interpretation =
-  | {
-      readonly t: "ok";
-      readonly metrics: EngineMetrics;
-      readonly malformedLines: number;
-      readonly truncated: boolean;
-    }
-  | { readonly t: "malformed"; readonly malformedLines: number };
-
 /** Options of {@link startScraper}. Numbers come from `Config` (`metricsIntervalMs`, …). */
 export interface ScraperOptions {
   readonly cluster: ClusterStore;
@@ -91,8 +87,17 @@ export interface ScraperOptions {
   readonly path?: (pod: Pod) => string;
   /** Default {@link DEFAULT_MAX_BODY_BYTES}. */
   readonly maxBodyBytes?: number;
+  /**
+   * Sample timestamps older than this (ms, by `wallNow`) make their sample name missing, as the store's
+   * staleness bound does for scrapes. Default: sample timestamps are not checked.
+   */
+  readonly staleAfterMs?: number;
+  /** Wall clock, ms since the Unix epoch, for sample timestamps. Default `Date.now`. */
+  readonly wallNow?: () => number;
+  /** Where a pod starting to fail, and recovering, is logged (once per change, rate-limited). Default: nowhere. */
+  readonly log?: ScrapeLog;
   /** @internal Replace parse + catalogue (benchmarks measure the loop without parsing). */
-  readonly interpret?: (body: string, scrapedAtMs: number) => Interpretation;
+  readonly interpret?: (body: string, scrapedAtMs: number, freshness?: SampleFreshness) => Interpretation;
 }
 
 /** A running scrape loop. */
@@ -100,18 +105,6 @@ export interface Scraper {
   /** Stop ticking, abort scrapes in flight, close pooled sockets. Resolves when nothing is left; idempotent. */
   close(): Promise<void>;
   stats(): ScraperStats;
-}
-
-/** Parse a body and map it; a body without a single well-formed sample is `malformed`. */
-export function interpretMetricsBody(body: string, scrapedAtMs: number): Interpretation {
-  const parsed = parsePrometheusText(body, { only: CATALOGUE_SAMPLE_NAMES });
-  if (parsed.sampleLines === 0) return { t: "malformed", malformedLines: parsed.malformedLines };
-  return {
-    t: "ok",
-    metrics: engineMetricsFromText(parsed, scrapedAtMs),
-    malformedLines: parsed.malformedLines,
-    truncated: parsed.truncated,
-  };
 }
 
 /** The default metrics path of a pod's engine. */
@@ -142,6 +135,8 @@ export function startScraper(o: ScraperOptions): Scraper {
   const now = o.now ?? (() => performance.now());
   const pathOf = o.path ?? defaultMetricsPath;
   const interpret = o.interpret ?? interpretMetricsBody;
+  const wallNow = o.wallNow ?? Date.now;
+  const stateLog = o.log ? createScrapeStateLog(o.log, { now }) : undefined;
   const limits = { timeoutMs, maxBodyBytes };
   // One socket per pod at most (scrapes of a pod never overlap); idle sockets are unref'd by the agent.
   const agent = new http.Agent({ keepAlive: true, scheduling: "lifo" });
@@ -181,7 +176,11 @@ export function startScraper(o: ScraperOptions): Scraper {
     if (snapshot === seen) return;
     const previous = seen;
     seen = snapshot;
-    for (const key of store.keys()) if (!snapshot.pods.has(key)) store.delete(key);
+    for (const key of store.keys()) {
+      if (snapshot.pods.has(key)) continue;
+      store.delete(key);
+      stateLog?.forget(key);
+    }
     for (const [key, job] of inFlight) {
       if (snapshot.pods.has(key)) continue;
       job.cancelled = true;
@@ -268,35 +267,51 @@ export function startScraper(o: ScraperOptions): Scraper {
   function settle(podKey: string, job: Job, outcome: GetOutcome, startedMs: number): void {
     if (outcome.t === "cancelled" || job.cancelled || closed) return;
     let result: ScrapeResult;
+    let detail: string | undefined;
     if (outcome.t === "failed") {
       result = outcome.reason;
+      detail = outcome.message;
       store.recordFailure(podKey, outcome.reason, outcome.message);
     } else {
       const scrapedAtMs = now();
       const t0 = performance.now();
       let r: Interpretation;
+      const freshness =
+        o.staleAfterMs === undefined ? undefined : { wallNowMs: wallNow(), staleAfterMs: o.staleAfterMs };
       try {
-        r = interpret(outcome.text, scrapedAtMs);
+        r = interpret(outcome.text, scrapedAtMs, freshness);
       } catch {
-        r = { t: "malformed", malformedLines: 0 };
+        r = { t: "malformed", detail: "unreadable", problems: NO_PARSE_PROBLEMS };
       }
       counts.interpretMicros += (performance.now() - t0) * 1000;
       counts.interpreted += 1;
-      counts.malformedLines += r.malformedLines;
+      counts.malformedLines += r.problems.malformedLines;
+      if (r.problems.truncated) counts.truncatedBodies += 1;
       if (r.t === "ok") {
         result = "ok";
-        if (r.truncated) counts.truncatedBodies += 1;
         store.record(podKey, r.metrics);
       } else {
         result = "malformed";
-        store.recordFailure(podKey, "malformed", `no samples in ${outcome.bytes} bytes`);
+        detail = `${r.detail} (${outcome.bytes} bytes)`;
+        store.recordFailure(podKey, "malformed", detail);
       }
+      reportProblems(podKey, r.problems);
     }
     results[result] += 1;
+    stateLog?.onResult(podKey, result, detail);
     try {
       o.observer?.onScrape?.(podKey, (now() - startedMs) / 1000, result);
     } catch {
       // An observer bug must not stop scraping.
+    }
+  }
+
+  function reportProblems(podKey: string, p: ParseProblems): void {
+    if (p.malformedLines === 0 && !p.truncated && !p.afterEof && p.staleSamples === 0) return;
+    try {
+      o.observer?.onParseProblems?.(podKey, p);
+    } catch {
+      // As above.
     }
   }
 

@@ -112,3 +112,19 @@ export function hasDuplicateLastName(out: string[]): boolean {
   for (let i = 0; i < out.length - 2; i += 2) if (out[i] === last) return true;
   return false;
 }
+
+/** True when the line from `p` (a `#`) to `end` is OpenMetrics' `# EOF`, trailing blanks allowed. */
+export function isEof(text: string, p: number, end: number): boolean {
+  let e = end;
+  while (e > p && (text.charCodeAt(e - 1) === 32 || text.charCodeAt(e - 1) === 9)) e -= 1;
+  return e - p === 5 && text.startsWith("# EOF", p);
+}
+
+/** True when `text` holds anything but spaces, tabs and line ends from `from` on. */
+export function hasContentFrom(text: string, from: number): boolean {
+  for (let p = from; p < text.length; p += 1) {
+    const c = text.charCodeAt(p);
+    if (c !== 32 && c !== 9 && c !== 10 && c !== 13) return true;
+  }
+  return false;
+}

@@ -286,3 +286,23 @@ describe("parsePrometheusText: bounds", () => {
     expect(e.truncated).toBe(true);
   });
 });
+
+describe("parsePrometheusText: OpenMetrics # EOF", () => {
+  it("stops at # EOF and says whether anything followed", () => {
+    const e = parsePrometheusText("a 1\n# EOF\na 2\nb 3\n");
+    expect(e.samples.get("a")?.map((s) => s.value)).toEqual([1]);
+    expect(e.samples.has("b")).toBe(false);
+    expect([e.sampleLines, e.afterEof]).toEqual([1, true]);
+  });
+
+  it("is not after-eof when only blank lines (or nothing) follow, with or without CRLF", () => {
+    expect(parsePrometheusText("a 1\n# EOF\n\n  \n").afterEof).toBe(false);
+    expect(parsePrometheusText("a 1\r\n# EOF  \r\n").afterEof).toBe(false);
+    expect(parsePrometheusText("a 1\n# EOF").afterEof).toBe(false);
+  });
+
+  it("treats other comments that start with EOF as comments", () => {
+    const e = parsePrometheusText("# EOFX\na 1\n#EOF\nb 2\n");
+    expect([e.sampleLines, e.afterEof, e.malformedLines]).toEqual([2, false, 0]);
+  });
+});
