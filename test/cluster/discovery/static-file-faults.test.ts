@@ -4,7 +4,7 @@
  * directory; every wait is on an event (a store change or a log line).
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, open, rename, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, rename, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClusterStore } from "../../../src/cluster/cluster-state";
@@ -16,6 +16,9 @@ import type {
 } from "../../../src/cluster/discovery/static-file";
 import { MAX_ENDPOINTS_FILE_BYTES, watchEndpointsFile } from "../../../src/cluster/discovery/static-file";
 import { file, model, nextChange, recordingLog, withGuard } from "./watch-helpers";
+
+/** The read deadline of the hung-read test: long enough for a real read on a loaded machine. */
+const READ_TIMEOUT_MS = 1500;
 
 describe("watchEndpointsFile under faults", () => {
   let dir: string;
@@ -141,7 +144,7 @@ describe("watchEndpointsFile under faults", () => {
     let release: (() => void) | undefined;
     const readText = async (p: string): Promise<string> => {
       reads += 1;
-      if (!hang) return (await import("node:fs/promises")).readFile(p, "utf8");
+      if (!hang) return readFile(p, "utf8");
       // What a read on a hung network filesystem looks like from here: it does not return.
       await new Promise<void>((resolve) => (release = resolve));
       return "models: []\n";
@@ -149,13 +152,13 @@ describe("watchEndpointsFile under faults", () => {
     const store = createClusterStore();
     const log = recordingLog();
     const results: string[] = [];
-    const w = start(store, log, results, { readText, readTimeoutMs: 50 });
+    const w = start(store, log, results, { readText, readTimeoutMs: READ_TIMEOUT_MS });
     await withGuard(w.ready, "ready");
     const before = store.snapshot();
 
     hang = true;
     await replaceAtomically(file(model("m", ["127.0.0.1:8002"])));
-    expect(await log.errorMatching("did not finish within 50 ms")).toContain("rejected");
+    expect(await log.errorMatching(`did not finish within ${READ_TIMEOUT_MS} ms`)).toContain("rejected");
     expect(w.readStuck()).toBe(true);
     expect(results).toEqual(["ok", "timeout"]);
 
