@@ -204,7 +204,9 @@ describe("charts/kvroute: values", () => {
     const mount = (container(standalone)["volumeMounts"] as Obj[]).find((m) => m["name"] === "endpoints");
     expect(path.dirname(file)).toBe(mount?.["mountPath"]);
     expect(mount?.["subPath"]).toBeUndefined(); // subPath mounts never see ConfigMap updates
-    const endpoints = parse(String(at(one(standalone, "ConfigMap"), "data", "endpoints.yaml"))) as Obj;
+    const endpointsText = String(at(one(standalone, "ConfigMap"), "data", "endpoints.yaml"));
+    expect(endpointsText.endsWith("\n")).toBe(true); // kvroute refuses a file without its final newline
+    const endpoints = parse(endpointsText) as Obj;
     expect(at(endpoints, "models", 0, "endpoints")).toEqual(["10.0.0.11:8000", "10.0.0.12:8000"]);
     expect(
       at(one(standalone, "Deployment"), "spec", "template", "spec", "automountServiceAccountToken"),
