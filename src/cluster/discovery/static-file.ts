@@ -3,7 +3,9 @@
  * the file changes.
  *
  * A file that fails to load at start is fatal; after start, a bad file is logged once and the last good fleet
- * stays in place, because routing to the previous endpoints is better than routing to none.
+ * stays in place, because routing to the previous endpoints is better than routing to none. "Bad" includes a file
+ * without its final newline (possibly cut by a write in progress: `endpoints-completeness.ts`), something other
+ * than a regular file at the path, and a read that outlives its deadline (`read-endpoints-file.ts`).
  *
  * @module
  */
