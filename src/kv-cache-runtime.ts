@@ -95,20 +95,32 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
   // than on the first request's event-loop turn.
   tokenizers.forModel("");
   const podName = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
-  const issue = (key: string, kind: string): void =>
-    metrics.kvEventIssues.inc({ pod: metrics.podLabel.admit(podName(key)), kind });
+  const podLabel = (key: string): string => metrics.podLabel.admit(podName(key));
+  const issue = (key: string, kind: string): void => metrics.kvEventIssues.inc({ pod: podLabel(key), kind });
   const kv = startKvEvents({
     cluster,
     sink: events,
     ports: { pub: config.kvEventsPort, replay: config.kvEventsReplayPort },
     enabledFor: (pod) => labelEnabled(pod) || (config.standalone && config.kvEventsStatic),
+    replayTimeoutMs: config.kvEventsReplayTimeoutMs,
+    maxConcurrentReplays: config.kvEventsMaxConcurrentReplays,
     observer: {
-      onEvent: (key, tag) => metrics.kvEvents.inc({ pod: metrics.podLabel.admit(podName(key)), tag }),
+      onEvent: (key, tag) => metrics.kvEvents.inc({ pod: podLabel(key), tag }),
       onDecodeError: (key) => issue(key, "decode-error"),
       onGap: (key) => issue(key, "gap"),
-      onReplay: (key, ok) => issue(key, ok ? "replay-ok" : "replay-failed"),
+      onReplayRequest: (key, trigger) => metrics.kvReplays.inc({ pod: podLabel(key), trigger }),
+      onReplay: (key, result, batches) => {
+        const pod = podLabel(key);
+        issue(key, result === "ok" || result === "partial" ? "replay-ok" : "replay-failed");
+        metrics.kvReplayResults.inc({ pod, result });
+        if (batches > 0) metrics.kvReplayedBatches.inc({ pod }, batches);
+        if (result === "timeout" || result === "failed")
+          log.warn({ pod: podName(key), result }, "kv events: replay failed, retrying with backoff");
+      },
+      onDuplicate: (key) => metrics.kvDuplicateBatches.inc({ pod: podLabel(key) }),
       onResync: (key, reason) => {
         issue(key, "resync");
+        metrics.kvResyncs.inc({ pod: podLabel(key), reason });
         log.warn({ pod: podName(key), reason }, "kv events: resync, the pod's indexed blocks were dropped");
       },
       onSocketError: (key) => issue(key, "socket-error"),
@@ -172,9 +184,15 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
           kvEvents: status
             ? {
                 publishing: kv.publishing(key),
+                state: status.state,
+                retryInMs: status.retryInMs ?? null,
                 lastSeq: status.lastSeq === undefined ? null : status.lastSeq.toString(),
+                queued: status.queued,
                 gaps: status.gaps,
                 replays: status.replays,
+                replayTimeouts: status.replayTimeouts,
+                replayedBatches: status.replayedBatches,
+                duplicates: status.duplicates,
                 resyncs: status.resyncs,
                 decodeErrors: status.decodeErrors,
               }

@@ -118,6 +118,10 @@ export interface Config {
   readonly kvEventsPort: number;
   /** ZeroMQ port of vLLM's KV-event replay ROUTER socket. */
   readonly kvEventsReplayPort: number;
+  /** Most wait for each reply of a KV-event replay (ms); a replay that times out is retried with backoff. */
+  readonly kvEventsReplayTimeoutMs: number;
+  /** KV-event replays in flight across pods (the others wait their turn). */
+  readonly kvEventsMaxConcurrentReplays: number;
   /** Subscribe to KV events from every static endpoint (standalone mode). */
   readonly kvEventsStatic: boolean;
   /** Most blocks the event index keeps across pods (LRU beyond). */

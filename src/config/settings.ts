@@ -316,6 +316,20 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 1, max: 65_535, default: 5558 }),
     description: "vLLM KV-event replay (ROUTER) port.",
   },
+  kvEventsReplayTimeoutMs: {
+    flag: "kv-events-replay-timeout-ms",
+    env: "KVROUTE_KV_EVENTS_REPLAY_TIMEOUT_MS",
+    type: integer({ min: 10, max: 600_000, default: 5000 }),
+    description:
+      "KV-event replay: most wait for each reply; then the replay is retried with backoff (1 s to 30 s).",
+  },
+  kvEventsMaxConcurrentReplays: {
+    flag: "kv-events-max-concurrent-replays",
+    env: "KVROUTE_KV_EVENTS_MAX_CONCURRENT_REPLAYS",
+    type: integer({ min: 1, max: 1024, default: 4 }),
+    description:
+      "KV-event replays in flight across pods; beyond it pods wait their turn with live batches queued.",
+  },
   kvEventsStatic: {
     flag: "kv-events-static",
     env: "KVROUTE_KV_EVENTS_STATIC",

@@ -19,6 +19,8 @@ export {
 } from "./decode";
 export { KV_EVENTS_LABEL, labelEnabled, startKvEvents, type KvEvents, type KvEventsOptions } from "./manager";
 export { PodSubscriber, type PodSubscriberOptions } from "./pod-subscriber";
+export { ReplaySlots, RetryBackoff, type SlotTicket } from "./replay-slots";
+export { StreamSequencer, type LiveVerdict, type ReplayEnd, type ReplayedVerdict } from "./sequencer";
 export { END_SEQ, ReplayFailure, ReplayRequest, seq8, tcpEndpoint, type SeqBatch } from "./replay";
 export {
   gpuGroupZero,
@@ -26,6 +28,9 @@ export {
   type EventFilter,
   type KvEventsObserver,
   type PodStatus,
+  type ReplayResult,
+  type ReplayTrigger,
   type ResyncReason,
+  type StreamState,
   type SocketFailure,
 } from "./types";

@@ -9,6 +9,7 @@ import type { ClusterSnapshot, ClusterStore } from "../cluster/cluster-state";
 import type { Pod } from "../cluster/pod";
 import type { KvEventSink } from "../prefix/prefix-index";
 import { PodSubscriber } from "./pod-subscriber";
+import { ReplaySlots } from "./replay-slots";
 import type { EventFilter, KvEventsObserver, PodStatus } from "./types";
 
 /** The pod label that opts a pod into KV-event subscription (AIBrix convention). */
@@ -35,6 +36,12 @@ export interface KvEventsOptions {
   readonly observer?: KvEventsObserver;
   /** Per-receive replay timeout, ms (default 5000). */
   readonly replayTimeoutMs?: number;
+  /** Replays in flight across all pods (default 4); beyond it pods wait their turn, live batches queued. */
+  readonly maxConcurrentReplays?: number;
+  /** Retry backoff after a failed replay (default 1000 ms doubling to 30 000 ms). */
+  readonly retryBackoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Delay of the one check replay after a connect that brought no live batch, ms (default 1000). */
+  readonly settleMs?: number;
   /** Bound of each pod's live queue, in batches (default 10 000). */
   readonly queueLimit?: number;
   /** Reconnect backoff after socket failures. */
@@ -49,6 +56,8 @@ export interface KvEvents {
   status(podKey: string): PodStatus | undefined;
   /** Subscribed, connected, and not behind an unrecovered gap. */
   publishing(podKey: string): boolean;
+  /** Replays in flight and pods waiting for a replay slot. */
+  replaySlots(): { readonly inFlight: number; readonly queued: number };
   /** Keys of the subscribed pods, sorted. */
   pods(): string[];
   /** Unsubscribe everything (does not drop the pods' index entries). */
@@ -65,6 +74,7 @@ export function startKvEvents(opts: KvEventsOptions): KvEvents {
   const { cluster, sink, ports } = opts;
   const entries = new Map<string, Entry>();
   const closing = new Set<Promise<void>>();
+  const replaySlots = new ReplaySlots(opts.maxConcurrentReplays ?? 4);
   let closed = false;
 
   function stop(key: string, entry: Entry): void {
@@ -99,6 +109,9 @@ export function startKvEvents(opts: KvEventsOptions): KvEvents {
         pubPort: ports.pub + w.rank,
         replayPort: ports.replay + w.rank,
         sink,
+        replaySlots,
+        ...(opts.retryBackoff === undefined ? {} : { retryBackoff: opts.retryBackoff }),
+        ...(opts.settleMs === undefined ? {} : { settleMs: opts.settleMs }),
         ...(opts.observer === undefined ? {} : { observer: opts.observer }),
         ...(opts.replayTimeoutMs === undefined ? {} : { replayTimeoutMs: opts.replayTimeoutMs }),
         ...(opts.queueLimit === undefined ? {} : { queueLimit: opts.queueLimit }),
@@ -116,6 +129,7 @@ export function startKvEvents(opts: KvEventsOptions): KvEvents {
     status: (podKey) => entries.get(podKey)?.subscriber.status(),
     publishing: (podKey) => entries.get(podKey)?.subscriber.publishing() ?? false,
     pods: () => [...entries.keys()].sort(),
+    replaySlots: () => ({ inFlight: replaySlots.inFlight, queued: replaySlots.queued }),
     async close() {
       if (closed) return;
       closed = true;

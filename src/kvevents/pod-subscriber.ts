@@ -1,31 +1,42 @@
 /**
- * One pod's KV-event stream: a ZeroMQ SUB socket on the engine's PUB endpoint, sequence tracking, and gap
- * recovery through the engine's ROUTER replay socket (wire-protocols.md A2/A3).
+ * One pod's KV-event stream: a ZeroMQ SUB socket on the engine's PUB endpoint, and the engine's ROUTER replay
+ * socket (wire-protocols.md A2/A3) for everything the live stream did not deliver.
  *
- * Unlike AIBrix (aibrix-gateway.md §6.2), gaps are acted on: the missing batches are replayed over a DEALER
- * (`["", seq8]`, answers up to the `END_SEQ` marker, bounded by a timeout) and applied in order. When replay
- * cannot cover the gap, the engine restarted (sequence went backwards), or the bounded queue overflowed during a
- * replay, the pod's index is dropped (`sink.dropPod`) and the stream continues from the live position.
+ * The engine's buffer is asked, not assumed away: on the first connect (batches published before kvroute
+ * subscribed, or lost to ZeroMQ's slow joiner), on every reconnect (batches published while disconnected), on a
+ * sequence gap, and on a retry after a failed replay. Live batches that arrive meanwhile wait in the bounded queue
+ * and are applied after the replayed ones; copies of what the replay applied are skipped and counted. Which batch
+ * to apply, skip or act on is decided by {@link StreamSequencer} (pure); this class runs the sockets and timers.
  *
- * Two loops share a bounded queue: the receive loop pulls frames off the socket, the apply loop decodes and
- * applies them, yielding to the event loop every few milliseconds so a slow sink fills the queue instead of
- * libzmq's buffers. Drops at the bound are counted and recovered like any gap: by the next message's sequence,
- * or, when the dropped batches were the newest ones, as soon as the queue drains.
+ * A reconnect keeps the pod's blocks: the replay starts at the last applied batch and proves the engine is the same
+ * one (same bytes) before the gap is filled. The blocks are dropped (a counted resync) only when the replay shows
+ * they cannot be trusted: a new engine (restart, then a replay from 0), a buffer that no longer reaches back to
+ * the gap (then what the buffer still holds is applied: those blocks are real), a failed or timed-out replay, or
+ * live batches overflowing the queue during a replay. After a failure the live stream is followed (state
+ * `resync-pending`) and the replay is retried with backoff; a success rebuilds the pod from the engine's buffer.
  *
- * Restarts: vLLM sends no epoch, so a restart shows either as the sequence going backwards or only as the TCP
- * connection dropping and coming back (a restarted engine may already be past the old sequence). Both drop the
- * pod's entries and resync: a network blip costs a rebuild of that pod's index, never stale entries. After a
- * resync the subscriber accepts the live stream; it does not ask the new engine to replay from 0.
+ * Two loops share the queue: the receive loop pulls frames off the socket, the apply loop decodes and applies them,
+ * yielding to the event loop every few milliseconds so a slow sink fills the queue instead of libzmq's buffers.
  *
  * @module
  */
 import { setImmediate as yieldNow } from "node:timers/promises";
 import { Subscriber } from "zeromq";
 import type { KvEventSink } from "../prefix/prefix-index";
-import { decodeBatch, isDecodeError } from "./decode";
+import { applyBatch } from "./apply-batch";
+import type { ApplyTarget } from "./apply-batch";
 import { ReplayFailure, ReplayRequest, tcpEndpoint } from "./replay";
 import type { SeqBatch } from "./replay";
-import type { EventFilter, KvEventsObserver, PodStatus, ResyncReason } from "./types";
+import { ReplaySlots, RetryBackoff } from "./replay-slots";
+import { StreamSequencer } from "./sequencer";
+import type {
+  EventFilter,
+  KvEventsObserver,
+  PodStatus,
+  ReplayResult,
+  ReplayTrigger,
+  ResyncReason,
+} from "./types";
 import { gpuGroupZero, socketFailure } from "./types";
 
 /** Options of one {@link PodSubscriber}. */
@@ -45,17 +56,20 @@ export interface PodSubscriberOptions {
   readonly queueLimit?: number;
   /** Reconnect backoff after a socket failure, ms (default 100 doubling to 10 000). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Retry backoff after a failed replay, ms (default 1000 doubling to 30 000). */
+  readonly retryBackoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Delay of the `settle` replay after a connect that brought no live batch, ms (default 1000). */
+  readonly settleMs?: number;
+  /** Replays in flight across pods (default: a bound of 4 for this subscriber alone). */
+  readonly replaySlots?: ReplaySlots;
   /** Which events reach the sink (default {@link gpuGroupZero}). */
   readonly filter?: EventFilter;
 }
 
-/** One received batch. */
-type Message = SeqBatch;
-
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Outcome of a replay, internal. */
-type ReplayOutcome = "ok" | "closed" | Exclude<ResyncReason, "restart" | "overflow">;
+/** A replay's outcome, or the subscriber closed under it. */
+type ReplayOutcome = ReplayResult | "closed";
 
 const SLICE_MS = 4;
 
@@ -63,53 +77,85 @@ const SLICE_MS = 4;
 export class PodSubscriber {
   readonly podKey: string;
   private readonly opts: PodSubscriberOptions;
-  private readonly st: Mutable<PodStatus> = {
-    lastSeq: undefined,
+  private readonly st: Mutable<Omit<PodStatus, "lastSeq" | "queued" | "replaying" | "retryInMs">> = {
     events: 0,
     gaps: 0,
     replays: 0,
+    replayTimeouts: 0,
+    replayedBatches: 0,
     resyncs: 0,
     decodeErrors: 0,
     unknownTags: 0,
     filtered: 0,
     queueDrops: 0,
-    queued: 0,
     duplicates: 0,
     socketErrors: 0,
     sinkErrors: 0,
     connected: false,
-    replaying: false,
+    state: "connecting",
   };
-  private readonly queue: Message[] = [];
+  private readonly seq = new StreamSequencer();
+  private readonly target: ApplyTarget;
+  private readonly slots: ReplaySlots;
+  private readonly retry: RetryBackoff;
+  private readonly queue: SeqBatch[] = [];
   private head = 0;
   private closed = false;
   private sub: Subscriber | undefined;
   private replayRequest: ReplayRequest | undefined;
+  private releaseSlot: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private cancelSleep: (() => void) | undefined;
+  /** A replay to run before the next live batch (set by connect events and timers). */
+  private pending: ReplayTrigger | undefined;
+  private timer: { handle: NodeJS.Timeout; dueAt: number; retry: boolean } | undefined;
   private overflowed = false;
-  /** The TCP connection dropped since the last `connect`: the next `connect` must resync. */
+  /** The TCP connection dropped since the last connect: the next connect is a reconnect. */
   private lostConnection = false;
+  /** Live batches received since the last connect (0 after a connect: a `settle` replay is due). */
+  private liveSinceConnect = 0;
   /** Highest sequence dropped on queue overflow: a known gap even if no later message arrives. */
   private droppedUpTo: bigint | undefined;
-  /** Sequence range covered by the last replay: live copies of these batches are duplicates. */
-  private dupWindow: { from: bigint; to: bigint } | undefined;
+  private sliceStart = performance.now();
   private readonly done: Promise<void>;
 
   constructor(opts: PodSubscriberOptions) {
     this.opts = opts;
     this.podKey = opts.podKey;
+    this.slots = opts.replaySlots ?? new ReplaySlots(4);
+    const rb = opts.retryBackoff ?? { initialMs: 1000, maxMs: 30_000 };
+    this.retry = new RetryBackoff(rb.initialMs, rb.maxMs);
+    this.target = {
+      podKey: opts.podKey,
+      sink: opts.sink,
+      filter: opts.filter ?? gpuGroupZero,
+      counters: this.st,
+      notify: (fn) => this.notify(fn),
+    };
     this.done = Promise.all([this.receiveLoop(), this.applyLoop()]).then(() => undefined);
   }
 
   /** A snapshot of the counters. */
   status(): PodStatus {
-    return { ...this.st, queued: this.queue.length - this.head };
+    const t = this.timer;
+    return {
+      ...this.st,
+      lastSeq: this.seq.lastSeq,
+      queued: this.queue.length - this.head,
+      replaying: this.st.state === "replaying",
+      retryInMs: t?.retry === true ? Math.max(0, Math.round(t.dueAt - performance.now())) : undefined,
+    };
   }
 
-  /** Connected and not behind a gap: the pod's event index can be trusted. */
+  /**
+   * Connected and the pod's event index can be used: its history is applied (`live`), or, after a failed replay,
+   * the live stream has put something in it while the replay is retried (the same partial index kvroute always
+   * had without replay; an idle engine therefore never shows as publishing with an index it never filled).
+   */
   publishing(): boolean {
-    return !this.closed && this.st.connected && !this.st.replaying;
+    if (this.closed || !this.st.connected) return false;
+    const s = this.st.state;
+    return s === "live" || (s === "resync-pending" && this.seq.hasApplied);
   }
 
   /** Stop both loops and close the sockets. Does not touch the sink. */
@@ -117,8 +163,10 @@ export class PodSubscriber {
     if (this.closed) return this.done;
     this.closed = true;
     this.st.connected = false;
+    this.clearTimer();
     this.sub?.close();
     this.replayRequest?.close();
+    this.releaseSlot?.();
     this.cancelSleep?.();
     this.wake?.();
     return this.done;
@@ -158,7 +206,7 @@ export class PodSubscriber {
         }
       } finally {
         if (!sub.closed) sub.close();
-        this.st.connected = false;
+        this.disconnected();
       }
       if (this.closed) break;
       await this.sleep(backoff);
@@ -166,25 +214,31 @@ export class PodSubscriber {
     }
   }
 
-  /** Track the socket's TCP connection state from its event observer. */
+  /** Track the socket's TCP connection state; every connect asks for a replay before the next live batch. */
   private async watchConnection(sub: Subscriber): Promise<void> {
     try {
       for await (const ev of sub.events) {
         if (ev.type === "connect") {
           this.st.connected = true;
           this.notify((o) => o.onConnect?.(this.podKey));
-          if (this.lostConnection) {
-            this.lostConnection = false;
-            this.resync("reconnect");
-          }
+          this.pending = this.lostConnection ? "reconnect" : "connect";
+          this.lostConnection = false;
+          this.liveSinceConnect = 0;
+          this.wake?.();
         } else if (ev.type === "disconnect") {
-          this.st.connected = false;
-          this.lostConnection = true;
+          this.disconnected();
         }
       }
     } catch {
       // The observer ends with its socket.
     }
+  }
+
+  private disconnected(): void {
+    if (!this.st.connected) return;
+    this.st.connected = false;
+    this.lostConnection = true;
+    if (this.st.state !== "resync-pending") this.st.state = "connecting";
   }
 
   private sleep(ms: number): Promise<void> {
@@ -198,6 +252,24 @@ export class PodSubscriber {
     });
   }
 
+  /** Run `trigger`'s replay after `ms` (a retry, or the one `settle` check); replaces a timer already set. */
+  private schedule(trigger: "retry" | "settle", ms: number): void {
+    this.clearTimer();
+    const handle = setTimeout(() => {
+      this.timer = undefined;
+      if (trigger === "settle" && this.liveSinceConnect > 0) return;
+      this.pending ??= trigger;
+      this.wake?.();
+    }, ms);
+    handle.unref();
+    this.timer = { handle, dueAt: performance.now() + ms, retry: trigger === "retry" };
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer.handle);
+    this.timer = undefined;
+  }
+
   private enqueue(frames: Buffer[]): void {
     const [, seqFrame, payload] = frames;
     if (frames.length !== 3 || seqFrame === undefined || payload === undefined || seqFrame.length !== 8) {
@@ -205,10 +277,11 @@ export class PodSubscriber {
       this.notify((o) => o.onDecodeError?.(this.podKey, "frames"));
       return;
     }
+    this.liveSinceConnect++;
     const seq = seqFrame.readBigUInt64BE(0);
     if (this.queue.length - this.head >= (this.opts.queueLimit ?? 10_000)) {
       this.st.queueDrops++;
-      if (this.st.replaying) this.overflowed = true;
+      if (this.st.state === "replaying") this.overflowed = true;
       this.droppedUpTo = seq;
       return;
     }
@@ -216,7 +289,7 @@ export class PodSubscriber {
     this.wake?.();
   }
 
-  private dequeue(): Message | undefined {
+  private dequeue(): SeqBatch | undefined {
     if (this.head >= this.queue.length) return undefined;
     const m = this.queue[this.head++];
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -226,168 +299,208 @@ export class PodSubscriber {
     return m;
   }
 
-  /** Decode and apply queued messages in order, yielding to the event loop every few milliseconds. */
+  /** Run due replays, then decode and apply queued messages in order, yielding to the event loop now and then. */
   private async applyLoop(): Promise<void> {
-    let sliceStart = performance.now();
     while (!this.closed) {
+      const trigger = this.pending;
+      if (trigger !== undefined && this.st.connected) {
+        this.pending = undefined;
+        await this.catchUp(trigger);
+        continue;
+      }
       const msg = this.dequeue();
       if (msg === undefined) {
         const dropped = this.droppedUpTo;
         this.droppedUpTo = undefined;
-        const last = this.st.lastSeq;
+        const last = this.seq.lastSeq;
         if (dropped !== undefined && last !== undefined && dropped > last) {
           // The newest batches were dropped: no later message will reveal the gap, so recover it now.
-          await this.recover(last + 1n, undefined);
+          this.gap();
+          this.pending ??= "gap";
           continue;
         }
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
-        sliceStart = performance.now();
+        this.sliceStart = performance.now();
         continue;
       }
-      const recovering = this.handle(msg); // synchronous unless a gap needs a replay
-      if (recovering) await recovering;
-      if (performance.now() - sliceStart > SLICE_MS) {
-        await yieldNow();
-        sliceStart = performance.now();
+      await this.handleLive(msg);
+      await this.maybeYield();
+    }
+  }
+
+  private async maybeYield(): Promise<void> {
+    if (performance.now() - this.sliceStart > SLICE_MS) {
+      await yieldNow();
+      this.sliceStart = performance.now();
+    }
+  }
+
+  /** One live batch: apply, skip, or replay first (a gap or a new engine) and then look at it again. */
+  private async handleLive(msg: SeqBatch): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      const verdict = this.seq.classifyLive(msg);
+      if (verdict === "apply") {
+        this.apply(msg);
+        return;
+      }
+      if (verdict === "duplicate") {
+        this.duplicate();
+        return;
+      }
+      if (attempt > 0) {
+        // A replay just ran and this batch still does not fit: follow the stream from it.
+        this.resync(verdict === "gap" ? "gap-uncovered" : "restart");
+        continue;
+      }
+      if (verdict === "gap") {
+        this.gap();
+        await this.catchUp("gap");
+      } else {
+        this.resync("restart");
+        this.seq.restarted();
+        await this.catchUp("restart");
       }
     }
   }
 
-  /** Sequence tracking for one live message; returns a promise only when a gap is being recovered. */
-  private handle(msg: Message): Promise<void> | undefined {
-    const last = this.st.lastSeq;
-    const win = this.dupWindow;
-    if (win !== undefined) {
-      if (msg.seq >= win.from && msg.seq <= win.to) {
-        this.st.duplicates++;
-        return undefined;
-      }
-      if (msg.seq > win.to) this.dupWindow = undefined;
+  /** Replay (waiting for a slot), then settle the state: `live`, or `resync-pending` with a retry scheduled. */
+  private async catchUp(trigger: ReplayTrigger): Promise<void> {
+    for (let t: ReplayTrigger | undefined = trigger; t !== undefined && !this.closed;) {
+      this.clearTimer(); // this replay supersedes a scheduled retry or settle check
+      this.st.state = "replaying";
+      this.st.replays++;
+      const why = t;
+      this.notify((o) => o.onReplayRequest?.(this.podKey, why));
+      this.overflowed = false;
+      const outcome = await this.replayWithSlot();
+      if (outcome === "closed") return;
+      t = this.afterReplay(outcome, t);
     }
-    if (last === undefined || msg.seq === last + 1n) {
-      this.apply(msg);
-    } else if (msg.seq > last + 1n) {
-      return this.recover(last + 1n, msg);
-    } else {
+  }
+
+  /** State after a replay; returns the replay to run next at once (a new engine's history), if any. */
+  private afterReplay(outcome: ReplayResult, trigger: ReplayTrigger): ReplayTrigger | undefined {
+    if (outcome === "restart") {
       this.resync("restart");
-      this.apply(msg);
+      this.seq.restarted();
+      return "restart";
     }
+    if (outcome === "timeout" || outcome === "failed") {
+      // A pod whose history was complete loses its blocks (they may miss removals); a rebuild already pending keeps
+      // what live-following gave it. Either way the stream is followed and the replay retried.
+      if (this.seq.historyComplete && this.seq.hasApplied)
+        this.resync(outcome === "timeout" ? "replay-timeout" : "replay-failed");
+      else if (!this.seq.hasApplied) this.seq.forget(); // nothing to drop: follow the live stream from its next batch
+      this.pendingRetry();
+      return undefined;
+    }
+    if (this.overflowed) {
+      this.resync("overflow");
+      this.pendingRetry();
+      return undefined;
+    }
+    this.retry.reset();
+    this.st.state = this.st.connected ? "live" : "connecting";
+    if ((trigger === "connect" || trigger === "reconnect") && this.liveSinceConnect === 0)
+      this.schedule("settle", this.opts.settleMs ?? 1000);
     return undefined;
   }
 
-  /** A gap before `trigger` (or before the dropped tail): replay from `from`, or resync when that fails. */
-  private async recover(from: bigint, trigger: Message | undefined): Promise<void> {
-    this.st.gaps++;
-    this.notify((o) => o.onGap?.(this.podKey));
-    this.st.replaying = true;
-    this.st.replays++;
-    this.overflowed = false;
-    const outcome = await this.replay(from);
-    this.st.replaying = false;
-    if (outcome === "closed") return;
-    this.notify((o) => o.onReplay?.(this.podKey, outcome === "ok"));
-    if (outcome !== "ok" && outcome !== "gap-uncovered") this.resync(outcome);
-    if (this.overflowed) this.resync("overflow");
-    if (trigger === undefined) return;
-    const last = this.st.lastSeq;
-    if (last === undefined || trigger.seq === last + 1n) this.apply(trigger);
-    else if (trigger.seq <= last) this.st.duplicates++;
-    else await this.handle(trigger);
+  private pendingRetry(): void {
+    this.st.state = "resync-pending";
+    this.schedule("retry", this.retry.next());
   }
 
-  /**
-   * Ask the replay socket for everything from `from` and apply it in order. An uncovered start resyncs at once
-   * and still applies the (contiguous) tail.
-   */
-  private async replay(from: bigint): Promise<ReplayOutcome> {
+  private async replayWithSlot(): Promise<ReplayOutcome> {
+    const ticket = this.slots.acquire();
+    this.releaseSlot = ticket.release;
+    try {
+      await ticket.granted;
+      if (this.closed) return "closed";
+      return await this.replay();
+    } finally {
+      ticket.release();
+      this.releaseSlot = undefined;
+    }
+  }
+
+  /** Ask the replay socket for the engine's buffer from where the sequencer says, and apply it in order. */
+  private async replay(): Promise<ReplayOutcome> {
+    const from = this.seq.beginReplay();
     const endpoint = tcpEndpoint(this.opts.ip, this.opts.replayPort);
     const request = new ReplayRequest(endpoint, from, this.opts.replayTimeoutMs ?? 5000);
     this.replayRequest = request;
-    let outcome: ReplayOutcome = "ok";
-    let first: bigint | undefined;
+    let applied = 0;
+    let result: ReplayResult;
     try {
-      for await (const { seq, payload } of request.batches()) {
+      result = "ok";
+      for await (const b of request.batches()) {
         if (this.closed) return "closed";
-        if (first === undefined) {
-          first = seq;
-          if (seq > from) {
-            outcome = "gap-uncovered";
-            this.resync("gap-uncovered");
-          }
+        const verdict = this.seq.classifyReplayed(b);
+        if (verdict === "restart" || verdict === "broken") {
+          result = verdict === "restart" ? "restart" : "failed";
+          break;
         }
-        const last = this.st.lastSeq;
-        if (last !== undefined && seq <= last) continue;
-        if (last !== undefined && seq !== last + 1n) return "replay-failed";
-        this.apply({ seq, payload });
+        if (verdict === "duplicate") {
+          if (b.seq !== from) this.duplicate(); // the anchor coming back is the continuity proof, not a duplicate
+          continue;
+        }
+        if (verdict === "uncovered") this.resync("gap-uncovered");
+        else if (verdict === "rebuild") this.dropPod();
+        if (verdict !== "apply") this.seq.droppedForReplay();
+        this.apply(b);
+        applied++;
+        await this.maybeYield();
       }
-      if (first === undefined) {
-        // Only the end marker: nothing at or after `from` is buffered, though a later batch exists.
-        this.resync("gap-uncovered");
-        return "gap-uncovered";
-      }
-      this.dupWindow = { from: first, to: this.st.lastSeq ?? first };
-      return outcome;
+      if (result === "ok") result = this.seq.endReplay();
+      else this.seq.abortReplay();
     } catch (err) {
       if (this.closed) return "closed";
-      return err instanceof ReplayFailure ? err.reason : "replay-failed";
+      this.seq.abortReplay();
+      result = err instanceof ReplayFailure && err.reason === "replay-timeout" ? "timeout" : "failed";
     } finally {
       this.replayRequest = undefined;
       request.close();
     }
+    if (result === "timeout") this.st.replayTimeouts++;
+    this.st.replayedBatches += applied;
+    const r = result;
+    this.notify((o) => o.onReplay?.(this.podKey, r, applied));
+    return r;
   }
 
-  /** Drop the pod's index and forget the sequence: the next message is accepted as the first. */
+  private gap(): void {
+    this.st.gaps++;
+    this.notify((o) => o.onGap?.(this.podKey));
+  }
+
+  private duplicate(): void {
+    this.st.duplicates++;
+    this.notify((o) => o.onDuplicate?.(this.podKey));
+  }
+
+  /** Drop the pod's blocks (counted) and follow the live stream until a replay rebuilds them. */
   private resync(reason: ResyncReason): void {
     if (this.closed) return;
     this.st.resyncs++;
-    this.st.lastSeq = undefined;
-    this.dupWindow = undefined;
+    this.dropPod();
+    this.seq.forget();
+    this.notify((o) => o.onResync?.(this.podKey, reason));
+  }
+
+  private dropPod(): void {
     try {
       this.opts.sink.dropPod(this.podKey);
     } catch {
       this.st.sinkErrors++;
     }
-    this.notify((o) => o.onResync?.(this.podKey, reason));
   }
 
-  /** Decode one batch and apply its events to the sink. The sequence advances even when decoding fails. */
-  private apply(msg: Message): void {
+  /** Apply one batch and advance the sequence (also when its payload does not decode). */
+  private apply(b: SeqBatch): void {
     if (this.closed) return; // never touch the sink after close(): the manager has dropped the pod
-    this.st.lastSeq = msg.seq;
-    const batch = decodeBatch(msg.payload);
-    if (isDecodeError(batch)) {
-      this.st.decodeErrors++;
-      this.notify((o) => o.onDecodeError?.(this.podKey, batch.reason));
-      return;
-    }
-    this.st.unknownTags += batch.unknownTags;
-    const { sink, filter = gpuGroupZero } = this.opts;
-    for (const ev of batch.events) {
-      if (!filter(ev)) {
-        this.st.filtered++;
-        continue;
-      }
-      try {
-        if (ev.tag === "BlockStored") {
-          sink.blockStored(this.podKey, {
-            blockHashes: ev.blockHashes,
-            parentBlockHash: ev.parentBlockHash,
-            tokenIds: ev.tokenIds,
-            blockSize: ev.blockSize,
-            loraName: ev.loraName,
-          });
-        } else if (ev.tag === "BlockRemoved") {
-          sink.blockRemoved(this.podKey, ev.blockHashes);
-        } else {
-          sink.allBlocksCleared(this.podKey);
-        }
-      } catch {
-        this.st.sinkErrors++;
-        continue;
-      }
-      this.st.events++;
-      this.notify((o) => o.onEvent?.(this.podKey, ev.tag));
-    }
+    this.seq.applied(b);
+    applyBatch(this.target, b.payload);
   }
 }

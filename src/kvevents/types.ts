@@ -6,23 +6,60 @@
  */
 import type { DecodeErrorReason, KvEvent, KvEventTag } from "./decode";
 
-/** Why a pod's index was dropped and its stream restarted from the live position. */
+/** Why a pod's indexed blocks were dropped. */
 export type ResyncReason =
   /** Replay answered, but its first batch is newer than the one missing: the replay buffer no longer covers it. */
   | "gap-uncovered"
-  /** No answer before the replay timeout. */
+  /** No answer before the replay timeout (the blocks are dropped; the replay is retried with backoff). */
   | "replay-timeout"
-  /** The replay socket failed or answered something that is not the replay protocol. */
+  /** The replay socket failed or answered something that is not the replay protocol (retried with backoff). */
   | "replay-failed"
-  /** The sequence went backwards: the engine (and its publisher) restarted. */
-  | "restart"
-  /** Live messages overflowed the bounded queue while a replay was in progress. */
-  | "overflow"
   /**
-   * The TCP connection to the engine dropped and came back. vLLM sends no epoch, so the engine may have restarted
-   * with a sequence already past the old one; what the index holds for the pod can no longer be trusted.
+   * A new engine: the sequence went backwards, or a replay answered other bytes (or nothing) at the last applied
+   * sequence. Followed by a replay from 0.
    */
-  | "reconnect";
+  | "restart"
+  /** Live messages overflowed the bounded queue while a replay was in progress (a rebuild replay follows). */
+  | "overflow";
+
+/** What asked for a replay. */
+export type ReplayTrigger =
+  /** The SUB socket connected for the first time: everything the engine still buffers. */
+  | "connect"
+  /** The SUB socket reconnected: the batches missed while disconnected. */
+  | "reconnect"
+  /** A live batch skipped sequence numbers (or the newest ones were dropped at the queue bound). */
+  | "gap"
+  /** A new engine: its history from 0. */
+  | "restart"
+  /** A retry after a failed replay or a resync (backoff). */
+  | "retry"
+  /**
+   * One check a moment after a connect that brought no live batch: batches published between the replay and the
+   * subscription reaching the engine (ZeroMQ slow joiner) are otherwise missed until the engine publishes again.
+   */
+  | "settle";
+
+/** How a replay ended. */
+export type ReplayResult =
+  /** Everything from the requested sequence was applied. */
+  | "ok"
+  /** The engine's buffer no longer reached back to the requested sequence; what it had was applied. */
+  | "partial"
+  /** The engine answered as a new engine would (a restart follows). */
+  | "restart"
+  /** No answer within the replay timeout (retried with backoff). */
+  | "timeout"
+  /** Socket failure or protocol violation (retried with backoff). */
+  | "failed";
+
+/**
+ * Where a pod's stream stands: `connecting` (no TCP connection to the PUB socket), `replaying` (a replay is
+ * waiting for a slot or in flight; live batches are queued behind it), `live` (history applied, following the
+ * stream), `resync-pending` (a replay failed or the queue overflowed: the live stream is followed and a replay is
+ * retried with backoff).
+ */
+export type StreamState = "connecting" | "replaying" | "live" | "resync-pending";
 
 /** What went wrong on a ZeroMQ socket, as a closed set (zeromq error codes mapped at the boundary). */
 export type SocketFailure = "timeout" | "closed" | "unreachable" | "protocol" | "io";
@@ -35,9 +72,13 @@ export interface KvEventsObserver {
   onDecodeError?(podKey: string, reason: DecodeErrorReason | "frames"): void;
   /** A sequence gap was detected (a replay follows). */
   onGap?(podKey: string): void;
-  /** A replay finished; `ok` when it covered the whole gap. */
-  onReplay?(podKey: string, ok: boolean): void;
-  /** The pod's index was dropped (`sink.dropPod`) and its stream resynchronised. */
+  /** A replay was asked for. */
+  onReplayRequest?(podKey: string, trigger: ReplayTrigger): void;
+  /** A replay ended; `batches` were applied from it. */
+  onReplay?(podKey: string, result: ReplayResult, batches: number): void;
+  /** A live or replayed batch was already applied and was skipped. */
+  onDuplicate?(podKey: string): void;
+  /** The pod's indexed blocks were dropped (`sink.dropPod`). */
   onResync?(podKey: string, reason: ResyncReason): void;
   /** The SUB socket connected (or reconnected) to the pod. */
   onConnect?(podKey: string): void;
@@ -51,7 +92,12 @@ export interface PodStatus {
   readonly lastSeq: bigint | undefined;
   readonly events: number;
   readonly gaps: number;
+  /** Replays asked for. */
   readonly replays: number;
+  /** Replays that timed out. */
+  readonly replayTimeouts: number;
+  /** Batches applied from replays. */
+  readonly replayedBatches: number;
   readonly resyncs: number;
   readonly decodeErrors: number;
   /** Events with a tag this decoder does not know (skipped). */
@@ -70,8 +116,12 @@ export interface PodStatus {
   readonly sinkErrors: number;
   /** The SUB socket is connected to the pod. */
   readonly connected: boolean;
-  /** A gap is being replayed (the pod's index is behind the engine). */
+  /** A replay is waiting or in flight (the pod's index is behind the engine). */
   readonly replaying: boolean;
+  /** See {@link StreamState}. */
+  readonly state: StreamState;
+  /** Milliseconds until the next retry while `resync-pending`; undefined otherwise. */
+  readonly retryInMs: number | undefined;
 }
 
 /**

@@ -71,6 +71,8 @@ describe("loadConfig defaults", () => {
       vtcMaxUsers: 10000,
       kvEventsPort: 5557,
       kvEventsReplayPort: 5558,
+      kvEventsReplayTimeoutMs: 5000,
+      kvEventsMaxConcurrentReplays: 4,
       kvEventsStatic: false,
       kvEventsMaxBlocks: 2000000,
       prefixSpeculativeTtlMs: 2000,

@@ -22,14 +22,14 @@ afterEach(async () => {
 function recordingObserver() {
   const seen = {
     gaps: 0,
-    replays: [] as boolean[],
+    replays: [] as string[],
     resyncs: [] as ResyncReason[],
     decodeErrors: [] as string[],
     connects: 0,
   };
   const observer: KvEventsObserver = {
     onGap: () => seen.gaps++,
-    onReplay: (_p, ok) => seen.replays.push(ok),
+    onReplay: (_p, r) => seen.replays.push(r),
     onResync: (_p, r) => seen.resyncs.push(r),
     onDecodeError: (_p, r) => seen.decodeErrors.push(r),
     onConnect: () => seen.connects++,
@@ -55,6 +55,7 @@ async function setup(
     sink,
     observer: rec.observer,
     replayTimeoutMs: 1000,
+    settleMs: 600_000, // no `settle` check replay unless a test asks: replay counts stay exact
     ...opts,
   });
   const s = sub;
@@ -97,10 +98,12 @@ describe("PodSubscriber", () => {
     await pub.publish(payload(4));
     await sink.waitFor((c) => c.length === 5);
     expect(sink.ops()).toEqual(["stored", "removed", "stored", "stored", "removed"]);
-    expect(pub.replayRequests).toEqual([before]);
-    expect(seen).toMatchObject({ gaps: 1, replays: [true], resyncs: [] });
+    // The gap's replay starts at the last applied batch (its bytes prove the same engine).
+    expect(pub.replayRequests.at(-1)).toBe(before - 1n);
+    expect(seen).toMatchObject({ gaps: 1, resyncs: [] });
+    expect(seen.replays.at(-1)).toBe("ok");
     const st = sub.status();
-    expect([st.gaps, st.replays, st.resyncs, st.duplicates]).toEqual([1, 1, 0, 1]);
+    expect([st.gaps, st.resyncs, st.duplicates, st.state]).toEqual([1, 0, 1, "live"]);
     expect(st.lastSeq).toBe(pub.nextSeq - 1n);
     expect(sub.publishing()).toBe(true);
   });
@@ -112,29 +115,39 @@ describe("PodSubscriber", () => {
     await pub.publish(payload(2), { skip: true });
     await pub.publish(payload(3));
     await sink.waitFor((c) => c.some((x) => x.op === "stored"));
-    await until(() => seen.replays.length === 1, "replay outcome");
+    await until(() => seen.replays.at(-1) === "partial", "replay outcome");
     // Buffer held only seq n-2 (AllBlocksCleared) and n-1 (BlockStored): drop first, then the tail.
     expect(sink.ops()).toEqual(["drop", "cleared", "stored"]);
     expect(seen.resyncs).toEqual(["gap-uncovered"]);
-    expect(seen.replays).toEqual([false]);
     expect(sub.status()).toMatchObject({ gaps: 1, resyncs: 1, lastSeq: pub.nextSeq - 1n });
     await pub.publish(payload(1));
     await sink.waitFor((c) => c.length === 4);
     expect(sink.ops().slice(3)).toEqual(["removed"]);
   });
 
-  it("drops the pod and resyncs when replay times out, then follows the live stream", async () => {
-    const { pub, sub, sink, seen } = await setup({ replayTimeoutMs: 200 });
+  it("drops the pod when a gap's replay times out, follows the live stream, and rebuilds on the retry", async () => {
+    const { pub, sub, sink, seen } = await setup({
+      replayTimeoutMs: 200,
+      retryBackoff: { initialMs: 50, maxMs: 50 },
+    });
     pub.muteReplay = true;
+    const requests = pub.replayRequests.length;
     await pub.publish(payload(1), { skip: true });
     await pub.publish(payload(0));
     await sink.waitFor((c) => c.length === 2);
     expect(sink.ops()).toEqual(["drop", "stored"]);
     expect(seen.resyncs).toEqual(["replay-timeout"]);
-    expect(seen.replays).toEqual([false]);
-    await pub.publish(payload(1));
-    await sink.waitFor((c) => c.length === 3);
-    expect(sub.status()).toMatchObject({ gaps: 1, replays: 1, resyncs: 1, lastSeq: pub.nextSeq - 1n });
+    expect(seen.replays.at(-1)).toBe("timeout");
+    expect(sub.status().state).toBe("resync-pending");
+    expect(sub.publishing()).toBe(true); // the live stream put something in the index
+    await until(() => pub.replayRequests.length >= requests + 2, "a retry");
+    pub.muteReplay = false;
+    await until(() => sub.status().state === "live", "a retry that succeeds");
+    // The rebuild replaced the live-followed index with the engine's ordered buffer (from 0).
+    expect(pub.replayRequests.at(-1)).toBe(0n);
+    expect(sink.ops().slice(2, 3)).toEqual(["drop"]);
+    expect(sink.ops().filter((o) => o === "removed").length).toBe(1);
+    expect(sub.status()).toMatchObject({ resyncs: 1, lastSeq: pub.nextSeq - 1n });
   });
 
   it("treats a sequence going backwards as an engine restart", async () => {
@@ -149,7 +162,7 @@ describe("PodSubscriber", () => {
     expect(sub.status()).toMatchObject({ lastSeq: 0n, resyncs: 1, gaps: 0 });
   });
 
-  it("reconnects to a restarted engine on the same ports and resyncs (real sockets, seq back to 0)", async () => {
+  it("reconnects to a restarted engine on the same ports: a restart, then its history from 0 (seq back to 0)", async () => {
     const { pub: old, sub, sink, seen } = await setup({ backoff: { initialMs: 20, maxMs: 200 } });
     for (let i = 0; i < 50; i++) await old.publish(payload(1));
     await sink.waitFor((c) => c.length === 50);
@@ -162,7 +175,7 @@ describe("PodSubscriber", () => {
     sink.reset();
     await fresh.probeUntil(PROBE, () => sink.ops().includes("cleared"));
     expect(sink.ops()[0]).toBe("drop");
-    expect(seen.resyncs).toEqual(["reconnect"]);
+    expect(seen.resyncs).toEqual(["restart"]);
     expect(sub.status().lastSeq).toBeLessThan(50n);
     expect(seen.connects).toBeGreaterThanOrEqual(2);
   });
@@ -177,10 +190,11 @@ describe("PodSubscriber", () => {
     const fresh = await FakeVllmPublisher.start({ pubPort, replayPort });
     pub = fresh;
     fresh.nextSeq = 1000n; // a sequence number gives no hint that this is a new engine
+    void fresh.publish(PROBE); // buffered before the subscriber can reconnect: its buffer starts past the anchor
     sink.reset();
     await fresh.probeUntil(PROBE, () => sink.ops().includes("cleared"));
     expect(sink.ops()[0]).toBe("drop");
-    expect(seen.resyncs).toEqual(["reconnect"]);
+    expect(seen.resyncs).toEqual(["gap-uncovered"]);
   });
 
   it("counts malformed payloads and frames, keeps the connection and applies later events", async () => {

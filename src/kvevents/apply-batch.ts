@@ -1,0 +1,66 @@
+/**
+ * Decode one batch and hand its events to the sink, counting what was skipped or failed. Shared by the live and
+ * the replay path of {@link PodSubscriber}.
+ *
+ * @module
+ */
+import type { KvEventSink } from "../prefix/prefix-index";
+import { decodeBatch, isDecodeError } from "./decode";
+import type { EventFilter, KvEventsObserver } from "./types";
+
+/** The counters {@link applyBatch} advances. */
+export interface ApplyCounters {
+  events: number;
+  decodeErrors: number;
+  unknownTags: number;
+  filtered: number;
+  sinkErrors: number;
+}
+
+/** Where one pod's batches go. */
+export interface ApplyTarget {
+  readonly podKey: string;
+  readonly sink: KvEventSink;
+  readonly filter: EventFilter;
+  readonly counters: ApplyCounters;
+  /** Calls an observer hook, swallowing its exceptions. */
+  readonly notify: (fn: (o: KvEventsObserver) => void) => void;
+}
+
+/** Apply one batch's events to the sink (a payload that does not decode is counted and skipped). */
+export function applyBatch(t: ApplyTarget, payload: Uint8Array): void {
+  const { podKey, sink, filter, counters: c } = t;
+  const batch = decodeBatch(payload);
+  if (isDecodeError(batch)) {
+    c.decodeErrors++;
+    t.notify((o) => o.onDecodeError?.(podKey, batch.reason));
+    return;
+  }
+  c.unknownTags += batch.unknownTags;
+  for (const ev of batch.events) {
+    if (!filter(ev)) {
+      c.filtered++;
+      continue;
+    }
+    try {
+      if (ev.tag === "BlockStored") {
+        sink.blockStored(podKey, {
+          blockHashes: ev.blockHashes,
+          parentBlockHash: ev.parentBlockHash,
+          tokenIds: ev.tokenIds,
+          blockSize: ev.blockSize,
+          loraName: ev.loraName,
+        });
+      } else if (ev.tag === "BlockRemoved") {
+        sink.blockRemoved(podKey, ev.blockHashes);
+      } else {
+        sink.allBlocksCleared(podKey);
+      }
+    } catch {
+      c.sinkErrors++;
+      continue;
+    }
+    c.events++;
+    t.notify((o) => o.onEvent?.(podKey, ev.tag));
+  }
+}
