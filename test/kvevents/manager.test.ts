@@ -195,4 +195,37 @@ describe("startKvEvents", () => {
       "replay:ok",
     ]);
   });
+
+  it("bounds replays in flight across pods; the others wait their turn", async () => {
+    const a = await publisher("127.0.0.1");
+    const same = { pubPort: a.pubPort, replayPort: a.replayPort };
+    const ps = [a, await publisher("127.0.0.2", same), await publisher("127.0.0.3", same)];
+    for (const p of ps) p.muteReplay = true; // every replay hangs until its timeout
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "127.0.0.1"), pod("b", "127.0.0.2"), pod("c", "127.0.0.3")]);
+    const k = start(cluster, new RecordingSink(), {
+      ports: { pub: a.pubPort, replay: a.replayPort },
+      maxConcurrentReplays: 1,
+      replayTimeoutMs: 300,
+      retryBackoff: { initialMs: 600_000, maxMs: 600_000 },
+    });
+    const asked = (): number => ps.reduce((n, p) => n + p.replayRequests.length, 0);
+    await until(
+      () => asked() === 1 && k.replaySlots().inFlight === 1 && k.replaySlots().queued === 2,
+      "one replay in flight, two waiting",
+    );
+    const waiting = k.pods().filter((key) => k.status(key)?.state === "replaying");
+    expect(waiting).toHaveLength(3); // waiting for a slot counts as replaying: not publishing
+    await until(
+      () => ps.every((p) => p.replayRequests.length === 1),
+      "each pod's turn after a timeout",
+      10_000,
+    );
+    await until(() => k.replaySlots().inFlight === 0, "all timed out");
+    expect(k.pods().map((key) => k.status(key)?.state)).toEqual([
+      "resync-pending",
+      "resync-pending",
+      "resync-pending",
+    ]);
+  });
 });

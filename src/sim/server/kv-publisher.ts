@@ -39,6 +39,8 @@ export interface BoundSockets {
   readonly replayPort: number;
   readonly topic: Buffer;
   readonly bufferSteps: number;
+  readonly host: string;
+  readonly hwm: number;
 }
 
 /** The publisher of one engine. */
@@ -51,7 +53,9 @@ export class KvEventPublisher {
   readonly replayRequests: bigint[] = [];
   readonly pubPort: number;
   readonly replayPort: number;
-  private readonly pub: Publisher;
+  private pub: Publisher;
+  private readonly host: string;
+  private readonly hwm: number;
   private readonly router: Router;
   private readonly topic: Buffer;
   private readonly bufferSteps: number;
@@ -69,13 +73,16 @@ export class KvEventPublisher {
     this.replayPort = s.replayPort;
     this.topic = s.topic;
     this.bufferSteps = s.bufferSteps;
+    this.host = s.host;
+    this.hwm = s.hwm;
     this.serving = this.serveReplay();
   }
 
   /** Bind both sockets (for subclasses that construct themselves). */
   protected static async bind(opts: KvPublisherOptions): Promise<BoundSockets> {
     const host = opts.host ?? "127.0.0.1";
-    const pub = new Publisher({ linger: 0, sendHighWaterMark: opts.hwm ?? 100_000 });
+    const hwm = opts.hwm ?? 100_000;
+    const pub = new Publisher({ linger: 0, sendHighWaterMark: hwm });
     const router = new Router({ linger: 0 });
     try {
       await pub.bind(`tcp://${host}:${opts.pubPort ?? 0}`);
@@ -93,6 +100,8 @@ export class KvEventPublisher {
       replayPort: port(router),
       topic: Buffer.from(opts.topic ?? DEFAULT_TOPIC, "utf8"),
       bufferSteps: opts.bufferSteps ?? 10_000,
+      host,
+      hwm,
     };
   }
 
@@ -124,6 +133,31 @@ export class KvEventPublisher {
     this.nextSeq = 0n;
     this.ring = [];
     this.ringStart = 0;
+  }
+
+  /**
+   * Close the PUB socket and bind a new one on the same port, keeping the sequence and the replay buffer: the
+   * subscribers' TCP connections drop as in a network blip, and the engine is still the same one. Batches published
+   * while it is closed are buffered (pass `skip`) and only reachable by replay.
+   */
+  async reopenPub(whileClosed: () => Promise<void> | void = () => undefined): Promise<void> {
+    await this.sending;
+    const port = this.pubPort;
+    this.pub.close();
+    await whileClosed();
+    // The port can stay taken for a moment after close; a bounded number of retries.
+    for (let attempt = 0; ; attempt++) {
+      const pub = new Publisher({ linger: 0, sendHighWaterMark: this.hwm });
+      try {
+        await pub.bind(`tcp://${this.host}:${port}`);
+        this.pub = pub;
+        return;
+      } catch (err) {
+        pub.close();
+        if (attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
 
   /** Close both sockets. */
