@@ -18,7 +18,7 @@ export {
   type KvEventTag,
 } from "./decode";
 export { KV_EVENTS_LABEL, labelEnabled, startKvEvents, type KvEvents, type KvEventsOptions } from "./manager";
-export { PodSubscriber, type PodSubscriberOptions } from "./pod-subscriber";
+export { PodSubscriber } from "./pod-subscriber";
 export { ReplaySlots, RetryBackoff, type SlotTicket } from "./replay-slots";
 export { StreamSequencer, type LiveVerdict, type ReplayEnd, type ReplayedVerdict } from "./sequencer";
 export { END_SEQ, ReplayFailure, ReplayRequest, seq8, tcpEndpoint, type SeqBatch } from "./replay";
@@ -28,6 +28,7 @@ export {
   type EventFilter,
   type KvEventsObserver,
   type PodStatus,
+  type PodSubscriberOptions,
   type ReplayResult,
   type ReplayTrigger,
   type ResyncReason,

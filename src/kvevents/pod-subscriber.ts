@@ -15,56 +15,32 @@
  * live batches overflowing the queue during a replay. After a failure the live stream is followed (state
  * `resync-pending`) and the replay is retried with backoff; a success rebuilds the pod from the engine's buffer.
  *
- * Two loops share the queue: the receive loop pulls frames off the socket, the apply loop decodes and applies them,
- * yielding to the event loop every few milliseconds so a slow sink fills the queue instead of libzmq's buffers.
+ * Two loops share the queue: the receive loop ({@link SubConnection}) pulls frames off the socket, the apply loop
+ * decodes and applies them, yielding to the event loop every few milliseconds so a slow sink fills the queue
+ * instead of libzmq's buffers.
  *
  * @module
  */
 import { setImmediate as yieldNow } from "node:timers/promises";
-import { Subscriber } from "zeromq";
-import type { KvEventSink } from "../prefix/prefix-index";
 import { applyBatch } from "./apply-batch";
 import type { ApplyTarget } from "./apply-batch";
-import { ReplayFailure, ReplayRequest, tcpEndpoint } from "./replay";
+import { ReplayRequest, tcpEndpoint } from "./replay";
+import { applyReplay } from "./replay-apply";
+import type { ReplayHost } from "./replay-apply";
 import type { SeqBatch } from "./replay";
 import { ReplaySlots, RetryBackoff } from "./replay-slots";
+import { LiveQueue } from "./live-queue";
 import { StreamSequencer } from "./sequencer";
+import { SubConnection } from "./sub-connection";
 import type {
-  EventFilter,
+  PodSubscriberOptions,
   KvEventsObserver,
   PodStatus,
   ReplayResult,
   ReplayTrigger,
   ResyncReason,
 } from "./types";
-import { gpuGroupZero, socketFailure } from "./types";
-
-/** Options of one {@link PodSubscriber}. */
-export interface PodSubscriberOptions {
-  readonly podKey: string;
-  /** Pod IP (IPv6 allowed) or host name. */
-  readonly ip: string;
-  /** PUB port of this pod's engine (base port + data-parallel rank). */
-  readonly pubPort: number;
-  /** ROUTER replay port (base replay port + data-parallel rank). */
-  readonly replayPort: number;
-  readonly sink: KvEventSink;
-  readonly observer?: KvEventsObserver;
-  /** Per-receive timeout of a replay, ms (default 5000). */
-  readonly replayTimeoutMs?: number;
-  /** Bound of the live-message queue (default 10 000 batches). */
-  readonly queueLimit?: number;
-  /** Reconnect backoff after a socket failure, ms (default 100 doubling to 10 000). */
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** Retry backoff after a failed replay, ms (default 1000 doubling to 30 000). */
-  readonly retryBackoff?: { readonly initialMs: number; readonly maxMs: number };
-  /** Delay of the `settle` replay after a connect that brought no live batch, ms (default 1000). */
-  readonly settleMs?: number;
-  /** Replays in flight across pods (default: a bound of 4 for this subscriber alone). */
-  readonly replaySlots?: ReplaySlots;
-  /** Which events reach the sink (default {@link gpuGroupZero}). */
-  readonly filter?: EventFilter;
-}
+import { gpuGroupZero } from "./types";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -96,16 +72,23 @@ export class PodSubscriber {
   };
   private readonly seq = new StreamSequencer();
   private readonly target: ApplyTarget;
+  private readonly replayHost: ReplayHost = {
+    seq: this.seq,
+    isClosed: () => this.closed,
+    apply: (b) => this.apply(b),
+    duplicate: () => this.duplicate(),
+    resync: (reason) => this.resync(reason),
+    dropPod: () => this.dropPod(),
+    maybeYield: () => this.maybeYield(),
+  };
   private readonly slots: ReplaySlots;
   private readonly retry: RetryBackoff;
-  private readonly queue: SeqBatch[] = [];
-  private head = 0;
+  private readonly queue: LiveQueue;
   private closed = false;
-  private sub: Subscriber | undefined;
+  private readonly connection: SubConnection;
   private replayRequest: ReplayRequest | undefined;
   private releaseSlot: (() => void) | undefined;
   private wake: (() => void) | undefined;
-  private cancelSleep: (() => void) | undefined;
   /** A replay to run before the next live batch (set by connect events and timers). */
   private pending: ReplayTrigger | undefined;
   private timer: { handle: NodeJS.Timeout; dueAt: number; retry: boolean } | undefined;
@@ -114,8 +97,6 @@ export class PodSubscriber {
   private lostConnection = false;
   /** Live batches received since the last connect (0 after a connect: a `settle` replay is due). */
   private liveSinceConnect = 0;
-  /** Highest sequence dropped on queue overflow: a known gap even if no later message arrives. */
-  private droppedUpTo: bigint | undefined;
   private sliceStart = performance.now();
   private readonly done: Promise<void>;
 
@@ -123,6 +104,7 @@ export class PodSubscriber {
     this.opts = opts;
     this.podKey = opts.podKey;
     this.slots = opts.replaySlots ?? new ReplaySlots(4);
+    this.queue = new LiveQueue(opts.queueLimit ?? 10_000);
     const rb = opts.retryBackoff ?? { initialMs: 1000, maxMs: 30_000 };
     this.retry = new RetryBackoff(rb.initialMs, rb.maxMs);
     this.target = {
@@ -132,7 +114,21 @@ export class PodSubscriber {
       counters: this.st,
       notify: (fn) => this.notify(fn),
     };
-    this.done = Promise.all([this.receiveLoop(), this.applyLoop()]).then(() => undefined);
+    this.connection = new SubConnection(
+      opts.ip,
+      opts.pubPort,
+      opts.backoff ?? { initialMs: 100, maxMs: 10_000 },
+      {
+        frames: (frames) => this.enqueue(frames),
+        connected: () => this.connected(),
+        disconnected: () => this.disconnected(),
+        failed: (failure) => {
+          this.st.socketErrors++;
+          this.notify((o) => o.onSocketError?.(this.podKey, failure));
+        },
+      },
+    );
+    this.done = Promise.all([this.connection.done, this.applyLoop()]).then(() => undefined);
   }
 
   /** A snapshot of the counters. */
@@ -141,7 +137,7 @@ export class PodSubscriber {
     return {
       ...this.st,
       lastSeq: this.seq.lastSeq,
-      queued: this.queue.length - this.head,
+      queued: this.queue.size,
       replaying: this.st.state === "replaying",
       retryInMs: t?.retry === true ? Math.max(0, Math.round(t.dueAt - performance.now())) : undefined,
     };
@@ -164,10 +160,9 @@ export class PodSubscriber {
     this.closed = true;
     this.st.connected = false;
     this.clearTimer();
-    this.sub?.close();
+    void this.connection.close();
     this.replayRequest?.close();
     this.releaseSlot?.();
-    this.cancelSleep?.();
     this.wake?.();
     return this.done;
   }
@@ -182,56 +177,14 @@ export class PodSubscriber {
     }
   }
 
-  /** Pull messages off the SUB socket into the queue; reconnect with backoff on socket failures. */
-  private async receiveLoop(): Promise<void> {
-    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 100, maxMs: 10_000 };
-    let backoff = initialMs;
-    const endpoint = tcpEndpoint(this.opts.ip, this.opts.pubPort);
-    while (!this.closed) {
-      const sub = new Subscriber({ linger: 0, ipv6: this.opts.ip.includes(":") });
-      this.sub = sub;
-      void this.watchConnection(sub);
-      try {
-        sub.connect(endpoint);
-        sub.subscribe();
-        for await (const frames of sub) {
-          backoff = initialMs;
-          this.enqueue(frames);
-        }
-      } catch (err) {
-        if (!this.closed) {
-          this.st.socketErrors++;
-          const failure = socketFailure(err);
-          this.notify((o) => o.onSocketError?.(this.podKey, failure));
-        }
-      } finally {
-        if (!sub.closed) sub.close();
-        this.disconnected();
-      }
-      if (this.closed) break;
-      await this.sleep(backoff);
-      backoff = Math.min(backoff * 2, maxMs);
-    }
-  }
-
-  /** Track the socket's TCP connection state; every connect asks for a replay before the next live batch. */
-  private async watchConnection(sub: Subscriber): Promise<void> {
-    try {
-      for await (const ev of sub.events) {
-        if (ev.type === "connect") {
-          this.st.connected = true;
-          this.notify((o) => o.onConnect?.(this.podKey));
-          this.pending = this.lostConnection ? "reconnect" : "connect";
-          this.lostConnection = false;
-          this.liveSinceConnect = 0;
-          this.wake?.();
-        } else if (ev.type === "disconnect") {
-          this.disconnected();
-        }
-      }
-    } catch {
-      // The observer ends with its socket.
-    }
+  /** The SUB socket connected: a replay runs before the next live batch. */
+  private connected(): void {
+    this.st.connected = true;
+    this.notify((o) => o.onConnect?.(this.podKey));
+    this.pending = this.lostConnection ? "reconnect" : "connect";
+    this.lostConnection = false;
+    this.liveSinceConnect = 0;
+    this.wake?.();
   }
 
   private disconnected(): void {
@@ -239,17 +192,6 @@ export class PodSubscriber {
     this.st.connected = false;
     this.lostConnection = true;
     if (this.st.state !== "resync-pending") this.st.state = "connecting";
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.cancelSleep = done;
-    });
   }
 
   /** Run `trigger`'s replay after `ms` (a retry, or the one `settle` check); replaces a timer already set. */
@@ -278,25 +220,12 @@ export class PodSubscriber {
       return;
     }
     this.liveSinceConnect++;
-    const seq = seqFrame.readBigUInt64BE(0);
-    if (this.queue.length - this.head >= (this.opts.queueLimit ?? 10_000)) {
-      this.st.queueDrops++;
-      if (this.st.state === "replaying") this.overflowed = true;
-      this.droppedUpTo = seq;
+    if (this.queue.push({ seq: seqFrame.readBigUInt64BE(0), payload })) {
+      this.wake?.();
       return;
     }
-    this.queue.push({ seq, payload });
-    this.wake?.();
-  }
-
-  private dequeue(): SeqBatch | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const m = this.queue[this.head++];
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    }
-    return m;
+    this.st.queueDrops++;
+    if (this.st.state === "replaying") this.overflowed = true;
   }
 
   /** Run due replays, then decode and apply queued messages in order, yielding to the event loop now and then. */
@@ -308,10 +237,9 @@ export class PodSubscriber {
         await this.catchUp(trigger);
         continue;
       }
-      const msg = this.dequeue();
+      const msg = this.queue.shift();
       if (msg === undefined) {
-        const dropped = this.droppedUpTo;
-        this.droppedUpTo = undefined;
+        const dropped = this.queue.takeDropped();
         const last = this.seq.lastSeq;
         if (dropped !== undefined && last !== undefined && dropped > last) {
           // The newest batches were dropped: no later message will reveal the gap, so recover it now.
@@ -431,43 +359,19 @@ export class PodSubscriber {
     const endpoint = tcpEndpoint(this.opts.ip, this.opts.replayPort);
     const request = new ReplayRequest(endpoint, from, this.opts.replayTimeoutMs ?? 5000);
     this.replayRequest = request;
-    let applied = 0;
-    let result: ReplayResult;
+    let outcome;
     try {
-      result = "ok";
-      for await (const b of request.batches()) {
-        if (this.closed) return "closed";
-        const verdict = this.seq.classifyReplayed(b);
-        if (verdict === "restart" || verdict === "broken") {
-          result = verdict === "restart" ? "restart" : "failed";
-          break;
-        }
-        if (verdict === "duplicate") {
-          if (b.seq !== from) this.duplicate(); // the anchor coming back is the continuity proof, not a duplicate
-          continue;
-        }
-        if (verdict === "uncovered") this.resync("gap-uncovered");
-        else if (verdict === "rebuild") this.dropPod();
-        if (verdict !== "apply") this.seq.droppedForReplay();
-        this.apply(b);
-        applied++;
-        await this.maybeYield();
-      }
-      if (result === "ok") result = this.seq.endReplay();
-      else this.seq.abortReplay();
-    } catch (err) {
-      if (this.closed) return "closed";
-      this.seq.abortReplay();
-      result = err instanceof ReplayFailure && err.reason === "replay-timeout" ? "timeout" : "failed";
+      outcome = await applyReplay(this.replayHost, request, from);
     } finally {
       this.replayRequest = undefined;
       request.close();
     }
+    const { result, applied } = outcome;
+    if (result === "closed") return result;
     if (result === "timeout") this.st.replayTimeouts++;
     this.st.replayedBatches += applied;
-    const r = result;
-    this.notify((o) => o.onReplay?.(this.podKey, r, applied));
-    return r;
+    this.notify((o) => o.onReplay?.(this.podKey, result, applied));
+    return result;
   }
 
   private gap(): void {

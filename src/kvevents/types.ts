@@ -4,7 +4,9 @@
  *
  * @module
  */
+import type { KvEventSink } from "../prefix/prefix-index";
 import type { DecodeErrorReason, KvEvent, KvEventTag } from "./decode";
+import type { ReplaySlots } from "./replay-slots";
 
 /** Why a pod's indexed blocks were dropped. */
 export type ResyncReason =
@@ -156,4 +158,31 @@ export function socketFailure(err: unknown): SocketFailure {
     default:
       return "io";
   }
+}
+
+/** Options of one `PodSubscriber`. */
+export interface PodSubscriberOptions {
+  readonly podKey: string;
+  /** Pod IP (IPv6 allowed) or host name. */
+  readonly ip: string;
+  /** PUB port of this pod's engine (base port + data-parallel rank). */
+  readonly pubPort: number;
+  /** ROUTER replay port (base replay port + data-parallel rank). */
+  readonly replayPort: number;
+  readonly sink: KvEventSink;
+  readonly observer?: KvEventsObserver;
+  /** Per-receive timeout of a replay, ms (default 5000). */
+  readonly replayTimeoutMs?: number;
+  /** Bound of the live-message queue (default 10 000 batches). */
+  readonly queueLimit?: number;
+  /** Reconnect backoff after a socket failure, ms (default 100 doubling to 10 000). */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Retry backoff after a failed replay, ms (default 1000 doubling to 30 000). */
+  readonly retryBackoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Delay of the `settle` replay after a connect that brought no live batch, ms (default 1000). */
+  readonly settleMs?: number;
+  /** Replays in flight across pods (default: a bound of 4 for this subscriber alone). */
+  readonly replaySlots?: ReplaySlots;
+  /** Which events reach the sink (default {@link gpuGroupZero}). */
+  readonly filter?: EventFilter;
 }
