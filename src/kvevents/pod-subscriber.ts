@@ -276,9 +276,17 @@ export class PodSubscriber {
         this.duplicate();
         return;
       }
+      if (!this.seq.historyComplete && verdict === "gap") {
+        // Already behind a failed replay (`resync-pending`): the index is best effort until the scheduled retry
+        // rebuilds it, so follow the stream rather than wait a replay timeout per gap.
+        this.gap();
+        this.seq.forget();
+        continue;
+      }
       if (attempt > 0) {
         // A replay just ran and this batch still does not fit: follow the stream from it.
-        this.resync(verdict === "gap" ? "gap-uncovered" : "restart");
+        if (this.seq.historyComplete) this.resync(verdict === "gap" ? "gap-uncovered" : "restart");
+        else this.seq.forget();
         continue;
       }
       if (verdict === "gap") {

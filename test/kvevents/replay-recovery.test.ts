@@ -198,6 +198,24 @@ describe("KV replay (real ZeroMQ)", () => {
     expect(sub.publishing()).toBe(true);
   });
 
+  it("while a retry is pending, live gaps are followed without a replay each (no timeout per gap)", async () => {
+    const p = await publisher();
+    p.muteReplay = true;
+    const { sub, sink, seen } = subscribe(p, {
+      replayTimeoutMs: 100,
+      retryBackoff: { initialMs: 600_000, maxMs: 600_000 },
+    });
+    await until(() => sub.status().state === "resync-pending", "the connect replay timed out");
+    await p.probeUntil(frames[2]!.payload, () => sink.calls.length > 0);
+    await publishAll(p, [0], true); // lost live
+    await publishAll(p, [3]);
+    await sink.waitFor((c) => c.some((x) => x.op === "stored"));
+    expect(p.replayRequests).toHaveLength(1);
+    expect(sub.status()).toMatchObject({ state: "resync-pending", gaps: 1, lastSeq: p.nextSeq - 1n });
+    expect(sub.publishing()).toBe(true); // what the live stream gave is used, as before replay existed
+    expect(seen.resyncs).toEqual([]);
+  });
+
   it("a batch lost to the slow joiner right after connect is found by the settle replay", async () => {
     const p = await publisher();
     const { sub, sink } = subscribe(p, { settleMs: 1000 });
