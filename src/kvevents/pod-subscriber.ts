@@ -55,6 +55,7 @@ export class PodSubscriber {
   private readonly opts: PodSubscriberOptions;
   private readonly st: Mutable<Omit<PodStatus, "lastSeq" | "queued" | "replaying" | "retryInMs">> = {
     events: 0,
+    received: 0,
     gaps: 0,
     replays: 0,
     replayTimeouts: 0,
@@ -220,6 +221,7 @@ export class PodSubscriber {
       return;
     }
     this.liveSinceConnect++;
+    this.st.received++;
     if (this.queue.push({ seq: seqFrame.readBigUInt64BE(0), payload })) {
       this.wake?.();
       return;

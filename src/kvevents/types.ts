@@ -93,6 +93,8 @@ export interface PodStatus {
   /** Last applied sequence number; undefined before the first message and right after a resync. */
   readonly lastSeq: bigint | undefined;
   readonly events: number;
+  /** Well-formed batches received off the SUB socket (live), whether applied, skipped or dropped. */
+  readonly received: number;
   readonly gaps: number;
   /** Replays asked for. */
   readonly replays: number;

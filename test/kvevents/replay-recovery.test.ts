@@ -67,7 +67,7 @@ function subscribe(p: FakeVllmPublisher, opts: Partial<PodSubscriberOptions> = {
  */
 async function caughtUp(p: FakeVllmPublisher, batches: number[], opts: Partial<PodSubscriberOptions> = {}) {
   const s = subscribe(p, opts);
-  await p.probeUntil(frames[2]!.payload, () => s.sink.calls.length > 0);
+  await p.probeUntil(frames[2]!.payload, () => s.sub.status().received > 0);
   await publishAll(p, batches);
   await until(() => s.sub.status().lastSeq === p.nextSeq - 1n && !s.sub.status().replaying, "caught up");
   s.sink.reset();
