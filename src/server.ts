@@ -147,6 +147,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       metrics.redisUp.set(state === "up" ? 1 : 0);
       metrics.redisTransitions.inc({ state });
     },
+    onRedisBreaker: (state) => metrics.redisBreakerTransitions.inc({ state }),
     onTraceFlush: (r) =>
       metrics.traceFlushes.inc({ result: r.failure === undefined ? "written" : "deferred" }),
     onModelRpsCheck: (outcome) => metrics.modelRpsChecks.inc({ outcome }),

@@ -15,6 +15,7 @@ import type { ReplicaLoadSync } from "./usage/replica-load";
 import { createModelRpsLimiter } from "./usage/model-rps";
 import type { ModelRpsLimiter, ModelRpsOutcome } from "./usage/model-rps";
 import type { FlushResult, RedisConnection, RedisConnectionState, UserLimits } from "./usage";
+import type { RedisBreakerState } from "./usage";
 import { createUserLimits } from "./usage";
 import { createUserAdmission } from "./usage/user-admission";
 import { OutputPredictor, createGpuProfiles } from "./usage";
@@ -51,6 +52,8 @@ export function startUsageRuntime(
     onReplicaSyncFailure?: (reason: string) => void;
     /** Redis went up or down (metrics). */
     onRedisState?: (state: RedisConnectionState) => void;
+    /** The Redis hang breaker opened or closed (metrics). */
+    onRedisBreaker?: (state: RedisBreakerState) => void;
     /** A request-trace flush finished (metrics). */
     onTraceFlush?: (r: FlushResult) => void;
     /** A per-model RPS check ended (metrics). */
@@ -104,6 +107,7 @@ export function startUsageRuntime(
     ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
     log,
     ...(fleet.onRedisState ? { onStateChange: fleet.onRedisState } : {}),
+    ...(fleet.onRedisBreaker ? { onBreakerChange: fleet.onRedisBreaker } : {}),
   });
   const traces = config.gpuOptimizerTracing
     ? new RequestTraceWriter({

@@ -84,6 +84,8 @@ export interface Metrics {
   readonly redisUp: Gauge;
   /** Redis connection transitions (`up`, `down`): each `down` is an outage the Redis features degraded through. */
   readonly redisTransitions: Counter<"state">;
+  /** Redis hang-breaker transitions: `open` (a command timed out; Redis is skipped), `closed` (it answers again). */
+  readonly redisBreakerTransitions: Counter<"state">;
   /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
   readonly traceFlushes: Counter<"result">;
   /**
@@ -277,6 +279,12 @@ export function createMetrics(
     redisTransitions: new Counter({
       name: "kvroute_redis_transitions_total",
       help: "Redis connection transitions by new state (up, down).",
+      labelNames: ["state"],
+      registers,
+    }),
+    redisBreakerTransitions: new Counter({
+      name: "kvroute_redis_breaker_transitions_total",
+      help: "Redis hang-breaker transitions (open: a command timed out, Redis is skipped; closed: it answers again).",
       labelNames: ["state"],
       registers,
     }),

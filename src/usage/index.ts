@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./redis";
+export type { RedisBreakerState } from "./redis-breaker";
 export * from "./request-trace";
 export * from "./output-predictor";
 export * from "./gpu-profiles";

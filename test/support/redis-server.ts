@@ -1,7 +1,9 @@
 /**
  * A real, private `redis-server` child process for tests: loopback only, on a free port (never 6379), no
  * persistence. Readiness is an event (the server's "Ready to accept connections" line), never a sleep. `kill()`
- * simulates a mid-run outage (SIGKILL); `restart()` brings a fresh, empty server back on the same port.
+ * simulates a mid-run outage (SIGKILL); `restart()` brings a fresh, empty server back on the same port;
+ * `freeze()` / `thaw()` (SIGSTOP / SIGCONT) simulate a hung server: the kernel still accepts connections and
+ * buffers commands, nothing answers until it is thawed.
  *
  * Every server started here is also killed from a `process.on("exit")` hook, so a test that forgets `stop()`
  * (or a crashing jest worker) never leaves a redis-server behind.
@@ -61,6 +63,10 @@ export interface TestRedisServer {
   kill(): Promise<void>;
   /** Start a fresh (empty) server on the same port; resolves once it accepts connections. */
   restart(): Promise<void>;
+  /** SIGSTOP the server: connections stay open, commands are never answered until `thaw()`. */
+  freeze(): void;
+  /** SIGCONT a frozen server: it answers everything buffered meanwhile, then runs normally. */
+  thaw(): void;
   /** Stop for good (SIGKILL, wait for exit). Idempotent. */
   stop(): Promise<void>;
 }
@@ -140,6 +146,12 @@ export async function startRedisServer(): Promise<TestRedisServer> {
     async restart(): Promise<void> {
       await killChild();
       child = await spawnServer(port);
+    },
+    freeze() {
+      if (child === undefined || !child.kill("SIGSTOP")) throw new Error("redis-server is not running");
+    },
+    thaw() {
+      if (child === undefined || !child.kill("SIGCONT")) throw new Error("redis-server is not running");
     },
     stop: killChild,
   };
