@@ -4,9 +4,14 @@
  *
  * Per model and per 10 s window: finished requests are counted into buckets keyed `"<inIdx>:<outIdx>"` where
  * `idx = int64(round(log2(tokens)/0.1)*0.1/0.1)` (tokens <= 0 map to 0), plus `meta_*` fields. At each flush the
- * window is swapped out and written as `SET aibrix:<model>_request_trace_<roundT> <json> EX 600` with
- * `roundT = unix - unix%10`. The JSON is what Go's `json.Marshal(map[string]int)` produces: keys sorted byte-wise,
- * no whitespace.
+ * window is swapped out and written as `SET aibrix:<model>_request_trace_<roundT> <json> EX 600`. The JSON is what
+ * Go's `json.Marshal(map[string]int)` produces: keys sorted byte-wise, no whitespace.
+ *
+ * `roundT` is the wall-clock multiple of 10 s at which the window is due to close, fixed when the window opens. That
+ * is AIBrix's `unix - unix%10` read when its ticker fires on time (the GPU optimizer reads key `t - t%10` a few
+ * seconds after `t`), but it does not depend on when the timer actually fires: read from the clock at firing, a
+ * timer that fired a millisecond early gave the window the previous window's key, and one overwrote the other.
+ * Keys of consecutive windows strictly increase, whatever the timer does.
  *
  * Beyond AIBrix: windows that could not be written during a Redis outage are kept in a bounded per-model backlog
  * (oldest dropped, counted) and written, oldest first, once Redis is back, with the TTL they have left.
@@ -45,6 +50,12 @@ export function traceBucketKey(inputTokens: number, outputTokens: number): strin
 export function requestTraceKey(model: string, unixSec: number): string {
   const t = Math.floor(unixSec);
   return `aibrix:${model}_request_trace_${t - (t % REQUEST_TRACE_INTERVAL_SEC)}`;
+}
+
+/** The first wall-clock multiple of 10 s strictly after `unixSec`: when a window open at `unixSec` is due to close. */
+export function traceWindowCloseSec(unixSec: number): number {
+  const t = Math.floor(unixSec);
+  return t - (t % REQUEST_TRACE_INTERVAL_SEC) + REQUEST_TRACE_INTERVAL_SEC;
 }
 
 /** Inputs of {@link requestTraceJson}. */
@@ -126,6 +137,8 @@ interface Pending {
 /** Collects per-model request traces and writes one Redis key per model per 10 s window. */
 export class RequestTraceWriter {
   private windows = new Map<string, Window>();
+  /** Unix seconds the current window is due to close at: its key's `roundT`, fixed when it opened. */
+  private closesAt: number;
   private readonly pendingReqs = new Map<string, number>();
   private readonly backlog = new Map<string, Pending[]>();
   private readonly now: () => number;
@@ -138,6 +151,7 @@ export class RequestTraceWriter {
   constructor(private readonly opts: RequestTraceOptions) {
     this.now = opts.now ?? Date.now;
     this.maxBacklog = Math.max(1, opts.maxBacklogPerModel ?? DEFAULT_TRACE_BACKLOG);
+    this.closesAt = traceWindowCloseSec(this.now() / 1000);
   }
 
   private window(model: string): Window {
@@ -177,12 +191,21 @@ export class RequestTraceWriter {
     return { ...this.counters, backlog };
   }
 
+  /** Unix seconds the current window is due to close at: the `roundT` of the key it will be written under. */
+  windowClosesAt(): number {
+    return this.closesAt;
+  }
+
   /**
-   * Close the current window as of `nowSec` (key suffix `nowSec - nowSec%10`) and write it plus any backlog.
-   * Never throws; a Redis failure keeps the windows for the next flush.
+   * Close the current window at wall time `nowSec` under the key it got when it opened, and write it plus any
+   * backlog. The next window closes at the next multiple of 10 s after both this window's and `nowSec`, so a flush
+   * a little early (9.999 s) or late (10.3 s) neither reuses a key nor skips one. Never throws; a Redis failure keeps
+   * the windows for the next flush.
    */
   flush(nowSec: number = Math.floor(this.now() / 1000)): Promise<FlushResult> {
-    this.swap(Math.floor(nowSec));
+    const closing = this.closesAt;
+    this.closesAt = Math.max(closing + REQUEST_TRACE_INTERVAL_SEC, traceWindowCloseSec(nowSec));
+    this.swap(closing, Math.floor(nowSec));
     const run = this.chain
       .then(() => this.drain(Math.floor(nowSec)))
       .then((r) => {
@@ -193,8 +216,8 @@ export class RequestTraceWriter {
     return run;
   }
 
-  /** Swap out the windows (AIBrix swaps the whole map) and queue their JSON. */
-  private swap(nowSec: number): void {
+  /** Swap out the windows (AIBrix swaps the whole map) and queue their JSON under `keySec`. */
+  private swap(keySec: number, nowSec: number): void {
     const windows = this.windows;
     this.windows = new Map();
     for (const [model, w] of windows) {
@@ -209,7 +232,7 @@ export class RequestTraceWriter {
         q = [];
         this.backlog.set(model, q);
       }
-      q.push({ key: requestTraceKey(model, nowSec), json, closedAt: nowSec });
+      q.push({ key: requestTraceKey(model, keySec), json, closedAt: nowSec });
       while (q.length > this.maxBacklog) {
         q.shift();
         this.counters.dropped++;
@@ -243,12 +266,11 @@ export class RequestTraceWriter {
     return { written, pending: this.stats().backlog };
   }
 
-  /** Start the production timer: fire at each wall-clock multiple of 10 s (unref'd). Idempotent. */
+  /** Start the production timer: fire when the current window is due to close (unref'd). Idempotent. */
   start(): void {
     if (this.timer !== undefined) return;
     const schedule = (): void => {
-      const period = REQUEST_TRACE_INTERVAL_SEC * 1000;
-      const delay = period - (this.now() % period);
+      const delay = Math.max(0, this.closesAt * 1000 - this.now());
       this.timer = setTimeout(() => {
         void this.flush().then((r) => {
           // Log the first deferred flush of an outage and the recovery, not every tick.

@@ -56,10 +56,11 @@ describe("request traces in Redis", () => {
   it("writes the model's trace window with AIBrix's key, JSON and TTL", async () => {
     await conversation();
     await conversation();
-    const nowSec = Math.floor(Date.now() / 1000);
-    const result = await h.server.usage.traces?.flush(nowSec);
+    // The window's key was fixed when it opened: the 10 s boundary it is due to close at.
+    const closesAt = h.server.usage.traces?.windowClosesAt() ?? 0;
+    const result = await h.server.usage.traces?.flush();
     expect(result?.failure).toBeUndefined();
-    const key = `aibrix:m1_request_trace_${nowSec - (nowSec % 10)}`;
+    const key = `aibrix:m1_request_trace_${closesAt}`;
     await reader.connect();
     // log2(1000)=9.97 → 100, log2(128)=7 → 70, precision 0.1.
     expect(await reader.get(key)).toBe(
@@ -87,8 +88,8 @@ describe("request traces in Redis", () => {
     await redis.kill();
     await wentDown;
     expect(await conversation()).toMatch(/^10\.0\.0\.[12]:8000$/);
-    const t = Math.floor(Date.now() / 1000) + 10; // the next window, so the first test's key is not reused
-    const failed = await h.server.usage.traces?.flush(t);
+    const closesAt = h.server.usage.traces?.windowClosesAt() ?? 0;
+    const failed = await h.server.usage.traces?.flush();
     expect(failed?.failure).toBeDefined();
     expect(await metric("kvroute_redis_up")).toBe(0);
     expect(await metric("kvroute_redis_transitions_total", { state: "down" })).toBe(downBefore + 1);
@@ -98,9 +99,9 @@ describe("request traces in Redis", () => {
     await redis.restart();
     await h.server.usage.redis?.whenReady();
     expect(await metric("kvroute_redis_up")).toBe(1);
-    const retried = await h.server.usage.traces?.flush(t + 10);
+    const retried = await h.server.usage.traces?.flush();
     expect(retried?.failure).toBeUndefined();
-    const key = `aibrix:m1_request_trace_${t - (t % 10)}`;
+    const key = `aibrix:m1_request_trace_${closesAt}`;
     expect(JSON.parse((await reader.get(key)) ?? "{}")).toMatchObject({ "100:70": 1, meta_total_reqs: 1 });
   });
 });

@@ -11,7 +11,8 @@ import {
   traceBucketIndex,
   traceBucketKey,
 } from "../../src/usage";
-import type { RedisConnection } from "../../src/usage";
+import type { RedisConnection, TraceRedis } from "../../src/usage";
+import type Redis from "ioredis";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { captureLogger, StateWaiter } from "./helpers";
@@ -20,6 +21,8 @@ import { captureLogger, StateWaiter } from "./helpers";
 const T12_00_00 = 1795608000;
 const T12_00_07 = 1795608007;
 const T12_00_19 = 1795608019;
+/** Writers of the flush tests open their first window here, so it is the one that closes at 12:00:00. */
+const OPENED_MS = (T12_00_00 - 3) * 1000;
 
 describe("trace buckets (pure)", () => {
   it.each([
@@ -76,6 +79,65 @@ describe("trace buckets (pure)", () => {
   });
 });
 
+describe("window keys (in memory, injected time)", () => {
+  /** A Redis stand-in keeping what SET wrote: a second SET of a key overwrites the first, as Redis does. */
+  function memoryRedis(): { redis: TraceRedis; store: Map<string, string> } {
+    const store = new Map<string, string>();
+    const client = {
+      set: (key: string, value: string) => {
+        store.set(key, value);
+        return Promise.resolve("OK");
+      },
+    } as unknown as Redis;
+    return { store, redis: { run: async (fn) => ({ ok: true, value: await fn(client) }) } };
+  }
+
+  afterEach(() => jest.useRealTimers());
+
+  it("a timer firing early or late never reuses a key nor loses a request", async () => {
+    // The writer's clock is injected apart from the (fake) timers, so the timer can fire "early" or "late".
+    let clockMs = (T12_00_00 + 3) * 1000;
+    jest.useFakeTimers();
+    const { redis, store } = memoryRedis();
+    const writer = new RequestTraceWriter({ redis, log: captureLogger(), now: () => clockMs });
+    writer.start();
+    // Each step: one request, then the timer fires with the clock at 12:00:00 + `firesAt` ms.
+    const firesAt = [9_999, 20_300, 29_999, 40_000, 49_000, 60_001];
+    for (const [i, at] of firesAt.entries()) {
+      writer.record("a", 2 ** (i + 1), 1);
+      clockMs = T12_00_00 * 1000 + at;
+      await jest.advanceTimersToNextTimerAsync();
+    }
+    await writer.stop();
+    expect([...store.keys()].sort()).toEqual(
+      [10, 20, 30, 40, 50, 60].map((s) => `aibrix:a_request_trace_${T12_00_00 + s}`),
+    );
+    let requests = 0;
+    for (const json of store.values()) {
+      for (const [k, v] of Object.entries(JSON.parse(json) as Record<string, number>))
+        if (!k.startsWith("meta_")) requests += v;
+    }
+    expect(requests).toBe(firesAt.length);
+  });
+
+  it("a timer delayed past whole windows keeps the window's own key and resumes at the next boundary", async () => {
+    let clockMs = (T12_00_00 + 3) * 1000;
+    jest.useFakeTimers();
+    const { redis, store } = memoryRedis();
+    const writer = new RequestTraceWriter({ redis, log: captureLogger(), now: () => clockMs });
+    writer.start();
+    writer.record("a", 2, 1);
+    // The event loop was blocked: the 12:00:10 timer runs at 12:00:35.
+    clockMs = (T12_00_00 + 35) * 1000;
+    await jest.advanceTimersToNextTimerAsync();
+    writer.record("a", 4, 1);
+    clockMs = (T12_00_00 + 40) * 1000;
+    await jest.advanceTimersToNextTimerAsync();
+    await writer.stop();
+    expect([...store.keys()].sort()).toEqual([10, 40].map((s) => `aibrix:a_request_trace_${T12_00_00 + s}`));
+  });
+});
+
 describe("RequestTraceWriter against redis-server", () => {
   let server: TestRedisServer;
   let conn: RedisConnection;
@@ -106,6 +168,7 @@ describe("RequestTraceWriter against redis-server", () => {
     const writer = new RequestTraceWriter({
       redis: conn,
       log: captureLogger(),
+      now: () => OPENED_MS,
       queueLength: (m) => (m === "a" ? 3 : 0),
     });
     for (let i = 0; i < 5; i++) writer.addPending("a", 1);
@@ -135,7 +198,7 @@ describe("RequestTraceWriter against redis-server", () => {
   });
 
   it("starts a new window after each flush and skips models without traffic", async () => {
-    const writer = new RequestTraceWriter({ redis: conn, log: captureLogger() });
+    const writer = new RequestTraceWriter({ redis: conn, log: captureLogger(), now: () => OPENED_MS });
     writer.record("a", 128, 128);
     await writer.flush(T12_00_07);
     // Nothing happened in the next window: no key (AIBrix skips ticks without a trace).
@@ -152,7 +215,12 @@ describe("RequestTraceWriter against redis-server", () => {
   });
 
   it("keeps windows during an outage and writes the backlog when Redis returns", async () => {
-    const writer = new RequestTraceWriter({ redis: conn, log: captureLogger(), maxBacklogPerModel: 2 });
+    const writer = new RequestTraceWriter({
+      redis: conn,
+      log: captureLogger(),
+      now: () => OPENED_MS,
+      maxBacklogPerModel: 2,
+    });
     await server.kill();
     await states.next("down");
 
@@ -188,7 +256,7 @@ describe("RequestTraceWriter against redis-server", () => {
   });
 
   it("drops backlog windows whose 10 min TTL has passed", async () => {
-    const writer = new RequestTraceWriter({ redis: conn, log: captureLogger() });
+    const writer = new RequestTraceWriter({ redis: conn, log: captureLogger(), now: () => OPENED_MS });
     await server.kill();
     await states.next("down");
     writer.record("a", 1, 1);
