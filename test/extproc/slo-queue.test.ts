@@ -107,9 +107,10 @@ describe("SLO routing with the headroom queue", () => {
     expect(s3.pending()).toBe(0);
     expect(await metric(h, "kvroute_slo_queue_length", { model: "m1" })).toBe(1);
     expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "enqueued" })).toBe(1);
-    const nowSec = Math.floor(Date.now() / 1000);
-    await h.server.usage.traces?.flush(nowSec);
-    const trace = JSON.parse((await reader.get(`aibrix:m1_request_trace_${nowSec - (nowSec % 10)}`)) ?? "{}");
+    // The window is written under the key it got when it opened (the 10 s boundary it closes at).
+    const closesAt = h.server.usage.traces?.windowClosesAt() ?? 0;
+    await h.server.usage.traces?.flush();
+    const trace = JSON.parse((await reader.get(`aibrix:m1_request_trace_${closesAt}`)) ?? "{}");
     expect(trace).toMatchObject({ meta_queueing_reqs: 1, meta_pending_reqs: 2 });
 
     // The first response completes: its pod is released, and the waiter is decided again onto it.
