@@ -34,7 +34,7 @@ import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
 import { createRequestReporter } from "./observability/request-reporter";
 import { endpointForPath, parseRequest } from "./request";
-import { createDirector, createStrategyRegistry } from "./routing";
+import { createDirector, createStrategyLabeler, createStrategyRegistry } from "./routing";
 import { createHeadroomQueue } from "./routing/headroom-queue";
 import type { HeadroomQueue } from "./routing/headroom-queue";
 import { PendingLoadAccumulator } from "./usage/pending-load";
@@ -228,7 +228,11 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
 
   let draining = false;
   const isReady = (): boolean => cluster.snapshot().loaded && !draining;
-  const reporter = createRequestReporter(metrics, log);
+  const reporter = createRequestReporter(
+    metrics,
+    log,
+    createStrategyLabeler(registry.has, [director.defaultStrategy]),
+  );
   const sessionHooks: SessionHooks = {
     ...reporter.sessionHooks,
     onDecision(strategy, seconds, model) {
@@ -279,6 +283,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const unsubscribe = cluster.onChange(() => {
     syncReadiness();
     forgetDeparted();
+    void metrics.removeDepartedPodSeries();
     // New or newly ready pods may have room for requests waiting on headroom.
     headroomQueue.wakeAll();
   });

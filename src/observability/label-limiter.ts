@@ -1,6 +1,8 @@
 /**
  * Keeps a metric label's cardinality bounded when its values come from outside (model names, strategy strings,
- * pod names): the first `max` distinct values pass through, later new values become `other`.
+ * pod names): the first `max` distinct values pass through, later new values become `other`. A label whose values
+ * can be checked against what kvroute knows (models of the cluster) admits only those: the rest become `unknown`,
+ * so a client cannot take the bound's slots with made-up names.
  *
  * @module
  */
@@ -25,6 +27,19 @@ export function createLabelLimiter(max: number): LabelLimiter {
     },
     get size() {
       return seen.size;
+    },
+  };
+}
+
+/** Label value for a value kvroute does not know (a model no pod names). */
+export const UNKNOWN_LABEL = "unknown";
+
+/** Admit through `limiter` only values `isKnown` accepts; any other value becomes `unknown`. */
+export function createKnownLabel(limiter: LabelLimiter, isKnown: (value: string) => boolean): LabelLimiter {
+  return {
+    admit: (value) => (isKnown(value) ? limiter.admit(value) : UNKNOWN_LABEL),
+    get size() {
+      return limiter.size;
     },
   };
 }

@@ -7,8 +7,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { ClusterStore } from "../cluster/cluster-state";
-import { createLabelLimiter } from "./label-limiter";
+import { createKnownLabel, createLabelLimiter } from "./label-limiter";
 import type { LabelLimiter } from "./label-limiter";
+import { createPodLabel, DEPARTED_POD_LABEL, OTHER_POD_LABEL } from "./pod-label";
+import type { PodLabel } from "./pod-label";
+import { removePodSeries } from "./pod-series";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
@@ -99,12 +102,14 @@ export interface Metrics {
   setIndexedBlocksSource(
     source: () => Iterable<readonly [pod: string, index: "approximate" | "events", blocks: number]>,
   ): void;
-  /** Admit a pod name as a label value (bounded; beyond the bound: `other`). */
-  readonly podLabel: LabelLimiter;
-  /** Admit a model name as a label value. */
+  /** Admit a pod name as a label value (pods of the cluster only, else `departed`; beyond the bound: `other`). */
+  readonly podLabel: PodLabel;
+  /** Admit a model name as a label value (models some pod names, else `unknown`; beyond the bound: `other`). */
   readonly modelLabel: LabelLimiter;
-  /** Admit a strategy string as a label value. */
+  /** Admit a strategy label (already reduced to a bounded set by the caller) as a label value. */
   readonly strategyLabel: LabelLimiter;
+  /** Remove the series of pods that left the cluster, from every metric with a `pod` label. */
+  removeDepartedPodSeries(): Promise<number>;
 }
 
 const DECISION_BUCKETS = [
@@ -122,8 +127,10 @@ export function createMetrics(
 ): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: "kvroute_" });
-  const podLabel = createLabelLimiter(options.maxPodSeries ?? 1000);
-  const modelLabel = createLabelLimiter(options.maxModelSeries ?? 200);
+  const podLabel = createPodLabel(cluster, options.maxPodSeries ?? 1000);
+  const modelLabel = createKnownLabel(createLabelLimiter(options.maxModelSeries ?? 200), (model) =>
+    cluster.snapshot().models.has(model),
+  );
   const strategyLabel = createLabelLimiter(options.maxModelSeries ?? 200);
   const registers = [registry];
   // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
@@ -205,6 +212,11 @@ export function createMetrics(
   return {
     registry,
     podLabel,
+    removeDepartedPodSeries: () =>
+      removePodSeries(
+        registry,
+        (pod) => pod === OTHER_POD_LABEL || pod === DEPARTED_POD_LABEL || podLabel.isCurrent(pod),
+      ),
     kvEvents: new Counter({
       name: "kvroute_kv_events_total",
       help: "vLLM KV-cache events applied to the index, by pod and event type.",

@@ -19,8 +19,16 @@ export interface RequestReporter {
   readonly serviceHooks: ServiceHooks;
 }
 
-/** Create the reporter writing into `metrics` and `log`. */
-export function createRequestReporter(metrics: Metrics, log: Logger): RequestReporter {
+/**
+ * Create the reporter writing into `metrics` and `log`. `strategyLabel` reduces a request's strategy spec (possibly
+ * a client's header) to a bounded set of label values.
+ */
+export function createRequestReporter(
+  metrics: Metrics,
+  log: Logger,
+  strategyLabel: (spec: string) => string,
+): RequestReporter {
+  const strategy = (spec: string): string => metrics.strategyLabel.admit(strategyLabel(spec));
   const sessionHooks: SessionHooks = {
     onError(code: Code, requestId: string, err: RouteError) {
       metrics.errors.inc({ reason: code });
@@ -35,14 +43,14 @@ export function createRequestReporter(metrics: Metrics, log: Logger): RequestRep
           "request rejected: cause",
         );
     },
-    onDecision(strategy: string, seconds: number) {
-      metrics.decisionSeconds.observe({ strategy: metrics.strategyLabel.admit(strategy) }, seconds);
+    onDecision(spec: string, seconds: number) {
+      metrics.decisionSeconds.observe({ strategy: strategy(spec) }, seconds);
     },
     onFinished(r: RequestRecord) {
       metrics.completions.inc({ outcome: r.outcome });
       metrics.requests.inc({
         model: r.model === undefined ? "none" : metrics.modelLabel.admit(r.model),
-        strategy: r.strategy === undefined ? "none" : metrics.strategyLabel.admit(r.strategy),
+        strategy: r.strategy === undefined ? "none" : strategy(r.strategy),
         status: String(r.status),
       });
       if (r.usageUnreadable) metrics.usageUnreadable.inc({ reason: r.usageUnreadable });

@@ -9,6 +9,7 @@ export { createStrategyRegistry } from "./registry";
 export type { StrategyRegistry, StrategyRegistryOptions } from "./registry";
 export type { SchedulerObserver } from "./scheduler";
 export { registerBuiltins } from "./strategies";
+export { createStrategyLabeler } from "./strategy-label";
 export type {
   HeaderView,
   Outcome,

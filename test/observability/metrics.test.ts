@@ -5,6 +5,7 @@ import { createClusterStore } from "../../src/cluster/cluster-state";
 import { createLoadTracker } from "../../src/cluster/load-tracker";
 import { createLabelLimiter } from "../../src/observability/label-limiter";
 import { createMetrics } from "../../src/observability/metrics";
+import { createPodLabel } from "../../src/observability/pod-label";
 import { pod } from "../extproc/harness";
 
 describe("label limiter", () => {
@@ -15,7 +16,51 @@ describe("label limiter", () => {
   });
 });
 
+describe("pod label", () => {
+  it("admits current pods up to the bound, names departed pods `departed`, and frees their slots", () => {
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"])]);
+    const l = createPodLabel(cluster, 1);
+    expect([l.admit("a"), l.admit("b"), l.admit("zz")]).toEqual(["a", "other", "departed"]);
+    // a leaves, c arrives: a's slot goes to c.
+    cluster.replace([pod("b", "10.0.0.2", ["m"]), pod("c", "10.0.0.3", ["m"])]);
+    expect([l.admit("a"), l.admit("c"), l.admit("b")]).toEqual(["departed", "c", "other"]);
+    expect(l.size).toBe(1);
+  });
+});
+
 describe("metrics", () => {
+  it("removes every series of a departed pod, histograms included, and keeps the others", async () => {
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"])]);
+    const metrics = createMetrics(createLoadTracker(), cluster);
+    for (const name of ["a", "b"]) {
+      const p = metrics.podLabel.admit(name);
+      metrics.scrapes.inc({ pod: p, result: "ok" });
+      metrics.scrapes.inc({ pod: p, result: "timeout" });
+      metrics.scrapeSeconds.observe({ pod: p }, 0.01);
+      metrics.kvEventIssues.inc({ pod: p, kind: "gap" });
+    }
+    cluster.replace([pod("b", "10.0.0.2", ["m"])]);
+    // 2 scrape series, 1 histogram series, 1 issue series.
+    expect(await metrics.removeDepartedPodSeries()).toBe(4);
+    const text = await metrics.registry.metrics();
+    expect(text).not.toMatch(/pod="a"/);
+    expect(text).toMatch(/kvroute_engine_scrape_duration_seconds_count\{pod="b"\} 1/);
+    expect(text).toMatch(/kvroute_engine_scrapes_total\{pod="b",result="timeout"\} 1/);
+  });
+
+  it("labels models no pod names `unknown`", () => {
+    const cluster = createClusterStore();
+    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("any", "10.0.0.2", ["*"])]);
+    const metrics = createMetrics(createLoadTracker(), cluster);
+    expect(["m", "client-chosen", "*"].map((m) => metrics.modelLabel.admit(m))).toEqual([
+      "m",
+      "unknown",
+      "unknown",
+    ]);
+  });
+
   it("per-pod in-flight series beyond the bound sum into other", async () => {
     const cluster = createClusterStore();
     cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"]), pod("c", "10.0.0.3", ["m"])]);
