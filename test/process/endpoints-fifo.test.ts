@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -58,8 +58,11 @@ it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM"
   const iterable: AsyncIterable<string> = { [Symbol.asyncIterator]: () => ({ next: () => lines.next() }) };
   const ready = await logLine(iterable, (r) => r["msg"] === "kvroute ready");
 
-  await rm(endpoints);
-  execFileSync("mkfifo", [endpoints]);
+  // The FIFO replaces the file in one rename: with rm then mkfifo, the watcher could read the path while it is
+  // missing and log an `unreadable` rejection first.
+  const fifo = path.join(dir, "fifo.tmp");
+  execFileSync("mkfifo", [fifo]);
+  await rename(fifo, endpoints);
   const rejected = await logLine(
     iterable,
     (r) => r["msg"] === "endpoints file rejected; keeping the last good endpoints",
