@@ -139,15 +139,18 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
 
 async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<KvrouteServer> {
   const { config, cluster, log } = deps;
-  /** A piece to close, announced to `deps.onClosing` first. */
-  const closer = (name: string, close: () => unknown): Closer => ({
-    name,
-    close: () => {
-      deps.onClosing?.(name);
-      return close();
-    },
-  });
-  const track = (c: Closer): void => started.add(c.name, c.close);
+  /** Record a started piece (closed if the start fails); its close announces itself to `deps.onClosing` first. */
+  const piece = (name: string, close: () => unknown): Closer => {
+    const closer = {
+      name,
+      close: () => {
+        deps.onClosing?.(name);
+        return close();
+      },
+    };
+    started.add(name, closer.close);
+    return closer;
+  };
   const now = (): number => performance.now();
   const load = createLoadTracker();
   const engineMetrics = createEngineMetricsStore({ staleAfterMs: config.metricsStaleAfterMs, now });
@@ -160,8 +163,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
-  const kvCacheCloser = closer("kv-cache", () => kvCache.close());
-  track(kvCacheCloser);
+  const kvCacheCloser = piece("kv-cache", () => kvCache.close());
   // SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model).
   const sloEvent = (event: string) => (model: string) =>
     metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
@@ -196,8 +198,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
     },
   });
-  const usageCloser = closer("usage", () => usage.close());
-  track(usageCloser);
+  const usageCloser = piece("usage", () => usage.close());
   const registry = createStrategyRegistry({
     deps: {
       now: Date.now,
@@ -329,8 +330,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     // New or newly ready pods may have room for requests waiting on headroom.
     headroomQueue.wakeAll();
   });
-  const subscriptionCloser = closer("cluster-subscription", unsubscribe);
-  track(subscriptionCloser);
+  const subscriptionCloser = piece("cluster-subscription", unsubscribe);
   syncReadiness();
   const scraper =
     deps.scrapeMetrics === false
@@ -356,11 +356,10 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
             },
           },
         });
-  const scraperCloser = closer("scraper", () => scraper?.close());
-  track(scraperCloser);
+  const scraperCloser = piece("scraper", () => scraper?.close());
 
   // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
-  track(closer("grpc", () => grpcServer.forceShutdown()));
+  piece("grpc", () => grpcServer.forceShutdown());
   const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
   const admin: AdminServer = await startAdminServer(
     {
@@ -397,7 +396,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       scraperCloser,
       kvCacheCloser,
       usageCloser,
-      closer("admin", () => admin.close()),
+      piece("admin", () => admin.close()),
     ],
   });
 
