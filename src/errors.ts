@@ -27,10 +27,16 @@ export enum Code {
   UnknownUser = "unknown_user",
   /** A user's RPM/TPM, a model's RPS, or a bounded wait queue is exhausted. HTTP 429. */
   RateLimited = "rate_limited",
-  /** kvroute is draining and takes no new requests. HTTP 503. */
+  /** No pod had room in time, or the wait was cancelled. HTTP 503. */
   Unavailable = "unavailable",
   /** A shared resource bound is reached (e.g. the buffered request-body budget); the header says which. HTTP 503. */
   Overloaded = "overloaded",
+  /**
+   * kvroute is stopping: its drain delay is over and it takes no new requests (a request that reaches it after the
+   * listener closed, on a connection opened before). HTTP 503 with `x-error-draining`, so Envoy's retry policy or the
+   * client can send it again, to another replica.
+   */
+  Draining = "draining",
   /** A bug or an unexpected failure inside kvroute. HTTP 500. */
   Internal = "internal",
 }

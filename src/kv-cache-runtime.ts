@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { closeEach } from "./closing";
 import type { ClusterStore } from "./cluster/cluster-state";
 import type { EngineMetricsView } from "./cluster/engine-metrics";
 import type { Config } from "./config";
@@ -49,7 +50,7 @@ export interface KvCacheRuntimeOptions {
 
 /** Start tokenizers, indexes and KV-event subscriptions. Throws (naming the setting) on a bad tokenizer config. */
 export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvCacheRuntime> {
-  const { config, cluster, metrics, log } = o;
+  const { config, cluster, log } = o;
   const seed = BigInt(config.prefixHashSeed);
   const hasher = await createBlockHasher(seed);
   // The approximate index of a pod holds at most what its engine can cache, once the engine has said how much.
@@ -91,9 +92,33 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
   } catch (e) {
     throw new Error(`--tokenizer / --tokenizers-config: ${(e as Error).message}`, { cause: e });
   }
-  // Loading a Hugging Face tokenizer takes seconds and blocks: do it for the default now, at start-up, rather
-  // than on the first request's event-loop turn.
-  tokenizers.forModel("");
+  // From here on a failing start must not leave the tokenizer workers running.
+  const startedTokenizers = tokenizers;
+  try {
+    // Loading a Hugging Face tokenizer takes seconds and blocks: do it for the default now, at start-up, rather
+    // than on the first request's event-loop turn.
+    startedTokenizers.forModel("");
+    return startSubscriptions(o, { hasher, approximate, speculative, events, tokenizers: startedTokenizers });
+  } catch (e) {
+    await startedTokenizers.close();
+    throw e;
+  }
+}
+
+/** The parts `startSubscriptions` wires together. */
+interface Indexes {
+  readonly hasher: Awaited<ReturnType<typeof createBlockHasher>>;
+  readonly approximate: ReturnType<typeof createApproximateIndex>;
+  readonly speculative: ReturnType<typeof createSpeculativeIndex> | undefined;
+  readonly events: ReturnType<typeof createEventIndex>;
+  readonly tokenizers: ReturnType<typeof createTokenizerRegistry>;
+}
+
+/** Subscribe to KV events and fleet changes, and build what strategies get. */
+function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRuntime {
+  const { config, cluster, metrics, log } = o;
+  const { hasher, approximate, speculative, events, tokenizers } = parts;
+  const seed = BigInt(config.prefixHashSeed);
   const podName = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
   const podLabel = (key: string): string => metrics.podLabel.admit(podName(key));
   const issue = (key: string, kind: string): void => metrics.kvEventIssues.inc({ pod: podLabel(key), kind });
@@ -200,10 +225,14 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
         },
       };
     },
-    async close() {
-      unsubscribe();
-      await kv.close();
-      await tokenizers.close();
-    },
+    close: () =>
+      closeEach(
+        [
+          { name: "kv-cache-subscription", close: unsubscribe },
+          { name: "kv-events", close: () => kv.close() },
+          { name: "tokenizers", close: () => tokenizers.close() },
+        ],
+        (piece, error) => log.error({ piece, error: (error as Error).message }, "kv cache: close failed"),
+      ),
   };
 }

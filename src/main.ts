@@ -1,10 +1,13 @@
 /**
  * Process wiring and lifecycle only: read configuration, start the server and discovery (a static file or
- * Kubernetes), and on SIGTERM/SIGINT drain and exit 0. Exit codes: 0 clean stop or `--help`, 2 bad configuration,
- * 1 failure to start.
+ * Kubernetes), and on SIGTERM/SIGINT drain (`src/drain.ts`: readiness off, still serving for the drain delay, then
+ * the listener closes and open streams finish) and exit 0; a second signal during the drain hurries it (skips the
+ * rest of the delay and cuts open streams at once). Exit codes: 0 clean stop or `--help`, 2 bad configuration,
+ * 1 failure to start. Every path, failed starts included, closes whatever was started.
  *
  * @module
  */
+import { closeEach } from "./closing";
 import { createClusterStore } from "./cluster/cluster-state";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { loadKubeConfig, startKubernetesDiscovery } from "./cluster/discovery/kubernetes";
@@ -124,10 +127,21 @@ export async function main(): Promise<number> {
     log.error({ error: (e as Error).message }, "kvroute failed to start");
     return 1;
   }
+  const kvroute = server;
+  // Discovery closes after the server: the server still routes during its drain delay, on a fleet kept current.
+  const stopAll = async (plan: { delayMs: number; timeoutMs: number }): Promise<void> => {
+    await kvroute.drain(plan);
+    const d = discovery;
+    if (d)
+      await closeEach([{ name: "discovery", close: () => d.close() }], (piece, error) =>
+        log.error({ piece, error: (error as Error).message }, "stop: close failed"),
+      );
+  };
+  const stopNow = (): Promise<void> => stopAll({ delayMs: 0, timeoutMs: 0 });
   try {
     discovery = startDiscovery(config, cluster, log, server.metrics);
   } catch (e) {
-    await server.drain(0);
+    await stopNow();
     if (e instanceof ConfigError) {
       process.stderr.write(`kvroute: ${e.message}\n`);
       return 2;
@@ -139,8 +153,7 @@ export async function main(): Promise<number> {
       await discovery.ready;
     } catch (e) {
       log.error({ error: (e as Error).message }, "endpoints file could not be loaded");
-      await discovery.close();
-      await server.drain(0);
+      await stopNow();
       killIfReadStuck(discovery, log);
       return 1;
     }
@@ -153,10 +166,22 @@ export async function main(): Promise<number> {
   }
   // Listen for the stop signals before saying "ready": whoever reads that line may signal at once, and a SIGTERM
   // that arrives before a listener exists kills the process without a drain.
-  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  // The first signal starts the drain; any later one hurries it. Listeners stay until the end, so a repeated
+  // signal never falls through to Node's default (an immediate exit without closing anything).
+  let signalled = false;
+  let onFirstSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => (onFirstSignal = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!signalled) {
+      signalled = true;
+      onFirstSignal(signal);
+      return;
+    }
+    log.warn({ signal }, "drain: signal during drain; hurrying (delay skipped, open streams cut)");
+    kvroute.hurryDrain();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   log.info(
     {
       grpcPort: server.grpcPort,
@@ -167,10 +192,11 @@ export async function main(): Promise<number> {
     "kvroute ready",
   );
   const signal = await stopSignal;
-  log.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, "draining");
-  await discovery.close();
-  await server.drain(config.drainTimeoutMs);
+  log.info({ signal, drainDelayMs: config.drainDelayMs, drainTimeoutMs: config.drainTimeoutMs }, "draining");
+  await stopAll({ delayMs: config.drainDelayMs, timeoutMs: config.drainTimeoutMs });
   killIfReadStuck(discovery, log);
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
   log.info({}, "stopped");
   return 0;
 }

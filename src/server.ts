@@ -20,6 +20,10 @@ import type { Config } from "./config";
 import { startAdminServer } from "./admin/http-server";
 import type { AdminServer } from "./admin/http-server";
 import { createGrpcHealth } from "./admin/grpc-health";
+import { StartedPieces } from "./closing";
+import type { Closer } from "./closing";
+import { createDrain } from "./drain";
+import type { DrainPlan } from "./drain";
 import { createApiKeyCheck } from "./extproc/api-key";
 import { createBodyBudget } from "./extproc/body-budget";
 import { loadExtProcDefinition } from "./extproc/proto";
@@ -56,6 +60,11 @@ export interface ServerDeps {
   readonly scrapeMetrics?: boolean;
   /** Discovery status for `/debug/state`. */
   readonly discoveryStatus?: () => Record<string, unknown>;
+  /**
+   * Told each piece's name just before it is closed (on a drain or a failed start). A throw here counts as that
+   * piece's close failing: tests use it to prove that the other pieces still close.
+   */
+  readonly onClosing?: (piece: string) => void;
 }
 
 /** A running kvroute. */
@@ -74,10 +83,14 @@ export interface KvrouteServer {
   /** Pods loaded and not draining. */
   isReady(): boolean;
   /**
-   * Graceful stop: readiness off, no new streams, wait for open streams up to `deadlineMs`, then cut the rest
-   * (recorded as `shutdown`) and close both ports. Resolves when everything is closed. Idempotent.
+   * Graceful stop (see `src/drain.ts`): readiness off, new streams still served for `delayMs`, then the listener
+   * closes and open streams have `timeoutMs` to finish before the rest are cut (recorded as `shutdown`); then
+   * every piece closes, each even when another fails. A bare number is `timeoutMs` with no delay. Resolves when
+   * everything is closed, never rejects. Idempotent.
    */
-  drain(deadlineMs: number): Promise<void>;
+  drain(plan: DrainPlan | number): Promise<void>;
+  /** Skip what is left of a running drain's delay and wait for open streams (a second stop signal). */
+  hurryDrain(): void;
 }
 
 function bindGrpc(server: grpc.Server, host: string | undefined, port: number): Promise<number> {
@@ -107,9 +120,37 @@ function podDetails(
   };
 }
 
-/** Build and start kvroute on the configured ports. Rejects (naming the setting) when the strategy is invalid. */
+/**
+ * Build and start kvroute on the configured ports. Rejects (naming the setting) when the strategy is invalid, or
+ * when a port cannot be bound; whatever was already started is closed first, so a failed start leaves nothing
+ * running.
+ */
 export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
+  const started = new StartedPieces();
+  try {
+    return await startPieces(deps, started);
+  } catch (e) {
+    await started.closeAll((piece, error) =>
+      deps.log.error({ piece, error: (error as Error).message }, "failed start: close failed"),
+    );
+    throw e;
+  }
+}
+
+async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<KvrouteServer> {
   const { config, cluster, log } = deps;
+  /** Record a started piece (closed if the start fails); its close announces itself to `deps.onClosing` first. */
+  const piece = (name: string, close: () => unknown): Closer => {
+    const closer = {
+      name,
+      close: () => {
+        deps.onClosing?.(name);
+        return close();
+      },
+    };
+    started.add(name, closer.close);
+    return closer;
+  };
   const now = (): number => performance.now();
   const load = createLoadTracker();
   const engineMetrics = createEngineMetricsStore({ staleAfterMs: config.metricsStaleAfterMs, now });
@@ -122,6 +163,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  const kvCacheCloser = piece("kv-cache", () => kvCache.close());
   // SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model).
   const sloEvent = (event: string) => (model: string) =>
     metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
@@ -156,6 +198,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
     },
   });
+  const usageCloser = piece("usage", () => usage.close());
   const registry = createStrategyRegistry({
     deps: {
       now: Date.now,
@@ -221,12 +264,12 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       },
     });
   } catch (e) {
-    await kvCache.close();
-    await usage.close();
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
   }
 
+  // Readiness goes off when a drain starts; new requests are refused only once its delay is over.
   let draining = false;
+  let refusing = false;
   const isReady = (): boolean => cluster.snapshot().loaded && !draining;
   const reporter = createRequestReporter(
     metrics,
@@ -257,7 +300,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       router: director,
       parse: (path, body) => parseRequest(path, body, limits),
       endpointKnown: (path) => endpointForPath(path) !== undefined,
-      isDraining: () => draining,
+      isDraining: () => refusing,
       apiKey: config.authBearerToken ? createApiKeyCheck(config.authBearerToken) : undefined,
       hooks: sessionHooks,
       now: () => performance.now(),
@@ -287,6 +330,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     // New or newly ready pods may have room for requests waiting on headroom.
     headroomQueue.wakeAll();
   });
+  const subscriptionCloser = piece("cluster-subscription", unsubscribe);
   syncReadiness();
   const scraper =
     deps.scrapeMetrics === false
@@ -312,58 +356,49 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
             },
           },
         });
+  const scraperCloser = piece("scraper", () => scraper?.close());
 
+  // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
+  piece("grpc", () => grpcServer.forceShutdown());
   const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
-  let admin: AdminServer;
-  try {
-    admin = await startAdminServer(
-      {
-        registry: metrics.registry,
-        cluster,
-        load,
-        isReady,
-        isDraining: () => draining,
-        routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
-        podDetails: (key) => ({
-          ...podDetails(key, engineMetrics, observations, now),
-          ...kvCache.podDetails(key),
-        }),
-        ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
-      },
-      config.httpBindAddress.host ?? "",
-      config.httpBindAddress.port,
-    );
-  } catch (e) {
-    grpcServer.forceShutdown();
-    await scraper?.close();
-    await kvCache.close();
-    await usage.close();
-    throw e;
-  }
+  const admin: AdminServer = await startAdminServer(
+    {
+      registry: metrics.registry,
+      cluster,
+      load,
+      isReady,
+      isDraining: () => draining,
+      routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
+      podDetails: (key) => ({
+        ...podDetails(key, engineMetrics, observations, now),
+        ...kvCache.podDetails(key),
+      }),
+      ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
+    },
+    config.httpBindAddress.host ?? "",
+    config.httpBindAddress.port,
+  );
 
-  let drained: Promise<void> | undefined;
-  async function drain(deadlineMs: number): Promise<void> {
-    draining = true;
-    syncReadiness();
-    unsubscribe();
-    const graceful = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<"deadline">((resolve) => {
-      timer = setTimeout(() => resolve("deadline"), deadlineMs);
-    });
-    const first = await Promise.race([graceful.then(() => "graceful" as const), deadline]);
-    clearTimeout(timer);
-    if (first === "deadline") {
-      log.warn({ openStreams: extProc.activeStreams() }, "drain deadline reached; cutting open streams");
-      extProc.markShutdown();
-      grpcServer.forceShutdown();
-    }
-    await extProc.idle();
-    await scraper?.close();
-    await kvCache.close();
-    await usage.close();
-    await admin.close();
-  }
+  const drain = createDrain({
+    log,
+    grpcServer,
+    extProc,
+    readinessOff: () => {
+      draining = true;
+      syncReadiness();
+    },
+    refuseNewRequests: () => {
+      refusing = true;
+    },
+    // The admin port goes last: /metrics and /readyz stay answerable for the whole drain.
+    closers: [
+      subscriptionCloser,
+      scraperCloser,
+      kvCacheCloser,
+      usageCloser,
+      piece("admin", () => admin.close()),
+    ],
+  });
 
   return {
     grpcPort,
@@ -376,6 +411,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     headroomQueue,
     extProc,
     isReady,
-    drain: (deadlineMs) => (drained ??= drain(deadlineMs)),
+    drain: (plan) => drain.run(typeof plan === "number" ? { delayMs: 0, timeoutMs: plan } : plan),
+    hurryDrain: () => drain.hurry(),
   };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { closeEach } from "./closing";
 import type { Config } from "./config";
 import type { SessionHooks } from "./extproc/session";
 import type { Logger } from "./observability/logger";
@@ -177,13 +178,17 @@ export function startUsageRuntime(
           }
         : { onFinished: chargeTokens },
     ),
-    async close() {
-      gpuProfiles.stop();
-      await replicaLoad.stop();
-      await traces?.stop();
-      // Charges already started get their chance before the connection goes.
-      await admission.settled();
-      await redis.close();
-    },
+    // Each piece closes even when another fails to; the connection goes last, after charges already started.
+    close: () =>
+      closeEach(
+        [
+          { name: "gpu-profiles", close: () => gpuProfiles.stop() },
+          { name: "replica-load", close: () => replicaLoad.stop() },
+          { name: "request-traces", close: () => traces?.stop() },
+          { name: "user-charges", close: () => admission.settled() },
+          { name: "redis", close: () => redis.close() },
+        ],
+        (piece, error) => log.error({ piece, error: (error as Error).message }, "usage: close failed"),
+      ),
   };
 }

@@ -54,7 +54,9 @@ export interface Config {
   readonly responseBodyMode: ResponseBodyMode;
   /** Whether Envoy is configured to send body chunks before kvroute answers the headers message. */
   readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
-  /** On SIGTERM, how long in-flight streams may run before being cut, ms (0 = cut at once). */
+  /** On SIGTERM, how long new streams are still served after readiness went NOT_SERVING, ms (0 = none). */
+  readonly drainDelayMs: number;
+  /** After the drain delay (listener closed), how long open streams may run before being cut, ms (0 = at once). */
   readonly drainTimeoutMs: number;
   /** Minimum log level. */
   readonly logLevel: LogLevel;

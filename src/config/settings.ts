@@ -123,11 +123,19 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: boolean(false),
     description: "Envoy sends body chunks before kvroute answers the headers message.",
   },
+  drainDelayMs: {
+    flag: "drain-delay-ms",
+    env: "KVROUTE_DRAIN_DELAY_MS",
+    type: integer({ min: 0, max: MAX_TIMER_MS, default: 5_000 }),
+    description:
+      "On SIGTERM/SIGINT, readiness goes NOT_SERVING at once but new streams are still served this long, ms, so load balancers move away first (0 = stop taking new streams at once).",
+  },
   drainTimeoutMs: {
     flag: "drain-timeout-ms",
     env: "KVROUTE_DRAIN_TIMEOUT_MS",
     type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
-    description: "On SIGTERM, how long in-flight streams may finish before being cut, ms (0 = at once).",
+    description:
+      "After the drain delay (listener closed), how long open streams may finish before being cut, ms (0 = at once).",
   },
   logLevel: {
     flag: "log-level",

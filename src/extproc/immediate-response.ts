@@ -41,6 +41,7 @@ const WIRE: Readonly<Record<Code, WireForm>> = {
     header: ["x-error-overloaded", "true"],
     openaiCode: "service_unavailable",
   },
+  [Code.Draining]: { status: 503, header: ["x-error-draining", "true"], openaiCode: "service_unavailable" },
   [Code.Internal]: { status: 500 },
 };
 

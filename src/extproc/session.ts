@@ -77,6 +77,10 @@ export interface SessionDeps {
   readonly router: Router;
   readonly parse: (path: string, body: Uint8Array) => InferenceRequest;
   readonly endpointKnown: (path: string) => boolean;
+  /**
+   * kvroute takes no new requests: its drain delay is over (not merely readiness off — during the delay new
+   * requests are served as usual).
+   */
   readonly isDraining: () => boolean;
   readonly apiKey: ApiKeyCheck | undefined;
   readonly hooks: SessionHooks;
@@ -168,8 +172,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
     const headers = readHeaderMap(msg.request_headers?.headers, state.t);
     const requestId = requestIdFrom(headers);
     const path = pathWithoutQuery(headers.get(":path") ?? "");
-    if (deps.isDraining())
-      return fail(new RouteError(Code.Unavailable, "kvroute is shutting down"), requestId);
+    if (deps.isDraining()) return fail(new RouteError(Code.Draining, "kvroute is shutting down"), requestId);
     if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
       return fail(
         new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }),

@@ -39,6 +39,7 @@ describe("loadConfig defaults", () => {
       requestBodyMode: "BUFFERED",
       responseBodyMode: "STREAMED",
       sendBodyWithoutWaitingForHeaderResponse: false,
+      drainDelayMs: 5000,
       drainTimeoutMs: 30000,
       logLevel: "info",
       authBearerToken: undefined,
@@ -88,6 +89,7 @@ describe("loadConfig defaults", () => {
 
   it("treats an empty environment variable as unset, as Go's os.Getenv does", () => {
     expect(load([], { KVROUTE_DRAIN_TIMEOUT_MS: "", LOG_LEVEL: "", POD_NAME: "" })).toMatchObject({
+      drainDelayMs: 5000,
       drainTimeoutMs: 30000,
       logLevel: "info",
       gatewayPodName: hostname(),
@@ -129,6 +131,7 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
       "sendBodyWithoutWaitingForHeaderResponse",
       true,
     ],
+    ["KVROUTE_DRAIN_DELAY_MS", "1500", "drainDelayMs", 1500],
     ["KVROUTE_DRAIN_TIMEOUT_MS", "0", "drainTimeoutMs", 0],
     ["LOG_LEVEL", "debug", "logLevel", "debug"],
     ["AIBRIX_AUTH_BEARER_TOKEN", "s3cret", "authBearerToken", "s3cret"],

@@ -133,7 +133,8 @@ describe("charts/kvroute: defaults", () => {
       capabilities: { drop: ["ALL"] },
     });
     expect(at(container(defaults), "volumeMounts", 0)).toEqual({ name: "tmp", mountPath: "/tmp" });
-    expect(pod["terminationGracePeriodSeconds"]).toBeGreaterThan(30); // > the 30 s drain
+    // kvroute's drain: 5 s delay + 30 s timeout, plus the 10 s margin.
+    expect(pod["terminationGracePeriodSeconds"]).toBe(45);
   });
 
   it("grants get/list/watch on pods, modeladapters and inferencepools, nothing else", () => {
@@ -323,6 +324,41 @@ describe("charts/kvroute: optional objects", () => {
       );
       expect(errors).toEqual([]);
     }
+  });
+});
+
+describe("charts/kvroute: terminationGracePeriodSeconds and kvroute's drain", () => {
+  const grace = (objs: Obj[]): unknown =>
+    at(one(objs, "Deployment"), "spec", "template", "spec", "terminationGracePeriodSeconds");
+  const drainDefaults = {
+    delayMs: Number((SETTINGS.drainDelayMs as Setting<unknown>).type.defaultText),
+    timeoutMs: Number((SETTINGS.drainTimeoutMs as Setting<unknown>).type.defaultText),
+  };
+
+  it("unset, it covers kvroute's default drain delay + drain timeout plus the margin", async () => {
+    expect(grace(defaults)).toBe(Math.ceil((drainDefaults.delayMs + drainDefaults.timeoutMs) / 1000) + 10);
+  });
+
+  it("follows the drain settings given through config, as numbers or strings, rounded up", async () => {
+    const asNumbers = await render(
+      "--set",
+      "config.KVROUTE_DRAIN_DELAY_MS=15000",
+      "--set",
+      "config.KVROUTE_DRAIN_TIMEOUT_MS=60001",
+      "--set",
+      "drainMarginSeconds=5",
+    );
+    expect(grace(asNumbers)).toBe(15 + 61 + 5);
+    const asStrings = await render("--set-string", "config.KVROUTE_DRAIN_DELAY_MS=0");
+    expect(grace(asStrings)).toBe(Math.ceil(drainDefaults.timeoutMs / 1000) + 10);
+    expect(envValue(asStrings, "KVROUTE_DRAIN_DELAY_MS")).toBe("0");
+  });
+
+  it("a value given is kept when it covers the drain, and refused when it is shorter", async () => {
+    expect(grace(await render("--set", "terminationGracePeriodSeconds=120"))).toBe(120);
+    expect(await renderError("--set", "terminationGracePeriodSeconds=30")).toContain(
+      "terminationGracePeriodSeconds (30) is shorter than kvroute's drain, 35 s",
+    );
   });
 });
 

@@ -2,8 +2,7 @@
  * Load accounting across many streams, cancels and shutdown; health and readiness.
  */
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation, protoPath as healthProto } from "grpc-health-check";
-import * as protoLoader from "@grpc/proto-loader";
+import { healthClient } from "../support/health-client";
 import {
   CHAT_HEADERS,
   body,
@@ -17,47 +16,12 @@ import {
 } from "./harness";
 import type { ExtProcStream, Harness } from "./harness";
 
-void HealthImplementation;
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
 
 async function routed(s: ExtProcStream, extra: Record<string, string> = {}): Promise<string> {
   await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
   const [r] = await s.exchange(body(chatBody()));
   return setHeaders(r)["target-pod"] ?? "";
-}
-
-function healthClient(port: number) {
-  const def = protoLoader.loadSync(healthProto, { keepCase: true, enums: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
-  };
-  const client = new pkg.grpc.health.v1.Health(
-    `127.0.0.1:${port}`,
-    grpc.credentials.createInsecure(),
-  ) as grpc.Client & {
-    Check(req: { service: string }, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
-    List(
-      req: object,
-      cb: (e: grpc.ServiceError | null, r?: { statuses: Record<string, { status: string }> }) => void,
-    ): void;
-    Watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
-  };
-  return {
-    check: (service: string) =>
-      new Promise<string>((resolve, reject) =>
-        client.Check({ service }, (e, r) => (e ? reject(e) : resolve(r?.status ?? ""))),
-      ),
-    list: () =>
-      new Promise<Record<string, string>>((resolve, reject) =>
-        client.List({}, (e, r) =>
-          e
-            ? reject(e)
-            : resolve(Object.fromEntries(Object.entries(r?.statuses ?? {}).map(([k, v]) => [k, v.status]))),
-        ),
-      ),
-    watch: (service: string) => client.Watch({ service }),
-    close: () => client.close(),
-  };
 }
 
 describe("load accounting", () => {

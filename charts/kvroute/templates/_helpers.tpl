@@ -182,3 +182,21 @@ REDIS_URL: redis.url or redis.existingSecret
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* terminationGracePeriodSeconds: kvroute's drain (drain delay + drain timeout, rounded up to seconds) plus
+   drainMarginSeconds, or the value given, which may not be shorter than the drain: the kubelet would SIGKILL kvroute
+   mid-drain and cut the streams it was letting finish. */}}
+{{- define "kvroute.terminationGracePeriodSeconds" -}}
+{{- $delayMs := 5000 }}
+{{- if not (kindIs "invalid" .Values.config.KVROUTE_DRAIN_DELAY_MS) }}{{ $delayMs = int64 .Values.config.KVROUTE_DRAIN_DELAY_MS }}{{ end }}
+{{- $timeoutMs := 30000 }}
+{{- if not (kindIs "invalid" .Values.config.KVROUTE_DRAIN_TIMEOUT_MS) }}{{ $timeoutMs = int64 .Values.config.KVROUTE_DRAIN_TIMEOUT_MS }}{{ end }}
+{{- $drainSeconds := div (add $delayMs $timeoutMs 999) 1000 }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $drainSeconds (int64 .Values.drainMarginSeconds) }}
+{{- else if lt (int64 .Values.terminationGracePeriodSeconds) (int64 $drainSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) is shorter than kvroute's drain, %d s (config.KVROUTE_DRAIN_DELAY_MS + config.KVROUTE_DRAIN_TIMEOUT_MS): leave it unset or raise it" .Values.terminationGracePeriodSeconds $drainSeconds) }}
+{{- else }}
+{{- int64 .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}

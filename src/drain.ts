@@ -1,0 +1,109 @@
+/**
+ * The stop sequence, built for rollouts. Readiness going NOT_SERVING is only a request to the load balancers: Envoy
+ * (through EDS, its own health checks, or kube-proxy behind a Service) needs a few seconds to move new streams
+ * elsewhere, and until it has, refusing them turns every rollout into errors. So:
+ *
+ * 1. readiness goes NOT_SERVING at once, and new connections and streams are still served normally for
+ *    `delayMs`;
+ * 2. then the gRPC listener closes (new connections are refused) and every open connection gets a GOAWAY (HTTP/2's
+ *    "open new streams elsewhere"; behind a Service this is what moves Envoy's pinned connection to a ready replica).
+ *    A request still reaching kvroute now — on a stream opened before the GOAWAY — is answered with the 503
+ *    envelope (`x-error-draining`); streams already routed finish;
+ * 3. streams still open `timeoutMs` after the listener closed are cut (recorded as `shutdown`);
+ * 4. everything else closes, each piece even when another fails to.
+ *
+ * `hurry()` (a second SIGTERM/SIGINT) ends the delay and the wait for open streams at once.
+ *
+ * @module
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { closeEach } from "./closing";
+import type { Closer } from "./closing";
+import type { ExtProcService } from "./extproc/service";
+import type { Logger } from "./observability/logger";
+
+/** How long each step of a drain may take. */
+export interface DrainPlan {
+  /** Keep serving new streams this long after readiness went NOT_SERVING, ms. */
+  readonly delayMs: number;
+  /** Then, with the listener closed, how long open streams may finish before they are cut, ms. */
+  readonly timeoutMs: number;
+}
+
+/** What the drain acts on. */
+export interface DrainDeps {
+  readonly log: Logger;
+  readonly grpcServer: grpc.Server;
+  readonly extProc: ExtProcService;
+  /** Step 1: readiness off. */
+  readonly readinessOff: () => void;
+  /** Step 2: from now on new requests get the 503 envelope. */
+  readonly refuseNewRequests: () => void;
+  /** Step 4, in this order, once no stream is open. */
+  readonly closers: readonly Closer[];
+}
+
+/** A server's drain. */
+export interface Drain {
+  /** Run the sequence; resolves when everything is closed. Idempotent (later calls return the first run). */
+  run(plan: DrainPlan): Promise<void>;
+  /** Skip what is left of the delay and of the wait for open streams. */
+  hurry(): void;
+}
+
+/** Create the drain of one server. */
+export function createDrain(deps: DrainDeps): Drain {
+  const { log, grpcServer, extProc } = deps;
+  let hurryNow = (): void => undefined;
+  const hurried = new Promise<"hurried">((resolve) => (hurryNow = () => resolve("hurried")));
+  let running: Promise<void> | undefined;
+
+  /** Wait `ms`, or less when hurried. */
+  async function wait(ms: number): Promise<"elapsed" | "hurried"> {
+    let timer: NodeJS.Timeout | undefined;
+    const elapsed = new Promise<"elapsed">((resolve) => (timer = setTimeout(() => resolve("elapsed"), ms)));
+    try {
+      return await Promise.race([elapsed, hurried]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function run(plan: DrainPlan): Promise<void> {
+    deps.readinessOff();
+    log.info(
+      { delayMs: plan.delayMs, timeoutMs: plan.timeoutMs, openStreams: extProc.activeStreams() },
+      "drain: readiness NOT_SERVING; still serving new streams until the delay ends",
+    );
+    if (plan.delayMs > 0 && (await wait(plan.delayMs)) === "hurried")
+      log.info({}, "drain: hurried; delay skipped");
+    deps.refuseNewRequests();
+    const graceful = new Promise<"graceful">((resolve) => grpcServer.tryShutdown(() => resolve("graceful")));
+    log.info(
+      { openStreams: extProc.activeStreams(), timeoutMs: plan.timeoutMs },
+      "drain: delay over; listener closed, GOAWAY sent, open streams finishing",
+    );
+    const first = await Promise.race([graceful, wait(plan.timeoutMs)]);
+    if (first !== "graceful") {
+      log.warn(
+        { openStreams: extProc.activeStreams(), hurried: first === "hurried" },
+        "drain deadline reached; cutting open streams",
+      );
+      extProc.markShutdown();
+      grpcServer.forceShutdown();
+    }
+    await extProc.idle();
+    log.info({}, "drain: no stream open; closing");
+    await closeEach(deps.closers, (piece, error) =>
+      log.error(
+        { piece, error: error instanceof Error ? error.message : String(error) },
+        "drain: close failed",
+      ),
+    );
+  }
+
+  return {
+    run: (plan) => (running ??= run(plan)),
+    hurry: () => hurryNow(),
+  };
+}
