@@ -45,6 +45,8 @@ export interface SessionOptions {
   readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
   /** Bound on a buffered non-SSE response body kept for usage harvesting. */
   readonly maxResponseBufferBytes: number;
+  /** Whether the `routing-strategy` request header may choose the strategy; default true (AIBrix). */
+  readonly allowStrategyHeader?: boolean;
 }
 
 /** What a routing decision needs; implemented by the director. */
@@ -69,6 +71,8 @@ export interface SessionHooks {
   onDecision?(strategy: string, seconds: number, model: string): void;
   /** The request finished (exactly once per stream that got past request headers). */
   onFinished?(record: RequestRecord): void;
+  /** A `routing-strategy` header was ignored (`allowStrategyHeader` off): the default strategy routed it. */
+  onStrategyHeaderIgnored?(): void;
 }
 
 /** Everything a session needs. */
@@ -153,6 +157,14 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
   // This stream's bytes in the shared body budget: released when the body is no longer held (decided, failed,
   // closed); releasing is idempotent, so they go back exactly once whichever comes first.
   const buffered = holdOn(deps.bodyBudget);
+
+  /** The `routing-strategy` header, unless clients may not choose the strategy (then ignored, counted). */
+  function strategyHeaderOf(headers: ReadonlyMap<string, string>): string | undefined {
+    const given = headers.get("routing-strategy");
+    if (deps.options.allowStrategyHeader !== false || given === undefined) return given;
+    if (given.trim() !== "") deps.hooks.onStrategyHeaderIgnored?.();
+    return undefined;
+  }
 
   function fail(reason: unknown, requestId: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
@@ -285,7 +297,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
         requestId: head.requestId,
         request,
         headers: head.headers,
-        strategyHeader: head.headers.get("routing-strategy"),
+        strategyHeader: strategyHeaderOf(head.headers),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (e) {
