@@ -1,4 +1,5 @@
 import { createApproximateIndex } from "../../src/prefix/approximate-index";
+import { countMapCalls } from "./map-calls";
 
 const keys = (...xs: number[]) => BigUint64Array.from(xs.map(BigInt));
 
@@ -80,30 +81,6 @@ describe("createApproximateIndex", () => {
     expect(idx.match(many, ["c"])).toEqual(new Map([["c", 3000]]));
   });
 });
-
-/** Counts calls of `Map.prototype` methods while `fn` runs (the index's only per-entry data structure). */
-function countMapCalls(fn: () => void): { lookups: number; iterations: number } {
-  const proto = Map.prototype as unknown as Record<string | symbol, (...args: unknown[]) => unknown>;
-  const lookupNames = ["get", "has", "set", "delete"] as const;
-  const iterationNames = ["entries", "keys", "values", "forEach", Symbol.iterator] as const;
-  const saved: [string | symbol, (...args: unknown[]) => unknown][] = [];
-  const counts = { lookups: 0, iterations: 0 };
-  for (const name of [...lookupNames, ...iterationNames]) {
-    const original = proto[name] as (...args: unknown[]) => unknown;
-    saved.push([name, original]);
-    const bucket = (lookupNames as readonly (string | symbol)[]).includes(name) ? "lookups" : "iterations";
-    proto[name] = function (this: unknown, ...args: unknown[]) {
-      counts[bucket]++;
-      return original.apply(this, args);
-    };
-  }
-  try {
-    fn();
-  } finally {
-    for (const [name, original] of saved) proto[name] = original;
-  }
-  return counts;
-}
 
 const range = (from: number, n: number): BigUint64Array =>
   BigUint64Array.from({ length: n }, (_, i) => BigInt(from + i));
