@@ -178,6 +178,7 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
           }
         : { t: "kvroute", blockSize: config.prefixBlockSize },
     onUnavailable: (reason) => metrics.tokenizerUnavailable.inc({ reason }),
+    maxBlocks: config.prefixMaxPromptBlocks,
   });
   return {
     deps,

@@ -258,7 +258,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
   prefixMaxPromptBlocks: {
     flag: "prefix-max-prompt-blocks",
     env: "KVROUTE_PREFIX_MAX_PROMPT_BLOCKS",
-    type: integer({ min: 1, max: 10_000_000, default: 16_384 }),
+    type: integer({ min: 1, max: 10_000_000, default: 8192 }),
     description: "Prefix strategies match and record at most this many leading blocks of a prompt.",
   },
   prefixImbalanceAbsCount: {

@@ -61,7 +61,7 @@ describe("loadConfig defaults", () => {
       prefixHashSeed: 0,
       prefixCacheBlockNumber: 200000,
       prefixPodMaxBlocks: 65536,
-      prefixMaxPromptBlocks: 16384,
+      prefixMaxPromptBlocks: 8192,
       prefixImbalanceAbsCount: 8,
       prefixStdDevFactor: 1,
       vtcWindowSize: 5,

@@ -224,3 +224,34 @@ describe("approximate prefix index and failed requests", () => {
     expect((await approximateBlocks())[ok]).toBeGreaterThan(0);
   });
 });
+
+describe("approximate prefix index bounds with stale metrics", () => {
+  it("records at most --prefix-max-prompt-blocks of a prompt and --prefix-pod-max-blocks per pod", async () => {
+    // No scrapes: no pod's num_gpu_blocks is ever fresh, so only the fallback bounds a pod.
+    const h = await startHarness(
+      [pod("p1", "10.0.0.1", ["m1"])],
+      ["--prefix-max-prompt-blocks", "64", "--prefix-pod-max-blocks", "100"],
+    );
+    try {
+      const blocks = async (): Promise<number> => {
+        const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
+        const state = (await res.json()) as { pods: { prefix: { approximateBlocks: number } }[] };
+        return state.pods[0]?.prefix.approximateBlocks ?? -1;
+      };
+      for (let round = 0; round < 3; round++) {
+        const s = h.client.open();
+        await s.exchange(
+          headers({ ":method": "POST", ":path": "/v1/completions", "routing-strategy": "prefix-cache" }),
+        );
+        // 10,000 tokens: 625 blocks of 16, each round a different prompt.
+        const prompt = Array.from({ length: 10_000 }, (_, i) => round * 100_000 + i);
+        const [r] = await s.exchange(body(JSON.stringify({ model: "m1", prompt })));
+        expect(setHeaders(r)["target-pod"]).toBe("10.0.0.1:8000");
+        s.cancel();
+        expect(await blocks()).toBe(Math.min(100, 64 * (round + 1)));
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
