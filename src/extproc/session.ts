@@ -21,7 +21,7 @@ import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import { bodyBufferFull, holdOn } from "./body-budget";
-import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
+import { pathWithoutQuery, readHeaderMap, requestIdFrom, strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { requestCase } from "./messages";
@@ -158,14 +158,6 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
   // closed); releasing is idempotent, so they go back exactly once whichever comes first.
   const buffered = holdOn(deps.bodyBudget);
 
-  /** The `routing-strategy` header, unless clients may not choose the strategy (then ignored, counted). */
-  function strategyHeaderOf(headers: ReadonlyMap<string, string>): string | undefined {
-    const given = headers.get("routing-strategy");
-    if (deps.options.allowStrategyHeader !== false || given === undefined) return given;
-    if (given.trim() !== "") deps.hooks.onStrategyHeaderIgnored?.();
-    return undefined;
-  }
-
   function fail(reason: unknown, requestId: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
     buffered.release();
@@ -297,7 +289,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
         requestId: head.requestId,
         request,
         headers: head.headers,
-        strategyHeader: strategyHeaderOf(head.headers),
+        strategyHeader: strategyHeaderOf(head.headers, deps.options.allowStrategyHeader, deps.hooks),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (e) {
