@@ -102,6 +102,46 @@ export async function benchLookups(): Promise<LookupRow[]> {
   return rows;
 }
 
+/** Approximate-index cost of one prompt at a full index (every add evicts) next to one with room, same run. */
+export interface ApproximateFullRow {
+  readonly promptBlocks: number;
+  /** `add` of a new prompt into an index with room (no eviction), µs. */
+  readonly addRoomUs: number;
+  /** `add` of a new prompt into an index whose pod is at its bound (one eviction per block), µs. */
+  readonly addFullUs: number;
+  /** `match` over 8 pods at the full index (one pod holds the prompt), µs. */
+  readonly matchFullUs: number;
+}
+
+/**
+ * The approximate index as `prefix-cache` uses it with stale metrics: pods bounded by the fallback (65 536, the
+ * default), prompts capped at 8 192 blocks (the default `--prefix-max-prompt-blocks`). Each timed `add` brings new
+ * keys, so the full index evicts on every block.
+ */
+export function benchApproximateFull(promptBlocks = 8192, podBound = 65_536): ApproximateFullRow {
+  let next = 1n;
+  const fresh = (): BigUint64Array =>
+    BigUint64Array.from({ length: promptBlocks }, () => (next++ * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn);
+  const room = createApproximateIndex({ maxBlocks: 100_000_000, fallbackPerPodMaxBlocks: 100_000_000 });
+  const full = createApproximateIndex({
+    maxBlocks: PODS.length * podBound,
+    fallbackPerPodMaxBlocks: podBound,
+  });
+  for (const pod of PODS) while (full.blocks(pod) < podBound) full.add(pod, fresh());
+  // Keys are made outside the timed calls: a ring of prompts, each used once per pass.
+  const prompts = Array.from({ length: 64 }, fresh);
+  let i = 0;
+  const nextPrompt = (): BigUint64Array => prompts[i++ % prompts.length] as BigUint64Array;
+  const addRoomUs = timeUs(() => room.add(PODS[0] as string, nextPrompt()));
+  const addFullUs = timeUs(() => full.add(PODS[0] as string, nextPrompt()));
+  const held = nextPrompt();
+  full.add(PODS[3] as string, held);
+  let sink = 0;
+  const matchFullUs = timeUs(() => (sink += full.match(held, PODS).size));
+  if (sink < 0) throw new Error("unreachable");
+  return { promptBlocks, addRoomUs, addFullUs, matchFullUs };
+}
+
 /** Heap bytes per block, measured with a forced GC before and after filling each index. */
 export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
   const gc = gcFn();
@@ -157,8 +197,12 @@ export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
   ];
 }
 
-/** Both tables as printable lines. */
-export function indexFigureLines(lookups: readonly LookupRow[], memory: readonly MemoryRow[]): string[] {
+/** The tables as printable lines. */
+export function indexFigureLines(
+  lookups: readonly LookupRow[],
+  memory: readonly MemoryRow[],
+  approximateFull?: ApproximateFullRow,
+): string[] {
   const out: string[] = ["prefix lookup (8 pods, block 16 tokens)"];
   out.push(
     "prompt tokens   blocks   keys µs   match µs   floor µs   match ÷ floor   +spec: none   same pod   2nd pod",
@@ -175,6 +219,15 @@ export function indexFigureLines(lookups: readonly LookupRow[], memory: readonly
     "(+spec: the match through the speculative view — no entries; the same pod's prompt also speculative; and a",
     " second pod holding the prompt only speculatively, which walks twice the blocks)",
   );
+  if (approximateFull) {
+    const a = approximateFull;
+    out.push(
+      "",
+      `approximate index, ${a.promptBlocks}-block prompt, pods at the fallback bound (stale metrics)`,
+      `add with room ${us(a.addRoomUs, 9)} µs   add at full ${us(a.addFullUs, 9)} µs ` +
+        `(${(a.addFullUs / a.addRoomUs).toFixed(2)}×)   match at full ${us(a.matchFullUs, 9)} µs`,
+    );
+  }
   out.push("", "memory per indexed block (heap, after GC)");
   for (const m of memory)
     out.push(`${m.index.padEnd(12)} ${m.blocks} blocks: ${m.bytesPerBlock} bytes/block`);

@@ -29,7 +29,7 @@ import type { KvEventSink } from "../src/prefix/prefix-index";
 import { createBlockHasher } from "../src/prefix/block-hasher";
 import type { BlockHasher } from "../src/prefix/block-key";
 import { createEventIndex } from "../src/prefix/event-index";
-import { benchLookups, benchMemory, indexFigureLines } from "./kv-index";
+import { benchApproximateFull, benchLookups, benchMemory, indexFigureLines } from "./kv-index";
 import { benchTokenize } from "./tokenize";
 
 /** Usage text of this benchmark. */
@@ -290,7 +290,10 @@ async function viaZmq(
  * `PrefixIndex.match` on an index fed by these events) and tokenization timings. Each returns printable lines.
  */
 const extraSections: readonly { readonly name: string; run(seconds: number): Promise<string[]> }[] = [
-  { name: "prefix-index", run: async () => indexFigureLines(await benchLookups(), await benchMemory()) },
+  {
+    name: "prefix-index",
+    run: async () => indexFigureLines(await benchLookups(), await benchMemory(), benchApproximateFull()),
+  },
   {
     name: "tokenize (ms per 8k-token prompt)",
     run: async (seconds) =>

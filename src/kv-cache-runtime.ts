@@ -53,10 +53,12 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
   const { config, cluster, log } = o;
   const seed = BigInt(config.prefixHashSeed);
   const hasher = await createBlockHasher(seed);
-  // The approximate index of a pod holds at most what its engine can cache, once the engine has said how much.
+  // The approximate index of a pod holds at most what its engine can cache, once the engine has said how much;
+  // while it has not (or its metrics went stale), a fixed bound: never unbounded.
   const approximate = createApproximateIndex({
     maxBlocks: config.prefixCacheBlockNumber,
     perPodMaxBlocks: (key) => o.engineMetrics.fresh(key)?.numGpuBlocks,
+    fallbackPerPodMaxBlocks: config.prefixPodMaxBlocks,
   });
   // Speculation bridges the gap between routing a prompt to a publishing pod and that pod's BlockStored event.
   const speculative =
@@ -174,7 +176,12 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
       dropPod: (key) => approximate.dropPod(key),
       add: (key, keys) => {
         routedTo.add(key);
-        approximate.add(key, keys);
+        return approximate.add(key, keys);
+      },
+      forget: (key, keys, ticket) => {
+        const removed = approximate.forget(key, keys, ticket);
+        metrics.prefixForgotten.inc(removed > 0 ? 1 : 0);
+        return removed;
       },
     },
     events: speculative ? withSpeculation(events, speculative) : events,
@@ -182,6 +189,7 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
     publishesEvents: (key) => kv.publishing(key),
     eventBlockSize: (key) => events.blockSize(key),
     approximateBlockSize: config.prefixBlockSize,
+    maxPromptBlocks: config.prefixMaxPromptBlocks,
   };
   const preparePrompt = createPromptPreparer({
     tokenizers,
@@ -195,6 +203,7 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
           }
         : { t: "kvroute", blockSize: config.prefixBlockSize },
     onUnavailable: (reason) => metrics.tokenizerUnavailable.inc({ reason }),
+    maxBlocks: config.prefixMaxPromptBlocks,
   });
   return {
     deps,

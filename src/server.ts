@@ -38,6 +38,7 @@ import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
 import { createRequestReporter } from "./observability/request-reporter";
 import { endpointForPath, parseRequest } from "./request";
+import type { ParseLimits } from "./request";
 import { createDirector, createStrategyLabeler, createStrategyRegistry } from "./routing";
 import { createHeadroomQueue } from "./routing/headroom-queue";
 import type { HeadroomQueue } from "./routing/headroom-queue";
@@ -286,8 +287,13 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       reporter.sessionHooks.onFinished?.(record);
       usage.hooks.onFinished?.(record);
     },
+    onStrategyHeaderIgnored: () => metrics.requestBounds.inc({ bound: "strategy-header" }),
   };
-  const limits = { maxBodyBytes: config.maxBodyBytes };
+  const limits: ParseLimits = {
+    maxBodyBytes: config.maxBodyBytes,
+    shape: { maxItems: config.maxMessages, maxDepth: config.maxJsonDepth },
+    onShapeBound: (bound) => metrics.requestBounds.inc({ bound }),
+  };
   const extProc = createExtProcService(
     {
       options: {
@@ -296,12 +302,17 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
         responseBodyMode: config.responseBodyMode,
         sendBodyWithoutWaitingForHeaderResponse: config.sendBodyWithoutWaitingForHeaderResponse,
         maxResponseBufferBytes: MAX_RESPONSE_BUFFER_BYTES,
+        allowStrategyHeader: config.allowStrategyHeader,
       },
       router: director,
       parse: (path, body) => parseRequest(path, body, limits),
       endpointKnown: (path) => endpointForPath(path) !== undefined,
       isDraining: () => refusing,
-      apiKey: config.authBearerToken ? createApiKeyCheck(config.authBearerToken) : undefined,
+      apiKey: config.authBearerToken
+        ? createApiKeyCheck(config.authBearerToken, () =>
+            metrics.requestBounds.inc({ bound: "authorization-length" }),
+          )
+        : undefined,
       hooks: sessionHooks,
       now: () => performance.now(),
       admission: usage.admission,

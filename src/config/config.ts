@@ -37,6 +37,8 @@ export interface Config {
   readonly namespace: string | undefined;
   /** Default routing strategy expression; validated by the router registry, not here. */
   readonly routingAlgorithm: string;
+  /** Whether the `routing-strategy` request header may choose the strategy (false: ignored, counted). */
+  readonly allowStrategyHeader: boolean;
   /** Largest gRPC message kvroute sends to Envoy, and the least it accepts from it, bytes (1 KiB..512 MiB). */
   readonly grpcMaxMessageSizeBytes: number;
   /** Largest request body kvroute will buffer for parsing, bytes (1 KiB..512 MiB). */
@@ -48,6 +50,10 @@ export interface Config {
   readonly grpcMaxReceiveBytes: number;
   /** Request-body bytes all streams together may hold buffered; beyond it a stream gets 503. */
   readonly maxBufferedBytes: number;
+  /** Most messages, content parts (in total) and prompt-array items in one request body. */
+  readonly maxMessages: number;
+  /** Deepest array/object nesting accepted in a request body. */
+  readonly maxJsonDepth: number;
   /** Request body mode assumed when Envoy sends no `protocol_config`. */
   readonly requestBodyMode: RequestBodyMode;
   /** Response body mode assumed when Envoy sends no `protocol_config`. */
@@ -92,6 +98,10 @@ export interface Config {
   readonly prefixHashSeed: number;
   /** Most blocks the approximate index keeps across pods (LRU beyond). */
   readonly prefixCacheBlockNumber: number;
+  /** Approximate index: a pod's bound while its engine's `num_gpu_blocks` is unknown or stale (never unbounded). */
+  readonly prefixPodMaxBlocks: number;
+  /** Prefix strategies look at most at this many leading blocks of a prompt (bounds per-request index work). */
+  readonly prefixMaxPromptBlocks: number;
   /** prefix-cache: restrict to the least-loaded pods when max − min in-flight exceeds this. */
   readonly prefixImbalanceAbsCount: number;
   /** prefix-cache: skip prefix matches on pods above mean + k·σ in-flight requests. */

@@ -79,6 +79,12 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: text(() => "least-request", "least-request", { hint: "<strategy>" }),
     description: "Routing strategy used when a request names none.",
   },
+  allowStrategyHeader: {
+    flag: "allow-strategy-header",
+    env: "KVROUTE_ALLOW_STRATEGY_HEADER",
+    type: boolean(true),
+    description: "Honour the routing-strategy request header (AIBrix); false: ignore it, use the default.",
+  },
   grpcMaxMessageSizeBytes: {
     flag: "grpc-max-message-size-bytes",
     env: "AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES",
@@ -104,6 +110,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: KIB, max: 64 * GIB, default: 256 * MIB, rangeHint: "1 KiB..64 GiB" }),
     description:
       "Request-body bytes buffered across all streams; a chunk beyond it gets 503 (x-error-body-buffer-full).",
+  },
+  maxMessages: {
+    flag: "max-messages",
+    env: "KVROUTE_MAX_MESSAGES",
+    type: integer({ min: 1, max: 1_000_000, default: 4096 }),
+    description: "Most messages (and content parts, prompt-array items) in one request body; beyond: 400.",
+  },
+  maxJsonDepth: {
+    flag: "max-json-depth",
+    env: "KVROUTE_MAX_JSON_DEPTH",
+    type: integer({ min: 2, max: 10_000, default: 128 }),
+    description: "Deepest nesting of arrays/objects in a request body; beyond: 400.",
   },
   requestBodyMode: {
     flag: "request-body-mode",
@@ -238,6 +256,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     env: "AIBRIX_PREFIX_CACHE_BLOCK_NUMBER",
     type: integer({ min: 1, max: 100_000_000, default: 200_000 }),
     description: "Most blocks in the approximate prefix index (least recently used evicted beyond).",
+  },
+  prefixPodMaxBlocks: {
+    flag: "prefix-pod-max-blocks",
+    env: "KVROUTE_PREFIX_POD_MAX_BLOCKS",
+    type: integer({ min: 1, max: 100_000_000, default: 65_536 }),
+    description: "Approximate index: a pod's bound while its engine's num_gpu_blocks is unknown or stale.",
+  },
+  prefixMaxPromptBlocks: {
+    flag: "prefix-max-prompt-blocks",
+    env: "KVROUTE_PREFIX_MAX_PROMPT_BLOCKS",
+    type: integer({ min: 1, max: 10_000_000, default: 8192 }),
+    description: "Prefix strategies match and record at most this many leading blocks of a prompt.",
   },
   prefixImbalanceAbsCount: {
     flag: "prefix-imbalance-abs-count",

@@ -75,3 +75,18 @@ export function requestIdFrom(headers: ReadonlyMap<string, string>): string {
 export function setHeader(key: string, value: string): HeaderValueOption {
   return { header: { key, raw_value: Buffer.from(value, "latin1") } };
 }
+
+/**
+ * The `routing-strategy` request header, unless clients may not choose the strategy (`allowed` false): then it is
+ * ignored (the default strategy routes), and a non-empty one is reported to `observer`.
+ */
+export function strategyHeaderOf(
+  headers: ReadonlyMap<string, string>,
+  allowed: boolean | undefined,
+  observer: { onStrategyHeaderIgnored?(): void },
+): string | undefined {
+  const given = headers.get("routing-strategy");
+  if (allowed !== false || given === undefined) return given;
+  if (given.trim() !== "") observer.onStrategyHeaderIgnored?.();
+  return undefined;
+}

@@ -21,7 +21,7 @@ import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import { bodyBufferFull, holdOn } from "./body-budget";
-import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
+import { pathWithoutQuery, readHeaderMap, requestIdFrom, strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { requestCase } from "./messages";
@@ -45,6 +45,8 @@ export interface SessionOptions {
   readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
   /** Bound on a buffered non-SSE response body kept for usage harvesting. */
   readonly maxResponseBufferBytes: number;
+  /** Whether the `routing-strategy` request header may choose the strategy; default true (AIBrix). */
+  readonly allowStrategyHeader?: boolean;
 }
 
 /** What a routing decision needs; implemented by the director. */
@@ -69,6 +71,8 @@ export interface SessionHooks {
   onDecision?(strategy: string, seconds: number, model: string): void;
   /** The request finished (exactly once per stream that got past request headers). */
   onFinished?(record: RequestRecord): void;
+  /** A `routing-strategy` header was ignored (`allowStrategyHeader` off): the default strategy routed it. */
+  onStrategyHeaderIgnored?(): void;
 }
 
 /** Everything a session needs. */
@@ -288,7 +292,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
         requestId: head.requestId,
         request,
         headers: head.headers,
-        strategyHeader: head.headers.get("routing-strategy"),
+        strategyHeader: strategyHeaderOf(head.headers, deps.options.allowStrategyHeader, deps.hooks),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (e) {

@@ -52,6 +52,13 @@ export interface Metrics {
   readonly discoveryReloads: Counter<"result">;
   /** Response bodies whose usage could not be read (malformed SSE line, non-JSON body, over the buffer bound). */
   readonly usageUnreadable: Counter<"reason">;
+  /**
+   * Requests held to a per-request bound, by bound: `messages`, `json-depth` (refused, 400),
+   * `authorization-length` (refused, 401), `strategy-header` (the header was ignored).
+   */
+  readonly requestBounds: Counter<"bound">;
+  /** Failed requests whose prompt the approximate prefix index took back (it had recorded it at routing). */
+  readonly prefixForgotten: Counter;
   /** Engine `/metrics` scrapes by pod and result, with their duration. */
   readonly scrapes: Counter<"pod" | "result">;
   readonly scrapeSeconds: Histogram<"pod">;
@@ -426,6 +433,17 @@ export function createMetrics(
       name: "kvroute_response_usage_unreadable_total",
       help: "Responses whose token usage could not be read, by reason.",
       labelNames: ["reason"],
+      registers,
+    }),
+    requestBounds: new Counter({
+      name: "kvroute_request_bounds_total",
+      help: "Requests held to a per-request bound (messages, json-depth, authorization-length, strategy-header).",
+      labelNames: ["bound"],
+      registers,
+    }),
+    prefixForgotten: new Counter({
+      name: "kvroute_prefix_forgotten_total",
+      help: "Failed requests (HTTP >= 400 or no upstream answer) whose prompt the approximate index took back.",
       registers,
     }),
   };

@@ -27,6 +27,11 @@ export interface PromptPreparerOptions {
   readonly approximate: ApproximateScheme;
   /** A tokenizer failed (reason is a short constant); for metrics. */
   readonly onUnavailable?: (reason: string) => void;
+  /**
+   * Most block keys computed per prompt and block size (its leading blocks): hashing runs on the event loop, and
+   * strategies look at no more than this anyway. Absent = all.
+   */
+  readonly maxBlocks?: number;
 }
 
 /** Token ids of the request's first token-id prompt, as given. */
@@ -57,9 +62,14 @@ export function createPromptPreparer(
     const keys = (blockSize: number): BigUint64Array => {
       if (!tokens) return new BigUint64Array(0);
       let k = memo.get(blockSize);
-      if (!k) memo.set(blockSize, (k = o.hasher.chain(tokens, blockSize, context)));
+      if (!k) memo.set(blockSize, (k = o.hasher.chain(leading(tokens, blockSize), blockSize, context)));
       return k;
     };
+    /** The tokens of the first `maxBlocks` blocks of `unit` tokens each (a view, no copy). */
+    const leading = (all: Uint32Array, unit: number): Uint32Array =>
+      o.maxBlocks !== undefined && all.length > o.maxBlocks * unit
+        ? all.subarray(0, o.maxBlocks * unit)
+        : all;
     const scheme = o.approximate;
     let aibrix: BigUint64Array | undefined;
     return {
@@ -71,7 +81,14 @@ export function createPromptPreparer(
         ? {
             approximateKeys: () =>
               tokens
-                ? (aibrix ??= scheme.hash(tokenBytes(tokens, isCharacter), scheme.blockBytes))
+                ? (aibrix ??= scheme.hash(
+                    // A block is `blockBytes` bytes: 1 byte a token for `character`, else 4.
+                    tokenBytes(
+                      leading(tokens, Math.ceil(scheme.blockBytes / (isCharacter ? 1 : 4))),
+                      isCharacter,
+                    ),
+                    scheme.blockBytes,
+                  ))
                 : new BigUint64Array(0),
           }
         : {}),

@@ -66,6 +66,13 @@ interface PodEntries {
   readonly podKey: string;
   /** Block key → sequence number of its live ring record; insertion order is expiry order. */
   readonly keys: Map<bigint, number>;
+  /**
+   * One iterator over `keys`, kept for the pod's lifetime, that yields its oldest entry at the per-pod bound. A
+   * fresh `keys().next()` per eviction would walk every entry deleted since the map last rehashed (V8 keeps them
+   * in place), quadratic over a burst; a kept iterator passes each slot once. Every live entry is ahead of it: it
+   * only ever yielded entries that were then deleted, and a refreshed entry is re-inserted at the end.
+   */
+  oldest: Iterator<bigint> | undefined;
 }
 
 /** Create an empty speculative index. */
@@ -131,19 +138,23 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
       const exp = t + ttl;
       let pod = byKey.get(podKey);
       if (pod === undefined) {
-        pod = { id: nextId++, podKey, keys: new Map() };
+        pod = { id: nextId++, podKey, keys: new Map(), oldest: undefined };
         byKey.set(podKey, pod);
         byId.set(pod.id, pod);
       }
       const entries = pod.keys;
       filling = pod;
       try {
-        // Last block first: a prompt's leading blocks end up the newest, so the bounds drop its tail first.
-        for (let i = keys.length - 1; i >= 0; i--) {
+        // Last block first: a prompt's leading blocks end up the newest, so the bounds drop its tail first. Keys
+        // past the per-pod bound would be dropped by this same call: they are not looked at.
+        const looked = Math.min(keys.length, perPod);
+        overflowed += keys.length - looked;
+        for (let i = looked - 1; i >= 0; i--) {
           const key = keys[i] as bigint;
           if (entries.delete(key)) live--;
           else if (entries.size >= perPod) {
-            const oldest = entries.keys().next();
+            pod.oldest ??= entries.keys();
+            const oldest = pod.oldest.next();
             if (!oldest.done) {
               entries.delete(oldest.value);
               live--;

@@ -23,12 +23,18 @@ import {
 } from "./fields";
 import type { Endpoint, InferenceRequest, Prompt } from "./inference-request";
 import { responsesPrompt } from "./responses";
+import type { ShapeBound, ShapeLimits } from "./shape-limits";
+import { itemsBeyond, nestedTooDeeply, nestsDeeperThan, tooManyItems } from "./shape-limits";
 import { classifyPrompt, rerankPrompt } from "./rerank-classify";
 
 /** Limits applied while parsing. */
 export interface ParseLimits {
   /** Largest accepted body, in bytes (a positive integer). A larger body fails with `Code.PayloadTooLarge`. */
   readonly maxBodyBytes: number;
+  /** Bounds on the body's shape (items, nesting), checked before any per-item work; absent = none. */
+  readonly shape?: ShapeLimits;
+  /** Told which shape bound a refused body broke (for a counter). */
+  readonly onShapeBound?: (bound: ShapeBound) => void;
 }
 
 /** Exact `:path` (query string removed) → endpoint. */
@@ -85,8 +91,8 @@ export function endpointForPath(path: string): Endpoint | undefined {
 /**
  * Parse and validate one buffered request body.
  *
- * Checks, in order: the path; the size (`body.byteLength > limits.maxBodyBytes`); a non-empty body; UTF-8 and JSON
- * validity; a top-level object; `model`; `stream`, `stream_options.include_usage`, `user`, max tokens; then the
+ * Checks, in order: the path; the size (`body.byteLength > limits.maxBodyBytes`); a non-empty body; the nesting
+ * depth (`limits.shape`); UTF-8 and JSON validity; a top-level object; the item count (`limits.shape`); `model`; `stream`, `stream_options.include_usage`, `user`, max tokens; then the
  * endpoint's own fields. JSON `null` counts as absent for optional fields.
  *
  * @param path - the `:path` header; its query string and fragment are ignored.
@@ -110,7 +116,17 @@ export function parseRequest(path: string, body: Uint8Array, limits: ParseLimits
   }
   if (bodyBytes === 0) throw badRequest("request body is required");
 
+  const shape = limits.shape;
+  if (shape && nestsDeeperThan(body, shape.maxDepth)) {
+    limits.onShapeBound?.("json-depth");
+    throw nestedTooDeeply(shape.maxDepth);
+  }
   const json = decodeJson(body);
+  const crowded = shape === undefined ? undefined : itemsBeyond(json, endpoint, shape.maxItems);
+  if (shape !== undefined && crowded !== undefined) {
+    limits.onShapeBound?.("messages");
+    throw tooManyItems(crowded, shape.maxItems);
+  }
   const model = readModel(json);
   const stream = readOptionalBoolean(json, "stream") ?? false;
   const includeUsage = readIncludeUsage(json);

@@ -142,8 +142,14 @@ export interface SloDeps {
 
 /** What prefix-aware strategies read and write. */
 export interface PrefixDeps {
-  /** What kvroute itself routed (engines without events). */
-  readonly approximate: PrefixIndex & { add(podKey: string, keys: ArrayLike<bigint>): void };
+  /**
+   * What kvroute itself routed (engines without events). `add` returns a ticket; `forget` with it takes back what
+   * that `add` recorded (the request failed, so the engine did not cache the prompt).
+   */
+  readonly approximate: PrefixIndex & {
+    add(podKey: string, keys: ArrayLike<bigint>): number;
+    forget(podKey: string, keys: ArrayLike<bigint>, ticket: number): number;
+  };
   /**
    * Blocks vLLM pods reported over ZeroMQ; with speculation on, also counting blocks recently routed there
    * (`speculative`), since an event only arrives after the pod's prefill.
@@ -160,6 +166,11 @@ export interface PrefixDeps {
   readonly eventBlockSize: (podKey: string) => number | undefined;
   /** Block size of the approximate index (tokens). */
   readonly approximateBlockSize: number;
+  /**
+   * Most leading blocks of a prompt that strategies match and record (whatever the prompt's length, index work per
+   * request stays bounded); absent = all.
+   */
+  readonly maxPromptBlocks?: number;
 }
 
 /** A registrable strategy type: a name, a params schema, and a factory. */

@@ -1,4 +1,5 @@
 import { createApproximateIndex } from "../../src/prefix/approximate-index";
+import { countMapCalls } from "./map-calls";
 
 const keys = (...xs: number[]) => BigUint64Array.from(xs.map(BigInt));
 
@@ -78,5 +79,92 @@ describe("createApproximateIndex", () => {
     idx.add("c", many);
     expect(idx.size()).toBe(5000);
     expect(idx.match(many, ["c"])).toEqual(new Map([["c", 3000]]));
+  });
+});
+
+const range = (from: number, n: number): BigUint64Array =>
+  BigUint64Array.from({ length: n }, (_, i) => BigInt(from + i));
+
+describe("createApproximateIndex bounds whatever the prompt and the metrics", () => {
+  it("keeps the fallback per-pod bound while the engine's block count is unknown (stale metrics)", () => {
+    const idx = createApproximateIndex({
+      maxBlocks: 1_000_000,
+      perPodMaxBlocks: () => undefined,
+      fallbackPerPodMaxBlocks: 1000,
+    });
+    for (let p = 0; p < 10; p++) {
+      idx.add("a", range(p * 50_000, 50_000));
+      expect(idx.blocks("a")).toBeLessThanOrEqual(1000);
+    }
+    // The prompt's first blocks are the ones kept.
+    expect(idx.match(range(9 * 50_000, 2000), ["a"])).toEqual(new Map([["a", 1000]]));
+  });
+
+  it("trims a pod down to its bound when the bound shrinks", () => {
+    let bound: number | undefined = 5000;
+    const idx = createApproximateIndex({
+      maxBlocks: 1_000_000,
+      perPodMaxBlocks: () => bound,
+      fallbackPerPodMaxBlocks: 100,
+    });
+    idx.add("a", range(0, 5000));
+    expect(idx.blocks("a")).toBe(5000);
+    bound = undefined; // metrics went stale: the fallback applies
+    idx.add("a", range(10_000, 1));
+    expect(idx.blocks("a")).toBe(100);
+    bound = 10;
+    idx.add("a", range(20_000, 1));
+    expect(idx.blocks("a")).toBe(10);
+    expect(idx.size()).toBe(10);
+  });
+
+  it("does work proportional to the pod's bound for a huge prompt, and never iterates a pod's map", () => {
+    const idx = createApproximateIndex({
+      maxBlocks: 1_000_000,
+      perPodMaxBlocks: () => undefined,
+      fallbackPerPodMaxBlocks: 2000,
+    });
+    // Many deletes first (V8 keeps deleted map entries until a rehash): fill, then churn through evictions.
+    for (let p = 0; p < 20; p++) idx.add("a", range(p * 2000, 2000));
+    const huge = range(10_000_000, 200_000);
+    const added = countMapCalls(() => idx.add("a", huge));
+    expect(added.iterations).toBe(0);
+    // Per key looked at: one get, at most one delete (eviction) and one set; only the first 2000 keys are looked at.
+    expect(added.lookups).toBeLessThanOrEqual(3 * 2000 + 10);
+    const matched = countMapCalls(() => idx.match(huge, ["a"]));
+    expect(matched.iterations).toBe(0);
+    expect(matched.lookups).toBeLessThanOrEqual(2000 + 10);
+    expect(idx.blocks("a")).toBe(2000);
+  });
+
+  it("evicts at a per-pod bound without iterating, after many deletes at the head of the pod's map", () => {
+    const idx = createApproximateIndex({ maxBlocks: 1_000_000, perPodMaxBlocks: () => 1000 });
+    idx.add("a", range(0, 1000));
+    const churn = countMapCalls(() => {
+      for (let p = 1; p <= 200; p++) idx.add("a", range(p * 1000, 50));
+    });
+    expect(churn.iterations).toBe(0);
+    expect(churn.lookups).toBeLessThanOrEqual(200 * 50 * 3 + 200 * 5);
+    expect(idx.blocks("a")).toBe(1000);
+  });
+
+  it("forgets what one add created, but not entries it only refreshed or another pod holds", () => {
+    const idx = createApproximateIndex({ maxBlocks: 100 });
+    const first = idx.add("a", keys(1, 2, 3));
+    idx.add("b", keys(1, 2, 4, 5));
+    const failed = idx.add("a", keys(1, 2, 4, 5));
+    // a/1 and a/2 were created by `first` (an earlier turn that succeeded): they stay.
+    expect(idx.forget("a", keys(1, 2, 4, 5), failed)).toBe(2);
+    expect(idx.match(keys(1, 2, 4, 5), ["a", "b"])).toEqual(
+      new Map([
+        ["a", 2],
+        ["b", 4],
+      ]),
+    );
+    expect(idx.blocks("a")).toBe(3);
+    expect(idx.forget("a", keys(1, 2, 3), first)).toBe(3);
+    expect(idx.forget("a", keys(1, 2, 3), first)).toBe(0);
+    expect(idx.forget("nope", keys(1), first)).toBe(0);
+    expect(idx.size()).toBe(4);
   });
 });

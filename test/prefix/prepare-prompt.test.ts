@@ -118,4 +118,32 @@ describe("createPromptPreparer", () => {
     );
     expect(p.approximateKeys?.().length).toBe(2);
   });
+
+  it("hashes at most maxBlocks leading blocks per block size, in both schemes", async () => {
+    const hasher = await createBlockHasher(5n);
+    const text = "abcdefghijklmnopqrstuvwxyz0123456789"; // 36 characters
+    const options = {
+      tokenizers: registry,
+      hasher,
+      approximate: {
+        t: "aibrix" as const,
+        blockBytes: 4,
+        hash: (bytes: Uint8Array, size: number) => aibrixPrefixHashes(bytes, size, 5n),
+      },
+    };
+    const full = await createPromptPreparer(options)(request({ prompt: { t: "text", text } }), "");
+    const capped = await createPromptPreparer({ ...options, maxBlocks: 3 })(
+      request({ prompt: { t: "text", text } }),
+      "",
+    );
+    expect(full.keys(4).length).toBe(9);
+    expect(Array.from(capped.keys(4))).toEqual(Array.from(full.keys(4)).slice(0, 3));
+    expect(Array.from(capped.keys(5))).toEqual(Array.from(full.keys(5)).slice(0, 3));
+    expect(full.approximateKeys?.().length).toBe(9);
+    expect(Array.from(capped.approximateKeys?.() ?? [])).toEqual(
+      Array.from(full.approximateKeys?.() ?? []).slice(0, 3),
+    );
+    // The whole prompt is still tokenized (load estimates use its length).
+    expect(capped.tokens?.length).toBe(36);
+  });
 });

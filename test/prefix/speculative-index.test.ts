@@ -10,6 +10,7 @@ import type { PrefixIndex } from "../../src/prefix/prefix-index";
 import { createSpeculativeIndex, withSpeculation } from "../../src/prefix/speculative-index";
 import type { SpeculativeIndex, SpeculativeIndexOptions } from "../../src/prefix/speculative-index";
 import { range, SEED, storeEvent } from "./fixtures";
+import { countMapCalls } from "./map-calls";
 
 let hasher: BlockHasher;
 beforeAll(async () => {
@@ -145,5 +146,27 @@ describe("createSpeculativeIndex", () => {
 
   it("rejects a TTL of 0 (speculation off means no index)", () => {
     expect(() => createSpeculativeIndex({ ttlMs: 0, maxBlocks: 1, maxBlocksPerPod: 1 })).toThrow(RangeError);
+  });
+});
+
+describe("createSpeculativeIndex work bounds", () => {
+  it("evicts at the per-pod bound with one iterator per pod, not a fresh walk per eviction", () => {
+    const spec = createSpeculativeIndex({
+      ttlMs: 60_000,
+      maxBlocks: 1_000_000,
+      maxBlocksPerPod: 1000,
+      now: () => 0,
+    });
+    const keys = (from: number, n: number) => BigUint64Array.from({ length: n }, (_, i) => BigInt(from + i));
+    spec.add("a", keys(0, 1000));
+    const counts = countMapCalls(() => {
+      for (let p = 1; p <= 200; p++) spec.add("a", keys(p * 1000, 100));
+    });
+    expect(counts.iterations).toBeLessThanOrEqual(1);
+    expect(spec.blocks("a")).toBe(1000);
+    expect(spec.overflows()).toBe(200 * 100);
+    // A prompt far past the bound: only the bound's worth of keys is looked at.
+    const huge = countMapCalls(() => spec.add("a", keys(10_000_000, 100_000)));
+    expect(huge.lookups).toBeLessThanOrEqual(3 * 1000 + 10);
   });
 });

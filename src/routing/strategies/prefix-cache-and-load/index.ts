@@ -77,9 +77,10 @@ export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
 
       onRouted(ctx, pod) {
         try {
-          recordRouted(ctx, pod, prefix);
+          return recordRouted(ctx, pod, prefix);
         } catch {
           // onRouted must not throw; a failed index update only costs a future cache hit.
+          return undefined;
         }
       },
     } satisfies Strategy;

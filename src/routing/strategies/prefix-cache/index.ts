@@ -104,9 +104,10 @@ export const factory: StrategyFactory<PrefixCacheParams> = {
 
       onRouted(ctx, pod) {
         try {
-          recordRouted(ctx, pod, prefix);
+          return recordRouted(ctx, pod, prefix);
         } catch {
           // onRouted must not throw; a failed index update only costs a future cache hit.
+          return undefined;
         }
       },
     } satisfies Strategy;

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Pod } from "../../../cluster/pod";
-import type { PrefixDeps, RoutingContext } from "../../framework";
+import type { Outcome, PrefixDeps, RouteFinisher, RoutingContext } from "../../framework";
 
 /**
  * Weight of the approximate index's belief for a pod that publishes KV events but whose events show no match: far
@@ -75,7 +75,7 @@ export function matchPrefix(
       }
     }
   };
-  for (const [bs, members] of groups) run(prefix.events, ctx.prompt.keys(bs), members);
+  for (const [bs, members] of groups) run(prefix.events, leading(ctx.prompt.keys(bs), prefix), members);
   if (!any && groups.size > 0) {
     // No publishing pod holds the prefix any more (evicted, or never prefilled). Rather than scatter the prefix
     // group over the least-loaded pods, each needing a cold prefill, prefer — weakly — the pods kvroute sent it
@@ -93,18 +93,53 @@ export function matchPrefix(
  * record the prompt speculatively at the engine's block size (the keys `matchPrefix` just computed, memoized), so
  * the next request of the same prefix finds it before the pod's `BlockStored` arrives. No-op without tokens or
  * indexes.
+ *
+ * The approximate entries are provisional: the returned finisher takes them back when the request failed
+ * ({@link failed}), since the engine then did not cache the prompt. Recording at routing time rather than at
+ * success matters: a generation may run for minutes, and the prefix group's next requests must find the prompt
+ * meanwhile.
  */
-export function recordRouted(ctx: RoutingContext, pod: Pod, prefix: PrefixDeps | undefined): void {
-  if (!prefix || !ctx.prompt.tokens || ctx.prompt.tokens.length === 0) return;
+export function recordRouted(
+  ctx: RoutingContext,
+  pod: Pod,
+  prefix: PrefixDeps | undefined,
+): RouteFinisher | undefined {
+  if (!prefix || !ctx.prompt.tokens || ctx.prompt.tokens.length === 0) return undefined;
   const keys = approximateKeys(ctx, prefix);
-  if (keys.length > 0) prefix.approximate.add(pod.key, keys);
+  const ticket = keys.length > 0 ? prefix.approximate.add(pod.key, keys) : undefined;
   if (prefix.speculative && prefix.publishesEvents(pod.key)) {
-    const own = ctx.prompt.keys(prefix.eventBlockSize(pod.key) ?? prefix.approximateBlockSize);
+    const own = leading(
+      ctx.prompt.keys(prefix.eventBlockSize(pod.key) ?? prefix.approximateBlockSize),
+      prefix,
+    );
     if (own.length > 0) prefix.speculative.add(pod.key, own);
   }
+  if (ticket === undefined) return undefined;
+  const approximate = prefix.approximate;
+  return (outcome) => {
+    if (failed(outcome)) approximate.forget(pod.key, keys, ticket);
+  };
+}
+
+/**
+ * Whether the engine answered the request with an error (any HTTP status ≥ 400, or no valid status from the
+ * upstream, Envoy's local replies to a connect failure included): then it did not cache the prompt. A request
+ * cancelled or cut without such a status may well have been prefilled, so it counts as learned.
+ */
+export function failed(outcome: Outcome): boolean {
+  return outcome.kind === "upstream-error" || (outcome.status !== undefined && outcome.status >= 400);
 }
 
 /** The approximate index's keys: its own scheme (AIBrix byte blocks) when configured, else kvroute's chain. */
 function approximateKeys(ctx: RoutingContext, prefix: PrefixDeps): BigUint64Array {
-  return ctx.prompt.approximateKeys?.() ?? ctx.prompt.keys(prefix.approximateBlockSize);
+  return leading(ctx.prompt.approximateKeys?.() ?? ctx.prompt.keys(prefix.approximateBlockSize), prefix);
+}
+
+/**
+ * The first `maxPromptBlocks` keys (a view, no copy): what index work a request may cause is bounded whatever its
+ * length, and a pod holding that much of the prompt's head is as good a match as any.
+ */
+function leading(keys: BigUint64Array, prefix: PrefixDeps): BigUint64Array {
+  const max = prefix.maxPromptBlocks;
+  return max !== undefined && keys.length > max ? keys.subarray(0, max) : keys;
 }
