@@ -295,6 +295,9 @@ async function startKvrouteOnce(o: KvrouteChildOptions): Promise<BenchChild> {
       o.logLevel,
       "--routing-algorithm",
       o.routingAlgorithm,
+      // No rollout to wait for: stop at once, inside the stop timeout.
+      "--drain-delay-ms",
+      "0",
       ...(o.extraArgs ?? []),
     ],
     readiness: { t: "readyz", grpcPort, httpPort },
