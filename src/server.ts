@@ -28,7 +28,9 @@ import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
 import { grpcReceiveLimit } from "./grpc-limits";
 import { startUsageRuntime } from "./usage-runtime";
+import { startHealthRuntime } from "./health-runtime";
 import type { UsageRuntime } from "./usage-runtime";
+import type { HealthRuntime } from "./health-runtime";
 import type { Logger } from "./observability/logger";
 import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
@@ -56,6 +58,8 @@ export interface ServerDeps {
   readonly scrapeMetrics?: boolean;
   /** Discovery status for `/debug/state`. */
   readonly discoveryStatus?: () => Record<string, unknown>;
+  /** Clock of passive health (ejection backoffs), ms. Default `performance.now`; tests step it to end backoffs. */
+  readonly healthNow?: () => number;
 }
 
 /** A running kvroute. */
@@ -70,6 +74,8 @@ export interface KvrouteServer {
   /** Requests waiting for a pod with headroom (SLO strategies). */
   readonly headroomQueue: HeadroomQueue;
   readonly observations: Observations;
+  /** Passive health (outlier detection) and its per-pod facts. */
+  readonly passiveHealth: HealthRuntime;
   readonly extProc: ExtProcService;
   /** Pods loaded and not draining. */
   isReady(): boolean;
@@ -122,6 +128,14 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  const passiveHealth = startHealthRuntime({
+    config,
+    cluster,
+    metrics,
+    log,
+    now: deps.healthNow ?? now,
+    dropRoutedPrefixes: (key) => kvCache.deps.approximate.dropPod(key),
+  });
   // SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model).
   const sloEvent = (event: string) => (model: string) =>
     metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
@@ -199,6 +213,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue,
+      ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
       ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
@@ -221,6 +236,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
       },
     });
   } catch (e) {
+    passiveHealth.close();
     await kvCache.close();
     await usage.close();
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
@@ -305,6 +321,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
               const pod = podName(podKey);
               metrics.scrapes.inc({ pod, result });
               metrics.scrapeSeconds.observe({ pod }, seconds);
+              passiveHealth.onScrape(podKey, result);
             },
             onParseProblems(_podKey, problems) {
               for (const [kind, n] of parseProblemCounts(problems))
@@ -327,6 +344,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
         podDetails: (key) => ({
           ...podDetails(key, engineMetrics, observations, now),
           ...kvCache.podDetails(key),
+          ...passiveHealth.podDetails(key),
         }),
         ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
       },
@@ -336,6 +354,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
   } catch (e) {
     grpcServer.forceShutdown();
     await scraper?.close();
+    passiveHealth.close();
     await kvCache.close();
     await usage.close();
     throw e;
@@ -360,6 +379,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     }
     await extProc.idle();
     await scraper?.close();
+    passiveHealth.close();
     await kvCache.close();
     await usage.close();
     await admin.close();
@@ -372,6 +392,7 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
     metrics,
     engineMetrics,
     observations,
+    passiveHealth,
     usage,
     headroomQueue,
     extProc,
