@@ -91,7 +91,7 @@ export async function startHarness(
   pods: readonly Pod[] | undefined,
   flags: readonly string[] = [],
   env: Record<string, string> = {},
-  options: { scrapeMetrics?: boolean } = {},
+  options: { scrapeMetrics?: boolean; healthNow?: () => number } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
     [
@@ -119,6 +119,7 @@ export async function startHarness(
     processMetrics: false,
     // Test pods live at unroutable 10.x addresses: nothing to scrape unless a test serves real metrics.
     scrapeMetrics: options.scrapeMetrics ?? false,
+    ...(options.healthNow ? { healthNow: options.healthNow } : {}),
   });
   const client = new ExtProcClient(`127.0.0.1:${server.grpcPort}`);
   return {
