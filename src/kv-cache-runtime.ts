@@ -8,6 +8,7 @@
 import { closeEach } from "./closing";
 import type { ClusterStore } from "./cluster/cluster-state";
 import type { EngineMetricsView } from "./cluster/engine-metrics";
+import { podIdentity } from "./cluster/pod";
 import type { Config } from "./config";
 import { labelEnabled, startKvEvents } from "./kvevents";
 import type { Logger } from "./observability/logger";
@@ -153,12 +154,14 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
       onSocketError: (key) => issue(key, "socket-error"),
     },
   });
-  // Pods that left the fleet or became unready take their approximate entries with them (the event index is
-  // dropped by `kv` for the same reasons).
-  const routedTo = new Set<string>();
+  // Pods that left the fleet, became unready, or came back as another pod under the same key (a new UID or
+  // address: a new process with an empty cache) take their approximate entries with them (the event index is
+  // dropped by `kv` for the same reasons). Keyed by pod, with the identity the entries were learnt under.
+  const routedTo = new Map<string, string>();
   const unsubscribe = cluster.onChange((snap) => {
-    for (const key of routedTo) {
-      if (snap.pods.get(key)?.ready) continue;
+    for (const [key, identity] of routedTo) {
+      const pod = snap.pods.get(key);
+      if (pod?.ready && podIdentity(pod) === identity) continue;
       approximate.dropPod(key);
       routedTo.delete(key);
     }
@@ -173,9 +176,15 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
     approximate: {
       match: (keys, pods) => approximate.match(keys, pods),
       blocks: (key) => approximate.blocks(key),
-      dropPod: (key) => approximate.dropPod(key),
+      dropPod: (key) => {
+        routedTo.delete(key);
+        approximate.dropPod(key);
+      },
       add: (key, keys) => {
-        routedTo.add(key);
+        if (!routedTo.has(key)) {
+          const pod = cluster.snapshot().pods.get(key);
+          routedTo.set(key, pod ? podIdentity(pod) : "");
+        }
         return approximate.add(key, keys);
       },
       forget: (key, keys, ticket) => {

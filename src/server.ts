@@ -32,7 +32,9 @@ import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
 import { grpcReceiveLimit } from "./grpc-limits";
 import { startUsageRuntime } from "./usage-runtime";
+import { startHealthRuntime } from "./health-runtime";
 import type { UsageRuntime } from "./usage-runtime";
+import type { HealthRuntime } from "./health-runtime";
 import type { Logger } from "./observability/logger";
 import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
@@ -66,6 +68,8 @@ export interface ServerDeps {
    * piece's close failing: tests use it to prove that the other pieces still close.
    */
   readonly onClosing?: (piece: string) => void;
+  /** Clock of passive health (ejection backoffs), ms. Default `performance.now`; tests step it to end backoffs. */
+  readonly healthNow?: () => number;
 }
 
 /** A running kvroute. */
@@ -80,6 +84,8 @@ export interface KvrouteServer {
   /** Requests waiting for a pod with headroom (SLO strategies). */
   readonly headroomQueue: HeadroomQueue;
   readonly observations: Observations;
+  /** Passive health (outlier detection) and its per-pod facts. */
+  readonly passiveHealth: HealthRuntime;
   readonly extProc: ExtProcService;
   /** Pods loaded and not draining. */
   isReady(): boolean;
@@ -165,6 +171,15 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
   const kvCacheCloser = piece("kv-cache", () => kvCache.close());
+  const passiveHealth = startHealthRuntime({
+    config,
+    cluster,
+    metrics,
+    log,
+    now: deps.healthNow ?? now,
+    dropRoutedPrefixes: (key) => kvCache.deps.approximate.dropPod(key),
+  });
+  const healthCloser = piece("passive-health", () => passiveHealth.close());
   // SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model).
   const sloEvent = (event: string) => (model: string) =>
     metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
@@ -243,6 +258,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue,
+      ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
       ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       observer: {
@@ -360,6 +376,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
               const pod = podName(podKey);
               metrics.scrapes.inc({ pod, result });
               metrics.scrapeSeconds.observe({ pod }, seconds);
+              passiveHealth.onScrape(podKey, result);
             },
             onParseProblems(_podKey, problems) {
               for (const [kind, n] of parseProblemCounts(problems))
@@ -383,6 +400,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       podDetails: (key) => ({
         ...podDetails(key, engineMetrics, observations, now),
         ...kvCache.podDetails(key),
+        ...passiveHealth.podDetails(key),
       }),
       ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
     },
@@ -405,6 +423,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     closers: [
       subscriptionCloser,
       scraperCloser,
+      healthCloser,
       kvCacheCloser,
       usageCloser,
       piece("admin", () => admin.close()),
@@ -418,6 +437,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     metrics,
     engineMetrics,
     observations,
+    passiveHealth,
     usage,
     headroomQueue,
     extProc,

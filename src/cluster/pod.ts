@@ -12,6 +12,11 @@ export interface Pod {
   readonly key: string;
   /** Pod name (`target-pod` response header). For static endpoints, the endpoint `host:port`. */
   readonly name: string;
+  /**
+   * Kubernetes pod UID: tells a pod re-created under the same name (a new process, an empty KV cache) from the one
+   * before it. Absent for static endpoints.
+   */
+  readonly uid?: string;
   /** Kubernetes namespace; `"static"` for endpoints from the standalone file. */
   readonly namespace: string;
   /** IP (or host name, in standalone mode) Envoy connects to. */
@@ -47,4 +52,13 @@ export interface Pod {
 /** Format `ip:port` the way Envoy's ORIGINAL_DST cluster reads it (IPv6 in brackets). */
 export function formatAddress(ip: string, port: number): string {
   return ip.includes(":") && !ip.startsWith("[") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/**
+ * What makes two snapshots' pods under one key the same serving process as far as kvroute can tell: the same UID
+ * (Kubernetes) and the same address. A change means state learnt about the old one (health, routed prefixes) no
+ * longer applies.
+ */
+export function podIdentity(pod: Pod): string {
+  return `${pod.uid ?? ""}@${pod.address}`;
 }

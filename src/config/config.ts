@@ -156,4 +156,20 @@ export interface Config {
   readonly sloQueueMax: number;
   /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
   readonly sloQueueMaxWaitMs: number;
+  /** Passive health (outlier detection) on. */
+  readonly outlierDetection: boolean;
+  /** Failed requests (or unreachable scrapes) in a row that eject a pod; 0 = that trigger off. */
+  readonly outlierConsecutiveFailures: number;
+  /** Share of failed requests in the window that ejects a pod, 0..1; 0 = that trigger off. */
+  readonly outlierFailureRatio: number;
+  /** Requests the window must hold before the failure ratio is judged. */
+  readonly outlierMinRequests: number;
+  /** Sliding window of the failure ratio, ms. */
+  readonly outlierWindowMs: number;
+  /** First ejection's length, ms; the n-th in a row lasts n times this. */
+  readonly outlierBaseEjectionMs: number;
+  /** Longest ejection, ms (≥ `outlierBaseEjectionMs`). */
+  readonly outlierMaxEjectionMs: number;
+  /** Most of a model's ready pods ejected at once, percent. */
+  readonly outlierMaxEjectedPercent: number;
 }

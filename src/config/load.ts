@@ -62,6 +62,18 @@ const configSchema = z
           message: "required when --standalone is set",
         });
       }
+      const base = c.outlierBaseEjectionMs;
+      if (
+        typeof base === "number" &&
+        typeof c.outlierMaxEjectionMs === "number" &&
+        c.outlierMaxEjectionMs < base
+      ) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["outlierMaxEjectionMs"],
+          message: `must be >= --outlier-base-ejection-ms (${base})`,
+        });
+      }
     },
     // Run even when a field failed, so one start-up attempt reports every problem.
     { when: () => true },

@@ -9,6 +9,7 @@
 import { hostname } from "node:os";
 import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
+import { OUTLIER_SETTINGS } from "./settings-outlier";
 import type { ValueType } from "./values";
 import { bindAddress, boolean, decimal, integer, oneOf, optionalText, text } from "./values";
 
@@ -427,6 +428,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
     description: "SLO strategies: longest wait for a pod with headroom, ms (then 503).",
   },
+  ...OUTLIER_SETTINGS,
 };
 
 /** Config field names in table order. */

@@ -9,6 +9,8 @@ import type { Outcome, Pick } from "../routing/framework";
 import { createUsageHarvester } from "../response";
 import type { UsageHarvester } from "../response";
 import { readHeaderMap } from "./headers";
+import { LOCAL_REPLY_SNIFF_BYTES, mayBeLocalReply, responseHead, responseSource } from "./envoy-local-reply";
+import type { ResponseHead } from "./envoy-local-reply";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
@@ -87,6 +89,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
   let finished = false;
   let firstByteMs: number | undefined;
   let harvester: UsageHarvester | undefined;
+  let head: ResponseHead | undefined;
+  /** The first bytes of a response that may be Envoy's local reply (bounded), to read which one. */
+  let sniffed: Buffer[] | undefined;
+  let sniffedBytes = 0;
 
   function finish(outcome: Outcome): void {
     if (finished) return;
@@ -96,6 +102,9 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     const endMs = o.now();
     o.pick?.release({
       ...outcome,
+      ...(head === undefined
+        ? {}
+        : { source: responseSource(head, sniffed && Buffer.concat(sniffed).toString("latin1")) }),
       ...(usage ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens } : {}),
       // Only a stream's first byte is its first token; a JSON body's first byte comes after the whole generation.
       ...(o.decidedMs !== undefined && firstByteMs !== undefined && o.request?.stream
@@ -136,6 +145,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     const headers = readHeaderMap(msg.response_headers?.headers);
     const parsed = Number.parseInt(headers.get(":status") ?? "", 10);
     status = Number.isInteger(parsed) && parsed >= 100 && parsed <= 599 ? parsed : 0;
+    head = responseHead(status, headers);
+    if (mayBeLocalReply(head)) sniffed = [];
     const stream = o.request?.stream ?? false;
     const contentType = headers.get("content-type");
     harvester = createUsageHarvester({
@@ -162,6 +173,11 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     const eos = msg.response_body?.end_of_stream === true;
     if (firstByteMs === undefined && chunk.length > 0) firstByteMs = o.now();
     if (!finished) harvester?.push(chunk);
+    if (sniffed && sniffedBytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
+      const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniffedBytes);
+      sniffed.push(Buffer.from(part));
+      sniffedBytes += part.length;
+    }
     if (eos) {
       bodyEnded = true;
       finish(byStatus());

@@ -11,6 +11,7 @@ import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { EngineMetricsView } from "../cluster/engine-metrics";
 import type { Observations } from "../cluster/observations";
 import type { Pod } from "../cluster/pod";
+import type { HealthGate } from "../cluster/health";
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
@@ -28,6 +29,7 @@ import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
+import { healthVerdictOf } from "./health-verdict";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -81,6 +83,11 @@ export interface DirectorOptions {
    * `wait` answers `none`.
    */
   readonly headroomQueue?: HeadroomQueue;
+  /**
+   * Passive health: ejected pods are taken out of every decision's candidates before any strategy runs, a probing
+   * pod's trial is counted on the pick, and every released pick reports its outcome. Default: none (all ready pods).
+   */
+  readonly health?: HealthGate;
 }
 
 /** One request to route. */
@@ -175,6 +182,7 @@ export function createDirector(options: DirectorOptions): Director {
   };
   const observations = options.observations;
   const headroomQueue = options.headroomQueue;
+  const health = options.health;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
 
   registry.checkParams();
@@ -191,12 +199,14 @@ export function createDirector(options: DirectorOptions): Director {
     model: string,
     releaseLoad: () => boolean,
     finishers: readonly (readonly [type: string, finish: RouteFinisher])[],
+    reportHealth: ((outcome: Outcome) => void) | undefined,
   ): Release {
     let released = false;
     return (outcome) => {
       if (released) return;
       released = true;
       releaseLoad();
+      reportHealth?.(outcome);
       for (const [type, finish] of finishers) {
         try {
           finish(outcome);
@@ -267,7 +277,7 @@ export function createDirector(options: DirectorOptions): Director {
     const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
       const ready = pods.filter((p) => p.ready);
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
-      return pick(plan, spec, ready, {
+      return pick(plan, spec, health ? health.routable(ready) : ready, {
         requestId,
         request,
         headers,
@@ -338,7 +348,11 @@ export function createDirector(options: DirectorOptions): Director {
         observer.onHookError?.(strategy.type, "on-routed", err);
       }
     }
-    const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers);
+    // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
+    const ticket = health?.routed(pod);
+    const reportHealth =
+      health && ticket ? (outcome: Outcome) => health.report(ticket, healthVerdictOf(outcome)) : undefined;
+    const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers, reportHealth);
     return decision.t === "routed"
       ? { t: "routed", pod, strategy: spec, responseHeaders, release }
       : {

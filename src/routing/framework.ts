@@ -181,11 +181,20 @@ export interface StrategyFactory<P = unknown> {
   create(params: P, deps: StrategyDeps): Strategy;
 }
 
+/**
+ * Who wrote the response whose status an {@link Outcome} carries: the pod (`pod`), or Envoy itself in a local reply
+ * — `envoy-connect-failure` (connect failure, or reset before response headers), `envoy-timeout` (upstream request
+ * timeout), `envoy-other` (a local reply that is not the pod's doing, e.g. overflow or no healthy upstream).
+ */
+export type ResponseSource = "pod" | "envoy-connect-failure" | "envoy-timeout" | "envoy-other";
+
 /** How a routed request ended, reported once through `Pick.release`. */
 export interface Outcome {
   readonly kind: "success" | "upstream-error" | "cancelled" | "reset" | "shutdown" | "error";
   /** Upstream HTTP status, when response headers were seen. */
   readonly status?: number;
+  /** Who wrote that status, when response headers were seen (see {@link ResponseSource}). */
+  readonly source?: ResponseSource;
   readonly promptTokens?: number;
   readonly completionTokens?: number;
   /** Decision to the first response byte, ms. */

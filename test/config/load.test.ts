@@ -89,6 +89,14 @@ describe("loadConfig defaults", () => {
       gpuOptimizerTracing: false,
       sloQueueMax: 128,
       sloQueueMaxWaitMs: 30000,
+      outlierDetection: true,
+      outlierConsecutiveFailures: 5,
+      outlierFailureRatio: 0.5,
+      outlierMinRequests: 20,
+      outlierWindowMs: 10000,
+      outlierBaseEjectionMs: 5000,
+      outlierMaxEjectionMs: 60000,
+      outlierMaxEjectedPercent: 50,
     } satisfies Config);
   });
 

@@ -91,7 +91,7 @@ export async function startHarness(
   pods: readonly Pod[] | undefined,
   flags: readonly string[] = [],
   env: Record<string, string> = {},
-  options: { scrapeMetrics?: boolean; onClosing?: (piece: string) => void } = {},
+  options: { scrapeMetrics?: boolean; onClosing?: (piece: string) => void; healthNow?: () => number } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
     [
@@ -120,6 +120,7 @@ export async function startHarness(
     // Test pods live at unroutable 10.x addresses: nothing to scrape unless a test serves real metrics.
     scrapeMetrics: options.scrapeMetrics ?? false,
     ...(options.onClosing ? { onClosing: options.onClosing } : {}),
+    ...(options.healthNow ? { healthNow: options.healthNow } : {}),
   });
   const client = new ExtProcClient(`127.0.0.1:${server.grpcPort}`);
   return {

@@ -210,9 +210,11 @@ export function podFromObject(
   const adapterNames = sortedUnique(adapters);
   const modelConfig = modelConfigOf(annotations, onBadConfig);
   const deployment = deploymentOfObject(meta, labels);
+  const uid = meta?.uid;
   return {
     key: `${namespace}/${name}`,
     name,
+    ...(typeof uid === "string" && uid !== "" ? { uid } : {}),
     namespace,
     ip: podIP,
     port,
@@ -235,6 +237,7 @@ const sameList = (a: readonly string[], b: readonly string[]): boolean =>
 export function samePod(a: Pod, b: Pod): boolean {
   if (
     a.key !== b.key ||
+    a.uid !== b.uid ||
     a.ip !== b.ip ||
     a.port !== b.port ||
     a.address !== b.address ||

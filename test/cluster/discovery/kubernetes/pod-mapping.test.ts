@@ -245,6 +245,17 @@ describe("helpers", () => {
       false,
     );
   });
+
+  it("carries the pod's UID, so a pod re-created under the same name is a different pod", () => {
+    const withUid = (uid: string) => {
+      const obj = v1({ name: "a", ip: "10.0.0.1", labels: { [M]: "m" } });
+      obj.metadata!.uid = uid;
+      return podFromObject(obj)!;
+    };
+    expect(withUid("u-1").uid).toBe("u-1");
+    expect(samePod(withUid("u-1"), withUid("u-1"))).toBe(true);
+    expect(samePod(withUid("u-1"), withUid("u-2"))).toBe(false);
+  });
 });
 
 describe("custom resources", () => {

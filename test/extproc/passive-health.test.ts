@@ -1,0 +1,266 @@
+/**
+ * Fault test of passive health, for every built-in strategy: a real kvroute (gRPC + scraper) over four real
+ * loopback pods. The test plays Envoy: it runs the ext_proc conversation, forwards the request to the picked pod
+ * itself, and reports the upstream result back through the response phase — the pod's own response (with
+ * `x-envoy-upstream-service-time`, as Envoy's router adds it), or Envoy's 503 local reply when the connect fails.
+ *
+ * Under load (8 requests in flight) one pod is killed: it must be ejected within its first few failures, and
+ * after that it must get at most 1 % of the decisions (in practice none: passive health's clock is injected and
+ * frozen, so the backoff cannot end by itself). Then the pod restarts and the clock is stepped past the longest
+ * backoff: the pod must get traffic again through a probe. Driven by request counts and events, never by time.
+ */
+import type { Pod } from "../../src/cluster/pod";
+import { formatAddress } from "../../src/cluster/pod";
+import type { PodHealthDetails } from "../../src/cluster/health";
+import { createStrategyRegistry } from "../../src/routing";
+import { registerBuiltins } from "../../src/routing/strategies";
+import { forward, startKillablePod } from "../support/killable-pods";
+import type { KillablePod } from "../support/killable-pods";
+import type { ExtProcClient, Harness } from "./harness";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+
+const CONCURRENCY = 8;
+const CONSECUTIVE = 5;
+/** Decisions counted after the ejection: 1 % of them may go to the dead pod (rounded down: none). */
+const AFTER_EJECTION = 50;
+/**
+ * A dead pod is ejected once `CONSECUTIVE` of its failures are reported; when the last of them is reported, at most
+ * `CONCURRENCY - 1` other requests can be in flight towards it. So it gets at most this many requests in all.
+ */
+const FIRST_FAILURES = CONSECUTIVE + CONCURRENCY - 1;
+/**
+ * Strategies that by design never pick a pod they have no observation of (their README: such a pod scores 0).
+ * After the restart they must route to the pod again only if they served it before the kill.
+ */
+const NEEDS_OBSERVATIONS: ReadonlySet<string> = new Set(["throughput"]);
+/** Requests before the kill. */
+const WARM_UP = 8;
+/** Hits on the restarted pod that show it is back. */
+const HITS_AFTER_RESTART = 3;
+/** Envoy's local reply to a refused connect (Envoy 1.3x wording). */
+const CONNECT_FAILURE_BODY =
+  "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, " +
+  "transport failure reason: delayed connect error: Connection refused";
+
+const STRATEGIES: readonly string[] = (() => {
+  const registry = createStrategyRegistry();
+  registerBuiltins(registry);
+  return registry.types();
+})();
+
+let fleet: KillablePod[] = [];
+
+beforeAll(async () => {
+  fleet = await Promise.all([0, 1, 2, 3].map(() => startKillablePod()));
+});
+
+afterAll(async () => {
+  await Promise.all(fleet.filter((p) => p.alive).map((p) => p.kill()));
+});
+
+function podsOf(): Pod[] {
+  return fleet.map((p, i) => ({
+    key: `default/pod-${i}`,
+    name: `pod-${i}`,
+    namespace: "default",
+    ip: "127.0.0.1",
+    port: p.port,
+    address: formatAddress("127.0.0.1", p.port),
+    metricsPort: p.port,
+    models: ["m1"],
+    adapters: [],
+    ready: true,
+    engine: "vllm",
+    labels: {},
+  }));
+}
+
+let seq = 0;
+
+/** One request, Envoy's way. Resolves with the address kvroute picked (or undefined when it answered itself). */
+async function envoyRequest(client: ExtProcClient): Promise<string | undefined> {
+  const n = seq++;
+  const s = client.open();
+  await s.exchange(headers({ ...CHAT_HEADERS, "x-request-id": `req-${n}` }));
+  const payload = chatBody("m1", `prompt number ${n} ${"x".repeat(n % 7)}`);
+  const [decision] = await s.exchange(body(payload));
+  const target = setHeaders(decision)["target-pod"];
+  if (target === undefined) {
+    s.end();
+    return undefined;
+  }
+  const upstream = await forward(target, CHAT_HEADERS[":path"], payload);
+  if (upstream.t === "connect-failure") {
+    await s.exchange(responseHeaders(503, { "content-type": "text/plain" }));
+    await s.exchange(responseBody(CONNECT_FAILURE_BODY, true));
+  } else {
+    await s.exchange(
+      responseHeaders(upstream.status, {
+        "content-type": "application/json",
+        "x-envoy-upstream-service-time": "1",
+      }),
+    );
+    await s.exchange(responseBody(upstream.body, true));
+  }
+  s.end();
+  await s.status;
+  return target;
+}
+
+/**
+ * Run requests `CONCURRENCY` at a time until `done()` holds or `max` were sent; `before` runs just before each
+ * request's body is sent (when kvroute decides) and its value is handed to `after` with the picked address.
+ */
+async function drive<T>(
+  client: ExtProcClient,
+  max: number,
+  done: () => boolean,
+  before: () => T,
+  after: (state: T, target: string | undefined) => void,
+): Promise<number> {
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < max && !done()) {
+      sent += 1;
+      const state = before();
+      after(state, await envoyRequest(client));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return sent;
+}
+
+function healthOf(h: Harness, key: string): PodHealthDetails | null {
+  return (h.server.passiveHealth?.podDetails(key)["health"] ?? null) as PodHealthDetails | null;
+}
+
+interface Run {
+  readonly victimHitsWhileDead: number;
+  readonly ejected: boolean;
+  readonly decisionsAfterEjection: number;
+  readonly victimHitsAfterEjection: number;
+  readonly victimHitsAfterRestart: number;
+  /** False only for a strategy that needs observations and never served the pod before the kill. */
+  readonly canReturn: boolean;
+  readonly stateAfterRestart: string | undefined;
+}
+
+/** Kill pod 1 under load, then restart it; what the victim got in each phase. */
+async function killAndRestart(strategy: string, scrape: boolean): Promise<Run> {
+  const clock = { t: 0 };
+  const h = await startHarness(
+    podsOf(),
+    ["--routing-algorithm", strategy, "--log-level", "warn", "--metrics-interval-ms", "100"],
+    {},
+    {
+      scrapeMetrics: scrape,
+      healthNow: () => clock.t,
+    },
+  );
+  try {
+    const victim = fleet[1] as KillablePod;
+    const victimAddress = `127.0.0.1:${victim.port}`;
+    const victimKey = "default/pod-1";
+    const isOut = (): boolean => (healthOf(h, victimKey)?.state ?? "healthy") !== "healthy";
+    await drive(
+      h.client,
+      WARM_UP,
+      () => false,
+      () => undefined,
+      () => undefined,
+    );
+    expect(isOut()).toBe(false);
+    const servedInWarmUp = victim.served;
+
+    await victim.kill();
+    // Counted from its ejection, or from its first FIRST_FAILURES requests if nothing ejects it.
+    let victimHits = 0;
+    let afterFirstFailures = 0;
+    let hitsAfter = 0;
+    await drive(
+      h.client,
+      2000,
+      () => afterFirstFailures >= AFTER_EJECTION,
+      () => victimHits >= FIRST_FAILURES || isOut(),
+      (late, target) => {
+        if (target === victimAddress) victimHits += 1;
+        if (!late) return;
+        afterFirstFailures += 1;
+        if (target === victimAddress) hitsAfter += 1;
+      },
+    );
+    const ejected = isOut();
+
+    await victim.restart();
+    let hitsAfterRestart = 0;
+    // A strategy that never picks a pod it has no observation of cannot bring back one it never served.
+    const canReturn = !NEEDS_OBSERVATIONS.has(strategy) || servedInWarmUp > 0;
+    await drive(
+      h.client,
+      canReturn ? 1000 : 2 * CONCURRENCY,
+      () => hitsAfterRestart >= HITS_AFTER_RESTART,
+      // Time passes while the pod is out: the backoff ends, and a probe (scrape or trial request) decides. A scrape
+      // that failed before the restart and is reported after it fails the first probe; the next backoff ends too.
+      () => {
+        if (healthOf(h, victimKey)?.state === "ejected") clock.t += 10 * 60_000;
+      },
+      (_, target) => {
+        if (target === victimAddress) hitsAfterRestart += 1;
+      },
+    );
+    return {
+      victimHitsWhileDead: victimHits,
+      ejected,
+      decisionsAfterEjection: afterFirstFailures,
+      victimHitsAfterEjection: hitsAfter,
+      victimHitsAfterRestart: hitsAfterRestart,
+      canReturn,
+      stateAfterRestart: healthOf(h, victimKey)?.state,
+    };
+  } finally {
+    await h.close();
+    if (!(fleet[1] as KillablePod).alive) await (fleet[1] as KillablePod).restart();
+  }
+}
+
+describe("passive health: a pod killed under load and restarted", () => {
+  it("lists every built-in strategy", () => {
+    expect(STRATEGIES.length).toBeGreaterThanOrEqual(19);
+    expect(STRATEGIES).toContain("least-request");
+  });
+
+  it.each(STRATEGIES.map((s) => [s]))(
+    "%s: the dead pod is ejected within its first failures, gets ≤ 1 %% after, and returns after restart",
+    async (strategy) => {
+      const run = await killAndRestart(strategy, true);
+      // Ejected by its own failures: at most the trigger plus what was already in flight towards it.
+      expect(run.ejected).toBe(true);
+      expect(run.victimHitsWhileDead).toBeLessThanOrEqual(FIRST_FAILURES);
+      expect(run.decisionsAfterEjection).toBeGreaterThanOrEqual(AFTER_EJECTION);
+      expect(run.victimHitsAfterEjection).toBeLessThanOrEqual(run.decisionsAfterEjection * 0.01);
+      expect(run.stateAfterRestart).toBe("healthy");
+      expect(run.canReturn ? run.victimHitsAfterRestart : HITS_AFTER_RESTART).toBeGreaterThanOrEqual(
+        HITS_AFTER_RESTART,
+      );
+    },
+    60_000,
+  );
+
+  it("without scraping, a trial request probes the restarted pod back (least-request)", async () => {
+    const run = await killAndRestart("least-request", false);
+    expect(run.ejected).toBe(true);
+    expect(run.victimHitsWhileDead).toBeLessThanOrEqual(FIRST_FAILURES);
+    expect(run.victimHitsAfterEjection).toBe(0);
+    expect(run.victimHitsAfterRestart).toBeGreaterThanOrEqual(HITS_AFTER_RESTART);
+    expect(run.stateAfterRestart).toBe("healthy");
+  }, 60_000);
+});

@@ -1,0 +1,89 @@
+/**
+ * The director applies passive health to every decision: ejected pods are removed before any strategy (or the
+ * fallback) sees the candidates, a probing pod's pick is its trial, and every release reports its outcome.
+ */
+import { createOutlierDetector } from "../../src/cluster/health";
+import type { OutlierDetector } from "../../src/cluster/health";
+import { createDirector } from "../../src/routing/director";
+import type { Pick } from "../../src/routing/framework";
+import { createStrategyRegistry } from "../../src/routing/registry";
+import { registerBuiltins } from "../../src/routing/strategies";
+import { headersOf, makeFleet, makeRequest, MODEL, preload, seededRandom } from "./pods";
+
+function setup() {
+  const fleet = makeFleet(4);
+  const clock = { t: 0 };
+  const health: OutlierDetector = createOutlierDetector({
+    cluster: fleet.store,
+    now: () => clock.t,
+    consecutiveFailures: 2,
+    failureRatio: 0,
+    minRequests: 1,
+    windowMs: 1000,
+    baseEjectionMs: 1000,
+    maxEjectionMs: 10_000,
+    maxEjectedPercent: 50,
+  });
+  const registry = createStrategyRegistry();
+  registerBuiltins(registry);
+  const director = createDirector({
+    registry,
+    cluster: () => fleet.store.snapshot(),
+    load: fleet.load,
+    defaultStrategy: "least-request",
+    random: seededRandom(3),
+    health,
+  });
+  const route = (strategy: string): Extract<Pick, { t: "routed" | "fallback" }> => {
+    const pick = director.route({
+      requestId: "r",
+      request: makeRequest(MODEL, 10),
+      headers: headersOf({ "x-session-id": "abc" }),
+      strategyHeader: strategy,
+    });
+    if (pick.t === "none") throw new Error("expected a pick");
+    return pick;
+  };
+  return { fleet, clock, health, route };
+}
+
+const CONNECT_FAILURE = { kind: "upstream-error", status: 503, source: "envoy-connect-failure" } as const;
+
+describe("director with passive health", () => {
+  it.each(["least-request", "random", "session-affinity", "power-of-two", "least-kv-cache", "throughput"])(
+    "%s never picks an ejected pod, even as a fallback",
+    (strategy) => {
+      const { fleet, route } = setup();
+      const target = fleet.pods[0]!;
+      // least-request would always pick pod 0 (it has the fewest in flight).
+      preload(fleet.load, fleet.pods, [0, 5, 5, 5]);
+      const first = route("least-request");
+      expect(first.pod.key).toBe(target.key);
+      first.release(CONNECT_FAILURE);
+      route("least-request").release(CONNECT_FAILURE);
+      for (let i = 0; i < 30; i++) {
+        const pick = route(strategy);
+        expect(pick.pod.key).not.toBe(target.key);
+        pick.release({ kind: "success", status: 200, source: "pod" });
+      }
+    },
+  );
+
+  it("makes the probing pod's next pick its trial and returns it on success", () => {
+    const { fleet, clock, health, route } = setup();
+    const target = fleet.pods[0]!;
+    preload(fleet.load, fleet.pods, [0, 5, 5, 5]);
+    route("least-request").release(CONNECT_FAILURE);
+    route("least-request").release(CONNECT_FAILURE);
+    expect(health.details(target.key)?.state).toBe("ejected");
+    clock.t += 1000;
+    const trial = route("least-request");
+    expect(trial.pod.key).toBe(target.key);
+    // While the trial runs, nothing else goes there.
+    const other = route("least-request");
+    expect(other.pod.key).not.toBe(target.key);
+    trial.release({ kind: "success", status: 200, source: "pod" });
+    expect(health.details(target.key)?.state).toBe("healthy");
+    other.release({ kind: "success", status: 200, source: "pod" });
+  });
+});
