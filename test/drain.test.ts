@@ -172,7 +172,14 @@ describe("drain", () => {
     );
     const { httpPort } = h.server;
     await expect(h.server.drain(0)).resolves.toBeUndefined();
-    expect(closing).toEqual(["cluster-subscription", "scraper", "kv-cache", "usage", "admin"]);
+    expect(closing).toEqual([
+      "cluster-subscription",
+      "scraper",
+      "passive-health",
+      "kv-cache",
+      "usage",
+      "admin",
+    ]);
     expect(h.log.lines.find((l) => l["msg"] === "drain: close failed")).toMatchObject({
       piece: "scraper",
       error: "scraper close failed",
