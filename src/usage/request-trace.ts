@@ -31,6 +31,13 @@ export const REQUEST_TRACE_PRECISION = 0.1;
 export const REQUEST_TRACE_META_PRECISION = Math.trunc(1 / REQUEST_TRACE_PRECISION);
 /** `expireWriteRequestTraceIntervalInMins * time.Minute`, in seconds. */
 export const REQUEST_TRACE_TTL_SEC = 600;
+/**
+ * Default bound on the models traced at once. Model names come from clients (in InferencePool mode any name is
+ * routed to the pool), so without it a client inventing names would grow the windows, pending counts and backlog
+ * without limit, and write a Redis key per invented name every 10 s. Past it a new model is not traced (counted).
+ */
+export const DEFAULT_TRACE_MAX_MODELS = 256;
+
 /** Default backlog bound per model (60 windows = the 10 min TTL). */
 export const DEFAULT_TRACE_BACKLOG = 60;
 
@@ -99,6 +106,8 @@ export interface RequestTraceOptions {
   queueLength?: (model: string) => number;
   /** Backlog bound per model (default 60 windows). */
   maxBacklogPerModel?: number;
+  /** Models traced at once (default {@link DEFAULT_TRACE_MAX_MODELS}). */
+  maxModels?: number;
   /** Told the result of every flush (metrics); must not throw. */
   onFlush?: (r: FlushResult) => void;
 }
@@ -119,6 +128,8 @@ export interface TraceStats {
   failedFlushes: number;
   dropped: number;
   expired: number;
+  /** Records refused because {@link RequestTraceOptions.maxModels} other models were being traced. */
+  untracked: number;
   backlog: number;
 }
 
@@ -146,12 +157,23 @@ export class RequestTraceWriter {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private deferring = false;
-  private readonly counters = { written: 0, failedFlushes: 0, dropped: 0, expired: 0 };
+  private readonly maxModels: number;
+  private readonly counters = { written: 0, failedFlushes: 0, dropped: 0, expired: 0, untracked: 0 };
 
   constructor(private readonly opts: RequestTraceOptions) {
     this.now = opts.now ?? Date.now;
     this.maxBacklog = Math.max(1, opts.maxBacklogPerModel ?? DEFAULT_TRACE_BACKLOG);
+    this.maxModels = Math.max(1, opts.maxModels ?? DEFAULT_TRACE_MAX_MODELS);
     this.closesAt = traceWindowCloseSec(this.now() / 1000);
+  }
+
+  /** Whether `model` is traced: already known, or there is room for one more (else counted as untracked). */
+  private tracks(model: string): boolean {
+    if (this.windows.has(model) || this.pendingReqs.has(model) || this.backlog.has(model)) return true;
+    const known = new Set([...this.windows.keys(), ...this.pendingReqs.keys(), ...this.backlog.keys()]);
+    if (known.size < this.maxModels) return true;
+    this.counters.untracked++;
+    return false;
   }
 
   private window(model: string): Window {
@@ -165,6 +187,7 @@ export class RequestTraceWriter {
 
   /** A request finished with these token counts (`DoneRequestTrace`): bucket `in:out` += 1. */
   record(model: string, inputTokens: number, outputTokens: number): void {
+    if (!this.tracks(model)) return;
     const w = this.window(model);
     const key = traceBucketKey(inputTokens, outputTokens);
     w.buckets.set(key, (w.buckets.get(key) ?? 0) + 1);
@@ -175,8 +198,14 @@ export class RequestTraceWriter {
    * current window), `-1` on `DoneRequestCount`.
    */
   addPending(model: string, delta: number): void {
+    // The end of a request that was not traced (the bound was full when it began) has nothing to undo.
+    if (delta < 0 && !this.pendingReqs.has(model)) return;
+    if (!this.tracks(model)) return;
     if (delta > 0) this.window(model).totalReqs += delta;
-    this.pendingReqs.set(model, (this.pendingReqs.get(model) ?? 0) + delta);
+    const next = (this.pendingReqs.get(model) ?? 0) + delta;
+    // A model with nothing pending is forgotten, so models that come and go do not use up the bound.
+    if (next === 0) this.pendingReqs.delete(model);
+    else this.pendingReqs.set(model, next);
   }
 
   /** Current pending count of a model. */

@@ -136,6 +136,30 @@ describe("window keys (in memory, injected time)", () => {
     await writer.stop();
     expect([...store.keys()].sort()).toEqual([10, 40].map((s) => `aibrix:a_request_trace_${T12_00_00 + s}`));
   });
+
+  it("traces at most maxModels models at once: invented names past it are counted, not written", async () => {
+    const clockMs = (T12_00_00 + 3) * 1000;
+    jest.useFakeTimers();
+    const { redis, store } = memoryRedis();
+    const writer = new RequestTraceWriter({ redis, log: captureLogger(), now: () => clockMs, maxModels: 3 });
+    writer.start();
+    for (let i = 0; i < 1000; i++) {
+      writer.addPending(`model-${i}`, 1);
+      writer.record(`model-${i}`, 2, 1);
+      writer.addPending(`model-${i}`, -1);
+    }
+    // The first three finished, so nothing is pending for them, but their window holds them until it is written.
+    expect(writer.stats().untracked).toBe(997 * 2);
+    expect(writer.pending("model-999")).toBe(0);
+    await jest.advanceTimersToNextTimerAsync();
+    // A new window: the bound is free again for whoever comes next.
+    writer.record("late", 2, 1);
+    await writer.stop();
+    expect([...store.keys()].sort()).toEqual(
+      ["model-0", "model-1", "model-2"].map((m) => `aibrix:${m}_request_trace_${T12_00_00 + 10}`),
+    );
+    expect(writer.stats().untracked).toBe(997 * 2);
+  });
 });
 
 describe("RequestTraceWriter against redis-server", () => {
@@ -234,7 +258,14 @@ describe("RequestTraceWriter against redis-server", () => {
     writer.record("b", 3, 3);
     // Third window for "a" exceeds the bound of 2: the oldest (…000) is dropped and counted.
     expect(await writer.flush(T12_00_19 + 1)).toEqual({ written: 0, pending: 3, failure: "unavailable" });
-    expect(writer.stats()).toEqual({ written: 0, failedFlushes: 3, dropped: 1, expired: 0, backlog: 3 });
+    expect(writer.stats()).toEqual({
+      written: 0,
+      failedFlushes: 3,
+      dropped: 1,
+      expired: 0,
+      untracked: 0,
+      backlog: 3,
+    });
 
     await server.restart();
     await states.next("up");
