@@ -28,6 +28,7 @@ import { createApiKeyCheck } from "./extproc/api-key";
 import { createBodyBudget } from "./extproc/body-budget";
 import { loadExtProcDefinition } from "./extproc/proto";
 import { createExtProcService } from "./extproc/service";
+import { applyStreamResetLimit } from "./grpc-stream-reset-limit";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
 import { grpcReceiveLimit } from "./grpc-limits";
@@ -341,6 +342,10 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     // Above the body cap, so an oversize BUFFERED body reaches the session and gets kvroute's 413.
     "grpc.max_receive_message_length": grpcReceiveLimit(config),
     "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
+  });
+  applyStreamResetLimit(grpcServer, {
+    burst: config.grpcStreamResetBurst,
+    ratePerSecond: config.grpcStreamResetRate,
   });
   grpcServer.addService(loadExtProcDefinition().processService, { Process: extProc.process });
   const health = createGrpcHealth();

@@ -41,6 +41,13 @@ export interface Config {
   readonly allowStrategyHeader: boolean;
   /** Largest gRPC message kvroute sends to Envoy, and the least it accepts from it, bytes (1 KiB..512 MiB). */
   readonly grpcMaxMessageSizeBytes: number;
+  /**
+   * RST_STREAM frames one gRPC connection may send in a burst before the HTTP/2 layer answers GOAWAY (Node's
+   * default, 1000, is far below what Envoy sends: it resets every ext_proc stream it ends).
+   */
+  readonly grpcStreamResetBurst: number;
+  /** RST_STREAM frames per second one gRPC connection may sustain after the burst (Node's default: 33). */
+  readonly grpcStreamResetRate: number;
   /** Largest request body kvroute will buffer for parsing, bytes (1 KiB..512 MiB). */
   readonly maxBodyBytes: number;
   /**

@@ -92,6 +92,20 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer(messageSize),
     description: "Largest gRPC message sent to Envoy, and the least accepted from it, bytes.",
   },
+  grpcStreamResetBurst: {
+    flag: "grpc-stream-reset-burst",
+    env: "KVROUTE_GRPC_STREAM_RESET_BURST",
+    type: integer({ min: 1, max: 1_000_000_000, default: 100_000 }),
+    description:
+      "RST_STREAM frames one gRPC connection may send at once before kvroute answers GOAWAY (Envoy resets every ext_proc stream).",
+  },
+  grpcStreamResetRate: {
+    flag: "grpc-stream-reset-rate",
+    env: "KVROUTE_GRPC_STREAM_RESET_RATE",
+    type: integer({ min: 1, max: 1_000_000_000, default: 20_000 }),
+    description:
+      "RST_STREAM frames per second one gRPC connection may sustain after the burst (then GOAWAY).",
+  },
   maxBodyBytes: {
     flag: "max-body-bytes",
     env: "KVROUTE_MAX_BODY_BYTES",

@@ -1,0 +1,49 @@
+/**
+ * Raise the HTTP/2 limit on RST_STREAM frames a client may send per connection, on a grpc-js server.
+ *
+ * Envoy ends every ext_proc stream with END_STREAM followed at once by RST_STREAM(NO_ERROR) (unless the runtime
+ * flag `envoy.reloadable_features.ext_proc_graceful_grpc_close` is on). Node's HTTP/2 server, through nghttp2,
+ * limits incoming resets per connection to a token bucket of 1000 with 33 per second refill (the CVE-2023-44487
+ * "rapid reset" guard) and answers GOAWAY beyond it, so an Envoy routing a few dozen requests per second through
+ * kvroute would lose its connection every minute or so. Node (>= 24 here; Node 20 ignores them) takes
+ * `streamResetBurst` and `streamResetRate` server options, but grpc-js has no channel option that reaches them.
+ *
+ * grpc-js 1.14 builds its HTTP/2 server options once in the `Server` constructor, in the private field
+ * `commonServerOptions`, and passes that object to `http2.createServer` on every `bindAsync`. This file is the one
+ * place kvroute reaches into that field; it throws when the field is gone, so a grpc-js upgrade that moves it fails
+ * at start (and in test/grpc-stream-reset-limit.test.ts) instead of silently bringing the GOAWAYs back.
+ *
+ * @module
+ */
+import type { ServerOptions as Http2ServerOptions } from "node:http2";
+import type * as grpc from "@grpc/grpc-js";
+
+/** The incoming RST_STREAM rate limit per HTTP/2 connection (nghttp2 token bucket). */
+export interface StreamResetLimit {
+  /** Resets accepted at once before the bucket is empty. */
+  readonly burst: number;
+  /** Resets per second the bucket refills with. */
+  readonly ratePerSecond: number;
+}
+
+/** The private grpc-js 1.14 state this file writes to. */
+interface GrpcJsServerInternals {
+  commonServerOptions?: Http2ServerOptions;
+}
+
+/**
+ * Set `limit` on `server`'s HTTP/2 options. Call before `bindAsync`: servers already bound keep their options.
+ *
+ * @throws Error if this grpc-js version no longer keeps its HTTP/2 options in `commonServerOptions`.
+ */
+export function applyStreamResetLimit(server: grpc.Server, limit: StreamResetLimit): void {
+  const options = (server as unknown as GrpcJsServerInternals).commonServerOptions;
+  if (typeof options !== "object" || options === null) {
+    throw new Error(
+      "@grpc/grpc-js no longer keeps its HTTP/2 server options in `commonServerOptions`: " +
+        "the RST_STREAM limit cannot be raised (see src/grpc-stream-reset-limit.ts)",
+    );
+  }
+  options.streamResetBurst = limit.burst;
+  options.streamResetRate = limit.ratePerSecond;
+}
