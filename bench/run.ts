@@ -11,6 +11,7 @@ import { TOKENIZE_USAGE, runTokenize } from "./tokenize";
 import { SCRAPE_USAGE, runScrape } from "./scrape";
 import { ROUTING_USAGE, runRouting } from "./routing";
 import { RESILIENCE_USAGE, runResilience } from "./resilience";
+import { ENVOY_RESET_USAGE, runEnvoyReset } from "./envoy-reset";
 
 /** A benchmark: its usage line (options only) and how to run it with the remaining arguments. */
 interface Benchmark {
@@ -26,6 +27,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   scrape: { usage: SCRAPE_USAGE, run: runScrape },
   routing: { usage: ROUTING_USAGE, run: runRouting },
   resilience: { usage: RESILIENCE_USAGE, run: runResilience },
+  "envoy-reset": { usage: ENVOY_RESET_USAGE, run: runEnvoyReset },
 };
 
 function usage(): string {
