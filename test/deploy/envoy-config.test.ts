@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
 import { envoyProtoChecker } from "./envoy-proto-check";
+import { gracefulCloseSetting } from "./envoy-runtime";
 
 type Obj = Record<string, unknown>;
 const doc = parse(readFileSync(path.resolve(__dirname, "../../envoy/envoy.yaml"), "utf8")) as Obj;
@@ -62,5 +63,9 @@ describe("envoy/envoy.yaml", () => {
     expect(JSON.stringify(kv)).toContain("http2_protocol_options");
     expect(JSON.stringify(kv)).toContain('"port_value":50052');
     expect(at(extProc, "grpc_service", "envoy_grpc", "cluster_name")).toBe("kvroute_ext_proc");
+  });
+
+  it("turns on graceful ext_proc stream close in its runtime (no RST_STREAM per request)", () => {
+    expect(gracefulCloseSetting(doc)).toBe(true);
   });
 });

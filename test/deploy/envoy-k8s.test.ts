@@ -8,6 +8,7 @@ import path from "node:path";
 import { parse } from "yaml";
 import { SETTINGS } from "../../src/config/settings";
 import { envoyProtoChecker } from "./envoy-proto-check";
+import { gracefulCloseSetting } from "./envoy-runtime";
 import type { K8sObject } from "./k8s-shapes";
 import { envoyFilterErrors, envoyPatchPolicyErrors, k8sObjectErrors, loadK8sObjects } from "./k8s-shapes";
 
@@ -47,7 +48,7 @@ const ORIGINAL_DST = {
 
 const FILES = {
   "istio/envoyfilter.yaml": ["VirtualService", "EnvoyFilter"],
-  "envoy-gateway/gateway.yaml": ["Gateway", "ClientTrafficPolicy"],
+  "envoy-gateway/gateway.yaml": ["Gateway", "EnvoyProxy", "ClientTrafficPolicy"],
   "envoy-gateway/httproute.yaml": ["HTTPRoute", "HTTPRoute"],
   "envoy-gateway/extension-policy.yaml": ["EnvoyExtensionPolicy"],
   "envoy-gateway/patch-policy.yaml": ["EnvoyPatchPolicy"],
@@ -110,16 +111,39 @@ describe("envoy/istio/envoyfilter.yaml", () => {
     const models = (vs.spec["http"] as Obj[]).find((r) => at(r, "match", 0, "uri", "exact") === "/v1/models");
     expect(at(models, "route", 0, "destination", "port", "number")).toBe(HTTP_PORT);
   });
+
+  it("turns on graceful ext_proc stream close in the gateway's bootstrap runtime", () => {
+    const bootstrap = patches.filter((p) => p["applyTo"] === "BOOTSTRAP");
+    expect(bootstrap.map((p) => at(p, "patch", "operation"))).toEqual(["MERGE"]);
+    expect(gracefulCloseSetting(values("BOOTSTRAP")[0])).toBe(true);
+  });
 });
 
 describe("envoy/envoy-gateway", () => {
-  const gateway = one(load("envoy-gateway/gateway.yaml"), "Gateway");
+  const gatewayFile = load("envoy-gateway/gateway.yaml");
+  const gateway = one(gatewayFile, "Gateway");
+  const envoyProxy = one(gatewayFile, "EnvoyProxy");
   const routes = load("envoy-gateway/httproute.yaml");
   const policy = one(load("envoy-gateway/extension-policy.yaml"), "EnvoyExtensionPolicy");
   const patch = one(load("envoy-gateway/patch-policy.yaml"), "EnvoyPatchPolicy");
   const jsonPatches = patch.spec["jsonPatches"] as Obj[];
   const extProc = at(policy.spec, "extProc", 0) as Obj;
   const inference = routes.find((r) => r.metadata.name === at(policy.spec, "targetRefs", 0, "name"));
+
+  it("EnvoyProxy: the Gateway uses it, and its bootstrap Merge turns on graceful ext_proc stream close", () => {
+    expect(at(gateway.spec, "infrastructure", "parametersRef")).toEqual({
+      group: "gateway.envoyproxy.io",
+      kind: "EnvoyProxy",
+      name: envoyProxy.metadata.name,
+    });
+    expect(envoyProxy.metadata.namespace).toBe(gateway.metadata.namespace);
+    expect(at(envoyProxy.spec, "bootstrap", "type")).toBe("Merge");
+    const bootstrap = parse(String(at(envoyProxy.spec, "bootstrap", "value"))) as Obj;
+    expect(
+      checker.check(bootstrap, "envoy.config.bootstrap.v3.Bootstrap", "bootstrap", { partial: true }),
+    ).toEqual([]);
+    expect(gracefulCloseSetting(bootstrap)).toBe(true);
+  });
 
   it("EnvoyExtensionPolicy: kvroute's gRPC port, Buffered request body, Streamed response body, closed", () => {
     expect(inference?.kind).toBe("HTTPRoute");

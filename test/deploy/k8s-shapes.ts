@@ -8,7 +8,7 @@
  * `"any"`. Sources (JSON tags of the upstream Go types):
  * - Envoy Gateway api/v1alpha1 (envoyproxy/gateway d32f282, v1.9): `envoyextensionypolicy_types.go`,
  *   `ext_proc_types.go`, `shared_types.go` (BackendCluster), `envoypatchpolicy_types.go`,
- *   `clienttrafficpolicy_types.go`, `connection_types.go`, `policy_helpers.go`.
+ *   `clienttrafficpolicy_types.go`, `connection_types.go`, `policy_helpers.go`, `envoyproxy_types.go`.
  * - Inference Extension api/v1 (kubernetes-sigs/gateway-api-inference-extension 84436a9):
  *   `inferencepool_types.go`, `shared_types.go`.
  * - Gateway API v1 `Gateway`/`HTTPRoute`; Istio `networking/v1alpha3/envoy_filter.proto`, `virtual_service.proto`.
@@ -119,13 +119,32 @@ export const K8S_KINDS: Readonly<Record<string, { apiVersion: string; spec: Shap
       },
     },
   },
+  EnvoyProxy: {
+    apiVersion: "gateway.envoyproxy.io/v1alpha1",
+    spec: {
+      provider: "any",
+      logging: "any",
+      telemetry: "any",
+      shutdown: "any",
+      concurrency: S,
+      extraArgs: [S],
+      mergeGateways: S,
+      routingType: S,
+      filterOrder: "any",
+      backendTLS: "any",
+      ipFamily: S,
+      preserveRouteOrder: S,
+      luaValidation: S,
+      bootstrap: { type: S, value: S, jsonPatches: "any" },
+    },
+  },
   Gateway: {
     apiVersion: "gateway.networking.k8s.io/v1",
     spec: {
       gatewayClassName: S,
       listeners: [{ name: S, hostname: S, port: S, protocol: S, tls: "any", allowedRoutes: "any" }],
       addresses: "any",
-      infrastructure: "any",
+      infrastructure: { labels: "any", annotations: "any", parametersRef: { group: S, kind: S, name: S } },
     },
   },
   HTTPRoute: {
