@@ -6,7 +6,6 @@
  * @module
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { IntervalHistogram } from "node:perf_hooks";
 
 /** Parent → child: "send me your CPU usage" (and, with `vitals`, loop delay and memory); `id` is echoed back. */
 export interface CpuQuery {
@@ -44,7 +43,10 @@ export interface ListeningMessage {
 }
 
 /** Read and reset the loop-delay histogram; GC first (when exposed) for the kept RSS. */
-function vitals(delay: IntervalHistogram): Vitals {
+/** The loop-delay histogram (`IntervalHistogram` in @types/node 20, `ELDHistogram` in 24). */
+type LoopDelayHistogram = ReturnType<typeof monitorEventLoopDelay>;
+
+function vitals(delay: LoopDelayHistogram): Vitals {
   const eldP99Ms = delay.percentile(99) / 1e6;
   const eldMaxMs = delay.max / 1e6;
   delay.reset();
