@@ -12,6 +12,7 @@ import { createGrpcHealth } from "../../src/admin/grpc-health";
 import type { Setting } from "../../src/config/settings";
 import { SETTING_KEYS, SETTINGS } from "../../src/config/settings";
 import { envoyProtoChecker } from "./envoy-proto-check";
+import { gracefulCloseSetting } from "./envoy-runtime";
 
 type Obj = Record<string, unknown>;
 interface EnvVar {
@@ -235,6 +236,7 @@ describe("charts/kvroute: optional objects", () => {
       "Deployment",
       "EnvoyExtensionPolicy",
       "EnvoyPatchPolicy",
+      "EnvoyProxy",
       "HTTPRoute",
       "HTTPRoute",
       "HorizontalPodAutoscaler",
@@ -288,6 +290,21 @@ describe("charts/kvroute: optional objects", () => {
       failOpen: false,
       metadata: { writableNamespaces: ["envoy.lb"] },
     });
+  });
+
+  it("EnvoyProxy: in the Gateway's namespace, its bootstrap Merge turns on graceful ext_proc close", () => {
+    const proxy = one(all, "EnvoyProxy");
+    expect(at(proxy, "metadata")).toMatchObject({
+      name: "r1-kvroute-runtime",
+      namespace: "envoy-gateway-system",
+    });
+    expect(at(proxy, "spec", "bootstrap", "type")).toBe("Merge");
+    const bootstrap = parse(String(at(proxy, "spec", "bootstrap", "value"))) as Obj;
+    const checker = envoyProtoChecker();
+    expect(
+      checker.check(bootstrap, "envoy.config.bootstrap.v3.Bootstrap", "bootstrap", { partial: true }),
+    ).toEqual([]);
+    expect(gracefulCloseSetting(bootstrap)).toBe(true);
   });
 
   it("EnvoyPatchPolicy: ORIGINAL_DST on target-pod, a route re-enabling the policy's filter, valid Envoy protos", () => {
