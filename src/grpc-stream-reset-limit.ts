@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { EventEmitter } from "node:events";
 import type { ServerOptions as Http2ServerOptions } from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
 
@@ -26,9 +27,26 @@ export interface StreamResetLimit {
   readonly ratePerSecond: number;
 }
 
-/** The private grpc-js 1.14 state this file writes to. */
+/** The private grpc-js 1.14 state this file reads and writes. */
 interface GrpcJsServerInternals {
   commonServerOptions?: Http2ServerOptions;
+  /** The HTTP/2 servers `bindAsync` created, as keys. */
+  http2Servers?: Map<EventEmitter, unknown>;
+}
+
+/** The Node error codes an HTTP/2 session error is counted under; anything else is `other` (bounded labels). */
+export const HTTP2_SESSION_ERROR_CODES = [
+  "ERR_HTTP2_ERROR",
+  "ERR_HTTP2_SESSION_ERROR",
+  "ERR_HTTP2_PING_CANCEL",
+  "ERR_HTTP2_GOAWAY_SESSION",
+  "ECONNRESET",
+] as const;
+/** A counted session error code. */
+export type Http2SessionErrorCode = (typeof HTTP2_SESSION_ERROR_CODES)[number] | "other";
+
+function knownCode(code: string | undefined): Http2SessionErrorCode {
+  return HTTP2_SESSION_ERROR_CODES.find((c) => c === code) ?? "other";
 }
 
 /**
@@ -46,4 +64,28 @@ export function applyStreamResetLimit(server: grpc.Server, limit: StreamResetLim
   }
   options.streamResetBurst = limit.burst;
   options.streamResetRate = limit.ratePerSecond;
+}
+
+/**
+ * Call `onError` for every HTTP/2 connection of `server` that ends on an HTTP/2 error, among them a client going over
+ * the reset limit (nghttp2 sends GOAWAY and Node reports `ERR_HTTP2_ERROR`). Listens to the HTTP/2 servers'
+ * `sessionError` event, which Node emits for every session error whether or not anyone listens, so grpc-js's own
+ * handling is unchanged. Call after `bindAsync` resolved: it covers the servers bound so far.
+ *
+ * @throws Error if this grpc-js version no longer keeps its HTTP/2 servers in `http2Servers`.
+ */
+export function observeHttp2SessionErrors(
+  server: grpc.Server,
+  onError: (code: Http2SessionErrorCode) => void,
+): void {
+  const servers = (server as unknown as GrpcJsServerInternals).http2Servers;
+  if (!(servers instanceof Map)) {
+    throw new Error(
+      "@grpc/grpc-js no longer keeps its HTTP/2 servers in `http2Servers`: " +
+        "HTTP/2 connection errors cannot be counted (see src/grpc-stream-reset-limit.ts)",
+    );
+  }
+  for (const http2Server of servers.keys()) {
+    http2Server.on("sessionError", (err: NodeJS.ErrnoException) => onError(knownCode(err.code)));
+  }
 }

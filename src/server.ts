@@ -28,7 +28,7 @@ import { createApiKeyCheck } from "./extproc/api-key";
 import { createBodyBudget } from "./extproc/body-budget";
 import { loadExtProcDefinition } from "./extproc/proto";
 import { createExtProcService } from "./extproc/service";
-import { applyStreamResetLimit } from "./grpc-stream-reset-limit";
+import { applyStreamResetLimit, observeHttp2SessionErrors } from "./grpc-stream-reset-limit";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
 import { grpcReceiveLimit } from "./grpc-limits";
@@ -394,6 +394,11 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
   piece("grpc", () => grpcServer.forceShutdown());
   const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
+  observeHttp2SessionErrors(grpcServer, (code) => {
+    metrics.grpcConnectionErrors.inc({ code });
+    // One line per failed connection (a client must reconnect to cause another).
+    log.warn({ code }, "gRPC connection ended by an HTTP/2 error");
+  });
   const admin: AdminServer = await startAdminServer(
     {
       registry: metrics.registry,

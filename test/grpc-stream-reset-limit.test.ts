@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { applyStreamResetLimit } from "../src/grpc-stream-reset-limit";
+import { applyStreamResetLimit, observeHttp2SessionErrors } from "../src/grpc-stream-reset-limit";
 
 describe("applyStreamResetLimit", () => {
   it("sets the reset limit in the HTTP/2 options grpc-js passes to http2.createServer", () => {
@@ -19,6 +19,13 @@ describe("applyStreamResetLimit", () => {
     expect(() => applyStreamResetLimit(server, { burst: 1, ratePerSecond: 1 })).toThrow(
       /commonServerOptions/,
     );
+  });
+
+  it("observing session errors needs grpc-js's HTTP/2 server map, and refuses a server without it", () => {
+    const server = new grpc.Server();
+    expect(() => observeHttp2SessionErrors(server, () => undefined)).not.toThrow();
+    delete (server as unknown as { http2Servers?: unknown }).http2Servers;
+    expect(() => observeHttp2SessionErrors(server, () => undefined)).toThrow(/http2Servers/);
   });
 
   it("runs on the Node release the project pins (Node 20 ignores the reset-limit options)", () => {

@@ -34,6 +34,11 @@ export interface Metrics {
   readonly decisionSeconds: Histogram<"strategy">;
   /** Errors answered to clients (and protocol errors) by reason. */
   readonly errors: Counter<"reason">;
+  /**
+   * gRPC (HTTP/2) connections the HTTP/2 layer ended on an error, by Node error code (`ERR_HTTP2_ERROR` covers a
+   * client over the RST_STREAM limit, answered with GOAWAY; codes outside `HTTP2_SESSION_ERROR_CODES` are `other`).
+   */
+  readonly grpcConnectionErrors: Counter<"code">;
   /** How routed requests ended: success, upstream-error, cancelled, reset, shutdown, error. */
   readonly completions: Counter<"outcome">;
   /** Routing decisions that fell back, by strategy and reason. */
@@ -381,6 +386,14 @@ export function createMetrics(
       name: "kvroute_errors_total",
       help: "Errors answered to clients and ext_proc protocol errors, by reason.",
       labelNames: ["reason"],
+      registers,
+    }),
+    grpcConnectionErrors: new Counter({
+      name: "kvroute_grpc_connection_errors_total",
+      help:
+        "gRPC connections ended by an HTTP/2 error, by Node error code (ERR_HTTP2_ERROR includes a client over " +
+        "the RST_STREAM limit --grpc-stream-reset-burst/--grpc-stream-reset-rate, answered with GOAWAY).",
+      labelNames: ["code"],
       registers,
     }),
     completions: new Counter({

@@ -71,3 +71,28 @@ it("sustains Envoy's END_STREAM + RST_STREAM endings past Node's default reset l
   // The run really went past what the default bucket allows in its duration.
   expect(launched).toBeGreaterThan(DEFAULT_RESET_BURST + DEFAULT_RESET_RATE * seconds);
 }, 180_000);
+
+it("with a low reset limit, answers GOAWAY and counts the failed connection (the flags reach HTTP/2)", async () => {
+  const low = await startHarness(
+    [pod("a", "10.0.0.1", ["m1"])],
+    ["--log-level", "warn", "--grpc-stream-reset-burst", "20", "--grpc-stream-reset-rate", "1"],
+  );
+  const lowClient = new EnvoyLikeClient(`http://127.0.0.1:${low.server.grpcPort}`, 1);
+  try {
+    const encode = loadExtProcDefinition().processService.Process.requestSerialize;
+    const workload = buildWorkload("envoy-reset", "m1", 64, encode);
+    // Sequential, so the bucket (20, +1/s) runs dry well before 200 conversations whatever the machine's speed.
+    for (let seq = 0; seq < 200 && lowClient.counts.goaways === 0; seq++)
+      await lowClient.conversation(workload, seq);
+    expect(lowClient.counts.goaways).toBeGreaterThan(0);
+    const line = await low.log.waitFor((l) => l["msg"] === "gRPC connection ended by an HTTP/2 error");
+    expect(line["code"]).toBe("ERR_HTTP2_ERROR");
+    const counted = await low.server.metrics.registry.getSingleMetricAsString(
+      "kvroute_grpc_connection_errors_total",
+    );
+    expect(counted).toMatch(/kvroute_grpc_connection_errors_total\{code="ERR_HTTP2_ERROR"\} [1-9]/);
+  } finally {
+    lowClient.close();
+    await low.close();
+  }
+}, 120_000);
