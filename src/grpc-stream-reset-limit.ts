@@ -9,9 +9,11 @@
  * `streamResetBurst` and `streamResetRate` server options, but grpc-js has no channel option that reaches them.
  *
  * grpc-js 1.14 builds its HTTP/2 server options once in the `Server` constructor, in the private field
- * `commonServerOptions`, and passes that object to `http2.createServer` on every `bindAsync`. This file is the one
- * place kvroute reaches into that field; it throws when the field is gone, so a grpc-js upgrade that moves it fails
- * at start (and in test/grpc-stream-reset-limit.test.ts) instead of silently bringing the GOAWAYs back.
+ * `commonServerOptions`, and passes that object to `http2.createServer` on every `bindAsync`; the servers it creates
+ * are the keys of the private map `http2Servers` (read here only to count HTTP/2 session errors, GOAWAYs at the
+ * limit among them). This file is the one place kvroute reaches into grpc-js; it throws when either field is gone,
+ * so a grpc-js upgrade that moves them fails at start (and in test/grpc-stream-reset-limit.test.ts) instead of
+ * silently bringing the GOAWAYs back.
  *
  * @module
  */
