@@ -6,7 +6,6 @@
  * @module
  */
 import { performance } from "node:perf_hooks";
-import * as grpc from "@grpc/grpc-js";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { createLoadTracker } from "./cluster/load-tracker";
 import type { LoadTracker } from "./cluster/load-tracker";
@@ -26,12 +25,11 @@ import { createDrain } from "./drain";
 import type { DrainPlan } from "./drain";
 import { createApiKeyCheck } from "./extproc/api-key";
 import { createBodyBudget } from "./extproc/body-budget";
-import { loadExtProcDefinition } from "./extproc/proto";
 import { createExtProcService } from "./extproc/service";
-import { applyStreamResetLimit, observeHttp2SessionErrors } from "./grpc-stream-reset-limit";
+import { observeHttp2SessionErrors } from "./grpc-stream-reset-limit";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
-import { grpcReceiveLimit } from "./grpc-limits";
+import { bindGrpcServer, createGrpcServer } from "./grpc-server";
 import { startUsageRuntime } from "./usage-runtime";
 import { startHealthRuntime } from "./health-runtime";
 import type { UsageRuntime } from "./usage-runtime";
@@ -40,13 +38,13 @@ import type { Logger } from "./observability/logger";
 import { createMetrics } from "./observability/metrics";
 import type { Metrics } from "./observability/metrics";
 import { createRequestReporter } from "./observability/request-reporter";
+import { createPodDebugState } from "./pod-debug-state";
 import { endpointForPath, parseRequest } from "./request";
 import type { ParseLimits } from "./request";
-import { createDirector, createStrategyLabeler, createStrategyRegistry } from "./routing";
+import { createStrategyLabeler } from "./routing";
 import { createHeadroomQueue } from "./routing/headroom-queue";
 import type { HeadroomQueue } from "./routing/headroom-queue";
-import { PendingLoadAccumulator } from "./usage/pending-load";
-import { registerBuiltins } from "./routing/strategies";
+import { createRoutingRuntime } from "./routing-runtime";
 
 /** Bound on a non-SSE response body buffered to read its usage. */
 const MAX_RESPONSE_BUFFER_BYTES = 1 << 20;
@@ -99,33 +97,6 @@ export interface KvrouteServer {
   drain(plan: DrainPlan | number): Promise<void>;
   /** Skip what is left of a running drain's delay and wait for open streams (a second stop signal). */
   hurryDrain(): void;
-}
-
-function bindGrpc(server: grpc.Server, host: string | undefined, port: number): Promise<number> {
-  const address =
-    host === undefined ? `0.0.0.0:${port}` : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
-  });
-}
-
-/** `/debug/state` facts about one pod: the engine metrics strategies see now, scrape age, own observations. */
-function podDetails(
-  key: string,
-  engineMetrics: EngineMetricsStore,
-  observations: Observations,
-  now: () => number,
-): Record<string, unknown> {
-  const entry = engineMetrics.entry(key);
-  const fresh = engineMetrics.fresh(key);
-  return {
-    metricsInUse: fresh ? { ...fresh, byModel: Object.fromEntries(fresh.byModel) } : null,
-    lastScrapeAgeMs: entry?.lastGoodMs === undefined ? null : Math.round(now() - entry.lastGoodMs),
-    scrapeError: entry?.lastError ?? null,
-    observation: observations.get(key) ?? null,
-  };
 }
 
 /**
@@ -216,74 +187,20 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     },
   });
   const usageCloser = piece("usage", () => usage.close());
-  const registry = createStrategyRegistry({
-    deps: {
-      now: Date.now,
-      prefix: kvCache.deps,
-      slo: {
-        profileFor: (model, pod) => usage.gpuProfiles?.getForPod(model, pod),
-        pending: new PendingLoadAccumulator(),
-        predictOutput: (model, promptTokens) => usage.predictor.predictOrCold(model, promptTokens),
-      },
-    },
-    params: {
-      "prefix-cache": {
-        imbalanceAbsCount: config.prefixImbalanceAbsCount,
-        stdDevFactor: config.prefixStdDevFactor,
-      },
-      "vtc-basic": {
-        windowSize: config.vtcWindowSize,
-        timeUnit: config.vtcTimeUnit,
-        minTokens: config.vtcMinTokens,
-        maxTokens: config.vtcMaxTokens,
-        maxPodLoad: config.vtcMaxPodLoad,
-        inputTokenWeight: config.vtcInputTokenWeight,
-        outputTokenWeight: config.vtcOutputTokenWeight,
-        fairnessWeight: config.vtcFairnessWeight,
-        utilizationWeight: config.vtcUtilizationWeight,
-        maxUsers: config.vtcMaxUsers,
-      },
-    },
+  const { strategies, director } = createRoutingRuntime({
+    config,
+    cluster,
+    load,
+    engineMetrics,
+    observations,
+    kvCache,
+    usage,
+    headroomQueue,
+    passiveHealth,
+    metrics,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
   });
-  registerBuiltins(registry);
-  registry.checkParams();
-  let director;
-  try {
-    director = createDirector({
-      registry,
-      cluster: () => cluster.snapshot(),
-      load,
-      defaultStrategy: config.routingAlgorithm,
-      metrics: engineMetrics,
-      observations,
-      preparePrompt: kvCache.preparePrompt,
-      ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
-      headroomQueue,
-      ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
-      ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
-      ...(deps.random ? { random: deps.random } : {}),
-      observer: {
-        onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
-        onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
-        onHookError: (strategy, hook, err) => {
-          metrics.strategyHookErrors.inc({ strategy, hook });
-          log.error(
-            { strategy, hook, err },
-            "routing strategy hook threw; request routed and released anyway",
-          );
-        },
-        onRelease: (pod, outcome) =>
-          observations.record(pod.key, {
-            success: outcome.kind === "success",
-            ...(outcome.firstTokenMs === undefined ? {} : { firstTokenMs: outcome.firstTokenMs }),
-            ...(outcome.durationMs === undefined ? {} : { durationMs: outcome.durationMs }),
-            ...(outcome.completionTokens === undefined ? {} : { completionTokens: outcome.completionTokens }),
-          }),
-      },
-    });
-  } catch (e) {
-    throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
-  }
 
   // Readiness goes off when a drain starts; new requests are refused only once its delay is over.
   let draining = false;
@@ -292,7 +209,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   const reporter = createRequestReporter(
     metrics,
     log,
-    createStrategyLabeler(registry.has, [director.defaultStrategy]),
+    createStrategyLabeler(strategies.has, [director.defaultStrategy]),
   );
   const sessionHooks: SessionHooks = {
     ...reporter.sessionHooks,
@@ -338,18 +255,8 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     reporter.serviceHooks,
   );
 
-  const grpcServer = new grpc.Server({
-    // Above the body cap, so an oversize BUFFERED body reaches the session and gets kvroute's 413.
-    "grpc.max_receive_message_length": grpcReceiveLimit(config),
-    "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
-  });
-  applyStreamResetLimit(grpcServer, {
-    burst: config.grpcStreamResetBurst,
-    ratePerSecond: config.grpcStreamResetRate,
-  });
-  grpcServer.addService(loadExtProcDefinition().processService, { Process: extProc.process });
   const health = createGrpcHealth();
-  health.addToServer(grpcServer);
+  const grpcServer = createGrpcServer(config, extProc, health);
   const syncReadiness = (): void => health.setReady(isReady());
   const forgetDeparted = (): void => {
     const pods = cluster.snapshot().pods;
@@ -393,7 +300,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
 
   // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
   piece("grpc", () => grpcServer.forceShutdown());
-  const grpcPort = await bindGrpc(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
+  const grpcPort = await bindGrpcServer(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
   observeHttp2SessionErrors(grpcServer, (code) => {
     metrics.grpcConnectionErrors.inc({ code });
     // One line per failed connection (a client must reconnect to cause another).
@@ -406,12 +313,11 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       load,
       isReady,
       isDraining: () => draining,
-      routing: { strategies: registry.types(), defaultStrategy: director.defaultStrategy },
-      podDetails: (key) => ({
-        ...podDetails(key, engineMetrics, observations, now),
-        ...kvCache.podDetails(key),
-        ...passiveHealth.podDetails(key),
-      }),
+      routing: { strategies: strategies.types(), defaultStrategy: director.defaultStrategy },
+      podDetails: createPodDebugState(engineMetrics, observations, now, [
+        (key) => kvCache.podDetails(key),
+        (key) => passiveHealth.podDetails(key),
+      ]),
       ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
     },
     config.httpBindAddress.host ?? "",

@@ -9,9 +9,11 @@
 import { hostname } from "node:os";
 import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
+import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
+import { VTC_SETTINGS } from "./settings-vtc";
 import type { ValueType } from "./values";
-import { bindAddress, boolean, decimal, integer, oneOf, optionalText, text } from "./values";
+import { bindAddress, boolean, integer, oneOf, optionalText, text } from "./values";
 
 /** One row of the settings table. */
 export interface Setting<T> {
@@ -297,111 +299,8 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 0, max: 1000, default: 1 }),
     description: "prefix-cache: a matched pod above mean + k·σ in-flight requests is skipped.",
   },
-  vtcWindowSize: {
-    flag: "vtc-window-size",
-    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_WINDOW_SIZE",
-    type: integer({ min: 1, max: 1_000_000, default: 5 }),
-    description: "vtc-basic: per-user token window length, in --vtc-time-unit units.",
-  },
-  vtcTimeUnit: {
-    flag: "vtc-time-unit",
-    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_TIME_UNIT",
-    type: oneOf(["minutes", "seconds", "milliseconds"] as const, "minutes"),
-    description: "vtc-basic: unit of the token window length.",
-  },
-  vtcMinTokens: {
-    flag: "vtc-min-tokens",
-    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MIN_TOKENS",
-    type: decimal({ min: 1, max: 1e12, default: 1000 }),
-    description: "vtc-basic: smallest bucket size; the minimum over users when none has tokens.",
-  },
-  vtcMaxTokens: {
-    flag: "vtc-max-tokens",
-    env: "AIBRIX_ROUTER_VTC_TOKEN_TRACKER_MAX_TOKENS",
-    type: decimal({ min: 1, max: 1e12, default: 8000 }),
-    description: "vtc-basic: the maximum over users when none has tokens.",
-  },
-  vtcMaxPodLoad: {
-    flag: "vtc-max-pod-load",
-    env: "AIBRIX_ROUTER_VTC_BASIC_MAX_POD_LOAD",
-    type: decimal({ min: 1, max: 1_000_000, default: 100 }),
-    description: "vtc-basic: running requests at which a pod's utilization term reaches 1.",
-  },
-  vtcInputTokenWeight: {
-    flag: "vtc-input-token-weight",
-    env: "AIBRIX_ROUTER_VTC_BASIC_INPUT_TOKEN_WEIGHT",
-    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
-    description: "vtc-basic: weight of an input token in a user's count.",
-  },
-  vtcOutputTokenWeight: {
-    flag: "vtc-output-token-weight",
-    env: "AIBRIX_ROUTER_VTC_BASIC_OUTPUT_TOKEN_WEIGHT",
-    type: decimal({ min: 0, max: 1_000_000, default: 2 }),
-    description: "vtc-basic: weight of an output token in a user's count.",
-  },
-  vtcFairnessWeight: {
-    flag: "vtc-fairness-weight",
-    env: "AIBRIX_ROUTER_VTC_BASIC_FAIRNESS_WEIGHT",
-    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
-    description: "vtc-basic: weight of the fairness term (distance from the user's pod position).",
-  },
-  vtcUtilizationWeight: {
-    flag: "vtc-utilization-weight",
-    env: "AIBRIX_ROUTER_VTC_BASIC_UTILIZATION_WEIGHT",
-    type: decimal({ min: 0, max: 1_000_000, default: 1 }),
-    description: "vtc-basic: weight of the utilization term (running requests / max pod load).",
-  },
-  vtcMaxUsers: {
-    flag: "vtc-max-users",
-    env: "KVROUTE_VTC_MAX_USERS",
-    type: integer({ min: 1, max: 10_000_000, default: 10_000 }),
-    description: "vtc-basic: most users tracked; the least recently charged is forgotten beyond.",
-  },
-  kvEventsPort: {
-    flag: "kv-events-port",
-    env: "KVROUTE_KV_EVENTS_PORT",
-    type: integer({ min: 1, max: 65_535, default: 5557 }),
-    description: "vLLM KV-event PUB port (data-parallel rank r: port + r).",
-  },
-  kvEventsReplayPort: {
-    flag: "kv-events-replay-port",
-    env: "KVROUTE_KV_EVENTS_REPLAY_PORT",
-    type: integer({ min: 1, max: 65_535, default: 5558 }),
-    description: "vLLM KV-event replay (ROUTER) port.",
-  },
-  kvEventsReplayTimeoutMs: {
-    flag: "kv-events-replay-timeout-ms",
-    env: "KVROUTE_KV_EVENTS_REPLAY_TIMEOUT_MS",
-    type: integer({ min: 10, max: 600_000, default: 5000 }),
-    description:
-      "KV-event replay: most wait for each reply; then the replay is retried with backoff (1 s to 30 s).",
-  },
-  kvEventsMaxConcurrentReplays: {
-    flag: "kv-events-max-concurrent-replays",
-    env: "KVROUTE_KV_EVENTS_MAX_CONCURRENT_REPLAYS",
-    type: integer({ min: 1, max: 1024, default: 4 }),
-    description:
-      "KV-event replays in flight across pods; beyond it pods wait their turn with live batches queued.",
-  },
-  kvEventsStatic: {
-    flag: "kv-events-static",
-    env: "KVROUTE_KV_EVENTS_STATIC",
-    type: boolean(false),
-    description: "Standalone mode: subscribe to KV events from every endpoint in the file.",
-  },
-  kvEventsMaxBlocks: {
-    flag: "kv-events-max-blocks",
-    env: "KVROUTE_KV_EVENTS_MAX_BLOCKS",
-    type: integer({ min: 1, max: 100_000_000, default: 2_000_000 }),
-    description: "Most blocks in the KV-event index across pods (least recently used evicted beyond).",
-  },
-  prefixSpeculativeTtlMs: {
-    flag: "prefix-speculative-ttl-ms",
-    env: "KVROUTE_PREFIX_SPECULATIVE_TTL_MS",
-    type: integer({ min: 0, max: 600_000, default: 2000 }),
-    description:
-      "Publishing pods also count blocks routed there within this many ms, until events arrive; 0 = off.",
-  },
+  ...VTC_SETTINGS,
+  ...KV_EVENTS_SETTINGS,
   redisHost: {
     env: "REDIS_HOST",
     flag: "redis-host",

@@ -21,11 +21,13 @@ import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import { bodyBufferFull, holdOn } from "./body-budget";
-import { pathWithoutQuery, readHeaderMap, requestIdFrom, strategyHeaderOf } from "./headers";
+import { strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
+import { openRequest } from "./request-head";
+import type { BodyPlan, Head } from "./request-head";
 import type { RequestRecord, ResponseTracker, SessionClose } from "./response-phase";
 import { createResponseTracker } from "./response-phase";
 import {
@@ -96,26 +98,6 @@ export interface SessionDeps {
   readonly bodyBudget?: BodyBudget | undefined;
 }
 
-/** What was learnt from the request headers. */
-interface Head {
-  readonly requestId: string;
-  readonly path: string;
-  readonly headers: ReadonlyMap<string, string>;
-  readonly startedMs: number;
-  /**
-   * The `user` header's admission check, started at request-headers time so its Redis round trips overlap the
-   * body upload; awaited by `decide`. Never rejects. Undefined without a `user` header or without admission.
-   */
-  readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
-}
-
-/** Body-phase behaviour fixed at request-headers time. */
-interface BodyPlan {
-  readonly mode: BodySendMode;
-  /** Hold the headers reply until the body is complete. */
-  readonly deferHeaders: boolean;
-}
-
 type State =
   | { readonly t: "awaitHeaders" }
   | {
@@ -173,43 +155,12 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
 
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
     if (state.t !== "awaitHeaders") throw new ProtocolError("duplicate-request-headers", state.t);
-    const headers = readHeaderMap(msg.request_headers?.headers, state.t);
-    const requestId = requestIdFrom(headers);
-    const path = pathWithoutQuery(headers.get(":path") ?? "");
-    if (deps.isDraining()) return fail(new RouteError(Code.Draining, "kvroute is shutting down"), requestId);
-    if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
-      return fail(
-        new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }),
-        requestId,
-      );
-    }
-    if (!deps.endpointKnown(path)) {
-      return fail(new RouteError(Code.UnknownPath, "unknown request path"), requestId);
-    }
-    if (msg.request_headers?.end_of_stream) {
-      return fail(new RouteError(Code.BadRequest, "request body is required"), requestId);
-    }
-    const mode = protocolBodyMode ?? deps.options.requestBodyMode;
-    const waitless = sendWithoutWaiting ?? deps.options.sendBodyWithoutWaitingForHeaderResponse;
-    const plan: BodyPlan = {
-      mode,
-      deferHeaders: mode === "FULL_DUPLEX_STREAMED" || (mode === "STREAMED" && waitless),
-    };
-    const userName = headers.get("user")?.trim();
-    const admission =
-      userName && deps.admission
-        ? {
-            userName,
-            // `begin` promises never to reject; the catch makes sure a stream that ends before `decide` (and so
-            // never awaits this) cannot leave an unhandled rejection behind.
-            result: deps.admission
-              .begin(userName)
-              .catch((): Admission => ({ t: "unchecked", reason: "internal" })),
-          }
-        : undefined;
+    const opened = openRequest(msg, deps, { requestBodyMode: protocolBodyMode, sendWithoutWaiting });
+    if (opened.t === "refused") return fail(opened.error, opened.requestId);
+    const { head, plan } = opened;
     state = {
       t: "awaitBody",
-      head: { requestId, path, headers, startedMs: deps.now(), admission },
+      head,
       plan,
       chunks: [],
       bytes: 0,
@@ -218,7 +169,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
     if (plan.deferHeaders) return [];
     // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
     // buffer the body instead, so the decision can still steer the request.
-    return [requestHeadersContinue(mode === "STREAMED" ? { request_body_mode: "BUFFERED" } : undefined)];
+    return [requestHeadersContinue(plan.mode === "STREAMED" ? { request_body_mode: "BUFFERED" } : undefined)];
   }
 
   function onRequestBody(msg: ProcessingRequest): Replies {

@@ -32,6 +32,9 @@ import { ReplaySlots, RetryBackoff } from "./replay-slots";
 import { LiveQueue } from "./live-queue";
 import { StreamSequencer } from "./sequencer";
 import { SubConnection } from "./sub-connection";
+import { newPodCounters } from "./pod-counters";
+import type { PodCounters } from "./pod-counters";
+import { ReplayTimer } from "./replay-timer";
 import type {
   PodSubscriberOptions,
   KvEventsObserver,
@@ -42,8 +45,6 @@ import type {
 } from "./types";
 import { gpuGroupZero } from "./types";
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
 /** A replay's outcome, or the subscriber closed under it. */
 type ReplayOutcome = ReplayResult | "closed";
 
@@ -53,24 +54,7 @@ const SLICE_MS = 4;
 export class PodSubscriber {
   readonly podKey: string;
   private readonly opts: PodSubscriberOptions;
-  private readonly st: Mutable<Omit<PodStatus, "lastSeq" | "queued" | "replaying" | "retryInMs">> = {
-    events: 0,
-    received: 0,
-    gaps: 0,
-    replays: 0,
-    replayTimeouts: 0,
-    replayedBatches: 0,
-    resyncs: 0,
-    decodeErrors: 0,
-    unknownTags: 0,
-    filtered: 0,
-    queueDrops: 0,
-    duplicates: 0,
-    socketErrors: 0,
-    sinkErrors: 0,
-    connected: false,
-    state: "connecting",
-  };
+  private readonly st: PodCounters = newPodCounters();
   private readonly seq = new StreamSequencer();
   private readonly target: ApplyTarget;
   private readonly replayHost: ReplayHost = {
@@ -92,7 +76,11 @@ export class PodSubscriber {
   private wake: (() => void) | undefined;
   /** A replay to run before the next live batch (set by connect events and timers). */
   private pending: ReplayTrigger | undefined;
-  private timer: { handle: NodeJS.Timeout; dueAt: number; retry: boolean } | undefined;
+  private readonly timer = new ReplayTimer((trigger) => {
+    if (trigger === "settle" && this.liveSinceConnect > 0) return;
+    this.pending ??= trigger;
+    this.wake?.();
+  });
   private overflowed = false;
   /** The TCP connection dropped since the last connect: the next connect is a reconnect. */
   private lostConnection = false;
@@ -134,13 +122,12 @@ export class PodSubscriber {
 
   /** A snapshot of the counters. */
   status(): PodStatus {
-    const t = this.timer;
     return {
       ...this.st,
       lastSeq: this.seq.lastSeq,
       queued: this.queue.size,
       replaying: this.st.state === "replaying",
-      retryInMs: t?.retry === true ? Math.max(0, Math.round(t.dueAt - performance.now())) : undefined,
+      retryInMs: this.timer.retryInMs(),
     };
   }
 
@@ -160,7 +147,7 @@ export class PodSubscriber {
     if (this.closed) return this.done;
     this.closed = true;
     this.st.connected = false;
-    this.clearTimer();
+    this.timer.clear();
     void this.connection.close();
     this.replayRequest?.close();
     this.releaseSlot?.();
@@ -193,24 +180,6 @@ export class PodSubscriber {
     this.st.connected = false;
     this.lostConnection = true;
     if (this.st.state !== "resync-pending") this.st.state = "connecting";
-  }
-
-  /** Run `trigger`'s replay after `ms` (a retry, or the one `settle` check); replaces a timer already set. */
-  private schedule(trigger: "retry" | "settle", ms: number): void {
-    this.clearTimer();
-    const handle = setTimeout(() => {
-      this.timer = undefined;
-      if (trigger === "settle" && this.liveSinceConnect > 0) return;
-      this.pending ??= trigger;
-      this.wake?.();
-    }, ms);
-    handle.unref();
-    this.timer = { handle, dueAt: performance.now() + ms, retry: trigger === "retry" };
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer.handle);
-    this.timer = undefined;
   }
 
   private enqueue(frames: Buffer[]): void {
@@ -305,7 +274,7 @@ export class PodSubscriber {
   /** Replay (waiting for a slot), then settle the state: `live`, or `resync-pending` with a retry scheduled. */
   private async catchUp(trigger: ReplayTrigger): Promise<void> {
     for (let t: ReplayTrigger | undefined = trigger; t !== undefined && !this.closed;) {
-      this.clearTimer(); // this replay supersedes a scheduled retry or settle check
+      this.timer.clear(); // this replay supersedes a scheduled retry or settle check
       this.st.state = "replaying";
       this.st.replays++;
       const why = t;
@@ -341,13 +310,13 @@ export class PodSubscriber {
     this.retry.reset();
     this.st.state = this.st.connected ? "live" : "connecting";
     if ((trigger === "connect" || trigger === "reconnect") && this.liveSinceConnect === 0)
-      this.schedule("settle", this.opts.settleMs ?? 1000);
+      this.timer.set("settle", this.opts.settleMs ?? 1000);
     return undefined;
   }
 
   private pendingRetry(): void {
     this.st.state = "resync-pending";
-    this.schedule("retry", this.retry.next());
+    this.timer.set("retry", this.retry.next());
   }
 
   private async replayWithSlot(): Promise<ReplayOutcome> {

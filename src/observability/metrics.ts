@@ -12,6 +12,12 @@ import type { LabelLimiter } from "./label-limiter";
 import { createPodLabel, DEPARTED_POD_LABEL, OTHER_POD_LABEL } from "./pod-label";
 import type { PodLabel } from "./pod-label";
 import { removePodSeries } from "./pod-series";
+import { createClusterSourceMetrics } from "./cluster-source-metrics";
+import type { ClusterSourceMetrics } from "./cluster-source-metrics";
+import { createKvEventMetrics } from "./kv-event-metrics";
+import type { KvEventMetrics } from "./kv-event-metrics";
+import { createRedisFeatureMetrics } from "./redis-feature-metrics";
+import type { RedisFeatureMetrics } from "./redis-feature-metrics";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
@@ -26,7 +32,7 @@ export interface MetricsOptions {
 }
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
-export interface Metrics {
+export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics {
   readonly registry: Registry;
   /** Finished requests by model, strategy and final HTTP status (`0` when none was seen). */
   readonly requests: Counter<"model" | "strategy" | "status">;
@@ -64,45 +70,8 @@ export interface Metrics {
   readonly requestBounds: Counter<"bound">;
   /** Failed requests whose prompt the approximate prefix index took back (it had recorded it at routing). */
   readonly prefixForgotten: Counter;
-  /** Engine `/metrics` scrapes by pod and result, with their duration. */
-  readonly scrapes: Counter<"pod" | "result">;
-  readonly scrapeSeconds: Histogram<"pod">;
-  /** Problems inside scraped bodies by kind: malformed-line, truncated, after-eof, stale-sample. */
-  readonly scrapeParseProblems: Counter<"kind">;
-  /** Kubernetes discovery events, errors and re-lists by object kind. */
-  readonly discoveryEvents: Counter<"kind" | "type">;
-  readonly discoveryErrors: Counter<"kind" | "reason">;
-  readonly discoveryRelists: Counter<"kind">;
-  /** KV events applied, by pod and event tag. */
-  readonly kvEvents: Counter<"pod" | "tag">;
-  /** KV-event stream trouble by pod and kind: decode-error, gap, replay-ok, replay-failed, resync, socket-error. */
-  readonly kvEventIssues: Counter<"pod" | "kind">;
-  /** KV-event replays asked for, by pod and trigger (connect, reconnect, gap, restart, retry, settle). */
-  readonly kvReplays: Counter<"pod" | "trigger">;
-  /** KV-event replays ended, by pod and result (ok, partial, restart, timeout, failed). */
-  readonly kvReplayResults: Counter<"pod" | "result">;
-  /** Batches applied from KV-event replays, by pod. */
-  readonly kvReplayedBatches: Counter<"pod">;
-  /** Live or replayed KV-event batches skipped as already applied, by pod. */
-  readonly kvDuplicateBatches: Counter<"pod">;
-  /** Times a pod's event-indexed blocks were dropped, by pod and reason. */
-  readonly kvResyncs: Counter<"pod" | "reason">;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
   readonly tokenizerUnavailable: Counter<"reason">;
-  /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable). */
-  readonly userLimitChecks: Counter<"outcome">;
-  /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
-  readonly userTpmCharges: Counter<"outcome">;
-  /** Per-model RPS checks by outcome (allowed, exceeded, unavailable). */
-  readonly modelRpsChecks: Counter<"outcome">;
-  /** 1 while the Redis connection is up; 0 while it is down or Redis is not configured. */
-  readonly redisUp: Gauge;
-  /** Redis connection transitions (`up`, `down`): each `down` is an outage the Redis features degraded through. */
-  readonly redisTransitions: Counter<"state">;
-  /** Redis hang-breaker transitions: `open` (a command timed out; Redis is skipped), `closed` (it answers again). */
-  readonly redisBreakerTransitions: Counter<"state">;
-  /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
-  readonly traceFlushes: Counter<"result">;
   /**
    * SLO headroom-queue events by model: `enqueued`, `rejected` (queue full, 429), `timeout` (503), `cancelled`
    * (the stream closed while waiting), `dequeued` (answered after waiting).
@@ -229,95 +198,14 @@ export function createMetrics(
         registry,
         (pod) => pod === OTHER_POD_LABEL || pod === DEPARTED_POD_LABEL || podLabel.isCurrent(pod),
       ),
-    kvEvents: new Counter({
-      name: "kvroute_kv_events_total",
-      help: "vLLM KV-cache events applied to the index, by pod and event type.",
-      labelNames: ["pod", "tag"],
-      registers,
-    }),
-    kvEventIssues: new Counter({
-      name: "kvroute_kv_event_issues_total",
-      help: "KV-event stream trouble by pod and kind (decode-error, gap, replay-ok, replay-failed, resync, socket-error).",
-      labelNames: ["pod", "kind"],
-      registers,
-    }),
-    kvReplays: new Counter({
-      name: "kvroute_kv_replays_total",
-      help: "KV-event replays asked for, by pod and trigger (connect, reconnect, gap, restart, retry, settle).",
-      labelNames: ["pod", "trigger"],
-      registers,
-    }),
-    kvReplayResults: new Counter({
-      name: "kvroute_kv_replay_results_total",
-      help: "KV-event replays ended, by pod and result (ok, partial, restart, timeout, failed).",
-      labelNames: ["pod", "result"],
-      registers,
-    }),
-    kvReplayedBatches: new Counter({
-      name: "kvroute_kv_replayed_batches_total",
-      help: "KV-event batches applied from replays, by pod.",
-      labelNames: ["pod"],
-      registers,
-    }),
-    kvDuplicateBatches: new Counter({
-      name: "kvroute_kv_duplicate_batches_total",
-      help: "KV-event batches skipped because they were already applied, by pod.",
-      labelNames: ["pod"],
-      registers,
-    }),
-    kvResyncs: new Counter({
-      name: "kvroute_kv_resyncs_total",
-      help: "Times a pod's KV-event-indexed blocks were dropped, by pod and reason (gap-uncovered, replay-timeout, replay-failed, restart, overflow).",
-      labelNames: ["pod", "reason"],
-      registers,
-    }),
+    ...createKvEventMetrics(registry),
     tokenizerUnavailable: new Counter({
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",
       labelNames: ["reason"],
       registers,
     }),
-    userLimitChecks: new Counter({
-      name: "kvroute_user_limit_checks_total",
-      help: "Per-user RPM/TPM checks by outcome (unavailable: Redis could not decide, the request went through).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    userTpmCharges: new Counter({
-      name: "kvroute_user_tpm_charges_total",
-      help: "Per-user TPM charges of completed requests by outcome (unavailable: the tokens were not counted).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    modelRpsChecks: new Counter({
-      name: "kvroute_model_rps_checks_total",
-      help: "Per-model RPS checks by outcome (unavailable: Redis could not count, the request went through).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    redisUp: new Gauge({
-      name: "kvroute_redis_up",
-      help: "1 while the Redis connection is up; 0 while it is down or Redis is not configured.",
-      registers,
-    }),
-    redisTransitions: new Counter({
-      name: "kvroute_redis_transitions_total",
-      help: "Redis connection transitions by new state (up, down).",
-      labelNames: ["state"],
-      registers,
-    }),
-    redisBreakerTransitions: new Counter({
-      name: "kvroute_redis_breaker_transitions_total",
-      help: "Redis hang-breaker transitions (open: a command timed out, Redis is skipped; closed: it answers again).",
-      labelNames: ["state"],
-      registers,
-    }),
-    traceFlushes: new Counter({
-      name: "kvroute_request_trace_flushes_total",
-      help: "Request-trace flushes by result (written, deferred while Redis is down).",
-      labelNames: ["result"],
-      registers,
-    }),
+    ...createRedisFeatureMetrics(registry),
     setIndexedBlocksSource(source) {
       indexedBlocks = source;
     },
@@ -330,43 +218,7 @@ export function createMetrics(
     setSloQueueSource(source) {
       sloQueue = source;
     },
-    scrapes: new Counter({
-      name: "kvroute_engine_scrapes_total",
-      help: "Engine /metrics scrapes by pod and result (ok, http-error, timeout, connect-error, too-large, malformed).",
-      labelNames: ["pod", "result"],
-      registers,
-    }),
-    scrapeSeconds: new Histogram({
-      name: "kvroute_engine_scrape_duration_seconds",
-      help: "Duration of engine /metrics scrapes, seconds.",
-      labelNames: ["pod"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
-    }),
-    scrapeParseProblems: new Counter({
-      name: "kvroute_engine_metrics_parse_problems_total",
-      help: "Problems inside engine /metrics bodies: malformed-line (lines skipped), truncated (bodies cut by the sample cap, refused), after-eof (bodies with data after # EOF, not read), stale-sample (samples older than the staleness bound, treated as missing).",
-      labelNames: ["kind"],
-      registers,
-    }),
-    discoveryEvents: new Counter({
-      name: "kvroute_discovery_events_total",
-      help: "Kubernetes watch events applied, by object kind and event type.",
-      labelNames: ["kind", "type"],
-      registers,
-    }),
-    discoveryErrors: new Counter({
-      name: "kvroute_discovery_errors_total",
-      help: "Kubernetes list/watch failures by object kind and reason (each is retried with backoff).",
-      labelNames: ["kind", "reason"],
-      registers,
-    }),
-    discoveryRelists: new Counter({
-      name: "kvroute_discovery_relists_total",
-      help: "Full re-lists after a watch could not resume (410 Gone or a restart), by object kind.",
-      labelNames: ["kind"],
-      registers,
-    }),
+    ...createClusterSourceMetrics(registry),
     modelLabel,
     strategyLabel,
     requests: new Counter({

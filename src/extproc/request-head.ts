@@ -1,0 +1,99 @@
+/**
+ * The request-headers phase of a session: whether a new request is taken at all (not draining, API key, known
+ * path, a body to come), how its body will arrive (the plan fixed by the mode Envoy announced), and the start of
+ * the `user` admission check so its Redis round trips overlap the body upload. Pure apart from starting that
+ * check: the session owns the state and turns a refusal into its one immediate response.
+ *
+ * @module
+ */
+import { Code, RouteError } from "../errors";
+import type { Admission, UserAdmission } from "../usage/user-admission";
+import type { ApiKeyCheck } from "./api-key";
+import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
+import type { BodySendMode, ProcessingRequest } from "./messages";
+
+/** What was learnt from the request headers. */
+export interface Head {
+  readonly requestId: string;
+  readonly path: string;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly startedMs: number;
+  /**
+   * The `user` header's admission check, started at request-headers time so its Redis round trips overlap the
+   * body upload; awaited by `decide`. Never rejects. Undefined without a `user` header or without admission.
+   */
+  readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
+}
+
+/** Body-phase behaviour fixed at request-headers time. */
+export interface BodyPlan {
+  readonly mode: BodySendMode;
+  /** Hold the headers reply until the body is complete. */
+  readonly deferHeaders: boolean;
+}
+
+/** The part of a session's deps the headers phase reads. */
+export interface RequestHeadDeps {
+  readonly options: {
+    readonly requestBodyMode: BodySendMode;
+    readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
+  };
+  readonly endpointKnown: (path: string) => boolean;
+  readonly isDraining: () => boolean;
+  readonly apiKey: ApiKeyCheck | undefined;
+  readonly now: () => number;
+  readonly admission?: UserAdmission | undefined;
+}
+
+/** What Envoy's `protocol_config` announced on this stream, if anything (it wins over the settings). */
+export interface AnnouncedModes {
+  readonly requestBodyMode: BodySendMode | undefined;
+  readonly sendWithoutWaiting: boolean | undefined;
+}
+
+/** A request taken (its head and body plan) or refused (the error to answer immediately). */
+export type OpenedRequest =
+  | { readonly t: "accepted"; readonly head: Head; readonly plan: BodyPlan }
+  | { readonly t: "refused"; readonly requestId: string; readonly error: RouteError };
+
+/**
+ * Read a `request_headers` message. Throws `ProtocolError` for malformed headers (as read in state
+ * `awaitHeaders`); every reason to refuse the request itself is returned, not thrown.
+ */
+export function openRequest(
+  msg: ProcessingRequest,
+  deps: RequestHeadDeps,
+  announced: AnnouncedModes,
+): OpenedRequest {
+  const headers = readHeaderMap(msg.request_headers?.headers, "awaitHeaders");
+  const requestId = requestIdFrom(headers);
+  const path = pathWithoutQuery(headers.get(":path") ?? "");
+  const refuse = (error: RouteError): OpenedRequest => ({ t: "refused", requestId, error });
+  if (deps.isDraining()) return refuse(new RouteError(Code.Draining, "kvroute is shutting down"));
+  if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
+    return refuse(new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }));
+  }
+  if (!deps.endpointKnown(path)) return refuse(new RouteError(Code.UnknownPath, "unknown request path"));
+  if (msg.request_headers?.end_of_stream) {
+    return refuse(new RouteError(Code.BadRequest, "request body is required"));
+  }
+  const mode = announced.requestBodyMode ?? deps.options.requestBodyMode;
+  const waitless = announced.sendWithoutWaiting ?? deps.options.sendBodyWithoutWaitingForHeaderResponse;
+  const plan: BodyPlan = {
+    mode,
+    deferHeaders: mode === "FULL_DUPLEX_STREAMED" || (mode === "STREAMED" && waitless),
+  };
+  const userName = headers.get("user")?.trim();
+  const admission =
+    userName && deps.admission
+      ? {
+          userName,
+          // `begin` promises never to reject; the catch makes sure a stream that ends before `decide` (and so
+          // never awaits this) cannot leave an unhandled rejection behind.
+          result: deps.admission
+            .begin(userName)
+            .catch((): Admission => ({ t: "unchecked", reason: "internal" })),
+        }
+      : undefined;
+  return { t: "accepted", head: { requestId, path, headers, startedMs: deps.now(), admission }, plan };
+}

@@ -1,0 +1,75 @@
+/**
+ * Metrics of the Redis-backed features (per-user and per-model limits, request traces) and of the Redis
+ * connection they share. Kept apart from `metrics.ts` because every one of these answers the same question: what
+ * did kvroute do while Redis was slow or gone (each feature degrades open, and these count it).
+ *
+ * @module
+ */
+import { Counter, Gauge } from "prom-client";
+import type { Registry } from "prom-client";
+
+/** The Redis-feature handles (part of `Metrics`). */
+export interface RedisFeatureMetrics {
+  /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable). */
+  readonly userLimitChecks: Counter<"outcome">;
+  /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
+  readonly userTpmCharges: Counter<"outcome">;
+  /** Per-model RPS checks by outcome (allowed, exceeded, unavailable). */
+  readonly modelRpsChecks: Counter<"outcome">;
+  /** 1 while the Redis connection is up; 0 while it is down or Redis is not configured. */
+  readonly redisUp: Gauge;
+  /** Redis connection transitions (`up`, `down`): each `down` is an outage the Redis features degraded through. */
+  readonly redisTransitions: Counter<"state">;
+  /** Redis hang-breaker transitions: `open` (a command timed out; Redis is skipped), `closed` (it answers again). */
+  readonly redisBreakerTransitions: Counter<"state">;
+  /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
+  readonly traceFlushes: Counter<"result">;
+}
+
+/** Register the Redis-feature metrics. */
+export function createRedisFeatureMetrics(registry: Registry): RedisFeatureMetrics {
+  const registers = [registry];
+  return {
+    userLimitChecks: new Counter({
+      name: "kvroute_user_limit_checks_total",
+      help: "Per-user RPM/TPM checks by outcome (unavailable: Redis could not decide, the request went through).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    userTpmCharges: new Counter({
+      name: "kvroute_user_tpm_charges_total",
+      help: "Per-user TPM charges of completed requests by outcome (unavailable: the tokens were not counted).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    modelRpsChecks: new Counter({
+      name: "kvroute_model_rps_checks_total",
+      help: "Per-model RPS checks by outcome (unavailable: Redis could not count, the request went through).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: "kvroute_redis_up",
+      help: "1 while the Redis connection is up; 0 while it is down or Redis is not configured.",
+      registers,
+    }),
+    redisTransitions: new Counter({
+      name: "kvroute_redis_transitions_total",
+      help: "Redis connection transitions by new state (up, down).",
+      labelNames: ["state"],
+      registers,
+    }),
+    redisBreakerTransitions: new Counter({
+      name: "kvroute_redis_breaker_transitions_total",
+      help: "Redis hang-breaker transitions (open: a command timed out, Redis is skipped; closed: it answers again).",
+      labelNames: ["state"],
+      registers,
+    }),
+    traceFlushes: new Counter({
+      name: "kvroute_request_trace_flushes_total",
+      help: "Request-trace flushes by result (written, deferred while Redis is down).",
+      labelNames: ["result"],
+      registers,
+    }),
+  };
+}

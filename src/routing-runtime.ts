@@ -1,0 +1,121 @@
+/**
+ * Wiring of routing: the strategy registry (built-in strategies with their settings and the prefix, SLO and usage
+ * facts they read) and the director over it, with the director's outcomes turned into metrics, log lines and
+ * per-pod observations. Kept out of `server.ts` because it is the one place that knows which setting feeds which
+ * strategy; the server only hands over the runtimes the strategies read from.
+ *
+ * @module
+ */
+import type { ClusterStore } from "./cluster/cluster-state";
+import type { LoadTracker } from "./cluster/load-tracker";
+import type { EngineMetricsStore } from "./cluster/metrics";
+import type { Observations } from "./cluster/observations";
+import type { Config } from "./config";
+import type { HealthRuntime } from "./health-runtime";
+import type { KvCacheRuntime } from "./kv-cache-runtime";
+import type { Logger } from "./observability/logger";
+import type { Metrics } from "./observability/metrics";
+import { createDirector, createStrategyRegistry, registerBuiltins } from "./routing";
+import type { Director, StrategyRegistry } from "./routing";
+import type { HeadroomQueue } from "./routing/headroom-queue";
+import type { UsageRuntime } from "./usage-runtime";
+import { PendingLoadAccumulator } from "./usage/pending-load";
+
+/** What routing is built from. */
+export interface RoutingRuntimeDeps {
+  readonly config: Config;
+  readonly cluster: ClusterStore;
+  readonly load: LoadTracker;
+  readonly engineMetrics: EngineMetricsStore;
+  readonly observations: Observations;
+  readonly kvCache: KvCacheRuntime;
+  readonly usage: UsageRuntime;
+  readonly headroomQueue: HeadroomQueue;
+  readonly passiveHealth: HealthRuntime;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Injected randomness for deterministic tests. */
+  readonly random?: () => number;
+}
+
+/** The strategies known to this replica and the director that picks pods with them. */
+export interface RoutingRuntime {
+  readonly strategies: StrategyRegistry;
+  readonly director: Director;
+}
+
+/**
+ * Build the strategy registry and the director. Throws (naming `--routing-algorithm`) when the default strategy
+ * is invalid, and whatever `checkParams` throws for a strategy's settings.
+ */
+export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
+  const { config, cluster, kvCache, usage, passiveHealth, metrics, log, observations } = deps;
+  const strategies = createStrategyRegistry({
+    deps: {
+      now: Date.now,
+      prefix: kvCache.deps,
+      slo: {
+        profileFor: (model, pod) => usage.gpuProfiles?.getForPod(model, pod),
+        pending: new PendingLoadAccumulator(),
+        predictOutput: (model, promptTokens) => usage.predictor.predictOrCold(model, promptTokens),
+      },
+    },
+    params: {
+      "prefix-cache": {
+        imbalanceAbsCount: config.prefixImbalanceAbsCount,
+        stdDevFactor: config.prefixStdDevFactor,
+      },
+      "vtc-basic": {
+        windowSize: config.vtcWindowSize,
+        timeUnit: config.vtcTimeUnit,
+        minTokens: config.vtcMinTokens,
+        maxTokens: config.vtcMaxTokens,
+        maxPodLoad: config.vtcMaxPodLoad,
+        inputTokenWeight: config.vtcInputTokenWeight,
+        outputTokenWeight: config.vtcOutputTokenWeight,
+        fairnessWeight: config.vtcFairnessWeight,
+        utilizationWeight: config.vtcUtilizationWeight,
+        maxUsers: config.vtcMaxUsers,
+      },
+    },
+  });
+  registerBuiltins(strategies);
+  strategies.checkParams();
+  try {
+    const director = createDirector({
+      registry: strategies,
+      cluster: () => cluster.snapshot(),
+      load: deps.load,
+      defaultStrategy: config.routingAlgorithm,
+      metrics: deps.engineMetrics,
+      observations,
+      preparePrompt: kvCache.preparePrompt,
+      ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
+      headroomQueue: deps.headroomQueue,
+      ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
+      ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
+      ...(deps.random ? { random: deps.random } : {}),
+      observer: {
+        onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
+        onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
+        onHookError: (strategy, hook, err) => {
+          metrics.strategyHookErrors.inc({ strategy, hook });
+          log.error(
+            { strategy, hook, err },
+            "routing strategy hook threw; request routed and released anyway",
+          );
+        },
+        onRelease: (pod, outcome) =>
+          observations.record(pod.key, {
+            success: outcome.kind === "success",
+            ...(outcome.firstTokenMs === undefined ? {} : { firstTokenMs: outcome.firstTokenMs }),
+            ...(outcome.durationMs === undefined ? {} : { durationMs: outcome.durationMs }),
+            ...(outcome.completionTokens === undefined ? {} : { completionTokens: outcome.completionTokens }),
+          }),
+      },
+    });
+    return { strategies, director };
+  } catch (e) {
+    throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
+  }
+}
