@@ -30,57 +30,12 @@ import {
   parseValue,
   unescape,
 } from "./text-scan";
+import { DEFAULT_MAX_LINES, DEFAULT_MAX_SAMPLES } from "./exposition";
+import type { Exposition, MetricType, ParseOptions, Sample } from "./exposition";
+import { NextFinder } from "./next-finder";
 
-/** The `# TYPE` of a metric family. */
-export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
-
-/** One sample line. */
-export interface Sample {
-  /** Label names and values, flattened: `[name0, value0, name1, value1, …]`, in exposition order. */
-  readonly labels: readonly string[];
-  /** The value; may be NaN or ±Infinity, exactly as exposed. */
-  readonly value: number;
-  /** The optional sample timestamp (ms since the Unix epoch); undefined when the line has none. */
-  readonly timestampMs: number | undefined;
-}
-
-/** The parsed body of one scrape. */
-export interface Exposition {
-  /** Kept samples by sample name (`vllm:e2e_request_latency_seconds_bucket`, not the family name), in order. */
-  readonly samples: ReadonlyMap<string, readonly Sample[]>;
-  /** `# TYPE` per family name. */
-  readonly types: ReadonlyMap<string, MetricType>;
-  /** `# HELP` text per family name (unescaped); empty unless {@link ParseOptions.help} is set. */
-  readonly help: ReadonlyMap<string, string>;
-  /** Well-formed sample lines seen, kept or filtered out by {@link ParseOptions.only}. 0 for a non-Prometheus body. */
-  readonly sampleLines: number;
-  /** Lines skipped because they could not be read. */
-  readonly malformedLines: number;
-  /** True when {@link ParseOptions.maxLines} or {@link ParseOptions.maxSamples} stopped the parse early. */
-  readonly truncated: boolean;
-  /** True when an OpenMetrics `# EOF` line was followed by more than blank lines (which were not read). */
-  readonly afterEof: boolean;
-}
-
-/** Options of {@link parsePrometheusText}. */
-export interface ParseOptions {
-  /**
-   * Keep only samples with these sample names. The other lines are still read (they count in `sampleLines` or
-   * `malformedLines`, with the lighter label check described above) but allocate nothing. Default: keep all.
-   */
-  readonly only?: ReadonlySet<string>;
-  /** Stop after this many sample lines (kept or not). Default {@link DEFAULT_MAX_SAMPLES}. */
-  readonly maxSamples?: number;
-  /** Stop after this many lines of any kind. Default {@link DEFAULT_MAX_LINES}. */
-  readonly maxLines?: number;
-  /** Collect `# HELP` texts. Default false. */
-  readonly help?: boolean;
-}
-
-/** Default cap on sample lines per body: far above a vLLM exposition (a few thousand samples). */
-export const DEFAULT_MAX_SAMPLES = 100_000;
-/** Default cap on lines per body (samples, comments and blank lines). */
-export const DEFAULT_MAX_LINES = 400_000;
+export type { Exposition, MetricType, ParseOptions, Sample } from "./exposition";
+export { DEFAULT_MAX_LINES, DEFAULT_MAX_SAMPLES, labelValue } from "./exposition";
 
 /** Shared label list of samples without labels (never mutated). */
 const NO_LABELS: readonly string[] = Object.freeze([]);
@@ -131,13 +86,6 @@ const isLabelStart = (c: number): boolean => is(c, LABEL_START);
 const isLabelChar = (c: number): boolean => is(c, LABEL_CHAR);
 const isNameStart = (c: number): boolean => is(c, NAME_START);
 const isNameChar = (c: number): boolean => is(c, NAME_CHAR);
-
-/** The value of label `name` on `sample`; undefined when the sample has no such label. */
-export function labelValue(sample: Sample, name: string): string | undefined {
-  const l = sample.labels;
-  for (let i = 0; i + 1 < l.length; i += 2) if (l[i] === name) return l[i + 1];
-  return undefined;
-}
 
 /** Parse one scrape body. Never throws; see the module comment for what is accepted. */
 export function parsePrometheusText(text: string, options: ParseOptions = {}): Exposition {
@@ -385,29 +333,5 @@ class Parser {
       p = backslash + 2; // the backslash and the character it escapes
       if (p >= end) return -1;
     }
-  }
-}
-
-/**
- * The next occurrence of one character at or after a position, remembered between calls: positions asked for
- * only grow during a parse, so each character of the body is scanned by `indexOf` at most once per finder and a
- * body that never closes a quote costs linear time, not quadratic.
- */
-class NextFinder {
-  private at = -1;
-  private since = Number.POSITIVE_INFINITY;
-
-  constructor(
-    private readonly text: string,
-    private readonly ch: string,
-  ) {}
-
-  /** The index of the next `ch` at or after `from`; `text.length` when there is none. */
-  next(from: number): number {
-    if (from < this.since || (this.at !== -1 && this.at < from)) {
-      this.at = this.text.indexOf(this.ch, from);
-      this.since = from;
-    }
-    return this.at === -1 ? this.text.length : this.at;
   }
 }
