@@ -32,8 +32,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
-import { REPO_ROOT, startKvroute } from "./children";
+import { startKvroute } from "./children";
 import type { BenchChild, KvrouteChildOptions } from "./children";
 import { readMooncakeTrace, mooncakeWorkload } from "./e2e/mooncake";
 import { ReplicatedDriver } from "./e2e/replicated-driver";
@@ -44,164 +43,18 @@ import { ProgressBar } from "./progress";
 import { routingChartSvg } from "./routing-chart";
 import { counterDelta, podCounters, resetPrefixCaches, startSimFleet } from "./routing-fleet";
 import type { SimFleet } from "./routing-fleet";
+import { parseRoutingOptions, ROUTING_USAGE } from "./routing-options";
+import type { RoutingOptions, ScenarioName, StrategySpec } from "./routing-options";
 import { checkRanking, formatRanking, formatTable } from "./routing-report";
 import type { RankingCheck, StrategyResult } from "./routing-report";
+
+export { parseRoutingOptions, ROUTING_USAGE, SCENARIOS, STRATEGIES } from "./routing-options";
+export type { RoutingOptions, ScenarioName } from "./routing-options";
 
 /** Served model name of the simulated pods. */
 const MODEL = "sim-model";
 /** Time after kvroute is ready for its first metric scrapes and KV-event subscriptions (ZeroMQ slow joiner). */
 const SETTLE_MS = 1500;
-
-/** A strategy as the benchmark runs it. */
-interface StrategySpec {
-  readonly key: string;
-  readonly label: string;
-  readonly algorithm: string;
-  readonly kvEvents: boolean;
-}
-
-/** Every strategy, in report order. */
-export const STRATEGIES: readonly StrategySpec[] = [
-  { key: "random", label: "random", algorithm: "random", kvEvents: false },
-  { key: "least-request", label: "least-request", algorithm: "least-request", kvEvents: false },
-  { key: "least-kv-cache", label: "least-kv-cache", algorithm: "least-kv-cache", kvEvents: false },
-  { key: "prefix-cache-approx", label: "prefix-cache (approx)", algorithm: "prefix-cache", kvEvents: false },
-  { key: "prefix-cache-precise", label: "prefix-cache (precise)", algorithm: "prefix-cache", kvEvents: true },
-  // The load-aware scorer is run the way llm-d runs it: on the precise (event) index.
-  {
-    key: "prefix-cache-and-load",
-    label: "prefix-cache-and-load",
-    algorithm: "prefix-cache-and-load",
-    kvEvents: true,
-  },
-];
-
-const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake"] as const;
-type WorkloadName = (typeof WORKLOADS)[number];
-
-/**
- * Named configurations of the ranking check: the shared-prefix workload (its sizing flags still apply) behind one
- * kvroute (`single`), or behind two active-active replicas (`ha`). Two, because it is the smallest HA deployment
- * (the chart's PodDisruptionBudget case) and keeps the 2-core reference machine from running more kvroute
- * processes than cores; round-robin over two replicas already sends about half of each group's follow-up
- * requests to a replica whose approximate index has never seen that prefix.
- */
-export const SCENARIOS = {
-  single: { workload: "shared-prefix", routerReplicas: 1 },
-  ha: { workload: "shared-prefix", routerReplicas: 2 },
-} as const satisfies Record<string, { workload: WorkloadName; routerReplicas: number }>;
-export type ScenarioName = keyof typeof SCENARIOS;
-
-/** Parsed command line. */
-export interface RoutingOptions {
-  /** The named scenario, when one was given (`--scenario`). */
-  readonly scenario: ScenarioName | undefined;
-  /** kvroute replicas per strategy, requests spread round-robin. */
-  readonly routerReplicas: number;
-  readonly workload: WorkloadName;
-  readonly rate: number;
-  readonly requests: number | undefined;
-  readonly groups: number;
-  readonly promptsPerGroup: number;
-  readonly outputTokens: number | undefined;
-  readonly scale: number;
-  readonly pods: number;
-  readonly preset: string;
-  readonly strategies: readonly StrategySpec[];
-  readonly seed: number;
-  readonly trace: string;
-  readonly json: string | undefined;
-  readonly chart: string;
-  readonly progress: boolean;
-}
-
-/** Usage text of this benchmark. */
-export const ROUTING_USAGE =
-  "routing [--scenario single|ha] [--router-replicas N=1] [--workload shared-prefix|multi-turn|mooncake]\n" +
-  "          [--rate R=28] [--requests N] [--groups N=96]\n" +
-  "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
-  "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
-  "          prefix-cache-and-load] [--seed N=1] [--trace FILE] [--json FILE] [--chart FILE] [--no-progress]";
-
-function num(name: string, v: string | undefined, fallback: number, integer = false): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
-    throw new Error(`--${name} must be a positive ${integer ? "integer" : "number"}, got ${v}`);
-  return n;
-}
-
-/** Parse the command line; throws with a message on a bad flag. */
-export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      scenario: { type: "string" },
-      "router-replicas": { type: "string" },
-      workload: { type: "string" },
-      rate: { type: "string" },
-      requests: { type: "string" },
-      groups: { type: "string" },
-      "prompts-per-group": { type: "string" },
-      "output-tokens": { type: "string" },
-      scale: { type: "string" },
-      pods: { type: "string" },
-      preset: { type: "string" },
-      strategies: { type: "string" },
-      seed: { type: "string" },
-      trace: { type: "string" },
-      json: { type: "string" },
-      chart: { type: "string" },
-      "no-progress": { type: "boolean" },
-    },
-  });
-  let scenario: ScenarioName | undefined;
-  if (values.scenario !== undefined) {
-    if (!Object.hasOwn(SCENARIOS, values.scenario))
-      throw new Error(`--scenario must be one of ${Object.keys(SCENARIOS).join(", ")}`);
-    scenario = values.scenario as ScenarioName;
-    // A scenario fixes what the ranking check is about; only the workload's sizing may change.
-    if (values.workload !== undefined || values["router-replicas"] !== undefined)
-      throw new Error(
-        "--scenario sets the workload and the router replicas; drop --workload/--router-replicas",
-      );
-  }
-  const workload = scenario ? SCENARIOS[scenario].workload : (values.workload ?? "shared-prefix");
-  if (!(WORKLOADS as readonly string[]).includes(workload))
-    throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}`);
-  const keys = values.strategies?.split(",").map((s) => s.trim()) ?? STRATEGIES.map((s) => s.key);
-  const strategies = keys.map((k) => {
-    const s = STRATEGIES.find((x) => x.key === k);
-    if (!s) throw new Error(`--strategies: unknown ${k}; known: ${STRATEGIES.map((x) => x.key).join(",")}`);
-    return s;
-  });
-  return {
-    scenario,
-    routerReplicas: scenario
-      ? SCENARIOS[scenario].routerReplicas
-      : num("router-replicas", values["router-replicas"], 1, true),
-    workload: workload as WorkloadName,
-    rate: num("rate", values.rate, 28),
-    requests: values.requests === undefined ? undefined : num("requests", values.requests, 0, true),
-    groups: num("groups", values.groups, 96, true),
-    promptsPerGroup: num("prompts-per-group", values["prompts-per-group"], 5, true),
-    outputTokens:
-      values["output-tokens"] === undefined
-        ? undefined
-        : num("output-tokens", values["output-tokens"], 0, true),
-    scale: num("scale", values.scale, 1),
-    pods: num("pods", values.pods, 4, true),
-    preset: values.preset ?? "demo",
-    strategies,
-    seed: values.seed === undefined ? 1 : Math.trunc(Number(values.seed)),
-    trace: values.trace ?? path.join(REPO_ROOT, "bench", "e2e", "traces", "mooncake-sample.jsonl"),
-    json: values.json,
-    chart: values.chart ?? path.join("bench-results", "routing.svg"),
-    progress: values["no-progress"] !== true,
-  };
-}
 
 /**
  * The seeded workload. Text is sized for the `character` tokenizer (one token per byte), which both kvroute and
