@@ -178,6 +178,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       metrics.redisTransitions.inc({ state });
     },
     onRedisBreaker: (state) => metrics.redisBreakerTransitions.inc({ state }),
+    onTraceUntracked: () => metrics.traceUntracked.inc(),
     onTraceFlush: (r) =>
       metrics.traceFlushes.inc({ result: r.failure === undefined ? "written" : "deferred" }),
     onModelRpsCheck: (outcome) => metrics.modelRpsChecks.inc({ outcome }),

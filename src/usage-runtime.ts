@@ -57,6 +57,8 @@ export function startUsageRuntime(
     onRedisBreaker?: (state: RedisBreakerState) => void;
     /** A request-trace flush finished (metrics). */
     onTraceFlush?: (r: FlushResult) => void;
+    /** A trace record refused because the traced-model bound was full. */
+    onTraceUntracked?: () => void;
     /** A per-model RPS check ended (metrics). */
     onModelRpsCheck?: (outcome: ModelRpsOutcome) => void;
     /** User-limit check and TPM charge outcomes (metrics). */
@@ -115,6 +117,7 @@ export function startUsageRuntime(
         redis,
         log,
         ...(fleet.onTraceFlush ? { onFlush: fleet.onTraceFlush } : {}),
+        ...(fleet.onTraceUntracked ? { onUntracked: fleet.onTraceUntracked } : {}),
         ...(fleet.queueLength ? { queueLength: fleet.queueLength } : {}),
       })
     : undefined;

@@ -24,6 +24,7 @@ export interface RedisFeatureMetrics {
   readonly redisBreakerTransitions: Counter<"state">;
   /** Request-trace flushes by result (`written`, `deferred`: Redis failed and the windows wait in the backlog). */
   readonly traceFlushes: Counter<"result">;
+  readonly traceUntracked: Counter;
 }
 
 /** Register the Redis-feature metrics. */
@@ -69,6 +70,11 @@ export function createRedisFeatureMetrics(registry: Registry): RedisFeatureMetri
       name: "kvroute_request_trace_flushes_total",
       help: "Request-trace flushes by result (written, deferred while Redis is down).",
       labelNames: ["result"],
+      registers,
+    }),
+    traceUntracked: new Counter({
+      name: "kvroute_request_trace_untracked_total",
+      help: "Request-trace records not kept because 256 other models were being traced (client-invented names).",
       registers,
     }),
   };

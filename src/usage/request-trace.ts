@@ -110,6 +110,8 @@ export interface RequestTraceOptions {
   maxModels?: number;
   /** Told the result of every flush (metrics); must not throw. */
   onFlush?: (r: FlushResult) => void;
+  /** Told of each record refused because the model bound was full (metrics); must not throw. */
+  onUntracked?: () => void;
 }
 
 /** Outcome of one {@link RequestTraceWriter.flush}. */
@@ -173,6 +175,7 @@ export class RequestTraceWriter {
     const known = new Set([...this.windows.keys(), ...this.pendingReqs.keys(), ...this.backlog.keys()]);
     if (known.size < this.maxModels) return true;
     this.counters.untracked++;
+    this.opts.onUntracked?.();
     return false;
   }
 

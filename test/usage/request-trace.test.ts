@@ -141,7 +141,14 @@ describe("window keys (in memory, injected time)", () => {
     const clockMs = (T12_00_00 + 3) * 1000;
     jest.useFakeTimers();
     const { redis, store } = memoryRedis();
-    const writer = new RequestTraceWriter({ redis, log: captureLogger(), now: () => clockMs, maxModels: 3 });
+    let told = 0;
+    const writer = new RequestTraceWriter({
+      redis,
+      log: captureLogger(),
+      now: () => clockMs,
+      maxModels: 3,
+      onUntracked: () => told++,
+    });
     writer.start();
     for (let i = 0; i < 1000; i++) {
       writer.addPending(`model-${i}`, 1);
@@ -150,6 +157,7 @@ describe("window keys (in memory, injected time)", () => {
     }
     // The first three finished, so nothing is pending for them, but their window holds them until it is written.
     expect(writer.stats().untracked).toBe(997 * 2);
+    expect(told).toBe(997 * 2);
     expect(writer.pending("model-999")).toBe(0);
     await jest.advanceTimersToNextTimerAsync();
     // A new window: the bound is free again for whoever comes next.
