@@ -3,6 +3,7 @@
  * records. Rejections are immediate responses with AIBrix's headers and the OpenAI envelope; a Redis outage lets
  * limited users through (counted), and limits hold again once Redis is back.
  */
+import { connect } from "node:net";
 import Redis from "ioredis";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import { rateWindowBin } from "../../src/usage/rate-window";
@@ -159,25 +160,39 @@ describe("per-user limits through kvroute", () => {
   });
 
   it("without a (non-blank) user header Redis is not asked about users", async () => {
-    // `monitor()` opens its own connection (a duplicate of the reader).
-    const monitor = await reader.monitor();
-    const seen: string[] = [];
-    monitor.on("monitor", (_time: string, args: string[]) => seen.push(args.join(" ")));
+    // MONITOR over a plain socket: ioredis's monitor() can lose track of its command queue when monitor lines arrive
+    // in the same read as MONITOR's own +OK (the replica-load sync makes that likely), failing the test by itself.
+    const monitor = connect(redis.port, redis.host);
+    let seen = "";
+    monitor.setEncoding("utf8");
+    monitor.on("data", (chunk: string) => (seen += chunk));
+    // Resolves once `done()` holds, checked after each chunk the monitor receives (the listener above runs first).
+    const until = (done: () => boolean): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (!done()) return;
+          monitor.off("data", check);
+          resolve();
+        };
+        monitor.on("data", check);
+        check();
+      });
     try {
+      await new Promise<void>((resolve) => monitor.once("connect", resolve));
+      monitor.write("MONITOR\r\n");
+      await until(() => seen.startsWith("+OK\r\n"));
       const before = await checks("allowed");
       await conversation({});
       await conversation({ user: "   " });
       // A marker through another client: once the monitor has seen it, it has seen everything before it.
       const marker = `marker-${Date.now()}`;
-      const markerSeen = new Promise<void>((resolve) =>
-        monitor.on("monitor", (_t: string, args: string[]) => args.includes(marker) && resolve()),
-      );
       await reader.get(marker);
-      await markerSeen;
-      expect(seen.filter((c) => /aibrix-users\/|_RPM_CURRENT|_TPM_CURRENT/.test(c))).toEqual([]);
+      await until(() => seen.includes(marker));
+      const lines = seen.split("\r\n");
+      expect(lines.filter((c) => /aibrix-users\/|_RPM_CURRENT|_TPM_CURRENT/.test(c))).toEqual([]);
       expect(await checks("allowed")).toBe(before);
     } finally {
-      monitor.disconnect();
+      monitor.destroy();
     }
   });
 
