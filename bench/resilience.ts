@@ -134,19 +134,21 @@ const vitalsLine = (v: Vitals): string =>
   `loop delay p99 ${v.eldP99Ms.toFixed(1)} ms (max ${v.eldMaxMs.toFixed(0)} ms), ` +
   `RSS ${mb(v.rssBytes)}, after GC ${mb(v.rssAfterGcBytes)}`;
 
-/** Phase 1: the fuzz; returns outcome counts per class. */
+/** Phase 1: the fuzz; returns outcome counts per class and the number of messages sent. */
 async function fuzzPhase(
   o: Options,
   client: grpc.Client,
   check: DecisionCheck,
   encode: Parameters<typeof fuzzCases>[0],
-): Promise<Map<string, Map<string, number>>> {
+): Promise<{ table: Map<string, Map<string, number>>; messages: number }> {
   const table = new Map<string, Map<string, number>>([...o.classes].map((c) => [c, new Map()]));
   const target = { model: MODEL, maxBodyBytes: MAX_BODY_BYTES };
   const cases = fuzzCases(encode, target, o.rounds, o.seed, o.classes);
   let done = 0;
+  let messages = 0;
   const worker = async (): Promise<void> => {
     for (let next = cases.next(); !next.done; next = cases.next()) {
+      messages += next.value.messages.length;
       const outcome = await runCase(client, next.value, check);
       const row = table.get(next.value.cls);
       row?.set(outcome, (row.get(outcome) ?? 0) + 1);
@@ -154,7 +156,7 @@ async function fuzzPhase(
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, worker));
-  return table;
+  return { table, messages };
 }
 
 const FINDINGS = /^(SPOOFED-TARGET|BAD-TARGET|UNANSWERED|MALFORMED-REPLY)$/;
@@ -226,15 +228,16 @@ export async function runResilience(argv: readonly string[]): Promise<number> {
 
     progress(`fuzz: ${o.rounds} rounds, ${o.concurrency} at a time`);
     const t0 = performance.now();
-    const table = await fuzzPhase(o, clients[0] as grpc.Client, check, method.requestSerialize);
+    const { table, messages } = await fuzzPhase(o, clients[0] as grpc.Client, check, method.requestSerialize);
     const fuzz = fuzzReport(table);
     const afterFuzz = await child.vitals();
     process.stdout.write(
-      `\n## fuzz: ${fuzz.cases} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s, ` +
+      `\n## fuzz: ${fuzz.cases} cases (${messages} messages) in ${((performance.now() - t0) / 1000).toFixed(0)} s, ` +
         `${fuzz.findings} findings; ${vitalsLine(afterFuzz)}\n\n${fuzz.text}\n`,
     );
     report.fuzz = {
       cases: fuzz.cases,
+      messages,
       findings: fuzz.findings,
       classes: mapObject(table),
       vitals: afterFuzz,
