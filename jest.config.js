@@ -10,7 +10,7 @@ module.exports = {
     ],
   },
   // @kubernetes/client-node 1.x and three of its dependencies are ESM-only; jest's loader cannot require ESM on
-  // Node 20, so swc transforms them to CommonJS too (spec/ecosystem.md §9.2).
+  // Node 20, so swc transforms them to CommonJS too.
   transformIgnorePatterns: ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"],
   testTimeout: 20000,
   // Fail fast on handles left open rather than hanging CI.

@@ -1,9 +1,10 @@
 /**
- * What the routing benchmark reports: one {@link StrategyResult} per strategy, the stdout table, and the ranking
- * check against the field's published order (`spec/peer-routers.md` §4.1 C, §4.7): precise prefix-cache ahead of
- * approximate, both far ahead of random and the load-only strategies, in prefix-cache hit rate and TTFT. The check
- * of record runs on `--scenario ha` (two active-active kvroute replicas): behind one replica the approximate index
- * sees every request and is sized from the pods' real KV capacity, so it mirrors their LRU and ties with precise.
+ * What the routing benchmark reports: one {@link StrategyResult} per strategy, the stdout table, and the
+ * ranking check against the field's published order (llm-d's 73-capacity benchmark): precise
+ * prefix-cache ahead of approximate, both far ahead of random and the load-only strategies, in prefix-cache
+ * hit rate and TTFT. The check of record runs on `--scenario ha` (two active-active kvroute replicas): behind
+ * one replica the approximate index sees every request and is sized from the pods' real KV capacity, so it
+ * mirrors their LRU and ties with precise.
  *
  * @module
  */
@@ -191,7 +192,7 @@ export function formatRanking(check: RankingCheck): string {
     `${check.scenario ? `scenario ${check.scenario}, ` : ""}` +
     `${check.routerReplicas} kvroute replica${check.routerReplicas === 1 ? "" : "s"}`;
   const lines = [
-    `ranking check (peer-routers §4.1 C) on ${on}: ${check.pass ? "PASS" : "FAIL"}`,
+    `ranking check (llm-d 73-capacity order) on ${on}: ${check.pass ? "PASS" : "FAIL"}`,
     ...check.criteria.map((c) => `  criteria: ${c}`),
     ...check.claims.map((c) => `  [${c.pass ? "ok" : "FAIL"}] ${c.claim}: ${c.detail}`),
   ];

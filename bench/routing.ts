@@ -12,20 +12,22 @@
  *
  * Router replicas (`--router-replicas N`, default 1): N kvroute children per strategy with the same flags (in
  * precise mode every replica subscribes to every pod's KV events: a ZeroMQ PUB fans out to every SUB, and the
- * replay ROUTER answers each replica's DEALER), and the driver spreads the requests over them round-robin, as Envoy
- * load-balances ext_proc streams over a kvroute Service with N endpoints (`e2e/replicated-driver.ts`). Each
- * replica's approximate index then sees only its share of the traffic, while KV events reach all of them: the
- * active-active condition under which the field's precise-vs-approximate gap appears (peer-routers §1.1, §4.7).
- * `--scenario single|ha` names the two configurations of the ranking check (see {@link SCENARIOS}).
+ * replay ROUTER answers each replica's DEALER), and the driver spreads the requests over them round-robin, as
+ * Envoy load-balances ext_proc streams over a kvroute Service with N endpoints (`e2e/replicated-driver.ts`).
+ * Each replica's approximate index then sees only its share of the traffic, while KV events reach all of
+ * them: the active-active condition under which the field's precise-vs-approximate gap appears (llm-d
+ * discourages active-active for approximate prefix routing). `--scenario single|ha` names the two
+ * configurations of the ranking check (see {@link SCENARIOS}).
  *
- * Defaults are peer-routers §4.1 C scaled to the `demo` preset (4 pods × 65,536 KV tokens) and 2 cores: 96 groups
- * × 2,048-token system prompts = 197k tokens, 75% of the fleet's KV (73-capacity: 73%), 5 prompts per group as
- * in C, 128-token questions, 64 output tokens (short, so the driver's SSE work stays small next to the pods'). A
- * pod that sees every group (random, load-only) must evict, one that owns a quarter of them need not. The rate is
- * "under load" as the field measures it: a cache-blind router's requests need ≈0.8 × 2,176 ≈ 1,740 prefill tokens
- * each, a `demo` pod prefills 10k tokens/s, so 4 pods saturate at ≈23 req/s; the default 28 req/s is 1.2× that,
- * past saturation for random and load-only routing, well within it for prefix routing (≈60% hits: ≈44 req/s).
- * 480 requests take about 20–30 s per strategy.
+ * Defaults are llm-d's 73-capacity workload (inference-perf shared-prefix, 150 groups × 5 prompts) scaled to
+ * the `demo` preset (4 pods × 65,536 KV tokens) and 2 cores: 96 groups × 2,048-token system prompts = 197k
+ * tokens, 75% of the fleet's KV (73-capacity: 73%), 5 prompts per group as there, 128-token questions, 64
+ * output tokens (short, so the driver's SSE work stays small next to the pods'). A pod that sees every group
+ * (random, load-only) must evict, one that owns a quarter of them need not. The rate is "under load" as the
+ * field measures it: a cache-blind router's requests need ≈0.8 × 2,176 ≈ 1,740 prefill tokens each, a `demo`
+ * pod prefills 10k tokens/s, so 4 pods saturate at ≈23 req/s; the default 28 req/s is 1.2× that, past
+ * saturation for random and load-only routing, well within it for prefix routing (≈60% hits: ≈44 req/s). 480
+ * requests take about 20–30 s per strategy.
  *
  * @module
  */

@@ -1,12 +1,13 @@
 /**
- * Metric bodies for the scrape benchmark, rendered from `scrape-template.txt`: the exact format and series of the
- * shared vLLM v1 fixture (`../shared/fixtures/vllm-metrics.txt` beside the repo, ~4.5 KB), with values that change on every
- * request. `{{running}}`, `{{waiting}}` and `{{kv}}` are random gauges; `{{n}}`, `{{n*K}}` and `{{n/K}}` grow with
- * the endpoint's request count `n`; `{{now}}` is the Unix time, as vLLM writes it in `lora_requests_info`.
+ * Metric bodies for the scrape benchmark, rendered from `scrape-template.txt`: the exact format and series of
+ * the vLLM v1 fixture (`test/cluster/metrics/fixtures/vllm-metrics.txt`, ~4.5 KB), with values that change on
+ * every request. `{{running}}`, `{{waiting}}` and `{{kv}}` are random gauges; `{{n}}`, `{{n*K}}` and
+ * `{{n/K}}` grow with the endpoint's request count `n`; `{{now}}` is the Unix time, as vLLM writes it in
+ * `lora_requests_info`.
  *
  * The `full` body appends what a real vLLM v1 `/metrics` also carries (the per-request histograms with their
- * real bucket lists from wire-protocols.md B1, preemption and sleep-state series, Python process metrics), about
- * 40 KB and 330 samples in all, to show how the cost grows with the body.
+ * real bucket lists from `vllm/v1/metrics/loggers.py`, preemption and sleep-state series, Python process
+ * metrics), about 40 KB and 330 samples in all, to show how the cost grows with the body.
  *
  * @module
  */

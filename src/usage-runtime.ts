@@ -152,7 +152,7 @@ export function startUsageRuntime(
     limits: userLimits,
     ...(fleet.userLimitObserver ? { observer: fleet.userLimitObserver } : {}),
   });
-  // Completion rule (§2.6): a limited user's harvested usage goes to their TPM window, without waiting for Redis.
+  // AIBrix's completion rule: a limited user's harvested usage goes to their TPM window, no Redis wait.
   const chargeTokens: NonNullable<SessionHooks["onFinished"]> = (r) => {
     if (r.user !== undefined && r.totalTokens !== undefined && r.totalTokens > 0)
       admission.charge(r.user, r.totalTokens);

@@ -5,8 +5,8 @@
  */
 
 /**
- * How the request body reaches kvroute, as Envoy's `processing_mode.request_body_mode` (spec `wire-protocols.md`
- * C3). `STREAMED_NO_WAIT` is STREAMED with `send_body_without_waiting_for_header_response`.
+ * How the request body reaches kvroute, as Envoy's `processing_mode.request_body_mode`.
+ * `STREAMED_NO_WAIT` is STREAMED with `send_body_without_waiting_for_header_response`.
  */
 export type RequestBodyMode = "BUFFERED" | "STREAMED" | "STREAMED_NO_WAIT" | "FULL_DUPLEX_STREAMED";
 

@@ -2,11 +2,12 @@
  * The end-to-end driver: plays Envoy (ext_proc filter + ORIGINAL_DST router, as configured in `envoy/envoy.yaml`)
  * for one HTTP request at a time, so a request's whole life runs through kvroute:
  *
- * 1. request path on a fresh ext_proc stream, per `wire-protocols.md` C3 for the chosen body mode: headers (with
- *    `protocol_config` on the first message), then the body whole (BUFFERED) or in chunks (STREAMED, with or
- *    without waiting for the headers reply; FULL_DUPLEX_STREAMED, whose forwarded body is the concatenation of
- *    kvroute's `streamed_response` chunks); header mutations applied as Envoy applies them (in a body reply only in
- *    BUFFERED, where the headers have not left yet); `mode_override` honoured when allowed;
+ * 1. request path on a fresh ext_proc stream, in Envoy's ext_proc message order for the chosen body mode:
+ *    headers (with `protocol_config` on the first message), then the body whole (BUFFERED) or in chunks
+ *    (STREAMED, with or without waiting for the headers reply; FULL_DUPLEX_STREAMED, whose forwarded body is
+ *    the concatenation of kvroute's `streamed_response` chunks); header mutations applied as Envoy applies
+ *    them (in a body reply only in BUFFERED, where the headers have not left yet); `mode_override` honoured
+ *    when allowed;
  * 2. the HTTP request to the `ip:port` in the target header (keep-alive `node:http` agent);
  * 3. response path: the upstream's headers, then its body chunks as they arrive (STREAMED: each waits for its
  *    reply before the client sees it; FULL_DUPLEX_STREAMED: the client sees kvroute's streamed chunks), then

@@ -1,5 +1,5 @@
 /**
- * Mooncake traces (`spec/peer-routers.md` §4.4; Dynamo's `benchmarks/router/real_data_benchmark.py`): JSON lines
+ * Mooncake traces (Dynamo's `benchmarks/router/real_data_benchmark.py`): JSON lines
  * `{"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [..]}` where each hash id names one
  * 512-token block of the prompt, in order, and equal ids mean equal block contents (so a shared id prefix is a
  * shared prompt prefix). The trace carries no text: {@link mooncakeWorkload} synthesizes it, one seeded text per

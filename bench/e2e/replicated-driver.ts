@@ -1,9 +1,9 @@
 /**
- * Envoy in front of several kvroute replicas: one `EnvoyDriver` per replica and a round-robin pick per request, as
- * Envoy's default `ROUND_ROBIN` load balancing does when the ext_proc cluster (a kvroute Service) has several
- * endpoints and every HTTP request opens its own ext_proc stream. Each replica keeps its own state (indexes,
- * in-flight counts), so this is active-active with partitioned router state (peer-routers §1.1 "Failure
- * handling", §4.7).
+ * Envoy in front of several kvroute replicas: one `EnvoyDriver` per replica and a round-robin pick per
+ * request, as Envoy's default `ROUND_ROBIN` load balancing does when the ext_proc cluster (a kvroute Service)
+ * has several endpoints and every HTTP request opens its own ext_proc stream. Each replica keeps its own
+ * state (indexes, in-flight counts), so this is active-active with partitioned router state, which llm-d
+ * discourages for approximate prefix routing (llm-d-router's `docs/operations.md`).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The ext_proc side of the driver: a gRPC client for kvroute's `Process` method, one bidi stream per HTTP request
  * as Envoy opens them, with a reply queue that waits at most `message_timeout` per reply (Envoy's per-message
- * timer, spec `wire-protocols.md` C4).
+ * timer).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * What the driver's client reads from an OpenAI-style response: the time of the first content token and the usage.
- * Streams are vLLM's SSE (`data: <json>\n\n` events, final `choices: []` usage chunk, `data: [DONE]`; spec
- * `wire-protocols.md` B3), fed in arbitrary chunks; a non-streaming JSON body is read whole at the end.
+ * Streams are vLLM's SSE (`data: <json>\n\n` events, final `choices: []` usage chunk, `data: [DONE]`),
+ * fed in arbitrary chunks; a non-streaming JSON body is read whole at the end.
  *
  * @module
  */

@@ -1,11 +1,12 @@
 /**
  * Seeded, reproducible workloads for the end-to-end driver: each is a list of timed requests with open-loop
- * Poisson arrivals (exponential inter-arrival times of mean `1000 / rate` ms; `rate: Infinity` sends everything at
- * t = 0, the closed "max concurrency" style of bench_serving). Shapes follow `spec/peer-routers.md` §4:
+ * Poisson arrivals (exponential inter-arrival times of mean `1000 / rate` ms; `rate: Infinity` sends
+ * everything at t = 0, the closed "max concurrency" style of bench_serving). Shapes follow the field's
+ * published router benchmarks:
  *
- * - {@link sharedPrefixWorkload}: SGLang bench_serving `generated-shared-prefix` (§4.2);
- * - {@link multiTurnWorkload}: production-stack multi-round QA / SGLang bench_multiturn (§4.3, §4.2);
- * - Mooncake traces: `mooncake.ts` (§4.4).
+ * - {@link sharedPrefixWorkload}: SGLang bench_serving `generated-shared-prefix`;
+ * - {@link multiTurnWorkload}: production-stack multi-round QA / SGLang bench_multiturn;
+ * - Mooncake traces (Dynamo's router benchmark): `mooncake.ts`.
  *
  * Lengths are in tokens of the chosen {@link TextTokenizer} (exact for `tiktoken` and `character`, see `text.ts`).
  * `scale` multiplies every token length (never below 1 token), so a demo can keep a workload's shape while making

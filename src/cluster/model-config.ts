@@ -1,5 +1,6 @@
 /**
- * The model config that discovery reads from AIBrix's `model.aibrix.ai/config` pod annotation (spec/aibrix-gateway.md §2.4 (d), (e)).
+ * The model config that discovery reads from AIBrix's `model.aibrix.ai/config` pod annotation
+ * (AIBrix `pkg/plugins/gateway/configprofiles`).
  *
  * ```json
  * { "lockedRoutingStrategy": "least-request", "defaultProfile": "fast",

@@ -3,7 +3,7 @@
  * write for one message (zero or more, in order) and `close(why)` runs the single cleanup, whatever ends the
  * stream. No gRPC here: the server feeds messages in and writes replies out, so this file is tested directly.
  *
- * Rules it keeps (Envoy's, wire-protocols C3):
+ * Rules it keeps (Envoy's ext_proc message sequence per processing mode):
  * - exactly one reply of the matching kind per message, except FULL_DUPLEX_STREAMED where replies are streamed;
  * - nothing after an immediate response;
  * - in modes where routing needs the body before the headers go upstream (FULL_DUPLEX_STREAMED, or STREAMED with

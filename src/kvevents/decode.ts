@@ -1,5 +1,6 @@
 /**
- * Pure decoder of vLLM `KVEventBatch` payloads (frame 2 of a KV-event message; wire-protocols.md A4).
+ * Pure decoder of vLLM `KVEventBatch` payloads (frame 2 of a KV-event message; schema in vLLM's
+ * `vllm/distributed/kv_events.py`).
  *
  * Three layouts are in the wild and all are accepted:
  * - legacy (≤ v0.23): positional arrays at both levels, `[ts, [[tag, …fields], …], dp_rank?]`;

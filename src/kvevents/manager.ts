@@ -30,7 +30,7 @@ export interface KvEventsOptions {
   readonly enabledFor: (pod: Pod) => boolean;
   /**
    * The engine's data-parallel rank on this pod (default 0). vLLM offsets both the PUB and the replay port by
-   * the rank (A2), so the subscriber connects to `pub + rank` and `replay + rank`.
+   * the rank (`offset_endpoint_port`), so the subscriber connects to `pub + rank` and `replay + rank`.
    */
   readonly rankOf?: (pod: Pod) => number;
   readonly observer?: KvEventsObserver;

@@ -1,6 +1,6 @@
 /**
  * One pod's KV-event stream: a ZeroMQ SUB socket on the engine's PUB endpoint, and the engine's ROUTER replay
- * socket (wire-protocols.md A2/A3) for everything the live stream did not deliver.
+ * socket (vLLM's `ZmqEventPublisher`) for everything the live stream did not deliver.
  *
  * The engine's buffer is asked, not assumed away: on the first connect (batches published before kvroute
  * subscribed, or lost to ZeroMQ's slow joiner), on every reconnect (batches published while disconnected), on a

@@ -1,5 +1,6 @@
 /**
- * The client side of vLLM's replay protocol (wire-protocols.md A3) and the ZeroMQ framing helpers.
+ * The client side of vLLM's replay protocol (`ZmqEventPublisher` in `vllm/distributed/kv_events.py`) and the
+ * ZeroMQ framing helpers.
  *
  * A DEALER (never REQ: a REQ socket receives only the first reply, then fails with `EFSM`) sends
  * `["", seq8(from)]`; the engine's ROUTER answers one `["", seq8, payload]` per buffered batch with

@@ -1,9 +1,9 @@
 /**
  * The event index: which blocks each vLLM pod reported caching over ZeroMQ (`BlockStored` / `BlockRemoved` /
- * `AllBlocksCleared`). It does not reproduce vLLM's block hash (wire-protocols A6, "alternative that avoids
- * reproducing the hash"): for each stored block it computes kvroute's own key from the event's `token_ids`, anchored
- * at kvroute's key of `parent_block_hash`, and keeps per pod an `engineHash → ownKey` map so removals resolve.
- * Prompts then match on the same keys the director computes for them (`PreparedPrompt.keys(blockSize)`).
+ * `AllBlocksCleared`). It does not reproduce vLLM's block hash (llm-d and AIBrix do not either): for each
+ * stored block it computes kvroute's own key from the event's `token_ids`, anchored at kvroute's key of
+ * `parent_block_hash`, and keeps per pod an `engineHash → ownKey` map so removals resolve. Prompts then match
+ * on the same keys the director computes for them (`PreparedPrompt.keys(blockSize)`).
  *
  * Not covered: vLLM extra keys other than the LoRA name (multimodal items, `cache_salt`, prompt embeddings): such
  * blocks are indexed under their token-only key, so a salted tenant's blocks can look shared to kvroute.

@@ -1,6 +1,6 @@
 /**
  * The speculative index: blocks kvroute routed to an event-publishing pod within the last TTL (llm-d's
- * "speculative" entries, peer-routers §1.2). The event index learns a prompt only after the pod has run its
+ * "speculative" entries, TTL 2 s by default). The event index learns a prompt only after the pod has run its
  * prefill and the `BlockStored` event has arrived, which for a cold 2k-token prefill behind a queue is hundreds of
  * milliseconds; requests of the same prefix arriving in that window would otherwise see no match and be spread
  * over other pods. For publishing pods a block therefore counts as held when the event index has it *or* it is

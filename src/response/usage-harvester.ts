@@ -4,7 +4,7 @@
  * Runs on the event loop for every chunk, so the common path is cheap: SSE lines are scanned for the literal
  * `"usage"` and only those followed by an object are JSON-parsed. Nothing here throws on body content: a malformed
  * line, an over-long line or an oversized JSON body is counted and ignored, never turned into an error. (AIBrix
- * answered a 500 when an SSE line was split across chunks; see the spec, §2.6.)
+ * answered a 500 when an SSE line was split across chunks.)
  *
  * Two modes, chosen once from the response:
  * - **SSE** (`text/event-stream`, or the request asked for `stream` and the response has no JSON content type):

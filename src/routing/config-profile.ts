@@ -1,6 +1,7 @@
 /**
- * Which profile of a model's config (`model.aibrix.ai/config`, parsed in `cluster/model-config.ts`) a request uses,
- * and which strategy wins (spec/aibrix-gateway.md §2.4 (d), (e)): pure functions of the config and the request.
+ * Which profile of a model's config (`model.aibrix.ai/config`, parsed in `cluster/model-config.ts`) a request
+ * uses, and which strategy wins (AIBrix's `applyConfigProfile` and `deriveRoutingStrategyFromContext`): pure
+ * functions of the config and the request.
  *
  * @module
  */

@@ -228,8 +228,8 @@ export function createDirector(options: DirectorOptions): Director {
   };
 
   /**
-   * The model's config profile and AIBrix's strategy precedence (spec §2.4 (d), (e)): locked strategy, header,
-   * profile, default; then per-model RPS admission (§2.4 (g)) around the decision, and the profile's name as the
+   * The model's config profile and AIBrix's strategy precedence: locked strategy, header,
+   * profile, default; then per-model RPS admission around the decision, and the profile's name as the
    * `x-aibrix-config-profile` response header.
    */
   function withModelConfig(input: RouteInput, prepare: boolean): Pick | Promise<Pick> {

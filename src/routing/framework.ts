@@ -127,7 +127,7 @@ export interface StrategyDeps {
   readonly slo?: SloDeps;
 }
 
-/** What the SLO strategies read and write (spec/aibrix-gateway.md §4.7, §5.9, §5.10). */
+/** What the SLO strategies read and write (GPU profiles, pending load, predicted output length). */
 export interface SloDeps {
   /** The GPU profile of `model` on the pod's deployment; undefined when none was published (or no Redis). */
   profileFor(model: string, pod: Pod): GpuProfile | undefined;

@@ -1,5 +1,5 @@
 /**
- * Where requests wait when a capacity-capped strategy (the SLO family, spec/aibrix-gateway.md §4.7) finds no pod
+ * Where requests wait when a capacity-capped strategy (the SLO family) finds no pod
  * with headroom: one bounded FIFO per model. Each waiter carries its own `attempt`, a closure that re-runs the
  * whole decision (fleet re-read, scores, reservation) and either answers or says "still no room". The director
  * calls {@link HeadroomQueue.wake} when a pick of the model is released and the server on fleet changes; the

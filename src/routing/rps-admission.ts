@@ -1,7 +1,7 @@
 /**
- * Per-model RPS admission around a routing decision (spec/aibrix-gateway.md §2.4 (g)): count the request against
- * its model's window before the pick, refuse it when the window is over the limit, and give the count back when
- * the request is not routed after all, as AIBrix's deferred `INCRBY -1` does.
+ * Per-model RPS admission around a routing decision (AIBrix's profile `requestsPerSecond`): count the request
+ * against its model's window before the pick, refuse it when the window is over the limit, and give the count
+ * back when the request is not routed after all, as AIBrix's deferred `INCRBY -1` does.
  *
  * @module
  */

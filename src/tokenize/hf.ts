@@ -1,7 +1,7 @@
 /**
  * Hugging Face `tokenizer.json` encoders: the general path through `@huggingface/tokenizers`, and a tiktoken
  * fast path for byte-level BPE vocabularies whose merge order equals rank order (Qwen2/3, Llama 3), used only
- * when it encodes a built-in sample identically (spec/ecosystem.md §4, Appendix A.5). Chat templates render
+ * when it encodes a built-in sample identically. Chat templates render
  * with `@huggingface/jinja`.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * vLLM's `POST /tokenize` as a tokenizer (spec/wire-protocols.md B2): the completion form for text, the chat form
+ * vLLM's `POST /tokenize` as a tokenizer: the completion form for text, the chat form
  * (`messages`, `add_generation_prompt`) for chats, `add_special_tokens: false` in both. Per-call timeout, bounded
  * concurrency, and failures mapped to a `TokenizeError` with a short reason (no prompt text).
  *

@@ -1,5 +1,5 @@
 /**
- * GPU profiles written by the AIBrix GPU optimizer (spec/aibrix-gateway.md §5.10), read from Redis.
+ * GPU profiles written by the AIBrix GPU optimizer (`pkg/cache/model_gpu_profile.go`), read from Redis.
  *
  * Key: `aibrix:profile_<model>_<deployment>` (string, JSON). JSON shape:
  * `{"gpu", "cost", "tputs": [[..]], "indexes": [[output tokens..],[input tokens..]], "created", "e2e", "ttft",
@@ -263,7 +263,7 @@ export function tpotSeconds(p: GpuProfile, sig: readonly number[]): number | und
 }
 
 /**
- * The deployment name of a pod for profile lookup (§5.3): the `labelKey` label (AIBrix's
+ * The deployment name of a pod for profile lookup: the `labelKey` label (AIBrix's
  * `AIBRIX_POD_DEPLOYMENT_LABEL`, default `app.kubernetes.io/name`) when set, else the pod's `deployment` as
  * discovery derived it (owner references in Kubernetes, `deployment` in the endpoints file). Undefined when neither
  * is known.

@@ -1,6 +1,6 @@
 /**
  * Usage accounting shared with AIBrix: the outage-safe Redis connection, the GPU-optimizer request trace
- * (spec/aibrix-gateway.md §5.8) and the output-length predictor (§5.9).
+ * and the output-length predictor.
  *
  * @module
  */

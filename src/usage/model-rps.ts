@@ -1,7 +1,7 @@
 /**
- * Per-model requests-per-second limit (spec/aibrix-gateway.md §2.4 (g), §8.1), over AIBrix's fixed 1-second Redis
- * window so kvroute and AIBrix gateways share one budget: `INCRBY aibrix_model:<model>_MODEL_RPS_CURRENT:<bin>`;
- * a count above the limit is over.
+ * Per-model requests-per-second limit (AIBrix's profile `requestsPerSecond`), over AIBrix's fixed 1-second
+ * Redis window so kvroute and AIBrix gateways share one budget:
+ * `INCRBY aibrix_model:<model>_MODEL_RPS_CURRENT:<bin>`; a count above the limit is over.
  *
  * Differences from AIBrix, on purpose: a Redis failure lets the request through (AIBrix answers 500) because the
  * limit protects the fleet from overload, and an outage of the limiter's store is not the fleet being overloaded.

@@ -1,5 +1,5 @@
 /**
- * Output-length predictor (spec/aibrix-gateway.md §5.9), after AIBrix `SimpleOutputPredictor`
+ * Output-length predictor, after AIBrix `SimpleOutputPredictor`
  * (`pkg/cache/output_predictor.go`).
  *
  * Per model: a moving 240 s histogram (24 slots of 10 s) of output-token buckets per input-token bucket, where

@@ -1,5 +1,5 @@
 /**
- * The pending-load provider of the SLO family (spec/aibrix-gateway.md §4.7, §5.5 `realtime_normalized_pendings`),
+ * The pending-load provider of the SLO family (AIBrix's pod metric `realtime_normalized_pendings`),
  * after AIBrix `PendingLoadProvider` (`pkg/cache/pending_load_provider.go`).
  *
  * By Little's law a pod holds `throughput × latency` requests at its profiled capacity, so one request consumes

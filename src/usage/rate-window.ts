@@ -1,5 +1,5 @@
 /**
- * AIBrix's fixed-window Redis counter (spec/aibrix-gateway.md §8.1, `GW/ratelimiter/redis.go`), byte-compatible
+ * AIBrix's fixed-window Redis counter (`pkg/plugins/gateway/ratelimiter/redis.go`), byte-compatible
  * so kvroute and AIBrix gateways can share one Redis:
  *
  * - key = `<name>:<key>:<(unixSeconds / windowSeconds) % 64>` (integer division, as Go's `int64` arithmetic);

@@ -1,5 +1,5 @@
 /**
- * The Redis connection used by the usage writers (request trace, spec/aibrix-gateway.md §5.8 and §8.3).
+ * The Redis connection used by the usage writers (the request trace).
  *
  * Configured so that a Redis outage never blocks a caller: no offline queue (commands fail at once while
  * disconnected), one retry per request, short connect and command timeouts, and a capped-backoff reconnect loop

@@ -1,9 +1,9 @@
 /**
- * Several kvroute replicas share one picture of pod load through Redis, in AIBrix's format (§5.7): every tick
- * each replica writes one hash per pod, `aibrix:pod:<gateway>:<ns>:<pod>` (`requests_running` and identity
- * fields, PEXPIRE 500 ms so a dead replica's numbers vanish), then reads every replica's hashes and sums the
- * others' `requests_running` per pod. The sum is 100–500 ms old; a Redis outage empties it (counted), never
- * blocks a decision.
+ * Several kvroute replicas share one picture of pod load through Redis, in AIBrix's format
+ * (`pkg/cache/cache_gateway_snapshot.go`): every tick each replica writes one hash per pod,
+ * `aibrix:pod:<gateway>:<ns>:<pod>` (`requests_running` and identity fields, PEXPIRE 500 ms so a dead
+ * replica's numbers vanish), then reads every replica's hashes and sums the others' `requests_running` per
+ * pod. The sum is 100–500 ms old; a Redis outage empties it (counted), never blocks a decision.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Request trace for the AIBrix GPU optimizer (spec/aibrix-gateway.md §5.6, §5.8, §8.3), byte-compatible with
+ * Request trace for the AIBrix GPU optimizer, byte-compatible with
  * AIBrix's `pkg/cache/trace.go` + `cache_trace.go`.
  *
  * Per model and per 10 s window: finished requests are counted into buckets keyed `"<inIdx>:<outIdx>"` where

@@ -1,5 +1,5 @@
 /**
- * The request path's view of per-user limits (spec/aibrix-gateway.md §2.3 step 2, §2.6 "Completion rule", §8.2):
+ * The request path's view of per-user limits (AIBrix `pkg/plugins/gateway/gateway_ratelimit.go`):
  * one `begin(user)` per request that decides admit / reject / unchecked, and one fire-and-forget `charge` per
  * completed request. It turns {@link UserLimits} outcomes into `RouteError`s (the wire mapping stays in
  * `src/extproc/immediate-response.ts`) and reports every outcome to an observer, so this module knows nothing of
@@ -55,7 +55,7 @@ export interface UserAdmissionOptions {
 }
 
 /**
- * AIBrix's rule for a TPM-limited user (§2.4): a chat stream must ask for usage (`stream_options.include_usage`),
+ * AIBrix's rule for a TPM-limited user: a chat stream must ask for usage (`stream_options.include_usage`),
  * or its tokens could never be charged. Reads the raw record's `tpm`, not the defaulted one, as AIBrix does.
  */
 export function includeUsageError(

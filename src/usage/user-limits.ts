@@ -1,5 +1,5 @@
 /**
- * Per-user RPM/TPM limits, byte-compatible with AIBrix (spec/aibrix-gateway.md §2.3 step 2, §2.6, §8.1–§8.3):
+ * Per-user RPM/TPM limits, byte-compatible with AIBrix (`pkg/plugins/gateway/gateway_ratelimit.go`):
  *
  * - user record: `GET aibrix-users/<name>` = JSON `{"name","rpm","tpm"}` (written by the metadata service);
  * - counters: `aibrix:<user>_RPM_CURRENT:<bin>` and `aibrix:<user>_TPM_CURRENT:<bin>`, with
@@ -27,9 +27,9 @@ import type { RedisConnection, RedisFailureReason, UsageLogger } from "./redis";
 
 /** Redis key prefix of user records (`pkg/utils/users.go`). */
 export const USER_KEY_PREFIX = "aibrix-users/";
-/** Limiter name of the user RPM/TPM windows (§8.1 `"aibrix"`). */
+/** Limiter name of the user RPM/TPM windows (AIBrix's `"aibrix"` limiter). */
 export const USER_LIMITER_NAME = "aibrix";
-/** User RPM/TPM window length in seconds (§8.1: 1 minute). */
+/** User RPM/TPM window length in seconds (1 minute, as AIBrix's). */
 export const USER_WINDOW_SECONDS = 60;
 /** RPM applied when a record's `rpm` is 0 (`DefaultRPM`). */
 export const DEFAULT_USER_RPM = 100;

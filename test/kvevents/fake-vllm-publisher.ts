@@ -1,5 +1,5 @@
 /**
- * A stand-in for vLLM's `ZmqEventPublisher` (wire-protocols.md A2/A3) for tests: the simulator's own publisher
+ * A stand-in for vLLM's `ZmqEventPublisher` for tests: the simulator's own publisher
  * (`src/sim/server/kv-publisher.ts`: PUB + ROUTER replay, bounded buffer, END_SEQ marker) plus a probe loop, and
  * the byte-exact fixture frames captured from vLLM.
  *

@@ -51,7 +51,7 @@ const usageChunk = (p: number, c: number, t: number): string =>
   `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[],"usage":{"prompt_tokens":${p},"total_tokens":${t},"completion_tokens":${c}}}\n\n`;
 const DONE = "data: [DONE]\n\n";
 
-/** A vLLM chat stream with include_usage (wire-protocols.md B3). */
+/** A vLLM chat stream with include_usage (final `choices: []` usage chunk). */
 const VLLM_STREAM =
   chunk({ role: "assistant", content: "" }) +
   chunk({ content: "Hello" }) +

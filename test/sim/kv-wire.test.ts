@@ -8,7 +8,7 @@ const TOKENS_1_32 = Array.from({ length: 32 }, (_, i) => i + 1);
 const H0 = 3236607068019569386n;
 const H1 = 2758186210834249151n;
 
-describe("KV-event payload encoding (wire-protocols A4, release layout)", () => {
+describe("KV-event payload encoding (vLLM v0.24+ release layout)", () => {
   const frames = fixtureFrames("release_map");
 
   // The fixture was captured from vLLM's own publisher (msgspec); equal bytes prove wire compatibility.

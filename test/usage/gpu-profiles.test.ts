@@ -1,6 +1,7 @@
 /**
- * GPU profiles (spec/aibrix-gateway.md §5.10): parsing, the signature tolerance rule, newest-by-`created`, and
- * refresh against a real, private redis-server (outage keeps the last good profiles; recovery after restart).
+ * GPU profiles (AIBrix `pkg/cache/model_gpu_profile.go`): parsing, the signature tolerance rule,
+ * newest-by-`created`, and refresh against a real, private redis-server (outage keeps the last good profiles;
+ * recovery after restart).
  */
 import Redis from "ioredis";
 import {

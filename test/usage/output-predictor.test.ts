@@ -1,6 +1,6 @@
 /**
- * Output predictor (spec/aibrix-gateway.md §5.9): bucketing, weighted random draw, cold prediction, the moving
- * 240 s window and the model bound. Pure: injected clock and random source.
+ * Output predictor (AIBrix `pkg/cache/output_predictor.go`): bucketing, weighted random draw, cold
+ * prediction, the moving 240 s window and the model bound. Pure: injected clock and random source.
  */
 import {
   COLD_PREDICTION,

@@ -1,6 +1,7 @@
 /**
- * Pending-load provider (spec/aibrix-gateway.md §4.7): consumption `1 / tput / e2e` at the signature of
- * `[outputTokens, inputTokens]`, utilization as a sum, headroom under cap 1.0, and the bounded accumulator.
+ * Pending-load provider (AIBrix `pkg/cache/pending_load_provider.go`): consumption `1 / tput / e2e` at the
+ * signature of `[outputTokens, inputTokens]`, utilization as a sum, headroom under cap 1.0, and the bounded
+ * accumulator.
  */
 import {
   fitsUnderCap,

@@ -1,5 +1,5 @@
 /**
- * Request trace (spec/aibrix-gateway.md §5.8, §8.3): bucket indexes, byte-exact JSON (Go `json.Marshal` of a
+ * Request trace (AIBrix `pkg/cache/trace.go`): bucket indexes, byte-exact JSON (Go `json.Marshal` of a
  * `map[string]int`: byte-wise sorted keys, no whitespace), key names, TTL, window alignment, and the outage
  * backlog, against a real, private redis-server.
  */
@@ -26,7 +26,7 @@ const OPENED_MS = (T12_00_00 - 3) * 1000;
 
 describe("trace buckets (pure)", () => {
   it.each([
-    // The spec's examples (§5.8).
+    // Examples worked from AIBrix's `pkg/cache/trace.go` formula.
     [1000, 100],
     [1024, 100],
     [128, 70],

@@ -1,8 +1,8 @@
 /**
- * Paged KV block pool with vLLM-style automatic prefix caching (`vllm/v1/core/block_pool.py`, wire-protocols
- * §A5): blocks carry a reference count; a block whose count drops to 0 goes to the tail of a free queue but keeps
- * its hash, so it can still be hit until allocation pops it from the head and evicts it (emitting BlockRemoved).
- * Unlike vLLM, a hash is held by at most one physical block, so a `removed` event always means "gone".
+ * Paged KV block pool with vLLM-style automatic prefix caching (`vllm/v1/core/block_pool.py`): blocks carry a
+ * reference count; a block whose count drops to 0 goes to the tail of a free queue but keeps its hash, so it
+ * can still be hit until allocation pops it from the head and evicts it (emitting BlockRemoved). Unlike vLLM,
+ * a hash is held by at most one physical block, so a `removed` event always means "gone".
  *
  * @module
  */
@@ -74,7 +74,7 @@ export class BlockPool {
     if (h !== undefined) {
       this.cached.delete(h);
       this.hashes[b] = undefined;
-      // vLLM emits one BlockRemoved per evicted hash (§A5).
+      // vLLM emits one BlockRemoved per evicted hash.
       this.pending.push({ t: "removed", blockHashes: [h] });
     }
     this.ref[b] = 1;

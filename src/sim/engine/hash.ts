@@ -1,12 +1,13 @@
 /**
  * Block hash chain for the simulated prefix cache: `h_i = H(h_{i-1}, tokens of block i, lora)`, the shape of
- * vLLM's `hash_block_tokens` (wire-protocols §A6) with a 64-bit digest like vLLM's published int form.
+ * vLLM's `hash_block_tokens` (`vllm/v1/core/kv_cache_utils.py`) with a 64-bit digest like vLLM's published
+ * int form.
  *
  * Pure JavaScript on purpose: `createSimEngine` is synchronous (the server builds pods without awaiting), and
  * the WASM xxhash needs an async initialisation. Two independent 32-bit murmur3-style lanes over 32-bit words
  * (different seeds and multipliers) make a 64-bit value; per block that is ~2×(B+3) `Math.imul`s and one
  * BigInt, far cheaper than sha256. It is not vLLM's digest: routers consuming the events recompute their own
- * keys from `token_ids` (§A6 "alternative"), which is exactly what this exercises.
+ * keys from `token_ids` (as llm-d and AIBrix do), which is exactly what this exercises.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 /**
  * Engine presets for stated GPU/model pairs. Every number is derived in README.md ("Presets"); the short form
- * is in the comments. Anchors: spec/peer-routers.md §3 (llm-d 73-capacity: 8 pods × 2×H100 TP2 Qwen3-32B,
- * 307,328 KV tokens/pod, precise routing 8,730 out tok/s) and §4.7 (10k-token prompt 4.3 s cold → 0.6 s warm).
+ * is in the comments. Anchors: llm-d's published 73-capacity benchmark (8 pods × 2×H100 TP2 Qwen3-32B,
+ * 307,328 KV tokens/pod, precise routing 8,730 out tok/s) and llm-d's blog (Qwen3-32B 10k-token prompt 4.3 s
+ * cold → 0.6 s warm).
  *
  * @module
  */

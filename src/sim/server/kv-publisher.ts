@@ -1,5 +1,5 @@
 /**
- * vLLM's `ZmqEventPublisher` (wire-protocols.md A2/A3): a bound PUB socket sending 3-frame messages
+ * vLLM's `ZmqEventPublisher` (`vllm/distributed/kv_events.py`): a bound PUB socket sending 3-frame messages
  * `[topic, seq8, payload]` with a sequence counter starting at 0, a bounded ring buffer of the last
  * `bufferSteps` batches, and a bound ROUTER socket answering replay requests `[id, "", start_seq8]` with
  * `[id, "", seq8, payload]`… then `[id, "", END_SEQ, ""]`. Requests that are not exactly 3 frames are ignored,

@@ -1,5 +1,5 @@
 /**
- * vLLM's KV-event payload, encoded as the current release does (wire-protocols.md A4, "release layout", v0.24+):
+ * vLLM's KV-event payload, encoded as the current release does (the "release layout", v0.24+):
  * the batch is a positional array `[ts, events, data_parallel_rank]`, each event a map keyed by `"type"` with
  * its fields in declaration order, defaults omitted (`omit_defaults`), fields without a default always present.
  * The bytes equal the fixture frames captured from vLLM's own publisher (test/sim/kv-wire.test.ts checks them).
@@ -95,7 +95,7 @@ export function wireEvents(events: readonly SimKvEvent[], loraIdOf: (name: strin
           },
         ];
       case "removed":
-        // vLLM emits one BlockRemoved per evicted hash (A5), so consumers see the same granularity here.
+        // vLLM emits one BlockRemoved per evicted hash, so consumers see the same granularity here.
         return e.blockHashes.map((h) => ({ type: "BlockRemoved", blockHashes: [h] }));
       case "cleared":
         return [{ type: "AllBlocksCleared" }];

@@ -1,8 +1,9 @@
 /**
- * The pod's Prometheus `/metrics`, in vLLM v1's names and format (wire-protocols.md B1): gauges and counters
- * read from the engine at scrape time, latency histograms observed by the server, `cache_config_info` carrying
- * the cache geometry as labels. Written by hand (not prom-client) so the text is exactly what vLLM's
- * `prometheus_client` prints: `vllm:` names, `_total` counters, labels sorted by name, float values (`3.0`).
+ * The pod's Prometheus `/metrics`, in vLLM v1's names and format (`vllm/v1/metrics/loggers.py`): gauges and
+ * counters read from the engine at scrape time, latency histograms observed by the server,
+ * `cache_config_info` carrying the cache geometry as labels. Written by hand (not prom-client) so the text is
+ * exactly what vLLM's `prometheus_client` prints: `vllm:` names, `_total` counters, labels sorted by name,
+ * float values (`3.0`).
  *
  * @module
  */

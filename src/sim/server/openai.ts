@@ -1,5 +1,5 @@
 /**
- * OpenAI-compatible response bodies as vLLM shapes them (wire-protocols.md B2/B3): completion objects with
+ * OpenAI-compatible response bodies as vLLM shapes them: completion objects with
  * `usage`, streaming chunks (`chat.completion.chunk` / `text_completion`), the final usage chunk with
  * `choices: []`, and error envelopes. Output text is synthetic: token `i` is one short word.
  *

@@ -1,6 +1,7 @@
 /**
- * Pure mapping from a Kubernetes Pod object to a routing `Pod`, following AIBrix's labels (spec/aibrix-gateway.md
- * §5.3). No I/O; the discovery source calls it whenever a pod, its adapters or the InferencePool change.
+ * Pure mapping from a Kubernetes Pod object to a routing `Pod`, following AIBrix's labels (as its pod
+ * discovery in `pkg/cache` reads them). No I/O; the discovery source calls it whenever a pod, its adapters or
+ * the InferencePool change.
  *
  * Input objects come either from a list (deserialised by the client: dates are `Date`) or from a watch event (raw
  * JSON: dates are strings), so only shapes common to both are relied on, and every field is checked before use.

@@ -1,5 +1,5 @@
 /**
- * `prefix-cache`: AIBrix's prefix-cache routing (local mode, spec aibrix-gateway §4.1) on kvroute's indexes.
+ * `prefix-cache`: AIBrix's prefix-cache routing (local mode) on kvroute's indexes.
  * Prefer the pod holding the longest run of the prompt's leading blocks, unless load is imbalanced or the pod is
  * overloaded; otherwise abstain so the scheduler falls back to least-request, as AIBrix does.
  *

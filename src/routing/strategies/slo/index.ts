@@ -1,8 +1,9 @@
 /**
- * The SLO family (spec/aibrix-gateway.md §4.7): `slo`, `slo-least-load-pulling`, `slo-pack-load` and
- * `slo-least-load`. Each request consumes `requestConsumption(profile, promptTokens, predictedOutput)` of a pod's
- * profiled capacity; a pod's utilization is the sum of what kvroute itself has in flight there
- * (`PendingLoadAccumulator`, reserved in `onRouted`, released by the finisher).
+ * The SLO family (AIBrix `pkg/plugins/gateway/algorithms/slo.go`): `slo`, `slo-least-load-pulling`,
+ * `slo-pack-load` and `slo-least-load`. Each request consumes
+ * `requestConsumption(profile, promptTokens, predictedOutput)` of a pod's profiled capacity; a pod's
+ * utilization is the sum of what kvroute itself has in flight there (`PendingLoadAccumulator`, reserved in
+ * `onRouted`, released by the finisher).
  *
  * - `slo`, `slo-least-load-pulling`: pods where `util + consumption <= 1`; the least utilized wins; none → `wait`.
  * - `slo-pack-load`: the same eligibility; the MOST utilized wins (bin packing); none → `wait`.

@@ -1,5 +1,5 @@
 /**
- * `vtc-basic`: AIBrix's Virtual Token Counter fairness routing (spec aibrix-gateway §4.5, `vtc/vtc_basic.go`).
+ * `vtc-basic`: AIBrix's Virtual Token Counter fairness routing (`vtc/vtc_basic.go`).
  * Each user's weighted tokens over a sliding window map the user onto a position in the candidate list: light users
  * go to the first pods, heavy users towards the last, so a heavy user's load lands away from light users'. A
  * utilization term and a small random term keep the spread. Unlike AIBrix, the charge made at routing time (an
