@@ -223,14 +223,20 @@ describe("PodSubscriber", () => {
     const { pub, sub, sink } = await setup({ queueLimit: 8 });
     sink.delayMs = 3;
     let maxQueued = 0;
+    let published = 0;
     const sampler = setInterval(() => (maxQueued = Math.max(maxQueued, sub.status().queued)), 1);
     try {
-      for (let i = 0; i < 150; i++) await pub.publish(payload(0));
-      await until(
-        () => sub.status().lastSeq === pub.nextSeq - 1n && !sub.status().replaying,
-        "caught up",
-        15000,
-      );
+      // Whether a burst outruns the sink depends on how the publisher's sends and the subscriber's receives
+      // interleave on one event loop; bursts go on until one overflowed the queue (almost always the first).
+      for (let round = 0; round < 20 && sub.status().queueDrops === 0; round++) {
+        for (let i = 0; i < 150; i++) await pub.publish(payload(0));
+        published += 150;
+        await until(
+          () => sub.status().lastSeq === pub.nextSeq - 1n && !sub.status().replaying,
+          "caught up",
+          15000,
+        );
+      }
     } finally {
       clearInterval(sampler);
     }
@@ -240,8 +246,7 @@ describe("PodSubscriber", () => {
     expect(maxQueued).toBeLessThanOrEqual(8);
     // Every batch was applied (replayed or live), or the pod was dropped and resynced on overflow.
     const stored = sink.calls.filter((c) => c.op === "stored").length;
-    if (process.env.KV_DEBUG) console.log({ ...st, maxQueued, stored });
-    if (st.resyncs === 0) expect(stored).toBe(150);
+    if (st.resyncs === 0) expect(stored).toBe(published);
     else expect(sink.ops()).toContain("drop");
-  }, 20000);
+  }, 60000);
 });
