@@ -24,7 +24,14 @@ import {
 import type { Endpoint, InferenceRequest, Prompt } from "./inference-request";
 import { responsesPrompt } from "./responses";
 import type { ShapeBound, ShapeLimits } from "./shape-limits";
-import { itemsBeyond, nestedTooDeeply, nestsDeeperThan, tooManyItems } from "./shape-limits";
+import {
+  itemsBeyond,
+  maxContainersFor,
+  nestedTooDeeply,
+  scanShape,
+  tooManyContainers,
+  tooManyItems,
+} from "./shape-limits";
 import { classifyPrompt, rerankPrompt } from "./rerank-classify";
 
 /** Limits applied while parsing. */
@@ -117,9 +124,12 @@ export function parseRequest(path: string, body: Uint8Array, limits: ParseLimits
   if (bodyBytes === 0) throw badRequest("request body is required");
 
   const shape = limits.shape;
-  if (shape && nestsDeeperThan(body, shape.maxDepth)) {
-    limits.onShapeBound?.("json-depth");
-    throw nestedTooDeeply(shape.maxDepth);
+  const broken = shape && scanShape(body, shape.maxDepth, maxContainersFor(shape.maxItems));
+  if (shape && broken) {
+    limits.onShapeBound?.(broken);
+    throw broken === "json-depth"
+      ? nestedTooDeeply(shape.maxDepth)
+      : tooManyContainers(maxContainersFor(shape.maxItems));
   }
   const json = decodeJson(body);
   const crowded = shape === undefined ? undefined : itemsBeyond(json, endpoint, shape.maxItems);

@@ -77,10 +77,26 @@ describe("body shape bounds", () => {
     expect(errorOf(r).error["param"]).toBe("messages");
   });
 
-  it("refuses a million empty messages", async () => {
+  it("refuses a million empty messages before parsing them (the array/object bound), counted", async () => {
     const payload = `{"model":"m1","messages":[${"{},".repeat(999_999)}{}]}`;
     const r = await sendChat(h, payload);
-    expect(errorOf(r)).toMatchObject({ status: 400, error: { code: "array_above_max_length" } });
+    const { status, error } = errorOf(r);
+    expect(status).toBe(400);
+    // --max-messages 8 here: the bound is max(4096, 16 × 8) arrays and objects.
+    expect(error["message"]).toMatch(/more than 4096 arrays and objects/);
+    expect(await boundCount(h, "json-containers")).toBe(1);
+  });
+
+  it("refuses 4 MB of small nested arrays in any field before JSON.parse (0.5 s of loop each before)", async () => {
+    const junk = Array.from({ length: 300 }, () => nested(120)).join(",");
+    const payload = `{"model":"m1","messages":[{"role":"user","content":"hi"}],"x":[${junk}]}`;
+    const r = await sendChat(h, payload);
+    expect(errorOf(r)).toMatchObject({ status: 400 });
+    expect(errorOf(r).error["message"]).toMatch(/arrays and objects/);
+    expect(await boundCount(h, "json-containers")).toBe(2);
+    // Under the bound: routed.
+    const fine = `{"model":"m1","messages":[{"role":"user","content":"hi"}],"x":[${nested(120)}]}`;
+    expect(setHeaders(await sendChat(h, fine))["target-pod"]).toMatch(/^10\.0\.0\.[12]:8000$/);
   });
 
   it("refuses a prompt array longer than the bound, but not a long token-id prompt", async () => {

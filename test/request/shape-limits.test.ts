@@ -1,4 +1,4 @@
-import { itemsBeyond, nestsDeeperThan } from "../../src/request/shape-limits";
+import { itemsBeyond, maxContainersFor, nestsDeeperThan, scanShape } from "../../src/request/shape-limits";
 
 const bytes = (s: string): Uint8Array => Buffer.from(s);
 
@@ -17,6 +17,20 @@ describe("nestsDeeperThan", () => {
     ["[]]]][[[", 2, false], // malformed: left to JSON.parse, which rejects it
   ])("%s with max %d → %s", (text, max, deeper) => {
     expect(nestsDeeperThan(bytes(text), max)).toBe(deeper);
+  });
+});
+
+describe("scanShape", () => {
+  it("counts arrays and objects outside strings against the container bound", () => {
+    expect(scanShape(bytes(`[${"{},".repeat(4)}{}]`), 128, 6)).toBeUndefined();
+    expect(scanShape(bytes(`[${"{},".repeat(5)}{}]`), 128, 6)).toBe("json-containers");
+    expect(scanShape(bytes(`["${"[{".repeat(100)}"]`), 128, 6)).toBeUndefined();
+    expect(scanShape(bytes("[[[]]]"), 2, 100)).toBe("json-depth");
+  });
+
+  it("allows 16 arrays or objects per item, never fewer than 4096", () => {
+    expect(maxContainersFor(4096)).toBe(65_536);
+    expect(maxContainersFor(8)).toBe(4096);
   });
 });
 
