@@ -65,6 +65,10 @@ describe("envoy/envoy.yaml", () => {
     expect(at(extProc, "grpc_service", "envoy_grpc", "cluster_name")).toBe("kvroute_ext_proc");
   });
 
+  it("trusts the peer address, not x-forwarded-for, to tell internal clients (their x-envoy-* headers are stripped)", () => {
+    expect(at(hcm, "use_remote_address")).toBe(true);
+  });
+
   it("turns on graceful ext_proc stream close in its runtime (no RST_STREAM per request)", () => {
     expect(gracefulCloseSetting(doc)).toBe(true);
   });
