@@ -15,20 +15,17 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { loadExtProcDefinition } from "../src/extproc/proto";
 import { startKvroute, startNoopServer } from "./children";
+import { startLoopbackFleet } from "./loopback-fleet";
 import type { BenchChild } from "./children";
 import { EnvoyLikeClient } from "./envoy-like-client";
 import { buildWorkload } from "./extproc-workload";
 import type { Workload } from "./extproc-workload";
 
 const MODEL = "m1";
-const ENDPOINTS = ["10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"];
 /** Prompt size of every conversation, tokens: small, so the run measures stream endings rather than parsing. */
 const PROMPT_TOKENS = 128;
 const TICK_MS = 5;
@@ -209,12 +206,7 @@ export async function runEnvoyReset(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\nusage: npm run bench -- ${ENVOY_RESET_USAGE}\n`);
     return 2;
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), "kvroute-bench-"));
-  const endpointsFile = path.join(dir, "endpoints.yaml");
-  writeFileSync(
-    endpointsFile,
-    `models:\n  - name: ${MODEL}\n    endpoints:\n${ENDPOINTS.map((e) => `      - "${e}"\n`).join("")}`,
-  );
+  const fleet = await startLoopbackFleet(MODEL, 3);
   const encode = loadExtProcDefinition().processService.Process.requestSerialize;
   const workload = buildWorkload("envoy-reset", MODEL, PROMPT_TOKENS, encode);
   const rows: RunFigures[] = [];
@@ -226,7 +218,7 @@ export async function runEnvoyReset(argv: readonly string[]): Promise<number> {
           ? await startNoopServer("noop")
           : await startKvroute({
               name: "kvroute",
-              endpointsFile,
+              endpointsFile: fleet.endpointsFile,
               logLevel: "warn",
               routingAlgorithm: "least-request",
             });
@@ -237,7 +229,7 @@ export async function runEnvoyReset(argv: readonly string[]): Promise<number> {
       }
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    fleet.close();
   }
   process.stdout.write(formatFigures(rows, o));
   const kv = rows.find((r) => r.server === "kvroute");

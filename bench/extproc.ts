@@ -22,12 +22,13 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadExtProcDefinition } from "../src/extproc/proto";
 import { startKvroute, startNoopServer } from "./children";
+import { startLoopbackFleet } from "./loopback-fleet";
 import type { BenchChild } from "./children";
 import { ExtProcLoadClient, accumulate, emptyResult } from "./extproc-client";
 import type { LoadResult } from "./extproc-client";
@@ -36,11 +37,10 @@ import type { Workload } from "./extproc-workload";
 import { formatTable, jsonNumbers, ratios, serverFigures } from "./extproc-report";
 import type { ServerFigures, ServerTotals, WorkloadFigures } from "./extproc-report";
 
-/** The model the workloads ask for and the endpoints kvroute routes it to. */
+/** The model the workloads ask for (served by 3 loopback pods, `loopback-fleet.ts`). */
 const MODEL = "m1";
-const ENDPOINTS = ["10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8000"];
-/** The floor's fixed decision (see `noop-extproc-server.ts`). */
-const FLOOR_TARGET = "10.0.0.1:8000";
+/** The floor's fixed decision (see `noop-extproc-server.ts`); a header value, never dialled. */
+const FLOOR_TARGET = "127.0.0.1:8000";
 /** Workloads: name and prompt size in tokens. */
 const WORKLOADS: readonly (readonly [string, number])[] = [
   ["chat-1k", 1000],
@@ -272,24 +272,19 @@ export async function runExtProc(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\nusage: npm run bench -- ${EXTPROC_USAGE}\n`);
     return 2;
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), "kvroute-bench-"));
-  const endpointsFile = path.join(dir, "endpoints.yaml");
-  writeFileSync(
-    endpointsFile,
-    `models:\n  - name: ${MODEL}\n    endpoints:\n${ENDPOINTS.map((e) => `      - "${e}"\n`).join("")}`,
-  );
+  const fleet = await startLoopbackFleet(MODEL, 3);
   const children: BenchChild[] = [];
   const clients: ExtProcLoadClient[] = [];
   try {
     progress(`starting servers (${o.skipWarn ? "floor, kvroute" : "floor, kvroute, kvroute-warn"})`);
-    await startServers(o, endpointsFile, children);
+    await startServers(o, fleet.endpointsFile, children);
     const { processService } = loadExtProcDefinition();
     const method = processService.Process;
     const targets: Target[] = children.map((child) => {
       const client = new ExtProcLoadClient({
         address: `127.0.0.1:${child.grpcPort}`,
         decode: method.responseDeserialize,
-        validTargets: new Set(child.name === "floor" ? [FLOOR_TARGET] : ENDPOINTS),
+        validTargets: new Set(child.name === "floor" ? [FLOOR_TARGET] : fleet.endpoints),
       });
       clients.push(client);
       return { child, client };
@@ -331,6 +326,6 @@ export async function runExtProc(argv: readonly string[]): Promise<number> {
     for (const c of clients) c.close();
     const codes = await Promise.all(children.map(async (c) => [c.name, await c.stop()] as const));
     for (const [name, code] of codes) if (code !== 0) progress(`${name} exited with code ${String(code)}`);
-    rmSync(dir, { recursive: true, force: true });
+    fleet.close();
   }
 }

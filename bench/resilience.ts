@@ -17,14 +17,12 @@
  *
  * @module
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import os from "node:os";
-import path from "node:path";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { loadExtProcDefinition } from "../src/extproc/proto";
 import { startKvroute } from "./children";
+import { startLoopbackFleet } from "./loopback-fleet";
 import type { BenchChild } from "./children";
 import type { Vitals } from "./child-ipc";
 import { ExtProcLoadClient } from "./extproc-client";
@@ -110,25 +108,6 @@ function progress(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
-/** Loopback "pods": HTTP servers answering every request (kvroute's scrapes) with an empty 200. */
-async function startPods(n: number): Promise<{ endpoints: string[]; close(): void }> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<http.Server>((resolve) => {
-          const s = http.createServer((_req, res) => res.end(""));
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const endpoints = servers.map((s) => {
-    const a = s.address();
-    return `127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
-  });
-  return { endpoints, close: () => servers.forEach((s) => s.close()) };
-}
-
 const mb = (b: number | null): string => (b === null ? "n/a" : `${(b / 2 ** 20).toFixed(0)} MB`);
 const vitalsLine = (v: Vitals): string =>
   `loop delay p99 ${v.eldP99Ms.toFixed(1)} ms (max ${v.eldMaxMs.toFixed(0)} ms), ` +
@@ -188,13 +167,8 @@ export async function runResilience(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\nusage: npm run bench -- ${RESILIENCE_USAGE}\n`);
     return 2;
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), "kvroute-resilience-"));
-  const pods = await startPods(PODS);
-  const endpointsFile = path.join(dir, "endpoints.yaml");
-  writeFileSync(
-    endpointsFile,
-    `models:\n  - name: ${MODEL}\n    endpoints:\n${pods.endpoints.map((e) => `      - "${e}"\n`).join("")}`,
-  );
+  const pods = await startLoopbackFleet(MODEL, PODS);
+  const { endpointsFile } = pods;
   let child: BenchChild | undefined;
   const clients: grpc.Client[] = [];
   const report: Record<string, unknown> = { benchmark: "resilience", node: process.version, options: o };
@@ -303,7 +277,6 @@ export async function runResilience(argv: readonly string[]): Promise<number> {
       if (code !== 0) progress(`kvroute exited with code ${String(code)}`);
     }
     pods.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
