@@ -19,6 +19,7 @@ export interface CpuQuery {
  * GC when the child runs with `--expose-gc` (else null): what the process keeps, not what it has not collected yet.
  */
 export interface Vitals {
+  readonly eldP50Ms: number;
   readonly eldP99Ms: number;
   readonly eldMaxMs: number;
   readonly rssBytes: number;
@@ -47,6 +48,7 @@ export interface ListeningMessage {
 type LoopDelayHistogram = ReturnType<typeof monitorEventLoopDelay>;
 
 function vitals(delay: LoopDelayHistogram): Vitals {
+  const eldP50Ms = delay.percentile(50) / 1e6;
   const eldP99Ms = delay.percentile(99) / 1e6;
   const eldMaxMs = delay.max / 1e6;
   delay.reset();
@@ -58,6 +60,7 @@ function vitals(delay: LoopDelayHistogram): Vitals {
     rssAfterGcBytes = process.memoryUsage.rss();
   }
   return {
+    eldP50Ms,
     eldP99Ms,
     eldMaxMs,
     rssBytes: before.rss,

@@ -85,7 +85,8 @@ function installExitHook(): void {
  * serve at `--log-level warn`).
  */
 type Readiness =
-  { readonly t: "ipc-listening" } | { readonly t: "readyz"; grpcPort: number; httpPort: number };
+  | { readonly t: "ipc-listening" }
+  | { readonly t: "readyz"; grpcPort: number; httpPort: number; pollMs: number };
 
 interface ForkOptions {
   readonly name: string;
@@ -187,7 +188,9 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
     } else {
       const poll = (): void => {
         if (ready) return;
-        void isReady(r.httpPort).then((ok) => (ok ? succeed(r.grpcPort, r.httpPort) : setTimeout(poll, 100)));
+        void isReady(r.httpPort).then((ok) =>
+          ok ? succeed(r.grpcPort, r.httpPort) : setTimeout(poll, r.pollMs),
+        );
       };
       poll();
     }
@@ -260,6 +263,8 @@ export interface KvrouteChildOptions {
   readonly extraExecArgv?: readonly string[];
   /** Extra kvroute flags after the standard ones, e.g. `--kv-events-static` (the routing benchmark). */
   readonly extraArgs?: readonly string[];
+  /** How often `/readyz` is polled while starting (default 100 ms; the first-prompt measurement polls faster). */
+  readonly readinessPollMs?: number;
 }
 
 /**
@@ -300,7 +305,7 @@ async function startKvrouteOnce(o: KvrouteChildOptions): Promise<BenchChild> {
       "0",
       ...(o.extraArgs ?? []),
     ],
-    readiness: { t: "readyz", grpcPort, httpPort },
+    readiness: { t: "readyz", grpcPort, httpPort, pollMs: o.readinessPollMs ?? 100 },
     ...(o.extraExecArgv ? { extraExecArgv: o.extraExecArgv } : {}),
   });
 }

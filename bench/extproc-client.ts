@@ -143,6 +143,19 @@ export class RawStream {
   /** Write `msg` and wait for the next reply (undefined when the stream ended). */
   exchange(msg: Buffer): Promise<Buffer | undefined> {
     this.call.write(msg);
+    return this.next();
+  }
+
+  /** Write every message of `msgs` at once, then wait for as many replies (undefined where the stream ended). */
+  async exchangeAll(msgs: readonly Buffer[]): Promise<(Buffer | undefined)[]> {
+    for (const m of msgs) this.call.write(m);
+    const out: (Buffer | undefined)[] = [];
+    for (let i = 0; i < msgs.length; i++) out.push(await this.next());
+    return out;
+  }
+
+  /** The next reply (undefined when the stream ended). */
+  private next(): Promise<Buffer | undefined> {
     const r = this.queue.shift();
     if (r || this.ended) return Promise.resolve(r);
     return new Promise((resolve) => (this.waiter = resolve));
@@ -153,6 +166,8 @@ export class RawStream {
 export interface LoadClientOptions {
   /** `host:port` of the server. */
   readonly address: string;
+  /** HTTP/2 connections to spread the streams over (default 1); conversation `seq` uses connection `seq % n`. */
+  readonly connections?: number;
   /** Full decoder for the decision reply. */
   readonly decode: (b: Buffer) => ProcessingResponse;
   /** `target-pod` values accepted in the decision. */
@@ -165,11 +180,18 @@ const METHOD_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process";
 
 /** Drives conversations against one server. */
 export class ExtProcLoadClient {
-  private readonly client: grpc.Client;
+  private readonly clients: grpc.Client[];
   private readonly open = new Set<RawStream>();
 
   constructor(private readonly o: LoadClientOptions) {
-    this.client = new grpc.Client(o.address, grpc.credentials.createInsecure());
+    // grpc-js shares one connection between clients of the same target and options unless each has its own
+    // subchannel pool.
+    const n = o.connections ?? 1;
+    const options = n > 1 ? { "grpc.use_local_subchannel_pool": 1 } : {};
+    this.clients = Array.from(
+      { length: n },
+      () => new grpc.Client(o.address, grpc.credentials.createInsecure(), options),
+    );
   }
 
   /** Run `workload` with `concurrency` workers for `seconds`; `seq` numbers the request ids. */
@@ -197,11 +219,25 @@ export class ExtProcLoadClient {
     return result;
   }
 
+  /** Run exactly `count` conversations at once (the first wave after a start); `seq` numbers the request ids. */
+  async runCount(workload: Workload, count: number, seq: { next: number }): Promise<LoadResult> {
+    const result = emptyResult();
+    const start = performance.now();
+    const stuck = setTimeout(() => {
+      for (const s of this.open) s.call.cancel();
+    }, STUCK_GRACE_MS);
+    await Promise.all(Array.from({ length: count }, () => this.conversation(workload, seq.next++, result)));
+    clearTimeout(stuck);
+    result.seconds = (performance.now() - start) / 1000;
+    return result;
+  }
+
   /** One whole conversation; records its phase times or its error into `result`. */
   private async conversation(w: Workload, seq: number, result: LoadResult): Promise<void> {
     const t0 = performance.now();
     const identity = (b: Buffer): Buffer => b;
-    const s = new RawStream(this.client.makeBidiStreamRequest(METHOD_PATH, identity, identity));
+    const client = this.clients[seq % this.clients.length] as grpc.Client;
+    const s = new RawStream(client.makeBidiStreamRequest(METHOD_PATH, identity, identity));
     this.open.add(s);
     try {
       const error = await this.steps(s, w, seq, t0, result);
@@ -225,7 +261,14 @@ export class ExtProcLoadClient {
     let bad = wrongKind(await s.exchange(w.requestHeaders(seq)), FIELD.requestHeaders);
     if (bad) return `request_headers: ${bad}`;
     const t1 = performance.now();
-    const decision = await s.exchange(w.requestBody);
+    // Every body message is written at once (Envoy streams chunks without waiting for their replies); each gets
+    // a request_body reply, the last one is the decision.
+    const replies = await s.exchangeAll(w.requestBodyMessages(seq));
+    for (const r of replies.slice(0, -1)) {
+      bad = wrongKind(r, FIELD.requestBody);
+      if (bad) return `request_body chunk: ${bad}`;
+    }
+    const decision = replies[replies.length - 1];
     bad = wrongKind(decision, FIELD.requestBody) ?? this.badDecision(decision);
     if (bad) return `request_body: ${bad}`;
     const t2 = performance.now();
@@ -261,8 +304,8 @@ export class ExtProcLoadClient {
     return this.o.validTargets.has(value) ? undefined : `unknown target-pod ${value}`;
   }
 
-  /** Close the channel. */
+  /** Close the channels. */
   close(): void {
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 }

@@ -25,6 +25,16 @@ export interface ServerFigures {
   readonly serverCpuMicrosPerConversation: number;
   /** This (client) process's CPU over the same windows, per conversation. */
   readonly clientCpuMicrosPerConversation: number;
+  /** The client's CPU over the server's measured windows ÷ their wall time (1 = one core busy: client-bound). */
+  readonly clientCoreShare: number;
+  /** Server event-loop delay (`monitorEventLoopDelay`, 1 ms resolution: an idle loop reads ~1.1 ms) per 1 s slice:
+   * p50 is the median slice's, p99 the worst slice's, `eldP99BestMs` the best slice's p99. */
+  readonly eldP50Ms: number;
+  readonly eldP99Ms: number;
+  readonly eldP99BestMs: number;
+  /** Per slice, in measuring order: server CPU µs per conversation and conversations per second. */
+  readonly sliceCpuMicrosPerConversation: readonly number[];
+  readonly sliceConversationsPerSecond: readonly number[];
   /** Server stdout lines and bytes per conversation (kvroute's JSON log; 0 for the floor). */
   readonly logLinesPerConversation: number;
   readonly logBytesPerConversation: number;
@@ -46,7 +56,14 @@ export interface Ratios {
 /** Everything about one workload. */
 export interface WorkloadFigures {
   readonly workload: string;
+  /** The configuration measured (routing, pods, tokenizer, body mode, streams), `scenarioLabel`. */
+  readonly configuration: string;
+  /** Mean prompt tokens under `tokenizer`, counted by encoding every body (min–max in `tokenRange`). */
   readonly promptTokens: number;
+  readonly tokenizer: string;
+  readonly tokenRange: readonly [number, number];
+  /** Distinct bodies cycled through. */
+  readonly distinctBodies: number;
   readonly headerCount: number;
   readonly requestBodyBytes: number;
   readonly responseBodyBytes: number;
@@ -70,6 +87,18 @@ export interface ServerTotals {
   readonly syscallWrites: number;
   /** Mean in-process decision time over the measured slices, µs (NaN when not available). */
   readonly decisionMicros: number;
+  /** Server event-loop delay p50 and p99 of each measured slice, ms. */
+  readonly eldP50Ms: readonly number[];
+  readonly eldP99Ms: readonly number[];
+  /** Per measured slice: conversations, wall seconds and server CPU µs (for run-to-run spreads). */
+  readonly slices: readonly SliceTotals[];
+}
+
+/** One measured slice of one server. */
+export interface SliceTotals {
+  readonly conversations: number;
+  readonly seconds: number;
+  readonly serverCpuMicros: number;
 }
 
 /** The `q` quantile (nearest rank) of ascending `sorted`; NaN when empty. */
@@ -89,6 +118,8 @@ export function serverFigures(t: ServerTotals): ServerFigures {
     latencyMs[p] = { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
   }
   const errors = Object.fromEntries(t.load.errors);
+  const p50s = Float64Array.from(t.eldP50Ms).sort();
+  const p99s = Float64Array.from(t.eldP99Ms).sort();
   return {
     server: t.server,
     conversations: n,
@@ -98,6 +129,16 @@ export function serverFigures(t: ServerTotals): ServerFigures {
     conversationsPerSecond: t.load.seconds > 0 ? n / t.load.seconds : Number.NaN,
     serverCpuMicrosPerConversation: per(t.serverCpuMicros),
     clientCpuMicrosPerConversation: per(t.clientCpuMicros),
+    clientCoreShare: t.load.seconds > 0 ? t.clientCpuMicros / (t.load.seconds * 1e6) : Number.NaN,
+    eldP50Ms: quantile(p50s, 0.5),
+    eldP99Ms: p99s.length > 0 ? (p99s[p99s.length - 1] ?? Number.NaN) : Number.NaN,
+    eldP99BestMs: p99s[0] ?? Number.NaN,
+    sliceCpuMicrosPerConversation: t.slices.map((x) =>
+      x.conversations > 0 ? x.serverCpuMicros / x.conversations : Number.NaN,
+    ),
+    sliceConversationsPerSecond: t.slices.map((x) =>
+      x.seconds > 0 ? x.conversations / x.seconds : Number.NaN,
+    ),
     logLinesPerConversation: per(t.logLines),
     logBytesPerConversation: per(t.logBytes),
     syscallReadsPerConversation: per(t.syscallReads),
@@ -172,6 +213,8 @@ export function formatTable(w: WorkloadFigures): string {
     (r) => ratio(r.serverCpuPerConversation),
   );
   row("client CPU µs/conv", (s) => num(s.clientCpuMicrosPerConversation));
+  row("client CPU, share of one core", (s) => `${(s.clientCoreShare * 100).toFixed(0)} %`);
+  row("server loop delay ms p50 / p99", (s) => `${num(s.eldP50Ms)} / ${num(s.eldP99Ms)}`);
   row(
     "log lines (bytes)/conv",
     (s) => `${num(s.logLinesPerConversation)} (${num(s.logBytesPerConversation)})`,
@@ -194,9 +237,12 @@ export function formatTable(w: WorkloadFigures): string {
     r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("   "),
   );
   const title =
-    `== ${w.workload}: ${w.headerCount} request headers, body ${kib(w.requestBodyBytes)} (~${w.promptTokens} ` +
-    `tokens), response ${w.sseChunks} SSE chunks (${kib(w.responseBodyBytes)}), ${w.concurrency} streams, ` +
-    `${num(floor.seconds)} s measured per server ==`;
+    `== ${w.workload} (${w.configuration}): ${w.headerCount} request headers, body ${kib(w.requestBodyBytes)} ` +
+    `(${w.promptTokens} ${w.tokenizer} tokens, ${w.tokenRange[0]}–${w.tokenRange[1]}, ${w.distinctBodies} ` +
+    `distinct bodies), response ${w.sseChunks} SSE chunks (${kib(w.responseBodyBytes)}), ` +
+    `${num(floor.seconds)} s measured per server ==\n` +
+    `   (loop delay: monitorEventLoopDelay at 1 ms resolution, an idle loop reads ~1.1; p50 of the median 1 s ` +
+    `slice, p99 of the worst)`;
   const errors = w.servers
     .filter((s) => s.errorCount > 0)
     .map((s) => `  ${s.server} errors: ${JSON.stringify(s.errors)}`);

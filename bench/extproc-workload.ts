@@ -32,7 +32,13 @@ export interface Workload {
   readonly responseBodyBytes: number;
   /** Encoded request-headers message for conversation number `seq` (unique `x-request-id`). */
   requestHeaders(seq: number): Buffer;
+  /** The encoded request body (the first body of a pool, `extproc-pool.ts`). */
   readonly requestBody: Buffer;
+  /**
+   * The request body messages of conversation `seq`, sent back to back: one (BUFFERED) or the body's chunks
+   * (STREAMED, the last with `end_of_stream`). Each gets one `request_body` reply; the last reply is the decision.
+   */
+  requestBodyMessages(seq: number): readonly Buffer[];
   readonly responseHeaders: Buffer;
   readonly responseBodyChunks: readonly Buffer[];
 }
@@ -120,15 +126,90 @@ export function sseChunks(model: string, promptTokens: number, seed: number): st
   return out;
 }
 
-function headerMap(h: readonly (readonly [string, string])[]): {
+export function headerMap(h: readonly (readonly [string, string])[]): {
   headers: { key: string; raw_value: Buffer }[];
 } {
   return { headers: h.map(([key, v]) => ({ key, raw_value: Buffer.from(v, "latin1") })) };
 }
 
+/** Encoded request headers with a per-conversation `x-request-id` written into a copy (same length, no re-encode). */
+export interface RequestHeadersTemplate {
+  readonly headerCount: number;
+  /** The message for conversation `seq`. */
+  forSeq(seq: number): Buffer;
+}
+
 /**
- * Build and encode one workload. `encode` is the ext_proc `ProcessingRequest` serializer (the same proto
- * definition the servers use).
+ * The request-headers message Envoy sends for a chat completion of `bodyLength` bytes, with `protocol_config`
+ * naming `requestBodyMode` (and STREAMED responses).
+ *
+ * @throws Error if the `x-request-id` placeholder cannot be located in the encoded headers.
+ */
+export function requestHeadersTemplate(
+  encode: (m: ProcessingRequest) => Buffer,
+  bodyLength: number,
+  requestBodyMode: "BUFFERED" | "STREAMED",
+): RequestHeadersTemplate {
+  const headers: [string, string][] = [
+    [":authority", "inference-gateway.example.com"],
+    [":path", "/v1/chat/completions"],
+    [":method", "POST"],
+    [":scheme", "https"],
+    ["content-type", "application/json"],
+    ["content-length", String(bodyLength)],
+    ["accept", "application/json"],
+    ["user-agent", "OpenAI/Python 1.82.0"],
+    ["authorization", "Bearer sk-bench-0123456789abcdef0123456789abcdef"],
+    ["x-forwarded-for", "203.0.113.7"],
+    ["x-forwarded-proto", "https"],
+    ["x-request-id", ID_PLACEHOLDER],
+  ];
+  const template = encode({
+    protocol_config: { request_body_mode: requestBodyMode, response_body_mode: "STREAMED" },
+    request_headers: { headers: headerMap(headers), end_of_stream: false },
+  });
+  const idAt = template.indexOf(ID_PLACEHOLDER, 0, "latin1");
+  if (idAt < 0) throw new Error("x-request-id placeholder not found in the encoded headers");
+  const counterAt = idAt + ID_PLACEHOLDER.length - ID_COUNTER_DIGITS;
+  return {
+    headerCount: headers.length,
+    forSeq(seq) {
+      const out = Buffer.from(template);
+      out.write(seq.toString(16).padStart(ID_COUNTER_DIGITS, "0"), counterAt, ID_COUNTER_DIGITS, "latin1");
+      return out;
+    },
+  };
+}
+
+/** The response-headers message of a vLLM SSE response. */
+export function responseHeadersMessage(encode: (m: ProcessingRequest) => Buffer): Buffer {
+  return encode({
+    response_headers: {
+      headers: headerMap([
+        [":status", "200"],
+        ["content-type", "text/event-stream; charset=utf-8"],
+        ["cache-control", "no-cache"],
+        ["date", "Thu, 01 Jan 2026 00:00:00 GMT"],
+        ["server", "uvicorn"],
+      ]),
+      end_of_stream: false,
+    },
+  });
+}
+
+/** The SSE response body messages (`sseChunks`), the last with `end_of_stream`. */
+export function responseBodyMessages(
+  encode: (m: ProcessingRequest) => Buffer,
+  chunks: readonly string[],
+): Buffer[] {
+  return chunks.map((c, i) =>
+    encode({ response_body: { body: Buffer.from(c, "utf8"), end_of_stream: i === chunks.length - 1 } }),
+  );
+}
+
+/**
+ * Build and encode one workload: one body, repeated for every conversation. `encode` is the ext_proc
+ * `ProcessingRequest` serializer (the same proto definition the servers use).
  *
  * @throws Error if the `x-request-id` placeholder cannot be located in the encoded headers.
  */
@@ -139,54 +220,19 @@ export function buildWorkload(
   encode: (m: ProcessingRequest) => Buffer,
 ): Workload {
   const body = Buffer.from(chatBody(model, promptTokens, promptTokens), "utf8");
-  const headers: [string, string][] = [
-    [":authority", "inference-gateway.example.com"],
-    [":path", "/v1/chat/completions"],
-    [":method", "POST"],
-    [":scheme", "https"],
-    ["content-type", "application/json"],
-    ["content-length", String(body.length)],
-    ["accept", "application/json"],
-    ["user-agent", "OpenAI/Python 1.82.0"],
-    ["authorization", "Bearer sk-bench-0123456789abcdef0123456789abcdef"],
-    ["x-forwarded-for", "203.0.113.7"],
-    ["x-forwarded-proto", "https"],
-    ["x-request-id", ID_PLACEHOLDER],
-  ];
-  const template = encode({
-    protocol_config: { request_body_mode: "BUFFERED", response_body_mode: "STREAMED" },
-    request_headers: { headers: headerMap(headers), end_of_stream: false },
-  });
-  const idAt = template.indexOf(ID_PLACEHOLDER, 0, "latin1");
-  if (idAt < 0) throw new Error("x-request-id placeholder not found in the encoded headers");
-  const counterAt = idAt + ID_PLACEHOLDER.length - ID_COUNTER_DIGITS;
+  const headers = requestHeadersTemplate(encode, body.length, "BUFFERED");
   const chunks = sseChunks(model, promptTokens, promptTokens + 7);
+  const requestBody = encode({ request_body: { body, end_of_stream: true } });
   return {
     name,
     promptTokens,
-    headerCount: headers.length,
+    headerCount: headers.headerCount,
     requestBodyBytes: body.length,
     responseBodyBytes: chunks.reduce((n, c) => n + Buffer.byteLength(c), 0),
-    requestHeaders(seq) {
-      const out = Buffer.from(template);
-      out.write(seq.toString(16).padStart(ID_COUNTER_DIGITS, "0"), counterAt, ID_COUNTER_DIGITS, "latin1");
-      return out;
-    },
-    requestBody: encode({ request_body: { body, end_of_stream: true } }),
-    responseHeaders: encode({
-      response_headers: {
-        headers: headerMap([
-          [":status", "200"],
-          ["content-type", "text/event-stream; charset=utf-8"],
-          ["cache-control", "no-cache"],
-          ["date", "Thu, 01 Jan 2026 00:00:00 GMT"],
-          ["server", "uvicorn"],
-        ]),
-        end_of_stream: false,
-      },
-    }),
-    responseBodyChunks: chunks.map((c, i) =>
-      encode({ response_body: { body: Buffer.from(c, "utf8"), end_of_stream: i === chunks.length - 1 } }),
-    ),
+    requestHeaders: (seq) => headers.forSeq(seq),
+    requestBody,
+    requestBodyMessages: () => [requestBody],
+    responseHeaders: responseHeadersMessage(encode),
+    responseBodyChunks: responseBodyMessages(encode, chunks),
   };
 }
