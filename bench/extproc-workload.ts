@@ -160,7 +160,7 @@ export function requestHeadersTemplate(
     ["accept", "application/json"],
     ["user-agent", "OpenAI/Python 1.82.0"],
     ["authorization", "Bearer sk-bench-0123456789abcdef0123456789abcdef"],
-    ["x-forwarded-for", "203.0.113.7"],
+    ["x-forwarded-for", "203.0.113.7"], // loopback-check: not-dialled (a header value)
     ["x-forwarded-proto", "https"],
     ["x-request-id", ID_PLACEHOLDER],
   ];

@@ -53,7 +53,7 @@ export { EXTPROC_USAGE } from "./extproc-options";
 /** The model the workloads ask for (served by the scenario's loopback pods). */
 export const MODEL = "m1";
 /** The floor's fixed decision (see `noop-extproc-server.ts`). */
-const FLOOR_TARGET = "127.0.0.1:8000"; // loopback-check: header-value (never dialled)
+const FLOOR_TARGET = "127.0.0.1:8000"; // loopback-check: not-dialled (a header value)
 
 /** A server under test with its client. */
 interface Target {

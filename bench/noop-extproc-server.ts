@@ -16,7 +16,7 @@ import type { ListeningMessage } from "./child-ipc";
 import { serveCpuQueries } from "./child-ipc";
 
 /** The address every decision of the floor points at (a header value nobody dials; loopback all the same). */
-const FIXED_POD = "127.0.0.1:8000";
+const FIXED_POD = "127.0.0.1:8000"; // loopback-check: not-dialled (a header value)
 
 const header = (key: string, value: string): { header: { key: string; raw_value: Buffer } } => ({
   header: { key, raw_value: Buffer.from(value, "latin1") },

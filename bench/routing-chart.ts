@@ -34,6 +34,7 @@ export function routingChartSvg(results: readonly StrategyResult[], title: strin
   const yMax = niceMax(Math.max(1, ...results.map((r) => r.ttftMs.p90)));
   const yOf = (v: number, max: number): number => M.top + plotH - (Math.min(v, max) / max) * plotH;
   const out: string[] = [
+    // loopback-check: not-dialled (the SVG namespace name)
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">${xmlEscape(title)}</text>`,

@@ -65,7 +65,8 @@ describe("replay protocol", () => {
   it("formats sequences and endpoints", () => {
     expect(seq8(END_SEQ).toString("hex")).toBe("ffffffffffffffff");
     expect(seq8(3n).toString("hex")).toBe("0000000000000003");
+    // loopback-check: not-dialled (only formatted, next two lines)
     expect(tcpEndpoint("fd00::1", 5557)).toBe("tcp://[fd00::1]:5557");
-    expect(tcpEndpoint("10.0.0.5", 5558)).toBe("tcp://10.0.0.5:5558");
+    expect(tcpEndpoint("10.0.0.5", 5558)).toBe("tcp://10.0.0.5:5558"); // loopback-check: not-dialled (only formatted)
   });
 });

@@ -42,10 +42,11 @@ describe("labels from clients stay bounded", () => {
   let h: Harness;
   beforeAll(async () => {
     // Two any-model pods (InferencePool members without a model label) and one pod naming m1.
+    // The harness scrapes nothing without `scrapeMetrics: true`: these pods are in-memory (loopback-check: not-dialled below).
     h = await startHarness([
-      pod("any-1", "10.0.0.1", ["*"]),
-      pod("any-2", "10.0.0.2", ["*"]),
-      pod("named", "10.0.0.3", ["m1"]),
+      pod("any-1", "10.0.0.1", ["*"]), // loopback-check: not-dialled
+      pod("any-2", "10.0.0.2", ["*"]), // loopback-check: not-dialled
+      pod("named", "10.0.0.3", ["m1"]), // loopback-check: not-dialled
     ]);
   });
   afterAll(async () => {
@@ -86,7 +87,7 @@ describe("labels from clients stay bounded", () => {
 
   it("the configured default, even combined, keeps its canonical form; a bad header stays `none`", async () => {
     const d = await startHarness(
-      [pod("p", "10.0.0.9", ["m1"])],
+      [pod("p", "10.0.0.9", ["m1"])], // loopback-check: not-dialled (harness without scrapeMetrics)
       ["--routing-algorithm", "least-request:3,random"],
     );
     try {

@@ -78,7 +78,7 @@ describe("kvroute in Kubernetes mode", () => {
   });
 
   it("becomes ready once the API server is reachable, and routes models and adapters from it", async () => {
-    api.add(podObject({ name: "vllm-0", ip: "10.1.0.5", labels: { "model.aibrix.ai/name": "qwen3-8b" } }));
+    api.add(podObject({ name: "vllm-0", ip: "127.0.0.5", labels: { "model.aibrix.ai/name": "qwen3-8b" } }));
     api.add(adapterObject("qwen3-sql-lora", ["vllm-0"]));
     const file = kubeconfigFor(api.port);
     // The API server is down when kvroute starts: readiness must wait.
@@ -107,7 +107,7 @@ describe("kvroute in Kubernetes mode", () => {
     };
     expect(state.discovery).toMatchObject({ source: "kubernetes", synced: true });
     expect(state.pods).toEqual([
-      expect.objectContaining({ name: "vllm-0", address: "10.1.0.5:8000", adapters: ["qwen3-sql-lora"] }),
+      expect.objectContaining({ name: "vllm-0", address: "127.0.0.5:8000", adapters: ["qwen3-sql-lora"] }),
     ]);
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

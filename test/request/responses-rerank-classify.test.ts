@@ -6,6 +6,7 @@ const RERANK = "/v1/rerank";
 const CLASSIFY = "/v1/classify";
 
 describe("/v1/responses", () => {
+  // loopback-check: not-dialled (a URL inside a request body; kvroute never fetches it)
   const image = { type: "input_image", image_url: "https://example.com/a.png" };
   it.each<[string, Record<string, unknown>, string]>([
     ["a string input", { input: "tell me a joke" }, "tell me a joke"],
