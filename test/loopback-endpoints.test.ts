@@ -77,11 +77,14 @@ describe("loopback-only endpoints in tests and benchmarks", () => {
       "const ok = `http://127.0.0.1:${port}/metrics`;",
       "const computed = `tcp://${host}:${port}`;",
       'const pods = [pod("p1", "10.0.0.1", ["m1"])];',
+      'const spec = { type: "remote", endpoint: "10.0.0.7:8000" }, request = { endpoint: "chat-completions" };',
+      'const forged = { "x-gateway-destination-endpoint": "6.6.6.6:1" };',
     ].join("\n");
     expect(addresses("test/x.test.ts", source, "source")).toEqual([
       "--redis-host 10.1.2.3",
       "--redis-host redis.internal",
       "url 192.168.1.2",
+      "endpoint key 10.0.0.7",
     ]);
     expect(addresses("bench/x.ts", source, "dialling-source")).toEqual([
       "--redis-host 10.1.2.3",
@@ -90,6 +93,10 @@ describe("loopback-only endpoints in tests and benchmarks", () => {
       "url 192.168.1.2",
       "ipv4 192.168.1.2",
       "ipv4 10.0.0.1",
+      "endpoint key 10.0.0.7",
+      "ipv4 10.0.0.7",
+      // In a file that starts real kvroutes even a header value needs its marker.
+      "ipv4 6.6.6.6",
     ]);
   });
 

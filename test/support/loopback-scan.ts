@@ -7,7 +7,7 @@
  *   (endpoints files, tokenizers configs with remote endpoints, chart values naming pods or Redis): every IPv4
  *   literal, every `host:port`, every URL's host and every `host:` value;
  * - sources (`.ts`, `.js`, `.mjs`) under `test/` and `bench/`: every URL's host (`http`, `https`, `tcp`, `redis`,
- *   `rediss`, `ws`, `wss`, `grpc`), the value after `--redis-host`; and, in files that start real kvroute
+ *   `rediss`, `ws`, `wss`, `grpc`), the value after `--redis-host`, a literal `endpoint: "<address>"`; and, in files that start real kvroute
  *   processes or real scrapes (`bench/`, `test/process/`, `test/support/`, and any test that sets
  *   `scrapeMetrics: true` or turns KV events on), every IPv4 literal, since their pods are dialled.
  *
@@ -38,7 +38,7 @@ export interface LoopbackFinding {
   readonly line: number;
   readonly address: string;
   /** Which rule found it. */
-  readonly rule: "url" | "ipv4" | "host:port" | "host key" | "--redis-host";
+  readonly rule: "url" | "ipv4" | "host:port" | "host key" | "--redis-host" | "endpoint key";
 }
 
 /** How a file is scanned. */
@@ -50,6 +50,8 @@ const HOST_PORT_RE =
   /(?<![\w.:/@-])(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})(?![\w.:])/g;
 const HOST_KEY_RE = /(?:^|[\s{,])"?host"?\s*:\s*"?([^\s",}#]+)/g;
 const REDIS_HOST_RE = /--redis-host(?:=|["'`]\s*,\s*["'`])([^"'`\s]+)/g;
+/** `endpoint: "<address>"` in a source: a remote tokenizer's (or any other) endpoint given as a literal. */
+const ENDPOINT_KEY_RE = /(?<![\w-])endpoint["']?\s*:\s*["'`]([^"'`]+)["'`]/g;
 
 /** Whether `host` (a literal address, no port) is in 127.0.0.0/8. */
 export function isLoopbackLiteral(host: string): boolean {
@@ -67,6 +69,12 @@ function addressesOn(line: string, kind: ScanKind): { address: string; rule: Loo
   const out: { address: string; rule: LoopbackFinding["rule"] }[] = [];
   for (const m of line.matchAll(URL_RE)) out.push({ address: m[1] ?? "", rule: "url" });
   for (const m of line.matchAll(REDIS_HOST_RE)) out.push({ address: m[1] ?? "", rule: "--redis-host" });
+  for (const m of line.matchAll(ENDPOINT_KEY_RE)) {
+    const value = m[1] ?? "";
+    // A URL is the URL rule's; a value without a dot or colon is not an address ("chat-completions").
+    if (/^\w+:\/\//.test(value) || !/[.:]|^localhost$/.test(value)) continue;
+    out.push({ address: value.replace(/:\d+$/, ""), rule: "endpoint key" });
+  }
   if (kind !== "source")
     for (const m of line.matchAll(IPV4_RE)) out.push({ address: m[1] ?? "", rule: "ipv4" });
   if (kind === "config") {

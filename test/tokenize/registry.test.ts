@@ -56,6 +56,7 @@ describe("createTokenizerRegistry", () => {
     [{ perModel: { m1: { type: "hf" } } }, /model "m1": field "path" is required for type hf/],
     [{ perModel: { m2: { type: "magic" } } }, /model "m2": field "type" must be one of/],
     [
+      // loopback-check: not-dialled (an invalid spec, rejected before any use)
       { perModel: { m3: { type: "remote", endpoint: "10.0.0.1" } } },
       /model "m3": field "endpoint" must be an http/,
     ],
