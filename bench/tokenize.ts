@@ -1,6 +1,10 @@
 /**
- * Tokenizer benchmark: milliseconds per 8k-token prompt for each tokenizer kvroute can use, inline and through
- * the worker pool. `benchTokenize()` returns the rows (the kv bench calls it); `runTokenize(argv)` prints them.
+ * Tokenizer benchmark: CPU time per prompt and per token for each tokenizer kvroute can use (`character`,
+ * `tiktoken`, `hf` with and without its fast path), inline and through the worker pool, on one 8k-token prompt.
+ * CPU, not wall time, so that other processes on a shared machine do not inflate the figures: inline rows read this
+ * thread's CPU (`process.threadCpuUsage()`); the worker-pool row reads the whole process's (`process.cpuUsage()`,
+ * main thread + worker: what a round trip costs in all). Wall time is reported beside it.
+ * `benchTokenize()` returns the rows (the kv bench calls it); `runTokenize(argv)` prints them.
  *
  * @module
  */
@@ -12,7 +16,8 @@ import type { SyncEncoder } from "../src/tokenize";
 import { seededRandom } from "../src/seeded-random";
 
 /** Usage line (options only) for `bench/run.ts`. */
-export const TOKENIZE_USAGE = "tokenize [--hf <tokenizer.json>] [--seconds <n>]";
+export const TOKENIZE_USAGE =
+  "tokenize [--hf <tokenizer.json>] [--seconds <n>]  (CPU time per prompt and per token)";
 
 /** One measured tokenizer. */
 export interface TokenizeBenchRow {
@@ -20,8 +25,14 @@ export interface TokenizeBenchRow {
   /** Ids the prompt encodes to with this tokenizer. */
   readonly tokens: number;
   readonly loadMs: number;
-  /** Mean wall time per encode of the prompt. */
+  /** Mean CPU time per encode of the prompt, ms (this thread inline; all threads for the worker pool). */
   readonly msPerPrompt: number;
+  /** The same in ns per token of this tokenizer's own count. */
+  readonly cpuNsPerToken: number;
+  /** Mean wall time per encode, ms (inflated by anything else running on the machine). */
+  readonly wallMsPerPrompt: number;
+  /** Which CPU clock `msPerPrompt` reads. */
+  readonly cpuClock: "thread" | "process";
 }
 
 /** Options of `benchTokenize`. */
@@ -52,16 +63,27 @@ export function benchPrompt(tokens = 8192): string {
   }
 }
 
-/** Mean ms per call of `fn` over `seconds` (after 3 warm-up calls). */
-async function timeIt(fn: () => unknown, seconds: number): Promise<number> {
+/** CPU µs so far of this thread, or of the whole process (all threads). */
+function cpuMicros(clock: "thread" | "process"): number {
+  const u = clock === "thread" ? process.threadCpuUsage() : process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** Mean CPU ms and wall ms per call of `fn`, over `seconds` of CPU (after 3 warm-up calls; at least 5 calls). */
+async function timeIt(
+  fn: () => unknown,
+  seconds: number,
+  clock: "thread" | "process",
+): Promise<{ cpuMs: number; wallMs: number }> {
   for (let i = 0; i < 3; i++) await fn();
   let n = 0;
-  const start = performance.now();
-  while (performance.now() - start < seconds * 1000) {
+  const wall0 = performance.now();
+  const cpu0 = cpuMicros(clock);
+  while (n < 5 || cpuMicros(clock) - cpu0 < seconds * 1e6) {
     await fn();
     n++;
   }
-  return (performance.now() - start) / n;
+  return { cpuMs: (cpuMicros(clock) - cpu0) / 1000 / n, wallMs: (performance.now() - wall0) / n };
 }
 
 /** Measure every tokenizer on the 8k-token prompt. */
@@ -77,11 +99,15 @@ export async function benchTokenize(options: TokenizeBenchOptions = {}): Promise
     const enc = load();
     const loadMs = performance.now() - t0;
     const tokens = enc.encode(prompt).length;
+    const t = await timeIt(() => enc.encode(prompt), seconds, "thread");
     rows.push({
       tokenizer: label,
       tokens,
       loadMs,
-      msPerPrompt: await timeIt(() => enc.encode(prompt), seconds),
+      msPerPrompt: t.cpuMs,
+      cpuNsPerToken: (t.cpuMs * 1e6) / tokens,
+      wallMsPerPrompt: t.wallMs,
+      cpuClock: "thread",
     });
     enc.free?.();
   };
@@ -99,8 +125,16 @@ export async function benchTokenize(options: TokenizeBenchOptions = {}): Promise
     const t0 = performance.now();
     const tokens = (await tok.encode(prompt)).length; // includes the worker's lazy load
     const loadMs = performance.now() - t0;
-    const msPerPrompt = await timeIt(() => tok.encode(prompt), seconds);
-    rows.push({ tokenizer: "hf via worker pool (round trip)", tokens, loadMs, msPerPrompt });
+    const t = await timeIt(() => tok.encode(prompt), seconds, "process");
+    rows.push({
+      tokenizer: "hf via worker pool (round trip)",
+      tokens,
+      loadMs,
+      msPerPrompt: t.cpuMs,
+      cpuNsPerToken: (t.cpuMs * 1e6) / tokens,
+      wallMsPerPrompt: t.wallMs,
+      cpuClock: "process",
+    });
   } finally {
     await registry.close();
   }
@@ -119,9 +153,30 @@ export async function runTokenize(argv: readonly string[]): Promise<number> {
     ...(hf === undefined ? {} : { hfPath: hf }),
     ...(secs === undefined ? {} : { seconds: Number(secs) }),
   });
-  for (const r of rows) {
-    const line = `${r.tokenizer.padEnd(34)} tokens=${r.tokens} load=${r.loadMs.toFixed(0)}ms`;
-    process.stdout.write(`${line} ms/8k-prompt=${r.msPerPrompt.toFixed(2)}\n`);
-  }
+  const head = [
+    "tokenizer",
+    "tokens",
+    "load ms",
+    "CPU ms/prompt",
+    "CPU ns/token",
+    "CPU clock",
+    "wall ms/prompt",
+  ];
+  const cells = rows.map((r) => [
+    r.tokenizer,
+    String(r.tokens),
+    r.loadMs.toFixed(0),
+    r.msPerPrompt.toFixed(3),
+    r.cpuNsPerToken.toFixed(0),
+    r.cpuClock === "thread" ? "this thread" : "all threads",
+    r.wallMsPerPrompt.toFixed(3),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
+  const line = (c: readonly string[]): string =>
+    c.map((x, i) => (i === 0 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0))).join("  ");
+  process.stdout.write(
+    `== tokenize: one ${rows[0]?.tokens ?? "?"}-id prompt (character ids = UTF-8 bytes)\n`,
+  );
+  process.stdout.write(`${[line(head), ...cells.map(line)].join("\n")}\n`);
   return 0;
 }
