@@ -174,8 +174,10 @@ export async function runTokenize(argv: readonly string[]): Promise<number> {
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const line = (c: readonly string[]): string =>
     c.map((x, i) => (i === 0 ? x.padEnd(widths[i] ?? 0) : x.padStart(widths[i] ?? 0))).join("  ");
+  const bytes = rows.find((r) => r.tokenizer === "character")?.tokens ?? Number.NaN;
   process.stdout.write(
-    `== tokenize: one ${rows[0]?.tokens ?? "?"}-id prompt (character ids = UTF-8 bytes)\n`,
+    `== tokenize: one prompt of 8192 cl100k_base tokens (${bytes} UTF-8 bytes = character ids); each row ` +
+      `divides by its own token count\n`,
   );
   process.stdout.write(`${[line(head), ...cells.map(line)].join("\n")}\n`);
   return 0;
