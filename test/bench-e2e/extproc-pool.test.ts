@@ -1,0 +1,91 @@
+/**
+ * The ext_proc benchmark's workloads are what their labels say: distinct bodies, true token counts under the named
+ * tokenizer (counted the way kvroute tokenizes), 16 KiB chunks in STREAMED mode, and the goal preset runs exactly
+ * the configurations its rows name.
+ */
+import type { ProcessingRequest } from "../../src/extproc/messages";
+import { loadExtProcDefinition } from "../../src/extproc/proto";
+import { WORKLOADS, goalScenarios, parseOptions, tokenizerChoice } from "../../bench/extproc-options";
+import type { WorkloadSpec } from "../../bench/extproc-options";
+import { STREAM_CHUNK_BYTES, TENANTS, buildPoolWorkload } from "../../bench/extproc-pool";
+import { promptTokenizer } from "../../bench/extproc-tokens";
+
+const method = loadExtProcDefinition().processService.Process;
+const encode = method.requestSerialize as (m: ProcessingRequest) => Buffer;
+const decode = method.requestDeserialize as (b: Buffer) => ProcessingRequest;
+const spec = (name: string): WorkloadSpec => WORKLOADS.find((w) => w.name === name) as WorkloadSpec;
+
+describe("extproc benchmark workloads", () => {
+  it.each(["character", "hf:qwen3"])("chat-1k is ~1000 %s tokens per body, bodies distinct", (name) => {
+    const tokenizer = promptTokenizer(tokenizerChoice(name));
+    try {
+      const w = buildPoolWorkload({
+        spec: spec("chat-1k"),
+        model: "m1",
+        bodyMode: "BUFFERED",
+        tokenizer,
+        encode,
+      });
+      expect(w.tokens.mean).toBeGreaterThan(950);
+      expect(w.tokens.mean).toBeLessThan(1050);
+      expect(w.tokens.min).toBeGreaterThan(900);
+      expect(w.tokens.max).toBeLessThan(1100);
+      expect(new Set(w.bodies.map((b) => b.toString("latin1"))).size).toBe(w.bodies.length);
+      expect(w.bodies.length).toBeGreaterThanOrEqual(TENANTS);
+      // Bodies of one tenant share the system prompt and differ after it.
+      const system = (i: number): string =>
+        (JSON.parse(w.bodies[i]?.toString("utf8") ?? "{}") as { messages: { content: string }[] }).messages[0]
+          ?.content ?? "";
+      expect(system(0)).not.toBe("");
+      expect(system(0)).toBe(system(TENANTS));
+      expect(system(0)).not.toBe(system(1));
+      // Consecutive conversations carry different bodies.
+      expect(w.requestBodyMessages(1)[0]?.equals(w.requestBodyMessages(2)[0] as Buffer)).toBe(false);
+    } finally {
+      tokenizer.free();
+    }
+  });
+
+  it("STREAMED sends a 220 KiB body as 16 KiB chunks, end_of_stream on the last only", () => {
+    const tokenizer = promptTokenizer(tokenizerChoice("character"));
+    const w = buildPoolWorkload({
+      spec: spec("chat-220kb"),
+      model: "m1",
+      bodyMode: "STREAMED",
+      tokenizer,
+      encode,
+    });
+    expect(w.bytes.min).toBeGreaterThan(219 * 1024);
+    expect(w.bytes.max).toBeLessThan(222 * 1024);
+    const chunks = w.requestBodyMessages(5).map(decode);
+    const body = Buffer.concat(chunks.map((c) => Buffer.from(c.request_body?.body ?? [])));
+    expect(chunks.length).toBe(Math.ceil(body.length / STREAM_CHUNK_BYTES));
+    expect(chunks.map((c) => c.request_body?.end_of_stream ?? false)).toEqual(
+      chunks.map((_, i) => i === chunks.length - 1),
+    );
+    expect(body.equals(w.bodies[5 % w.bodies.length] as Buffer)).toBe(true);
+    expect(decode(w.requestHeaders(5)).protocol_config?.request_body_mode).toBe("STREAMED");
+  });
+
+  it("--goals runs the goal configurations, prefix-cache over 16 pods, and refuses scenario flags", () => {
+    const o = parseOptions(["--goals", "--seconds", "1"]);
+    expect(o.scenarios).toEqual(goalScenarios());
+    for (const s of o.scenarios) expect([s.routing, s.pods, s.withWarn]).toEqual(["prefix-cache", 16, false]);
+    expect(
+      o.scenarios.map(
+        (s) => `${s.tokenizer.label} ${s.bodyMode} ${s.workloads.map((w) => w.name).join("+")}`,
+      ),
+    ).toEqual([
+      "character BUFFERED chat-1k",
+      "hf:Qwen3 BUFFERED chat-1k+chat-8k",
+      "character STREAMED chat-220kb",
+      "character BUFFERED chat-220kb",
+    ]);
+    expect(() => parseOptions(["--goals", "--pods", "3"])).toThrow(/fixed configurations/);
+    expect(parseOptions([]).scenarios[0]).toMatchObject({
+      routing: "least-request",
+      pods: 3,
+      withWarn: true,
+    });
+  });
+});
