@@ -116,6 +116,8 @@ export interface PoolOptions {
   readonly encode: (m: ProcessingRequest) => Buffer;
   /** Seed of the texts (the same seed gives the same pool). */
   readonly seed?: number;
+  /** Fewer bodies than the default bound (tests); at least `TENANTS`. */
+  readonly maxBodies?: number;
 }
 
 /** The body messages of one body in `mode`. */
@@ -140,7 +142,8 @@ export function buildPoolWorkload(o: PoolOptions): PoolWorkload {
   const seed = o.seed ?? 12;
   const chars = calibrate(o.spec, o.model, o.tokenizer, seed);
   const probe = poolBody(o.model, chars, 0, seed);
-  const poolSize = Math.max(TENANTS, Math.min(POOL_MAX, Math.floor(POOL_BYTES / probe.length)));
+  const bound = Math.min(POOL_MAX, o.maxBodies ?? POOL_MAX);
+  const poolSize = Math.max(TENANTS, Math.min(bound, Math.floor(POOL_BYTES / probe.length)));
   const bodies = Array.from({ length: poolSize }, (_, i) => poolBody(o.model, chars, i, seed));
   const tokens = bodies.map((b) => o.tokenizer.count(b));
   const headers: RequestHeadersTemplate[] = bodies.map((b) =>

@@ -25,6 +25,7 @@ describe("extproc benchmark workloads", () => {
         bodyMode: "BUFFERED",
         tokenizer,
         encode,
+        maxBodies: 32,
       });
       expect(w.tokens.mean).toBeGreaterThan(950);
       expect(w.tokens.mean).toBeLessThan(1050);
@@ -54,6 +55,7 @@ describe("extproc benchmark workloads", () => {
       bodyMode: "STREAMED",
       tokenizer,
       encode,
+      maxBodies: 8,
     });
     expect(w.bytes.min).toBeGreaterThan(219 * 1024);
     expect(w.bytes.max).toBeLessThan(222 * 1024);
