@@ -16,36 +16,40 @@ const decode = method.requestDeserialize as (b: Buffer) => ProcessingRequest;
 const spec = (name: string): WorkloadSpec => WORKLOADS.find((w) => w.name === name) as WorkloadSpec;
 
 describe("extproc benchmark workloads", () => {
-  it.each(["character", "hf:qwen3"])("chat-1k is ~1000 %s tokens per body, bodies distinct", (name) => {
-    const tokenizer = promptTokenizer(tokenizerChoice(name));
-    try {
-      const w = buildPoolWorkload({
-        spec: spec("chat-1k"),
-        model: "m1",
-        bodyMode: "BUFFERED",
-        tokenizer,
-        encode,
-        maxBodies: 32,
-      });
-      expect(w.tokens.mean).toBeGreaterThan(950);
-      expect(w.tokens.mean).toBeLessThan(1050);
-      expect(w.tokens.min).toBeGreaterThan(900);
-      expect(w.tokens.max).toBeLessThan(1100);
-      expect(new Set(w.bodies.map((b) => b.toString("latin1"))).size).toBe(w.bodies.length);
-      expect(w.bodies.length).toBeGreaterThanOrEqual(TENANTS);
-      // Bodies of one tenant share the system prompt and differ after it.
-      const system = (i: number): string =>
-        (JSON.parse(w.bodies[i]?.toString("utf8") ?? "{}") as { messages: { content: string }[] }).messages[0]
-          ?.content ?? "";
-      expect(system(0)).not.toBe("");
-      expect(system(0)).toBe(system(TENANTS));
-      expect(system(0)).not.toBe(system(1));
-      // Consecutive conversations carry different bodies.
-      expect(w.requestBodyMessages(1)[0]?.equals(w.requestBodyMessages(2)[0] as Buffer)).toBe(false);
-    } finally {
-      tokenizer.free();
-    }
-  });
+  it.each(["character", "hf:qwen3"])(
+    "chat-1k is ~1000 %s tokens per body, bodies distinct",
+    (name) => {
+      const tokenizer = promptTokenizer(tokenizerChoice(name));
+      try {
+        const w = buildPoolWorkload({
+          spec: spec("chat-1k"),
+          model: "m1",
+          bodyMode: "BUFFERED",
+          tokenizer,
+          encode,
+          maxBodies: 32,
+        });
+        expect(w.tokens.mean).toBeGreaterThan(950);
+        expect(w.tokens.mean).toBeLessThan(1050);
+        expect(w.tokens.min).toBeGreaterThan(900);
+        expect(w.tokens.max).toBeLessThan(1100);
+        expect(new Set(w.bodies.map((b) => b.toString("latin1"))).size).toBe(w.bodies.length);
+        expect(w.bodies.length).toBeGreaterThanOrEqual(TENANTS);
+        // Bodies of one tenant share the system prompt and differ after it.
+        const system = (i: number): string =>
+          (JSON.parse(w.bodies[i]?.toString("utf8") ?? "{}") as { messages: { content: string }[] })
+            .messages[0]?.content ?? "";
+        expect(system(0)).not.toBe("");
+        expect(system(0)).toBe(system(TENANTS));
+        expect(system(0)).not.toBe(system(1));
+        // Consecutive conversations carry different bodies.
+        expect(w.requestBodyMessages(1)[0]?.equals(w.requestBodyMessages(2)[0] as Buffer)).toBe(false);
+      } finally {
+        tokenizer.free();
+      }
+    },
+    120_000,
+  ); // loading Qwen3's tokenizer and encoding every body takes seconds on a loaded machine
 
   it("STREAMED sends a 220 KiB body as 16 KiB chunks, end_of_stream on the last only", () => {
     const tokenizer = promptTokenizer(tokenizerChoice("character"));
@@ -67,7 +71,7 @@ describe("extproc benchmark workloads", () => {
     );
     expect(body.equals(w.bodies[5 % w.bodies.length] as Buffer)).toBe(true);
     expect(decode(w.requestHeaders(5)).protocol_config?.request_body_mode).toBe("STREAMED");
-  });
+  }, 120_000);
 
   it("--goals runs the goal configurations, prefix-cache over 16 pods, and refuses scenario flags", () => {
     const o = parseOptions(["--goals", "--seconds", "1"]);
