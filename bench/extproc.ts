@@ -314,7 +314,13 @@ export async function runExtProc(argv: readonly string[]): Promise<number> {
   if (o.goals) {
     firstPrompt = await measureFirstPrompt(o, progress);
     const rows = goalRows(scenarios, firstPrompt);
-    process.stdout.write(`\n${formatGoalTable("extproc (issue 12)", rows)}`);
+    process.stdout.write(
+      `\n${formatGoalTable(
+        `extproc (issue 12): kvroute at --log-level info vs the no-op floor, loopback pods, ${o.seconds} s ` +
+          `per server in 1 s slices interleaved with the floor, ${os.cpus().length} CPUs`,
+        rows,
+      )}`,
+    );
     exitCode = goalExitCode(rows);
   }
   if (o.json) {
