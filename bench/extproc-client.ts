@@ -176,6 +176,8 @@ export interface LoadClientOptions {
 
 /** Extra time after the deadline before open streams are cancelled (a stuck server must not hang the run). */
 const STUCK_GRACE_MS = 10_000;
+/** How long a counted wave may take before its streams are cancelled (a cold start may load a tokenizer first). */
+const WAVE_LIMIT_MS = 60_000;
 const METHOD_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process";
 
 /** Drives conversations against one server. */
@@ -225,7 +227,7 @@ export class ExtProcLoadClient {
     const start = performance.now();
     const stuck = setTimeout(() => {
       for (const s of this.open) s.call.cancel();
-    }, STUCK_GRACE_MS);
+    }, WAVE_LIMIT_MS);
     await Promise.all(Array.from({ length: count }, () => this.conversation(workload, seq.next++, result)));
     clearTimeout(stuck);
     result.seconds = (performance.now() - start) / 1000;
