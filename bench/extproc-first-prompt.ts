@@ -21,7 +21,7 @@ import { WORKLOADS, tokenizerChoice } from "./extproc-options";
 import type { Options, WorkloadSpec } from "./extproc-options";
 import { buildPoolWorkload } from "./extproc-pool";
 import { promptTokenizer } from "./extproc-tokens";
-import { startLoopbackFleet } from "./loopback-fleet";
+import { startLoopbackFleetProcess } from "./loopback-fleet";
 
 /** Conversations in the first wave (and concurrency of the warmed measurement). */
 export const WAVE = 4;
@@ -74,7 +74,7 @@ export async function measureFirstPrompt(
   })();
   const configuration = `prefix-cache, ${PODS} pods, ${choice.label}, BUFFERED, ${WAVE} streams`;
   progress(`first long prompt after start: ${configuration}`);
-  const fleet = await startLoopbackFleet(MODEL, PODS);
+  const fleet = await startLoopbackFleetProcess(MODEL, PODS);
   let child: BenchChild | undefined;
   let client: ExtProcLoadClient | undefined;
   try {

@@ -46,7 +46,7 @@ import type { ServerFigures, ServerTotals, SliceTotals, WorkloadFigures } from "
 import { promptTokenizer } from "./extproc-tokens";
 import { SSE_CHUNKS } from "./extproc-workload";
 import { formatGoalTable, goalExitCode } from "./goal-table";
-import { startLoopbackFleet } from "./loopback-fleet";
+import { startLoopbackFleetProcess } from "./loopback-fleet";
 
 export { EXTPROC_USAGE } from "./extproc-options";
 
@@ -260,7 +260,7 @@ async function runScenario(s: Scenario, o: Options): Promise<ScenarioFigures> {
   const method = processService.Process;
   progress(`scenario ${s.name}: ${scenarioLabel(s)}`);
   const { workloads, tokenizeAloneMicros } = prepareWorkloads(s, o, method.requestSerialize);
-  const fleet = await startLoopbackFleet(MODEL, s.pods);
+  const fleet = await startLoopbackFleetProcess(MODEL, s.pods);
   const children: BenchChild[] = [];
   const clients: ExtProcLoadClient[] = [];
   try {

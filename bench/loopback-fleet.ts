@@ -3,9 +3,11 @@
  * request (kvroute's `/metrics` scrapes) with an empty 200, and the standalone endpoints file naming them. No request
  * is forwarded to them; they exist so that everything kvroute dials stays on 127.0.0.0/8 and its scrapes succeed
  * (an unreachable pod would be ejected by passive health and change what the benchmark measures).
+ * `startLoopbackFleetProcess` runs them in a child process, so their CPU is not the load generator's.
  *
  * @module
  */
+import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -51,4 +53,48 @@ export async function startLoopbackFleet(model: string, pods: number): Promise<L
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Child → parent: the pods of `loopback-fleet-child.ts` are listening. */
+export interface FleetMessage {
+  readonly t: "fleet";
+  readonly endpoints: readonly string[];
+  readonly endpointsFile: string;
+}
+
+function isFleetMessage(m: unknown): m is FleetMessage {
+  return typeof m === "object" && m !== null && (m as { t?: unknown }).t === "fleet";
+}
+
+const FLEET_START_TIMEOUT_MS = 30_000;
+
+/**
+ * `startLoopbackFleet` in a child process (`loopback-fleet-child.ts`): the same pods and file, but their scrape
+ * answers are not charged to the calling process. `close()` stops the child (which removes the file); the child
+ * also exits when this process goes away.
+ */
+export function startLoopbackFleetProcess(model: string, pods: number): Promise<LoopbackFleet> {
+  const child = fork(path.join(__dirname, "loopback-fleet-child.ts"), [model, String(pods)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
+  return new Promise<LoopbackFleet>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("loopback fleet process did not start in time"));
+    }, FLEET_START_TIMEOUT_MS);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`loopback fleet process exited with code ${String(code)}`));
+    });
+    child.on("message", (m: unknown) => {
+      if (!isFleetMessage(m)) return;
+      clearTimeout(timer);
+      resolve({
+        endpoints: m.endpoints,
+        endpointsFile: m.endpointsFile,
+        close: () => void child.kill("SIGTERM"),
+      });
+    });
+  });
 }
