@@ -13,9 +13,14 @@
  *
  * Malformed input never throws: it yields a {@link DecodeError} with a closed {@link DecodeErrorReason}.
  *
+ * Two paths, one result: the common payloads go through a reader specialised to this schema (`fast-decode.ts`,
+ * several times faster: it walks the bytes once); anything it does not fully understand, including every malformed
+ * payload, goes through the generic msgpack decoder below, which is the reference ({@link decodeBatchGeneric}).
+ *
  * @module
  */
 import { Decoder } from "@msgpack/msgpack";
+import { decodeBatchFast } from "./fast-decode";
 
 /** Why a payload was rejected. */
 export type DecodeErrorReason =
@@ -239,6 +244,15 @@ function decodeEnvelope(raw: unknown): DecodedBatch {
 
 /** Decode one `KVEventBatch` payload. Never throws. */
 export function decodeBatch(payload: Uint8Array): DecodedBatch | DecodeError {
+  if (payload.length === 0) return { kind: "error", reason: "empty", detail: "empty payload" };
+  return decodeBatchFast(payload) ?? decodeBatchGeneric(payload);
+}
+
+/**
+ * The reference decoder: generic msgpack, then the shape checks above. {@link decodeBatch} gives the same result
+ * for every payload; exported so tests can compare the two.
+ */
+export function decodeBatchGeneric(payload: Uint8Array): DecodedBatch | DecodeError {
   if (payload.length === 0) return { kind: "error", reason: "empty", detail: "empty payload" };
   let raw: unknown;
   try {
