@@ -16,6 +16,8 @@
  */
 import type { BlockHasher, BlockKey } from "./block-key";
 import { loadXxh64, xxh64, type Xxh64 } from "./xxhash";
+import { instantiateChainModule } from "./xxh64-chain-wasm";
+import type { ChainModule } from "./xxh64-chain-wasm";
 
 const U64 = (1n << 64n) - 1n;
 /** Context roots are cached; contexts are adapter names (low-cardinality), this bounds a misbehaving client. */
@@ -37,12 +39,17 @@ function scratch(size: number): Scratch {
   return { bytes, view: new DataView(bytes.buffer), ids: new Uint32Array(bytes.buffer, 8, (size - 8) >> 2) };
 }
 
-/** Build a {@link BlockHasher} over an initialised hash function (exposed for tests and benchmarks). */
-export function blockHasherFrom(hash: Xxh64, seed: bigint): BlockHasher {
+/**
+ * Build a {@link BlockHasher} over an initialised hash function (exposed for tests and benchmarks). On little-endian
+ * hosts the chains are computed by {@link wasmChains} (one WebAssembly call per chain); `hash` then only computes
+ * LoRA context roots. Elsewhere, and with `perBlock`, one `hash` call per block (the reference path).
+ */
+export function blockHasherFrom(hash: Xxh64, seed: bigint, perBlock = !LITTLE_ENDIAN): BlockHasher {
   const s = seed & U64;
   const encoder = new TextEncoder();
   const roots = new Map<string, bigint>();
   let buf = scratch(8 + 4 * 16);
+  const whole = perBlock ? undefined : wasmChains(s);
 
   const root = (context: string): bigint => {
     if (context === "") return s;
@@ -60,12 +67,14 @@ export function blockHasherFrom(hash: Xxh64, seed: bigint): BlockHasher {
       if (!Number.isInteger(blockSize) || blockSize <= 0)
         throw new RangeError(`invalid block size ${blockSize}`);
       const n = Math.floor(tokens.length / blockSize);
+      if (n === 0) return new BigUint64Array(0);
+      const first: BlockKey = parent === undefined ? root(context) : parent & U64;
+      if (whole) return whole(tokens, n, blockSize, first);
       const out = new BigUint64Array(n);
-      if (n === 0) return out;
       const size = 8 + 4 * blockSize;
       if (buf.bytes.length !== size) buf = scratch(size);
       const { bytes, view, ids } = buf;
-      let prev: BlockKey = parent === undefined ? root(context) : parent & U64;
+      let prev = first;
       let t = 0;
       for (let i = 0; i < n; i++) {
         view.setBigUint64(0, prev, true);
@@ -80,6 +89,43 @@ export function blockHasherFrom(hash: Xxh64, seed: bigint): BlockHasher {
       }
       return out;
     },
+  };
+}
+
+/** Bytes of WebAssembly memory a chain may use before the hasher stops keeping it (128k-token prompts fit). */
+const WASM_KEEP_BYTES = 4 << 20;
+const PAGE = 65_536;
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * Chains computed in one call into the {@link ChainModule} (little-endian hosts only: tokens are written through a
+ * `Uint32Array` over the module's little-endian memory). Memory layout per call: words 0–1 seed and first parent,
+ * the block scratch from byte 64, then the tokens, then the keys. Memory grows to the longest chain asked for; past
+ * {@link WASM_KEEP_BYTES} the module is replaced after the call, so one huge prompt does not pin its memory.
+ */
+function wasmChains(
+  seed: bigint,
+): (tokens: ArrayLike<number>, n: number, blockSize: number, first: bigint) => BigUint64Array {
+  let mod: ChainModule = instantiateChainModule();
+  return (tokens, n, blockSize, first) => {
+    const count = n * blockSize;
+    const tokAt = 64 + align8(8 + 4 * blockSize);
+    const outAt = tokAt + align8(4 * count);
+    const need = outAt + 8 * n;
+    const have = mod.memory.buffer.byteLength;
+    if (need > have) mod.memory.grow(Math.ceil((need - have) / PAGE));
+    const mem = mod.memory.buffer;
+    const words = new BigUint64Array(mem, 0, 2);
+    words[0] = seed;
+    words[1] = first;
+    const ids = new Uint32Array(mem, tokAt, count);
+    if (tokens.length === count) ids.set(tokens);
+    else for (let i = 0; i < count; i++) ids[i] = tokens[i] as number;
+    mod.chain(64, tokAt, n, blockSize, outAt);
+    const out = new BigUint64Array(n);
+    out.set(new BigUint64Array(mem, outAt, n));
+    if (mem.byteLength > WASM_KEEP_BYTES) mod = instantiateChainModule();
+    return out;
   };
 }
 

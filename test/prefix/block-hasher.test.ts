@@ -2,6 +2,7 @@ import {
   aibrixCharacterBytes,
   aibrixPrefixHashes,
   aibrixTokenBytes,
+  blockHasherFrom,
   createBlockHasher,
 } from "../../src/prefix/block-hasher";
 import type { BlockHasher } from "../../src/prefix/block-key";
@@ -113,6 +114,51 @@ describe("createBlockHasher (kvroute scheme)", () => {
     const perChainUs = Number(process.hrtime.bigint() - t0) / 1000 / runs;
     // ~60–100 µs on a laptop; generous bound so CI noise does not flake.
     expect(perChainUs).toBeLessThan(1000);
+  });
+});
+
+describe("chains in one WebAssembly call (little-endian hosts) equal the per-block reference", () => {
+  /** Deterministic PRNG (mulberry32). */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it("for block sizes 1–40 (inputs under and over 32 bytes, odd and even), parents, contexts and odd ids", () => {
+    const r = rng(7);
+    const perBlock = blockHasherFrom(hash, SEED, true);
+    for (let blockSize = 1; blockSize <= 40; blockSize++) {
+      const count = Math.floor(r() * 6 * blockSize) + (blockSize >> 1);
+      const tokens = Array.from({ length: count }, () => {
+        const x = r();
+        return x < 0.1
+          ? -Math.floor(r() * 1000)
+          : x < 0.2
+            ? 0x8000_0000 + Math.floor(r() * 1e9)
+            : Math.floor(r() * 200_000);
+      });
+      const parent = r() < 0.5 ? undefined : BigInt(Math.floor(r() * 2 ** 52)) << 12n;
+      const context = r() < 0.3 ? "lora-x" : "";
+      const want = Array.from(perBlock.chain(tokens, blockSize, context, parent));
+      expect(Array.from(hasher.chain(tokens, blockSize, context, parent))).toEqual(want);
+      expect(Array.from(hasher.chain(Uint32Array.from(tokens), blockSize, context, parent))).toEqual(want);
+      expect(Array.from(hasher.chain(Int32Array.from(tokens), blockSize, context, parent))).toEqual(want);
+    }
+  });
+
+  it("after a chain that outgrows the kept memory (a new module), later chains are still right", () => {
+    const perBlock = blockHasherFrom(hash, SEED, true);
+    const big = range(1_200_000);
+    const last = hasher.chain(big, 16, "");
+    expect(last.length).toBe(75_000);
+    expect(last[74_999]).toBe(perBlock.chain(big, 16, "")[74_999]);
+    expect(Array.from(hasher.chain(range(40), 4, ""))).toEqual(reference(range(40), 4, ""));
   });
 });
 
