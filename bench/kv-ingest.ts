@@ -18,6 +18,8 @@
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
+import { setImmediate as tick } from "node:timers/promises";
 import { Subscriber } from "zeromq";
 import { PodSubscriber, decodeBatch, isDecodeError } from "../src/kvevents";
 import { applyBatch } from "../src/kvevents/apply-batch";
@@ -49,6 +51,8 @@ export interface IngestRound {
   readonly blocks: number;
   readonly cpuMs: number;
   readonly wallMs: number;
+  /** Main-thread GC pauses during the round (part of `cpuMs`). */
+  readonly gcMs: number;
 }
 
 /** One configuration's rounds. */
@@ -81,9 +85,26 @@ class CountingSink implements KvEventSink {
   dropPod(): void {}
 }
 
-function cpuMsSince(c0: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(c0);
-  return (d.user + d.system) / 1000;
+/** GC pause time of this process so far, ms (fed by an observer while a round runs). */
+let gcMsTotal = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMsTotal += e.duration;
+});
+
+/** Start measuring a round: CPU (all threads), wall time and GC pauses. */
+function meter(): (blocks: number) => Promise<IngestRound> {
+  gcObserver.observe({ entryTypes: ["gc"] });
+  const gc0 = gcMsTotal;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  return async (blocks) => {
+    const d = process.cpuUsage(c0);
+    const wallMs = performance.now() - t0;
+    await tick(); // GC entries are delivered asynchronously
+    await tick();
+    gcObserver.disconnect();
+    return { blocks, cpuMs: (d.user + d.system) / 1000, wallMs, gcMs: gcMsTotal - gc0 };
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -155,13 +176,10 @@ async function viaSubscriber(
     const messages = Math.ceil(o.roundBlocks / o.blocksPerEvent);
     for (let r = 0; r < o.rounds; r++) {
       const e0 = sub.status().events;
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
+      const stop = meter();
       for (let sent = 0; sent < messages; sent += WINDOW)
         await caughtUp(await engine.send(Math.min(WINDOW, messages - sent)));
-      const cpuMs = cpuMsSince(c0);
-      const events = sub.status().events - e0;
-      rounds.push({ blocks: events * o.blocksPerEvent, cpuMs, wallMs: performance.now() - t0 });
+      rounds.push(await stop((sub.status().events - e0) * o.blocksPerEvent));
     }
     const after = sub.status();
     const trouble = [
@@ -232,12 +250,10 @@ export async function ingestFloor(o: IngestOptions): Promise<IngestResult> {
     const messages = Math.ceil(o.roundBlocks / o.blocksPerEvent);
     for (let r = 0; r < o.rounds; r++) {
       const m0 = received;
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
+      const stop = meter();
       for (let sent = 0; sent < messages; sent += WINDOW)
         await caughtUp(await engine.send(Math.min(WINDOW, messages - sent)));
-      const cpuMs = cpuMsSince(c0);
-      rounds.push({ blocks: (received - m0) * o.blocksPerEvent, cpuMs, wallMs: performance.now() - t0 });
+      rounds.push(await stop((received - m0) * o.blocksPerEvent));
     }
     return { label: "zmq → bare SUB (floor: receive only)", rounds, evictions: undefined };
   } finally {
@@ -248,34 +264,33 @@ export async function ingestFloor(o: IngestOptions): Promise<IngestResult> {
 }
 
 /** Run `step(n)` for fresh message numbers until `roundBlocks` blocks per round; `rounds` rounds. */
-function inProcess(label: string, o: IngestOptions, step: (payload: Buffer) => void): IngestResult {
+async function inProcess(
+  label: string,
+  o: IngestOptions,
+  step: (payload: Buffer) => void,
+): Promise<IngestResult> {
   const t: FreshTemplate = freshTemplate(o.blocksPerEvent, BLOCK_SIZE);
   const payload = Buffer.from(t.bytes);
   let n = 1 << 30; // distinct from the full-path runs' numbers (another index, but keep them apart anyway)
   const messages = Math.ceil(o.roundBlocks / o.blocksPerEvent);
   const rounds: IngestRound[] = [];
   for (let r = 0; r < o.rounds; r++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
+    const stop = meter();
     for (let i = 0; i < messages; i++) {
       stampFresh(t, payload, n++);
       step(payload);
     }
-    rounds.push({
-      blocks: messages * o.blocksPerEvent,
-      cpuMs: cpuMsSince(c0),
-      wallMs: performance.now() - t0,
-    });
+    rounds.push(await stop(messages * o.blocksPerEvent));
   }
   return { label, rounds, evictions: undefined };
 }
 
 /** In-process split: decode; decode + hash chain; decode + apply into the index at its bound. */
-export function ingestSplit(o: IngestOptions, hasher: BlockHasher): IngestResult[] {
-  const decode = inProcess("in-process: decode", o, (p) => {
+export async function ingestSplit(o: IngestOptions, hasher: BlockHasher): Promise<IngestResult[]> {
+  const decode = await inProcess("in-process: decode", o, (p) => {
     if (isDecodeError(decodeBatch(p))) throw new Error("fresh payload does not decode");
   });
-  const hash = inProcess("in-process: decode + hash chain", o, (p) => {
+  const hash = await inProcess("in-process: decode + hash chain", o, (p) => {
     const b = decodeBatch(p);
     if (isDecodeError(b)) throw new Error("fresh payload does not decode");
     for (const e of b.events) if (e.tag === "BlockStored") hasher.chain(e.tokenIds, e.blockSize, "");
@@ -289,9 +304,11 @@ export function ingestSplit(o: IngestOptions, hasher: BlockHasher): IngestResult
     notify: () => undefined,
   };
   const fill = { ...o, rounds: 1, roundBlocks: o.bound + o.blocksPerEvent };
-  inProcess("fill", fill, (p) => applyBatch(target, p));
+  await inProcess("fill", fill, (p) => applyBatch(target, p));
   const e0 = index.evictions();
-  const applied = inProcess("in-process: decode + apply to event index", o, (p) => applyBatch(target, p));
+  const applied = await inProcess("in-process: decode + apply to event index", o, (p) =>
+    applyBatch(target, p),
+  );
   return [decode, hash, { ...applied, evictions: index.evictions() - e0 }];
 }
 

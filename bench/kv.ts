@@ -49,19 +49,23 @@ function median(xs: readonly number[]): number {
 
 function format(results: readonly IngestResult[]): string {
   const out = [
-    "path                                                   blocks/round   cpu ms   wall ms   M blocks/s/core (median, min–max)",
+    "path                                                   blocks/round   cpu ms   gc ms*  wall ms   M blocks/s/core (median, min–max)",
   ];
   for (const r of results) {
     const rates = r.rounds.map(perCore);
     const cpu = median(r.rounds.map((x) => x.cpuMs));
     const wall = median(r.rounds.map((x) => x.wallMs));
+    const gc = median(r.rounds.map((x) => x.gcMs));
     const m = (v: number): string => (v / 1e6).toFixed(2);
     out.push(
-      `${r.label.padEnd(54)} ${String(r.rounds[0]?.blocks ?? 0).padStart(12)} ${cpu.toFixed(0).padStart(8)} ` +
+      `${r.label.padEnd(54)} ${String(r.rounds[0]?.blocks ?? 0).padStart(12)} ${cpu.toFixed(0).padStart(8)} ${gc.toFixed(0).padStart(7)} ` +
         `${wall.toFixed(0).padStart(9)}   ${m(median(rates))} (${m(Math.min(...rates))}–${m(Math.max(...rates))})` +
         (r.evictions === undefined ? "" : `  evictions ${r.evictions}`),
     );
   }
+  out.push(
+    "* gc ms: main-thread GC pauses in wall time (a loaded machine stretches them); not a share of cpu ms",
+  );
   return out.join("\n");
 }
 
@@ -113,7 +117,7 @@ export async function runKv(argv: readonly string[]): Promise<number> {
   const full = await ingestIndex(o, hasher);
   const noop = await ingestNoop(o);
   const floor = await ingestFloor(o);
-  const split = ingestSplit(o, hasher);
+  const split = await ingestSplit(o, hasher);
   process.stdout.write(`${format([full, noop, floor, ...split])}\n\n`);
   const rows = [goalRow(o, full, noop)];
   process.stdout.write(formatGoalTable("kv ingest", rows));

@@ -9,7 +9,7 @@ import type { SeqBatch } from "./replay";
 
 /** FIFO of live batches with a bound. */
 export class LiveQueue {
-  private readonly items: SeqBatch[] = [];
+  private readonly items: (SeqBatch | undefined)[] = [];
   private head = 0;
   private droppedUpTo: bigint | undefined;
 
@@ -34,9 +34,15 @@ export class LiveQueue {
   /** The oldest batch, removed; undefined when empty. */
   shift(): SeqBatch | undefined {
     if (this.head >= this.items.length) return undefined;
-    const m = this.items[this.head++];
-    // Compact now and then: O(1) amortised without an ever-growing array.
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    const m = this.items[this.head];
+    // Release the slot at once: a consumed payload must not stay reachable (it would survive young-generation GCs
+    // and be promoted, making every batch cost an old-generation collection later).
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      // Compact now and then: O(1) amortised without an ever-growing array.
       this.items.splice(0, this.head);
       this.head = 0;
     }
