@@ -5,8 +5,8 @@
  *
  * Full path: the engine is a child process (`kv-engine.ts`: vLLM's PUB + ROUTER replay on loopback); kvroute's own
  * `PodSubscriber` (SUB socket, live queue, sequencer, decode, apply) runs in THIS process with either kvroute's event
- * index at its bound (filled first, so every measured insert evicts) or a sink that only counts blocks (what is
- * not the index's). The engine publishes in windows and waits until the subscriber has applied the window's last
+ * index as kvroute wires it (with the speculative index listening) at its bound (filled first, so every measured
+ * insert evicts) or a sink that only counts blocks (what is not the index's). The engine publishes in windows and waits until the subscriber has applied the window's last
  * sequence, so the bounded live queue never overflows (no drop, no gap, no replay in a measured round; checked).
  * A floor row receives the same messages on a bare zeromq SUB socket that only counts them (zeromq.js's own cost).
  *
@@ -29,6 +29,8 @@ import { gpuGroupZero } from "../src/kvevents/types";
 import { createBlockHasher } from "../src/prefix/block-hasher";
 import type { BlockHasher } from "../src/prefix/block-key";
 import { createEventIndex } from "../src/prefix/event-index";
+import type { EventIndex } from "../src/prefix/event-index";
+import { createSpeculativeIndex } from "../src/prefix/speculative-index";
 import type { KvEventSink, StoredBlocks } from "../src/prefix/prefix-index";
 import type { EngineCommand, EngineReply } from "./kv-engine";
 import { freshTemplate, stampFresh } from "./kv-fresh";
@@ -201,9 +203,18 @@ async function viaSubscriber(
   }
 }
 
+/**
+ * The event index as kvroute wires it by default (`src/kv-cache-runtime.ts`): the speculative index listens to every
+ * stored block (`--prefix-speculative-ttl-ms` 2000, its bounds 200 000 / 50 000 per pod).
+ */
+function kvrouteEventIndex(o: IngestOptions, hasher: BlockHasher): EventIndex {
+  const speculative = createSpeculativeIndex({ ttlMs: 2000, maxBlocks: 200_000, maxBlocksPerPod: 50_000 });
+  return createEventIndex({ hasher, maxBlocks: o.bound, listener: speculative });
+}
+
 /** The full path into kvroute's event index at its bound. */
 export async function ingestIndex(o: IngestOptions, hasher: BlockHasher): Promise<IngestResult> {
-  const index = createEventIndex({ hasher, maxBlocks: o.bound });
+  const index = kvrouteEventIndex(o, hasher);
   return viaSubscriber(
     `zmq → subscriber → event index (bound ${o.bound})`,
     o,
@@ -295,7 +306,7 @@ export async function ingestSplit(o: IngestOptions, hasher: BlockHasher): Promis
     if (isDecodeError(b)) throw new Error("fresh payload does not decode");
     for (const e of b.events) if (e.tag === "BlockStored") hasher.chain(e.tokenIds, e.blockSize, "");
   });
-  const index = createEventIndex({ hasher, maxBlocks: o.bound });
+  const index = kvrouteEventIndex(o, hasher);
   const target: ApplyTarget = {
     podKey: "bench/pod-0",
     sink: index,
