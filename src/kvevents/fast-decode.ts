@@ -64,6 +64,7 @@ function tokens(): number[] {
   const n = c.arrayLength();
   const out = new Array<number>(n);
   const b = c.buf;
+  const v = c.view;
   const e = c.end;
   let p = c.pos;
   for (let i = 0; i < n; i++) {
@@ -72,16 +73,14 @@ function tokens(): number[] {
       out[i] = h;
       p += 1;
     } else if (h === 0xcd && p + 3 <= e) {
-      out[i] = ((b[p + 1] as number) << 8) | (b[p + 2] as number);
+      out[i] = v.getUint16(p + 1);
       p += 3;
     } else if (h === 0xce && p + 5 <= e) {
-      out[i] =
-        (((b[p + 1] as number) << 24) |
-          ((b[p + 2] as number) << 16) |
-          ((b[p + 3] as number) << 8) |
-          (b[p + 4] as number)) >>>
-        0;
+      out[i] = v.getUint32(p + 1);
       p += 5;
+    } else if (h === 0xcc && p + 2 <= e) {
+      out[i] = b[p + 1] as number;
+      p += 2;
     } else {
       c.pos = p;
       out[i] = c.numberAfter(c.u8());
