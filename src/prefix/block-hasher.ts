@@ -100,7 +100,7 @@ const align8 = (n: number): number => (n + 7) & ~7;
 /**
  * Chains computed in one call into the {@link ChainModule} (little-endian hosts only: tokens are written through a
  * `Uint32Array` over the module's little-endian memory). Memory layout per call: words 0–1 seed and first parent,
- * the block scratch from byte 64, then the tokens, then the keys. Memory grows to the longest chain asked for; past
+ * the tokens from byte 64 (the module writes each block's parent key into the 8 bytes before it), then the keys. Memory grows to the longest chain asked for; past
  * {@link WASM_KEEP_BYTES} the module is replaced after the call, so one huge prompt does not pin its memory.
  */
 function wasmChains(
@@ -109,7 +109,7 @@ function wasmChains(
   let mod: ChainModule = instantiateChainModule();
   return (tokens, n, blockSize, first) => {
     const count = n * blockSize;
-    const tokAt = 64 + align8(8 + 4 * blockSize);
+    const tokAt = 64;
     const outAt = tokAt + align8(4 * count);
     const need = outAt + 8 * n;
     const have = mod.memory.buffer.byteLength;
@@ -121,7 +121,7 @@ function wasmChains(
     const ids = new Uint32Array(mem, tokAt, count);
     if (tokens.length === count) ids.set(tokens);
     else for (let i = 0; i < count; i++) ids[i] = tokens[i] as number;
-    mod.chain(64, tokAt, n, blockSize, outAt);
+    mod.chain(tokAt, n, blockSize, outAt);
     const out = new BigUint64Array(n);
     out.set(new BigUint64Array(mem, outAt, n));
     if (mem.byteLength > WASM_KEEP_BYTES) mod = instantiateChainModule();

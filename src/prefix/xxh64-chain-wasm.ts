@@ -6,9 +6,8 @@
  *
  * The module is assembled here, byte by byte, from the XXH64 specification
  * (https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md): `xxh64(ptr, len, seed)` and
- * `chain(scratch, tokens, n, blockSize, out)`, which for block i writes `LE64(prev) ‖ tokens[iB, iB+B)` to
- * `scratch`, hashes it with the seed and stores the key at `out + 8i`. Seed and first parent are read from memory
- * words 0 and 1. Its results are checked against `xxhash-wasm` by the block-hasher tests.
+ * `chain(tokens, n, blockSize, out)`, which for block i hashes `LE64(prev) ‖ tokens[iB, iB+B)` with the seed and
+ * stores the key at `out + 8i`. Seed and first parent are read from memory words 0 and 1. Its results are checked against `xxhash-wasm` by the block-hasher tests.
  *
  * @module
  */
@@ -193,33 +192,26 @@ function xxh64Body(): number[] {
   return [...uleb(2), 2, I32, 5, I64, ...code];
 }
 
-/** `chain(scratch, tokens, n, blockSize, out)`. Locals: 5 i, 6 prev, 7 seed, 8 bytes (4B). */
+/**
+ * `chain(tokens, n, blockSize, out)`. Block i's input is built in place: `prev` is stored in the 8 bytes before the
+ * block's tokens (the tail of block i − 1, already hashed; for block 0 the caller leaves 8 free bytes), so the
+ * input is one contiguous range and nothing is copied. Locals: 4 i, 5 at, 6 prev, 7 seed, 8 bytes (4B).
+ */
 function chainBody(): number[] {
-  const [scratch, tokens, n, blockSize, out, i, prev, seed, bytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [tokens, n, blockSize, out, i, at, prev, seed, bytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const code = [
     ...[...c32(0), ...load64(0), ...set(seed), ...c32(0), ...load64(8), ...set(prev)],
     ...[...get(blockSize), ...c32(4), OP.i32Mul, ...set(bytes)],
     ...[OP.block, VOID, OP.loop, VOID],
     ...[...get(i), ...get(n), OP.i32GeU, OP.brIf, 1],
-    ...[...get(scratch), ...get(prev), OP.i64Store, 3, 0],
-    // memory.copy(scratch + 8, tokens + i × bytes, bytes)
-    ...[
-      ...get(scratch),
-      ...c32(8),
-      OP.i32Add,
-      ...get(tokens),
-      ...get(i),
-      ...get(bytes),
-      OP.i32Mul,
-      OP.i32Add,
-    ],
-    ...[...get(bytes), 0xfc, 10, 0, 0],
-    ...[...get(scratch), ...get(bytes), ...c32(8), OP.i32Add, ...get(seed), OP.call, 0, ...set(prev)],
+    ...[...get(tokens), ...get(i), ...get(bytes), OP.i32Mul, OP.i32Add, ...c32(8), OP.i32Sub, ...set(at)],
+    ...[...get(at), ...get(prev), OP.i64Store, 3, 0],
+    ...[...get(at), ...get(bytes), ...c32(8), OP.i32Add, ...get(seed), OP.call, 0, ...set(prev)],
     ...[...get(out), ...get(i), ...c32(8), OP.i32Mul, OP.i32Add, ...get(prev), OP.i64Store, 3, 0],
     ...[...get(i), ...c32(1), OP.i32Add, ...set(i), OP.br, 0, OP.end, OP.end],
     OP.end,
   ];
-  return [...uleb(3), 1, I32, 2, I64, 1, I32, ...code];
+  return [...uleb(3), 2, I32, 2, I64, 1, I32, ...code];
 }
 
 function section(id: number, content: number[]): number[] {
@@ -232,7 +224,7 @@ function name(s: string): number[] {
 
 /** The module's bytes. */
 export function chainModuleBytes(): Uint8Array {
-  const types = [2, 0x60, 3, I32, I32, I64, 1, I64, 0x60, 5, I32, I32, I32, I32, I32, 0];
+  const types = [2, 0x60, 3, I32, I32, I64, 1, I64, 0x60, 4, I32, I32, I32, I32, 0];
   const bodies = [xxh64Body(), chainBody()];
   const code = [bodies.length, ...bodies.flatMap((b) => [...uleb(b.length), ...b])];
   return new Uint8Array([
@@ -261,7 +253,7 @@ interface WasmApi {
 export interface ChainModule {
   readonly memory: WasmMemory;
   /** See the module comment; seed and first parent in memory words 0 and 1. */
-  readonly chain: (scratch: number, tokens: number, n: number, blockSize: number, out: number) => void;
+  readonly chain: (tokens: number, n: number, blockSize: number, out: number) => void;
 }
 
 /** Compile and instantiate the module (synchronous: it is a few hundred bytes). */
