@@ -87,6 +87,17 @@ class CountingSink implements KvEventSink {
   dropPod(): void {}
 }
 
+/** A sink that computes the index's key chain for each stored event and keeps nothing: the path without storage. */
+class HashingSink extends CountingSink {
+  constructor(private readonly hasher: BlockHasher) {
+    super();
+  }
+  override blockStored(pod: string, e: StoredBlocks): void {
+    super.blockStored(pod, e);
+    this.hasher.chain(e.tokenIds, e.blockSize, e.loraName ?? "");
+  }
+}
+
 /** GC pause time of this process so far, ms (fed by an observer while a round runs). */
 let gcMsTotal = 0;
 const gcObserver = new PerformanceObserver((list) => {
@@ -230,6 +241,17 @@ export async function ingestNoop(o: IngestOptions): Promise<IngestResult> {
     "zmq → subscriber → counting sink",
     o,
     new CountingSink(),
+    () => true,
+    () => undefined,
+  );
+}
+
+/** The full path into a sink that only hashes (the index's key chain without its storage). */
+export async function ingestHashOnly(o: IngestOptions, hasher: BlockHasher): Promise<IngestResult> {
+  return viaSubscriber(
+    "zmq → subscriber → hash-only sink",
+    o,
+    new HashingSink(hasher),
     () => true,
     () => undefined,
   );

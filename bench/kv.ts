@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- kv [--bound N] [--rounds N] [--round-blocks N] [--skip-index-figures]`: how many vLLM KV
  * BLOCK events one core ingests, fresh blocks through the real path (see `kv-ingest.ts`), printed as a goal row
- * (`goal-table.ts`) with the spread over rounds, next to the same path into a counting sink, a bare-SUB floor and
+ * (`goal-table.ts`) with the spread over rounds, next to the same path into a counting sink and into a sink that
+ * only computes the key chain (the index without its storage), a bare-SUB floor and
  * an in-process split (decode / hash chain / index). Then the prefix-index figures (`kv-index.ts`) and
  * tokenization timings.
  *
@@ -11,7 +12,15 @@ import { parseArgs } from "node:util";
 import { formatGoalTable, goalExitCode } from "./goal-table";
 import type { GoalRow } from "./goal-table";
 import { benchApproximateFull, benchLookups, benchMemory, indexFigureLines } from "./kv-index";
-import { benchHasher, ingestFloor, ingestIndex, ingestNoop, ingestSplit, perCore } from "./kv-ingest";
+import {
+  benchHasher,
+  ingestFloor,
+  ingestHashOnly,
+  ingestIndex,
+  ingestNoop,
+  ingestSplit,
+  perCore,
+} from "./kv-ingest";
 import type { IngestOptions, IngestResult } from "./kv-ingest";
 import { benchTokenize } from "./tokenize";
 
@@ -69,9 +78,10 @@ function format(results: readonly IngestResult[]): string {
   return out.join("\n");
 }
 
-function goalRow(o: IngestOptions, full: IngestResult, noop: IngestResult): GoalRow {
+function goalRow(o: IngestOptions, full: IngestResult, noop: IngestResult, hashOnly: IngestResult): GoalRow {
   const rates = full.rounds.map(perCore);
   const noopRate = median(noop.rounds.map(perCore));
+  const hashRate = median(hashOnly.rounds.map(perCore));
   return {
     measure:
       `KV block events/s per core of the ingesting process: engine child PUB → zmq → PodSubscriber → decode → ` +
@@ -83,7 +93,8 @@ function goalRow(o: IngestOptions, full: IngestResult, noop: IngestResult): Goal
     unit: "M/s",
     spread: `${(Math.min(...rates) / 1e6).toFixed(2)}–${(Math.max(...rates) / 1e6).toFixed(2)} over ${rates.length} rounds`,
     note:
-      `same path into a counting sink (no index): ${(noopRate / 1e6).toFixed(2)} M/s per core; ` +
+      `same path into a counting sink (no index): ${(noopRate / 1e6).toFixed(2)} M/s per core, into a sink that ` +
+      `only computes the key chain: ${(hashRate / 1e6).toFixed(2)} M/s per core; ` +
       `evictions in the measured rounds: ${full.evictions ?? "n/a"}. Bytes per indexed block: bench/kv-index.ts.`,
   };
 }
@@ -117,10 +128,11 @@ export async function runKv(argv: readonly string[]): Promise<number> {
   const hasher = await benchHasher();
   const full = await ingestIndex(o, hasher);
   const noop = await ingestNoop(o);
+  const hashOnly = await ingestHashOnly(o, hasher);
   const floor = await ingestFloor(o);
   const split = await ingestSplit(o, hasher);
-  process.stdout.write(`${format([full, noop, floor, ...split])}\n\n`);
-  const rows = [goalRow(o, full, noop)];
+  process.stdout.write(`${format([full, noop, hashOnly, floor, ...split])}\n\n`);
+  const rows = [goalRow(o, full, noop, hashOnly)];
   process.stdout.write(formatGoalTable("kv ingest", rows));
   if (!values["skip-index-figures"])
     for (const s of extraSections)
