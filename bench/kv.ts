@@ -6,6 +6,9 @@
  * an in-process split (decode / hash chain / index). Then the prefix-index figures (`kv-index.ts`) and
  * tokenization timings.
  *
+ * The ingest runs in this process, so a profile of it is `node --cpu-prof --import tsx bench/run.ts kv …` (the
+ * engine child is not profiled; its CPU is not counted either).
+ *
  * @module
  */
 import { parseArgs } from "node:util";
