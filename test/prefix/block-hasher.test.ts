@@ -104,17 +104,6 @@ describe("createBlockHasher (kvroute scheme)", () => {
   it("rejects a non-positive block size", () => {
     expect(() => hasher.chain(range(4), 0, "")).toThrow(RangeError);
   });
-
-  it("hashes an 8k-token prompt (512 blocks of 16) fast", () => {
-    const tokens = Uint32Array.from(range(8192));
-    for (let i = 0; i < 50; i++) hasher.chain(tokens, 16, "");
-    const runs = 200;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < runs; i++) hasher.chain(tokens, 16, "");
-    const perChainUs = Number(process.hrtime.bigint() - t0) / 1000 / runs;
-    // ~60–100 µs on a laptop; generous bound so CI noise does not flake.
-    expect(perChainUs).toBeLessThan(1000);
-  });
 });
 
 describe("chains in one WebAssembly call (little-endian hosts) equal the per-block reference", () => {
