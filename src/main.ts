@@ -14,8 +14,8 @@ import { loadKubeConfig, startKubernetesDiscovery } from "./cluster/discovery/ku
 import { watchEndpointsFile } from "./cluster/discovery/static-file";
 import { ConfigError, helpText, loadConfigFromProcess } from "./config";
 import type { Config } from "./config";
-import { createLogger } from "./observability/logger";
-import type { Logger } from "./observability/logger";
+import { createStdoutLogger } from "./observability/logger";
+import type { Logger, StdoutLogger } from "./observability/logger";
 import type { Metrics } from "./observability/metrics";
 import { createServer } from "./server";
 
@@ -94,9 +94,11 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
  * Called once everything is drained. Node's exit joins libuv's worker threads; when one is blocked in the kernel
  * on the endpoints file (a hung network filesystem) a normal exit would wait for it for ever, so SIGKILL instead.
  */
-function killIfReadStuck(discovery: Discovery, log: Logger): void {
+function killIfReadStuck(discovery: Discovery, stdout: StdoutLogger): void {
   if (!discovery.readStuck?.()) return;
-  log.error({}, "a read of the endpoints file is stuck in the kernel; exiting with SIGKILL");
+  stdout.log.error({}, "a read of the endpoints file is stuck in the kernel; exiting with SIGKILL");
+  // SIGKILL runs no exit handler: write the buffered log lines (this one included) first.
+  stdout.flushSync();
   process.kill(process.pid, "SIGKILL");
 }
 
@@ -117,12 +119,30 @@ export async function main(): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel);
+  // Whatever way `serve` ends (a stop, a failed start, a throw), the buffered log lines are written before the
+  // caller exits.
+  const stdout = createStdoutLogger(config.logLevel);
+  try {
+    return await serve(config, stdout);
+  } finally {
+    stdout.flushSync();
+  }
+}
+
+/** Run kvroute with `config`, logging to `stdout`; resolves with the exit code once it has stopped. */
+async function serve(config: Config, stdout: StdoutLogger): Promise<number> {
+  const { log } = stdout;
   const cluster = createClusterStore();
   let discovery: Discovery | undefined;
   let server;
   try {
-    server = await createServer({ config, cluster, log, discoveryStatus: () => discovery?.status() ?? {} });
+    server = await createServer({
+      config,
+      cluster,
+      log,
+      discoveryStatus: () => discovery?.status() ?? {},
+      logDroppedLines: stdout.droppedLines,
+    });
   } catch (e) {
     log.error({ error: (e as Error).message }, "kvroute failed to start");
     return 1;
@@ -154,7 +174,7 @@ export async function main(): Promise<number> {
     } catch (e) {
       log.error({ error: (e as Error).message }, "endpoints file could not be loaded");
       await stopNow();
-      killIfReadStuck(discovery, log);
+      killIfReadStuck(discovery, stdout);
       return 1;
     }
   } else {
@@ -194,7 +214,7 @@ export async function main(): Promise<number> {
   const signal = await stopSignal;
   log.info({ signal, drainDelayMs: config.drainDelayMs, drainTimeoutMs: config.drainTimeoutMs }, "draining");
   await stopAll({ delayMs: config.drainDelayMs, timeoutMs: config.drainTimeoutMs });
-  killIfReadStuck(discovery, log);
+  killIfReadStuck(discovery, stdout);
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   log.info({}, "stopped");

@@ -69,6 +69,8 @@ export interface ServerDeps {
   readonly onClosing?: (piece: string) => void;
   /** Clock of passive health (ejection backoffs), ms. Default `performance.now`; tests step it to end backoffs. */
   readonly healthNow?: () => number;
+  /** Log lines the process logger dropped at its buffer bound, for `kvroute_log_lines_dropped_total`. */
+  readonly logDroppedLines?: () => number;
 }
 
 /** A running kvroute. */
@@ -138,6 +140,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     processMetrics: deps.processMetrics ?? true,
     maxPodSeries: config.metricsPodLabelLimit,
     stalePods: () => engineMetrics.staleCount(),
+    ...(deps.logDroppedLines ? { logDroppedLines: deps.logDroppedLines } : {}),
   });
   const podName = (key: string): string =>
     metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);

@@ -37,6 +37,26 @@ export interface ExtProcService {
 
 type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
+/**
+ * The reason of every aborted stream signal, built once: `abort()` without a reason builds a `DOMException`, stack
+ * trace included, per call. Nothing reads the reason; the headroom queue answers with its own error.
+ */
+const STREAM_CLOSED = new DOMException("the ext_proc stream closed", "AbortError");
+
+/** A stream's abort signal, created only when a decision asks for it (most streams never abort it). */
+class StreamAbort {
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  /** Abort the signal, if one was handed out. Idempotent. */
+  abort(): void {
+    this.controller?.abort(STREAM_CLOSED);
+  }
+}
+
 /** Write one reply, waiting for `drain` only when the transport asks for it. */
 function write(call: Call, reply: ProcessingResponse): Promise<void> | undefined {
   if (call.destroyed || call.writableEnded) return undefined;
@@ -61,10 +81,10 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
   async function process(call: Call): Promise<void> {
     open += 1;
     hooks.onStreamOpen?.();
-    // Aborted when the stream is cancelled (or ends): reaches the director, so a request parked in the headroom
-    // queue leaves it at once instead of holding this handler until its wait times out.
-    const aborter = new AbortController();
-    const session = createSession(sessionDeps, aborter.signal);
+    // Aborted when the stream is cancelled (or ends mid-decision): reaches the director, so a request parked in the
+    // headroom queue leaves it at once instead of holding this handler until its wait times out.
+    const aborter = new StreamAbort();
+    const session = createSession(sessionDeps, () => aborter.signal);
     let why: SessionClose = "client-ended";
     let status: { code: grpc.status; details: string } | undefined;
     const onCancelled = (): void => {
@@ -81,7 +101,9 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
         hooks.onMessage?.(requestCase(msg) ?? "empty");
         let replies: ProcessingResponse[];
         try {
-          replies = await session.handle(msg);
+          // Most messages are answered at once: awaiting only a real promise saves a microtask turn per message.
+          const handled = session.handle(msg);
+          replies = handled instanceof Promise ? await handled : handled;
         } catch (e) {
           why = "error";
           if (e instanceof ProtocolError) {
@@ -107,7 +129,8 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
       if (why === "client-ended") why = "reset";
     } finally {
       call.off("cancelled", onCancelled);
-      aborter.abort();
+      // Only a decision still under way can hold the signal (the headroom queue drops its listener when it settles).
+      if (session.deciding) aborter.abort();
       session.close(why);
       if (!call.destroyed && !call.writableEnded) {
         if (status) call.emit("error", status);

@@ -127,15 +127,18 @@ export interface Session {
   handle(msg: ProcessingRequest): Replies;
   /** True after an immediate response: the server should end the stream (OK) and ignore further messages. */
   readonly ended: boolean;
+  /** A decision (admission check or routing) is under way: the router may still hold the stream's signal. */
+  readonly deciding: boolean;
   /** The single cleanup: releases any held pick and reports the request once. Idempotent. */
   close(why: SessionClose): void;
 }
 
 /**
- * Create the state machine for one stream. `signal` aborts when the stream closes; it is handed to the router so a
- * decision that waits (for a pod with headroom) ends with the stream.
+ * Create the state machine for one stream. `streamSignal` aborts when the stream closes; it is handed to the router
+ * so a decision that waits (for a pod with headroom) ends with the stream. A function is called only when a
+ * decision starts, so a stream refused early never creates one.
  */
-export function createSession(deps: SessionDeps, signal?: AbortSignal): Session {
+export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | (() => AbortSignal)): Session {
   let state: State = { t: "awaitHeaders" };
   let protocolBodyMode: BodySendMode | undefined;
   let protocolResponseMode: BodySendMode | undefined;
@@ -232,6 +235,7 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
   ): Replies {
     const { head } = s;
     const t0 = deps.now();
+    const signal = typeof streamSignal === "function" ? streamSignal() : streamSignal;
     const body = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.bytes);
     let request: InferenceRequest;
     let picked: Pick | Promise<Pick>;
@@ -371,6 +375,9 @@ export function createSession(deps: SessionDeps, signal?: AbortSignal): Session 
     },
     get ended() {
       return state.t === "closed";
+    },
+    get deciding() {
+      return state.t === "deciding";
     },
     close(why) {
       buffered.release();

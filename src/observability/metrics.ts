@@ -29,6 +29,8 @@ export interface MetricsOptions {
   readonly maxPodSeries?: number;
   /** Bound on distinct model and strategy label values. */
   readonly maxModelSeries?: number;
+  /** Log lines dropped at the logger's buffer bound so far, read at scrape time. */
+  readonly logDroppedLines?: () => number;
 }
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
@@ -55,8 +57,12 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
   readonly strategyHookErrors: Counter<"strategy" | "hook">;
   /** Request-body bytes buffered across all streams, against `--max-buffered-bytes`. */
   readonly bufferedBodyBytes: Gauge;
-  /** ext_proc messages received by kind. */
-  readonly messages: Counter<"kind">;
+  /**
+   * Count one ext_proc message received, by kind (a request case or `empty`: a closed set). Counted in a plain map
+   * and handed to prom-client at scrape time, as `kvroute_extproc_messages_total{kind}`: a labelled `inc` per
+   * message (label hashing and validation) was a visible share of a conversation's CPU.
+   */
+  countMessage(kind: string): void;
   /** ext_proc streams currently open. */
   readonly activeStreams: Gauge;
   /** Endpoint file reloads by result. */
@@ -162,6 +168,29 @@ export function createMetrics(
     registers,
     collect() {
       this.set(options.stalePods?.() ?? 0);
+    },
+  });
+
+  const messageCounts = new Map<string, number>();
+  new Counter({
+    name: "kvroute_extproc_messages_total",
+    help: "ext_proc messages received, by kind.",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [kind, n] of messageCounts) this.inc({ kind }, n);
+    },
+  });
+
+  const logDroppedLines = options.logDroppedLines ?? ((): number => 0);
+  new Counter({
+    name: "kvroute_log_lines_dropped_total",
+    help: "Log lines dropped because stdout was not read fast enough (the log buffer was at its bound).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(logDroppedLines());
     },
   });
 
@@ -277,12 +306,7 @@ export function createMetrics(
       help: "Request-body bytes buffered across all ext_proc streams (bounded by --max-buffered-bytes).",
       registers,
     }),
-    messages: new Counter({
-      name: "kvroute_extproc_messages_total",
-      help: "ext_proc messages received, by kind.",
-      labelNames: ["kind"],
-      registers,
-    }),
+    countMessage: (kind) => messageCounts.set(kind, (messageCounts.get(kind) ?? 0) + 1),
     activeStreams: new Gauge({
       name: "kvroute_extproc_active_streams",
       help: "ext_proc streams currently open.",

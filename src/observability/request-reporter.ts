@@ -79,7 +79,7 @@ export function createRequestReporter(
     },
   };
   const serviceHooks: ServiceHooks = {
-    onMessage: (kind) => metrics.messages.inc({ kind }),
+    onMessage: (kind) => metrics.countMessage(kind),
     onProtocolError(reason, err) {
       metrics.errors.inc({ reason: `protocol:${reason}` });
       log.warn({ reason, error: err.message }, "ext_proc protocol error; stream ended with INVALID_ARGUMENT");

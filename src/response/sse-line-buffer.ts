@@ -19,8 +19,26 @@ const CR = 0x0d;
 /** Decoder for complete lines. Stateless between calls (no `stream` option), so one instance is shared. */
 const decoder = new TextDecoder("utf-8");
 
+/** A complete line as text; an empty line (an SSE event separator: most lines of a stream) without a decode. */
+function decodeLine(line: Uint8Array): string {
+  return line.byteLength === 0 ? "" : decoder.decode(line);
+}
+
+/**
+ * Told each complete line, as bytes without its `\n` or a trailing `\r`. The bytes may be a view of the caller's
+ * chunk or of a scratch buffer: read them before returning, never keep them.
+ */
+export type SseLineSink = (line: Uint8Array) => void;
+
 /** A line splitter for one response body. Not reusable across bodies. */
 export interface SseLineBuffer {
+  /**
+   * Feeds the next chunk and hands each line it completed to `sink`, in order, undecoded (the caller decides which
+   * lines are worth decoding). The unfinished tail is kept (copied) for the next call.
+   */
+  pushBytes(chunk: Uint8Array, sink: SseLineSink): void;
+  /** Ends the stream like {@link SseLineBuffer.flush}, handing the unfinished last line, if any, to `sink`. */
+  flushBytes(sink: SseLineSink): void;
   /**
    * Feeds the next chunk and returns the lines it completed, in order, without their `\n` or a trailing `\r`.
    * The unfinished tail is kept (copied) for the next call.
@@ -55,8 +73,8 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
   let skipping = false;
   let dropped = 0;
 
-  /** Decodes `pending` followed by `tail`, and clears `pending`. */
-  const takeLine = (tail: Uint8Array): string => {
+  /** The bytes of `pending` followed by `tail`, without a trailing `\r`; clears `pending`. */
+  const takeLine = (tail: Uint8Array): Uint8Array => {
     let bytes = tail;
     if (pendingBytes > 0) {
       bytes = new Uint8Array(pendingBytes + tail.byteLength);
@@ -69,10 +87,8 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
       pending = [];
       pendingBytes = 0;
     }
-    const end =
-      bytes.byteLength > 0 && bytes[bytes.byteLength - 1] === CR ? bytes.byteLength - 1 : bytes.byteLength;
-    if (end === 0) return ""; // SSE event separators: most lines of a stream
-    return decoder.decode(end === bytes.byteLength ? bytes : bytes.subarray(0, end));
+    const end = bytes.byteLength;
+    return end > 0 && bytes[end - 1] === CR ? bytes.subarray(0, end - 1) : bytes;
   };
 
   const drop = (): void => {
@@ -81,45 +97,57 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
     dropped += 1;
   };
 
+  const pushBytes = (chunk: Uint8Array, sink: SseLineSink): void => {
+    let start = 0;
+    const length = chunk.byteLength;
+    while (start < length) {
+      const newline = chunk.indexOf(LF, start);
+      if (newline < 0) {
+        // Unfinished line: keep it, unless it is (or becomes) too long.
+        if (!skipping) {
+          if (pendingBytes + (length - start) > maxLineBytes) {
+            drop();
+            skipping = true;
+          } else {
+            pending.push(chunk.slice(start));
+            pendingBytes += length - start;
+          }
+        }
+        break;
+      }
+      if (skipping) {
+        skipping = false; // the over-long line ends here; it was counted when it crossed the limit
+      } else if (pendingBytes + (newline - start) > maxLineBytes) {
+        drop();
+      } else {
+        sink(takeLine(chunk.subarray(start, newline)));
+      }
+      start = newline + 1;
+    }
+  };
+
+  const flushBytes = (sink: SseLineSink): void => {
+    if (skipping) {
+      skipping = false;
+      return;
+    }
+    if (pendingBytes > 0) sink(takeLine(new Uint8Array(0)));
+  };
+
   return {
+    pushBytes,
+    flushBytes,
+
     push(chunk: Uint8Array): string[] {
       const lines: string[] = [];
-      let start = 0;
-      const length = chunk.byteLength;
-      while (start < length) {
-        const newline = chunk.indexOf(LF, start);
-        if (newline < 0) {
-          // Unfinished line: keep it, unless it is (or becomes) too long.
-          if (!skipping) {
-            if (pendingBytes + (length - start) > maxLineBytes) {
-              drop();
-              skipping = true;
-            } else {
-              pending.push(chunk.slice(start));
-              pendingBytes += length - start;
-            }
-          }
-          break;
-        }
-        if (skipping) {
-          skipping = false; // the over-long line ends here; it was counted when it crossed the limit
-        } else if (pendingBytes + (newline - start) > maxLineBytes) {
-          drop();
-        } else {
-          lines.push(takeLine(chunk.subarray(start, newline)));
-        }
-        start = newline + 1;
-      }
+      pushBytes(chunk, (line) => lines.push(decodeLine(line)));
       return lines;
     },
 
     flush(): string[] {
-      if (skipping) {
-        skipping = false;
-        return [];
-      }
-      if (pendingBytes === 0) return [];
-      return [takeLine(new Uint8Array(0))];
+      const lines: string[] = [];
+      flushBytes((line) => lines.push(decodeLine(line)));
+      return lines;
     },
 
     get droppedLines(): number {

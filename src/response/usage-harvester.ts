@@ -76,6 +76,32 @@ const DATA_PREFIX = "data:";
 const DONE = "[DONE]";
 /** A `usage` key followed by an object (skips vLLM's `"usage":null` on every chunk of older versions). */
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
+/** The bytes looked for before a line is decoded at all. */
+const USAGE_KEY_BYTES = Buffer.from('"usage"', "latin1");
+const DATA_PREFIX_BYTES = Buffer.from(DATA_PREFIX, "latin1");
+/** UTF-8 byte-order mark. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/**
+ * Lines shorter than this are decoded whole and read as text (they are few: `[DONE]`, separators, `event:` lines).
+ * From this length on, the data after `data: ` is ≥ 58 bytes, so ≥ 16 UTF-16 units: never a padded `[DONE]`.
+ */
+const BYTE_SCAN_MIN_BYTES = 64;
+
+/** Decoder of whole lines (drops a leading byte-order mark, as the line reader always did). */
+const lineDecoder = new TextDecoder("utf-8");
+/** Decoder of a line's data after `data:`: a byte-order mark there is content, as it is in the whole line. */
+const dataDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.byteLength < prefix.byteLength) return false;
+  for (let i = 0; i < prefix.byteLength; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** `bytes` as a Buffer (a view, no copy), for its native substring search. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 
 function isSse(options: UsageHarvesterOptions): boolean {
   const type = options.contentType?.split(";", 1)[0]?.trim().toLowerCase();
@@ -95,6 +121,7 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+/** Decoder of a whole JSON body. */
 const decoder = new TextDecoder("utf-8");
 
 /**
@@ -121,6 +148,7 @@ export function createUsageHarvester(options: UsageHarvesterOptions): UsageHarve
   /** JSON mode: the body so far (copies), until `truncated`. */
   let body: Uint8Array[] = [];
 
+  /** One decoded SSE line. */
   const onLine = (line: string): void => {
     if (!line.startsWith(DATA_PREFIX)) return; // event:, id:, retry:, comments, blank separators
     const data =
@@ -130,7 +158,34 @@ export function createUsageHarvester(options: UsageHarvesterOptions): UsageHarve
     if (data === DONE || (data.length < 16 && data.trim() === DONE)) return;
     events += 1;
     firstDataSeen = true;
-    if (!data.includes('"usage"') || !USAGE_OBJECT.test(data)) return;
+    if (data.includes('"usage"')) onUsageData(data);
+  };
+
+  /**
+   * One SSE line as bytes: the same outcome as `onLine(decode(line))`, but only a line that holds `"usage"` is
+   * decoded, and then only its data. Exact because the markers are ASCII, and in UTF-8 an ASCII byte is always that
+   * character (never part of a multi-byte one, and a decoder replaces invalid bytes without eating an ASCII one):
+   * - a line shorter than {@link BYTE_SCAN_MIN_BYTES} or starting with a byte-order mark (which the decoder drops
+   *   at the start of a line) takes the text path;
+   * - otherwise the data after `data:` is at least 16 UTF-16 units long (a UTF-8 sequence of 3 bytes or fewer is
+   *   one unit or more), so it is never `[DONE]`, padded or not: it is an event.
+   */
+  const onLineBytes = (line: Uint8Array): void => {
+    if (line.byteLength < BYTE_SCAN_MIN_BYTES || startsWith(line, BOM)) {
+      if (line.byteLength > 0) onLine(lineDecoder.decode(line));
+      return;
+    }
+    if (!startsWith(line, DATA_PREFIX_BYTES)) return;
+    const dataStart = DATA_PREFIX_BYTES.length + (line[DATA_PREFIX_BYTES.length] === 0x20 ? 1 : 0);
+    events += 1;
+    firstDataSeen = true;
+    const data = asBuffer(line).subarray(dataStart);
+    if (data.indexOf(USAGE_KEY_BYTES) >= 0) onUsageData(dataDecoder.decode(data));
+  };
+
+  /** An event's data that holds `"usage"`: parsed when the key is followed by an object. */
+  const onUsageData = (data: string): void => {
+    if (!USAGE_OBJECT.test(data)) return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(data);
@@ -178,7 +233,7 @@ export function createUsageHarvester(options: UsageHarvesterOptions): UsageHarve
       if (ended !== undefined || chunk.byteLength === 0) return;
       bytes += chunk.byteLength;
       if (lines !== undefined) {
-        for (const line of lines.push(chunk)) onLine(line);
+        lines.pushBytes(chunk, onLineBytes);
       } else if (!truncated) {
         if (bytes > maxBufferedBytes) {
           truncated = true;
@@ -192,7 +247,7 @@ export function createUsageHarvester(options: UsageHarvesterOptions): UsageHarve
     end(): HarvestResult {
       if (ended === undefined) {
         if (lines !== undefined) {
-          for (const line of lines.flush()) onLine(line);
+          lines.flushBytes(onLineBytes);
         } else {
           parseBody();
         }

@@ -1,5 +1,11 @@
 import type { HarvestResult, Usage, UsageHarvesterOptions } from "../../src/response";
-import { createUsageHarvester } from "../../src/response";
+import {
+  completeUsage,
+  createSseLineBuffer,
+  createUsageHarvester,
+  usagePatchFromJson,
+} from "../../src/response";
+import { seededRandom } from "../../src/seeded-random";
 
 const enc = new TextEncoder();
 const bytes = (s: string): Uint8Array => enc.encode(s);
@@ -200,6 +206,51 @@ describe("createUsageHarvester: SSE", () => {
     { name: "only [DONE]", text: DONE, usage: undefined, events: 0 },
     { name: "empty body", text: "", usage: undefined, events: 0 },
     {
+      name: "usage chunk with multi-byte characters around the usage key",
+      text:
+        chunk({ content: "naïve 😀" }, ',"usage":null') +
+        usageChunk(9, 1, 10).replace('"model":"m"', '"model":"mödel-€-😀"') +
+        DONE,
+      usage: u(9, 1, 10),
+      events: 2,
+    },
+    {
+      name: "usage null in every non-final chunk, split anywhere, CRLF",
+      text: (
+        chunk({ content: "x" }, ',"usage":null') +
+        chunk({ content: "y" }, ', "usage" : null') +
+        usageChunk(6, 2, 8) +
+        DONE
+      ).replace(/\n/g, "\r\n"),
+      usage: u(6, 2, 8),
+      events: 3,
+    },
+    {
+      name: "byte-order mark before a data line: the line decoder drops it, the line counts",
+      text: "\uFEFF" + usageChunk(2, 3, 5) + DONE,
+      usage: u(2, 3, 5),
+      events: 1,
+    },
+    {
+      name: "byte-order mark inside the data: not JSON, a malformed usage line",
+      text: "data: \uFEFF" + usageChunk(2, 3, 5).slice("data: ".length) + DONE,
+      usage: undefined,
+      events: 1,
+      malformedLines: 1,
+    },
+    {
+      name: "[DONE] padded with Unicode spaces is not an event",
+      text: "data: \u00a0[DONE]\u2028\n\n" + usageChunk(1, 1, 2),
+      usage: u(1, 1, 2),
+      events: 1,
+    },
+    {
+      name: "invalid UTF-8 in a long non-usage line is an event, no error",
+      text: chunk({ content: "\udc00 lone surrogate" }) + usageChunk(3, 3, 6),
+      usage: u(3, 3, 6),
+      events: 2,
+    },
+    {
       name: "content mentioning usage is not mistaken for usage",
       text: chunk({ content: '"usage": {"prompt_tokens": 99}' }) + DONE,
       usage: undefined,
@@ -219,6 +270,78 @@ describe("createUsageHarvester: SSE", () => {
       malformed: false,
       bytes: bytes(c.text).byteLength,
     });
+  });
+
+  /**
+   * What reading every line as text gives (the harvester's rules, applied to each decoded line): the harvester
+   * reads most lines as bytes and must agree with this exactly.
+   */
+  function readAsText(
+    text: Uint8Array,
+    maxLineBytes: number,
+  ): Pick<HarvestResult, "usage" | "events"> & {
+    malformedLines: number;
+  } {
+    const buffer = createSseLineBuffer(maxLineBytes);
+    let usage: Usage | undefined;
+    let events = 0;
+    let malformedLines = 0;
+    for (const line of [...buffer.push(text), ...buffer.flush()]) {
+      if (!line.startsWith("data:")) continue;
+      const data = line.slice(line.charCodeAt(5) === 0x20 ? 6 : 5);
+      if (data.trim() === "[DONE]" && (data === "[DONE]" || data.length < 16)) continue;
+      events += 1;
+      if (!/"usage"\s*:\s*\{/.test(data)) continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        malformedLines += 1;
+        continue;
+      }
+      const patch = usagePatchFromJson(parsed);
+      const next = patch && completeUsage(patch, usage);
+      if (next) usage = next;
+    }
+    return { ...(usage !== undefined && { usage }), events, malformedLines };
+  }
+
+  it("reading lines as bytes agrees with reading them as text, on random streams", () => {
+    const random = seededRandom(12);
+    const pieces = [
+      chunk({ content: "a" }),
+      chunk({ content: "é😀€" }, ',"usage":null'),
+      usageChunk(5, 2, 7),
+      'data: {"usage":{"prompt_tokens":1,\n',
+      "data: [DONE]\n",
+      "data:  [DONE] \n",
+      "data: \u3000[DONE]\n",
+      "\uFEFFdata: [DONE]\n",
+      "\uFEFF" + usageChunk(8, 1, 9),
+      "data: \uFEFF" + usageChunk(8, 1, 9).slice(6),
+      'data: {"usage":{"prompt_tokens":3,"completion_tokens":4}}\n',
+      'data:{"type":"message_delta","usage":{"output_tokens":6}}\n',
+      "event: ping\n",
+      ": comment\n",
+      "\n",
+      "\r\n",
+    ];
+    const encoded = pieces.map(bytes);
+    const invalid = Uint8Array.from([0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xff, 0xc3, 0x0a]);
+    for (let round = 0; round < 300; round++) {
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < 1 + Math.floor(random() * 12); i++)
+        parts.push(random() < 0.05 ? invalid : encoded[Math.floor(random() * encoded.length)]!);
+      const text = Buffer.concat(parts);
+      const expected = readAsText(text, 1024);
+      const cut = Math.floor(random() * (text.length + 1));
+      const result = harvest({ ...SSE, maxLineBytes: 1024 }, [text.subarray(0, cut), text.subarray(cut)]);
+      expect({ usage: result.usage, events: result.events, malformedLines: result.malformedLines }).toEqual({
+        usage: expected.usage,
+        events: expected.events,
+        malformedLines: expected.malformedLines,
+      });
+    }
   });
 
   it("exposes usage and firstDataSeen as chunks arrive", () => {
