@@ -11,6 +11,7 @@ import type { GrpcHealth } from "./admin/grpc-health";
 import type { Config } from "./config";
 import { loadExtProcDefinition } from "./extproc/proto";
 import type { ExtProcService } from "./extproc/service";
+import { withFastCodec } from "./extproc/wire-codec";
 import { grpcReceiveLimit } from "./grpc-limits";
 import { applyStreamResetLimit } from "./grpc-stream-reset-limit";
 
@@ -25,7 +26,7 @@ export function createGrpcServer(config: Config, extProc: ExtProcService, health
     burst: config.grpcStreamResetBurst,
     ratePerSecond: config.grpcStreamResetRate,
   });
-  server.addService(loadExtProcDefinition().processService, { Process: extProc.process });
+  server.addService(withFastCodec(loadExtProcDefinition().processService), { Process: extProc.process });
   health.addToServer(server);
   return server;
 }

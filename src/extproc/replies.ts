@@ -69,9 +69,28 @@ export function decisionReply(
   return { [phase]: { response }, dynamic_metadata: decisionMetadata(d) };
 }
 
-/** An empty CONTINUE for a body chunk (`request_body` or `response_body`). */
+/**
+ * The replies that never change, one frozen object each: most of a conversation's replies are one of these, and
+ * the service's codec sends their bytes encoded once (`wire-codec.ts`) for these very objects.
+ */
+const REQUEST_BODY_CONTINUE: ProcessingResponse = Object.freeze({ request_body: Object.freeze({}) });
+const RESPONSE_BODY_CONTINUE: ProcessingResponse = Object.freeze({ response_body: Object.freeze({}) });
+const REQUEST_TRAILERS_CONTINUE: ProcessingResponse = Object.freeze({ request_trailers: Object.freeze({}) });
+const RESPONSE_TRAILERS_CONTINUE: ProcessingResponse = Object.freeze({
+  response_trailers: Object.freeze({}),
+});
+
+/** Every constant reply, for the codec to encode once. */
+export const CONSTANT_REPLIES: readonly ProcessingResponse[] = [
+  REQUEST_BODY_CONTINUE,
+  RESPONSE_BODY_CONTINUE,
+  REQUEST_TRAILERS_CONTINUE,
+  RESPONSE_TRAILERS_CONTINUE,
+];
+
+/** An empty CONTINUE for a body chunk (`request_body` or `response_body`). Shared and frozen: never mutate it. */
 export function bodyContinue(phase: "request_body" | "response_body"): ProcessingResponse {
-  return { [phase]: {} };
+  return phase === "request_body" ? REQUEST_BODY_CONTINUE : RESPONSE_BODY_CONTINUE;
 }
 
 /** A FULL_DUPLEX_STREAMED body reply that passes `body` on unchanged. */
@@ -85,9 +104,9 @@ export function bodyStreamed(
   };
 }
 
-/** An empty trailers reply. */
+/** An empty trailers reply. Shared and frozen: never mutate it. */
 export function trailersContinue(phase: "request_trailers" | "response_trailers"): ProcessingResponse {
-  return { [phase]: {} };
+  return phase === "request_trailers" ? REQUEST_TRAILERS_CONTINUE : RESPONSE_TRAILERS_CONTINUE;
 }
 
 /** `response_headers` reply adding AIBrix's response headers (`target-pod` is the pod *name* on this side). */
