@@ -125,7 +125,7 @@ export async function main(): Promise<number> {
   try {
     return await serve(config, stdout);
   } finally {
-    stdout.flushSync();
+    await stdout.flush();
   }
 }
 

@@ -69,7 +69,15 @@ export interface StdoutLogger {
    * stdout any more (EPIPE) logging stops for good and the buffered lines are lost with the reader.
    */
   flushSync(): void;
+  /**
+   * Let the write under way finish (at most `timeoutMs`: a reader that stopped reading must not hold the exit),
+   * then {@link StdoutLogger.flushSync}: the lines reach stdout in the order they were logged. Never rejects.
+   */
+  flush(timeoutMs?: number): Promise<void>;
 }
+
+/** How long {@link StdoutLogger.flush} waits for the write under way by default, ms. */
+export const STDOUT_LOG_SETTLE_MS = 1000;
 
 /** Create the process logger: JSON lines to stdout through a bounded asynchronous buffer (see the module doc). */
 export function createStdoutLogger(level: string, options: StdoutLogOptions = {}): StdoutLogger {
@@ -82,17 +90,36 @@ export function createStdoutLogger(level: string, options: StdoutLogOptions = {}
   });
   let dropped = 0;
   destination.on("drop", () => (dropped += 1));
+  const flushSync = (): void => {
+    try {
+      destination.flushSync();
+    } catch (e) {
+      // pino's own handler of this event turns a broken pipe into "stop logging"; its exit-time flush, run again
+      // by pino on `exit`, is then a no-op instead of a throw. Any other failure: there is nowhere left to say so.
+      if ((e as NodeJS.ErrnoException).code === "EPIPE") destination.emit("error", e);
+    }
+  };
+  const settle = (timeoutMs: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      try {
+        // Called once the buffer's write is done (or failed: a broken pipe).
+        destination.flush(done);
+      } catch {
+        done();
+      }
+    });
   return {
     log: pino(loggerOptions(level), destination),
     droppedLines: () => dropped,
-    flushSync() {
-      try {
-        destination.flushSync();
-      } catch (e) {
-        // pino's own handler of this event turns a broken pipe into "stop logging"; its exit-time flush, run again
-        // by pino on `exit`, is then a no-op instead of a throw. Any other failure: there is nowhere left to say so.
-        if ((e as NodeJS.ErrnoException).code === "EPIPE") destination.emit("error", e);
-      }
+    flushSync,
+    async flush(timeoutMs = STDOUT_LOG_SETTLE_MS) {
+      await settle(timeoutMs);
+      flushSync();
     },
   };
 }

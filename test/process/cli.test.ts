@@ -124,6 +124,13 @@ describe("kvroute process", () => {
     child.kill("SIGTERM");
     const r = await done;
     expect(r.code).toBe(0);
+    // The log is written asynchronously: the lines of the stop, the last one included, are flushed before exit.
+    const messages = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => (JSON.parse(l) as { msg?: string }).msg);
+    expect(messages).toContain("draining");
+    expect(messages[messages.length - 1]).toBe("stopped");
   });
 
   it("exits on SIGTERM even when nothing reads its log any more (EPIPE)", async () => {
