@@ -1,6 +1,7 @@
 /**
- * The `envoy.service.ext_proc.v3.ExternalProcessor/Process` handler: pulls one message at a time from the stream
- * (`for await` gives backpressure), hands it to the stream's `Session`, and writes the replies honouring `drain`.
+ * The `envoy.service.ext_proc.v3.ExternalProcessor/Process` handler: takes one message at a time from the stream
+ * (`readMessages` pauses it while a message is in hand: backpressure), hands it to the stream's `Session`, and
+ * writes the replies honouring `drain`.
  * Whatever ends the stream — Envoy half-closing, a cancel, a protocol error, shutdown — the session's single
  * `close` runs in `finally`.
  *
@@ -11,8 +12,10 @@ import type { ProcessingRequest, ProcessingResponse } from "./messages";
 import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import type { SessionClose } from "./response-phase";
+import { readMessages } from "./message-reader";
+import type { ReadStep } from "./message-reader";
 import { createSession } from "./session";
-import type { SessionDeps } from "./session";
+import type { Replies, SessionDeps } from "./session";
 
 /** Hooks the service reports to (metrics and logs). */
 export interface ServiceHooks {
@@ -94,36 +97,48 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
     call.on("cancelled", onCancelled);
     // A stream error after cancel is expected; without a listener it would be thrown as uncaught.
     call.on("error", () => undefined);
-    try {
-      // destroyOnReturn: false — leaving the loop early must not destroy the call before its status is sent.
-      for await (const raw of call.iterator({ destroyOnReturn: false })) {
-        const msg = raw as ProcessingRequest;
-        hooks.onMessage?.(requestCase(msg) ?? "empty");
-        let replies: ProcessingResponse[];
-        try {
-          // Most messages are answered at once: awaiting only a real promise saves a microtask turn per message.
-          const handled = session.handle(msg);
-          replies = handled instanceof Promise ? await handled : handled;
-        } catch (e) {
-          why = "error";
-          if (e instanceof ProtocolError) {
-            hooks.onProtocolError?.(e.reason, e);
-            status = { code: grpc.status.INVALID_ARGUMENT, details: e.message };
-          } else {
-            hooks.onInternalError?.(e);
-            status = { code: grpc.status.INTERNAL, details: "kvroute internal error" };
-          }
-          break;
-        }
-        // In observability mode Envoy never waits for, and must not receive, replies.
-        if (!msg.observability_mode) {
-          for (const r of replies) {
-            const pending = write(call, r);
-            if (pending) await pending;
-          }
-        }
-        if (session.ended) break;
+    /** An error from the session: the stream ends with its status (set in `finally`). */
+    const failed = (e: unknown): ReadStep => {
+      why = "error";
+      if (e instanceof ProtocolError) {
+        hooks.onProtocolError?.(e.reason, e);
+        status = { code: grpc.status.INVALID_ARGUMENT, details: e.message };
+      } else {
+        hooks.onInternalError?.(e);
+        status = { code: grpc.status.INTERNAL, details: "kvroute internal error" };
       }
+      return "stop";
+    };
+    /** Write `replies` from index `from` on, waiting for `drain` only when the transport asks for it. */
+    const send = (
+      msg: ProcessingRequest,
+      replies: ProcessingResponse[],
+      from: number,
+    ): ReadStep | Promise<ReadStep> => {
+      // In observability mode Envoy never waits for, and must not receive, replies.
+      if (!msg.observability_mode) {
+        for (let i = from; i < replies.length; i++) {
+          const pending = write(call, replies[i]!);
+          if (pending) return pending.then(() => send(msg, replies, i + 1));
+        }
+      }
+      return session.ended ? "stop" : "next";
+    };
+    /** One message: its replies, written before the next message is read. Most are answered at once. */
+    const step = (msg: ProcessingRequest): ReadStep | Promise<ReadStep> => {
+      hooks.onMessage?.(requestCase(msg) ?? "empty");
+      let handled: Replies;
+      try {
+        handled = session.handle(msg);
+      } catch (e) {
+        return failed(e);
+      }
+      if (handled instanceof Promise) return handled.then((replies) => send(msg, replies, 0), failed);
+      return send(msg, handled, 0);
+    };
+    try {
+      // Stopping leaves the call open: its status is sent below.
+      await readMessages<ProcessingRequest>(call, step);
     } catch {
       // The stream itself failed (transport error or a cancel tearing it down mid-read).
       if (why === "client-ended") why = "reset";

@@ -13,6 +13,9 @@ import type { SessionHooks } from "../extproc/session";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
 
+/** Distinct strategy specs whose metric label is remembered. */
+const MAX_REMEMBERED_STRATEGY_SPECS = 256;
+
 /** Hooks for the session and the service. */
 export interface RequestReporter {
   readonly sessionHooks: SessionHooks;
@@ -28,7 +31,17 @@ export function createRequestReporter(
   log: Logger,
   strategyLabel: (spec: string) => string,
 ): RequestReporter {
-  const strategy = (spec: string): string => metrics.strategyLabel.admit(strategyLabel(spec));
+  // Each routed request asks twice (decision, finish) and the answer never changes for a spec (the labeler is pure,
+  // and a label the limiter admitted or refused stays so): remember the answers for the first specs seen. Specs can
+  // come from a client's header, so the memory is bounded; past it, labels are computed each time.
+  const labels = new Map<string, string>();
+  const strategy = (spec: string): string => {
+    const known = labels.get(spec);
+    if (known !== undefined) return known;
+    const label = metrics.strategyLabel.admit(strategyLabel(spec));
+    if (labels.size < MAX_REMEMBERED_STRATEGY_SPECS) labels.set(spec, label);
+    return label;
+  };
   const sessionHooks: SessionHooks = {
     onError(code: Code, requestId: string, err: RouteError) {
       metrics.errors.inc({ reason: code });
