@@ -133,6 +133,22 @@ describe("kvroute process", () => {
     expect(messages[messages.length - 1]).toBe("stopped");
   });
 
+  it("a fatal exception still writes the buffered log lines", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "test/process/fixtures/log-then-crash.ts"], {
+      cwd: ROOT,
+      env: { PATH: process.env["PATH"] ?? "" },
+    });
+    children.add(child);
+    const r = await collect(child);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("fatal for the test");
+    const messages = r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => (JSON.parse(l) as { msg?: string }).msg);
+    expect(messages).toEqual(["before the crash", "last words"]);
+  });
+
   it("exits on SIGTERM even when nothing reads its log any more (EPIPE)", async () => {
     const child = kvroute(EXAMPLE_ARGS);
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
