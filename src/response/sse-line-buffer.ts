@@ -15,6 +15,7 @@
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = new Uint8Array(0);
 
 /** Decoder for complete lines. Stateless between calls (no `stream` option), so one instance is shared. */
 const decoder = new TextDecoder("utf-8");
@@ -25,10 +26,11 @@ function decodeLine(line: Uint8Array): string {
 }
 
 /**
- * Told each complete line, as bytes without its `\n` or a trailing `\r`. The bytes may be a view of the caller's
- * chunk or of a scratch buffer: read them before returning, never keep them.
+ * Told each complete line: `bytes[start, end)`, without its `\n` or a trailing `\r`. `bytes` is the caller's chunk
+ * or a scratch buffer (a line split across chunks): read it before returning, never keep it. Offsets rather than a
+ * view: a view of a Node `Buffer` is a new object per line, which cost more than scanning the line.
  */
-export type SseLineSink = (line: Uint8Array) => void;
+export type SseLineSink = (bytes: Uint8Array, start: number, end: number) => void;
 
 /** A line splitter for one response body. Not reusable across bodies. */
 export interface SseLineBuffer {
@@ -73,22 +75,23 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
   let skipping = false;
   let dropped = 0;
 
-  /** The bytes of `pending` followed by `tail`, without a trailing `\r`; clears `pending`. */
-  const takeLine = (tail: Uint8Array): Uint8Array => {
-    let bytes = tail;
+  /** Hand `sink` the line made of `pending` followed by `chunk[start, end)`, without a trailing `\r`; clears `pending`. */
+  const takeLine = (chunk: Uint8Array, start: number, end: number, sink: SseLineSink): void => {
+    let bytes = chunk;
     if (pendingBytes > 0) {
-      bytes = new Uint8Array(pendingBytes + tail.byteLength);
+      bytes = new Uint8Array(pendingBytes + (end - start));
       let offset = 0;
       for (const part of pending) {
         bytes.set(part, offset);
         offset += part.byteLength;
       }
-      bytes.set(tail, offset);
+      bytes.set(chunk.subarray(start, end), offset);
       pending = [];
       pendingBytes = 0;
+      start = 0;
+      end = bytes.byteLength;
     }
-    const end = bytes.byteLength;
-    return end > 0 && bytes[end - 1] === CR ? bytes.subarray(0, end - 1) : bytes;
+    sink(bytes, start, end > start && bytes[end - 1] === CR ? end - 1 : end);
   };
 
   const drop = (): void => {
@@ -120,7 +123,7 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
       } else if (pendingBytes + (newline - start) > maxLineBytes) {
         drop();
       } else {
-        sink(takeLine(chunk.subarray(start, newline)));
+        takeLine(chunk, start, newline, sink);
       }
       start = newline + 1;
     }
@@ -131,7 +134,7 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
       skipping = false;
       return;
     }
-    if (pendingBytes > 0) sink(takeLine(new Uint8Array(0)));
+    if (pendingBytes > 0) takeLine(EMPTY, 0, 0, sink);
   };
 
   return {
@@ -140,13 +143,13 @@ export function createSseLineBuffer(maxLineBytes: number): SseLineBuffer {
 
     push(chunk: Uint8Array): string[] {
       const lines: string[] = [];
-      pushBytes(chunk, (line) => lines.push(decodeLine(line)));
+      pushBytes(chunk, (bytes, start, end) => lines.push(decodeLine(bytes.subarray(start, end))));
       return lines;
     },
 
     flush(): string[] {
       const lines: string[] = [];
-      flushBytes((line) => lines.push(decodeLine(line)));
+      flushBytes((bytes, start, end) => lines.push(decodeLine(bytes.subarray(start, end))));
       return lines;
     },
 

@@ -77,10 +77,10 @@ const DONE = "[DONE]";
 /** A `usage` key followed by an object (skips vLLM's `"usage":null` on every chunk of older versions). */
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** The bytes looked for before a line is decoded at all. */
-const USAGE_KEY_BYTES = Buffer.from('"usage"', "latin1");
-const DATA_PREFIX_BYTES = Buffer.from(DATA_PREFIX, "latin1");
+const USAGE_KEY_BYTES = new TextEncoder().encode('"usage"');
+const DATA_PREFIX_BYTES = new TextEncoder().encode(DATA_PREFIX);
 /** UTF-8 byte-order mark. */
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const BOM = Uint8Array.of(0xef, 0xbb, 0xbf);
 /**
  * Lines shorter than this are decoded whole and read as text (they are few: `[DONE]`, separators, `event:` lines).
  * From this length on, the data after `data: ` is ≥ 58 bytes, so ≥ 16 UTF-16 units: never a padded `[DONE]`.
@@ -92,15 +92,27 @@ const lineDecoder = new TextDecoder("utf-8");
 /** Decoder of a line's data after `data:`: a byte-order mark there is content, as it is in the whole line. */
 const dataDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.byteLength < prefix.byteLength) return false;
-  for (let i = 0; i < prefix.byteLength; i++) if (bytes[i] !== prefix[i]) return false;
+/** Whether `bytes` holds `prefix` at `at`. */
+function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean {
+  if (bytes.byteLength - at < prefix.byteLength) return false;
+  for (let i = 0; i < prefix.byteLength; i++) if (bytes[at + i] !== prefix[i]) return false;
   return true;
 }
 
-/** `bytes` as a Buffer (a view, no copy), for its native substring search. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * Whether `bytes[start, end)` holds `needle`. A plain loop on purpose: `Buffer#indexOf` (a call into C++ and a
+ * view per line) cost more than this scan of a ~200-byte line.
+ */
+function holds(bytes: Uint8Array, start: number, end: number, needle: Uint8Array): boolean {
+  const first = needle[0];
+  const last = end - needle.byteLength;
+  for (let i = start; i <= last; i++) {
+    if (bytes[i] !== first) continue;
+    let j = 1;
+    while (j < needle.byteLength && bytes[i + j] === needle[j]) j++;
+    if (j === needle.byteLength) return true;
+  }
+  return false;
 }
 
 function isSse(options: UsageHarvesterOptions): boolean {
@@ -170,17 +182,18 @@ export function createUsageHarvester(options: UsageHarvesterOptions): UsageHarve
    * - otherwise the data after `data:` is at least 16 UTF-16 units long (a UTF-8 sequence of 3 bytes or fewer is
    *   one unit or more), so it is never `[DONE]`, padded or not: it is an event.
    */
-  const onLineBytes = (line: Uint8Array): void => {
-    if (line.byteLength < BYTE_SCAN_MIN_BYTES || startsWith(line, BOM)) {
-      if (line.byteLength > 0) onLine(lineDecoder.decode(line));
+  const onLineBytes = (bytes: Uint8Array, start: number, end: number): void => {
+    if (end - start < BYTE_SCAN_MIN_BYTES || startsWith(bytes, start, BOM)) {
+      if (end > start) onLine(lineDecoder.decode(bytes.subarray(start, end)));
       return;
     }
-    if (!startsWith(line, DATA_PREFIX_BYTES)) return;
-    const dataStart = DATA_PREFIX_BYTES.length + (line[DATA_PREFIX_BYTES.length] === 0x20 ? 1 : 0);
+    if (!startsWith(bytes, start, DATA_PREFIX_BYTES)) return;
+    const dataStart =
+      start + DATA_PREFIX_BYTES.length + (bytes[start + DATA_PREFIX_BYTES.length] === 0x20 ? 1 : 0);
     events += 1;
     firstDataSeen = true;
-    const data = asBuffer(line).subarray(dataStart);
-    if (data.indexOf(USAGE_KEY_BYTES) >= 0) onUsageData(dataDecoder.decode(data));
+    if (holds(bytes, dataStart, end, USAGE_KEY_BYTES))
+      onUsageData(dataDecoder.decode(bytes.subarray(dataStart, end)));
   };
 
   /** An event's data that holds `"usage"`: parsed when the key is followed by an object. */
