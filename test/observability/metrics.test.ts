@@ -76,3 +76,24 @@ describe("metrics", () => {
     expect(text.match(/^kvroute_inflight_requests\{/gm)).toHaveLength(2);
   });
 });
+
+describe("counters kept outside prom-client until a scrape", () => {
+  it("renders ext_proc message counts by kind and the log lines dropped, as they stand at each scrape", async () => {
+    let dropped = 0;
+    const metrics = createMetrics(createLoadTracker(), createClusterStore(), {
+      logDroppedLines: () => dropped,
+    });
+    for (const kind of ["request_headers", "response_body", "response_body", "empty"])
+      metrics.countMessage(kind);
+    const first = await metrics.registry.metrics();
+    expect(first).toContain('kvroute_extproc_messages_total{kind="request_headers"} 1');
+    expect(first).toContain('kvroute_extproc_messages_total{kind="response_body"} 2');
+    expect(first).toContain('kvroute_extproc_messages_total{kind="empty"} 1');
+    expect(first).toContain("kvroute_log_lines_dropped_total 0");
+    metrics.countMessage("response_body");
+    dropped = 3;
+    const second = await metrics.registry.metrics();
+    expect(second).toContain('kvroute_extproc_messages_total{kind="response_body"} 3');
+    expect(second).toContain("kvroute_log_lines_dropped_total 3");
+  });
+});
