@@ -85,7 +85,7 @@ export function interpretMetricsBody(
   scrapedAtMs: number,
   freshness?: SampleFreshness,
 ): Interpretation {
-  const parsed = parsePrometheusText(body, { only: CATALOGUE_SAMPLE_NAMES });
+  const parsed = parsePrometheusText(body, { only: CATALOGUE_SAMPLE_NAMES, skim: true });
   const base = {
     malformedLines: parsed.malformedLines,
     truncated: parsed.truncated,
