@@ -17,12 +17,12 @@
  *
  * @module
  */
-import http from "node:http";
 import type { ClusterSnapshot, ClusterStore } from "../cluster-state";
 import type { Pod } from "../pod";
 import type { EngineMetricsStore, ScrapeResult } from "./engine-metrics-store";
-import { bareHost, httpGetText } from "./http-get";
 import type { GetOutcome } from "./http-get";
+import { createMetricsClient } from "./metrics-client";
+import type { GetHandle } from "./metrics-client";
 import { interpretMetricsBody, NO_PARSE_PROBLEMS } from "./interpret-body";
 import type { Interpretation, ParseProblems, SampleFreshness } from "./interpret-body";
 import { createScrapeStateLog } from "./scrape-state-log";
@@ -113,9 +113,8 @@ export function defaultMetricsPath(pod: Pod): string {
 }
 
 interface Job {
-  readonly controller: AbortController;
+  handle: GetHandle | undefined;
   cancelled: boolean;
-  done: Promise<void>;
 }
 
 /**
@@ -138,8 +137,8 @@ export function startScraper(o: ScraperOptions): Scraper {
   const wallNow = o.wallNow ?? Date.now;
   const stateLog = o.log ? createScrapeStateLog(o.log, { now }) : undefined;
   const limits = { timeoutMs, maxBodyBytes };
-  // One socket per pod at most (scrapes of a pod never overlap); idle sockets are unref'd by the agent.
-  const agent = new http.Agent({ keepAlive: true, scheduling: "lifo" });
+  // One socket per pod at most (scrapes of a pod never overlap); idle sockets are unref'd.
+  const client = createMetricsClient();
   const inFlight = new Map<string, Job>();
   const results: Record<ScrapeResult, number> = {
     ok: 0,
@@ -184,14 +183,13 @@ export function startScraper(o: ScraperOptions): Scraper {
     for (const [key, job] of inFlight) {
       if (snapshot.pods.has(key)) continue;
       job.cancelled = true;
-      job.controller.abort();
+      job.handle?.cancel();
     }
     if (!previous) return;
     for (const [key, pod] of previous.pods) {
       const next = snapshot.pods.get(key);
       if (next && next.ip === pod.ip && next.metricsPort === pod.metricsPort) continue;
-      const name = agent.getName({ host: bareHost(pod.ip), port: pod.metricsPort });
-      for (const socket of agent.freeSockets[name] ?? []) socket.destroy();
+      client.forget(key);
     }
   }
 
@@ -250,18 +248,21 @@ export function startScraper(o: ScraperOptions): Scraper {
   }
 
   function scrape(pod: Pod): void {
-    const job: Job = { controller: new AbortController(), cancelled: false, done: Promise.resolve() };
+    const job: Job = { handle: undefined, cancelled: false };
     const startedMs = now();
     counts.started += 1;
     inFlight.set(pod.key, job);
     const target = { host: pod.ip, port: pod.metricsPort, path: pathOf(pod) };
-    job.done = httpGetText(agent, target, limits, job.controller.signal)
-      .then((outcome) => settle(pod.key, job, outcome, startedMs))
-      .catch(() => undefined)
-      .finally(() => {
+    job.handle = client.get(pod.key, target, limits, (outcome) => {
+      try {
+        settle(pod.key, job, outcome, startedMs);
+      } finally {
         if (inFlight.get(pod.key) === job) inFlight.delete(pod.key);
-        pump();
-      });
+        // A cancel comes from inside reconcile() or close(): start the next pod once that is over.
+        if (outcome.t === "cancelled") queueMicrotask(pump);
+        else pump();
+      }
+    });
   }
 
   function settle(podKey: string, job: Job, outcome: GetOutcome, startedMs: number): void {
@@ -344,12 +345,13 @@ export function startScraper(o: ScraperOptions): Scraper {
       queue = [];
       clearTimeout(timer);
       unsubscribe();
-      const jobs = [...inFlight.values()];
-      for (const job of jobs) {
+      for (const job of [...inFlight.values()]) {
         job.cancelled = true;
-        job.controller.abort();
+        job.handle?.cancel();
       }
-      closing = Promise.all(jobs.map((j) => j.done)).then(() => agent.destroy());
+      inFlight.clear();
+      client.close();
+      closing = Promise.resolve();
       return closing;
     },
     stats: () => ({ ...counts, results: { ...results }, inFlight: inFlight.size }),

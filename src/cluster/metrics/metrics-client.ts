@@ -1,0 +1,240 @@
+/**
+ * The scraper's HTTP client: one keep-alive TCP connection per pod at most (a pod's scrapes never overlap), a
+ * `GET` written by hand and the response read by `http-response.ts`, every failure mapped onto the closed
+ * {@link ScrapeFailureReason} set here, at the boundary. Callback-based, so a scrape costs no promise, no
+ * `AbortController` and no stream machinery: measured against Node's `http.request` over a keep-alive agent on
+ * 100 loopback pods serving a 40 KB vLLM body, ~4× less client CPU per scrape (`npm run bench -- scrape`).
+ *
+ * Bounds: one connection per key (idle ones are unref'd and dropped when the peer closes them, when the key's
+ * address changes, on {@link MetricsClient.forget} and on close); one exchange per connection; a deadline per
+ * exchange (connect, head and body); the body limit of `http-response.ts`.
+ *
+ * A connection that was idle may have been closed by the server just as a request went out (uvicorn's keep-alive
+ * timeout is 5 s): when it fails before any response byte arrives, the request is sent once more on a new
+ * connection, within the same deadline.
+ *
+ * @module
+ */
+import net from "node:net";
+import type { ScrapeFailureReason } from "./engine-metrics-store";
+import { bareHost, failure } from "./http-get";
+import type { GetLimits, GetOutcome, GetTarget } from "./http-get";
+import { ResponseReader } from "./http-response";
+import type { FeedResult } from "./http-response";
+
+/** A request in flight; `cancel` ends it at once with `{ t: "cancelled" }` (no-op once it has ended). */
+export interface GetHandle {
+  cancel(): void;
+}
+
+/** Per-key keep-alive metrics client. */
+export interface MetricsClient {
+  /**
+   * `GET` `target` on `key`'s connection. `done` is called exactly once: from I/O, from the deadline, or
+   * synchronously from `cancel()` / `close()`.
+   */
+  get(key: string, target: GetTarget, limits: GetLimits, done: (o: GetOutcome) => void): GetHandle;
+  /** Close `key`'s idle connection, if any (the pod left or moved). */
+  forget(key: string): void;
+  /** Destroy every connection; requests still in flight end as cancelled. */
+  close(): void;
+}
+
+const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+
+function requestBytes(target: GetTarget): Buffer {
+  const host = bareHost(target.host);
+  const hostHeader = host.includes(":") ? `[${host}]:${target.port}` : `${host}:${target.port}`;
+  return Buffer.from(
+    `GET ${target.path} HTTP/1.1\r\nHost: ${hostHeader}\r\nAccept: ${ACCEPT}\r\nConnection: keep-alive\r\n\r\n`,
+    "latin1",
+  );
+}
+
+/** One exchange: its reader, deadline and callback. */
+interface Exchange {
+  readonly key: string;
+  readonly target: GetTarget;
+  readonly limits: GetLimits;
+  readonly done: (o: GetOutcome) => void;
+  readonly timer: NodeJS.Timeout;
+  reader: ResponseReader;
+  conn: Connection;
+  /** Whether the request may be sent again on a new connection (once, and only from a reused one). */
+  mayRetry: boolean;
+  ended: boolean;
+}
+
+/** A TCP connection to one pod, with the exchange it carries (if any). */
+interface Connection {
+  readonly socket: net.Socket;
+  readonly host: string;
+  readonly port: number;
+  exchange: Exchange | undefined;
+}
+
+export function createMetricsClient(): MetricsClient {
+  const idle = new Map<string, Connection>();
+  const busy = new Set<Connection>();
+  let closed = false;
+
+  function connect(key: string, target: GetTarget): Connection {
+    const host = bareHost(target.host);
+    const socket = net.connect({ host, port: target.port });
+    socket.setNoDelay(true);
+    const conn: Connection = { socket, host, port: target.port, exchange: undefined };
+    socket.on("data", (chunk: Buffer) => {
+      const ex = conn.exchange;
+      if (!ex) {
+        socket.destroy(); // bytes nobody asked for: this connection cannot be trusted again
+        return;
+      }
+      ex.mayRetry = false;
+      settle(ex, ex.reader.feed(chunk));
+    });
+    socket.on("end", () => {
+      const ex = conn.exchange;
+      if (ex) settle(ex, ex.reader.end());
+    });
+    socket.on("error", (err) => {
+      const ex = conn.exchange;
+      if (ex) fail(ex, failure(err));
+    });
+    socket.on("close", () => {
+      if (idle.get(key) === conn) idle.delete(key);
+      busy.delete(conn);
+      const ex = conn.exchange;
+      if (ex) fail(ex, { t: "failed", reason: "connect-error", message: "response cut off" });
+    });
+    return conn;
+  }
+
+  function start(ex: Exchange, conn: Connection): void {
+    ex.conn = conn;
+    conn.exchange = ex;
+    busy.add(conn);
+    conn.socket.write(requestBytes(ex.target));
+  }
+
+  /** A failure on `ex`'s connection: retried once on a new connection when it may be, else the outcome. */
+  function fail(ex: Exchange, o: GetOutcome): void {
+    if (ex.ended) return;
+    const old = ex.conn;
+    old.exchange = undefined;
+    busy.delete(old);
+    old.socket.destroy();
+    if (ex.mayRetry && !closed) {
+      ex.mayRetry = false;
+      ex.reader = new ResponseReader(ex.limits.maxBodyBytes);
+      start(ex, connect(ex.key, ex.target));
+      return;
+    }
+    end(ex, o);
+  }
+
+  function settle(ex: Exchange, r: FeedResult): void {
+    if (ex.ended || r.t === "more") return;
+    const conn = ex.conn;
+    if (r.t === "done") {
+      conn.exchange = undefined;
+      busy.delete(conn);
+      if (r.reusable && !closed && !idle.has(ex.key)) {
+        conn.socket.unref();
+        idle.set(ex.key, conn);
+      } else {
+        conn.socket.destroy();
+      }
+      const ok = r.status >= 200 && r.status <= 299;
+      end(
+        ex,
+        ok
+          ? { t: "body", text: r.body.toString("utf8"), bytes: r.body.length }
+          : { t: "failed", reason: "http-error", message: `HTTP ${r.status}` },
+      );
+      return;
+    }
+    if (r.t === "too-large") {
+      fail(ex, failed("too-large", `body over ${ex.limits.maxBodyBytes} bytes (${r.bytes})`));
+    } else {
+      fail(
+        ex,
+        r.code === "ECONNRESET" ? failed("connect-error", "response cut off") : failure({ code: r.code }),
+      );
+    }
+  }
+
+  function end(ex: Exchange, o: GetOutcome): void {
+    if (ex.ended) return;
+    ex.ended = true;
+    clearTimeout(ex.timer);
+    ex.done(o);
+  }
+
+  return {
+    get(key, target, limits, done) {
+      let conn = idle.get(key);
+      if (conn) {
+        idle.delete(key);
+        if (conn.host !== bareHost(target.host) || conn.port !== target.port || !conn.socket.writable) {
+          conn.socket.destroy();
+          conn = undefined;
+        } else {
+          conn.socket.ref();
+        }
+      }
+      const reused = conn !== undefined;
+      const fresh = conn ?? connect(key, target);
+      const ex: Exchange = {
+        key,
+        target,
+        limits,
+        done,
+        timer: setTimeout(() => {
+          ex.mayRetry = false;
+          fail(ex, failed("timeout", `no complete response in ${limits.timeoutMs} ms`));
+        }, limits.timeoutMs),
+        reader: new ResponseReader(limits.maxBodyBytes),
+        conn: fresh,
+        mayRetry: reused,
+        ended: false,
+      };
+      if (closed) {
+        fresh.socket.destroy();
+        setImmediate(() => end(ex, { t: "cancelled" }));
+      } else {
+        start(ex, fresh);
+      }
+      return {
+        cancel() {
+          if (ex.ended) return;
+          ex.mayRetry = false;
+          fail(ex, { t: "cancelled" });
+        },
+      };
+    },
+    forget(key) {
+      const conn = idle.get(key);
+      if (!conn) return;
+      idle.delete(key);
+      conn.socket.destroy();
+    },
+    close() {
+      closed = true;
+      for (const conn of [...busy]) {
+        const ex = conn.exchange;
+        if (ex) {
+          ex.mayRetry = false;
+          fail(ex, { t: "cancelled" });
+        }
+        conn.socket.destroy();
+      }
+      for (const conn of idle.values()) conn.socket.destroy();
+      idle.clear();
+      busy.clear();
+    },
+  };
+}
+
+function failed(reason: ScrapeFailureReason, message: string): GetOutcome {
+  return { t: "failed", reason, message };
+}
