@@ -1,9 +1,14 @@
 /**
  * `npm run bench -- scrape [--pods N] [--interval-ms N] [--seconds N] [--warmup N] [--body fixture|full]
- * [--concurrency N] [--timeout-ms N] [--json FILE]`: what the engine-metrics scraper costs this process, per pod
- * per second, at the production interval.
+ * [--concurrency N] [--timeout-ms N] [--part all|goals|breakdown] [--cpu-prof DIR] [--json FILE]`: what the
+ * engine-metrics scraper costs, per pod per second, at the production interval.
  *
- * `--pods` real HTTP endpoints run in one child process (`scrape-endpoints.ts`) and serve the vLLM fixture's
+ * Goals (`--part goals`, `scrape-kvroute.ts`): the real kvroute process scraping the endpoints, its CPU (all
+ * threads) and event-loop delay, against an idle kvroute in the same slices; `--cpu-prof DIR` profiles the
+ * scraping kvroute. The default body is `full`: a real-size vLLM v1 body (~40 KB, every histogram family of one
+ * model).
+ *
+ * Breakdown (`--part breakdown`): `--pods` real HTTP endpoints run in one child process (`scrape-endpoints.ts`) and serve the vLLM fixture's
  * format with values that change on every request (`scrape-body.ts`). This process runs the real `startScraper`
  * against them, with a real cluster store and metrics store. Three phases, each measured in 1 s slices taken
  * round-robin (order reversed every other round) so machine noise hits them alike:
@@ -33,15 +38,21 @@ import { createBodyRenderer } from "./scrape-body";
 import type { BodyKind } from "./scrape-body";
 import type { EndpointFleet } from "./scrape-fleet";
 import { startEndpointFleet } from "./scrape-fleet";
+import { formatGoalTable, goalExitCode } from "./goal-table";
+import type { GoalRow } from "./goal-table";
+import { kvrouteScrapeGoals, runKvrouteScrape } from "./scrape-kvroute";
 import { PHASES, emptyTotals, formatTable, phaseFigures } from "./scrape-report";
 import type { OfflineParse, PhaseName, PhaseTotals, RunShape } from "./scrape-report";
 
 /** Usage text of this benchmark. */
 export const SCRAPE_USAGE =
-  "scrape [--pods N=100] [--interval-ms N=50] [--seconds N=5] [--warmup N=1] [--body fixture|full]\n" +
-  "          [--concurrency N=32] [--timeout-ms N=1000] [--json FILE]";
+  "scrape [--pods N=100] [--interval-ms N=50] [--seconds N=5] [--warmup N=1] [--body fixture|full=full]\n" +
+  "          [--concurrency N=32] [--timeout-ms N=1000] [--part all|goals|breakdown=all] [--cpu-prof DIR]\n" +
+  "          [--json FILE]";
 
 const SETTLE_MS = 250;
+/** The model every endpoint serves (the one in the bodies of `scrape-body.ts`). */
+const MODEL = "meta-llama/Llama-3.1-8B-Instruct";
 /** Event-loop delay sampling period, ms. Node's samples include it, so it is subtracted. */
 const ELD_RESOLUTION_MS = 10;
 const STALE_AFTER_MS = 2000;
@@ -55,6 +66,8 @@ interface Options {
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly json: string | undefined;
+  readonly part: "all" | "goals" | "breakdown";
+  readonly cpuProf: string | undefined;
 }
 
 function positive(name: string, value: string | undefined, fallback: number, integer: boolean): number {
@@ -78,11 +91,16 @@ function parseOptions(argv: readonly string[]): Options {
       concurrency: { type: "string" },
       "timeout-ms": { type: "string" },
       json: { type: "string" },
+      part: { type: "string" },
+      "cpu-prof": { type: "string" },
     },
     strict: true,
     allowPositionals: false,
   });
-  const body = values.body ?? "fixture";
+  const body = values.body ?? "full";
+  const part = values.part ?? "all";
+  if (part !== "all" && part !== "goals" && part !== "breakdown")
+    throw new Error(`--part must be all, goals or breakdown, got ${part}`);
   if (body !== "fixture" && body !== "full") throw new Error(`--body must be fixture or full, got ${body}`);
   return {
     pods: positive("pods", values.pods, 100, true),
@@ -93,6 +111,8 @@ function parseOptions(argv: readonly string[]): Options {
     concurrency: positive("concurrency", values.concurrency, 32, true),
     timeoutMs: positive("timeout-ms", values["timeout-ms"], 1000, false),
     json: values.json,
+    part,
+    cpuProf: values["cpu-prof"],
   };
 }
 
@@ -134,7 +154,7 @@ function pod(i: number, port: number): Pod {
     port,
     address: `127.0.0.1:${port}`,
     metricsPort: port,
-    models: ["meta-llama/Llama-3.1-8B-Instruct"],
+    models: [MODEL],
     adapters: [],
     ready: true,
     engine: "vllm",
@@ -192,6 +212,77 @@ async function slice(r: Rig, phase: PhaseName, seconds: number, t: PhaseTotals):
   await scraper?.close();
 }
 
+/** The in-process breakdown (idle, fetch-only, full phases in this process); prints its table. */
+async function runBreakdown(o: Options, fleet: EndpointFleet, sample: string): Promise<object> {
+  const pods = fleet.ports.map((port, i) => pod(i, port));
+  const cluster = createClusterStore();
+  cluster.replace(pods);
+  const r: Rig = { o, fleet, pods, cluster };
+  const offline: OfflineParse = {
+    interpretMicros: timeCalls(() => interpretMetricsBody(sample, 0), 500),
+    parseAllMicros: timeCalls(() => parsePrometheusText(sample), 500),
+  };
+  if (o.warmup > 0) {
+    progress(`warm-up: full scraper for ${o.warmup} s`);
+    await slice(r, "full", o.warmup, emptyTotals());
+  }
+  const rounds = Math.max(1, Math.ceil(o.seconds));
+  const sliceSeconds = o.seconds / rounds;
+  const totals = new Map(PHASES.map((p) => [p, emptyTotals()] as const));
+  progress(
+    `measuring ${rounds} × ${sliceSeconds.toFixed(2)} s per phase (${PHASES.join(", ")}), interleaved`,
+  );
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? [...PHASES] : [...PHASES].reverse();
+    for (const p of order) {
+      const t = totals.get(p);
+      if (t) await slice(r, p, sliceSeconds, t);
+    }
+  }
+  const run: RunShape = {
+    pods: o.pods,
+    intervalMs: o.intervalMs,
+    concurrency: o.concurrency,
+    timeoutMs: o.timeoutMs,
+    body: o.body,
+    bodyBytes: Buffer.byteLength(sample),
+    bodySamples: parsePrometheusText(sample).sampleLines,
+    rounds,
+    sliceSeconds,
+  };
+  const idle = totals.get("idle") ?? emptyTotals();
+  const figures = PHASES.map((p) => phaseFigures(p, totals.get(p) ?? emptyTotals(), idle, run));
+  process.stdout.write(`\n${formatTable(figures, run, offline)}\n`);
+  return {
+    run,
+    cpuMeasurement:
+      "process.cpuUsage() of the bench process (scraper side), user+system µs; net = minus idle",
+    offline,
+    phases: figures,
+  };
+}
+
+/** The goal rows, measured in a real kvroute process; prints them. */
+async function runGoals(o: Options, fleet: EndpointFleet, sample: string): Promise<GoalRow[]> {
+  const kib = (Buffer.byteLength(sample) / 1024).toFixed(1);
+  const samples = parsePrometheusText(sample).sampleLines;
+  const shape = `${o.pods} pods every ${o.intervalMs} ms, ${o.body} vLLM v1 body (${kib} KiB, ${samples} samples)`;
+  const r = await runKvrouteScrape({
+    ports: fleet.ports,
+    model: MODEL,
+    intervalMs: o.intervalMs,
+    seconds: o.seconds,
+    warmupSeconds: Math.max(1, o.warmup),
+    execArgv: o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [],
+    progress,
+  });
+  const rows = kvrouteScrapeGoals(r, shape, Math.round((o.pods * 1000) / o.intervalMs));
+  process.stdout.write(
+    `\n${formatGoalTable("scrape (measured on this machine; shared machines are noisy)", rows)}`,
+  );
+  return rows;
+}
+
 /** Run the benchmark; resolves with the exit code. */
 export async function runScrape(argv: readonly string[]): Promise<number> {
   let o: Options;
@@ -204,62 +295,22 @@ export async function runScrape(argv: readonly string[]): Promise<number> {
   progress(`starting ${o.pods} metric endpoints (${o.body} body) in a child process`);
   const fleet = await startEndpointFleet(o.pods, o.body);
   try {
-    const pods = fleet.ports.map((port, i) => pod(i, port));
-    const cluster = createClusterStore();
-    cluster.replace(pods);
-    const r: Rig = { o, fleet, pods, cluster };
     const sample = createBodyRenderer(o.body)(1000);
-    const offline: OfflineParse = {
-      interpretMicros: timeCalls(() => interpretMetricsBody(sample, 0), 500),
-      parseAllMicros: timeCalls(() => parsePrometheusText(sample), 500),
-    };
-    if (o.warmup > 0) {
-      progress(`warm-up: full scraper for ${o.warmup} s`);
-      await slice(r, "full", o.warmup, emptyTotals());
-    }
-    const rounds = Math.max(1, Math.ceil(o.seconds));
-    const sliceSeconds = o.seconds / rounds;
-    const totals = new Map(PHASES.map((p) => [p, emptyTotals()] as const));
-    progress(
-      `measuring ${rounds} × ${sliceSeconds.toFixed(2)} s per phase (${PHASES.join(", ")}), interleaved`,
-    );
-    for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? [...PHASES] : [...PHASES].reverse();
-      for (const p of order) {
-        const t = totals.get(p);
-        if (t) await slice(r, p, sliceSeconds, t);
-      }
-    }
-    const run: RunShape = {
-      pods: o.pods,
-      intervalMs: o.intervalMs,
-      concurrency: o.concurrency,
-      timeoutMs: o.timeoutMs,
-      body: o.body,
-      bodyBytes: Buffer.byteLength(sample),
-      bodySamples: parsePrometheusText(sample).sampleLines,
-      rounds,
-      sliceSeconds,
-    };
-    const idle = totals.get("idle") ?? emptyTotals();
-    const figures = PHASES.map((p) => phaseFigures(p, totals.get(p) ?? emptyTotals(), idle, run));
-    process.stdout.write(`\n${formatTable(figures, run, offline)}\n`);
+    const rows = o.part === "breakdown" ? [] : await runGoals(o, fleet, sample);
+    const breakdown = o.part === "goals" ? undefined : await runBreakdown(o, fleet, sample);
     if (o.json) {
       const out = {
         benchmark: "scrape",
         date: new Date().toISOString(),
         node: process.version,
         cpus: os.cpus().length,
-        run,
-        cpuMeasurement:
-          "process.cpuUsage() of the bench process (scraper side), user+system µs; net = minus idle",
-        offline,
-        phases: figures,
+        goals: rows,
+        ...(breakdown ? { breakdown } : {}),
       };
       writeFileSync(o.json, `${JSON.stringify(out, jsonNumbers, 2)}\n`);
       progress(`wrote ${o.json}`);
     }
-    return 0;
+    return goalExitCode(rows);
   } finally {
     await fleet.stop();
   }

@@ -21,8 +21,9 @@
  * @module
  */
 import type { EngineMetrics, LoraState, ModelLoad } from "../engine-metrics";
-import type { Exposition, Sample } from "./prometheus-text";
-import { labelValue } from "./prometheus-text";
+// From where it is defined: a re-export compiles (tsx, swc) to a getter, measured at ~10 % of a scrape's CPU.
+import { labelValue } from "./exposition";
+import type { Exposition, Sample } from "./exposition";
 
 const RUNNING = ["vllm:num_requests_running", "sglang:num_running_reqs"] as const;
 const WAITING = ["vllm:num_requests_waiting", "sglang:num_queue_reqs"] as const;

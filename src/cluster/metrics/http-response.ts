@@ -21,6 +21,41 @@ const MAX_CHUNK_LINE = 1024;
 
 const CR = 13;
 const LF = 10;
+const SPACE = 32;
+
+/** The headers this reader acts on; every other header is skipped unread. */
+const OTHER = 0;
+const CONTENT_LENGTH = 1;
+const TRANSFER_ENCODING = 2;
+const CONNECTION = 3;
+const HEADERS: readonly (readonly [string, number])[] = [
+  ["content-length", CONTENT_LENGTH],
+  ["transfer-encoding", TRANSFER_ENCODING],
+  ["connection", CONNECTION],
+];
+
+/** Which of {@link HEADERS} the name from `start` to `end` is (ASCII case-insensitive, no blanks allowed). */
+function headerOf(text: string, start: number, end: number): number {
+  for (const [name, id] of HEADERS) {
+    if (end - start !== name.length) continue;
+    let i = 0;
+    // `| 32` folds ASCII upper case onto lower case (and leaves '-' alone).
+    while (i < name.length && (text.charCodeAt(start + i) | 32) === name.charCodeAt(i)) i += 1;
+    if (i === name.length) return id;
+  }
+  return OTHER;
+}
+
+/** The three-digit number at `p`, or -1. */
+function threeDigits(text: string, p: number): number {
+  let n = 0;
+  for (let i = p; i < p + 3; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
 const HTTP_PREFIX = Buffer.from("HTTP/1.");
 
 /** What feeding bytes produced. */
@@ -115,41 +150,52 @@ export class ResponseReader {
     return used;
   }
 
-  /** Status line and headers: undefined when readable, else the error (or an announced body over the limit). */
+  /**
+   * Status line and headers: undefined when readable, else the error (or an announced body over the limit).
+   * Scanned with `indexOf` and character codes, not split and matched: this runs on every scrape.
+   */
   private parseHead(text: string): FeedResult | undefined {
     const error = (code: string): FeedResult => ({ t: "error", code });
-    const lines = text.split("\r\n");
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0] ?? "");
-    if (!m) return error("HPE_INVALID_CONSTANT");
-    this.status = Number(m[2]);
-    if (m[1] === "0") this.keepAlive = false;
+    // "HTTP/1.x NNN" then a space or the end of the line; the prefix was checked on the bytes.
+    const minor = text.charCodeAt(7);
+    if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== SPACE) return error("HPE_INVALID_CONSTANT");
+    const status = threeDigits(text, 9);
+    const after = text.charCodeAt(12);
+    if (status < 0 || !(Number.isNaN(after) || after === SPACE || after === CR))
+      return error("HPE_INVALID_STATUS");
+    this.status = status;
+    if (minor === 48) this.keepAlive = false;
     let length: number | undefined;
     let chunked = false;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] ?? "";
-      const colon = line.indexOf(":");
-      if (colon <= 0) return error("HPE_INVALID_HEADER_TOKEN");
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      if (name === "content-length") {
+    let eol = text.indexOf("\r\n", 12);
+    while (eol !== -1) {
+      const start = eol + 2;
+      eol = text.indexOf("\r\n", start);
+      const end = eol === -1 ? text.length : eol;
+      const colon = text.indexOf(":", start);
+      if (colon <= start || colon >= end) return error("HPE_INVALID_HEADER_TOKEN");
+      const header = headerOf(text, start, colon);
+      if (header === OTHER) continue;
+      const value = text.slice(colon + 1, end).trim();
+      if (header === CONTENT_LENGTH) {
         if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value)))
           return error("HPE_INVALID_CONTENT_LENGTH");
         length = Number(value);
-      } else if (name === "transfer-encoding") {
+      } else if (header === TRANSFER_ENCODING) {
         const codings = value.toLowerCase().split(",");
         if (codings[codings.length - 1]?.trim() !== "chunked") return error("HPE_INVALID_TRANSFER_ENCODING");
         chunked = true;
-      } else if (name === "connection") {
+      } else {
         const tokens = value
           .toLowerCase()
           .split(",")
           .map((t) => t.trim());
         if (tokens.includes("close")) this.keepAlive = false;
-        else if (tokens.includes("keep-alive") && m[1] === "0") this.keepAlive = true;
+        else if (tokens.includes("keep-alive") && minor === 48) this.keepAlive = true;
       }
     }
     if (chunked && length !== undefined) return error("HPE_UNEXPECTED_CONTENT_LENGTH");
-    if (this.status === 204 || this.status === 304) {
+    if (status === 204 || status === 304) {
       this.framing = "length";
       this.remaining = 0;
     } else if (chunked) {
