@@ -9,7 +9,12 @@ import { performance } from "node:perf_hooks";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { createLoadTracker } from "./cluster/load-tracker";
 import type { LoadTracker } from "./cluster/load-tracker";
-import { createEngineMetricsStore, parseProblemCounts, startScraper } from "./cluster/metrics";
+import {
+  createEngineMetricsStore,
+  parseProblemCounts,
+  startScraper,
+  startScraperThread,
+} from "./cluster/metrics";
 import type { EngineMetricsStore } from "./cluster/metrics";
 import { createObservations } from "./cluster/observations";
 import { startKvCacheRuntime } from "./kv-cache-runtime";
@@ -278,7 +283,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   const scraper =
     deps.scrapeMetrics === false
       ? undefined
-      : startScraper({
+      : (config.metricsScrapeThread ? startScraperThread : startScraper)({
           cluster,
           store: engineMetrics,
           intervalMs: config.metricsIntervalMs,

@@ -89,6 +89,8 @@ export interface Config {
   readonly metricsStaleAfterMs: number;
   /** Most scrapes in flight at once across all pods. */
   readonly metricsConcurrency: number;
+  /** Scrape and parse on a worker thread (true) or on the event loop. */
+  readonly metricsScrapeThread: boolean;
   /** Default tokenizer for models without their own entry: `character`, `tiktoken`, `remote`, or `hf:<path>`. */
   readonly tokenizer: string;
   /** YAML mapping model names to tokenizers (`models: {<model>: {type, path?, endpoint?}}`); optional. */

@@ -224,6 +224,12 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 1, max: 10_000, default: 32 }),
     description: "Most /metrics scrapes in flight at once across all pods.",
   },
+  metricsScrapeThread: {
+    flag: "metrics-scrape-thread",
+    env: "KVROUTE_METRICS_SCRAPE_THREAD",
+    type: boolean(true),
+    description: "Scrape and parse engine /metrics on a worker thread, off the ext_proc event loop.",
+  },
   tokenizer: {
     flag: "tokenizer",
     env: "AIBRIX_PREFIX_CACHE_TOKENIZER_TYPE",

@@ -37,6 +37,7 @@ describe("loadConfig defaults", () => {
       metricsTimeoutMs: 1000,
       metricsStaleAfterMs: 2000,
       metricsConcurrency: 32,
+      metricsScrapeThread: true,
       tokenizer: "character",
       tokenizersConfigPath: undefined,
       tokenizeWorkerThresholdChars: 4096,

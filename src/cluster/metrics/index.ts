@@ -19,4 +19,6 @@ export type { ParseProblemKind, ParseProblems } from "./interpret-body";
 export { labelValue, parsePrometheusText } from "./prometheus-text";
 export type { Exposition, MetricType, ParseOptions, Sample } from "./prometheus-text";
 export { DEFAULT_MAX_BODY_BYTES, defaultMetricsPath, startScraper } from "./scraper";
+export { startScraperThread } from "./scrape-thread";
+export type { ThreadScraper, ThreadScraperStats } from "./scrape-thread";
 export type { ScrapeObserver, Scraper, ScraperOptions, ScraperStats } from "./scraper";

@@ -112,6 +112,33 @@ export function defaultMetricsPath(pod: Pod): string {
   return pod.engine === "trtllm" ? "/prometheus/metrics" : "/metrics";
 }
 
+/** @throws RangeError when an interval, timeout, concurrency or body limit of `o` is out of range. */
+export function checkScraperOptions(o: ScraperOptions): void {
+  const { intervalMs, timeoutMs, concurrency } = o;
+  const maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!(intervalMs > 0)) throw new RangeError(`intervalMs ${intervalMs} must be > 0`);
+  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs ${timeoutMs} must be > 0`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`concurrency ${concurrency} must be an integer >= 1`);
+  if (!(maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes ${maxBodyBytes} must be > 0`);
+}
+
+/** Every counter zero. */
+export function emptyScraperStats(): ScraperStats {
+  return {
+    ticks: 0,
+    started: 0,
+    results: { ok: 0, "http-error": 0, timeout: 0, "connect-error": 0, "too-large": 0, malformed: 0 },
+    skippedBusy: 0,
+    deferredAtBound: 0,
+    inFlight: 0,
+    malformedLines: 0,
+    truncatedBodies: 0,
+    interpreted: 0,
+    interpretMicros: 0,
+  };
+}
+
 interface Job {
   handle: GetHandle | undefined;
   cancelled: boolean;
@@ -124,13 +151,9 @@ interface Job {
  * @throws RangeError when an interval, timeout, concurrency or body limit is out of range.
  */
 export function startScraper(o: ScraperOptions): Scraper {
+  checkScraperOptions(o);
   const { cluster, store, intervalMs, timeoutMs, concurrency } = o;
   const maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  if (!(intervalMs > 0)) throw new RangeError(`intervalMs ${intervalMs} must be > 0`);
-  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs ${timeoutMs} must be > 0`);
-  if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new RangeError(`concurrency ${concurrency} must be an integer >= 1`);
-  if (!(maxBodyBytes > 0)) throw new RangeError(`maxBodyBytes ${maxBodyBytes} must be > 0`);
   const now = o.now ?? (() => performance.now());
   const pathOf = o.path ?? defaultMetricsPath;
   const interpret = o.interpret ?? interpretMetricsBody;
