@@ -48,6 +48,7 @@ import type { OfflineParse, PhaseName, PhaseTotals, RunShape } from "./scrape-re
 export const SCRAPE_USAGE =
   "scrape [--pods N=100] [--interval-ms N=50] [--seconds N=5] [--warmup N=1] [--body fixture|full=full]\n" +
   "          [--concurrency N=32] [--timeout-ms N=1000] [--part all|goals|breakdown=all] [--cpu-prof DIR]\n" +
+  "          [--in-loop]\n" +
   "          [--json FILE]";
 
 const SETTLE_MS = 250;
@@ -68,6 +69,8 @@ interface Options {
   readonly json: string | undefined;
   readonly part: "all" | "goals" | "breakdown";
   readonly cpuProf: string | undefined;
+  /** Run kvroute with `--metrics-scrape-thread false` (scraping on its event loop), for comparison. */
+  readonly inLoop: boolean;
 }
 
 function positive(name: string, value: string | undefined, fallback: number, integer: boolean): number {
@@ -92,6 +95,7 @@ function parseOptions(argv: readonly string[]): Options {
       "timeout-ms": { type: "string" },
       json: { type: "string" },
       part: { type: "string" },
+      "in-loop": { type: "boolean" },
       "cpu-prof": { type: "string" },
     },
     strict: true,
@@ -113,6 +117,7 @@ function parseOptions(argv: readonly string[]): Options {
     json: values.json,
     part,
     cpuProf: values["cpu-prof"],
+    inLoop: values["in-loop"] ?? false,
   };
 }
 
@@ -266,7 +271,8 @@ async function runBreakdown(o: Options, fleet: EndpointFleet, sample: string): P
 async function runGoals(o: Options, fleet: EndpointFleet, sample: string): Promise<GoalRow[]> {
   const kib = (Buffer.byteLength(sample) / 1024).toFixed(1);
   const samples = parsePrometheusText(sample).sampleLines;
-  const shape = `${o.pods} pods every ${o.intervalMs} ms, ${o.body} vLLM v1 body (${kib} KiB, ${samples} samples)`;
+  const where = o.inLoop ? "scraping on the event loop" : "scrape thread";
+  const shape = `${o.pods} pods every ${o.intervalMs} ms, ${o.body} vLLM v1 body (${kib} KiB, ${samples} samples), ${where}`;
   const r = await runKvrouteScrape({
     ports: fleet.ports,
     model: MODEL,
@@ -274,6 +280,7 @@ async function runGoals(o: Options, fleet: EndpointFleet, sample: string): Promi
     seconds: o.seconds,
     warmupSeconds: Math.max(1, o.warmup),
     execArgv: o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [],
+    kvrouteArgs: o.inLoop ? ["--metrics-scrape-thread=false"] : [],
     progress,
   });
   const rows = kvrouteScrapeGoals(r, shape, Math.round((o.pods * 1000) / o.intervalMs));
