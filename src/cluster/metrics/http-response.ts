@@ -5,7 +5,10 @@
  *
  * Why by hand: Node's `http.request` costs ~100 µs of CPU per 40 KB scrape (a `ClientRequest`, an
  * `IncomingMessage` stream, the agent's bookkeeping, per-chunk stream events); at 100 pods every 50 ms that
- * alone was a quarter of a core. This reader copies each body byte once and allocates per response, not per chunk.
+ * alone was a quarter of a core. This reader copies each body byte once, into a {@link BodyStore} that the
+ * connection reuses from one response to the next, so a scrape allocates no buffer once the store has grown.
+ *
+ * Bytes fed are not kept: the caller may reuse the buffer they were read into as soon as `feed` returns.
  *
  * Bounds: the head may be at most {@link MAX_HEAD_BYTES}; a chunk-size line at most {@link MAX_CHUNK_LINE}; the
  * body at most the caller's limit (announced or received). Anything that is not HTTP/1.x is an error whose
@@ -58,11 +61,24 @@ function threeDigits(text: string, p: number): number {
 }
 const HTTP_PREFIX = Buffer.from("HTTP/1.");
 
+/** Where a connection's response bodies are copied; grows as needed (up to the body limit), reused. */
+export interface BodyStore {
+  buf: Buffer;
+}
+
+/** A fresh, empty {@link BodyStore}. */
+export function bodyStore(): BodyStore {
+  return { buf: Buffer.alloc(0) };
+}
+
 /** What feeding bytes produced. */
 export type FeedResult =
   /** More bytes are needed. */
   | { readonly t: "more" }
-  /** The response is complete: `body` (2xx only; empty otherwise), and whether the socket may carry another. */
+  /**
+   * The response is complete: `body` (2xx only; empty otherwise), and whether the socket may carry another.
+   * `body` is a view of the {@link BodyStore}: read it before the connection's next response.
+   */
   | { readonly t: "done"; readonly status: number; readonly body: Buffer; readonly reusable: boolean }
   | { readonly t: "error"; readonly code: string }
   | { readonly t: "too-large"; readonly bytes: number };
@@ -83,11 +99,15 @@ export class ResponseReader {
   private remaining = 0;
   private chunkState: ChunkState = "size";
   private line: Buffer | undefined;
-  private readonly parts: Buffer[] = [];
   private bodyBytes = 0;
+  /** Bytes of `store.buf` that hold this response's (2xx) body. */
+  private kept = 0;
   private finished = false;
 
-  constructor(private readonly maxBodyBytes: number) {}
+  constructor(
+    private readonly maxBodyBytes: number,
+    private readonly store: BodyStore = bodyStore(),
+  ) {}
 
   /** Whether any byte of a response has arrived. */
   started(): boolean {
@@ -129,7 +149,7 @@ export class ResponseReader {
     const end = buf.indexOf("\r\n\r\n", prev ? Math.max(0, prev.length - 3) : 0, "latin1");
     if (end === -1) {
       if (buf.length > MAX_HEAD_BYTES) return { t: "error", code: "HPE_HEADER_OVERFLOW" };
-      this.head = buf;
+      this.head = buf === data ? Buffer.from(data) : buf; // `data` may be overwritten after this call
       return data.length;
     }
     const used = end + 4 - (prev ? prev.length : 0);
@@ -204,6 +224,7 @@ export class ResponseReader {
       if (length > this.maxBodyBytes) return { t: "too-large", bytes: length };
       this.framing = "length";
       this.remaining = length;
+      if (status >= 200 && status <= 299 && length > this.store.buf.length) this.grow(length);
     } else {
       this.framing = "close";
       this.keepAlive = false;
@@ -240,7 +261,7 @@ export class ResponseReader {
       if (eol === -1) {
         if (line.length > MAX_CHUNK_LINE)
           return this.finish({ t: "error", code: "HPE_CHUNK_EXTENSIONS_OVERFLOW" });
-        this.line = line;
+        this.line = line === piece ? Buffer.from(piece) : line;
         return MORE;
       }
       this.line = undefined;
@@ -274,19 +295,30 @@ export class ResponseReader {
   private take(bytes: Buffer): FeedResult | undefined {
     this.bodyBytes += bytes.length;
     if (this.bodyBytes > this.maxBodyBytes) return this.finish({ t: "too-large", bytes: this.bodyBytes });
-    if (this.status >= 200 && this.status <= 299 && bytes.length > 0) this.parts.push(bytes);
+    if (this.status >= 200 && this.status <= 299 && bytes.length > 0) {
+      const need = this.kept + bytes.length;
+      if (need > this.store.buf.length) this.grow(need);
+      bytes.copy(this.store.buf, this.kept);
+      this.kept = need;
+    }
     return undefined;
   }
 
+  /** Room for `need` body bytes: at least double, at most the body limit (`need` never exceeds it). */
+  private grow(need: number): void {
+    const size = Math.max(need, Math.min(this.maxBodyBytes, Math.max(16 * 1024, 2 * this.store.buf.length)));
+    const next = Buffer.allocUnsafeSlow(size);
+    this.store.buf.copy(next, 0, 0, this.kept);
+    this.store.buf = next;
+  }
+
   private complete(clean: boolean): FeedResult {
-    const body =
-      this.parts.length === 1 && this.parts[0] ? this.parts[0] : Buffer.concat(this.parts, this.bodyBytes);
+    const body = this.store.buf.subarray(0, this.kept);
     return this.finish({ t: "done", status: this.status, body, reusable: clean && this.keepAlive });
   }
 
   private finish(r: FeedResult): FeedResult {
     this.finished = true;
-    this.parts.length = 0;
     return r;
   }
 }

@@ -19,8 +19,8 @@ import net from "node:net";
 import type { ScrapeFailureReason } from "./engine-metrics-store";
 import { bareHost, failure } from "./http-get";
 import type { GetLimits, GetOutcome, GetTarget } from "./http-get";
-import { ResponseReader } from "./http-response";
-import type { FeedResult } from "./http-response";
+import { bodyStore, ResponseReader } from "./http-response";
+import type { BodyStore, FeedResult } from "./http-response";
 
 /** A request in flight; `cancel` ends it at once with `{ t: "cancelled" }` (no-op once it has ended). */
 export interface GetHandle {
@@ -41,6 +41,10 @@ export interface MetricsClient {
 }
 
 const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+/** Size of the one buffer every socket of a client reads into (Node's own default read size). */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** A connection's body store larger than this is dropped after its response (one huge body is not kept). */
+const KEEP_STORE_BYTES = 1024 * 1024;
 
 function requestBytes(target: GetTarget): Buffer {
   const host = bareHost(target.host);
@@ -70,6 +74,8 @@ interface Connection {
   readonly socket: net.Socket;
   readonly host: string;
   readonly port: number;
+  /** Where this connection's bodies are copied, reused from one response to the next. */
+  readonly store: BodyStore;
   exchange: Exchange | undefined;
 }
 
@@ -78,35 +84,42 @@ export function createMetricsClient(): MetricsClient {
   const busy = new Set<Connection>();
   let closed = false;
 
+  // Every socket reads into this one buffer (`onread`): no allocation and no stream events per read. Safe because
+  // each read is handled at once, on this thread, and the reader copies what it keeps.
+  const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+
   function connect(key: string, target: GetTarget): Connection {
     const host = bareHost(target.host);
-    const socket = net.connect({ host, port: target.port });
-    socket.setNoDelay(true);
-    const conn: Connection = { socket, host, port: target.port, exchange: undefined };
-    socket.on("data", (chunk: Buffer) => {
-      const ex = conn.exchange;
+    let conn: Connection | undefined = undefined;
+    const onRead = (nread: number, buf: Buffer): boolean => {
+      const ex = conn?.exchange;
       if (!ex) {
-        socket.destroy(); // bytes nobody asked for: this connection cannot be trusted again
-        return;
+        conn?.socket.destroy(); // bytes nobody asked for: this connection cannot be trusted again
+        return false;
       }
       ex.mayRetry = false;
-      settle(ex, ex.reader.feed(chunk));
-    });
+      settle(ex, ex.reader.feed(buf.subarray(0, nread)));
+      return true;
+    };
+    const socket = net.connect({ host, port: target.port, onread: { buffer: readBuffer, callback: onRead } });
+    socket.setNoDelay(true);
+    conn = { socket, host, port: target.port, store: bodyStore(), exchange: undefined };
+    const c = conn;
     socket.on("end", () => {
-      const ex = conn.exchange;
+      const ex = c.exchange;
       if (ex) settle(ex, ex.reader.end());
     });
     socket.on("error", (err) => {
-      const ex = conn.exchange;
+      const ex = c.exchange;
       if (ex) fail(ex, failure(err));
     });
     socket.on("close", () => {
-      if (idle.get(key) === conn) idle.delete(key);
-      busy.delete(conn);
-      const ex = conn.exchange;
+      if (idle.get(key) === c) idle.delete(key);
+      busy.delete(c);
+      const ex = c.exchange;
       if (ex) fail(ex, { t: "failed", reason: "connect-error", message: "response cut off" });
     });
-    return conn;
+    return c;
   }
 
   function start(ex: Exchange, conn: Connection): void {
@@ -125,8 +138,9 @@ export function createMetricsClient(): MetricsClient {
     old.socket.destroy();
     if (ex.mayRetry && !closed) {
       ex.mayRetry = false;
-      ex.reader = new ResponseReader(ex.limits.maxBodyBytes);
-      start(ex, connect(ex.key, ex.target));
+      const next = connect(ex.key, ex.target);
+      ex.reader = new ResponseReader(ex.limits.maxBodyBytes, next.store);
+      start(ex, next);
       return;
     }
     end(ex, o);
@@ -145,10 +159,13 @@ export function createMetricsClient(): MetricsClient {
         conn.socket.destroy();
       }
       const ok = r.status >= 200 && r.status <= 299;
+      // Decoded now: the body is a view of the connection's store, which its next response overwrites.
+      const text = ok ? r.body.toString("utf8") : "";
+      if (conn.store.buf.length > KEEP_STORE_BYTES) conn.store.buf = Buffer.alloc(0);
       end(
         ex,
         ok
-          ? { t: "body", text: r.body.toString("utf8"), bytes: r.body.length }
+          ? { t: "body", text, bytes: r.body.length }
           : { t: "failed", reason: "http-error", message: `HTTP ${r.status}` },
       );
       return;
@@ -193,7 +210,7 @@ export function createMetricsClient(): MetricsClient {
           ex.mayRetry = false;
           fail(ex, failed("timeout", `no complete response in ${limits.timeoutMs} ms`));
         }, limits.timeoutMs),
-        reader: new ResponseReader(limits.maxBodyBytes),
+        reader: new ResponseReader(limits.maxBodyBytes, fresh.store),
         conn: fresh,
         mayRetry: reused,
         ended: false,

@@ -16,14 +16,15 @@ import type { EngineMetricsStore } from "./engine-metrics-store";
 import { startScraper } from "./scraper";
 import type { Scraper } from "./scraper";
 import { FLUSH_MS } from "./scrape-thread-protocol";
-import type { FromThread, ThreadEvent, ThreadInit, ToThread } from "./scrape-thread-protocol";
+import type { FromThread, ThreadInit, ToThread } from "./scrape-thread-protocol";
+import { WireWriter } from "./scrape-wire";
 
 const port = parentPort;
 if (!port) throw new Error("scrape-thread-main must run as a worker thread");
 
 const cluster = createClusterStore();
 let scraper: Scraper | undefined;
-let events: ThreadEvent[] = [];
+const wire = new WireWriter();
 let dropped = 0;
 let flushTimer: NodeJS.Timeout | undefined;
 let pending: Int32Array | undefined;
@@ -36,35 +37,31 @@ function send(m: FromThread): void {
 function flush(): void {
   flushTimer = undefined;
   if (!scraper || !pending) return;
-  const batch = events;
-  events = [];
+  const batch = wire.take();
   if (Atomics.load(pending, 0) >= maxPending) {
-    for (const e of batch) if (e.k === "scrape") dropped += 1;
+    dropped += batch.keys.length;
     return;
   }
-  const t = performance.now();
-  const out = batch.map((e) => (e.k === "ok" ? { ...e, ageMs: Math.max(0, t - e.metrics.scrapedAtMs) } : e));
   Atomics.add(pending, 0, 1);
-  send({ t: "batch", events: out, stats: scraper.stats(), dropped });
+  send({ t: "batch", wire: batch, stats: scraper.stats(), dropped });
 }
 
-function emit(e: ThreadEvent): void {
-  events.push(e);
+function later(): void {
   flushTimer ??= setTimeout(flush, FLUSH_MS);
 }
 
-/** A real store (the scraper reads its keys to forget departed pods) whose writes are also sent. */
+/** A real store (the scraper reads its keys to forget departed pods) whose writes also go into the batch. */
 function recordingStore(): EngineMetricsStore {
   const local = createEngineMetricsStore({ staleAfterMs: Number.MAX_SAFE_INTEGER });
   return {
     ...local,
     record(key, metrics) {
       local.record(key, metrics);
-      emit({ k: "ok", key, metrics, ageMs: 0 });
+      wire.ok(metrics);
     },
     recordFailure(key, reason, message = reason) {
       local.recordFailure(key, reason, message);
-      emit({ k: "fail", key, reason, message });
+      wire.fail(reason, message);
     },
   };
 }
@@ -83,14 +80,17 @@ function start(init: ThreadInit): void {
     ...(init.log
       ? {
           log: {
-            warn: (obj: object, msg: string) => emit({ k: "log", level: "warn", obj, msg }),
-            info: (obj: object, msg: string) => emit({ k: "log", level: "info", obj, msg }),
+            warn: (obj: object, msg: string) => wire.log("warn", obj, msg),
+            info: (obj: object, msg: string) => wire.log("info", obj, msg),
           },
         }
       : {}),
     observer: {
-      onScrape: (key, seconds, result) => emit({ k: "scrape", key, seconds, result }),
-      onParseProblems: (key, problems) => emit({ k: "problems", key, problems }),
+      onScrape(key, seconds, result) {
+        wire.scrape(key, seconds, result, performance.now());
+        later();
+      },
+      onParseProblems: (_key, problems) => wire.problems(problems),
     },
   });
 }

@@ -7,11 +7,9 @@
  * @module
  * @internal
  */
-import type { EngineMetrics } from "../engine-metrics";
 import type { Pod } from "../pod";
-import type { ScrapeFailureReason, ScrapeResult } from "./engine-metrics-store";
-import type { ParseProblems } from "./interpret-body";
 import type { ScraperStats } from "./scraper";
+import type { WireBatch } from "./scrape-wire";
 
 /** Longest a result waits in the thread before it is sent, ms. */
 export const FLUSH_MS = 5;
@@ -45,24 +43,10 @@ export interface ThreadClose {
 
 export type ToThread = ThreadInit | ThreadPods | ThreadClose;
 
-/** One thing the scraper did, to be replayed on the main thread. */
-export type ThreadEvent =
-  /** `ageMs`: how long before the batch was sent the scrape ended (clocks of two threads differ in origin). */
-  | { readonly k: "ok"; readonly key: string; readonly metrics: EngineMetrics; readonly ageMs: number }
-  | {
-      readonly k: "fail";
-      readonly key: string;
-      readonly reason: ScrapeFailureReason;
-      readonly message: string;
-    }
-  | { readonly k: "scrape"; readonly key: string; readonly seconds: number; readonly result: ScrapeResult }
-  | { readonly k: "problems"; readonly key: string; readonly problems: ParseProblems }
-  | { readonly k: "log"; readonly level: "warn" | "info"; readonly obj: object; readonly msg: string };
-
-/** Thread → main: events in order, the scraper's counters, and results dropped at the pending bound so far. */
+/** Thread → main: the scrapes since the last batch, the scraper's counters, results dropped at the bound so far. */
 export interface ThreadBatch {
   readonly t: "batch";
-  readonly events: readonly ThreadEvent[];
+  readonly wire: WireBatch;
   readonly stats: ScraperStats;
   readonly dropped: number;
 }

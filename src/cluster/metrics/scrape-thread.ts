@@ -21,6 +21,17 @@ import type { Pod } from "../pod";
 import { checkScraperOptions, emptyScraperStats } from "./scraper";
 import type { Scraper, ScraperOptions, ScraperStats } from "./scraper";
 import type { FromThread, ThreadBatch, ThreadInit, ToThread } from "./scrape-thread-protocol";
+import { readWireBatch } from "./scrape-wire";
+import type { ScrapeFailureReason } from "./engine-metrics-store";
+
+/** Run `f`; an observer or log bug must not stop scraping (as in the in-process scraper). */
+function guarded(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // Swallowed on purpose.
+  }
+}
 
 /** Batches sent by the thread and not yet applied here, at most (~0.5 s of results at `FLUSH_MS` (`scrape-thread-protocol.ts`)). */
 export const MAX_PENDING_BATCHES = 100;
@@ -99,25 +110,20 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
     stats = b.stats;
     dropped = b.dropped;
     const pods = cluster.snapshot().pods;
-    for (const e of b.events) {
-      try {
-        if (e.k === "log") {
-          if (e.level === "warn") o.log?.warn(e.obj, e.msg);
-          else o.log?.info(e.obj, e.msg);
-        } else if (!pods.has(e.key)) {
-          continue; // left the fleet while its result was on the way
-        } else if (e.k === "ok") {
-          store.record(e.key, { ...e.metrics, scrapedAtMs: now() - e.ageMs });
-        } else if (e.k === "fail") {
-          store.recordFailure(e.key, e.reason, e.message);
-        } else if (e.k === "scrape") {
-          o.observer?.onScrape?.(e.key, e.seconds, e.result);
-        } else {
-          o.observer?.onParseProblems?.(e.key, e.problems);
-        }
-      } catch {
-        // An observer or log bug must not stop scraping (as in the in-process scraper).
+    for (const s of readWireBatch(b.wire, now())) {
+      // Left the fleet while its result was on the way: dropped, as the in-process scraper drops a cancelled one.
+      const present = pods.has(s.key);
+      if (present) {
+        if (s.metrics) store.record(s.key, s.metrics);
+        else store.recordFailure(s.key, s.result as ScrapeFailureReason, s.message);
       }
+      for (const e of s.extras) {
+        guarded(() => {
+          if (e.k === "log") (e.level === "warn" ? o.log?.warn : o.log?.info)?.call(o.log, e.obj, e.msg);
+          else if (e.k === "problems" && present) o.observer?.onParseProblems?.(s.key, e.problems);
+        });
+      }
+      if (present) guarded(() => o.observer?.onScrape?.(s.key, s.seconds, s.result));
     }
   }
 

@@ -5,11 +5,18 @@
 import type { FeedResult } from "../../../src/cluster/metrics/http-response";
 import { MAX_HEAD_BYTES, ResponseReader } from "../../../src/cluster/metrics/http-response";
 
-/** Feed `parts` in order; the first result that is not `more` (or `more` if none). */
+/**
+ * Feed `parts` in order, each through one reused buffer that is scribbled over after every feed (as the client's
+ * shared socket read buffer is); the first result that is not `more` (or `more` if none).
+ */
 function read(parts: readonly (string | Buffer)[], o: { max?: number; close?: boolean } = {}): FeedResult {
   const r = new ResponseReader(o.max ?? 1 << 20);
+  const scratch = Buffer.alloc(64 * 1024);
   for (const p of parts) {
-    const out = r.feed(typeof p === "string" ? Buffer.from(p, "latin1") : p);
+    const bytes = typeof p === "string" ? Buffer.from(p, "latin1") : p;
+    bytes.copy(scratch);
+    const out = r.feed(scratch.subarray(0, bytes.length));
+    scratch.fill(0x23);
     if (out.t !== "more") return out;
   }
   return o.close ? r.end() : { t: "more" };
