@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { isAscii } from "node:buffer";
 import net from "node:net";
 import type { ScrapeFailureReason } from "./engine-metrics-store";
 import { bareHost, failure } from "./http-get";
@@ -160,7 +161,7 @@ export function createMetricsClient(): MetricsClient {
       }
       const ok = r.status >= 200 && r.status <= 299;
       // Decoded now: the body is a view of the connection's store, which its next response overwrites.
-      const text = ok ? r.body.toString("utf8") : "";
+      const text = ok ? decode(r.body) : "";
       if (conn.store.buf.length > KEEP_STORE_BYTES) conn.store.buf = Buffer.alloc(0);
       end(
         ex,
@@ -250,6 +251,14 @@ export function createMetricsClient(): MetricsClient {
       busy.clear();
     },
   };
+}
+
+/**
+ * The body as text. An ASCII body (every vLLM body in practice) is copied as Latin-1, which is the same text and
+ * ~40 % cheaper than UTF-8 decoding; anything else is decoded as UTF-8.
+ */
+function decode(body: Buffer): string {
+  return isAscii(body) ? body.toString("latin1") : body.toString("utf8");
 }
 
 function failed(reason: ScrapeFailureReason, message: string): GetOutcome {

@@ -2,8 +2,10 @@
  * The scraper on its own thread: {@link startScraperThread} has the API and the semantics of `startScraper`, but
  * the schedule, the HTTP exchanges, the parse and the catalogue run in a `worker_threads` worker
  * (`scrape-thread-main.ts`), so none of it holds the ext_proc event loop. What reaches this loop is one batch per
- * ~`FLUSH_MS` (`scrape-thread-protocol.ts`) ms: the store writes, observer calls (scrape results feed passive health from there) and
- * state-log lines of the in-process scraper, replayed in order. Results for pods that have left the fleet by the
+ * `FLUSH_MS` (10 ms, `scrape-thread-protocol.ts`) at most, in compact form (`scrape-wire.ts`): the store writes,
+ * observer calls (scrape results feed passive health from there) and state-log lines of the in-process scraper,
+ * replayed in order. A result reaches the store up to `FLUSH_MS` later than in-process; its `scrapedAtMs` is when
+ * the scrape ended, on this thread's clock. Results for pods that have left the fleet by the
  * time their batch arrives are dropped, as the in-process scraper drops a cancelled scrape.
  *
  * Lifecycle: the thread starts here and stops in `close()` (the scraper closes inside it, then it is terminated;
@@ -33,7 +35,7 @@ function guarded(f: () => void): void {
   }
 }
 
-/** Batches sent by the thread and not yet applied here, at most (~0.5 s of results at `FLUSH_MS` (`scrape-thread-protocol.ts`)). */
+/** Batches sent by the thread and not yet applied here, at most (~1 s of results at one batch per 10 ms). */
 export const MAX_PENDING_BATCHES = 100;
 /** Wait before starting a thread that died again, ms. */
 export const RESTART_DELAY_MS = 1000;
