@@ -137,6 +137,7 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
     // Like the in-process scraper's unref'd timers: scraping alone does not keep the process alive.
     w.unref();
     w.on("message", (m: FromThread) => {
+      if (worker !== w && !closing) return; // a batch from a thread that has since died and been replaced
       if (m.t === "batch") apply(m);
       else onClosed?.();
     });
