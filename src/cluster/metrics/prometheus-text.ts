@@ -248,7 +248,9 @@ class Parser {
     if (nameEnd >= end) return false; // a name and nothing else
     const candidates = this.byLength?.[nameEnd - p];
     if (candidates !== undefined) {
-      for (const name of candidates) if (text.startsWith(name, p)) return this.sample(p, end);
+      // A catalogue name, followed by `{` or a blank: the name is exact (all name characters), parse the rest.
+      for (const name of candidates)
+        if (text.startsWith(name, p)) return this.afterName(name, true, nameEnd, end);
     }
     let e = end;
     while (e > nameEnd && isBlank(text.charCodeAt(e - 1))) e -= 1;
@@ -281,7 +283,13 @@ class Parser {
       this.lastKeep = this.only === undefined || this.only.has(name);
     }
     this.lastNameStart = nameStart;
-    const keep = this.lastKeep;
+    return this.afterName(name, this.lastKeep, nameEnd, end);
+  }
+
+  /** The rest of a sample line whose name `name` ends at `nameEnd`; false when malformed. */
+  private afterName(name: string, keep: boolean, nameEnd: number, end: number): boolean {
+    const text = this.text;
+    let p = nameEnd;
     let labels: readonly string[] = NO_LABELS;
     while (p < end && isBlank(text.charCodeAt(p))) p += 1;
     if (p < end && text.charCodeAt(p) === LBRACE) {
