@@ -23,6 +23,7 @@ process.on("message", (m: unknown) => {
     t: "scrape-vitals",
     id: m.id,
     cpuMicros: u.user + u.system,
+    systemMicros: u.system,
     eldP50Ms: beyond(delay.percentile(50)),
     eldP99Ms: beyond(delay.percentile(99)),
     eldMaxMs: beyond(delay.max),

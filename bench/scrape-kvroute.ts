@@ -30,6 +30,8 @@ export interface ScrapeVitals {
   readonly t: "scrape-vitals";
   readonly id: number;
   readonly cpuMicros: number;
+  /** The kernel's part of `cpuMicros`. */
+  readonly systemMicros: number;
   readonly eldP50Ms: number;
   readonly eldP99Ms: number;
   readonly eldMaxMs: number;
@@ -172,6 +174,8 @@ export interface KvrouteScrapeRun {
   /** Per slice, % of one core: the scraping kvroute and the idle one. */
   readonly cpuPercent: readonly number[];
   readonly idleCpuPercent: readonly number[];
+  /** Per slice, % of one core spent in the kernel by the scraping kvroute. */
+  readonly systemPercent: readonly number[];
   /** Per slice, ms beyond the sampling period. */
   readonly eldP50Ms: readonly number[];
   readonly eldP99Ms: readonly number[];
@@ -221,6 +225,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
     const before = await busy.scrapes();
     const cpuPercent: number[] = [];
     const idleCpuPercent: number[] = [];
+    const systemPercent: number[] = [];
     const eldP50Ms: number[] = [];
     const eldP99Ms: number[] = [];
     const idleEldP99Ms: number[] = [];
@@ -237,6 +242,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
       const wallMicros = (t1 - t0) * 1000;
       cpuPercent.push((100 * (b1.cpuMicros - b0.cpuMicros)) / wallMicros);
       idleCpuPercent.push((100 * (i1.cpuMicros - i0.cpuMicros)) / wallMicros);
+      systemPercent.push((100 * (b1.systemMicros - b0.systemMicros)) / wallMicros);
       eldP50Ms.push(b1.eldP50Ms);
       eldP99Ms.push(b1.eldP99Ms);
       idleEldP99Ms.push(i1.eldP99Ms);
@@ -252,6 +258,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
       slices,
       cpuPercent,
       idleCpuPercent,
+      systemPercent,
       eldP50Ms,
       eldP99Ms,
       idleEldP99Ms,
@@ -300,7 +307,8 @@ export function kvrouteScrapeGoals(r: KvrouteScrapeRun, shape: string, intended:
       spread: `${range(cpu, 1)} over ${r.slices} × 1 s`,
       note:
         `${achieved}${scale > 1.001 ? `; scaled ×${scale.toFixed(2)} to the intended rate (measured ${mean(r.cpuPercent).toFixed(1)} %)` : ""}; ` +
-        `${perScrapeMicros.toFixed(0)} µs of CPU per scrape; an idle kvroute with the same fleet, same slices: ` +
+        `${perScrapeMicros.toFixed(0)} µs of CPU per scrape (kernel: ${mean(r.systemPercent).toFixed(1)} % of a core, ` +
+        `measured); an idle kvroute with the same fleet, same slices: ` +
         `${idleCpu.toFixed(1)} % (${range(r.idleCpuPercent, 1)})`,
     },
     {
