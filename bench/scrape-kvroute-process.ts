@@ -24,6 +24,7 @@ process.on("message", (m: unknown) => {
     id: m.id,
     cpuMicros: u.user + u.system,
     systemMicros: u.system,
+    mainThreadMicros: ((t) => t.user + t.system)(process.threadCpuUsage()),
     eldP50Ms: beyond(delay.percentile(50)),
     eldP99Ms: beyond(delay.percentile(99)),
     eldMaxMs: beyond(delay.max),

@@ -32,6 +32,8 @@ export interface ScrapeVitals {
   readonly cpuMicros: number;
   /** The kernel's part of `cpuMicros`. */
   readonly systemMicros: number;
+  /** CPU of the main thread alone (the ext_proc event loop), user + system. */
+  readonly mainThreadMicros: number;
   readonly eldP50Ms: number;
   readonly eldP99Ms: number;
   readonly eldMaxMs: number;
@@ -176,6 +178,8 @@ export interface KvrouteScrapeRun {
   readonly idleCpuPercent: readonly number[];
   /** Per slice, % of one core spent in the kernel by the scraping kvroute. */
   readonly systemPercent: readonly number[];
+  /** Per slice, % of one core used by the scraping kvroute's main thread (its event loop) alone. */
+  readonly mainThreadPercent: readonly number[];
   /** Per slice, ms beyond the sampling period. */
   readonly eldP50Ms: readonly number[];
   readonly eldP99Ms: readonly number[];
@@ -226,6 +230,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
     const cpuPercent: number[] = [];
     const idleCpuPercent: number[] = [];
     const systemPercent: number[] = [];
+    const mainThreadPercent: number[] = [];
     const eldP50Ms: number[] = [];
     const eldP99Ms: number[] = [];
     const idleEldP99Ms: number[] = [];
@@ -243,6 +248,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
       cpuPercent.push((100 * (b1.cpuMicros - b0.cpuMicros)) / wallMicros);
       idleCpuPercent.push((100 * (i1.cpuMicros - i0.cpuMicros)) / wallMicros);
       systemPercent.push((100 * (b1.systemMicros - b0.systemMicros)) / wallMicros);
+      mainThreadPercent.push((100 * (b1.mainThreadMicros - b0.mainThreadMicros)) / wallMicros);
       eldP50Ms.push(b1.eldP50Ms);
       eldP99Ms.push(b1.eldP99Ms);
       idleEldP99Ms.push(i1.eldP99Ms);
@@ -259,6 +265,7 @@ export async function runKvrouteScrape(o: KvrouteScrapeOptions): Promise<Kvroute
       cpuPercent,
       idleCpuPercent,
       systemPercent,
+      mainThreadPercent,
       eldP50Ms,
       eldP99Ms,
       idleEldP99Ms,
@@ -307,8 +314,9 @@ export function kvrouteScrapeGoals(r: KvrouteScrapeRun, shape: string, intended:
       spread: `${range(cpu, 1)} over ${r.slices} × 1 s`,
       note:
         `${achieved}${scale > 1.001 ? `; scaled ×${scale.toFixed(2)} to the intended rate (measured ${mean(r.cpuPercent).toFixed(1)} %)` : ""}; ` +
-        `${perScrapeMicros.toFixed(0)} µs of CPU per scrape (kernel: ${mean(r.systemPercent).toFixed(1)} % of a core, ` +
-        `measured); an idle kvroute with the same fleet, same slices: ` +
+        `${perScrapeMicros.toFixed(0)} µs of CPU per scrape; of the measured CPU, kernel ` +
+        `${mean(r.systemPercent).toFixed(1)} % and the main thread (event loop) ${mean(r.mainThreadPercent).toFixed(1)} % ` +
+        `of a core; an idle kvroute with the same fleet, same slices: ` +
         `${idleCpu.toFixed(1)} % (${range(r.idleCpuPercent, 1)})`,
     },
     {
