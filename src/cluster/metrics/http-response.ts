@@ -77,7 +77,8 @@ export type FeedResult =
   | { readonly t: "more" }
   /**
    * The response is complete: `body` (2xx only; empty otherwise), and whether the socket may carry another.
-   * `body` is a view of the {@link BodyStore}: read it before the connection's next response.
+   * `body` is a view of the {@link BodyStore} or of the bytes just fed: read it before `feed` is called again or
+   * the fed buffer is reused.
    */
   | { readonly t: "done"; readonly status: number; readonly body: Buffer; readonly reusable: boolean }
   | { readonly t: "error"; readonly code: string }
@@ -102,6 +103,8 @@ export class ResponseReader {
   private bodyBytes = 0;
   /** Bytes of `store.buf` that hold this response's (2xx) body. */
   private kept = 0;
+  /** The body so far when it is one piece of the bytes being fed (not yet copied). */
+  private view: Buffer | undefined;
   private finished = false;
 
   constructor(
@@ -116,6 +119,13 @@ export class ResponseReader {
 
   /** Feed the next bytes. After a result other than `more`, the reader is finished and takes no more. */
   feed(chunk: Buffer): FeedResult {
+    const r = this.read(chunk);
+    // Body bytes still only viewed in `chunk` must be copied before the caller reuses it.
+    if (r.t === "more" && this.view) this.keepView();
+    return r;
+  }
+
+  private read(chunk: Buffer): FeedResult {
     if (this.finished) return { t: "error", code: "HPE_DATA_AFTER_RESPONSE" };
     let data = chunk;
     if (!this.headDone) {
@@ -224,7 +234,6 @@ export class ResponseReader {
       if (length > this.maxBodyBytes) return { t: "too-large", bytes: length };
       this.framing = "length";
       this.remaining = length;
-      if (status >= 200 && status <= 299 && length > this.store.buf.length) this.grow(length);
     } else {
       this.framing = "close";
       this.keepAlive = false;
@@ -296,12 +305,31 @@ export class ResponseReader {
     this.bodyBytes += bytes.length;
     if (this.bodyBytes > this.maxBodyBytes) return this.finish({ t: "too-large", bytes: this.bodyBytes });
     if (this.status >= 200 && this.status <= 299 && bytes.length > 0) {
-      const need = this.kept + bytes.length;
-      if (need > this.store.buf.length) this.grow(need);
-      bytes.copy(this.store.buf, this.kept);
-      this.kept = need;
+      // The first body bytes are only viewed: a body that arrives whole in one read is never copied.
+      if (this.kept === 0 && this.view === undefined) {
+        this.view = bytes;
+        return undefined;
+      }
+      if (this.view) this.keepView();
+      this.copy(bytes);
     }
     return undefined;
+  }
+
+  /** Copy the viewed bytes into the store (the fed buffer is about to be reused, or more bytes follow). */
+  private keepView(): void {
+    const v = this.view;
+    this.view = undefined;
+    if (v) this.copy(v);
+  }
+
+  private copy(bytes: Buffer): void {
+    const need = this.kept + bytes.length;
+    // Room for what is announced to follow too (a content-length body, the rest of a chunk), within the limit.
+    const expected = Math.min(this.maxBodyBytes, need + this.remaining);
+    if (need > this.store.buf.length) this.grow(Math.max(need, expected));
+    bytes.copy(this.store.buf, this.kept);
+    this.kept = need;
   }
 
   /** Room for `need` body bytes: at least double, at most the body limit (`need` never exceeds it). */
@@ -313,7 +341,8 @@ export class ResponseReader {
   }
 
   private complete(clean: boolean): FeedResult {
-    const body = this.store.buf.subarray(0, this.kept);
+    const body = this.view ?? this.store.buf.subarray(0, this.kept);
+    this.view = undefined;
     return this.finish({ t: "done", status: this.status, body, reusable: clean && this.keepAlive });
   }
 

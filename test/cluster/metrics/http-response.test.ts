@@ -15,7 +15,9 @@ function read(parts: readonly (string | Buffer)[], o: { max?: number; close?: bo
   for (const p of parts) {
     const bytes = typeof p === "string" ? Buffer.from(p, "latin1") : p;
     bytes.copy(scratch);
-    const out = r.feed(scratch.subarray(0, bytes.length));
+    const fed = r.feed(scratch.subarray(0, bytes.length));
+    // A body may be a view of the fed bytes: valid until they are reused, so taken before the scribble.
+    const out = fed.t === "done" ? { ...fed, body: Buffer.from(fed.body) } : fed;
     scratch.fill(0x23);
     if (out.t !== "more") return out;
   }
