@@ -44,6 +44,12 @@ export interface MetricsClient {
 const ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 /** Size of the one buffer every socket of a client reads into (Node's own default read size). */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * How often exchanges in flight are checked against their deadlines, ms: one interval timer while any is in flight
+ * instead of a timer per exchange (arming and clearing one per scrape was ~5 µs of CPU). A timeout fires up to
+ * this much late, never early.
+ */
+const SWEEP_MS = 10;
 /** A connection's body store larger than this is dropped after its response (one huge body is not kept). */
 const KEEP_STORE_BYTES = 1024 * 1024;
 
@@ -62,7 +68,8 @@ interface Exchange {
   readonly target: GetTarget;
   readonly limits: GetLimits;
   readonly done: (o: GetOutcome) => void;
-  readonly timer: NodeJS.Timeout;
+  /** `performance.now()` after which the exchange times out. */
+  readonly deadline: number;
   reader: ResponseReader;
   conn: Connection;
   /** Whether the request may be sent again on a new connection (once, and only from a reused one). */
@@ -123,10 +130,31 @@ export function createMetricsClient(): MetricsClient {
     return c;
   }
 
+  let sweepTimer: NodeJS.Timeout | undefined;
+
+  /** Time out every exchange past its deadline; stop sweeping when nothing is in flight. */
+  function sweep(): void {
+    const t = performance.now();
+    for (const conn of [...busy]) {
+      const ex = conn.exchange;
+      if (!ex || t < ex.deadline) continue;
+      ex.mayRetry = false;
+      fail(ex, failed("timeout", `no complete response in ${ex.limits.timeoutMs} ms`));
+    }
+    if (busy.size === 0) {
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
+    }
+  }
+
   function start(ex: Exchange, conn: Connection): void {
     ex.conn = conn;
     conn.exchange = ex;
     busy.add(conn);
+    if (sweepTimer === undefined) {
+      sweepTimer = setInterval(sweep, SWEEP_MS);
+      sweepTimer.unref(); // an exchange in flight keeps the process alive through its socket
+    }
     conn.socket.write(requestBytes(ex.target));
   }
 
@@ -184,7 +212,6 @@ export function createMetricsClient(): MetricsClient {
   function end(ex: Exchange, o: GetOutcome): void {
     if (ex.ended) return;
     ex.ended = true;
-    clearTimeout(ex.timer);
     ex.done(o);
   }
 
@@ -207,10 +234,7 @@ export function createMetricsClient(): MetricsClient {
         target,
         limits,
         done,
-        timer: setTimeout(() => {
-          ex.mayRetry = false;
-          fail(ex, failed("timeout", `no complete response in ${limits.timeoutMs} ms`));
-        }, limits.timeoutMs),
+        deadline: performance.now() + limits.timeoutMs,
         reader: new ResponseReader(limits.maxBodyBytes, fresh.store),
         conn: fresh,
         mayRetry: reused,
@@ -238,6 +262,8 @@ export function createMetricsClient(): MetricsClient {
     },
     close() {
       closed = true;
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
       for (const conn of [...busy]) {
         const ex = conn.exchange;
         if (ex) {
