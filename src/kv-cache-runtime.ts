@@ -7,6 +7,7 @@
  */
 import { closeEach } from "./closing";
 import type { ClusterStore } from "./cluster/cluster-state";
+import { podsForModel } from "./cluster/cluster-state";
 import type { EngineMetricsView } from "./cluster/engine-metrics";
 import { podIdentity } from "./cluster/pod";
 import type { Config } from "./config";
@@ -21,6 +22,7 @@ import { createSpeculativeIndex, withSpeculation } from "./prefix/speculative-in
 import type { InferenceRequest } from "./request/inference-request";
 import type { PreparedPrompt, PrefixDeps } from "./routing/framework";
 import { createTokenizerRegistry } from "./tokenize";
+import type { TokenizerPreload } from "./tokenize/registry";
 
 /**
  * Bounds of the speculative index. Entries live only `--prefix-speculative-ttl-ms`, so these are reached only by
@@ -37,6 +39,10 @@ export interface KvCacheRuntime {
   readonly preparePrompt: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
   /** `/debug/state` facts of one pod. */
   podDetails(podKey: string): Record<string, unknown>;
+  /** Whether the workers have loaded every configured tokenizer (or failed, or the bound passed): readiness. */
+  tokenizersLoaded(): boolean;
+  /** Settles when `tokenizersLoaded()` turns true. Never rejects. */
+  whenTokenizersLoaded(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,14 +104,61 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
   // From here on a failing start must not leave the tokenizer workers running.
   const startedTokenizers = tokenizers;
   try {
-    // Loading a Hugging Face tokenizer takes seconds and blocks: do it for the default now, at start-up, rather
-    // than on the first request's event-loop turn.
-    startedTokenizers.forModel("");
-    return startSubscriptions(o, { hasher, approximate, speculative, events, tokenizers: startedTokenizers });
+    // Loading a Hugging Face tokenizer takes seconds and blocks: do it for every configured tokenizer now, at
+    // start-up — here (before serving) and in every worker (readiness waits for those, bounded) — rather than on
+    // the first long prompt's turn.
+    const preload = startedTokenizers.preload();
+    const runtime = startSubscriptions(o, {
+      hasher,
+      approximate,
+      speculative,
+      events,
+      tokenizers: startedTokenizers,
+    });
+    return { ...runtime, ...tokenizersReadiness(preload, log) };
   } catch (e) {
     await startedTokenizers.close();
     throw e;
   }
+}
+
+/**
+ * Readiness waits at most this long for the workers to load the tokenizers (a Hugging Face load takes 1–3 s, more
+ * on a loaded machine). Beyond it kvroute turns ready all the same: a worker still loading makes the requests it
+ * takes wait for the load, as a lazy load would.
+ */
+const TOKENIZER_PRELOAD_TIMEOUT_MS = 30_000;
+
+/** Readiness of the tokenizer preload: done (or failed, or timed out — each logged) or not yet. */
+function tokenizersReadiness(
+  preload: Promise<TokenizerPreload>,
+  log: Logger,
+): Pick<KvCacheRuntime, "tokenizersLoaded" | "whenTokenizersLoaded"> {
+  let loaded = false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      log.warn(
+        { timeoutMs: TOKENIZER_PRELOAD_TIMEOUT_MS },
+        "tokenizers: workers still loading; ready anyway (requests they take wait for the load)",
+      );
+      resolve();
+    }, TOKENIZER_PRELOAD_TIMEOUT_MS);
+    timer.unref();
+  });
+  const done = preload.then(
+    (r) => {
+      for (const f of r.failed)
+        log.error(f, "tokenizers: load failed; its models route without prefix information");
+      if (r.loaded.length > 0) log.info({ tokenizers: r.loaded }, "tokenizers: loaded in every worker");
+    },
+    (e: unknown) => log.error({ error: (e as Error).message }, "tokenizers: preload failed"),
+  );
+  const settled = Promise.race([done, timeout]).then(() => {
+    clearTimeout(timer);
+    loaded = true;
+  });
+  return { tokenizersLoaded: () => loaded, whenTokenizersLoaded: () => settled };
 }
 
 /** The parts `startSubscriptions` wires together. */
@@ -118,7 +171,10 @@ interface Indexes {
 }
 
 /** Subscribe to KV events and fleet changes, and build what strategies get. */
-function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRuntime {
+function startSubscriptions(
+  o: KvCacheRuntimeOptions,
+  parts: Indexes,
+): Omit<KvCacheRuntime, "tokenizersLoaded" | "whenTokenizersLoaded"> {
   const { config, cluster, metrics, log } = o;
   const { hasher, approximate, speculative, events, tokenizers } = parts;
   const seed = BigInt(config.prefixHashSeed);
@@ -213,6 +269,18 @@ function startSubscriptions(o: KvCacheRuntimeOptions, parts: Indexes): KvCacheRu
         : { t: "kvroute", blockSize: config.prefixBlockSize },
     onUnavailable: (reason) => metrics.tokenizerUnavailable.inc({ reason }),
     maxBlocks: config.prefixMaxPromptBlocks,
+    // Long prompts are hashed in the tokenizer worker, at the block sizes `matchPrefix` will ask for: the
+    // approximate index's, and the engine block size of each of the model's pods whose events it reads.
+    keysOffLoop: {
+      seed,
+      engineBlockSizes: (model) => {
+        const sizes = new Set<number>();
+        for (const pod of podsForModel(cluster.snapshot(), model) ?? [])
+          if (deps.publishesEvents(pod.key))
+            sizes.add(deps.eventBlockSize(pod.key) ?? config.prefixBlockSize);
+        return sizes;
+      },
+    },
   });
   return {
     deps,

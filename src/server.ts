@@ -214,7 +214,8 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   // Readiness goes off when a drain starts; new requests are refused only once its delay is over.
   let draining = false;
   let refusing = false;
-  const isReady = (): boolean => cluster.snapshot().loaded && !draining;
+  // Ready also waits for the tokenizer workers' start-up loads (bounded), so no first long prompt waits for one.
+  const isReady = (): boolean => cluster.snapshot().loaded && !draining && kvCache.tokenizersLoaded();
   const reporter = createRequestReporter(
     metrics,
     log,
@@ -280,6 +281,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   });
   const subscriptionCloser = piece("cluster-subscription", unsubscribe);
   syncReadiness();
+  void kvCache.whenTokenizersLoaded().then(syncReadiness);
   const scraper =
     deps.scrapeMetrics === false
       ? undefined

@@ -3,17 +3,27 @@
  * requests when the tokenizer has one; the request's own ids for token prompts), and block keys on demand. Never
  * rejects: a tokenizer failure gives a prompt without tokens and a reason, and routing goes on without prefixes.
  *
+ * A long prompt is encoded in a tokenizer worker, and the keys the routing plan will need (the approximate index's
+ * block size, the engines' block sizes of the model's event-publishing pods, AIBrix's byte blocks) are hashed there
+ * in the same job; any other block size is hashed here on demand. A short prompt is encoded and hashed here, on
+ * demand: cheaper than the round trip.
+ *
  * @module
  */
 import type { InferenceRequest } from "../request/inference-request";
 import type { PreparedPrompt } from "../routing/framework";
-import type { TokenizerRegistry } from "../tokenize/tokenizer";
+import type { PromptInput, TokenizedPrompt, TokenizerRegistry } from "../tokenize/tokenizer";
 import type { BlockHasher } from "./block-key";
+import type { KeyPlan, PlannedKeys } from "./prompt-keys";
+import { aibrixKeys, chainKeys } from "./prompt-keys";
 
 /** How the approximate index keys blocks. */
 export type ApproximateScheme =
   | { readonly t: "kvroute"; readonly blockSize: number }
-  /** AIBrix's: blocks of `blockBytes` bytes of the token byte array (UTF-8 for `character`, else 4-byte BE ids). */
+  /**
+   * AIBrix's: blocks of `blockBytes` bytes of the token byte array (UTF-8 for `character`, else 4-byte BE ids).
+   * With `keysOffLoop`, `hash` must be `aibrixPrefixHashes` with `keysOffLoop.seed` (workers compute that).
+   */
   | {
       readonly t: "aibrix";
       readonly blockBytes: number;
@@ -28,10 +38,20 @@ export interface PromptPreparerOptions {
   /** A tokenizer failed (reason is a short constant); for metrics. */
   readonly onUnavailable?: (reason: string) => void;
   /**
-   * Most block keys computed per prompt and block size (its leading blocks): hashing runs on the event loop, and
-   * strategies look at no more than this anyway. Absent = all.
+   * Most block keys computed per prompt and block size (its leading blocks): strategies look at no more than this,
+   * and it bounds the hashing wherever it runs. Absent = all.
    */
   readonly maxBlocks?: number;
+  /**
+   * Hash the keys of long prompts where they are encoded (a worker). Absent: every key is hashed here on demand.
+   * - `seed`: the seed `hasher` was created with;
+   * - `engineBlockSizes(model)`: block sizes of the model's event-publishing pods' engines (asked only for a prompt
+   *   that goes to a worker; the approximate index's is added here).
+   */
+  readonly keysOffLoop?: {
+    readonly seed: bigint;
+    readonly engineBlockSizes: (model: string) => Iterable<number>;
+  };
 }
 
 /** Token ids of the request's first token-id prompt, as given. */
@@ -39,39 +59,26 @@ function ownTokens(request: InferenceRequest): Uint32Array | undefined {
   return request.prompt.t === "tokens" ? Uint32Array.from(request.prompt.ids[0] ?? []) : undefined;
 }
 
-/** The token byte array AIBrix hashes: UTF-8 of the text for `character`, else each id as 4 big-endian bytes. */
-function tokenBytes(tokens: Uint32Array, isCharacter: boolean): Uint8Array {
-  if (isCharacter) return Uint8Array.from(tokens);
-  const out = new Uint8Array(tokens.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < tokens.length; i++) view.setUint32(i * 4, tokens[i] ?? 0, false);
-  return out;
-}
-
 /** Build the preparer the director calls for plans that read `"prefix"`. */
 export function createPromptPreparer(
   o: PromptPreparerOptions,
 ): (request: InferenceRequest, context: string) => Promise<PreparedPrompt> {
+  const scheme = o.approximate;
   function prepared(
     tokens: Uint32Array | undefined,
     context: string,
     isCharacter: boolean,
     reason?: string,
+    planned?: PlannedKeys,
   ): PreparedPrompt {
-    const memo = new Map<number, BigUint64Array>();
+    const memo = new Map<number, BigUint64Array>(planned?.keys);
     const keys = (blockSize: number): BigUint64Array => {
       if (!tokens) return new BigUint64Array(0);
       let k = memo.get(blockSize);
-      if (!k) memo.set(blockSize, (k = o.hasher.chain(leading(tokens, blockSize), blockSize, context)));
+      if (!k) memo.set(blockSize, (k = chainKeys(o.hasher, tokens, blockSize, context, o.maxBlocks)));
       return k;
     };
-    /** The tokens of the first `maxBlocks` blocks of `unit` tokens each (a view, no copy). */
-    const leading = (all: Uint32Array, unit: number): Uint32Array =>
-      o.maxBlocks !== undefined && all.length > o.maxBlocks * unit
-        ? all.subarray(0, o.maxBlocks * unit)
-        : all;
-    const scheme = o.approximate;
-    let aibrix: BigUint64Array | undefined;
+    let aibrix = planned?.aibrix;
     return {
       tokens,
       context,
@@ -81,37 +88,67 @@ export function createPromptPreparer(
         ? {
             approximateKeys: () =>
               tokens
-                ? (aibrix ??= scheme.hash(
-                    // A block is `blockBytes` bytes: 1 byte a token for `character`, else 4.
-                    tokenBytes(
-                      leading(tokens, Math.ceil(scheme.blockBytes / (isCharacter ? 1 : 4))),
-                      isCharacter,
-                    ),
-                    scheme.blockBytes,
-                  ))
+                ? (aibrix ??= aibrixKeys(scheme.hash, tokens, scheme.blockBytes, isCharacter, o.maxBlocks))
                 : new BigUint64Array(0),
           }
         : {}),
     };
   }
 
+  /** The keys a worker should hash with the tokens of a request for `model` in `context`. */
+  const planFor = (model: string, context: string, seed: bigint, engine: Iterable<number>): KeyPlan => {
+    const sizes = new Set(engine);
+    if (scheme.t === "kvroute") sizes.add(scheme.blockSize);
+    return {
+      seed,
+      context,
+      blockSizes: [...sizes],
+      ...(o.maxBlocks === undefined ? {} : { maxBlocks: o.maxBlocks }),
+      ...(scheme.t === "aibrix" ? { aibrixBlockBytes: scheme.blockBytes } : {}),
+    };
+  };
+
+  const failed = (e: unknown, context: string, isCharacter: boolean): PreparedPrompt => {
+    const reason = (e as { reason?: unknown }).reason;
+    const r = typeof reason === "string" ? reason : "tokenizer-failed";
+    o.onUnavailable?.(r);
+    return prepared(undefined, context, isCharacter, r);
+  };
+
   return async (request, context) => {
+    const offLoop = o.keysOffLoop;
+    const plan =
+      offLoop &&
+      ((): KeyPlan => planFor(request.model, context, offLoop.seed, offLoop.engineBlockSizes(request.model)));
     const given = ownTokens(request);
-    if (given) return prepared(given, context, false);
-    const tokenizer = o.tokenizers.forModel(request.model);
-    const isCharacter = tokenizer.name === "character";
+    if (given) {
+      const done = plan && o.tokenizers.keysOffLoop?.(given, plan);
+      if (done === undefined) return prepared(given, context, false);
+      try {
+        const r = await done;
+        return prepared(r.tokens, context, false, undefined, r.keys);
+      } catch (e) {
+        return failed(e, context, false);
+      }
+    }
+    let isCharacter = false;
     try {
+      const tokenizer = o.tokenizers.forModel(request.model);
+      isCharacter = tokenizer.name === "character";
       const text = request.prompt.t === "text" ? request.prompt.text : "";
-      const tokens =
-        request.chat && tokenizer.encodeChat
-          ? await tokenizer.encodeChat(request.chat)
-          : await tokenizer.encode(text);
-      return prepared(tokens, context, isCharacter);
+      const chat = request.chat && tokenizer.encodeChat ? request.chat : undefined;
+      let r: TokenizedPrompt;
+      if (plan && tokenizer.prepare) {
+        const input: PromptInput = chat ? { t: "chat", messages: chat } : { t: "text", text };
+        r = await tokenizer.prepare(input, plan);
+      } else if (chat && tokenizer.encodeChat) {
+        r = { tokens: await tokenizer.encodeChat(chat) };
+      } else {
+        r = { tokens: await tokenizer.encode(text) };
+      }
+      return prepared(r.tokens, context, isCharacter, undefined, r.keys);
     } catch (e) {
-      const reason = (e as { reason?: unknown }).reason;
-      const r = typeof reason === "string" ? reason : "tokenizer-failed";
-      o.onUnavailable?.(r);
-      return prepared(undefined, context, isCharacter, r);
+      return failed(e, context, isCharacter);
     }
   };
 }

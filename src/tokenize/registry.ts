@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { Tokenizer, TokenizerRegistry } from "./tokenizer";
+import type { KeyPlan } from "../prefix/prompt-keys";
+import type { TokenizedPrompt, Tokenizer, TokenizerRegistry } from "./tokenizer";
 import type { LocalSpec, TokenizerSpec } from "./spec";
 import { loadSpecFile, parseSpecString, specKey, validateSpecMap } from "./spec";
 import type { EncoderLog, SyncEncoder } from "./encoder";
@@ -12,6 +13,21 @@ import { loadEncoder } from "./encoder";
 import { WorkerPool } from "./worker-pool";
 import { createLocalTokenizer } from "./local";
 import { createRemoteTokenizer } from "./remote";
+
+/**
+ * Up to this many characters (token ids, for a prompt given as ids) a `character` prompt is encoded and hashed
+ * inline whatever `workerThresholdChars` says: the encoding is a byte copy and hashing costs ~0.1 µs a block, so
+ * inline costs ~10 ns a character, about 160 µs at this size — less total CPU than a worker round trip below it,
+ * which also costs the loop 10–20 µs of messaging. Above it, a worker (the loop's time is the scarce one).
+ * Measured in `bench/tokenize.ts` terms on the 2-core reference machine; see the issue-12 report.
+ */
+export const CHEAP_INLINE_MAX = 16_384;
+
+/** What `preload` found: the specs every worker loaded, and those that failed somewhere (with a short reason). */
+export interface TokenizerPreload {
+  readonly loaded: readonly string[];
+  readonly failed: readonly { readonly tokenizer: string; readonly error: string }[];
+}
 
 /** Options of `createTokenizerRegistry`. */
 export interface TokenizerRegistryOptions {
@@ -43,6 +59,13 @@ export interface LocalTokenizerRegistry extends TokenizerRegistry {
   specFor(model: string): TokenizerSpec;
   /** The worker pool (absent with `workers: 0`). */
   readonly pool: WorkerPool | undefined;
+  /**
+   * Load every configured local tokenizer now: on this thread (blocking, seconds for a Hugging Face one — call it
+   * before serving) and in every worker (in parallel; the promise settles when all workers are done). A tokenizer
+   * that fails to load here is reported and its model routes without prefixes; the default's failure throws, as it
+   * always did at start-up.
+   */
+  preload(): Promise<TokenizerPreload>;
 }
 
 /** Create and validate a registry. Throws, naming the model and field, on a bad specification. */
@@ -53,10 +76,14 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
     ...validateSpecMap({ ...(options.perModel ?? {}) }, "tokenizer perModel"),
   };
   const threshold = options.workerThresholdChars ?? 4096;
+  const thresholdFor = (spec: LocalSpec): number =>
+    spec.type === "character" ? Math.max(threshold, CHEAP_INLINE_MAX) : threshold;
   const workers = options.workers ?? 2;
   const pool = workers > 0 ? new WorkerPool({ workers, maxQueue: options.workerQueue ?? 1024 }) : undefined;
   const encoders = new Map<string, SyncEncoder>();
   const tokenizers = new Map<string, Tokenizer>();
+  /** Models whose tokenizer failed to load: not retried per request (a load blocks the loop for seconds). */
+  const failedLoads = new Map<string, Error>();
   let closed = false;
 
   const encoderFor = (spec: LocalSpec): SyncEncoder => {
@@ -87,23 +114,74 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
     return createLocalTokenizer({
       spec,
       encoder: () => encoderFor(spec),
-      workerThresholdChars: threshold,
+      workerThresholdChars: thresholdFor(spec),
       ...(pool === undefined ? {} : { pool }),
     });
   };
 
+  const forModel = (model: string): Tokenizer => {
+    if (closed) throw new Error("tokenizer registry is closed");
+    let tokenizer = tokenizers.get(model);
+    if (tokenizer === undefined) {
+      const failed = failedLoads.get(model);
+      if (failed !== undefined) throw failed;
+      try {
+        tokenizer = build(model);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        failedLoads.set(model, error);
+        throw error;
+      }
+      tokenizers.set(model, tokenizer);
+    }
+    return tokenizer;
+  };
+
+  const preload = async (): Promise<TokenizerPreload> => {
+    const local = new Map<string, LocalSpec>();
+    for (const spec of [defaultSpec, ...Object.values(specs)])
+      if (spec.type !== "remote") local.set(specKey(spec), spec);
+    // Workers first: they load in parallel with this thread's loads below. `character` loads nothing, so a
+    // configuration of only that starts no worker until the first long prompt (as before).
+    const costly = [...local.values()].filter((spec) => spec.type !== "character");
+    const inWorkers = pool !== undefined && costly.length > 0 ? pool.preload(costly) : Promise.resolve([]);
+    const failed = new Map<string, string>();
+    try {
+      forModel(""); // the default: its failure is a start-up error, as before
+    } catch (err) {
+      inWorkers.catch(() => undefined); // the caller closes the registry, which rejects the workers' loads
+      throw err;
+    }
+    for (const model of Object.keys(specs)) {
+      try {
+        forModel(model);
+      } catch (err) {
+        failed.set(specKey(specFor(model)), err instanceof Error ? err.message.slice(0, 200) : "load failed");
+      }
+    }
+    for (const outcomes of await inWorkers)
+      for (const o of outcomes) if (o.error !== undefined && !failed.has(o.key)) failed.set(o.key, o.error);
+    return {
+      loaded: [...local.keys()].filter((k) => !failed.has(k)),
+      failed: [...failed].map(([tokenizer, error]) => ({ tokenizer, error })),
+    };
+  };
+
+  const keysOffLoop = (
+    tokens: Uint32Array,
+    plan: () => KeyPlan,
+    signal?: AbortSignal,
+  ): Promise<TokenizedPrompt> | undefined =>
+    pool !== undefined && tokens.length > Math.max(threshold, CHEAP_INLINE_MAX)
+      ? pool.prepare(undefined, { t: "tokens", tokens }, plan(), signal)
+      : undefined;
+
   return {
     pool,
     specFor,
-    forModel(model: string): Tokenizer {
-      if (closed) throw new Error("tokenizer registry is closed");
-      let tokenizer = tokenizers.get(model);
-      if (tokenizer === undefined) {
-        tokenizer = build(model);
-        tokenizers.set(model, tokenizer);
-      }
-      return tokenizer;
-    },
+    forModel,
+    preload,
+    keysOffLoop,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

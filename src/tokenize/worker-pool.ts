@@ -1,15 +1,21 @@
 /**
- * A `worker_threads` pool that encodes long prompts off the event loop. Bounded queue (`queue-full` at the
- * bound), cancellation of queued jobs by `AbortSignal`, lazy encoder loading in the workers, and restart of a
- * worker that crashes (its in-flight job is rejected with `worker-crash`).
+ * A `worker_threads` pool that encodes long prompts — and hashes their block keys — off the event loop. Bounded
+ * queue (`queue-full` at the bound), cancellation of queued jobs by `AbortSignal`, encoders preloaded in every
+ * worker at start-up ({@link WorkerPool.preload}) or else loaded on first use, and restart of a worker that crashes
+ * (its in-flight job is rejected with `worker-crash`).
  *
  * @module
  */
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
+import type { KeyPlan } from "../prefix/prompt-keys";
 import type { LocalSpec } from "./spec";
 import { TokenizeError } from "./errors";
-import type { WorkerRequest, WorkerResponse } from "./worker-main";
+import type { TokenizedPrompt } from "./tokenizer";
+import type { LoadOutcome, PrepareInput, WorkerRequest, WorkerResponse } from "./worker-protocol";
+
+/** A worker's successful answer. */
+type Answer = Extract<WorkerResponse, { ok: true }>;
 
 /** Options of `WorkerPool`. */
 export interface WorkerPoolOptions {
@@ -32,7 +38,7 @@ export interface WorkerPoolStats {
 
 interface Job {
   readonly req: WorkerRequest;
-  readonly resolve: (ids: Uint32Array) => void;
+  readonly resolve: (answer: Answer) => void;
   readonly reject: (err: Error) => void;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: () => void;
@@ -70,13 +76,43 @@ export class WorkerPool {
   }
 
   /** Encode `text` with the encoder of `spec` in a worker. */
-  encode(spec: LocalSpec, text: string, signal?: AbortSignal): Promise<Uint32Array> {
-    return this.submit((id) => ({ kind: "encode", id, spec, text }), signal);
+  async encode(spec: LocalSpec, text: string, signal?: AbortSignal): Promise<Uint32Array> {
+    return idsOf(await this.submit((id) => ({ kind: "encode", id, spec, text }), signal));
+  }
+
+  /**
+   * In a worker: the token ids of `input` (a chat rendered with `spec`'s template first; token ids as given — they
+   * are handed over, so `input.tokens` is unusable afterwards) and the keys of `plan`. A chat-template failure
+   * rejects with a plain `Error`, as it does on the main thread; any other failure with a `TokenizeError`.
+   */
+  async prepare(
+    spec: LocalSpec | undefined,
+    input: PrepareInput,
+    plan: KeyPlan,
+    signal?: AbortSignal,
+  ): Promise<TokenizedPrompt> {
+    const answer = await this.submit((id) => ({ kind: "prepare", id, spec, input, plan }), signal);
+    const tokens = idsOf(answer);
+    return "keys" in answer && answer.keys !== undefined ? { tokens, keys: answer.keys } : { tokens };
+  }
+
+  /**
+   * Start every worker and load `specs` in each, so that no request waits for a load. Resolves per worker with how
+   * each spec went (a failed load is reported there; requests for it later fail with `worker-error`, as a lazy load
+   * would). A worker already busy takes its load job after its current one. Rejects only when the pool closes.
+   */
+  async preload(specs: readonly LocalSpec[]): Promise<LoadOutcome[][]> {
+    while (this.slots.length < this.size && !this.closed) this.start();
+    const jobs = this.slots.map(async (slot) => {
+      const answer = await this.submit((id) => ({ kind: "load", id, specs }), undefined, slot);
+      return "loaded" in answer ? [...answer.loaded] : [];
+    });
+    return Promise.all(jobs);
   }
 
   /** Test hook: make the worker that takes this job exit abruptly. */
-  crashOneForTest(): Promise<Uint32Array> {
-    return this.submit((id) => ({ kind: "crash", id }), undefined);
+  async crashOneForTest(): Promise<Uint32Array> {
+    return idsOf(await this.submit((id) => ({ kind: "crash", id }), undefined));
   }
 
   /** Counters. */
@@ -98,15 +134,23 @@ export class WorkerPool {
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
-  private submit(make: (id: number) => WorkerRequest, signal: AbortSignal | undefined): Promise<Uint32Array> {
+  /**
+   * Run a job on an idle worker, else queue it (bounded). `on` pins a start-up load job to one worker: it runs
+   * there when that worker is idle, else it goes first in the queue (whichever worker frees up first takes it).
+   */
+  private submit(
+    make: (id: number) => WorkerRequest,
+    signal: AbortSignal | undefined,
+    on?: Slot,
+  ): Promise<Answer> {
     if (this.closed) return Promise.reject(new TokenizeError("closed"));
     if (signal?.aborted === true) return Promise.reject(new TokenizeError("aborted"));
-    const idle = this.idleSlot();
-    if (idle === undefined && this.queue.length >= this.maxQueue) {
+    const idle = on === undefined ? this.idleSlot() : on.job === undefined ? on : undefined;
+    if (idle === undefined && on === undefined && this.queue.length >= this.maxQueue) {
       this.counters.rejectedQueueFull++;
       return Promise.reject(new TokenizeError("queue-full"));
     }
-    return new Promise<Uint32Array>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       const job: Job = {
         req: make(this.nextId++),
         resolve,
@@ -116,6 +160,7 @@ export class WorkerPool {
       };
       signal?.addEventListener("abort", job.onAbort, { once: true });
       if (idle !== undefined) this.dispatch(idle, job);
+      else if (on !== undefined) this.queue.unshift(job);
       else this.queue.push(job);
     });
   }
@@ -142,7 +187,12 @@ export class WorkerPool {
     slot.job = job;
     slot.worker.ref(); // a busy worker keeps the process alive until it answers; an idle one does not
     this.counters.dispatched++;
-    slot.worker.postMessage(job.req);
+    const req = job.req;
+    // Token ids given as input are handed over, not copied (when they own their buffer; else cloned).
+    const given = req.kind === "prepare" && req.input.t === "tokens" ? req.input.tokens : undefined;
+    if (given !== undefined && given.byteOffset === 0 && given.byteLength === given.buffer.byteLength)
+      slot.worker.postMessage(req, [given.buffer as ArrayBuffer]);
+    else slot.worker.postMessage(req);
   }
 
   private onMessage(slot: Slot, res: WorkerResponse): void {
@@ -150,7 +200,8 @@ export class WorkerPool {
     slot.job = undefined;
     if (job !== undefined && job.req.id === res.id) {
       this.counters.completed++;
-      if (res.ok) this.settle(job, undefined, res.ids);
+      if (res.ok) this.settle(job, undefined, res);
+      else if (res.stage === "render") this.settle(job, new Error(res.error));
       else this.settle(job, new TokenizeError("worker-error", res.error));
     }
     this.pump(slot);
@@ -183,9 +234,15 @@ export class WorkerPool {
     this.settle(job, new TokenizeError("aborted"));
   }
 
-  private settle(job: Job, err: Error | undefined, ids?: Uint32Array): void {
+  private settle(job: Job, err: Error | undefined, answer?: Answer): void {
     job.signal?.removeEventListener("abort", job.onAbort);
     if (err !== undefined) job.reject(err);
-    else if (ids !== undefined) job.resolve(ids);
+    else if (answer !== undefined) job.resolve(answer);
   }
+}
+
+/** The token ids of an encode or prepare answer. */
+function idsOf(answer: Answer): Uint32Array {
+  if ("ids" in answer) return answer.ids;
+  throw new TokenizeError("worker-error", "unexpected answer");
 }

@@ -13,6 +13,8 @@ const SRC = join(__dirname, "..", "..", "src");
 // mirrors `src/`: `tokenize/*.js`, plus the modules outside that folder the tokenizers import.
 const OUT = join(__dirname, `.dist-${process.pid}`);
 const OUTSIDE_TOKENIZE = ["seeded-random.ts"];
+/** Folders compiled whole besides `tokenize/`: the worker hashes block keys (`prefix/`) beside the encoding. */
+const FOLDERS = ["tokenize", "prefix"];
 
 interface CompiledPool {
   WorkerPool: new (options: { workers: number }) => {
@@ -31,9 +33,11 @@ function compile(from: string, to: string): void {
 }
 
 beforeAll(() => {
-  mkdirSync(join(OUT, "tokenize"), { recursive: true });
-  for (const file of readdirSync(join(SRC, "tokenize")).filter((f) => f.endsWith(".ts"))) {
-    compile(join(SRC, "tokenize", file), join(OUT, "tokenize", file));
+  for (const folder of FOLDERS) {
+    mkdirSync(join(OUT, folder), { recursive: true });
+    for (const file of readdirSync(join(SRC, folder)).filter((f) => f.endsWith(".ts"))) {
+      compile(join(SRC, folder, file), join(OUT, folder, file));
+    }
   }
   for (const file of OUTSIDE_TOKENIZE) compile(join(SRC, file), join(OUT, file));
 });
