@@ -1,0 +1,156 @@
+/**
+ * Start-up loading of tokenizers: every configured local tokenizer is loaded in every worker (real worker threads)
+ * before kvroute reports ready, a tokenizer that fails to load is reported and its model routes without prefix
+ * information, and nothing is reloaded per request.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBlockHasher } from "../../src/prefix/block-hasher";
+import { createPromptPreparer } from "../../src/prefix/prepare-prompt";
+import type { InferenceRequest } from "../../src/request/inference-request";
+import { createTokenizerRegistry } from "../../src/tokenize";
+import { WorkerPool } from "../../src/tokenize/worker-pool";
+import { startHarness, pod } from "../extproc/harness";
+import { healthClient } from "../support/health-client";
+import { writeByteLevelTokenizer } from "./synthetic";
+
+jest.setTimeout(60_000);
+
+/** A `tokenizer.json` that exists (so the configuration validates) but does not load. */
+function corruptTokenizer(): string {
+  const file = join(mkdtempSync(join(tmpdir(), "kvroute-badtok-")), "tokenizer.json");
+  writeFileSync(file, "{ not json");
+  return file;
+}
+
+describe("WorkerPool.preload", () => {
+  it("starts every worker and loads each spec in each", async () => {
+    const pool = new WorkerPool({ workers: 2 });
+    try {
+      const hf = writeByteLevelTokenizer({ he: 256 }, ["h e"]);
+      const outcomes = await pool.preload([{ type: "tiktoken" }, { type: "hf", path: hf }]);
+      expect(outcomes).toEqual([
+        [{ key: "tiktoken" }, { key: `hf:${hf}` }],
+        [{ key: "tiktoken" }, { key: `hf:${hf}` }],
+      ]);
+      expect(pool.stats()).toMatchObject({ dispatched: 2, completed: 2, inFlight: 0 });
+      expect(Array.from(await pool.encode({ type: "hf", path: hf }, "hey"))).toEqual([256, 121]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("reports a spec that fails to load in each worker, and the others still load", async () => {
+    const pool = new WorkerPool({ workers: 1 });
+    try {
+      const bad = corruptTokenizer();
+      const [outcomes] = await pool.preload([{ type: "hf", path: bad }, { type: "tiktoken" }]);
+      expect(outcomes?.[0]).toMatchObject({ key: `hf:${bad}`, error: expect.any(String) });
+      expect(outcomes?.[1]).toEqual({ key: "tiktoken" });
+      await expect(pool.encode({ type: "hf", path: bad }, "x")).rejects.toMatchObject({
+        reason: "worker-error",
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe("registry preload", () => {
+  it("loads every model's tokenizer; a broken one is reported and its model prepares without tokens", async () => {
+    const bad = corruptTokenizer();
+    const registry = createTokenizerRegistry({
+      defaultSpec: "tiktoken",
+      perModel: { broken: { type: "hf", path: bad }, plain: "character" },
+      workers: 1,
+    });
+    try {
+      const report = await registry.preload();
+      expect(report.loaded.sort()).toEqual(["character", "tiktoken"]);
+      expect(report.failed).toEqual([{ tokenizer: `hf:${bad}`, error: expect.any(String) }]);
+      expect(registry.pool?.stats().dispatched).toBe(1); // one load job for the one worker
+      const reasons: string[] = [];
+      const prepare = createPromptPreparer({
+        tokenizers: registry,
+        hasher: await createBlockHasher(0n),
+        approximate: { t: "kvroute", blockSize: 4 },
+        onUnavailable: (r) => reasons.push(r),
+      });
+      const request = (model: string): InferenceRequest => ({
+        endpoint: "completions",
+        path: "/v1/completions",
+        model,
+        stream: false,
+        includeUsage: false,
+        user: undefined,
+        maxTokens: undefined,
+        prompt: { t: "text", text: "hello world" },
+        promptTokens: 2,
+        bodyBytes: 10,
+      });
+      const broken = await prepare(request("broken"), "");
+      expect(broken.tokens).toBeUndefined();
+      expect(broken.unavailableReason).toBe("tokenizer-failed");
+      expect(Array.from((await prepare(request("other"), "")).tokens ?? [])).toEqual([15339, 1917]);
+      expect(reasons).toEqual(["tokenizer-failed"]);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
+describe("readiness", () => {
+  it("turns SERVING only once the workers have loaded the tokenizers", async () => {
+    const h = await startHarness([pod("p1", "127.0.0.1", ["m1"])], ["--tokenizer", "tiktoken"]);
+    const health = healthClient(h.server.grpcPort);
+    try {
+      const watch = health.watch("readiness");
+      const loadedBeforeServing = await new Promise<boolean>((resolve) =>
+        watch.on("data", (m: { status: string }) => {
+          if (m.status === "SERVING")
+            resolve(h.log.lines.some((l) => l["msg"] === "tokenizers: loaded in every worker"));
+        }),
+      );
+      watch.on("error", () => undefined);
+      watch.cancel();
+      expect(loadedBeforeServing).toBe(true);
+      expect(h.server.isReady()).toBe(true);
+    } finally {
+      health.close();
+      await h.close();
+    }
+  });
+
+  it("a tokenizer that fails to load is reported, and kvroute turns ready all the same", async () => {
+    const bad = corruptTokenizer();
+    const dir = mkdtempSync(join(tmpdir(), "kvroute-tokcfg-"));
+    const file = join(dir, "tokenizers.yaml");
+    writeFileSync(file, `models:\n  broken:\n    type: hf\n    path: ${bad}\n`);
+    const h = await startHarness([pod("p1", "127.0.0.1", ["m1"])], ["--tokenizers-config", file]);
+    const health = healthClient(h.server.grpcPort);
+    try {
+      await servingSeen(health);
+      const failed = h.log.lines.find(
+        (l) => l["msg"] === "tokenizers: load failed; its models route without prefix information",
+      );
+      expect(failed?.["tokenizer"]).toBe(`hf:${bad}`);
+      expect(h.server.isReady()).toBe(true);
+    } finally {
+      health.close();
+      await h.close();
+    }
+  });
+});
+
+/** Resolves when readiness turns SERVING. */
+async function servingSeen(health: ReturnType<typeof healthClient>): Promise<void> {
+  const watch = health.watch("readiness");
+  watch.on("error", () => undefined);
+  await new Promise<void>((resolve) =>
+    watch.on("data", (m: { status: string }) => {
+      if (m.status === "SERVING") resolve();
+    }),
+  );
+  watch.cancel();
+}
