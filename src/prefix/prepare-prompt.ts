@@ -97,7 +97,8 @@ export function createPromptPreparer(
 
   /** The keys a worker should hash with the tokens of a request for `model` in `context`. */
   const planFor = (model: string, context: string, seed: bigint, engine: Iterable<number>): KeyPlan => {
-    const sizes = new Set(engine);
+    // Only valid sizes: anything else is left to on-demand hashing, which rejects it where it always did.
+    const sizes = new Set([...engine].filter((b) => Number.isInteger(b) && b > 0));
     if (scheme.t === "kvroute") sizes.add(scheme.blockSize);
     return {
       seed,

@@ -67,7 +67,7 @@ describe("registry preload", () => {
     });
     try {
       const report = await registry.preload();
-      expect(report.loaded.sort()).toEqual(["character", "tiktoken"]);
+      expect([...report.loaded].sort()).toEqual(["character", "tiktoken"]);
       expect(report.failed).toEqual([{ tokenizer: `hf:${bad}`, error: expect.any(String) }]);
       expect(registry.pool?.stats().dispatched).toBe(1); // one load job for the one worker
       const reasons: string[] = [];
