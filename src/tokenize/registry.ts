@@ -16,10 +16,12 @@ import { createRemoteTokenizer } from "./remote";
 
 /**
  * Up to this many characters (token ids, for a prompt given as ids) a `character` prompt is encoded and hashed
- * inline whatever `workerThresholdChars` says: the encoding is a byte copy and hashing costs ~0.1 µs a block, so
- * inline costs ~10 ns a character, about 160 µs at this size — less total CPU than a worker round trip below it,
- * which also costs the loop 10–20 µs of messaging. Above it, a worker (the loop's time is the scarce one).
- * Measured in `bench/tokenize.ts` terms on the 2-core reference machine; see the issue-12 report.
+ * inline whatever `workerThresholdChars` says. Its encoding is a byte copy, so inline costs ~7 µs per 1000
+ * characters (encode + 16-token blocks) and always less CPU in all than a worker, which adds 50–200 µs of messaging
+ * and thread wake-ups; the worker saves the loop time only (main thread 17/31/57/113/217/423 µs inline vs
+ * 19/20/24/32/40/69 µs through the worker at 2/4/8/16/32/64 k characters, 16 in flight, loaded 2-core machine).
+ * Inline up to here keeps one prompt's loop time near 0.1 ms; above it (a 220 KB prompt: 1.5 ms inline) the loop's
+ * time is the scarce one and a worker takes it.
  */
 export const CHEAP_INLINE_MAX = 16_384;
 
@@ -39,6 +41,11 @@ export interface TokenizerRegistryOptions {
   readonly configPath?: string;
   /** Texts longer than this go to a worker thread. Default 4096. */
   readonly workerThresholdChars?: number;
+  /**
+   * `character` prompts (and prompts given as token ids) up to max(this, `workerThresholdChars`) characters (ids)
+   * are encoded and hashed inline. Default {@link CHEAP_INLINE_MAX}; benchmarks vary it.
+   */
+  readonly cheapInlineMax?: number;
   /** Worker threads; 0 encodes everything inline. Default 2. */
   readonly workers?: number;
   /** Worker queue bound (beyond it `queue-full`). Default 1024. */
@@ -76,8 +83,8 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
     ...validateSpecMap({ ...(options.perModel ?? {}) }, "tokenizer perModel"),
   };
   const threshold = options.workerThresholdChars ?? 4096;
-  const thresholdFor = (spec: LocalSpec): number =>
-    spec.type === "character" ? Math.max(threshold, CHEAP_INLINE_MAX) : threshold;
+  const cheap = Math.max(threshold, options.cheapInlineMax ?? CHEAP_INLINE_MAX);
+  const thresholdFor = (spec: LocalSpec): number => (spec.type === "character" ? cheap : threshold);
   const workers = options.workers ?? 2;
   const pool = workers > 0 ? new WorkerPool({ workers, maxQueue: options.workerQueue ?? 1024 }) : undefined;
   const encoders = new Map<string, SyncEncoder>();
@@ -172,7 +179,7 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
     plan: () => KeyPlan,
     signal?: AbortSignal,
   ): Promise<TokenizedPrompt> | undefined =>
-    pool !== undefined && tokens.length > Math.max(threshold, CHEAP_INLINE_MAX)
+    pool !== undefined && tokens.length > cheap
       ? pool.prepare(undefined, { t: "tokens", tokens }, plan(), signal)
       : undefined;
 
