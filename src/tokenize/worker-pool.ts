@@ -68,6 +68,8 @@ export class WorkerPool {
   private readonly queue: Job[] = [];
   private nextId = 1;
   private closed = false;
+  /** What `preload` asked for: a replacement worker loads it before taking requests. */
+  private preloadSpecs: readonly LocalSpec[] = [];
   private counters = { dispatched: 0, completed: 0, rejectedQueueFull: 0, crashes: 0 };
 
   constructor(options: WorkerPoolOptions = {}) {
@@ -97,17 +99,22 @@ export class WorkerPool {
   }
 
   /**
-   * Start every worker and load `specs` in each, so that no request waits for a load. Resolves per worker with how
-   * each spec went (a failed load is reported there; requests for it later fail with `worker-error`, as a lazy load
-   * would). A worker already busy takes its load job after its current one. Rejects only when the pool closes.
+   * Start every worker and load `specs` in each, so that no request waits for a load; a worker started later (to
+   * replace one that crashed) loads them first too. Resolves per worker with how each spec went (a failed load is
+   * reported there; requests for it later fail with `worker-error`, as a lazy load would). A worker already busy
+   * takes its load job after its current one. Rejects only when the pool closes.
    */
   async preload(specs: readonly LocalSpec[]): Promise<LoadOutcome[][]> {
-    while (this.slots.length < this.size && !this.closed) this.start();
-    const jobs = this.slots.map(async (slot) => {
-      const answer = await this.submit((id) => ({ kind: "load", id, specs }), undefined, slot);
-      return "loaded" in answer ? [...answer.loaded] : [];
-    });
+    this.preloadSpecs = specs;
+    const jobs = this.slots.map((slot) => this.load(slot, specs));
+    while (this.slots.length < this.size && !this.closed) jobs.push(this.load(this.start(), specs));
     return Promise.all(jobs);
+  }
+
+  /** Run a load job on `slot` (next, whatever else is queued). */
+  private async load(slot: Slot, specs: readonly LocalSpec[]): Promise<LoadOutcome[]> {
+    const answer = await this.submit((id) => ({ kind: "load", id, specs }), undefined, slot);
+    return "loaded" in answer ? [...answer.loaded] : [];
   }
 
   /** Test hook: make the worker that takes this job exit abruptly. */
@@ -217,6 +224,12 @@ export class WorkerPool {
     slot.job = undefined;
     void slot.worker.terminate();
     if (this.closed) return;
+    if (this.preloadSpecs.length > 0) {
+      // Replace the worker at once, and have it load what was preloaded before any request reaches it.
+      const replacement = this.start();
+      this.load(replacement, this.preloadSpecs).catch(() => undefined); // a failed load is as a lazy one's
+      return;
+    }
     const next = this.queue.length > 0 ? this.start() : undefined;
     if (next !== undefined) this.pump(next);
   }

@@ -55,6 +55,18 @@ describe("WorkerPool.preload", () => {
       await pool.close();
     }
   });
+  it("a worker that replaces a crashed one loads the preloaded specs before taking requests", async () => {
+    const pool = new WorkerPool({ workers: 1 });
+    try {
+      await pool.preload([{ type: "tiktoken" }]);
+      await expect(pool.crashOneForTest()).rejects.toMatchObject({ reason: "worker-crash" });
+      expect(Array.from(await pool.encode({ type: "tiktoken" }, "hello world"))).toEqual([15339, 1917]);
+      // preload, crash, the replacement's load, the encode
+      expect(pool.stats()).toMatchObject({ dispatched: 4, completed: 3, crashes: 1 });
+    } finally {
+      await pool.close();
+    }
+  });
 });
 
 describe("registry preload", () => {
