@@ -5,6 +5,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { transformFileSync } from "@swc/core";
+import { createBlockHasher } from "../../src/prefix/block-hasher";
 
 jest.setTimeout(30_000);
 
@@ -19,6 +20,11 @@ const FOLDERS = ["tokenize", "prefix"];
 interface CompiledPool {
   WorkerPool: new (options: { workers: number }) => {
     encode(spec: { type: "character" | "tiktoken" }, text: string): Promise<Uint32Array>;
+    prepare(
+      spec: { type: "character" },
+      input: { t: "text"; text: string },
+      plan: { seed: bigint; context: string; blockSizes: number[] },
+    ): Promise<{ tokens: Uint32Array; keys?: { keys: ReadonlyMap<number, BigUint64Array> } }>;
     stats(): { dispatched: number; completed: number };
     close(): Promise<void>;
   };
@@ -51,7 +57,16 @@ it("runs the compiled worker-main.js", async () => {
   try {
     expect(Array.from(await pool.encode({ type: "tiktoken" }, "hello world"))).toEqual([15339, 1917]);
     expect(Array.from(await pool.encode({ type: "character" }, "ab"))).toEqual([97, 98]);
-    expect(pool.stats()).toMatchObject({ dispatched: 2, completed: 2 });
+    // The worker hashes block keys too (the compiled `prefix/` modules, xxhash-wasm loaded in the worker).
+    const prepared = await pool.prepare(
+      { type: "character" },
+      { t: "text", text: "abcdefghij" },
+      { seed: 3n, context: "", blockSizes: [4] },
+    );
+    const inline = (await createBlockHasher(3n)).chain(prepared.tokens, 4, "");
+    expect(inline.length).toBe(2);
+    expect(Array.from(prepared.keys?.keys.get(4) ?? [])).toEqual(Array.from(inline));
+    expect(pool.stats()).toMatchObject({ dispatched: 3, completed: 3 });
   } finally {
     await pool.close();
   }
