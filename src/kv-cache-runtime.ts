@@ -22,7 +22,7 @@ import { createSpeculativeIndex, withSpeculation } from "./prefix/speculative-in
 import type { InferenceRequest } from "./request/inference-request";
 import type { PreparedPrompt, PrefixDeps } from "./routing/framework";
 import { createTokenizerRegistry } from "./tokenize";
-import type { TokenizerPreload } from "./tokenize/registry";
+import type { TokenizerPreload } from "./tokenize";
 
 /**
  * Bounds of the speculative index. Entries live only `--prefix-speculative-ttl-ms`, so these are reached only by

@@ -3,9 +3,9 @@
  *
  * @module
  */
-export type { ChatMessage, Tokenizer, TokenizerRegistry } from "./tokenizer";
-export { createTokenizerRegistry } from "./registry";
-export type { LocalTokenizerRegistry, TokenizerRegistryOptions } from "./registry";
+export type { ChatMessage, PromptInput, TokenizedPrompt, Tokenizer, TokenizerRegistry } from "./tokenizer";
+export { CHEAP_INLINE_MAX, createTokenizerRegistry } from "./registry";
+export type { LocalTokenizerRegistry, TokenizerPreload, TokenizerRegistryOptions } from "./registry";
 export type { HfSpec, LocalSpec, RemoteSpec, TokenizerSpec } from "./spec";
 export { loadSpecFile, parseSpecString, validateSpec } from "./spec";
 export { TokenizeError, tokenizeFailure } from "./errors";
