@@ -69,8 +69,8 @@ export interface LocalTokenizerRegistry extends TokenizerRegistry {
   /**
    * Load every configured local tokenizer now: on this thread (blocking, seconds for a Hugging Face one — call it
    * before serving) and in every worker (in parallel; the promise settles when all workers are done). A tokenizer
-   * that fails to load here is reported and its model routes without prefixes; the default's failure throws, as it
-   * always did at start-up.
+   * that fails to load is reported and its model routes without prefixes; the default's failure to load on this
+   * thread throws (synchronously), a start-up error as it always was.
    */
   preload(): Promise<TokenizerPreload>;
 }
@@ -144,7 +144,8 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
     return tokenizer;
   };
 
-  const preload = async (): Promise<TokenizerPreload> => {
+  // Not `async`: a default that fails to load must throw here, synchronously, as a start-up error.
+  const preload = (): Promise<TokenizerPreload> => {
     const local = new Map<string, LocalSpec>();
     for (const spec of [defaultSpec, ...Object.values(specs)])
       if (spec.type !== "remote") local.set(specKey(spec), spec);
@@ -166,12 +167,14 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
         failed.set(specKey(specFor(model)), err instanceof Error ? err.message.slice(0, 200) : "load failed");
       }
     }
-    for (const outcomes of await inWorkers)
-      for (const o of outcomes) if (o.error !== undefined && !failed.has(o.key)) failed.set(o.key, o.error);
-    return {
-      loaded: [...local.keys()].filter((k) => !failed.has(k)),
-      failed: [...failed].map(([tokenizer, error]) => ({ tokenizer, error })),
-    };
+    return inWorkers.then((perWorker) => {
+      for (const outcomes of perWorker)
+        for (const o of outcomes) if (o.error !== undefined && !failed.has(o.key)) failed.set(o.key, o.error);
+      return {
+        loaded: [...local.keys()].filter((k) => !failed.has(k)),
+        failed: [...failed].map(([tokenizer, error]) => ({ tokenizer, error })),
+      };
+    });
   };
 
   const keysOffLoop = (

@@ -110,6 +110,16 @@ describe("registry preload", () => {
       await registry.close();
     }
   });
+  it("a default tokenizer that fails to load is a start-up error, as it always was", async () => {
+    const bad = corruptTokenizer();
+    const registry = createTokenizerRegistry({ defaultSpec: `hf:${bad}`, workers: 1 });
+    try {
+      expect(() => registry.preload()).toThrow(/JSON/);
+    } finally {
+      await registry.close();
+    }
+    await expect(startHarness([], ["--tokenizer", `hf:${bad}`])).rejects.toThrow(/JSON/);
+  });
 });
 
 describe("readiness", () => {
