@@ -128,8 +128,10 @@ export function createPromptPreparer(
       try {
         const r = await done;
         return prepared(r.tokens, context, false, undefined, r.keys);
-      } catch (e) {
-        return failed(e, context, false);
+      } catch {
+        // The worker could not hash them (queue full, a crash): the request's own ids never fail, so take them
+        // again (the handed-over copy may be gone) and hash on demand here, as without workers.
+        return prepared(ownTokens(request), context, false);
       }
     }
     let isCharacter = false;

@@ -186,3 +186,21 @@ describe("a prompt given as token ids", () => {
     }
   });
 });
+
+describe("a long prompt given as token ids, with the worker unavailable", () => {
+  it("is hashed here instead: its own ids never fail", async () => {
+    const base = await createBlockHasher(SEED);
+    const registry = createTokenizerRegistry({ defaultSpec: "character", workers: 1 });
+    await registry.close(); // the pool now rejects every job with `closed`
+    const ids = Array.from({ length: CHEAP_INLINE_MAX + 16 }, (_, i) => i % 1000);
+    const p = await createPromptPreparer({
+      tokenizers: registry,
+      hasher: base,
+      approximate: KVROUTE,
+      keysOffLoop: { seed: SEED, engineBlockSizes: () => [] },
+    })(request({ prompt: { t: "tokens", ids: [ids] } }), "");
+    expect(p.unavailableReason).toBeUndefined();
+    expect(Array.from(p.tokens ?? [])).toEqual(ids);
+    expect(Array.from(p.keys(16))).toEqual(Array.from(base.chain(ids, 16, "")));
+  });
+});
