@@ -1,8 +1,9 @@
 /**
  * `grpc.health.v1` on the gRPC port, via `grpc-health-check` (Check, Watch, List). Service names:
  * - `""` and `liveness`: SERVING while the process runs;
- * - `readiness` and `envoy.service.ext_proc.v3.ExternalProcessor`: SERVING once pods are loaded and every configured tokenizer is loaded in every worker (bounded: see `src/server.ts`), NOT_SERVING
- *   before that and while draining. AIBrix's name `gateway-plugin` follows readiness too.
+ * - `readiness` and `envoy.service.ext_proc.v3.ExternalProcessor`: SERVING once pods are loaded and every
+ *   configured tokenizer is loaded in every worker (waited for at most 30 s), NOT_SERVING before that and while
+ *   draining. AIBrix's name `gateway-plugin` follows readiness too.
  *
  * @module
  */
