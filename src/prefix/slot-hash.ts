@@ -1,0 +1,156 @@
+/**
+ * An open-addressing hash index from (owner, 64-bit key) to a slot number, for the prefix indexes' typed-array
+ * entry stores. Keys are read as two 32-bit words (`lo`, `hi`) from the store's own columns, so neither a lookup
+ * nor an insert creates a `BigInt`. The buckets hold `slot + 1` (0 = empty): 4 bytes per bucket.
+ *
+ * Linear probing; deletion shifts later entries of the probe run back (no tombstones, so a long-lived table never
+ * degrades). The bucket count need not be a power of two: the home bucket is the 32-bit hash scaled to the bucket
+ * count, so the owner can size the table at exactly `slots / {@link MAX_LOAD}` and pay ~5.3 bytes per slot.
+ * Duplicate keys are allowed (each slot is its own entry); `find` returns one of them.
+ *
+ * @module
+ */
+
+/** No slot. */
+export const NO_SLOT = -1;
+
+/** Highest fill of the buckets the owner must keep (slots in the table ÷ buckets). */
+export const MAX_LOAD = 0.75;
+
+const TWO_TO_MINUS_32 = 2.3283064365386963e-10;
+
+/** 32-bit hash of (owner, lo, hi): murmur3-style mixing, since test keys and pod ids are small integers. */
+export function hashKey(owner: number, lo: number, hi: number): number {
+  let h = Math.imul(lo ^ Math.imul(owner, 0x27d4eb2f), 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  h = Math.imul(h ^ hi, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  h = Math.imul(h, 5) + 0xe6546b64;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Buckets needed for `slots` entries at {@link MAX_LOAD} (always at least one empty bucket). */
+export function bucketsFor(slots: number): number {
+  return Math.ceil(slots / MAX_LOAD) + 1;
+}
+
+/** The key columns a {@link SlotHash} reads: the store owns and grows them, and hands the new arrays over. */
+export interface KeyColumns {
+  readonly owner: Int32Array;
+  readonly lo: Uint32Array;
+  readonly hi: Uint32Array;
+}
+
+/** Open-addressing index over a store's key columns. */
+export class SlotHash {
+  private buckets: Int32Array;
+  private count: number;
+  private owner: Int32Array;
+  private lo: Uint32Array;
+  private hi: Uint32Array;
+  private used = 0;
+
+  constructor(bucketCount: number, columns: KeyColumns) {
+    this.count = Math.max(2, Math.floor(bucketCount));
+    this.buckets = new Int32Array(this.count);
+    this.owner = columns.owner;
+    this.lo = columns.lo;
+    this.hi = columns.hi;
+  }
+
+  /** Slots indexed. */
+  get size(): number {
+    return this.used;
+  }
+
+  /** Bytes held by the buckets. */
+  get bytes(): number {
+    return this.buckets.byteLength;
+  }
+
+  private home(owner: number, lo: number, hi: number): number {
+    return (hashKey(owner, lo, hi) * this.count * TWO_TO_MINUS_32) | 0;
+  }
+
+  /** A slot holding (owner, lo, hi), or {@link NO_SLOT}. */
+  find(owner: number, lo: number, hi: number): number {
+    const b = this.buckets;
+    const n = this.count;
+    const los = this.lo;
+    const his = this.hi;
+    const owners = this.owner;
+    let i = this.home(owner, lo, hi);
+    for (;;) {
+      const s = (b[i] as number) - 1;
+      if (s < 0) return NO_SLOT;
+      if (los[s] === lo && his[s] === hi && owners[s] === owner) return s;
+      i = i + 1 === n ? 0 : i + 1;
+    }
+  }
+
+  /** Index `slot` under the key its columns hold now. The caller keeps the load ≤ {@link MAX_LOAD}. */
+  insert(slot: number): void {
+    const b = this.buckets;
+    const n = this.count;
+    let i = this.home(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
+    while (b[i] !== 0) i = i + 1 === n ? 0 : i + 1;
+    b[i] = slot + 1;
+    this.used++;
+  }
+
+  /** Unindex `slot` (its key columns must still hold its key). Returns whether it was indexed. */
+  remove(slot: number): boolean {
+    const b = this.buckets;
+    const n = this.count;
+    let i = this.home(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
+    for (;;) {
+      const s = b[i] as number;
+      if (s === 0) return false;
+      if (s === slot + 1) break;
+      i = i + 1 === n ? 0 : i + 1;
+    }
+    // Backward shift: move each later entry of the run whose home is not cyclically in (hole, j] into the hole.
+    let hole = i;
+    let j = i;
+    for (;;) {
+      j = j + 1 === n ? 0 : j + 1;
+      const s = b[j] as number;
+      if (s === 0) break;
+      const k = this.home(this.owner[s - 1] as number, this.lo[s - 1] as number, this.hi[s - 1] as number);
+      const stays = hole <= j ? hole < k && k <= j : hole < k || k <= j;
+      if (stays) continue;
+      b[hole] = s;
+      hole = j;
+    }
+    b[hole] = 0;
+    this.used--;
+    return true;
+  }
+
+  /** Re-bucket every indexed slot into `bucketCount` buckets over (possibly new) columns. */
+  rebuild(bucketCount: number, columns: KeyColumns): void {
+    const old = this.buckets;
+    this.owner = columns.owner;
+    this.lo = columns.lo;
+    this.hi = columns.hi;
+    this.count = Math.max(2, Math.floor(bucketCount));
+    this.buckets = new Int32Array(this.count);
+    this.used = 0;
+    for (let i = 0; i < old.length; i++) {
+      const s = old[i] as number;
+      if (s !== 0) this.insert(s - 1);
+    }
+  }
+
+  /** Point at grown columns without re-bucketing (same keys, same slots). */
+  setColumns(columns: KeyColumns): void {
+    this.owner = columns.owner;
+    this.lo = columns.lo;
+    this.hi = columns.hi;
+  }
+}
