@@ -4,7 +4,7 @@
  * and a per-pod bound — the pod's `num_gpu_blocks` when its engine has said so recently (beyond it the engine must
  * have evicted), else a fixed fallback. Never unbounded: a pod whose metrics went stale keeps a finite bound.
  *
- * Cost follows the prompt, not the fleet. Entries live in typed arrays ({@link ChainEntries}: ~53 bytes each, no
+ * Cost follows the prompt, not the fleet. Entries live in typed arrays ({@link ChainEntries}: ~56 bytes each, no
  * `BigInt` on any path) and are linked into the prompt chains that created them. A pod whose held set is closed
  * under "the block before" (the normal case: `add` makes a chain's parent more recent than its children, so the
  * recency bounds only evict leaves) holds a run of a prompt iff it holds the run's last block on the same path, so
@@ -136,18 +136,24 @@ export function createApproximateIndex(options: ApproximateIndexOptions): Approx
       qWords = words;
       qFps = fps;
       const run = firstMissing(m, m, heldOnPath);
-      for (let j = run; j < m; j++) slots[j] = NO_SLOT;
-      // The run's entries, last to first, through the parent links (no lookups).
-      let s =
-        run > 0 ? entries.find(pod.id, words[2 * run - 2] as number, words[2 * run - 1] as number) : NO_SLOT;
-      let i = run - 1;
-      for (; i >= 0 && s !== NO_SLOT; i--) {
-        slots[i] = s;
-        entries.detach(pod, s);
-        s = entries.parent[s] as number;
+      // The rest must be missing (they are, for hash-chain keys): one held on another path must be kept out of
+      // this add's evictions like the run, so such a prompt takes the exact path below.
+      let j = run;
+      for (; j < m && !heldKey(pod.id, words, j); j++) slots[j] = NO_SLOT;
+      if (j === m) {
+        // The run's entries, last to first, through the parent links (no lookups).
+        const last = run - 1;
+        let s =
+          run > 0 ? entries.find(pod.id, words[2 * last] as number, words[2 * last + 1] as number) : NO_SLOT;
+        let i = last;
+        for (; i >= 0 && s !== NO_SLOT; i--) {
+          slots[i] = s;
+          entries.detach(pod, s);
+          s = entries.parent[s] as number;
+        }
+        // A closed pod's chain ends exactly at the prompt's first block; otherwise look every key up below.
+        if (i === -1 && s === NO_SLOT) return;
       }
-      // A closed pod's chain ends exactly at the prompt's first block; otherwise look every key up below.
-      if (i === -1 && s === NO_SLOT) return;
     }
     for (let i = 0; i < m; i++) {
       const s = entries.find(pod.id, words[2 * i] as number, words[2 * i + 1] as number);
@@ -184,9 +190,8 @@ export function createApproximateIndex(options: ApproximateIndexOptions): Approx
         const hi = words[2 * i + 1] as number;
         let s = entries.find(pod.id, lo, hi);
         if (s !== NO_SLOT && entries.isLive(s)) {
-          // Held after all: a repeated key, or one held on another path (see `conflicted`).
-          if (!entries.isDetached(s) || entries.fp[s] !== fps[i]) pod.conflicted = true;
-          entries.detach(pod, s);
+          // A key repeated within the prompt (created above): not a hash chain.
+          pod.conflicted = true;
           slots[i] = s;
           continue;
         }

@@ -3,8 +3,8 @@
  * through a {@link SlotHash}, linked into a global and a per-pod recency list, and into its prompt chain.
  *
  * Per slot: key words, pod id, four list links, parent slot, live-children count, path fingerprint (4 bytes each)
- * and the creating `add`'s ticket (8 bytes: a `Float64Array`, exact for 2^53 adds) = 48 bytes, plus 4 / 0.75 bytes
- * of hash buckets: ~53 bytes a slot. Capacity doubles from 1024 up to `maxLive`, so a small fleet does not pay for
+ * and the creating `add`'s ticket (8 bytes: a `Float64Array`, exact for 2^53 adds) = 48 bytes, plus 4 / 0.5 bytes
+ * of hash buckets: ~56 bytes a slot. Capacity doubles from 1024 up to `maxLive`, so a small fleet does not pay for
  * the bound up front, and a full index holds exactly `maxLive` slots.
  *
  * Chains: an entry created by an `add` links to the entry of the block before it (its parent), and each entry

@@ -5,7 +5,7 @@
  *
  * Linear probing; deletion shifts later entries of the probe run back (no tombstones, so a long-lived table never
  * degrades). The bucket count need not be a power of two: the home bucket is the 32-bit hash scaled to the bucket
- * count, so the owner can size the table at exactly `slots / {@link MAX_LOAD}` and pay ~5.3 bytes per slot.
+ * count, so the owner can size the table at exactly `slots / {@link MAX_LOAD}` and pay 8 bytes per slot (at half load: short probe runs, so a deletion shifts few entries back).
  * Duplicate keys are allowed (each slot is its own entry); `find` returns one of them.
  *
  * @module
@@ -15,7 +15,7 @@
 export const NO_SLOT = -1;
 
 /** Highest fill of the buckets the owner must keep (slots in the table ÷ buckets). */
-export const MAX_LOAD = 0.75;
+export const MAX_LOAD = 0.5;
 
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10;
 

@@ -1,5 +1,7 @@
 import { createApproximateIndex } from "../../src/prefix/approximate-index";
+import { SlotHash } from "../../src/prefix/slot-hash";
 import { countMapCalls } from "./map-calls";
+import { chainKeys } from "./reference-models";
 
 const keys = (...xs: number[]) => BigUint64Array.from(xs.map(BigInt));
 
@@ -166,5 +168,95 @@ describe("createApproximateIndex bounds whatever the prompt and the metrics", ()
     expect(idx.forget("a", keys(1, 2, 3), first)).toBe(0);
     expect(idx.forget("nope", keys(1), first)).toBe(0);
     expect(idx.size()).toBe(4);
+  });
+});
+
+/** Counts `SlotHash.find` calls while `fn` runs (the typed index's only lookup), instead of timing. */
+function countFinds(fn: () => void): number {
+  const proto = SlotHash.prototype as unknown as { find: (...a: number[]) => number };
+  const original = proto.find;
+  let n = 0;
+  proto.find = function (this: SlotHash, ...a: number[]) {
+    n++;
+    return original.apply(this, a);
+  };
+  try {
+    fn();
+  } finally {
+    proto.find = original;
+  }
+  return n;
+}
+
+describe("createApproximateIndex: cost follows the prompt, not the fleet", () => {
+  const prompt = chainKeys(Array.from({ length: 8000 }, (_, i) => i));
+
+  it("matches a prompt every pod holds with a constant number of lookups per pod", () => {
+    const lookupsFor = (pods: number): number => {
+      const idx = createApproximateIndex({ maxBlocks: 8000 * pods });
+      const names = Array.from({ length: pods }, (_, i) => `pod-${i}`);
+      for (const pod of names) idx.add(pod, prompt);
+      let out = new Map<string, number>();
+      const finds = countFinds(() => (out = idx.match(prompt, names)));
+      expect(out.size).toBe(pods);
+      expect([...out.values()].every((n) => n === 8000)).toBe(true);
+      return finds;
+    };
+    const one = lookupsFor(1);
+    const many = lookupsFor(64);
+    expect(one).toBeLessThanOrEqual(2);
+    expect(many).toBeLessThanOrEqual(2 * 64);
+  });
+
+  it("matches pods holding different runs of the prompt with O(log blocks) lookups each", () => {
+    const idx = createApproximateIndex({ maxBlocks: 1_000_000 });
+    const names = Array.from({ length: 50 }, (_, i) => `pod-${i}`);
+    names.forEach((pod, i) => idx.add(pod, prompt.subarray(0, (i * 7919) % 8000)));
+    let out = new Map<string, number>();
+    const finds = countFinds(() => (out = idx.match(prompt, names)));
+    names.forEach((pod, i) => expect(out.get(pod)).toBe((i * 7919) % 8000 || undefined));
+    expect(finds).toBeLessThanOrEqual(50 * (2 * 14 + 3));
+  });
+
+  it("adds a prompt the pod already holds without a lookup per block", () => {
+    const idx = createApproximateIndex({ maxBlocks: 100_000 });
+    idx.add("a", prompt);
+    const finds = countFinds(() => idx.add("a", prompt));
+    expect(finds).toBeLessThanOrEqual(4);
+    // A longer prompt: lookups for the held run's search and one or two per new block.
+    const longer = chainKeys(Array.from({ length: 8100 }, (_, i) => i));
+    expect(countFinds(() => idx.add("a", longer))).toBeLessThanOrEqual(40 + 2 * 100);
+    expect(idx.blocks("a")).toBe(8100);
+    expect(idx.match(longer, ["a"])).toEqual(new Map([["a", 8100]]));
+  });
+});
+
+describe("createApproximateIndex: pods whose held set is not prefix-closed", () => {
+  it("walks a pod with orphans exactly, and searches again once they are re-adopted", () => {
+    const idx = createApproximateIndex({ maxBlocks: 100 });
+    const shared = chainKeys([1, 2, 3, 4]);
+    const longer = chainKeys([1, 2, 3, 4, 5, 6]);
+    const first = idx.add("a", shared);
+    idx.add("a", longer); // 5, 6 hang off the first request's blocks
+    // The first request failed: its blocks go, the second's stay (orphans, unreachable from the first block).
+    expect(idx.forget("a", shared, first)).toBe(4);
+    expect(idx.blocks("a")).toBe(2);
+    expect(idx.match(longer, ["a"]).size).toBe(0);
+    expect(idx.match(longer.subarray(4), ["a"])).toEqual(new Map([["a", 2]])); // held, by key, on another path
+    // A third request brings the shared prefix back: the orphans are reachable again.
+    idx.add("a", shared);
+    expect(idx.match(longer, ["a"])).toEqual(new Map([["a", 6]]));
+    const finds = countFinds(() => idx.match(longer, ["a"]));
+    expect(finds).toBeLessThanOrEqual(2);
+  });
+
+  it("does not trust the chain links of a key reached by another path", () => {
+    const idx = createApproximateIndex({ maxBlocks: 100 });
+    idx.add("a", keys(1, 2, 3));
+    const other = idx.add("a", keys(9, 2)); // 2 reached from 9: not a hash chain
+    idx.add("a", keys(9, 2, 7)); // 7 is created under the path 9, 2
+    idx.forget("a", keys(9, 2), other); // takes 9 back (2 was created by the first add)
+    expect(idx.match(keys(9, 2, 7), ["a"]).size).toBe(0);
+    expect(idx.match(keys(1, 2, 3), ["a"])).toEqual(new Map([["a", 3]]));
   });
 });
