@@ -1,4 +1,7 @@
 /**
+ * BENCHMARK BASELINE ONLY: the approximate index as it was before issue 12 (per-pod `Map<bigint, slot>`), kept so
+ * `npm run bench -- kv` compares the typed-array index with it in the same run. Not used by kvroute.
+ *
  * The approximate prefix index: which blocks kvroute itself sent to each pod (AIBrix's "optimistic" table). It
  * records what was routed, not what the engine kept, so it is bounded: a global LRU over every (pod, block) entry
  * and a per-pod bound — the pod's `num_gpu_blocks` when its engine has said so recently (beyond it the engine must

@@ -1,4 +1,7 @@
 /**
+ * BENCHMARK BASELINE ONLY: the slot LRU index as it was before issue 12 (per-pod `Map<bigint, slot>`), kept so
+ * `npm run bench -- kv` compares the typed-array index with it in the same run. Not used by kvroute.
+ *
  * A global recency list over (pod, block) entries, stored as parallel typed arrays instead of one object per
  * entry. Both prefix indexes keep, per pod, a `Map<bigint, slot>` (Smi values, no per-entry object) and use this
  * list to evict the least recently added/touched entry across all pods.

@@ -2,8 +2,14 @@
  * The event index: which blocks each vLLM pod reported caching over ZeroMQ (`BlockStored` / `BlockRemoved` /
  * `AllBlocksCleared`). It does not reproduce vLLM's block hash (llm-d and AIBrix do not either): for each
  * stored block it computes kvroute's own key from the event's `token_ids`, anchored at kvroute's key of
- * `parent_block_hash`, and keeps per pod an `engineHash → ownKey` map so removals resolve. Prompts then match
+ * `parent_block_hash`, and keeps per pod an engine hash → own key record so removals resolve. Prompts then match
  * on the same keys the director computes for them (`PreparedPrompt.keys(blockSize)`).
+ *
+ * Records live in typed arrays ({@link EventEntries}, 56 bytes a block, no `BigInt` kept) and are linked into the
+ * chain of the event that stored them (block i to block i−1, block 0 to the anchor). A pod without orphans (no
+ * parent removed under a live child) holds a prompt's run iff it holds the run's last block on the same path, so
+ * `match` searches each pod from the previous pod's answer, as the approximate index does: the cost follows the
+ * prompt, not the number of pods holding it. A pod with orphans is walked block by block, exactly as before.
  *
  * Not covered: vLLM extra keys other than the LoRA name (multimodal items, `cache_salt`, prompt embeddings): such
  * blocks are indexed under their token-only key, so a salted tenant's blocks can look shared to kvroute.
@@ -11,8 +17,11 @@
  * @module
  */
 import type { BlockHasher } from "./block-key";
+import type { EventPod } from "./event-entries";
+import { EventEntries, NIL } from "./event-entries";
+import { ROOT_FINGERPRINT, firstMissing, keyWords, pathFingerprints, splitKey } from "./key-path";
 import type { BlockHolder, BlockListener, KvEventSink, PrefixIndex, StoredBlocks } from "./prefix-index";
-import { NIL, SlotLru } from "./slot-lru";
+import { NO_SLOT } from "./slot-hash";
 
 /** Options of {@link createEventIndex}. */
 export interface EventIndexOptions {
@@ -55,17 +64,14 @@ export interface EventIndex extends PrefixIndex, KvEventSink {
   holder(podKey: string): BlockHolder | undefined;
 }
 
-interface PodState {
-  readonly id: number;
-  /** Engine hash → slot (the slot's aux is kvroute's key of the block). */
-  readonly engine: Map<bigint, number>;
-  /** kvroute key → number of engine blocks with that key (two engine hashes can share one: extra keys). */
-  readonly own: Map<bigint, number>;
+/** Per-pod state: the store's part plus counters. Counters are cumulative since the pod's last `dropPod`. */
+interface PodState extends EventPod {
   blockSize: number | undefined;
   unanchored: number;
   unknownRemovals: number;
   evicted: number;
   malformed: number;
+  holder: BlockHolder | undefined;
 }
 
 const ZERO_STATS: EventIndexPodStats = Object.freeze({
@@ -76,27 +82,54 @@ const ZERO_STATS: EventIndexPodStats = Object.freeze({
   malformed: 0,
 });
 
+/** Reused per-event buffers (one allocation per process, grown to the longest event seen). */
+let eventSlots = new Int32Array(256);
+let engineHashes = new BigUint64Array(256);
+
+/** The engine hashes' words (a view over shared scratch, valid until the next call). */
+function engineWords(hashes: readonly bigint[], n: number): Uint32Array {
+  if (engineHashes.length < n) engineHashes = new BigUint64Array(Math.max(n, engineHashes.length * 2));
+  for (let i = 0; i < n; i++) engineHashes[i] = hashes[i] as bigint;
+  return new Uint32Array(engineHashes.buffer, 0, 2 * n);
+}
+
 /** Create an empty event index. */
 export function createEventIndex(options: EventIndexOptions): EventIndex {
   const { hasher, listener } = options;
-  const lru = new SlotLru(Math.max(1, Math.floor(options.maxBlocks)));
+  const maxBlocks = Math.max(1, Math.floor(options.maxBlocks));
+  const entries = new EventEntries(maxBlocks);
   const byKey = new Map<string, PodState>();
   const byId = new Map<number, PodState>();
   let nextId = 0;
   let evictedTotal = 0;
 
+  let qPod = 0;
+  let qWords: Uint32Array = new Uint32Array(0);
+  let qFps: Uint32Array = new Uint32Array(0);
+  const heldOnPath = (i: number): boolean => {
+    const s = entries.findOwn(qPod, qWords[2 * i] as number, qWords[2 * i + 1] as number);
+    return s !== NO_SLOT && entries.fp[s] === qFps[i];
+  };
+
   const podFor = (podKey: string): PodState => {
     let pod = byKey.get(podKey);
     if (!pod) {
+      const id = nextId++;
       pod = {
-        id: nextId++,
-        engine: new Map(),
-        own: new Map(),
+        id,
+        size: 0,
+        orphans: 0,
         blockSize: undefined,
         unanchored: 0,
         unknownRemovals: 0,
         evicted: 0,
         malformed: 0,
+        holder: {
+          has(key) {
+            const w = splitKey(key);
+            return entries.findOwn(id, w[0] as number, w[1] as number) !== NO_SLOT;
+          },
+        },
       };
       byKey.set(podKey, pod);
       byId.set(pod.id, pod);
@@ -104,37 +137,19 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
     return pod;
   };
 
-  const unref = (pod: PodState, ownKey: bigint): void => {
-    const n = pod.own.get(ownKey) ?? 0;
-    if (n <= 1) pod.own.delete(ownKey);
-    else pod.own.set(ownKey, n - 1);
-  };
-
-  /** Forget one engine block of `pod` held in `slot`. */
-  const removeSlot = (pod: PodState, engineHash: bigint, slot: number): void => {
-    unref(pod, lru.aux(slot));
-    pod.engine.delete(engineHash);
-    lru.release(slot);
-  };
-
   const evictOldest = (): void => {
-    const slot = lru.oldest();
+    const slot = entries.oldest();
     if (slot === NIL) return;
-    const pod = byId.get(lru.pod(slot));
-    if (pod) {
-      removeSlot(pod, lru.key(slot), slot);
-      pod.evicted++;
-    } else {
-      lru.release(slot);
-    }
+    const pod = byId.get(entries.owner[slot] as number);
+    if (pod === undefined) throw new Error("event index: record of an unknown pod");
+    entries.remove(pod, slot);
+    pod.evicted++;
     evictedTotal++;
   };
 
-  const clear = (pod: PodState): void => {
-    for (const slot of pod.engine.values()) lru.release(slot);
-    pod.engine.clear();
-    pod.own.clear();
-  };
+  /** Whether record `s` holds own key i of `own`. */
+  const sameOwn = (s: number, own: Uint32Array, i: number): boolean =>
+    entries.ownLo[s] === own[2 * i] && entries.ownHi[s] === own[2 * i + 1];
 
   return {
     blockStored(podKey, event: StoredBlocks) {
@@ -143,46 +158,88 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       if (count === 0 || !Number.isInteger(event.blockSize) || event.blockSize <= 0) return;
       pod.blockSize = event.blockSize;
       let anchor: bigint | undefined;
+      let anchorSlot = NO_SLOT;
+      let startFp = ROOT_FINGERPRINT;
       const parent = event.parentBlockHash;
       if (parent !== undefined && parent !== null) {
-        const slot = pod.engine.get(parent);
-        if (slot === undefined) {
+        const w = splitKey(parent);
+        anchorSlot = entries.findEngine(pod.id, w[0] as number, w[1] as number);
+        if (anchorSlot === NO_SLOT) {
           pod.unanchored += count;
           return;
         }
-        anchor = lru.aux(slot);
+        anchor = entries.ownKey(anchorSlot);
+        startFp = entries.fp[anchorSlot] as number;
       }
-      const own = hasher.chain(event.tokenIds, event.blockSize, event.loraName ?? "", anchor);
-      const n = Math.min(count, own.length);
+      const ownKeys = hasher.chain(event.tokenIds, event.blockSize, event.loraName ?? "", anchor);
+      const n = Math.min(count, ownKeys.length);
       pod.malformed += count - n;
-      // Last block first: the first blocks of a chain become the most recent and are evicted last.
-      for (let i = n - 1; i >= 0; i--) {
-        const engineHash = event.blockHashes[i] as bigint;
-        const ownKey = own[i] as bigint;
-        listener?.stored(podKey, ownKey);
-        const slot = pod.engine.get(engineHash);
-        if (slot !== undefined) {
-          if (lru.aux(slot) === ownKey) {
-            lru.touch(slot);
+      if (n === 0) return;
+      const own = keyWords(ownKeys);
+      const fps = pathFingerprints(own, n, startFp);
+      const eng = engineWords(event.blockHashes, n);
+      if (eventSlots.length < n) eventSlots = new Int32Array(Math.max(n, eventSlots.length * 2));
+      const slots = eventSlots;
+      // Blocks past the global bound would be evicted by this same event (its first blocks are the most recent).
+      const kept = Math.min(n, maxBlocks);
+      for (let i = kept; i < n; i++) {
+        const s = entries.findEngine(pod.id, eng[2 * i] as number, eng[2 * i + 1] as number);
+        if (s !== NO_SLOT) entries.remove(pod, s);
+        pod.evicted++;
+        evictedTotal++;
+      }
+      // Known blocks with the same key are kept out of this event's evictions (they end up the most recent).
+      for (let i = 0; i < kept; i++) {
+        const s = entries.findEngine(pod.id, eng[2 * i] as number, eng[2 * i + 1] as number);
+        slots[i] = NO_SLOT;
+        if (s === NO_SLOT) continue;
+        if (sameOwn(s, own, i)) {
+          entries.detach(s);
+          slots[i] = s;
+        } else {
+          entries.remove(pod, s);
+        }
+      }
+      // Missing blocks, first to last, each linked to the record before it. The anchor's child is counted first,
+      // so an eviction below makes it a zombie (its new child an orphan) rather than a freed slot.
+      const reserved = anchorSlot !== NO_SLOT && slots[0] === NO_SLOT;
+      if (reserved) entries.reserveChild(anchorSlot);
+      for (let i = 0; i < kept; i++) {
+        if (slots[i] !== NO_SLOT) continue;
+        const lo = eng[2 * i] as number;
+        const hi = eng[2 * i + 1] as number;
+        const again = entries.findEngine(pod.id, lo, hi);
+        if (again !== NO_SLOT) {
+          // An engine hash repeated within the event.
+          if (sameOwn(again, own, i)) {
+            slots[i] = again;
             continue;
           }
-          removeSlot(pod, engineHash, slot);
+          entries.remove(pod, again);
         }
-        if (lru.full) evictOldest();
-        pod.engine.set(engineHash, lru.alloc(pod.id, engineHash, ownKey));
-        pod.own.set(ownKey, (pod.own.get(ownKey) ?? 0) + 1);
+        if (entries.live >= maxBlocks) evictOldest();
+        const up = i > 0 ? (slots[i - 1] as number) : anchorSlot;
+        const ownLo = own[2 * i] as number;
+        const ownHi = own[2 * i + 1] as number;
+        slots[i] = entries.create(pod, lo, hi, ownLo, ownHi, fps[i] as number, up, i === 0 && reserved);
+      }
+      // Last block first: the first blocks of a chain become the most recent and are evicted last.
+      for (let i = n - 1; i >= 0; i--) {
+        listener?.stored(podKey, ownKeys[i] as bigint);
+        if (i < kept) entries.touch(slots[i] as number);
       }
     },
 
     blockRemoved(podKey, blockHashes) {
       const pod = podFor(podKey);
       for (const h of blockHashes) {
-        const slot = pod.engine.get(h);
-        if (slot === undefined) {
+        const w = splitKey(h);
+        const slot = entries.findEngine(pod.id, w[0] as number, w[1] as number);
+        if (slot === NO_SLOT) {
           pod.unknownRemovals++;
         } else {
-          listener?.removed(podKey, lru.aux(slot));
-          removeSlot(pod, h, slot);
+          listener?.removed(podKey, entries.ownKey(slot));
+          entries.remove(pod, slot);
         }
       }
     },
@@ -190,47 +247,65 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
     allBlocksCleared(podKey) {
       listener?.cleared(podKey);
       const pod = byKey.get(podKey);
-      if (pod) clear(pod);
+      if (pod) entries.removeAll(pod);
     },
 
     dropPod(podKey) {
       listener?.cleared(podKey);
       const pod = byKey.get(podKey);
       if (!pod) return;
-      clear(pod);
+      entries.removeAll(pod);
       byKey.delete(podKey);
       byId.delete(pod.id);
     },
 
     match(keys, podKeys) {
       const out = new Map<string, number>();
-      if (keys.length === 0) return out;
+      const n = keys.length;
+      if (n === 0) return out;
+      const words = keyWords(keys);
+      let fps: Uint32Array | undefined;
+      let guess = n;
       for (const podKey of podKeys) {
         const pod = byKey.get(podKey);
-        if (!pod || pod.own.size === 0) continue;
-        let n = 0;
-        while (n < keys.length && pod.own.has(keys[n] as bigint)) n++;
-        if (n > 0) out.set(podKey, n);
+        if (!pod || pod.size === 0) continue;
+        let run = 0;
+        if (pod.orphans === 0) {
+          fps ??= pathFingerprints(words, n);
+          qPod = pod.id;
+          qWords = words;
+          qFps = fps;
+          run = firstMissing(n, guess, heldOnPath);
+          guess = run;
+        }
+        // The exact walk: from 0 for a pod with orphans; past the run when its next key is held on another path
+        // (never, for kvroute's chain keys).
+        while (
+          run < n &&
+          entries.findOwn(pod.id, words[2 * run] as number, words[2 * run + 1] as number) !== NO_SLOT
+        )
+          run++;
+        if (run > 0) out.set(podKey, run);
       }
       return out;
     },
 
-    blocks: (podKey) => byKey.get(podKey)?.engine.size ?? 0,
+    blocks: (podKey) => byKey.get(podKey)?.size ?? 0,
 
     holder(podKey) {
-      const own = byKey.get(podKey)?.own;
-      return own === undefined || own.size === 0 ? undefined : own;
+      const pod = byKey.get(podKey);
+      return pod === undefined || pod.size === 0 ? undefined : pod.holder;
     },
 
     stats(podKey) {
       const pod = byKey.get(podKey);
       if (!pod) return ZERO_STATS;
       const { unanchored, unknownRemovals, evicted, malformed } = pod;
-      return { blocks: pod.engine.size, unanchored, unknownRemovals, evicted, malformed };
+      return { blocks: pod.size, unanchored, unknownRemovals, evicted, malformed };
     },
 
     blockSize: (podKey) => byKey.get(podKey)?.blockSize,
-    size: () => lru.size,
+    size: () => entries.live,
     evictions: () => evictedTotal,
   };
 }

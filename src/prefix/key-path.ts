@@ -38,13 +38,13 @@ export function keyWords(keys: ArrayLike<BlockKey>): Uint32Array {
 let scratch = new Uint32Array(1024);
 
 /**
- * Path fingerprints of the first `n` keys of `words` (entry i covers keys 0..i). The returned array is shared
- * scratch space, valid until the next call.
+ * Path fingerprints of the first `n` keys of `words` (entry i covers keys 0..i), after a path whose fingerprint
+ * is `start` (an event's anchor block). The returned array is shared scratch space, valid until the next call.
  */
-export function pathFingerprints(words: Uint32Array, n: number): Uint32Array {
+export function pathFingerprints(words: Uint32Array, n: number, start = ROOT_FINGERPRINT): Uint32Array {
   if (scratch.length < n) scratch = new Uint32Array(Math.max(n, scratch.length * 2));
   const out = scratch;
-  let fp = ROOT_FINGERPRINT;
+  let fp = start;
   for (let i = 0; i < n; i++) {
     fp = extendFingerprint(fp, words[2 * i] as number, words[2 * i + 1] as number);
     out[i] = fp;
@@ -109,4 +109,13 @@ export function firstMissing(n: number, guess: number, held: (i: number) => bool
     else b = mid;
   }
   return b;
+}
+
+const oneKey = new BigUint64Array(1);
+const oneKeyWords = new Uint32Array(oneKey.buffer);
+
+/** Low and high 32-bit words of one key, without allocating (the result array is reused by the next call). */
+export function splitKey(key: BlockKey): Uint32Array {
+  oneKey[0] = key;
+  return oneKeyWords;
 }

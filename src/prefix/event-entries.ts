@@ -1,0 +1,276 @@
+/**
+ * The entry store of the event index: one record per (pod, engine block) in parallel typed arrays, found by engine
+ * hash (removals, anchors) and by kvroute's own key (matching) through two {@link SlotHash}es, linked into one
+ * global recency list and into the chain of the event that stored it.
+ *
+ * Per slot: pod id, own-key and engine-hash words, two list links, parent slot, live-children count and own-path
+ * fingerprint (4 bytes each) = 40 bytes, plus 2 × 4 / 0.5 bytes of buckets: 56 bytes a block. Capacity doubles from
+ * 1024 up to `maxLive`. There is no per-pod list (it would cost 8 more bytes a block): clearing or dropping a pod
+ * scans the pod-id column once (sequential, ~1 ms per million slots), which happens on an engine reset or a lost
+ * stream, not per event.
+ *
+ * Chains and zombies as in {@link ChainEntries}: a record removed while it has live children (a `BlockRemoved` of a
+ * parent, or kvroute's own bound taking a parent stored before its children) stays as a zombie — unhashed, out of
+ * the list — so its children's parent stays valid; the pod's `orphans` counts live records under a zombie, and
+ * matching walks such a pod block by block. A zombie is freed with its last live child, so slots stay below
+ * 2 × `maxLive`.
+ *
+ * @module
+ */
+import { NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
+
+/** Recency-list end. */
+export const NIL = -1;
+const DETACHED = -2;
+const ZOMBIE = -3;
+const FREE = -4;
+
+/** One pod's part of the store. */
+export interface EventPod {
+  readonly id: number;
+  /** Live records. */
+  size: number;
+  /** Live records whose parent is a zombie. */
+  orphans: number;
+}
+
+/** Typed-array record store of the event index; see the module comment. */
+export class EventEntries {
+  owner: Int32Array;
+  ownLo: Uint32Array;
+  ownHi: Uint32Array;
+  engLo: Uint32Array;
+  engHi: Uint32Array;
+  fp: Uint32Array;
+  parent: Int32Array;
+  children: Int32Array;
+  private gPrev: Int32Array;
+  private gNext: Int32Array;
+  private readonly byOwn: SlotHash;
+  private readonly byEngine: SlotHash;
+  private head = NIL;
+  private tail = NIL;
+  private free = NIL;
+  private allocated = 0;
+  private capacity: number;
+  private readonly slotLimit: number;
+  /** Live records across pods. */
+  live = 0;
+
+  constructor(
+    private readonly maxLive: number,
+    initial = 1024,
+  ) {
+    this.slotLimit = 2 * maxLive;
+    const n = Math.max(1, Math.min(maxLive, initial));
+    this.capacity = n;
+    this.owner = new Int32Array(n);
+    this.ownLo = new Uint32Array(n);
+    this.ownHi = new Uint32Array(n);
+    this.engLo = new Uint32Array(n);
+    this.engHi = new Uint32Array(n);
+    this.fp = new Uint32Array(n);
+    this.parent = new Int32Array(n);
+    this.children = new Int32Array(n);
+    this.gPrev = new Int32Array(n);
+    this.gNext = new Int32Array(n);
+    this.byOwn = new SlotHash(bucketsFor(n), this.ownColumns());
+    this.byEngine = new SlotHash(bucketsFor(n), this.engineColumns());
+  }
+
+  private ownColumns() {
+    return { owner: this.owner, lo: this.ownLo, hi: this.ownHi };
+  }
+
+  private engineColumns() {
+    return { owner: this.owner, lo: this.engLo, hi: this.engHi };
+  }
+
+  /** Bytes of every typed array. */
+  get bytes(): number {
+    return this.capacity * 40 + this.byOwn.bytes + this.byEngine.bytes;
+  }
+
+  /** Live record of the pod with this engine hash, or {@link NO_SLOT}. */
+  findEngine(pod: number, lo: number, hi: number): number {
+    return this.byEngine.find(pod, lo, hi);
+  }
+
+  /** A live record of the pod with this own key, or {@link NO_SLOT}. */
+  findOwn(pod: number, lo: number, hi: number): number {
+    return this.byOwn.find(pod, lo, hi);
+  }
+
+  /** The least recent live record, or {@link NIL}. */
+  oldest(): number {
+    return this.head;
+  }
+
+  /** The record's own key as a `BigInt` (for listeners). */
+  ownKey(slot: number): bigint {
+    return (BigInt(this.ownHi[slot] as number) << 32n) | BigInt(this.ownLo[slot] as number);
+  }
+
+  /**
+   * New live record, detached (the caller links it with {@link touch}). `parent` is the record of the block before
+   * it, or {@link NO_SLOT}; with `reserved`, the parent's child count was already taken by {@link reserveChild}.
+   */
+  create(
+    pod: EventPod,
+    engLo: number,
+    engHi: number,
+    ownLo: number,
+    ownHi: number,
+    fp: number,
+    parent: number,
+    reserved = false,
+  ): number {
+    let slot = this.free;
+    if (slot !== NIL) {
+      this.free = this.gNext[slot] as number;
+    } else {
+      if (this.allocated >= this.capacity) this.grow();
+      slot = this.allocated++;
+    }
+    this.owner[slot] = pod.id;
+    this.ownLo[slot] = ownLo;
+    this.ownHi[slot] = ownHi;
+    this.engLo[slot] = engLo;
+    this.engHi[slot] = engHi;
+    this.fp[slot] = fp;
+    this.children[slot] = 0;
+    this.parent[slot] = parent;
+    this.gPrev[slot] = DETACHED;
+    this.byOwn.insert(slot);
+    this.byEngine.insert(slot);
+    if (parent !== NO_SLOT) {
+      if (!reserved) this.children[parent] = (this.children[parent] as number) + 1;
+      if (this.gPrev[parent] === ZOMBIE) pod.orphans++;
+    }
+    pod.size++;
+    this.live++;
+    return slot;
+  }
+
+  /**
+   * Count a child of `slot` ahead of creating it, so that evictions made room for it cannot free the slot (it
+   * becomes a zombie instead, and the child an orphan). Undo with {@link releaseChild} when no child is created.
+   */
+  reserveChild(slot: number): void {
+    this.children[slot] = (this.children[slot] as number) + 1;
+  }
+
+  releaseChild(slot: number): void {
+    const left = (this.children[slot] as number) - 1;
+    this.children[slot] = left;
+    if (left === 0 && this.gPrev[slot] === ZOMBIE) this.release(slot);
+  }
+
+  isDetached(slot: number): boolean {
+    return this.gPrev[slot] === DETACHED;
+  }
+
+  detach(slot: number): void {
+    if (this.gPrev[slot] === DETACHED) return;
+    this.unlink(slot);
+    this.gPrev[slot] = DETACHED;
+  }
+
+  /** Make a live record the most recent. */
+  touch(slot: number): void {
+    if (this.gPrev[slot] !== DETACHED) this.unlink(slot);
+    const t = this.tail;
+    this.gPrev[slot] = t;
+    this.gNext[slot] = NIL;
+    if (t !== NIL) this.gNext[t] = slot;
+    else this.head = slot;
+    this.tail = slot;
+  }
+
+  private unlink(slot: number): void {
+    const p = this.gPrev[slot] as number;
+    const n = this.gNext[slot] as number;
+    if (p !== NIL) this.gNext[p] = n;
+    else this.head = n;
+    if (n !== NIL) this.gPrev[n] = p;
+    else this.tail = p;
+  }
+
+  /** Remove a live record: freed, or kept as a zombie while it has live children. */
+  remove(pod: EventPod, slot: number): void {
+    if (this.gPrev[slot] !== DETACHED) this.unlink(slot);
+    this.byOwn.remove(slot);
+    this.byEngine.remove(slot);
+    const p = this.parent[slot] as number;
+    if (p !== NO_SLOT) {
+      this.parent[slot] = NO_SLOT;
+      if (this.gPrev[p] === ZOMBIE) pod.orphans--;
+      this.releaseChild(p);
+    }
+    pod.size--;
+    this.live--;
+    const kids = this.children[slot] as number;
+    if (kids > 0) {
+      this.gPrev[slot] = ZOMBIE;
+      pod.orphans += kids;
+    } else {
+      this.gPrev[slot] = FREE;
+      this.gNext[slot] = this.free;
+      this.free = slot;
+    }
+  }
+
+  private release(slot: number): void {
+    this.gPrev[slot] = FREE;
+    this.gNext[slot] = this.free;
+    this.free = slot;
+  }
+
+  /** Remove every record of the pod, zombies included: one sequential scan of the pod-id column. */
+  removeAll(pod: EventPod): void {
+    const id = pod.id;
+    for (let s = 0; s < this.allocated; s++) {
+      if (this.owner[s] !== id) continue;
+      const state = this.gPrev[s] as number;
+      if (state === FREE) continue;
+      if (state !== ZOMBIE) {
+        this.unlink(s);
+        this.byOwn.remove(s);
+        this.byEngine.remove(s);
+        this.live--;
+      }
+      this.release(s);
+    }
+    pod.size = 0;
+    pod.orphans = 0;
+  }
+
+  private grow(): void {
+    const limit = this.capacity < this.maxLive ? this.maxLive : this.slotLimit;
+    const n = Math.min(this.capacity * 2, limit);
+    if (n <= this.capacity) throw new Error("event entries: slot limit reached");
+    const i32 = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    const u32 = (a: Uint32Array): Uint32Array => {
+      const b = new Uint32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.owner = i32(this.owner);
+    this.ownLo = u32(this.ownLo);
+    this.ownHi = u32(this.ownHi);
+    this.engLo = u32(this.engLo);
+    this.engHi = u32(this.engHi);
+    this.fp = u32(this.fp);
+    this.parent = i32(this.parent);
+    this.children = i32(this.children);
+    this.gPrev = i32(this.gPrev);
+    this.gNext = i32(this.gNext);
+    this.capacity = n;
+    this.byOwn.rebuild(bucketsFor(n), this.ownColumns());
+    this.byEngine.rebuild(bucketsFor(n), this.engineColumns());
+  }
+}
