@@ -135,3 +135,111 @@ export class ReferenceApproximate {
     this.pods.delete(pod);
   }
 }
+
+interface RefBlock {
+  own: bigint;
+  touched: number;
+}
+
+/** An event as the reference needs it. */
+export interface RefStored {
+  readonly blockHashes: readonly bigint[];
+  readonly parentBlockHash: bigint | undefined;
+  /** kvroute's own keys of the blocks, chained from the anchor (the test computes them with the real hasher). */
+  readonly own: (anchor: bigint | undefined) => BigUint64Array;
+}
+
+/**
+ * The event index's contract: per pod engine hash → (own key, last touch); a block is held when any engine block
+ * of the pod has its own key; the global bound evicts the least recently stored/refreshed block (found by scanning).
+ * A store keeps the event's already-known blocks out of its own evictions and touches the event last block first.
+ */
+export class ReferenceEvents {
+  private readonly pods = new Map<string, Map<bigint, RefBlock>>();
+  private clock = 0;
+  evicted = 0;
+
+  constructor(private readonly maxBlocks: number) {}
+
+  size(): number {
+    let n = 0;
+    for (const p of this.pods.values()) n += p.size;
+    return n;
+  }
+
+  blocks(pod: string): number {
+    return this.pods.get(pod)?.size ?? 0;
+  }
+
+  private evictOldest(keepPod: string, keep: Set<bigint>): void {
+    let best: [Map<bigint, RefBlock>, bigint] | undefined;
+    let bestT = Infinity;
+    for (const [pod, blocks] of this.pods)
+      for (const [h, b] of blocks) {
+        if (pod === keepPod && keep.has(h)) continue;
+        if (b.touched < bestT) {
+          bestT = b.touched;
+          best = [blocks, h];
+        }
+      }
+    if (!best) throw new Error("reference: nothing to evict");
+    best[0].delete(best[1]);
+    this.evicted++;
+  }
+
+  /** Returns "unanchored" when the parent is unknown. */
+  stored(pod: string, event: RefStored): "ok" | "unanchored" {
+    let blocks = this.pods.get(pod);
+    if (!blocks) this.pods.set(pod, (blocks = new Map()));
+    let anchor: bigint | undefined;
+    if (event.parentBlockHash !== undefined) {
+      const a = blocks.get(event.parentBlockHash);
+      if (!a) return "unanchored";
+      anchor = a.own;
+    }
+    const own = event.own(anchor);
+    const n = Math.min(event.blockHashes.length, own.length);
+    const kept = Math.min(n, this.maxBlocks);
+    for (let i = kept; i < n; i++) {
+      blocks.delete(event.blockHashes[i] as bigint);
+      this.evicted++;
+    }
+    const mine = new Set<bigint>();
+    for (let i = 0; i < kept; i++) {
+      const h = event.blockHashes[i] as bigint;
+      const b = blocks.get(h);
+      if (b?.own === own[i]) mine.add(h);
+      else if (b) blocks.delete(h);
+    }
+    for (let i = 0; i < kept; i++) {
+      const h = event.blockHashes[i] as bigint;
+      if (mine.has(h) && blocks.get(h)?.own === own[i]) continue;
+      if (blocks.has(h)) blocks.delete(h);
+      if (this.size() >= this.maxBlocks) this.evictOldest(pod, mine);
+      blocks.set(h, { own: own[i] as bigint, touched: 0 });
+      mine.add(h);
+    }
+    for (let i = kept - 1; i >= 0; i--)
+      (blocks.get(event.blockHashes[i] as bigint) as RefBlock).touched = ++this.clock;
+    return "ok";
+  }
+
+  removed(pod: string, hashes: readonly bigint[]): void {
+    for (const h of hashes) this.pods.get(pod)?.delete(h);
+  }
+
+  cleared(pod: string): void {
+    this.pods.get(pod)?.clear();
+  }
+
+  match(keys: BigUint64Array, pods: readonly string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const pod of pods) {
+      const owns = new Set([...(this.pods.get(pod)?.values() ?? [])].map((b) => b.own));
+      let n = 0;
+      while (n < keys.length && owns.has(keys[n] as bigint)) n++;
+      if (n > 0) out.set(pod, n);
+    }
+    return out;
+  }
+}
