@@ -231,7 +231,9 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
 
 /**
  * The event index as strategies see it with speculation on: `match` counts a block held by the event index or
- * speculatively; `blocks` is the event index's alone; `dropPod` goes to the event index, which tells `speculative`.
+ * speculatively (a pod without speculative entries is matched by the event index alone, which is the same answer
+ * at a cost independent of how many pods hold the prompt); `blocks` is the event index's alone; `dropPod` goes to
+ * the event index, which tells `speculative`.
  */
 export function withSpeculation(
   events: PrefixIndex & { holder(podKey: string): BlockHolder | undefined },
@@ -239,7 +241,17 @@ export function withSpeculation(
 ): PrefixIndex {
   const holder = (podKey: string): BlockHolder | undefined => events.holder(podKey);
   return {
-    match: (keys, podKeys) => speculative.match(keys, podKeys, holder),
+    match(keys, podKeys) {
+      // Pods with no speculative entry (the common case) get the event index's own match, which searches instead
+      // of walking; only the others walk the union block by block.
+      if (speculative.size() === 0) return events.match(keys, podKeys);
+      const guessed = podKeys.filter((pod) => speculative.blocks(pod) > 0);
+      if (guessed.length === 0) return events.match(keys, podKeys);
+      const plain = podKeys.filter((pod) => speculative.blocks(pod) === 0);
+      const out = events.match(keys, plain);
+      for (const [pod, n] of speculative.match(keys, guessed, holder)) out.set(pod, n);
+      return out;
+    },
     blocks: (podKey) => events.blocks(podKey),
     dropPod: (podKey) => events.dropPod(podKey),
   };
