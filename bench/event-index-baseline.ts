@@ -14,7 +14,13 @@
  * @module
  */
 import type { BlockHasher } from "../src/prefix/block-key";
-import type { BlockHolder, BlockListener, KvEventSink, PrefixIndex, StoredBlocks } from "../src/prefix/prefix-index";
+import type {
+  BlockHolder,
+  BlockListener,
+  KvEventSink,
+  PrefixIndex,
+  StoredBlocks,
+} from "../src/prefix/prefix-index";
 import { NIL, SlotLru } from "./slot-lru-baseline";
 
 /** Options of {@link createEventIndex}. */

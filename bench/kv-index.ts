@@ -1,17 +1,31 @@
 /**
- * Prefix-index figures for `npm run bench -- kv`: lookup latency (block keys + match over 8 pods) for 1k/8k/32k/
- * 128k-token prompts next to a floor (the same keys checked against one plain `Set`), the same match through the
- * speculative view (`withSpeculation`) side by side, and heap bytes per indexed block for the three indexes.
+ * Prefix-index figures for `npm run bench -- kv`, with issue 12's goal rows (`indexGoalRows`, printed through
+ * `formatGoalTable`):
+ * - lookups of a 128k-token prompt over a 1000-pod fleet held by 1, 16, 100 and 1000 pods, approximate / event /
+ *   event + speculative view, next to the old `Map<bigint>` indexes (bench/*-baseline.ts) where cheap to build
+ *   ({@link benchHolders});
+ * - the event index's cost per stored block at its bound ({@link benchIngest});
+ * - heap + ArrayBuffer bytes per indexed block, one child process per index (bench/kv-index-memory.ts);
+ * - lookup latency for 1k/8k/32k/128k-token prompts over 8 pods next to a plain-`Set` floor, and the approximate
+ *   index's `add` with room and at its bound.
  *
  * @module
  */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { performance } from "node:perf_hooks";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { createApproximateIndex } from "../src/prefix/approximate-index";
 import { createBlockHasher } from "../src/prefix/block-hasher";
 import { createEventIndex } from "../src/prefix/event-index";
 import { createSpeculativeIndex, withSpeculation } from "../src/prefix/speculative-index";
+import type { BlockHasher } from "../src/prefix/block-key";
+import type { GoalRow } from "./goal-table";
+import { formatGoalTable } from "./goal-table";
+import type { MemoryKind, MemoryPoint } from "./kv-index-memory";
+import { MEMORY_KINDS } from "./kv-index-memory";
+import type { HolderRow, IngestRow, Timing } from "./kv-index-scaling";
+import { FLEET, PROMPT_BLOCKS, benchHolders, benchIngest } from "./kv-index-scaling";
 
 /** One prompt length's lookup figures. */
 export interface LookupRow {
@@ -31,20 +45,25 @@ export interface LookupRow {
   readonly specOtherUs: number;
 }
 
-/** Memory per indexed block. */
+/** Memory per indexed block (one child process per index). */
 export interface MemoryRow {
-  readonly index: "approximate" | "events" | "speculative";
+  readonly index: MemoryKind;
   readonly blocks: number;
+  readonly heapPerBlock: number;
+  readonly arrayBuffersPerBlock: number;
+  /** Heap + ArrayBuffers. */
   readonly bytesPerBlock: number;
+}
+
+/** Everything `benchLookups` measures. */
+export interface LookupFigures {
+  readonly byPrompt: readonly LookupRow[];
+  readonly byHolders: readonly HolderRow[];
+  readonly ingest: readonly IngestRow[];
 }
 
 const PODS = Array.from({ length: 8 }, (_, i) => `default/pod-${i}`);
 const BLOCK = 16;
-
-function gcFn(): () => void {
-  setFlagsFromString("--expose_gc");
-  return runInNewContext("gc") as () => void;
-}
 
 function timeUs(fn: () => void, minMs = 200): number {
   let n = 0;
@@ -56,9 +75,18 @@ function timeUs(fn: () => void, minMs = 200): number {
   return ((performance.now() - t0) * 1000) / n;
 }
 
-/** Lookup latency per prompt length. */
-export async function benchLookups(): Promise<LookupRow[]> {
+/** Lookup figures: per prompt length (8 pods), per holder count (1000 pods), and the event index's ingest. */
+export async function benchLookups(): Promise<LookupFigures> {
   const hasher = await createBlockHasher(0n);
+  return {
+    byPrompt: benchPromptLengths(hasher),
+    byHolders: benchHolders(hasher),
+    ingest: benchIngest(hasher),
+  };
+}
+
+/** Lookup latency per prompt length. */
+function benchPromptLengths(hasher: BlockHasher): LookupRow[] {
   const rows: LookupRow[] = [];
   for (const promptTokens of [1024, 8192, 32768, 131072]) {
     const tokens = Uint32Array.from({ length: promptTokens }, (_, i) => (i * 2654435761) % 151_000);
@@ -142,73 +170,149 @@ export function benchApproximateFull(promptBlocks = 8192, podBound = 65_536): Ap
   return { promptBlocks, addRoomUs, addFullUs, matchFullUs };
 }
 
-/** Heap bytes per block, measured with a forced GC before and after filling each index. */
+/** Bytes per block of each index (and the old ones), each filled in its own `node --expose-gc` child. */
 export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
-  const gc = gcFn();
-  const hasher = await createBlockHasher(0n);
-  const perPod = blocks / PODS.length;
-  const measure = (fill: () => unknown): number => {
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    const keep = fill();
-    gc();
-    const after = process.memoryUsage().heapUsed;
-    if (keep === undefined) throw new Error("index dropped");
-    return (after - before) / blocks;
-  };
-  const approximate = measure(() => {
-    const index = createApproximateIndex({ maxBlocks: blocks });
-    for (const [p, pod] of PODS.entries()) {
-      const keys = BigUint64Array.from(
-        { length: perPod },
-        (_, i) => BigInt(p * perPod + i + 1) * 0x9e3779b97f4a7c15n,
-      );
-      index.add(pod, keys);
-    }
-    return index;
-  });
-  const events = measure(() => {
-    const index = createEventIndex({ hasher, maxBlocks: blocks });
-    for (const [p, pod] of PODS.entries()) {
-      const tokens = Uint32Array.from({ length: perPod * BLOCK }, (_, i) => (p * 7919 + i) % 151_000);
-      index.blockStored(pod, {
-        blockHashes: Array.from({ length: perPod }, (_, i) => BigInt(p * perPod + i + 1)),
-        parentBlockHash: undefined,
-        tokenIds: tokens,
-        blockSize: BLOCK,
-        loraName: undefined,
+  const script = path.join(__dirname, "kv-index-memory.ts");
+  const rows: MemoryRow[] = [];
+  // One after the other: each child holds a full index, and the points should not compete for the cores.
+  for (const kind of MEMORY_KINDS) {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", script, kind, String(blocks)],
+      { cwd: path.join(__dirname, ".."), encoding: "utf8" },
+    );
+    const p = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as MemoryPoint;
+    rows.push({
+      index: kind,
+      blocks: p.blocks,
+      heapPerBlock: p.heapPerBlock,
+      arrayBuffersPerBlock: p.arrayBuffersPerBlock,
+      bytesPerBlock: p.heapPerBlock + p.arrayBuffersPerBlock,
+    });
+  }
+  return rows;
+}
+
+const fmt = (t: Timing, digits = 1): string =>
+  `${t.mean.toFixed(digits)} (${t.min.toFixed(digits)}–${t.max.toFixed(digits)})`;
+
+function holderOf(
+  rows: readonly HolderRow[],
+  index: HolderRow["index"],
+  holders: number,
+): HolderRow | undefined {
+  return rows.find((r) => r.index === index && r.holders === holders);
+}
+
+/** Issue 12's index goals as goal rows. */
+export function indexGoalRows(lookups: LookupFigures, memory: readonly MemoryRow[]): GoalRow[] {
+  const rows: GoalRow[] = [];
+  const prompt = `128k-token prompt (${PROMPT_BLOCKS} blocks of 16), ${FLEET}-pod fleet`;
+  for (const index of ["approximate", "events", "events+speculative"] as const) {
+    const all = holderOf(lookups.byHolders, index, FLEET);
+    const one = holderOf(lookups.byHolders, index, 1);
+    const old = holderOf(
+      lookups.byHolders,
+      index === "approximate" ? "approximate (old)" : "events (old)",
+      100,
+    );
+    const oldNote =
+      old === undefined
+        ? ""
+        : `; old index, held by 100: ${(old.matchUs.mean / 1000).toFixed(1)} ms in this run` +
+          (index === "approximate" ? " (issue: 446 ms held by 1000)" : "");
+    const view =
+      index === "events+speculative" ? " through the speculative view, no speculative entries" : "";
+    rows.push({
+      measure: `${index} match, ${prompt}, held by all ${FLEET}${view}`,
+      goal: 2,
+      direction: "at-most",
+      measured: all === undefined ? undefined : all.matchUs.mean / 1000,
+      unit: "ms",
+      ...(all === undefined
+        ? {}
+        : { spread: `${(all.matchUs.min / 1000).toFixed(2)}–${(all.matchUs.max / 1000).toFixed(2)}` }),
+      note: `mean of 5 slices, min–max of slice means${oldNote}`,
+    });
+    if (all !== undefined && one !== undefined && index !== "events+speculative")
+      rows.push({
+        measure: `${index} match, same fleet: held by ${FLEET} ÷ held by 1`,
+        goal: 1.5,
+        direction: "at-most",
+        measured: all.matchUs.mean / one.matchUs.mean,
+        unit: "×",
+        note: "the other pods hold a 100-block prompt, so every pod is looked at in both",
       });
-    }
-    return index;
-  });
-  const speculative = measure(() => {
-    const index = createSpeculativeIndex({ ttlMs: 3_600_000, maxBlocks: blocks, maxBlocksPerPod: blocks });
-    for (const [p, pod] of PODS.entries())
-      index.add(
-        pod,
-        BigUint64Array.from({ length: perPod }, (_, i) => BigInt(p * perPod + i + 1) * 0x9e3779b97f4a7c15n),
-      );
-    return index;
-  });
-  return [
-    { index: "approximate", blocks, bytesPerBlock: Math.round(approximate) },
-    { index: "events", blocks, bytesPerBlock: Math.round(events) },
-    { index: "speculative", blocks, bytesPerBlock: Math.round(speculative) },
-  ];
+  }
+  for (const kind of ["approximate", "events", "speculative"] as const) {
+    const m = memory.find((r) => r.index === kind);
+    const old = memory.find((r) => r.index === `${kind}-old`);
+    rows.push({
+      measure: `${kind} index, bytes per indexed block (heap + ArrayBuffers after GC), ${m?.blocks ?? "?"} blocks over 8 pods, index at its bound`,
+      goal: 64,
+      direction: "at-most",
+      measured: m?.bytesPerBlock,
+      unit: "B",
+      note:
+        `own process; heap ${m?.heapPerBlock.toFixed(1) ?? "?"} + buffers ${m?.arrayBuffersPerBlock.toFixed(1) ?? "?"}` +
+        (old === undefined ? "" : `; old index ${old.bytesPerBlock.toFixed(0)} B in this run`) +
+        (kind === "speculative" ? "; the speculative index is not rewritten yet (per-pod Map<bigint>)" : ""),
+    });
+  }
+  for (const kind of ["events", "events+speculative listener"] as const) {
+    const r = lookups.ingest.find((x) => x.index === kind);
+    const old = lookups.ingest.find((x) => x.index === "events (old)");
+    rows.push({
+      measure: `event index BlockStored, fresh 128-block events at its 200k-block bound (each block evicts), own-key hashing included${kind === "events" ? "" : ", speculative listener on"}, per block`,
+      goal: 300,
+      direction: "at-most",
+      measured: r?.nsPerBlock.mean,
+      unit: "ns",
+      ...(r === undefined ? {} : { spread: `${r.nsPerBlock.min.toFixed(0)}–${r.nsPerBlock.max.toFixed(0)}` }),
+      ...(old === undefined ? {} : { note: `old index ${old.nsPerBlock.mean.toFixed(0)} ns in this run` }),
+    });
+  }
+  return rows;
 }
 
 /** The tables as printable lines. */
 export function indexFigureLines(
-  lookups: readonly LookupRow[],
+  lookups: LookupFigures,
   memory: readonly MemoryRow[],
   approximateFull?: ApproximateFullRow,
 ): string[] {
-  const out: string[] = ["prefix lookup (8 pods, block 16 tokens)"];
+  const out: string[] = [
+    `prefix lookup by holders (${FLEET}-pod fleet, ${PROMPT_BLOCKS}-block prompt): µs per match, mean (min–max)`,
+  ];
+  out.push(
+    `${"index".padEnd(20)} ${["1", "16", "100", "1000"].map((h) => `held by ${h}`.padStart(26)).join("")}`,
+  );
+  const kinds: HolderRow["index"][] = [
+    "approximate",
+    "approximate (old)",
+    "events",
+    "events (old)",
+    "events+speculative",
+  ];
+  for (const kind of kinds) {
+    const cells = [1, 16, 100, 1000].map((h) => {
+      const r = holderOf(lookups.byHolders, kind, h);
+      return (r === undefined ? "not run" : fmt(r.matchUs)).padStart(26);
+    });
+    out.push(`${kind.padEnd(20)} ${cells.join("")}`);
+  }
+  out.push(
+    "(old indexes are not built for 1000 holders: 8M Map entries; the issue measured 446 ms held by 1000)",
+    "",
+  );
+  out.push("event index BlockStored at its bound, ns per block, mean (min–max)");
+  for (const r of lookups.ingest) out.push(`${r.index.padEnd(30)} ${fmt(r.nsPerBlock, 0)}`);
+  out.push("", "prefix lookup by prompt length (8 pods, block 16 tokens)");
   out.push(
     "prompt tokens   blocks   keys µs   match µs   floor µs   match ÷ floor   +spec: none   same pod   2nd pod",
   );
   const us = (x: number, w: number): string => x.toFixed(1).padStart(w);
-  for (const r of lookups) {
+  for (const r of lookups.byPrompt) {
     out.push(
       `${String(r.promptTokens).padStart(13)} ${String(r.blocks).padStart(8)} ${us(r.keysUs, 9)} ` +
         `${us(r.matchUs, 10)} ${us(r.floorUs, 10)} ${(r.matchUs / r.floorUs).toFixed(2).padStart(14)}× ` +
@@ -228,8 +332,12 @@ export function indexFigureLines(
         `(${(a.addFullUs / a.addRoomUs).toFixed(2)}×)   match at full ${us(a.matchFullUs, 9)} µs`,
     );
   }
-  out.push("", "memory per indexed block (heap, after GC)");
+  out.push("", "memory per indexed block (heap + ArrayBuffers after GC, one process each)");
   for (const m of memory)
-    out.push(`${m.index.padEnd(12)} ${m.blocks} blocks: ${m.bytesPerBlock} bytes/block`);
+    out.push(
+      `${m.index.padEnd(16)} ${m.blocks} blocks: ${m.bytesPerBlock.toFixed(1)} B/block ` +
+        `(heap ${m.heapPerBlock.toFixed(1)}, buffers ${m.arrayBuffersPerBlock.toFixed(1)})`,
+    );
+  out.push("", formatGoalTable("prefix indexes (issue 12)", indexGoalRows(lookups, memory)));
   return out;
 }

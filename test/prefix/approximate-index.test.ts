@@ -1,5 +1,5 @@
 import { createApproximateIndex } from "../../src/prefix/approximate-index";
-import { SlotHash } from "../../src/prefix/slot-hash";
+import { countFinds } from "./find-calls";
 import { countMapCalls } from "./map-calls";
 import { chainKeys } from "./reference-models";
 
@@ -170,23 +170,6 @@ describe("createApproximateIndex bounds whatever the prompt and the metrics", ()
     expect(idx.size()).toBe(4);
   });
 });
-
-/** Counts `SlotHash.find` calls while `fn` runs (the typed index's only lookup), instead of timing. */
-function countFinds(fn: () => void): number {
-  const proto = SlotHash.prototype as unknown as { find: (...a: number[]) => number };
-  const original = proto.find;
-  let n = 0;
-  proto.find = function (this: SlotHash, ...a: number[]) {
-    n++;
-    return original.apply(this, a);
-  };
-  try {
-    fn();
-  } finally {
-    proto.find = original;
-  }
-  return n;
-}
 
 describe("createApproximateIndex: cost follows the prompt, not the fleet", () => {
   const prompt = chainKeys(Array.from({ length: 8000 }, (_, i) => i));

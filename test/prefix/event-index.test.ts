@@ -1,6 +1,7 @@
 import { createBlockHasher } from "../../src/prefix/block-hasher";
 import type { BlockHasher } from "../../src/prefix/block-key";
 import { createEventIndex } from "../../src/prefix/event-index";
+import { countFinds } from "./find-calls";
 import { range, SEED, storeEvent } from "./fixtures";
 
 let hasher: BlockHasher;
@@ -114,5 +115,44 @@ describe("createEventIndex", () => {
     expect(idx.blocks("a")).toBe(2);
     idx.blockRemoved("a", [1000n, 1001n]);
     expect(idx.match(hasher.chain(range(8), B, ""), ["a"]).size).toBe(0);
+  });
+});
+
+describe("createEventIndex: cost follows the prompt, not the fleet", () => {
+  const tokens = range(4 * 2000);
+  const hashes = Array.from({ length: 2000 }, (_, i) => BigInt(i + 1));
+  const store = (idx: ReturnType<typeof createEventIndex>, pod: string, n = 2000): void =>
+    idx.blockStored(pod, {
+      blockHashes: hashes.slice(0, n),
+      parentBlockHash: undefined,
+      tokenIds: tokens.slice(0, n * B),
+      blockSize: B,
+      loraName: undefined,
+    });
+
+  it("matches a prompt every pod holds with a constant number of lookups per pod", () => {
+    const prompt = hasher.chain(tokens, B, "");
+    for (const pods of [1, 40]) {
+      const idx = createEventIndex({ hasher, maxBlocks: 2000 * pods });
+      const names = Array.from({ length: pods }, (_, i) => `pod-${i}`);
+      for (const pod of names) store(idx, pod);
+      let out = new Map<string, number>();
+      const finds = countFinds(() => (out = idx.match(prompt, names)));
+      expect([...out.values()]).toEqual(names.map(() => 2000));
+      expect(finds).toBeLessThanOrEqual(2 * pods);
+    }
+  });
+
+  it("walks a pod exactly while a removed parent leaves orphans, and searches again once they are gone", () => {
+    const idx = createEventIndex({ hasher, maxBlocks: 10_000 });
+    store(idx, "a", 100);
+    const prompt = hasher.chain(tokens.slice(0, 100 * B), B, "");
+    idx.blockRemoved("a", [hashes[49] as bigint]); // block 49 goes, 50..99 stay: orphans
+    expect(idx.match(prompt, ["a"])).toEqual(new Map([["a", 49]]));
+    expect(countFinds(() => idx.match(prompt, ["a"]))).toBeGreaterThanOrEqual(50);
+    idx.blockRemoved("a", hashes.slice(50, 100)); // the orphans go too
+    expect(idx.match(prompt, ["a"])).toEqual(new Map([["a", 49]]));
+    expect(countFinds(() => idx.match(prompt, ["a"]))).toBeLessThanOrEqual(2 * 8 + 3);
+    expect(idx.stats("a").blocks).toBe(49);
   });
 });
