@@ -13,6 +13,7 @@ import { createEventIndex } from "../src/prefix/event-index";
 import { createSpeculativeIndex } from "../src/prefix/speculative-index";
 import { createApproximateIndex as createOldApproximateIndex } from "./approximate-index-baseline";
 import { createEventIndex as createOldEventIndex } from "./event-index-baseline";
+import { createSpeculativeIndex as createOldSpeculativeIndex } from "./speculative-index-baseline";
 
 /** Index kinds a memory point can measure. */
 export const MEMORY_KINDS = [
@@ -21,6 +22,7 @@ export const MEMORY_KINDS = [
   "events",
   "events-old",
   "speculative",
+  "speculative-old",
 ] as const;
 export type MemoryKind = (typeof MEMORY_KINDS)[number];
 
@@ -88,7 +90,8 @@ async function main(kind: MemoryKind, blocks: number): Promise<MemoryPoint> {
     }
     keep = index;
   } else {
-    const index = createSpeculativeIndex({ ttlMs: 3_600_000, maxBlocks: blocks, maxBlocksPerPod: blocks });
+    const create = kind === "speculative" ? createSpeculativeIndex : createOldSpeculativeIndex;
+    const index = create({ ttlMs: 3_600_000, maxBlocks: blocks, maxBlocksPerPod: blocks });
     for (const [p, pod] of PODS.entries()) index.add(pod, promptKeys(p, perPod));
     keep = index;
   }

@@ -19,6 +19,7 @@ import { createApproximateIndex } from "../src/prefix/approximate-index";
 import { createBlockHasher } from "../src/prefix/block-hasher";
 import { createEventIndex } from "../src/prefix/event-index";
 import { createSpeculativeIndex, withSpeculation } from "../src/prefix/speculative-index";
+import { createApproximateIndex as createOldApproximateIndex } from "./approximate-index-baseline";
 import type { BlockHasher } from "../src/prefix/block-key";
 import type { GoalRow } from "./goal-table";
 import { formatGoalTable } from "./goal-table";
@@ -139,6 +140,8 @@ export interface ApproximateFullRow {
   readonly addFullUs: number;
   /** `match` over 8 pods at the full index (one pod holds the prompt), µs. */
   readonly matchFullUs: number;
+  /** The same with the old `Map<bigint>` index (bench/approximate-index-baseline.ts), same run. */
+  readonly old?: Omit<ApproximateFullRow, "old">;
 }
 
 /**
@@ -147,11 +150,22 @@ export interface ApproximateFullRow {
  * keys, so the full index evicts on every block.
  */
 export function benchApproximateFull(promptBlocks = 8192, podBound = 65_536): ApproximateFullRow {
+  return {
+    ...approximateFull(createApproximateIndex, promptBlocks, podBound),
+    old: approximateFull(createOldApproximateIndex, promptBlocks, podBound),
+  };
+}
+
+function approximateFull(
+  create: typeof createApproximateIndex,
+  promptBlocks: number,
+  podBound: number,
+): Omit<ApproximateFullRow, "old"> {
   let next = 1n;
   const fresh = (): BigUint64Array =>
     BigUint64Array.from({ length: promptBlocks }, () => (next++ * 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn);
-  const room = createApproximateIndex({ maxBlocks: 100_000_000, fallbackPerPodMaxBlocks: 100_000_000 });
-  const full = createApproximateIndex({
+  const room = create({ maxBlocks: 100_000_000, fallbackPerPodMaxBlocks: 100_000_000 });
+  const full = create({
     maxBlocks: PODS.length * podBound,
     fallbackPerPodMaxBlocks: podBound,
   });
@@ -255,8 +269,7 @@ export function indexGoalRows(lookups: LookupFigures, memory: readonly MemoryRow
       unit: "B",
       note:
         `own process; heap ${m?.heapPerBlock.toFixed(1) ?? "?"} + buffers ${m?.arrayBuffersPerBlock.toFixed(1) ?? "?"}` +
-        (old === undefined ? "" : `; old index ${old.bytesPerBlock.toFixed(0)} B in this run`) +
-        (kind === "speculative" ? "; the speculative index is not rewritten yet (per-pod Map<bigint>)" : ""),
+        (old === undefined ? "" : `; old index ${old.bytesPerBlock.toFixed(0)} B in this run`),
     });
   }
   for (const kind of ["events", "events+speculative listener"] as const) {
@@ -331,6 +344,12 @@ export function indexFigureLines(
       `add with room ${us(a.addRoomUs, 9)} µs   add at full ${us(a.addFullUs, 9)} µs ` +
         `(${(a.addFullUs / a.addRoomUs).toFixed(2)}×)   match at full ${us(a.matchFullUs, 9)} µs`,
     );
+    if (a.old)
+      out.push(
+        `old index:    ${us(a.old.addRoomUs, 9)} µs                ${us(a.old.addFullUs, 9)} µs ` +
+          `(new ÷ old: add with room ${(a.addRoomUs / a.old.addRoomUs).toFixed(2)}×, ` +
+          `at full ${(a.addFullUs / a.old.addFullUs).toFixed(2)}×, match ${(a.matchFullUs / a.old.matchFullUs).toFixed(2)}×)`,
+      );
   }
   out.push("", "memory per indexed block (heap + ArrayBuffers after GC, one process each)");
   for (const m of memory)

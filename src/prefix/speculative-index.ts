@@ -13,18 +13,21 @@
  *   bound, the oldest entry across pods. A prompt longer than the per-pod bound keeps its leading blocks, which
  *   are the ones a match needs.
  *
- * Layout: one global ring of (pod, key, expiry) records in insertion order, each numbered by a sequence number, and
- * per pod a `Map<key, sequence number of its live record>` kept in insertion order (a refresh deletes and
- * re-inserts). Every entry has the same TTL, so insertion order is expiry order: expiry and the global bound both
- * pop the ring's head, O(1) per entry. A record whose entry was refreshed or dropped since is stale (the map holds
- * another number, or nothing) and is skipped when popped. Live entries ≤ records ≤ `maxBlocks`, so the ring's fixed
- * typed arrays (20 bytes per slot) bound the whole index.
+ * Layout: one global ring of (pod, key words, expiry) records in insertion order, preallocated at `maxBlocks`; a
+ * {@link SlotHash} over the ring indexes each (pod, key)'s live record, and each pod's live records are linked in
+ * insertion order (a refresh unlinks the old record and appends a new one). Every entry has the same TTL, so
+ * insertion order is expiry order: expiry and the global bound both pop the ring's head, O(1) per entry, and the
+ * per-pod bound takes the pod's list head. A record whose entry was refreshed or dropped since is stale (no longer
+ * hashed) and is skipped when popped. 29 bytes a ring slot plus 8 of hash buckets: ~37 bytes an entry, no `BigInt`
+ * kept. A forgotten pod's records stay hashed under its id (never reused) until the ring pops them.
  *
  * @module
  */
 import { performance } from "node:perf_hooks";
 import type { BlockKey } from "./block-key";
+import { keyWords, splitKey } from "./key-path";
 import type { BlockHolder, BlockListener, PrefixIndex } from "./prefix-index";
+import { NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
 /** Options of {@link createSpeculativeIndex}. */
 export interface SpeculativeIndexOptions {
@@ -64,16 +67,14 @@ export interface SpeculativeIndex extends BlockListener {
 interface PodEntries {
   readonly id: number;
   readonly podKey: string;
-  /** Block key → sequence number of its live ring record; insertion order is expiry order. */
-  readonly keys: Map<bigint, number>;
-  /**
-   * One iterator over `keys`, kept for the pod's lifetime, that yields its oldest entry at the per-pod bound. A
-   * fresh `keys().next()` per eviction would walk every entry deleted since the map last rehashed (V8 keeps them
-   * in place), quadratic over a burst; a kept iterator passes each slot once. Every live entry is ahead of it: it
-   * only ever yielded entries that were then deleted, and a refreshed entry is re-inserted at the end.
-   */
-  oldest: Iterator<bigint> | undefined;
+  /** Live entries. */
+  size: number;
+  /** Oldest / newest live record (ring slot), or NIL. */
+  head: number;
+  tail: number;
 }
+
+const NIL = -1;
 
 /** Create an empty speculative index. */
 export function createSpeculativeIndex(options: SpeculativeIndexOptions): SpeculativeIndex {
@@ -83,39 +84,61 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
   const perPod = Math.max(1, Math.floor(options.maxBlocksPerPod));
   const now = options.now ?? (() => performance.now());
   const recPod = new Int32Array(cap);
-  const recKey = new BigUint64Array(cap);
+  const recLo = new Uint32Array(cap);
+  const recHi = new Uint32Array(cap);
   const recExp = new Float64Array(cap);
+  const podPrev = new Int32Array(cap);
+  const podNext = new Int32Array(cap);
+  /** 1 while the record is its entry's live one (hashed). */
+  const hashed = new Uint8Array(cap);
+  const index = new SlotHash(bucketsFor(cap), { owner: recPod, lo: recLo, hi: recHi });
   let head = 0;
-  /** Sequence number of the record at `head`; the one at `head + i` is `headSeq + i`. */
-  let headSeq = 0;
   let count = 0;
   let live = 0;
   let overflowed = 0;
   const byKey = new Map<string, PodEntries>();
   const byId = new Map<number, PodEntries>();
   let nextId = 0;
-  /** The pod `add` is filling: its map may empty for a moment, but its record must stay registered. */
+  /** The pod `add` is filling: its list may empty for a moment, but its record must stay registered. */
   let filling: PodEntries | undefined;
 
   const forgetPod = (pod: PodEntries): void => {
-    live -= pod.keys.size;
+    // Its records stay hashed under its id (never reused) until popped; they no longer count.
+    live -= pod.size;
     byKey.delete(pod.podKey);
     byId.delete(pod.id);
   };
 
+  /** Unhash a live record and take it out of its pod's list. */
+  const unlive = (pod: PodEntries, slot: number): void => {
+    index.remove(slot);
+    hashed[slot] = 0;
+    const p = podPrev[slot] as number;
+    const n = podNext[slot] as number;
+    if (p !== NIL) podNext[p] = n;
+    else pod.head = n;
+    if (n !== NIL) podPrev[n] = p;
+    else pod.tail = p;
+    pod.size--;
+    live--;
+  };
+
   /** Pop the ring's oldest record; drop its entry when still live. Returns whether an entry was dropped. */
   const popOldest = (): boolean => {
-    const id = recPod[head] as number;
-    const key = recKey[head] as bigint;
-    const seq = headSeq++;
+    const slot = head;
     head = head + 1 === cap ? 0 : head + 1;
     count--;
-    const pod = byId.get(id);
-    if (pod === undefined || pod.keys.get(key) !== seq) return false;
-    pod.keys.delete(key);
-    live--;
+    if (hashed[slot] === 0) return false;
+    const pod = byId.get(recPod[slot] as number);
+    if (pod === undefined) {
+      // A forgotten pod's record.
+      index.remove(slot);
+      hashed[slot] = 0;
+      return false;
+    }
+    unlive(pod, slot);
     // Pods come and go (rollouts): an empty record is not kept around.
-    if (pod.keys.size === 0 && pod !== filling) forgetPod(pod);
+    if (pod.size === 0 && pod !== filling) forgetPod(pod);
     return true;
   };
 
@@ -125,10 +148,17 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
 
   const drop = (podKey: string, key: bigint): void => {
     const pod = byKey.get(podKey);
-    if (pod === undefined || !pod.keys.delete(key)) return;
-    live--;
-    if (pod.keys.size === 0) forgetPod(pod);
+    if (pod === undefined) return;
+    const w = splitKey(key);
+    const slot = index.find(pod.id, w[0] as number, w[1] as number);
+    if (slot === NO_SLOT) return;
+    unlive(pod, slot);
+    if (pod.size === 0) forgetPod(pod);
   };
+
+  /** Whether the pod has a live entry for key i of `words`. */
+  const holds = (pod: PodEntries, words: Uint32Array, i: number): boolean =>
+    index.find(pod.id, words[2 * i] as number, words[2 * i + 1] as number) !== NO_SLOT;
 
   return {
     add(podKey, keys) {
@@ -138,11 +168,11 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
       const exp = t + ttl;
       let pod = byKey.get(podKey);
       if (pod === undefined) {
-        pod = { id: nextId++, podKey, keys: new Map(), oldest: undefined };
+        pod = { id: nextId++, podKey, size: 0, head: NIL, tail: NIL };
         byKey.set(podKey, pod);
         byId.set(pod.id, pod);
       }
-      const entries = pod.keys;
+      const words = keyWords(keys);
       filling = pod;
       try {
         // Last block first: a prompt's leading blocks end up the newest, so the bounds drop its tail first. Keys
@@ -150,24 +180,29 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
         const looked = Math.min(keys.length, perPod);
         overflowed += keys.length - looked;
         for (let i = looked - 1; i >= 0; i--) {
-          const key = keys[i] as bigint;
-          if (entries.delete(key)) live--;
-          else if (entries.size >= perPod) {
-            pod.oldest ??= entries.keys();
-            const oldest = pod.oldest.next();
-            if (!oldest.done) {
-              entries.delete(oldest.value);
-              live--;
-              overflowed++;
-            }
+          const lo = words[2 * i] as number;
+          const hi = words[2 * i + 1] as number;
+          const known = index.find(pod.id, lo, hi);
+          if (known !== NO_SLOT) unlive(pod, known);
+          else if (pod.size >= perPod && pod.head !== NIL) {
+            unlive(pod, pod.head);
+            overflowed++;
           }
           // A full ring holds no expired record (just expired above), so its head is the oldest live guess or stale.
           if (count === cap && popOldest()) overflowed++;
           const at = head + count < cap ? head + count : head + count - cap;
           recPod[at] = pod.id;
-          recKey[at] = key;
+          recLo[at] = lo;
+          recHi[at] = hi;
           recExp[at] = exp;
-          entries.set(key, headSeq + count);
+          index.insert(at);
+          hashed[at] = 1;
+          podPrev[at] = pod.tail;
+          podNext[at] = NIL;
+          if (pod.tail !== NIL) podNext[pod.tail] = at;
+          else pod.head = at;
+          pod.tail = at;
+          pod.size++;
           count++;
           live++;
         }
@@ -180,22 +215,19 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
       const out = new Map<string, number>();
       if (keys.length === 0) return out;
       if (count > 0) expire(now());
+      const words = keyWords(keys);
       for (const podKey of podKeys) {
         const held = confirmed(podKey);
-        const spec = live > 0 ? byKey.get(podKey)?.keys : undefined;
+        const spec = live > 0 ? byKey.get(podKey) : undefined;
         let n = 0;
         if (spec === undefined || spec.size === 0) {
           // The common case (no recent routing to this pod): exactly the event index's own loop.
           if (held === undefined) continue;
           while (n < keys.length && held.has(keys[n] as bigint)) n++;
         } else if (held === undefined) {
-          while (n < keys.length && spec.has(keys[n] as bigint)) n++;
+          while (n < keys.length && holds(spec, words, n)) n++;
         } else {
-          while (n < keys.length) {
-            const key = keys[n] as bigint;
-            if (!held.has(key) && !spec.has(key)) break;
-            n++;
-          }
+          while (n < keys.length && (holds(spec, words, n) || held.has(keys[n] as bigint))) n++;
         }
         if (n > 0) out.set(podKey, n);
       }
@@ -212,7 +244,7 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
 
     blocks(podKey) {
       if (count > 0) expire(now());
-      return byKey.get(podKey)?.keys.size ?? 0;
+      return byKey.get(podKey)?.size ?? 0;
     },
 
     dropPod(podKey) {
