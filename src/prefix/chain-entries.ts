@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
+import { MAX_SLOTS, NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
 /** Recency-list end. */
 export const NIL = -1;
@@ -74,6 +74,8 @@ export class ChainEntries {
     private readonly maxLive: number,
     initial = 1024,
   ) {
+    // Zombies never outnumber live entries; the hash's slot field bounds the rest (config caps maxLive at 100 M).
+    if (2 * maxLive > MAX_SLOTS) throw new RangeError(`chain entries: at most ${MAX_SLOTS / 2} entries`);
     this.slotLimit = 2 * maxLive;
     const n = Math.max(1, Math.min(maxLive, initial));
     this.capacity = n;

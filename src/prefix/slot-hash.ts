@@ -1,7 +1,9 @@
 /**
  * An open-addressing hash index from (owner, 64-bit key) to a slot number, for the prefix indexes' typed-array
  * entry stores. Keys are read as two 32-bit words (`lo`, `hi`) from the store's own columns, so neither a lookup
- * nor an insert creates a `BigInt`. The buckets hold `slot + 1` (0 = empty): 4 bytes per bucket.
+ * nor an insert creates a `BigInt`. A bucket (4 bytes) holds `slot + 1` in its low 28 bits (0 = empty) and 4 bits
+ * of the key's hash above them, so a probe reads the key columns (a cache miss each, in a large store) of about one
+ * occupant in 16 that is not the key looked for. Slots must stay below 2^28 − 1 (268 M).
  *
  * Linear probing; deletion shifts later entries of the probe run back (no tombstones, so a long-lived table never
  * degrades). The bucket count need not be a power of two: the home bucket is the 32-bit hash scaled to the bucket
@@ -18,6 +20,10 @@ export const NO_SLOT = -1;
 export const MAX_LOAD = 0.5;
 
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10;
+const SLOT_BITS = 28;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+/** Most slots a {@link SlotHash} can index. */
+export const MAX_SLOTS = SLOT_MASK - 1;
 
 /** 32-bit hash of (owner, lo, hi): murmur3-style mixing, since test keys and pod ids are small integers. */
 export function hashKey(owner: number, lo: number, hi: number): number {
@@ -84,22 +90,29 @@ export class SlotHash {
     const los = this.lo;
     const his = this.hi;
     const owners = this.owner;
-    let i = this.home(owner, lo, hi);
+    const h = hashKey(owner, lo, hi);
+    const tag = h & 15;
+    let i = (h * n * TWO_TO_MINUS_32) | 0;
     for (;;) {
-      const s = (b[i] as number) - 1;
-      if (s < 0) return NO_SLOT;
-      if (los[s] === lo && his[s] === hi && owners[s] === owner) return s;
+      const v = b[i] as number;
+      if (v === 0) return NO_SLOT;
+      if (v >>> SLOT_BITS === tag) {
+        const s = (v & SLOT_MASK) - 1;
+        if (los[s] === lo && his[s] === hi && owners[s] === owner) return s;
+      }
       i = i + 1 === n ? 0 : i + 1;
     }
   }
 
   /** Index `slot` under the key its columns hold now. The caller keeps the load ≤ {@link MAX_LOAD}. */
   insert(slot: number): void {
+    if (slot >= MAX_SLOTS) throw new RangeError(`slot ${slot} beyond the hash's ${MAX_SLOTS}`);
     const b = this.buckets;
     const n = this.count;
-    let i = this.home(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
+    const h = hashKey(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
+    let i = (h * n * TWO_TO_MINUS_32) | 0;
     while (b[i] !== 0) i = i + 1 === n ? 0 : i + 1;
-    b[i] = slot + 1;
+    b[i] = ((h & 15) << SLOT_BITS) | (slot + 1);
     this.used++;
   }
 
@@ -109,9 +122,9 @@ export class SlotHash {
     const n = this.count;
     let i = this.home(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
     for (;;) {
-      const s = b[i] as number;
-      if (s === 0) return false;
-      if (s === slot + 1) break;
+      const v = b[i] as number;
+      if (v === 0) return false;
+      if ((v & SLOT_MASK) === slot + 1) break;
       i = i + 1 === n ? 0 : i + 1;
     }
     // Backward shift: move each later entry of the run whose home is not cyclically in (hole, j] into the hole.
@@ -119,12 +132,13 @@ export class SlotHash {
     let j = i;
     for (;;) {
       j = j + 1 === n ? 0 : j + 1;
-      const s = b[j] as number;
-      if (s === 0) break;
-      const k = this.home(this.owner[s - 1] as number, this.lo[s - 1] as number, this.hi[s - 1] as number);
+      const v = b[j] as number;
+      if (v === 0) break;
+      const s = (v & SLOT_MASK) - 1;
+      const k = this.home(this.owner[s] as number, this.lo[s] as number, this.hi[s] as number);
       const stays = hole <= j ? hole < k && k <= j : hole < k || k <= j;
       if (stays) continue;
-      b[hole] = s;
+      b[hole] = v;
       hole = j;
     }
     b[hole] = 0;
@@ -142,8 +156,8 @@ export class SlotHash {
     this.buckets = new Int32Array(this.count);
     this.used = 0;
     for (let i = 0; i < old.length; i++) {
-      const s = old[i] as number;
-      if (s !== 0) this.insert(s - 1);
+      const v = old[i] as number;
+      if (v !== 0) this.insert((v & SLOT_MASK) - 1);
     }
   }
 
