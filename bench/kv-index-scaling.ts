@@ -34,9 +34,12 @@ export const HOLDERS = [1, 16, 100, 1000] as const;
 /** The old indexes walk every block of every holding pod: built only up to this many holders. */
 const OLD_MAX_HOLDERS = 100;
 
-/** A timed operation: mean and the min–max of slice means (unit in the field that holds it). */
+/**
+ * A timed operation over slices: the median of the slice means (robust to a slice that a busy machine stalls) and
+ * their min–max (unit in the field that holds it).
+ */
 export interface Timing {
-  readonly mean: number;
+  readonly median: number;
   readonly min: number;
   readonly max: number;
 }
@@ -57,6 +60,17 @@ export interface IngestRow {
   readonly nsPerBlock: Timing;
 }
 
+/** Median and min–max of per-slice figures. */
+export function summarize(perSlice: readonly number[]): Timing {
+  const sorted = [...perSlice].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return { median, min: sorted[0] ?? NaN, max: sorted[sorted.length - 1] ?? NaN };
+}
+
 /** A full GC (exposed at run time), so garbage of the previous point's set-up is not collected while timing. */
 function collectGarbage(): void {
   setFlagsFromString("--expose_gc");
@@ -66,7 +80,7 @@ function collectGarbage(): void {
 }
 
 /** Run `fn` in `slices` slices of at least `sliceMs` each; µs per call. */
-export function timeSlices(fn: () => void, slices = 5, sliceMs = 60): Timing {
+export function timeSlices(fn: () => void, slices = 7, sliceMs = 60): Timing {
   collectGarbage();
   fn(); // warm-up
   const means: number[] = [];
@@ -79,11 +93,7 @@ export function timeSlices(fn: () => void, slices = 5, sliceMs = 60): Timing {
     }
     means.push(((performance.now() - t0) * 1000) / n);
   }
-  return {
-    mean: means.reduce((a, b) => a + b, 0) / means.length,
-    min: Math.min(...means),
-    max: Math.max(...means),
-  };
+  return summarize(means);
 }
 
 const MASK = 0xffffffffffffffffn;
@@ -180,7 +190,7 @@ export function benchHolders(hasher: BlockHasher): HolderRow[] {
 export function benchIngest(
   hasher: BlockHasher,
   bound = 200_000,
-  slices = 5,
+  slices = 7,
   eventsPerSlice = 600,
 ): IngestRow[] {
   const perEvent = 128;
@@ -238,11 +248,7 @@ export function benchIngest(
     return {
       index: kind,
       blocks: slices * eventsPerSlice * perEvent,
-      nsPerBlock: {
-        mean: ns.reduce((x, y) => x + y, 0) / ns.length,
-        min: Math.min(...ns),
-        max: Math.max(...ns),
-      },
+      nsPerBlock: summarize(ns),
     };
   });
   return rows;

@@ -208,7 +208,7 @@ export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
 }
 
 const fmt = (t: Timing, digits = 1): string =>
-  `${t.mean.toFixed(digits)} (${t.min.toFixed(digits)}–${t.max.toFixed(digits)})`;
+  `${t.median.toFixed(digits)} (${t.min.toFixed(digits)}–${t.max.toFixed(digits)})`;
 
 function holderOf(
   rows: readonly HolderRow[],
@@ -233,7 +233,7 @@ export function indexGoalRows(lookups: LookupFigures, memory: readonly MemoryRow
     const oldNote =
       old === undefined
         ? ""
-        : `; old index, held by 100: ${(old.matchUs.mean / 1000).toFixed(1)} ms in this run` +
+        : `; old index, held by 100: ${(old.matchUs.median / 1000).toFixed(1)} ms in this run` +
           (index === "approximate" ? " (issue: 446 ms held by 1000)" : "");
     const view =
       index === "events+speculative" ? " through the speculative view, no speculative entries" : "";
@@ -241,19 +241,19 @@ export function indexGoalRows(lookups: LookupFigures, memory: readonly MemoryRow
       measure: `${index} match, ${prompt}, held by all ${FLEET}${view}`,
       goal: 2,
       direction: "at-most",
-      measured: all === undefined ? undefined : all.matchUs.mean / 1000,
+      measured: all === undefined ? undefined : all.matchUs.median / 1000,
       unit: "ms",
       ...(all === undefined
         ? {}
         : { spread: `${(all.matchUs.min / 1000).toFixed(2)}–${(all.matchUs.max / 1000).toFixed(2)}` }),
-      note: `mean of 5 slices, min–max of slice means${oldNote}`,
+      note: `median of 7 slices (min–max of slice means beside it)${oldNote}`,
     });
     if (all !== undefined && one !== undefined && index !== "events+speculative")
       rows.push({
         measure: `${index} match, same fleet: held by ${FLEET} ÷ held by 1`,
         goal: 1.5,
         direction: "at-most",
-        measured: all.matchUs.mean / one.matchUs.mean,
+        measured: all.matchUs.median / one.matchUs.median,
         unit: "×",
         note: "the other pods hold a 100-block prompt, so every pod is looked at in both",
       });
@@ -279,10 +279,10 @@ export function indexGoalRows(lookups: LookupFigures, memory: readonly MemoryRow
       measure: `event index BlockStored, fresh 128-block events at its 200k-block bound (each block evicts), own-key hashing included${kind === "events" ? "" : ", speculative listener on"}, per block`,
       goal: 300,
       direction: "at-most",
-      measured: r?.nsPerBlock.mean,
+      measured: r?.nsPerBlock.median,
       unit: "ns",
       ...(r === undefined ? {} : { spread: `${r.nsPerBlock.min.toFixed(0)}–${r.nsPerBlock.max.toFixed(0)}` }),
-      ...(old === undefined ? {} : { note: `old index ${old.nsPerBlock.mean.toFixed(0)} ns in this run` }),
+      ...(old === undefined ? {} : { note: `old index ${old.nsPerBlock.median.toFixed(0)} ns in this run` }),
     });
   }
   return rows;
@@ -295,7 +295,7 @@ export function indexFigureLines(
   approximateFull?: ApproximateFullRow,
 ): string[] {
   const out: string[] = [
-    `prefix lookup by holders (${FLEET}-pod fleet, ${PROMPT_BLOCKS}-block prompt): µs per match, mean (min–max)`,
+    `prefix lookup by holders (${FLEET}-pod fleet, ${PROMPT_BLOCKS}-block prompt): µs per match, median of slices (min–max)`,
   ];
   out.push(
     `${"index".padEnd(20)} ${["1", "16", "100", "1000"].map((h) => `held by ${h}`.padStart(26)).join("")}`,
@@ -318,7 +318,7 @@ export function indexFigureLines(
     "(old indexes are not built for 1000 holders: 8M Map entries; the issue measured 446 ms held by 1000)",
     "",
   );
-  out.push("event index BlockStored at its bound, ns per block, mean (min–max)");
+  out.push("event index BlockStored at its bound, ns per block, median of slices (min–max)");
   for (const r of lookups.ingest) out.push(`${r.index.padEnd(30)} ${fmt(r.nsPerBlock, 0)}`);
   out.push("", "prefix lookup by prompt length (8 pods, block 16 tokens)");
   out.push(
