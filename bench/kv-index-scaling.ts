@@ -3,7 +3,8 @@
  * - lookups of a 128k-token prompt (8000 blocks of 16 tokens) over a 1000-pod fleet of which 1, 16, 100 or 1000
  *   pods hold it (the others hold another 100-block prompt, so every pod is looked at), for the approximate index,
  *   the event index and the event index through the speculative view (no speculative entries), next to the old
- *   `Map<bigint>` indexes (kept in bench/ as baselines) where building them is cheap (≤ 100 holders);
+ *   `Map<bigint>` indexes (kept in bench/ as baselines) where building them is cheap (≤ 100 holders); the holder
+ *   counts of one index are timed in alternating slices, so their ratio survives a busy machine;
  * - the event index's cost per stored block: fresh 128-block `BlockStored` events into an index at its bound (each
  *   block evicts one), own-key hashing included, without and with the speculative listener, old index beside it.
  *
@@ -79,23 +80,6 @@ function collectGarbage(): void {
   gc();
 }
 
-/** Run `fn` in `slices` slices of at least `sliceMs` each; µs per call. */
-export function timeSlices(fn: () => void, slices = 7, sliceMs = 60): Timing {
-  collectGarbage();
-  fn(); // warm-up
-  const means: number[] = [];
-  for (let s = 0; s < slices; s++) {
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < sliceMs || n === 0) {
-      fn();
-      n++;
-    }
-    means.push(((performance.now() - t0) * 1000) / n);
-  }
-  return summarize(means);
-}
-
 const MASK = 0xffffffffffffffffn;
 const randomKeys = (n: number, salt: bigint): BigUint64Array =>
   BigUint64Array.from({ length: n }, (_, i) => ((BigInt(i + 1) + salt) * 0x9e3779b97f4a7c15n) & MASK);
@@ -115,7 +99,15 @@ function memoHasher(real: BlockHasher): BlockHasher {
 
 const fleet = Array.from({ length: FLEET }, (_, i) => `default/pod-${i}`);
 
-function approximateRows(holders: number, old: boolean): HolderRow {
+/** One lookup point, built and ready to time. */
+interface Probe {
+  readonly index: HolderRow["index"];
+  readonly holders: number;
+  /** One `match(prompt, fleet)`; returns how many pods matched. */
+  readonly run: () => number;
+}
+
+function approximateProbe(holders: number, old: boolean): Probe {
   const prompt = randomKeys(PROMPT_BLOCKS, 0n);
   const other = randomKeys(OTHER_BLOCKS, 1n << 40n);
   const options = { maxBlocks: holders * PROMPT_BLOCKS + (FLEET - holders) * OTHER_BLOCKS };
@@ -123,13 +115,14 @@ function approximateRows(holders: number, old: boolean): HolderRow {
     ? createOldApproximateIndex(options)
     : createApproximateIndex(options);
   fleet.forEach((pod, i) => index.add(pod, i < holders ? prompt : other));
-  let sink = 0;
-  const match = timeSlices(() => (sink += index.match(prompt, fleet).size));
-  if (sink === 0) throw new Error("no pod matched");
-  return { index: old ? "approximate (old)" : "approximate", holders, matchUs: match };
+  return {
+    index: old ? "approximate (old)" : "approximate",
+    holders,
+    run: () => index.match(prompt, fleet).size,
+  };
 }
 
-function eventRows(hasher: BlockHasher, holders: number, old: boolean): HolderRow[] {
+function eventProbes(hasher: BlockHasher, holders: number, old: boolean): Probe[] {
   const tokens = Uint32Array.from({ length: PROMPT_BLOCKS * BLOCK }, (_, i) => (i * 2654435761) % 151_000);
   const otherTokens = Uint32Array.from({ length: OTHER_BLOCKS * BLOCK }, (_, i) => 150_000 - (i % 1000));
   const hashes = Array.from({ length: PROMPT_BLOCKS }, (_, i) => BigInt(i + 1));
@@ -150,36 +143,54 @@ function eventRows(hasher: BlockHasher, holders: number, old: boolean): HolderRo
     }),
   );
   const prompt = memo.chain(tokens, BLOCK, "");
-  let sink = 0;
-  const rows: HolderRow[] = [
-    {
-      index: old ? "events (old)" : "events",
-      holders,
-      matchUs: timeSlices(() => (sink += events.match(prompt, fleet).size)),
-    },
+  const probes: Probe[] = [
+    { index: old ? "events (old)" : "events", holders, run: () => events.match(prompt, fleet).size },
   ];
   if (!old) {
     const view = withSpeculation(events, spec);
-    rows.push({
-      index: "events+speculative",
-      holders,
-      matchUs: timeSlices(() => (sink += view.match(prompt, fleet).size)),
-    });
+    probes.push({ index: "events+speculative", holders, run: () => view.match(prompt, fleet).size });
   }
-  if (sink === 0) throw new Error("no pod matched");
-  return rows;
+  return probes;
 }
 
-/** Lookup latency per holder count, new and old indexes. */
+/**
+ * Time the probes in alternating slices (each slice runs every probe for `sliceMs`), so drift on a busy machine
+ * slows every point of a family about equally and their ratios hold.
+ */
+function timeInterleaved(probes: readonly Probe[], slices = 7, sliceMs = 40): HolderRow[] {
+  collectGarbage();
+  const perSlice = probes.map(() => [] as number[]);
+  let sink = 0;
+  for (const p of probes) sink += p.run(); // warm-up
+  for (let s = 0; s < slices; s++)
+    probes.forEach((p, k) => {
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < sliceMs || n === 0) {
+        sink += p.run();
+        n++;
+      }
+      perSlice[k]?.push(((performance.now() - t0) * 1000) / n);
+    });
+  if (sink === 0) throw new Error("no pod matched");
+  return probes.map((p, k) => ({
+    index: p.index,
+    holders: p.holders,
+    matchUs: summarize(perSlice[k] ?? []),
+  }));
+}
+
+/** Lookup latency per holder count, new and old indexes; the points of one index are timed interleaved. */
 export function benchHolders(hasher: BlockHasher): HolderRow[] {
-  const rows: HolderRow[] = [];
-  for (const holders of HOLDERS) {
-    rows.push(approximateRows(holders, false));
-    if (holders <= OLD_MAX_HOLDERS) rows.push(approximateRows(holders, true));
-    rows.push(...eventRows(hasher, holders, false));
-    if (holders <= OLD_MAX_HOLDERS) rows.push(...eventRows(hasher, holders, true));
-  }
-  return rows;
+  const old = HOLDERS.filter((h) => h <= OLD_MAX_HOLDERS);
+  const families: (() => Probe[])[] = [
+    () => HOLDERS.map((h) => approximateProbe(h, false)),
+    () => old.map((h) => approximateProbe(h, true)),
+    () => HOLDERS.flatMap((h) => eventProbes(hasher, h, false)),
+    () => old.flatMap((h) => eventProbes(hasher, h, true)),
+  ];
+  // One family at a time: each holds up to ~0.5 GB of index.
+  return families.flatMap((build) => timeInterleaved(build()));
 }
 
 /**
