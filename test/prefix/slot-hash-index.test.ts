@@ -35,11 +35,14 @@ describe("SlotHash", () => {
       expect(hash.find(s % 2, 100 + s, 7)).toBe([0, 3, 4, 7].includes(s) ? NO_SLOT : s);
   });
 
-  it("agrees with a Map over random inserts and removes in a small table (backward shift, no tombstones)", () => {
+  it.each([
+    ["at the load the indexes keep", bucketsFor(48)],
+    ["nearly full (long runs: distances past the stored 0–2, wrap-around)", 49],
+  ])("agrees with a Map over random inserts and removes, %s", (_, buckets) => {
     const rand = prng(11);
     const n = 48;
     const cols = columns(n);
-    const hash = new SlotHash(bucketsFor(n), cols);
+    const hash = new SlotHash(buckets, cols);
     const model = new Map<string, number>();
     const free = Array.from({ length: n }, (_, i) => i);
     const wrong: number[] = [];
