@@ -15,7 +15,7 @@ import {
   startScraper,
   startScraperThread,
 } from "./cluster/metrics";
-import type { EngineMetricsStore } from "./cluster/metrics";
+import type { EngineMetricsStore, ScraperOptions } from "./cluster/metrics";
 import { createObservations } from "./cluster/observations";
 import { startKvCacheRuntime } from "./kv-cache-runtime";
 import type { KvCacheRuntime } from "./kv-cache-runtime";
@@ -282,31 +282,33 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   const subscriptionCloser = piece("cluster-subscription", unsubscribe);
   syncReadiness();
   void kvCache.whenTokenizersLoaded().then(syncReadiness);
-  const scraper =
-    deps.scrapeMetrics === false
-      ? undefined
-      : (config.metricsScrapeThread ? startScraperThread : startScraper)({
-          cluster,
-          store: engineMetrics,
-          intervalMs: config.metricsIntervalMs,
-          timeoutMs: config.metricsTimeoutMs,
-          concurrency: config.metricsConcurrency,
-          now,
-          staleAfterMs: config.metricsStaleAfterMs,
-          log,
-          observer: {
-            onScrape(podKey, seconds, result) {
-              const pod = podName(podKey);
-              metrics.scrapes.inc({ pod, result });
-              metrics.scrapeSeconds.observe({ pod }, seconds);
-              passiveHealth.onScrape(podKey, result);
-            },
-            onParseProblems(_podKey, problems) {
-              for (const [kind, n] of parseProblemCounts(problems))
-                metrics.scrapeParseProblems.inc({ kind }, n);
-            },
-          },
-        });
+  const scraperOptions: ScraperOptions = {
+    cluster,
+    store: engineMetrics,
+    intervalMs: config.metricsIntervalMs,
+    timeoutMs: config.metricsTimeoutMs,
+    concurrency: config.metricsConcurrency,
+    now,
+    staleAfterMs: config.metricsStaleAfterMs,
+    log,
+    observer: {
+      onScrape(podKey, seconds, result) {
+        const pod = podName(podKey);
+        metrics.scrapes.inc({ pod, result });
+        metrics.scrapeSeconds.observe({ pod }, seconds);
+        passiveHealth.onScrape(podKey, result);
+      },
+      onParseProblems(_podKey, problems) {
+        for (const [kind, n] of parseProblemCounts(problems)) metrics.scrapeParseProblems.inc({ kind }, n);
+      },
+    },
+  };
+  const threadScraper =
+    deps.scrapeMetrics !== false && config.metricsScrapeThread
+      ? startScraperThread(scraperOptions)
+      : undefined;
+  if (threadScraper !== undefined) metrics.followScrapeThread(() => threadScraper.stats());
+  const scraper = deps.scrapeMetrics === false ? undefined : (threadScraper ?? startScraper(scraperOptions));
   const scraperCloser = piece("scraper", () => scraper?.close());
 
   // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.

@@ -19,12 +19,45 @@ export interface ClusterSourceMetrics {
   readonly discoveryEvents: Counter<"kind" | "type">;
   readonly discoveryErrors: Counter<"kind" | "reason">;
   readonly discoveryRelists: Counter<"kind">;
+  /**
+   * Where the scrape thread's own counters are read at each scrape of `/metrics` (results it dropped while the event
+   * loop was behind, and its restarts); undefined (the default) while scraping runs in-process.
+   */
+  followScrapeThread(read: () => ScrapeThreadCounters | undefined): void;
+}
+
+/** The scrape thread's counters, as `followScrapeThread` reads them. */
+export interface ScrapeThreadCounters {
+  readonly droppedResults: number;
+  readonly threadRestarts: number;
 }
 
 /** Register the scrape and discovery metrics. */
 export function createClusterSourceMetrics(registry: Registry): ClusterSourceMetrics {
   const registers = [registry];
+  let thread: () => ScrapeThreadCounters | undefined = () => undefined;
+  new Counter({
+    name: "kvroute_engine_scrape_results_dropped_total",
+    help: "Engine scrape results dropped by the scrape thread because the event loop had not applied its earlier batches (bound: 100 batches).",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(thread()?.droppedResults ?? 0);
+    },
+  });
+  new Counter({
+    name: "kvroute_engine_scrape_thread_restarts_total",
+    help: "Times the engine scrape thread died and was started again.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(thread()?.threadRestarts ?? 0);
+    },
+  });
   return {
+    followScrapeThread(read) {
+      thread = read;
+    },
     scrapes: new Counter({
       name: "kvroute_engine_scrapes_total",
       help: "Engine /metrics scrapes by pod and result (ok, http-error, timeout, connect-error, too-large, malformed).",

@@ -96,4 +96,18 @@ describe("counters kept outside prom-client until a scrape", () => {
     expect(second).toContain('kvroute_extproc_messages_total{kind="response_body"} 3');
     expect(second).toContain("kvroute_log_lines_dropped_total 3");
   });
+
+  it("renders the scrape thread's dropped results and restarts once followed (0 while scraping is in-process)", async () => {
+    const metrics = createMetrics(createLoadTracker(), createClusterStore());
+    const before = await metrics.registry.metrics();
+    expect(before).toContain("kvroute_engine_scrape_results_dropped_total 0");
+    expect(before).toContain("kvroute_engine_scrape_thread_restarts_total 0");
+    const thread = { droppedResults: 0, threadRestarts: 0 };
+    metrics.followScrapeThread(() => thread);
+    thread.droppedResults = 12;
+    thread.threadRestarts = 1;
+    const after = await metrics.registry.metrics();
+    expect(after).toContain("kvroute_engine_scrape_results_dropped_total 12");
+    expect(after).toContain("kvroute_engine_scrape_thread_restarts_total 1");
+  });
 });
