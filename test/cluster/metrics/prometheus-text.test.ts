@@ -251,12 +251,13 @@ describe("parsePrometheusText: lines filtered out by `only`", () => {
     expect([e.sampleLines, e.malformedLines]).toEqual([1, 1]);
   });
 
-  it("stays linear on a body that never closes a quote", () => {
-    const body = 'other{a="x\n'.repeat(50_000);
-    const t0 = performance.now();
+  // An unclosed quote ends at its line: each of these lines is refused on its own (a scan that ran on to the end of
+  // the body from every such line would be quadratic). Speed is the scrape benchmark's business, not a timed assert.
+  it("refuses each line of a body that never closes a quote on its own", () => {
+    const body = 'other{a="x\n'.repeat(50_000) + "kept 2\n";
     const e = parsePrometheusText(body, { only });
     expect(e.malformedLines).toBe(50_000);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(e.sampleLines).toBe(1);
   });
 });
 
