@@ -19,6 +19,10 @@
  */
 import { MAX_SLOTS, NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
+/** Scratch of {@link EventEntries.warm}: bucket numbers (one allocation per process, grown to the longest event). */
+let warmEngine = new Int32Array(512);
+let warmOwn = new Int32Array(512);
+
 /** Recency-list end. */
 export const NIL = -1;
 const DETACHED = -2;
@@ -56,6 +60,8 @@ export class EventEntries {
   private readonly slotLimit: number;
   /** Live records across pods. */
   live = 0;
+  /** Where {@link warm} folds what it reads (kept, so the reads are not optimised away). */
+  private warmSink = 0;
 
   constructor(
     private readonly maxLive: number,
@@ -101,6 +107,32 @@ export class EventEntries {
   /** A live record of the pod with this own key, or {@link NO_SLOT}. */
   findOwn(pod: number, lo: number, hi: number): number {
     return this.byOwn.find(pod, lo, hi);
+  }
+
+  /**
+   * Pull into the cache the buckets that storing `n` new records (engine and own words `eng`, `own`, key i = words
+   * 2i, 2i+1) will probe, and those of the `evict` least recent records that must make room: see
+   * {@link SlotHash.warm}. Only a speed hint: nothing changes.
+   */
+  warm(pod: number, eng: Uint32Array, own: Uint32Array, n: number, evict: number): void {
+    const m = n + evict;
+    if (warmEngine.length < m) {
+      warmEngine = new Int32Array(Math.max(m, 2 * warmEngine.length));
+      warmOwn = new Int32Array(warmEngine.length);
+    }
+    const he = warmEngine;
+    const ho = warmOwn;
+    for (let i = 0; i < n; i++) {
+      he[i] = this.byEngine.homeOf(pod, eng[2 * i] as number, eng[2 * i + 1] as number);
+      ho[i] = this.byOwn.homeOf(pod, own[2 * i] as number, own[2 * i + 1] as number);
+    }
+    let k = n;
+    for (let s = this.head; k < m && s !== NIL; s = this.gNext[s] as number) {
+      const o = this.owner[s] as number;
+      he[k] = this.byEngine.homeOf(o, this.engLo[s] as number, this.engHi[s] as number);
+      ho[k++] = this.byOwn.homeOf(o, this.ownLo[s] as number, this.ownHi[s] as number);
+    }
+    this.warmSink ^= this.byEngine.warm(he, 0, k) ^ this.byOwn.warm(ho, 0, k);
   }
 
   /** The least recent live record, or {@link NIL}. */

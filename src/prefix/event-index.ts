@@ -182,6 +182,7 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       const slots = eventSlots;
       // Blocks past the global bound would be evicted by this same event (its first blocks are the most recent).
       const kept = Math.min(n, maxBlocks);
+      entries.warm(pod.id, eng, own, kept, Math.max(0, entries.live + kept - maxBlocks));
       for (let i = kept; i < n; i++) {
         const s = entries.findEngine(pod.id, eng[2 * i] as number, eng[2 * i + 1] as number);
         if (s !== NO_SLOT) entries.remove(pod, s);

@@ -89,6 +89,24 @@ export class SlotHash {
     return (hashKey(owner, lo, hi) * this.count * TWO_TO_MINUS_32) | 0;
   }
 
+  /** The home bucket of (owner, lo, hi). */
+  homeOf(owner: number, lo: number, hi: number): number {
+    return this.home(owner, lo, hi);
+  }
+
+  /**
+   * Read buckets `homes[from..to)` and fold them into the result (the caller keeps it, so the reads are not
+   * optimised away). For batches: in a table larger than the cache every probe starts with a miss, and the probes of
+   * {@link find}, {@link insert} and {@link remove} run one after another, each waiting for its miss; this tight
+   * loop of independent reads lets the CPU overlap the misses, and the probes then hit the cache.
+   */
+  warm(homes: Int32Array, from: number, to: number): number {
+    const b = this.buckets;
+    let sink = 0;
+    for (let i = from; i < to; i++) sink ^= b[homes[i] as number] as number;
+    return sink;
+  }
+
   /** A slot holding (owner, lo, hi), or {@link NO_SLOT}. */
   find(owner: number, lo: number, hi: number): number {
     const b = this.buckets;
