@@ -225,21 +225,21 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
         slots[i] = entries.create(pod, lo, hi, ownLo, ownHi, fps[i] as number, up, i === 0 && reserved);
       }
       // Last block first: the first blocks of a chain become the most recent and are evicted last.
-      for (let i = n - 1; i >= 0; i--) {
-        listener?.stored(podKey, ownKeys[i] as bigint);
-        if (i < kept) entries.touch(slots[i] as number);
-      }
+      for (let i = kept - 1; i >= 0; i--) entries.touch(slots[i] as number);
+      if (listener !== undefined && (listener.tracks?.(podKey) ?? true))
+        for (let i = n - 1; i >= 0; i--) listener.stored(podKey, ownKeys[i] as bigint);
     },
 
     blockRemoved(podKey, blockHashes) {
       const pod = podFor(podKey);
+      const tell = listener !== undefined && (listener.tracks?.(podKey) ?? true) ? listener : undefined;
       for (const h of blockHashes) {
         const w = splitKey(h);
         const slot = entries.findEngine(pod.id, w[0] as number, w[1] as number);
         if (slot === NO_SLOT) {
           pod.unknownRemovals++;
         } else {
-          listener?.removed(podKey, entries.ownKey(slot));
+          tell?.removed(podKey, entries.ownKey(slot));
           entries.remove(pod, slot);
         }
       }

@@ -35,6 +35,12 @@ export interface BlockListener {
   removed(podKey: string, key: BlockKey): void;
   /** `AllBlocksCleared`, or the pod's stream was dropped: nothing of the pod's is known any more. */
   cleared(podKey: string): void;
+  /**
+   * Whether `stored` / `removed` for this pod could change anything now (cheap; asked once per event). False lets
+   * the event index skip its per-block calls (and a `BigInt` per block): a speculative index with no guess for the
+   * pod. Absent: every block is told.
+   */
+  tracks?(podKey: string): boolean;
 }
 
 /** A `BlockStored` event as the index needs it (hashes already normalised to unsigned 64-bit). */

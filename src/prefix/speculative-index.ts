@@ -237,6 +237,8 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
     // BlockStored confirms the block: the event index now answers for it, the guess is redundant.
     stored: drop,
     removed: drop,
+    // Dropping needs a live entry of the pod (expired ones still count: cheap, and dropping them is harmless).
+    tracks: (podKey) => live > 0 && (byKey.get(podKey)?.size ?? 0) > 0,
     cleared(podKey) {
       const pod = byKey.get(podKey);
       if (pod !== undefined) forgetPod(pod);
