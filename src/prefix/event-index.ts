@@ -20,7 +20,7 @@ import type { BlockHasher } from "./block-key";
 import type { EventPod } from "./event-entries";
 import { EventEntries, NIL } from "./event-entries";
 import { ROOT_FINGERPRINT, firstMissing, keyWords, pathFingerprints, splitKey } from "./key-path";
-import type { BlockHolder, BlockListener, KvEventSink, PrefixIndex, StoredBlocks } from "./prefix-index";
+import type { BlockListener, KvEventSink, PathHolder, PrefixIndex, StoredBlocks } from "./prefix-index";
 import { NO_SLOT } from "./slot-hash";
 
 /** Options of {@link createEventIndex}. */
@@ -61,7 +61,7 @@ export interface EventIndex extends PrefixIndex, KvEventSink {
   /** Blocks evicted by the global bound, across pods, since creation. */
   evictions(): number;
   /** The pod's indexed keys (kvroute's), for an index that matches on top of this one; undefined when none. */
-  holder(podKey: string): BlockHolder | undefined;
+  holder(podKey: string): PathHolder | undefined;
 }
 
 /** Per-pod state: the store's part plus counters. Counters are cumulative since the pod's last `dropPod`. */
@@ -71,7 +71,7 @@ interface PodState extends EventPod {
   unknownRemovals: number;
   evicted: number;
   malformed: number;
-  holder: BlockHolder | undefined;
+  holder: PathHolder | undefined;
 }
 
 const ZERO_STATS: EventIndexPodStats = Object.freeze({
@@ -111,6 +111,22 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
     return s !== NO_SLOT && entries.fp[s] === qFps[i];
   };
 
+  const holderOf = (pod: PodState): PathHolder => {
+    const id = pod.id;
+    return {
+      has(key) {
+        const w = splitKey(key);
+        return entries.findOwn(id, w[0] as number, w[1] as number) !== NO_SLOT;
+      },
+      closed: () => pod.orphans === 0,
+      hasWords: (lo, hi) => entries.findOwn(id, lo, hi) !== NO_SLOT,
+      hasOnPath(lo, hi, fp) {
+        const s = entries.findOwn(id, lo, hi);
+        return s !== NO_SLOT && entries.fp[s] === fp;
+      },
+    };
+  };
+
   const podFor = (podKey: string): PodState => {
     let pod = byKey.get(podKey);
     if (!pod) {
@@ -124,13 +140,9 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
         unknownRemovals: 0,
         evicted: 0,
         malformed: 0,
-        holder: {
-          has(key) {
-            const w = splitKey(key);
-            return entries.findOwn(id, w[0] as number, w[1] as number) !== NO_SLOT;
-          },
-        },
+        holder: undefined,
       };
+      pod.holder = holderOf(pod);
       byKey.set(podKey, pod);
       byId.set(pod.id, pod);
     }

@@ -25,6 +25,24 @@ export interface BlockHolder {
 }
 
 /**
+ * A {@link BlockHolder} that also answers on key words and path fingerprints (see key-path.ts), so an index that
+ * matches on top of it can search it instead of walking it (the event index's holders are).
+ */
+export interface PathHolder extends BlockHolder {
+  /** Whether holding key i of a path, on that path, implies holding its keys 0..i−1 now (no orphans). */
+  closed(): boolean;
+  /** Whether the key (lo, hi) is held. */
+  hasWords(lo: number, hi: number): boolean;
+  /** Whether the key (lo, hi) is held as the end of the path whose fingerprint is `fp`. */
+  hasOnPath(lo: number, hi: number, fp: number): boolean;
+}
+
+/** Whether `holder` is a {@link PathHolder}. */
+export function isPathHolder(holder: BlockHolder): holder is PathHolder {
+  return typeof (holder as Partial<PathHolder>).hasOnPath === "function";
+}
+
+/**
  * Told by the event index, under kvroute's key, what a pod's events said about a block (the speculative index
  * listens, so an event supersedes its guess). Called synchronously while the event is applied.
  */

@@ -25,8 +25,9 @@
  */
 import { performance } from "node:perf_hooks";
 import type { BlockKey } from "./block-key";
-import { keyWords, splitKey } from "./key-path";
-import type { BlockHolder, BlockListener, PrefixIndex } from "./prefix-index";
+import { firstMissing, keyWords, pathFingerprints, splitKey } from "./key-path";
+import type { BlockHolder, BlockListener, PathHolder, PrefixIndex } from "./prefix-index";
+import { isPathHolder } from "./prefix-index";
 import { NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
 /** Options of {@link createSpeculativeIndex}. */
@@ -72,9 +73,26 @@ interface PodEntries {
   /** Oldest / newest live record (ring slot), or NIL. */
   head: number;
   tail: number;
+  /**
+   * Latest expiry of an entry dropped out of age order (`stored`, `removed`, a refresh onto another path): while
+   * the pod holds an entry that does not expire later, it may hold a key without the key before it on its path.
+   */
+  dropExp: number;
 }
 
 const NIL = -1;
+
+/** Whether a confirmed holder has key i (its words when it takes them: no `BigInt`). */
+function heldHas(
+  held: BlockHolder | undefined,
+  keys: ArrayLike<BlockKey>,
+  words: Uint32Array,
+  i: number,
+): boolean {
+  if (held === undefined) return false;
+  if (isPathHolder(held)) return held.hasWords(words[2 * i] as number, words[2 * i + 1] as number);
+  return held.has(keys[i] as BlockKey);
+}
 
 /** Create an empty speculative index. */
 export function createSpeculativeIndex(options: SpeculativeIndexOptions): SpeculativeIndex {
@@ -87,6 +105,8 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
   const recLo = new Uint32Array(cap);
   const recHi = new Uint32Array(cap);
   const recExp = new Float64Array(cap);
+  /** Fingerprint of the path each record's key ended when it was added (key-path.ts). */
+  const recFp = new Uint32Array(cap);
   const podPrev = new Int32Array(cap);
   const podNext = new Int32Array(cap);
   /** 1 while the record is its entry's live one (hashed). */
@@ -152,13 +172,47 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
     const w = splitKey(key);
     const slot = index.find(pod.id, w[0] as number, w[1] as number);
     if (slot === NO_SLOT) return;
+    pod.dropExp = Math.max(pod.dropExp, recExp[slot] as number);
     unlive(pod, slot);
     if (pod.size === 0) forgetPod(pod);
   };
 
   /** Whether the pod has a live entry for key i of `words`. */
-  const holds = (pod: PodEntries, words: Uint32Array, i: number): boolean =>
-    index.find(pod.id, words[2 * i] as number, words[2 * i + 1] as number) !== NO_SLOT;
+  const holds = (pod: PodEntries | undefined, words: Uint32Array, i: number): boolean =>
+    pod !== undefined && index.find(pod.id, words[2 * i] as number, words[2 * i + 1] as number) !== NO_SLOT;
+
+  /**
+   * Whether holding key i of a path, on that path, implies the pod holds the path's keys before it. Entries are
+   * added last key first, so a key's predecessor is always newer than it, and age order (expiry, both bounds) takes
+   * the key first; only a drop out of age order can leave it behind, and then only keys no newer than the dropped
+   * one (expiry grows with insertion: an entry expiring later was added later).
+   */
+  const closedPath = (pod: PodEntries): boolean =>
+    pod.head === NIL || (recExp[pod.head] as number) > pod.dropExp;
+
+  /** The query of {@link onPath} (set per pod; match is synchronous). */
+  const q: {
+    words: Uint32Array;
+    fps: Uint32Array;
+    spec: PodEntries | undefined;
+    held: PathHolder | undefined;
+  } = {
+    words: new Uint32Array(0),
+    fps: new Uint32Array(0),
+    spec: undefined,
+    held: undefined,
+  };
+  /** Key i of the query held on the query's path by the sides known closed: monotone in i, so it can be searched. */
+  const onPath = (i: number): boolean => {
+    const lo = q.words[2 * i] as number;
+    const hi = q.words[2 * i + 1] as number;
+    const fp = q.fps[i] as number;
+    if (q.spec !== undefined) {
+      const s = index.find(q.spec.id, lo, hi);
+      if (s !== NO_SLOT && recFp[s] === fp) return true;
+    }
+    return q.held !== undefined && q.held.hasOnPath(lo, hi, fp);
+  };
 
   return {
     add(podKey, keys) {
@@ -168,11 +222,12 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
       const exp = t + ttl;
       let pod = byKey.get(podKey);
       if (pod === undefined) {
-        pod = { id: nextId++, podKey, size: 0, head: NIL, tail: NIL };
+        pod = { id: nextId++, podKey, size: 0, head: NIL, tail: NIL, dropExp: -Infinity };
         byKey.set(podKey, pod);
         byId.set(pod.id, pod);
       }
       const words = keyWords(keys);
+      const fps = pathFingerprints(words, Math.min(keys.length, perPod));
       filling = pod;
       try {
         // Last block first: a prompt's leading blocks end up the newest, so the bounds drop its tail first. Keys
@@ -183,8 +238,11 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
           const lo = words[2 * i] as number;
           const hi = words[2 * i + 1] as number;
           const known = index.find(pod.id, lo, hi);
-          if (known !== NO_SLOT) unlive(pod, known);
-          else if (pod.size >= perPod && pod.head !== NIL) {
+          if (known !== NO_SLOT) {
+            // The same key on another path (never, for kvroute's chain keys) leaves the old path's next key behind.
+            if (recFp[known] !== fps[i]) pod.dropExp = Math.max(pod.dropExp, recExp[known] as number);
+            unlive(pod, known);
+          } else if (pod.size >= perPod && pod.head !== NIL) {
             unlive(pod, pod.head);
             overflowed++;
           }
@@ -195,6 +253,7 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
           recLo[at] = lo;
           recHi[at] = hi;
           recExp[at] = exp;
+          recFp[at] = fps[i] as number;
           index.insert(at);
           hashed[at] = 1;
           podPrev[at] = pod.tail;
@@ -213,23 +272,35 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
 
     match(keys, podKeys, confirmed) {
       const out = new Map<string, number>();
-      if (keys.length === 0) return out;
+      const n = keys.length;
+      if (n === 0) return out;
       if (count > 0) expire(now());
       const words = keyWords(keys);
+      let fps: Uint32Array | undefined;
+      let guess = n;
       for (const podKey of podKeys) {
         const held = confirmed(podKey);
-        const spec = live > 0 ? byKey.get(podKey) : undefined;
-        let n = 0;
-        if (spec === undefined || spec.size === 0) {
-          // The common case (no recent routing to this pod): exactly the event index's own loop.
-          if (held === undefined) continue;
-          while (n < keys.length && held.has(keys[n] as bigint)) n++;
-        } else if (held === undefined) {
-          while (n < keys.length && holds(spec, words, n)) n++;
-        } else {
-          while (n < keys.length && (holds(spec, words, n) || held.has(keys[n] as bigint))) n++;
+        const found = live > 0 ? byKey.get(podKey) : undefined;
+        const spec = found !== undefined && found.size > 0 ? found : undefined;
+        if (spec === undefined && held === undefined) continue;
+        const path = held !== undefined && isPathHolder(held) ? held : undefined;
+        // Each side known closed is searched (the union of two closed sets is closed); the other is walked below.
+        const specSearch = spec === undefined || closedPath(spec);
+        const heldSearch = held === undefined || (path !== undefined && path.closed());
+        let run = 0;
+        if (specSearch || heldSearch) {
+          fps ??= pathFingerprints(words, n).slice(0, n);
+          q.words = words;
+          q.fps = fps;
+          q.spec = specSearch ? spec : undefined;
+          q.held = heldSearch ? path : undefined;
+          run = firstMissing(n, guess, onPath);
+          guess = run;
         }
-        if (n > 0) out.set(podKey, n);
+        // The exact walk, from what the search proved held: keys held off the query's path, or past a side whose
+        // closure is not known.
+        while (run < n && (holds(spec, words, run) || heldHas(held, keys, words, run))) run++;
+        if (run > 0) out.set(podKey, run);
       }
       return out;
     },
