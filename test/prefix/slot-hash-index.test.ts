@@ -37,7 +37,7 @@ describe("SlotHash", () => {
 
   it.each([
     ["at the load the indexes keep", bucketsFor(48)],
-    ["nearly full (long runs: distances past the stored 0–2, wrap-around)", 49],
+    ["nearly full (long runs: distances past the stored 0–6, wrap-around)", 49],
   ])("agrees with a Map over random inserts and removes, %s", (_, buckets) => {
     const rand = prng(11);
     const n = 48;
