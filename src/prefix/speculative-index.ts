@@ -347,12 +347,13 @@ export function withSpeculation(
   const holder = (podKey: string): BlockHolder | undefined => events.holder(podKey);
   return {
     match(keys, podKeys) {
-      // Pods with no speculative entry (the common case) get the event index's own match, which searches instead
-      // of walking; only the others walk the union block by block.
+      // Pods with no speculative entry get the event index's own match; the others the union match, which searches
+      // too while each side's closure is known (see `match` above).
       if (speculative.size() === 0) return events.match(keys, podKeys);
-      const guessed = podKeys.filter((pod) => speculative.blocks(pod) > 0);
+      const guessed: string[] = [];
+      const plain: string[] = [];
+      for (const pod of podKeys) (speculative.blocks(pod) > 0 ? guessed : plain).push(pod);
       if (guessed.length === 0) return events.match(keys, podKeys);
-      const plain = podKeys.filter((pod) => speculative.blocks(pod) === 0);
       const out = events.match(keys, plain);
       for (const [pod, n] of speculative.match(keys, guessed, holder)) out.set(pod, n);
       return out;
