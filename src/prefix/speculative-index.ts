@@ -13,13 +13,19 @@
  *   bound, the oldest entry across pods. A prompt longer than the per-pod bound keeps its leading blocks, which
  *   are the ones a match needs.
  *
- * Layout: one global ring of (pod, key words, expiry) records in insertion order, preallocated at `maxBlocks`; a
+ * Layout: one global ring of (pod, key words, expiry, path fingerprint) records in insertion order, preallocated at `maxBlocks`; a
  * {@link SlotHash} over the ring indexes each (pod, key)'s live record, and each pod's live records are linked in
  * insertion order (a refresh unlinks the old record and appends a new one). Every entry has the same TTL, so
  * insertion order is expiry order: expiry and the global bound both pop the ring's head, O(1) per entry, and the
  * per-pod bound takes the pod's list head. A record whose entry was refreshed or dropped since is stale (no longer
- * hashed) and is skipped when popped. 29 bytes a ring slot plus 8 of hash buckets: ~37 bytes an entry, no `BigInt`
+ * hashed) and is skipped when popped. 33 bytes a ring slot plus 8 of hash buckets: ~41 bytes an entry, no `BigInt`
  * kept. A forgotten pod's records stay hashed under its id (never reused) until the ring pops them.
+ *
+ * Matching the union with the event index searches (key-path.ts) instead of walking, as the other indexes do: a
+ * prompt's keys are added last first, so every entry's predecessor on its path is newer and age order never leaves
+ * a key without the one before it; only drops out of age order (`stored`, `removed`) can, and only until the pod's
+ * entries no newer than the dropped one are gone ({@link closedPath}). A side not known closed is walked exactly,
+ * from where the search of the other side stopped.
  *
  * @module
  */
