@@ -80,8 +80,8 @@ interface PodEntries {
   head: number;
   tail: number;
   /**
-   * Latest expiry of an entry dropped out of age order (`stored`, `removed`, a refresh onto another path): while
-   * the pod holds an entry that does not expire later, it may hold a key without the key before it on its path.
+   * Latest expiry of an entry dropped out of age order (`stored`, `removed`): while the pod holds an entry that does
+   * not expire later, it may hold a key without the key before it on its path.
    */
   dropExp: number;
 }
@@ -244,11 +244,10 @@ export function createSpeculativeIndex(options: SpeculativeIndexOptions): Specul
           const lo = words[2 * i] as number;
           const hi = words[2 * i + 1] as number;
           const known = index.find(pod.id, lo, hi);
-          if (known !== NO_SLOT) {
-            // The same key on another path (never, for kvroute's chain keys) leaves the old path's next key behind.
-            if (recFp[known] !== fps[i]) pod.dropExp = Math.max(pod.dropExp, recExp[known] as number);
-            unlive(pod, known);
-          } else if (pod.size >= perPod && pod.head !== NIL) {
+          // A refresh keeps the key held; onto another path (never, for kvroute's chain keys) it only stops counting
+          // for the search on the old one, and the exact walk after the search still counts it.
+          if (known !== NO_SLOT) unlive(pod, known);
+          else if (pod.size >= perPod && pod.head !== NIL) {
             unlive(pod, pod.head);
             overflowed++;
           }

@@ -79,6 +79,29 @@ describe("withSpeculation: pods with speculative entries", () => {
   });
 });
 
+describe("speculative match with keys that are not chains", () => {
+  it("still counts a key refreshed onto another path (the walk after the search finds it)", () => {
+    const options = { ttlMs: 100, maxBlocks: 100, maxBlocksPerPod: 100, now: () => 0 };
+    const spec = createSpeculativeIndex(options);
+    const reference = createReference(options);
+    for (const index of [spec, reference]) {
+      index.add("a", new BigUint64Array([1n, 2n, 3n, 4n]));
+      index.add("a", new BigUint64Array([9n, 2n]));
+    }
+    const none = (): undefined => undefined;
+    for (const query of [
+      [1n, 2n, 3n, 4n],
+      [9n, 2n, 3n],
+      [1n, 9n],
+      [2n, 3n, 4n],
+    ]) {
+      const keys = new BigUint64Array(query);
+      expect(spec.match(keys, ["a"], none)).toEqual(reference.match(keys, ["a"], none));
+    }
+    expect(spec.match(new BigUint64Array([1n, 2n, 3n, 4n]), ["a"], none)).toEqual(new Map([["a", 4]]));
+  });
+});
+
 describe("withSpeculation against the exact walk", () => {
   const PODS = ["a", "b", "c"];
 
