@@ -21,6 +21,7 @@ import type { EventPod } from "./event-entries";
 import { EventEntries, NIL } from "./event-entries";
 import { ROOT_FINGERPRINT, firstMissing, keyWords, pathFingerprints, splitKey } from "./key-path";
 import type { BlockListener, KvEventSink, PathHolder, PrefixIndex, StoredBlocks } from "./prefix-index";
+import { repeatsHash } from "./repeated-hash";
 import { NO_SLOT } from "./slot-hash";
 
 /** Options of {@link createEventIndex}. */
@@ -91,48 +92,6 @@ function engineWords(hashes: readonly bigint[], n: number): Uint32Array {
   if (engineHashes.length < n) engineHashes = new BigUint64Array(Math.max(n, engineHashes.length * 2));
   for (let i = 0; i < n; i++) engineHashes[i] = hashes[i] as bigint;
   return new Uint32Array(engineHashes.buffer, 0, 2 * n);
-}
-
-/** Scratch of {@link repeatsHash}: block index per bucket, valid where its stamp is the current call's. */
-let seenBlock = new Int32Array(1024);
-let seenStamp = new Int32Array(1024);
-let stamp = 0;
-
-/**
- * Whether an engine hash occurs twice among the first `n` of `eng` (exact: equal words are compared). vLLM never
- * repeats one within an event; when none repeats, a block the event's first pass did not find cannot have been
- * created since, and storing it needs no second lookup.
- */
-function repeatsHash(eng: Uint32Array, n: number): boolean {
-  if (seenBlock.length < 4 * n) {
-    let size = seenBlock.length;
-    while (size < 4 * n) size *= 2;
-    seenBlock = new Int32Array(size);
-    seenStamp = new Int32Array(size);
-    stamp = 0;
-  }
-  if (stamp === 0x7fffffff) {
-    seenStamp.fill(0);
-    stamp = 0;
-  }
-  stamp++;
-  const mask = seenBlock.length - 1;
-  for (let i = 0; i < n; i++) {
-    const lo = eng[2 * i] as number;
-    const hi = eng[2 * i + 1] as number;
-    let j = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
-    j ^= j >>> 15;
-    for (;;) {
-      j &= mask;
-      if (seenStamp[j] !== stamp) break;
-      const k = seenBlock[j] as number;
-      if (eng[2 * k] === lo && eng[2 * k + 1] === hi) return true;
-      j++;
-    }
-    seenStamp[j] = stamp;
-    seenBlock[j] = i;
-  }
-  return false;
 }
 
 /** Create an empty event index. */
