@@ -47,7 +47,10 @@ export interface EventIndexPodStats {
   readonly unknownRemovals: number;
   /** Blocks of this pod evicted by the global bound. */
   readonly evicted: number;
-  /** Blocks skipped because the event carried fewer than `blockHashes.length × blockSize` token ids. */
+  /**
+   * Blocks skipped because the event carried fewer than `blockHashes.length × blockSize` token ids, or repeated a
+   * block hash (the whole event is refused).
+   */
   readonly malformed: number;
 }
 
@@ -191,6 +194,13 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       const own = keyWords(ownKeys);
       const fps = pathFingerprints(own, n, startFp);
       const eng = engineWords(event.blockHashes, n);
+      // vLLM never repeats a block hash within one event (each is a chain over the ones before it). An event that
+      // does is refused whole, before anything changes, and counted as malformed: linking a repeated block under
+      // itself would leave a record that is its own parent.
+      if (repeatsHash(eng, n)) {
+        pod.malformed += n;
+        return;
+      }
       if (eventSlots.length < n) eventSlots = new Int32Array(Math.max(n, eventSlots.length * 2));
       const slots = eventSlots;
       // Blocks past the global bound would be evicted by this same event (its first blocks are the most recent).
@@ -216,22 +226,12 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
       }
       // Missing blocks, first to last, each linked to the record before it. The anchor's child is counted first,
       // so an eviction below makes it a zombie (its new child an orphan) rather than a freed slot.
-      const repeats = repeatsHash(eng, kept);
       const reserved = anchorSlot !== NO_SLOT && slots[0] === NO_SLOT;
       if (reserved) entries.reserveChild(anchorSlot);
       for (let i = 0; i < kept; i++) {
         if (slots[i] !== NO_SLOT) continue;
         const lo = eng[2 * i] as number;
         const hi = eng[2 * i + 1] as number;
-        const again = repeats ? entries.findEngine(pod.id, lo, hi) : NO_SLOT;
-        if (again !== NO_SLOT) {
-          // An engine hash repeated within the event.
-          if (sameOwn(again, own, i)) {
-            slots[i] = again;
-            continue;
-          }
-          entries.remove(pod, again);
-        }
         if (entries.live >= maxBlocks) evictOldest();
         const up = i > 0 ? (slots[i - 1] as number) : anchorSlot;
         const ownLo = own[2 * i] as number;

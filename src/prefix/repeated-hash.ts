@@ -1,6 +1,6 @@
 /**
  * Whether a list of 64-bit hashes (as 32-bit word pairs) repeats one, in one pass over a small reused table: the
- * event index asks it once per `BlockStored`, to skip a lookup per block in the usual case of no repeat.
+ * event index asks it once per `BlockStored` and refuses an event that repeats one.
  *
  * @module
  */
@@ -12,8 +12,7 @@ let stamp = 0;
 
 /**
  * Whether an engine hash occurs twice among the first `n` of `eng` (exact: equal words are compared). vLLM never
- * repeats one within an event; when none repeats, a block the event's first pass did not find cannot have been
- * created since, and storing it needs no second lookup.
+ * repeats one within an event; an event that does is malformed (a block would be linked under itself).
  */
 export function repeatsHash(eng: Uint32Array, n: number): boolean {
   if (seenBlock.length < 4 * n) {

@@ -29,6 +29,30 @@ describe("createEventIndex", () => {
     expect(idx.match(hasher.chain(range(16), B, ""), ["a"])).toEqual(new Map([["a", 4]]));
   });
 
+  it("refuses a whole event that repeats a block hash, before changing anything, and counts it as malformed", () => {
+    const idx = createEventIndex({ hasher, maxBlocks: 100 });
+    storeEvent(idx, "a", range(8), B, { base: 10n });
+    const prompt = hasher.chain(range(16), B, "");
+    const before = idx.match(prompt, ["a"]);
+    // Block 11 (held) first, then a new block, then 11 again: a record must never end up its own parent.
+    idx.blockStored("a", {
+      blockHashes: [11n, 30n, 11n, 31n],
+      parentBlockHash: undefined,
+      tokenIds: range(16),
+      blockSize: B,
+      loraName: undefined,
+    });
+    expect(idx.stats("a")).toMatchObject({ blocks: 2, malformed: 4 });
+    expect(idx.match(prompt, ["a"])).toEqual(before);
+    // The pod's state is intact: a well-formed event extends it, a removal resolves, a clear empties it.
+    storeEvent(idx, "a", range(8, 9), B, { base: 20n, parent: 11n });
+    expect(idx.match(prompt, ["a"])).toEqual(new Map([["a", 4]]));
+    idx.blockRemoved("a", [10n]);
+    expect(idx.match(prompt, ["a"]).size).toBe(0);
+    idx.allBlocksCleared("a");
+    expect(idx.size()).toBe(0);
+  });
+
   it("skips and counts blocks whose parent is given but unknown", () => {
     const idx = createEventIndex({ hasher, maxBlocks: 100 });
     storeEvent(idx, "a", range(8, 9), B, { base: 20n, parent: 999n });
