@@ -19,11 +19,11 @@ describe("label limiter", () => {
 describe("pod label", () => {
   it("admits current pods up to the bound, names departed pods `departed`, and frees their slots", () => {
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"])]);
+    cluster.replace([pod("a", "127.0.0.1", ["m"]), pod("b", "127.0.0.2", ["m"])]);
     const l = createPodLabel(cluster, 1);
     expect([l.admit("a"), l.admit("b"), l.admit("zz")]).toEqual(["a", "other", "departed"]);
     // a leaves, c arrives: a's slot goes to c.
-    cluster.replace([pod("b", "10.0.0.2", ["m"]), pod("c", "10.0.0.3", ["m"])]);
+    cluster.replace([pod("b", "127.0.0.2", ["m"]), pod("c", "127.0.0.3", ["m"])]);
     expect([l.admit("a"), l.admit("c"), l.admit("b")]).toEqual(["departed", "c", "other"]);
     expect(l.size).toBe(1);
   });
@@ -32,7 +32,7 @@ describe("pod label", () => {
 describe("metrics", () => {
   it("removes every series of a departed pod, histograms included, and keeps the others", async () => {
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"])]);
+    cluster.replace([pod("a", "127.0.0.1", ["m"]), pod("b", "127.0.0.2", ["m"])]);
     const metrics = createMetrics(createLoadTracker(), cluster);
     for (const name of ["a", "b"]) {
       const p = metrics.podLabel.admit(name);
@@ -41,7 +41,7 @@ describe("metrics", () => {
       metrics.scrapeSeconds.observe({ pod: p }, 0.01);
       metrics.kvEventIssues.inc({ pod: p, kind: "gap" });
     }
-    cluster.replace([pod("b", "10.0.0.2", ["m"])]);
+    cluster.replace([pod("b", "127.0.0.2", ["m"])]);
     // 2 scrape series, 1 histogram series, 1 issue series.
     expect(await metrics.removeDepartedPodSeries()).toBe(4);
     const text = await metrics.registry.metrics();
@@ -52,7 +52,7 @@ describe("metrics", () => {
 
   it("labels models no pod names `unknown`", () => {
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("any", "10.0.0.2", ["*"])]);
+    cluster.replace([pod("a", "127.0.0.1", ["m"]), pod("any", "127.0.0.2", ["*"])]);
     const metrics = createMetrics(createLoadTracker(), cluster);
     expect(["m", "client-chosen", "*"].map((m) => metrics.modelLabel.admit(m))).toEqual([
       "m",
@@ -63,7 +63,7 @@ describe("metrics", () => {
 
   it("per-pod in-flight series beyond the bound sum into other", async () => {
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "10.0.0.1", ["m"]), pod("b", "10.0.0.2", ["m"]), pod("c", "10.0.0.3", ["m"])]);
+    cluster.replace([pod("a", "127.0.0.1", ["m"]), pod("b", "127.0.0.2", ["m"]), pod("c", "127.0.0.3", ["m"])]);
     const load = createLoadTracker();
     const metrics = createMetrics(load, cluster, { maxPodSeries: 1 });
     load.reserve("default/a", 10);

@@ -57,7 +57,7 @@ describe("createTokenizerRegistry", () => {
     [{ perModel: { m2: { type: "magic" } } }, /model "m2": field "type" must be one of/],
     [
       // loopback-check: not-dialled (an invalid spec, rejected before any use)
-      { perModel: { m3: { type: "remote", endpoint: "10.0.0.1" } } },
+      { perModel: { m3: { type: "remote", endpoint: "127.0.0.1" } } },
       /model "m3": field "endpoint" must be an http/,
     ],
     [
