@@ -21,6 +21,7 @@
  */
 import { Decoder } from "@msgpack/msgpack";
 import { decodeBatchFast } from "./fast-decode";
+import { msgpackBoundsProblem } from "./msgpack-bounds";
 
 /** Why a payload was rejected. */
 export type DecodeErrorReason =
@@ -254,6 +255,9 @@ export function decodeBatch(payload: Uint8Array): DecodedBatch | DecodeError {
  */
 export function decodeBatchGeneric(payload: Uint8Array): DecodedBatch | DecodeError {
   if (payload.length === 0) return { kind: "error", reason: "empty", detail: "empty payload" };
+  // Checked before decoding: the decoder allocates for claimed lengths and has no depth limit.
+  const unbounded = msgpackBoundsProblem(payload);
+  if (unbounded !== undefined) return { kind: "error", reason: "msgpack", detail: unbounded };
   let raw: unknown;
   try {
     raw = decoder.decode(payload);

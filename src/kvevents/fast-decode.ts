@@ -108,8 +108,8 @@ function optStr(): string | undefined {
 function optList(): unknown[] | undefined {
   if (c.nil()) return undefined;
   const n = c.arrayLength();
-  const out = new Array<unknown>(n);
-  for (let i = 0; i < n; i++) out[i] = c.value();
+  const out: unknown[] = [];
+  for (let i = 0; i < n; i++) out.push(c.value(1));
   return out;
 }
 

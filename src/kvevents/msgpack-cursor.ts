@@ -8,6 +8,13 @@
 /** Thrown to unwind to "not on the fast path" (a symbol: no stack trace per bail-out). */
 export const BAIL = Symbol("bail");
 
+/**
+ * Deepest nesting {@link MsgpackCursor.value} reads before bailing: the recursion must not overflow the stack on a
+ * hostile payload (a `RangeError` is not a bail-out and escaped `decodeBatch`). Well under the generic path's
+ * `MAX_MSGPACK_DEPTH`, so whatever this path accepts, the generic one accepts too.
+ */
+export const MAX_VALUE_DEPTH = 16;
+
 /** Position and bytes of the payload being read (reset per payload; decoding is synchronous). */
 export class MsgpackCursor {
   buf: Uint8Array = new Uint8Array(0);
@@ -49,21 +56,25 @@ export class MsgpackCursor {
     return this.buf[this.pos++] as number;
   }
 
-  /** Length of an array whose header starts at `this.pos`. */
+  /**
+   * Length of an array whose header starts at `this.pos`. Bails when it claims more elements than there are bytes
+   * left (each takes at least one): callers allocate for the length, which must be backed by the payload's bytes.
+   */
   arrayLength(): number {
     const b = this.u8();
-    if (b >= 0x90 && b <= 0x9f) return b - 0x90;
-    if (b === 0xdc) {
+    let n: number;
+    if (b >= 0x90 && b <= 0x9f) n = b - 0x90;
+    else if (b === 0xdc) {
       this.need(2);
       this.pos += 2;
-      return this.view.getUint16(this.pos - 2);
-    }
-    if (b === 0xdd) {
+      n = this.view.getUint16(this.pos - 2);
+    } else if (b === 0xdd) {
       this.need(4);
       this.pos += 4;
-      return this.view.getUint32(this.pos - 4);
-    }
-    throw BAIL;
+      n = this.view.getUint32(this.pos - 4);
+    } else throw BAIL;
+    if (n > this.end - this.pos) throw BAIL;
+    return n;
   }
 
   /** An ASCII string whose header byte `b` was read; bails on anything else (the generic UTF-8 decoder decides). */
@@ -133,8 +144,11 @@ export class MsgpackCursor {
     return b === 0xcf ? this.view.getBigUint64(this.pos - 8) : this.view.getBigInt64(this.pos - 8);
   }
 
-  /** Any value of the kinds the generic decoder builds plainly (nil, bool, numbers, ASCII strings, arrays). */
-  value(): unknown {
+  /**
+   * Any value of the kinds the generic decoder builds plainly (nil, bool, numbers, ASCII strings, arrays), nested
+   * at most {@link MAX_VALUE_DEPTH} deep. Arrays grow by what is read, not by what their header claims.
+   */
+  value(depth = 0): unknown {
     const b = this.u8();
     if (b === 0xc0) return null;
     if (b === 0xc2) return false;
@@ -142,10 +156,11 @@ export class MsgpackCursor {
     if (b === 0xcf || b === 0xd3) return this.bigAfter(b);
     if ((b >= 0xa0 && b <= 0xbf) || b === 0xd9 || b === 0xda) return this.asciiAfter(b);
     if ((b >= 0x90 && b <= 0x9f) || b === 0xdc || b === 0xdd) {
+      if (depth >= MAX_VALUE_DEPTH) throw BAIL;
       this.pos--;
       const n = this.arrayLength();
-      const out = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) out[i] = this.value();
+      const out: unknown[] = [];
+      for (let i = 0; i < n; i++) out.push(this.value(depth + 1));
       return out;
     }
     return this.numberAfter(b);
