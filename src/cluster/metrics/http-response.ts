@@ -149,8 +149,22 @@ export class ResponseReader {
     return this.finish({ t: "error", code: "ECONNRESET" });
   }
 
-  /** Reads head bytes; returns how many of `data` it consumed, or an error. */
+  /**
+   * Reads head bytes; returns how many of `data` it consumed, or an error. Interim (1xx) responses are skipped in a
+   * loop, not by recursion: a read full of them must not cost a stack frame each.
+   */
   private readHead(data: Buffer): number | FeedResult {
+    let used = 0;
+    for (;;) {
+      const r = this.readOneHead(data.subarray(used));
+      if (typeof r !== "number") return r;
+      used += r;
+      if (this.headDone || used === data.length || this.head !== undefined) return used;
+    }
+  }
+
+  /** Reads one head (or skips one interim response); returns how many of `data` it consumed, or an error. */
+  private readOneHead(data: Buffer): number | FeedResult {
     const prev = this.head;
     const buf = prev ? Buffer.concat([prev, data]) : data;
     // Reject what is not HTTP as soon as its first bytes show it (an SSH banner, a TLS alert).
@@ -171,10 +185,7 @@ export class ResponseReader {
       this.status = 0;
       this.framing = "close";
       this.keepAlive = true;
-      const rest = data.subarray(used);
-      if (rest.length === 0) return used;
-      const r = this.readHead(rest);
-      return typeof r === "number" ? used + r : r;
+      return used;
     }
     this.headDone = true;
     return used;
