@@ -176,6 +176,8 @@ export class ResponseReader {
       this.head = buf === data ? Buffer.from(data) : buf; // `data` may be overwritten after this call
       return data.length;
     }
+    // The bound holds however the head arrived, in pieces or whole in one read.
+    if (end + 4 > MAX_HEAD_BYTES) return { t: "error", code: "HPE_HEADER_OVERFLOW" };
     const used = end + 4 - (prev ? prev.length : 0);
     this.head = undefined;
     const bad = this.parseHead(buf.toString("latin1", 0, end));

@@ -3,7 +3,57 @@
  * bytes no HTTP server would send. Each exchange must end in a defined, counted outcome, within the client's own
  * timeout, holding no more than its bounds.
  */
-import { ResponseReader } from "../../../src/cluster/metrics/http-response";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import type { GetOutcome } from "../../../src/cluster/metrics/http-get";
+import { MAX_HEAD_BYTES, ResponseReader } from "../../../src/cluster/metrics/http-response";
+import { createMetricsClient } from "../../../src/cluster/metrics/metrics-client";
+import type { MetricsClient } from "../../../src/cluster/metrics/metrics-client";
+
+const servers: net.Server[] = [];
+const clients: MetricsClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+/** A pod that answers every request on every connection with `answer` (written in one piece). */
+async function hostilePod(answer: Buffer): Promise<number> {
+  const server = net.createServer((socket) => {
+    socket.on("error", () => undefined);
+    socket.on("data", () => socket.write(answer));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+function scrape(port: number): Promise<GetOutcome> {
+  const c = createMetricsClient();
+  clients.push(c);
+  return new Promise((resolve) =>
+    c.get(
+      "pod",
+      { host: "127.0.0.1", port, path: "/metrics" },
+      { timeoutMs: 5000, maxBodyBytes: 1 << 20 },
+      resolve,
+    ),
+  );
+}
+
+describe("a hostile pod", () => {
+  it("is refused a head over the bound when it arrives whole in one read, as when it trickles in", async () => {
+    // ~40 KB of headers and the end of the head, all in one write (one or two socket reads).
+    const head = `HTTP/1.1 200 OK\r\nX-Pad: ${"a".repeat(40_000)}\r\nContent-Length: 2\r\n\r\nok`;
+    expect(head.length).toBeGreaterThan(MAX_HEAD_BYTES);
+    const port = await hostilePod(Buffer.from(head, "latin1"));
+    expect(await scrape(port)).toMatchObject({
+      t: "failed",
+      reason: "http-error",
+      message: "HPE_HEADER_OVERFLOW",
+    });
+  });
+});
 
 describe("ResponseReader fed a flood of interim responses", () => {
   it("skips 100 000 of them in one feed without a stack frame each, then reads the real answer", () => {
