@@ -19,6 +19,8 @@
 
 /** Most bytes of status line and headers (Node's default header limit is 16 KiB). */
 export const MAX_HEAD_BYTES = 16 * 1024;
+/** Body bytes a store may be sized for beyond twice those received, on an announcement (one socket read). */
+const READ_AHEAD_BYTES = 64 * 1024;
 /** Most bytes of one chunk-size line, extensions included. */
 const MAX_CHUNK_LINE = 1024;
 
@@ -338,8 +340,9 @@ export class ResponseReader {
 
   private copy(bytes: Buffer): void {
     const need = this.kept + bytes.length;
-    // Room for what is announced to follow too (a content-length body, the rest of a chunk), within the limit.
-    const expected = Math.min(this.maxBodyBytes, need + this.remaining);
+    // Room for what is announced to follow too (a content-length body, the rest of a chunk), within the limit, but
+    // no more than twice what has arrived plus one read: a few bytes announcing the limit must not cost the limit.
+    const expected = Math.min(this.maxBodyBytes, need + this.remaining, 2 * need + READ_AHEAD_BYTES);
     if (need > this.store.buf.length) this.grow(Math.max(need, expected));
     bytes.copy(this.store.buf, this.kept);
     this.kept = need;

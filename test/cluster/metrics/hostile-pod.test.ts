@@ -6,7 +6,7 @@
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { GetOutcome } from "../../../src/cluster/metrics/http-get";
-import { MAX_HEAD_BYTES, ResponseReader } from "../../../src/cluster/metrics/http-response";
+import { MAX_HEAD_BYTES, ResponseReader, bodyStore } from "../../../src/cluster/metrics/http-response";
 import { createMetricsClient } from "../../../src/cluster/metrics/metrics-client";
 import type { MetricsClient } from "../../../src/cluster/metrics/metrics-client";
 
@@ -63,4 +63,23 @@ describe("ResponseReader fed a flood of interim responses", () => {
     expect(out).toMatchObject({ t: "done", status: 200 });
     expect(out.t === "done" && out.body.toString()).toBe("ok");
   });
+});
+
+describe("ResponseReader told of a large body that does not come", () => {
+  const LIMIT = 8 * 1024 * 1024;
+  it.each([
+    ["a content-length", "Content-Length: 8388000\r\n\r\n"],
+    ["a chunk size", "Transfer-Encoding: chunked\r\n\r\nffffffffffff\r\n"],
+  ])(
+    "does not size its store by %s it has not received (a few bytes cannot cost the body limit)",
+    (_t, rest) => {
+      const store = bodyStore();
+      const r = new ResponseReader(LIMIT, store);
+      // The body's first byte with the head, a second in the next read: the store is sized on the second.
+      expect(r.feed(Buffer.from(`HTTP/1.1 200 OK\r\n${rest}a`, "latin1"))).toEqual({ t: "more" });
+      expect(r.feed(Buffer.from("b"))).toEqual({ t: "more" });
+      expect(store.buf.subarray(0, 2).toString()).toBe("ab");
+      expect(store.buf.length).toBeLessThanOrEqual(128 * 1024);
+    },
+  );
 });
