@@ -137,6 +137,9 @@ class Parser {
   /** Set by `valueEnd`: the value just scanned holds an escape. */
   private escaped = false;
 
+  /** Label names of the label set being read, filled only when it is large (see `hasDuplicateLastName`). */
+  private readonly labelNames = new Set<string>();
+
   constructor(
     private readonly text: string,
     o: ParseOptions,
@@ -334,6 +337,8 @@ class Parser {
    */
   private labelSet(p: number, end: number, out: string[]): number {
     const text = this.text;
+    const names = this.labelNames;
+    names.clear();
     for (;;) {
       while (p < end && isBlank(text.charCodeAt(p))) p += 1;
       if (p >= end) return -1;
@@ -364,7 +369,7 @@ class Parser {
       const c = text.charCodeAt(p);
       if (c === COMMA) p += 1;
       else if (c !== RBRACE) return -1;
-      if (hasDuplicateLastName(out)) return -1;
+      if (hasDuplicateLastName(out, names)) return -1;
     }
   }
 

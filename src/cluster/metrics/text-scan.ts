@@ -106,10 +106,26 @@ export function parseTimestamp(text: string, start: number, end: number): number
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
-/** True when the last label name pushed onto `out` already occurs earlier in it. */
-export function hasDuplicateLastName(out: string[]): boolean {
-  const last = out[out.length - 2];
-  for (let i = 0; i < out.length - 2; i += 2) if (out[i] === last) return true;
+/**
+ * Label sets up to this many labels are checked for a repeated name by comparing with each earlier one (cheaper than
+ * a set for the handful a real sample has); larger ones through a set, so a line of n labels costs O(n), not O(n²):
+ * a hostile pod's line of 10⁶ labels took the scrape thread ~25 minutes the quadratic way.
+ */
+const SMALL_LABEL_SET = 16;
+
+/**
+ * True when the last label name pushed onto `out` (name, value pairs) already occurs earlier in it. Call after each
+ * push with the same `names`, a set owned by the caller for one label set (filled here once the set is large).
+ */
+export function hasDuplicateLastName(out: string[], names?: Set<string>): boolean {
+  const last = out[out.length - 2] as string;
+  if (names === undefined || out.length <= 2 * SMALL_LABEL_SET) {
+    for (let i = 0; i < out.length - 2; i += 2) if (out[i] === last) return true;
+    return false;
+  }
+  if (names.size === 0) for (let i = 0; i < out.length - 2; i += 2) names.add(out[i] as string);
+  if (names.has(last)) return true;
+  names.add(last);
   return false;
 }
 
