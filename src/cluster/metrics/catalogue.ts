@@ -195,13 +195,25 @@ function integer(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-/** Comma-separated adapter names, empty entries dropped. */
+/**
+ * Most names kept of one adapter list. vLLM lists the adapters on the GPU (bounded by `max_loras`, a few dozen at
+ * most in practice); a pod listing more is broken or hostile, and every routing decision for a LoRA request scans
+ * each pod's lists (`loraTier`), so a list of 10⁶ names would cost that decision ~200 ms per pod. Past the bound
+ * the later names are dropped.
+ */
+export const MAX_LISTED_ADAPTERS = 256;
+
+/** Comma-separated adapter names, empty entries dropped, the first {@link MAX_LISTED_ADAPTERS} kept. */
 function adapters(text: string | undefined): string[] {
   if (!text) return [];
   const out: string[] = [];
-  for (const part of text.split(",")) {
-    const name = part.trim();
+  let from = 0;
+  while (from <= text.length && out.length < MAX_LISTED_ADAPTERS) {
+    let comma = text.indexOf(",", from);
+    if (comma === -1) comma = text.length;
+    const name = text.slice(from, comma).trim();
     if (name) out.push(detach(name));
+    from = comma + 1;
   }
   return out;
 }

@@ -5,7 +5,11 @@
  */
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { CATALOGUE_SAMPLE_NAMES } from "../../../src/cluster/metrics/catalogue";
+import {
+  CATALOGUE_SAMPLE_NAMES,
+  MAX_LISTED_ADAPTERS,
+  engineMetricsFromText,
+} from "../../../src/cluster/metrics/catalogue";
 import type { GetOutcome } from "../../../src/cluster/metrics/http-get";
 import { MAX_HEAD_BYTES, ResponseReader, bodyStore } from "../../../src/cluster/metrics/http-response";
 import { createMetricsClient } from "../../../src/cluster/metrics/metrics-client";
@@ -110,5 +114,23 @@ describe("a catalogue sample with a huge label set", () => {
       const e = parsePrometheusText(`${name}{${set}} 3\n`, { only: CATALOGUE_SAMPLE_NAMES, skim: true });
       expect([e.samples.has(name), e.malformedLines]).toEqual([false, 1]);
     }
+  });
+});
+
+describe("a LoRA adapter list of a million names", () => {
+  // Each routing decision for a LoRA request scans a pod's running and waiting lists and builds a set of them
+  // (`loraTier`): a 5 MB body listing 10⁶ names cost ~200 ms of the main thread per such pod, per request.
+  it("keeps at most MAX_LISTED_ADAPTERS names of each list, the first ones", () => {
+    const names = Array.from({ length: 1_000_000 }, (_, i) => `a${i}`);
+    const body =
+      `vllm:lora_requests_info{max_lora="4",running_lora_adapters="${names.join(",")}",` +
+      `waiting_lora_adapters="${names.slice(0, 3).join(",")}"} 1\n`;
+    const m = engineMetricsFromText(
+      parsePrometheusText(body, { only: CATALOGUE_SAMPLE_NAMES, skim: true }),
+      5,
+    );
+    expect(m.lora?.running).toEqual(names.slice(0, MAX_LISTED_ADAPTERS));
+    expect(m.lora?.waiting).toEqual(["a0", "a1", "a2"]);
+    expect(MAX_LISTED_ADAPTERS).toBeGreaterThanOrEqual(256);
   });
 });
