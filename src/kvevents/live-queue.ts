@@ -1,20 +1,33 @@
 /**
  * The bounded queue of live batches between a pod's SUB socket and its apply loop. At the bound the newest batch
  * is dropped (and remembered: a gap even if no later batch arrives), so a slow sink or a long replay fills this
- * queue rather than libzmq's buffers or the heap.
+ * queue rather than libzmq's buffers or the heap. The bound is in batches and in payload bytes: an engine that
+ * publishes large batches (or a hostile one publishing huge ones) fills the byte bound first.
  *
  * @module
  */
 import type { SeqBatch } from "./replay";
+
+/** Default bound of the payload bytes a pod's queue holds. */
+export const DEFAULT_QUEUE_BYTES = 128 * 1024 * 1024;
 
 /** FIFO of live batches with a bound. */
 export class LiveQueue {
   private readonly items: (SeqBatch | undefined)[] = [];
   private head = 0;
   private droppedUpTo: bigint | undefined;
+  /** Payload bytes of the batches held. */
+  private bytes = 0;
 
-  /** @param limit Most batches held (beyond it `push` drops). */
-  constructor(private readonly limit: number) {}
+  /**
+   * @param limit Most batches held (beyond it `push` drops).
+   * @param byteLimit Most payload bytes held; a batch that would pass it is dropped, unless the queue is empty (a
+   *   batch is never refused for its size alone: the socket's message-size bound is for that).
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly byteLimit = DEFAULT_QUEUE_BYTES,
+  ) {}
 
   /** Batches held now. */
   get size(): number {
@@ -23,11 +36,13 @@ export class LiveQueue {
 
   /** Append; false (and the batch dropped) when the queue is full. */
   push(b: SeqBatch): boolean {
-    if (this.size >= this.limit) {
+    const size = this.size;
+    if (size >= this.limit || (size > 0 && this.bytes + b.payload.length > this.byteLimit)) {
       this.droppedUpTo = b.seq;
       return false;
     }
     this.items.push(b);
+    this.bytes += b.payload.length;
     return true;
   }
 
@@ -38,6 +53,7 @@ export class LiveQueue {
     // Release the slot at once: a consumed payload must not stay reachable (it would survive young-generation GCs
     // and be promoted, making every batch cost an old-generation collection later).
     this.items[this.head++] = undefined;
+    if (m) this.bytes -= m.payload.length;
     if (this.head === this.items.length) {
       this.items.length = 0;
       this.head = 0;

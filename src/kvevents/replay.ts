@@ -11,6 +11,13 @@
 import { Dealer } from "zeromq";
 import { socketFailure } from "./types";
 
+/**
+ * Largest message part kvroute takes from an engine's sockets (libzmq's `ZMQ_MAXMSGSIZE`: a peer sending a larger
+ * one is disconnected, and the connection is made again). A real `KVEventBatch` is well under a megabyte per
+ * thousand blocks; without a bound libzmq would buffer whatever size a hostile engine announced.
+ */
+export const MAX_KV_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /** The replay end marker: sequence `0xffffffffffffffff` with an empty payload. */
 export const END_SEQ = 0xffffffffffffffffn;
 
@@ -50,7 +57,12 @@ export class ReplayRequest {
     private readonly from: bigint,
     timeoutMs: number,
   ) {
-    this.dealer = new Dealer({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
+    this.dealer = new Dealer({
+      linger: 0,
+      receiveTimeout: timeoutMs,
+      sendTimeout: timeoutMs,
+      maxMessageSize: MAX_KV_MESSAGE_BYTES,
+    });
   }
 
   /** Send the request and yield the replayed batches in order until the end marker. Throws {@link ReplayFailure}. */

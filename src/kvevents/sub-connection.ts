@@ -6,7 +6,7 @@
  * @module
  */
 import { Subscriber } from "zeromq";
-import { tcpEndpoint } from "./replay";
+import { MAX_KV_MESSAGE_BYTES, tcpEndpoint } from "./replay";
 import type { SocketFailure } from "./types";
 import { socketFailure } from "./types";
 
@@ -51,7 +51,11 @@ export class SubConnection {
     let backoff = initialMs;
     const endpoint = tcpEndpoint(this.ip, this.port);
     while (!this.closed) {
-      const sub = new Subscriber({ linger: 0, ipv6: this.ip.includes(":") });
+      const sub = new Subscriber({
+        linger: 0,
+        ipv6: this.ip.includes(":"),
+        maxMessageSize: MAX_KV_MESSAGE_BYTES,
+      });
       this.sub = sub;
       void this.watchConnection(sub);
       try {

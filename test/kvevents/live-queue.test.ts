@@ -29,4 +29,18 @@ describe("LiveQueue", () => {
     expect(out).toEqual(Array.from({ length: 5000 }, (_, i) => BigInt(i)));
     expect(q.takeDropped()).toBeUndefined();
   });
+
+  it("holds at most its byte bound: a hostile engine's large batches are dropped, not queued by the thousand", () => {
+    const big = (seq: number): SeqBatch => ({ seq: BigInt(seq), payload: Buffer.alloc(400) });
+    const q = new LiveQueue(10_000, 1000);
+    expect([1, 2, 3, 4].map((s) => q.push(big(s)))).toEqual([true, true, false, false]);
+    expect(q.takeDropped()).toBe(4n);
+    expect(q.push(batch(5))).toBe(true); // small enough to fit under the bound
+    expect(q.shift()?.seq).toBe(1n);
+    expect(q.push(big(6))).toBe(true); // room again once a batch is consumed
+    expect([q.shift(), q.shift(), q.shift(), q.shift()].map((b) => b?.seq)).toEqual([2n, 5n, 6n, undefined]);
+    // An empty queue takes a batch whatever its size (the socket bounds one message), then refuses the next.
+    expect(q.push({ seq: 7n, payload: Buffer.alloc(5000) })).toBe(true);
+    expect(q.push(batch(8))).toBe(false);
+  });
 });
