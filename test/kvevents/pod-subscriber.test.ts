@@ -219,6 +219,20 @@ describe("PodSubscriber", () => {
     expect(sub.publishing()).toBe(true);
   });
 
+  it("counts hostile payloads (nesting 100 000 deep, nested claims of 65 535 elements) and applies later events", async () => {
+    const { pub, sub, sink, seen } = await setup();
+    // `[1, [["BlockStored", [1], nil, [], 16, nil, nil, nil, <extra keys>]]]`, the extra keys hostile.
+    const head = [0x92, 0x01, 0x91, 0x99, 0xab, ...Buffer.from("BlockStored"), 0x91, 0x01, 0xc0, 0x90, 0x10];
+    const stored = (extra: number[]): Buffer => Buffer.from([...head, 0xc0, 0xc0, 0xc0, ...extra, 0xc0]);
+    await pub.publish(stored(new Array<number>(100_000).fill(0x91)));
+    await pub.publish(stored(Array.from({ length: 1500 }, () => [0xdc, 0xff, 0xff]).flat()));
+    await pub.publish(payload(0));
+    await sink.waitFor((c) => c.length === 1);
+    expect(sink.ops()).toEqual(["stored"]);
+    expect(seen.decodeErrors).toEqual(["msgpack", "msgpack"]);
+    expect(sub.status()).toMatchObject({ decodeErrors: 2, lastSeq: pub.nextSeq - 1n });
+  });
+
   it("bounds the queue behind a slow sink, counts drops, and recovers them by replay", async () => {
     const { pub, sub, sink } = await setup({ queueLimit: 8 });
     sink.delayMs = 3;
