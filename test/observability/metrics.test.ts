@@ -63,7 +63,11 @@ describe("metrics", () => {
 
   it("per-pod in-flight series beyond the bound sum into other", async () => {
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "127.0.0.1", ["m"]), pod("b", "127.0.0.2", ["m"]), pod("c", "127.0.0.3", ["m"])]);
+    cluster.replace([
+      pod("a", "127.0.0.1", ["m"]),
+      pod("b", "127.0.0.2", ["m"]),
+      pod("c", "127.0.0.3", ["m"]),
+    ]);
     const load = createLoadTracker();
     const metrics = createMetrics(load, cluster, { maxPodSeries: 1 });
     load.reserve("default/a", 10);
