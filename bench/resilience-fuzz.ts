@@ -41,7 +41,7 @@ export const FUZZ_CLASSES = [
 export type FuzzClass = (typeof FUZZ_CLASSES)[number];
 
 /** A `target-pod` / destination value no fleet contains: a decision naming it is a routing-hijack finding. */
-export const SPOOFED_TARGET = "10.66.66.66:6666"; // loopback-check: not-dialled (a forged header value)
+export const SPOOFED_TARGET = "127.66.66.66:6666"; // loopback-check: not-dialled (a forged header value, no pod)
 
 /** What the cases need to know about the server under test. */
 export interface FuzzTarget {

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { grown } from "./grown";
 import { MAX_SLOTS, NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
 /** Recency-list end. */
@@ -243,29 +244,17 @@ export class ChainEntries {
     const limit = this.capacity < this.maxLive ? this.maxLive : this.slotLimit;
     const n = Math.min(this.capacity * 2, limit);
     if (n <= this.capacity) throw new Error("chain entries: slot limit reached");
-    const i32 = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(n);
-      b.set(a);
-      return b;
-    };
-    const u32 = (a: Uint32Array): Uint32Array => {
-      const b = new Uint32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.owner = i32(this.owner);
-    this.lo = u32(this.lo);
-    this.hi = u32(this.hi);
-    this.fp = u32(this.fp);
-    this.parent = i32(this.parent);
-    this.children = i32(this.children);
-    const t = new Float64Array(n);
-    t.set(this.ticket);
-    this.ticket = t;
-    this.gPrev = i32(this.gPrev);
-    this.gNext = i32(this.gNext);
-    this.pPrev = i32(this.pPrev);
-    this.pNext = i32(this.pNext);
+    this.owner = grown(this.owner, n);
+    this.lo = grown(this.lo, n);
+    this.hi = grown(this.hi, n);
+    this.fp = grown(this.fp, n);
+    this.parent = grown(this.parent, n);
+    this.children = grown(this.children, n);
+    this.ticket = grown(this.ticket, n);
+    this.gPrev = grown(this.gPrev, n);
+    this.gNext = grown(this.gNext, n);
+    this.pPrev = grown(this.pPrev, n);
+    this.pNext = grown(this.pNext, n);
     this.capacity = n;
     this.hash.rebuild(bucketsFor(n), this);
   }

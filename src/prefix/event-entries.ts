@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { grown } from "./grown";
 import { MAX_SLOTS, NO_SLOT, SlotHash, bucketsFor } from "./slot-hash";
 
 /** Scratch of {@link EventEntries.warm}: bucket numbers (one allocation per process, grown to the longest event). */
@@ -283,26 +284,16 @@ export class EventEntries {
     const limit = this.capacity < this.maxLive ? this.maxLive : this.slotLimit;
     const n = Math.min(this.capacity * 2, limit);
     if (n <= this.capacity) throw new Error("event entries: slot limit reached");
-    const i32 = (a: Int32Array): Int32Array => {
-      const b = new Int32Array(n);
-      b.set(a);
-      return b;
-    };
-    const u32 = (a: Uint32Array): Uint32Array => {
-      const b = new Uint32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.owner = i32(this.owner);
-    this.ownLo = u32(this.ownLo);
-    this.ownHi = u32(this.ownHi);
-    this.engLo = u32(this.engLo);
-    this.engHi = u32(this.engHi);
-    this.fp = u32(this.fp);
-    this.parent = i32(this.parent);
-    this.children = i32(this.children);
-    this.gPrev = i32(this.gPrev);
-    this.gNext = i32(this.gNext);
+    this.owner = grown(this.owner, n);
+    this.ownLo = grown(this.ownLo, n);
+    this.ownHi = grown(this.ownHi, n);
+    this.engLo = grown(this.engLo, n);
+    this.engHi = grown(this.engHi, n);
+    this.fp = grown(this.fp, n);
+    this.parent = grown(this.parent, n);
+    this.children = grown(this.children, n);
+    this.gPrev = grown(this.gPrev, n);
+    this.gNext = grown(this.gNext, n);
     this.capacity = n;
     this.byOwn.rebuild(bucketsFor(n), this.ownColumns());
     this.byEngine.rebuild(bucketsFor(n), this.engineColumns());
