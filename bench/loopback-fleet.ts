@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { fork } from "node:child_process";
+import { forkCompiled } from "./compiled";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -74,8 +74,7 @@ const FLEET_START_TIMEOUT_MS = 30_000;
  * also exits when this process goes away.
  */
 export function startLoopbackFleetProcess(model: string, pods: number): Promise<LoopbackFleet> {
-  const child = fork(path.join(__dirname, "loopback-fleet-child.ts"), [model, String(pods)], {
-    execArgv: ["--import", "tsx"],
+  const child = forkCompiled("loopback-fleet-child.ts", [model, String(pods)], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   return new Promise<LoopbackFleet>((resolve, reject) => {

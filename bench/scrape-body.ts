@@ -13,6 +13,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { REPO_ROOT } from "./compiled";
 
 /** Which body the endpoints serve. */
 export type BodyKind = "fixture" | "full";
@@ -55,7 +56,7 @@ const EXTRA_HISTOGRAMS: readonly (readonly [string, readonly number[]])[] = [
 
 /** The template text of `kind`. */
 function template(kind: BodyKind): string {
-  const base = readFileSync(path.join(__dirname, "scrape-template.txt"), "utf8");
+  const base = readFileSync(path.join(REPO_ROOT, "bench", "scrape-template.txt"), "utf8");
   if (kind === "fixture") return base;
   const lines: string[] = [];
   for (const [name, buckets] of EXTRA_HISTOGRAMS) {

@@ -1,14 +1,12 @@
 /**
- * The parent side of `scrape-endpoints.ts`: fork it through tsx, wait for its ports, ask its CPU over IPC, stop
+ * The parent side of `scrape-endpoints.ts`: fork it (compiled), wait for its ports, ask its CPU over IPC, stop
  * it. The child is SIGKILLed if this process exits first (and stops itself when the IPC channel closes).
  *
  * @module
  */
-import { fork } from "node:child_process";
-import path from "node:path";
+import { forkCompiled } from "./compiled";
 import { isCpuReply } from "./child-ipc";
 import type { CpuQuery } from "./child-ipc";
-import { REPO_ROOT } from "./children";
 import type { BodyKind } from "./scrape-body";
 
 const START_TIMEOUT_MS = 30_000;
@@ -37,15 +35,9 @@ export interface EndpointFleet {
 
 /** Start `pods` endpoints serving `body` in one child process. */
 export function startEndpointFleet(pods: number, body: BodyKind): Promise<EndpointFleet> {
-  const child = fork(
-    path.join(REPO_ROOT, "bench", "scrape-endpoints.ts"),
-    ["--pods", String(pods), "--body", body],
-    {
-      cwd: REPO_ROOT,
-      execArgv: ["--import", "tsx"],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    },
-  );
+  const child = forkCompiled("scrape-endpoints.ts", ["--pods", String(pods), "--body", body], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const kill = (): void => {
     child.kill("SIGKILL");
   };

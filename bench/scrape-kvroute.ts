@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { fork } from "node:child_process";
+import { forkCompiled } from "./compiled";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { freePort, REPO_ROOT } from "./children";
+import { freePort } from "./children";
 import type { GoalRow } from "./goal-table";
 
 /** Loop-delay sampling period in the child, ms (subtracted from every figure it reports). */
@@ -83,8 +83,8 @@ async function startKvrouteChild(
 ): Promise<KvrouteChild> {
   const grpcPort = await freePort();
   const httpPort = await freePort();
-  const child: ChildProcess = fork(
-    path.join(REPO_ROOT, "bench", "scrape-kvroute-process.ts"),
+  const child: ChildProcess = forkCompiled(
+    "scrape-kvroute-process.ts",
     [
       "--standalone",
       "--endpoints-config",
@@ -101,11 +101,7 @@ async function startKvrouteChild(
       String(intervalMs),
       ...extraArgs,
     ],
-    {
-      cwd: REPO_ROOT,
-      execArgv: ["--import", "tsx", ...extraExecArgv],
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
-    },
+    { execArgv: extraExecArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] },
   );
   const kill = (): void => void child.kill("SIGKILL");
   process.once("exit", kill);
