@@ -136,20 +136,23 @@ export function createApproximateIndex(options: ApproximateIndexOptions): Approx
       qWords = words;
       qFps = fps;
       const run = firstMissing(m, m, heldOnPath);
-      // The run's entries, last to first, through the parent links (no lookups). The keys after it are missing
-      // for hash-chain keys; one held on another path is found by the insert loop's own lookup.
-      const last = run - 1;
-      let s = run > 0 ? entries.find(pod.id, words[2 * last] as number, words[2 * last + 1] as number) : NO_SLOT;
-      let i = last;
-      for (; i >= 0 && s !== NO_SLOT; i--) {
-        slots[i] = s;
-        entries.detach(pod, s);
-        s = entries.parent[s] as number;
-      }
-      // A closed pod's chain ends exactly at the prompt's first block; otherwise look every key up below.
-      if (i === -1 && s === NO_SLOT) {
-        slots.fill(NO_SLOT, run, m);
-        return;
+      // The rest must be missing (they are, for hash-chain keys): one held on another path must be kept out of
+      // this add's evictions like the run, so such a prompt takes the exact path below.
+      let j = run;
+      for (; j < m && !heldKey(pod.id, words, j); j++) slots[j] = NO_SLOT;
+      if (j === m) {
+        // The run's entries, last to first, through the parent links (no lookups).
+        const last = run - 1;
+        let s =
+          run > 0 ? entries.find(pod.id, words[2 * last] as number, words[2 * last + 1] as number) : NO_SLOT;
+        let i = last;
+        for (; i >= 0 && s !== NO_SLOT; i--) {
+          slots[i] = s;
+          entries.detach(pod, s);
+          s = entries.parent[s] as number;
+        }
+        // A closed pod's chain ends exactly at the prompt's first block; otherwise look every key up below.
+        if (i === -1 && s === NO_SLOT) return;
       }
     }
     for (let i = 0; i < m; i++) {
@@ -187,25 +190,24 @@ export function createApproximateIndex(options: ApproximateIndexOptions): Approx
         const hi = words[2 * i + 1] as number;
         let s = entries.find(pod.id, lo, hi);
         if (s !== NO_SLOT && entries.isLive(s)) {
-          // Held already, though not in the run: repeated within the prompt (created above) or reached by another
-          // path — not a hash chain. Out of the recency lists, so no eviction of this add takes it.
+          // A key repeated within the prompt (created above): not a hash chain.
           pod.conflicted = true;
-          entries.detach(pod, s);
           slots[i] = s;
           continue;
         }
-        if (pod.size >= podMax) evictPodOldest(pod);
-        if (entries.live >= maxBlocks) evictOldest();
         const parent = i > 0 ? (slots[i - 1] as number) : NO_SLOT;
-        // An eviction may have freed the zombie found above: look again.
-        s = s === NO_SLOT ? NO_SLOT : entries.find(pod.id, lo, hi);
         if (s === NO_SLOT) {
-          s = entries.create(pod, lo, hi, fps[i] as number, ticket, parent);
+          // Straight into the bucket the lookup stopped at (nothing has changed the table since).
+          s = entries.createAfterMiss(pod, lo, hi, fps[i] as number, ticket, parent);
         } else {
           if (entries.fp[s] !== fps[i]) pod.conflicted = true;
           entries.revive(pod, s, ticket, parent);
         }
         slots[i] = s;
+        // Make room after placing the block (one over the bound for a moment): it is detached, so the bounds take
+        // the same least recent entries they would have taken before it was placed.
+        if (pod.size > podMax) evictPodOldest(pod);
+        if (entries.live > maxBlocks) evictOldest();
       }
       // Last block first, so a prompt's first blocks end up the most recent and are evicted last (as an engine
       // evicts leaves before the prefix they extend); a partially evicted prompt then still matches its head.

@@ -75,9 +75,11 @@ export class ChainEntries {
     private readonly maxLive: number,
     initial = 1024,
   ) {
-    // Zombies never outnumber live entries; the hash's slot field bounds the rest (config caps maxLive at 100 M).
-    if (2 * maxLive > MAX_SLOTS) throw new RangeError(`chain entries: at most ${MAX_SLOTS / 2} entries`);
-    this.slotLimit = 2 * maxLive;
+    // Zombies never outnumber live entries, and live ones exceed the bound by one for a moment (an `add` places a
+    // block before making room for it); the hash's slot field bounds the rest (config caps maxLive at 100 M).
+    if (2 * maxLive + 2 > MAX_SLOTS)
+      throw new RangeError(`chain entries: at most ${MAX_SLOTS / 2 - 1} entries`);
+    this.slotLimit = 2 * maxLive + 2;
     const n = Math.max(1, Math.min(maxLive, initial));
     this.capacity = n;
     this.owner = new Int32Array(n);
@@ -124,6 +126,22 @@ export class ChainEntries {
 
   /** New live, detached entry; `parent` is the entry of the block before it (or {@link NO_SLOT}). */
   create(pod: ChainPod, lo: number, hi: number, fp: number, ticket: number, parent: number): number {
+    const slot = this.place(pod, lo, hi, fp, ticket, parent);
+    this.hash.insert(slot);
+    return slot;
+  }
+
+  /**
+   * {@link create} right after a {@link find} of the same key found nothing, with no change to the store in
+   * between: the entry goes into the bucket that lookup stopped at, without probing again.
+   */
+  createAfterMiss(pod: ChainPod, lo: number, hi: number, fp: number, ticket: number, parent: number): number {
+    const slot = this.place(pod, lo, hi, fp, ticket, parent);
+    this.hash.insertAfterMiss(slot);
+    return slot;
+  }
+
+  private place(pod: ChainPod, lo: number, hi: number, fp: number, ticket: number, parent: number): number {
     let slot = this.free;
     if (slot !== NIL) {
       this.free = this.gNext[slot] as number;
@@ -138,7 +156,6 @@ export class ChainEntries {
     this.ticket[slot] = ticket;
     this.children[slot] = 0;
     this.gPrev[slot] = DETACHED;
-    this.hash.insert(slot);
     this.attach(pod, slot, parent);
     pod.size++;
     this.live++;
@@ -241,7 +258,7 @@ export class ChainEntries {
   }
 
   private grow(): void {
-    const limit = this.capacity < this.maxLive ? this.maxLive : this.slotLimit;
+    const limit = this.capacity < this.maxLive + 1 ? this.maxLive + 1 : this.slotLimit;
     const n = Math.min(this.capacity * 2, limit);
     if (n <= this.capacity) throw new Error("chain entries: slot limit reached");
     this.owner = grown(this.owner, n);

@@ -69,6 +69,10 @@ export class SlotHash {
   private lo: Uint32Array;
   private hi: Uint32Array;
   private used = 0;
+  /** Where the last {@link find} that found nothing stopped: its bucket, the key's hash and distance from home. */
+  private missBucket = -1;
+  private missHash = 0;
+  private missDistance = 0;
 
   constructor(bucketCount: number, columns: KeyColumns) {
     this.count = Math.max(2, Math.floor(bucketCount));
@@ -120,9 +124,14 @@ export class SlotHash {
     const h = hashKey(owner, lo, hi);
     const tag = h & 1;
     let i = (h * n * TWO_TO_MINUS_32) | 0;
-    for (;;) {
+    for (let d = 0; ; d++) {
       const v = b[i] as number;
-      if (v === 0) return NO_SLOT;
+      if (v === 0) {
+        this.missBucket = i;
+        this.missHash = h;
+        this.missDistance = d;
+        return NO_SLOT;
+      }
       if (v >>> TAG_SHIFT === tag) {
         const s = (v & SLOT_MASK) - 1;
         if (los[s] === lo && his[s] === hi && owners[s] === owner) return s;
@@ -131,8 +140,32 @@ export class SlotHash {
     }
   }
 
+  /**
+   * Index `slot`, whose key the last {@link find} looked up and did not find, in the empty bucket that lookup
+   * stopped at. Only valid when nothing was inserted or removed since that lookup (the caller's guarantee; checked
+   * by the key's hash, and a mismatch falls back to {@link insert}).
+   */
+  insertAfterMiss(slot: number): void {
+    const i = this.missBucket;
+    const h = this.missHash;
+    this.missBucket = -1;
+    if (
+      i < 0 ||
+      this.buckets[i] !== 0 ||
+      hashKey(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number) !== h
+    ) {
+      this.insert(slot);
+      return;
+    }
+    if (slot >= MAX_SLOTS) throw new RangeError(`slot ${slot} beyond the hash's ${MAX_SLOTS}`);
+    if (this.used >= this.count - 1) throw new RangeError("slot hash full");
+    this.buckets[i] = ((h & 1) << TAG_SHIFT) | (Math.min(this.missDistance, FAR) << DIST_SHIFT) | (slot + 1);
+    this.used++;
+  }
+
   /** Index `slot` under the key its columns hold now. The caller keeps the load ≤ {@link MAX_LOAD}. */
   insert(slot: number): void {
+    this.missBucket = -1;
     if (slot >= MAX_SLOTS) throw new RangeError(`slot ${slot} beyond the hash's ${MAX_SLOTS}`);
     // Probing needs an empty bucket to stop at; the owner's load bound keeps half of them empty.
     if (this.used >= this.count - 1) throw new RangeError("slot hash full");
@@ -151,6 +184,7 @@ export class SlotHash {
 
   /** Unindex `slot` (its key columns must still hold its key). Returns whether it was indexed. */
   remove(slot: number): boolean {
+    this.missBucket = -1;
     const b = this.buckets;
     const n = this.count;
     let i = this.home(this.owner[slot] as number, this.lo[slot] as number, this.hi[slot] as number);
