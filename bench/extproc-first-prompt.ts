@@ -5,8 +5,8 @@
  * from sending the request headers to receiving the decision, against the warmed median of the same time.
  *
  * A kvroute that loads its HF tokenizer lazily (per worker, 0.5–3 s) makes the first wave wait for the load; one
- * whose readiness waits for the load does not. `WAVE` is larger than kvroute's default `--tokenize-workers` (2) so
- * every worker gets a first prompt.
+ * whose readiness waits for the load does not. `WAVE` is at least kvroute's default `--tokenize-workers` (at most 4)
+ * so every worker gets a first prompt.
  *
  * @module
  */

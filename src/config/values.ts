@@ -57,7 +57,8 @@ function fromParser<T>(parse: (raw: string) => Parsed<T>, fallback: () => T): z.
 export interface IntegerOptions {
   readonly min: number;
   readonly max: number;
-  readonly default: number;
+  /** The value when unset: a number, or computed at load with how the help and chart describe it. */
+  readonly default: number | { readonly compute: () => number; readonly text: string };
   /** Human form of the range appended to the error (`1 KiB..512 MiB`). */
   readonly rangeHint?: string;
 }
@@ -67,6 +68,7 @@ export interface IntegerOptions {
  * space, so `"10ms"`, `"1e3"` and `"-1"` are errors rather than silently truncated.
  */
 export function integer(opts: IntegerOptions): ValueType<number> {
+  const d = opts.default;
   const range = `>= ${opts.min} and <= ${opts.max}${opts.rangeHint === undefined ? "" : ` (${opts.rangeHint})`}`;
   const parse = (raw: string): Parsed<number> => {
     const n = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
@@ -76,8 +78,8 @@ export function integer(opts: IntegerOptions): ValueType<number> {
     return ok(n);
   };
   return {
-    schema: fromParser(parse, () => opts.default),
-    defaultText: String(opts.default),
+    schema: fromParser(parse, typeof d === "number" ? () => d : d.compute),
+    defaultText: typeof d === "number" ? String(d) : d.text,
     hint: "<int>",
     isBoolean: false,
   };
@@ -88,6 +90,7 @@ export function integer(opts: IntegerOptions): ValueType<number> {
  * with `strconv.ParseFloat`. No sign, exponent or surrounding space, so `"-1"`, `"1e3"` and `"0.5x"` are errors.
  */
 export function decimal(opts: IntegerOptions): ValueType<number> {
+  const d = opts.default;
   const range = `>= ${opts.min} and <= ${opts.max}${opts.rangeHint === undefined ? "" : ` (${opts.rangeHint})`}`;
   const parse = (raw: string): Parsed<number> => {
     const n = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/.test(raw) ? Number(raw) : Number.NaN;
@@ -97,8 +100,8 @@ export function decimal(opts: IntegerOptions): ValueType<number> {
     return ok(n);
   };
   return {
-    schema: fromParser(parse, () => opts.default),
-    defaultText: String(opts.default),
+    schema: fromParser(parse, typeof d === "number" ? () => d : d.compute),
+    defaultText: typeof d === "number" ? String(d) : d.text,
     hint: "<number>",
     isBoolean: false,
   };

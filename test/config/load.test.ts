@@ -1,4 +1,4 @@
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import type { Config } from "../../src/config";
 import { loadConfig } from "../../src/config";
 import { load } from "./load-support";
@@ -41,7 +41,7 @@ describe("loadConfig defaults", () => {
       tokenizer: "character",
       tokenizersConfigPath: undefined,
       tokenizeWorkerThresholdChars: 4096,
-      tokenizeWorkers: 2,
+      tokenizeWorkers: Math.min(4, Math.max(1, availableParallelism() - 1)),
       prefixHash: "kvroute",
       prefixBlockSize: 16,
       prefixHashSeed: 0,
