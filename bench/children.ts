@@ -240,13 +240,14 @@ function startChild(o: ForkOptions): Promise<BenchChild> {
   }
 }
 
-/** Start the no-op ext_proc server (the floor). */
-export function startNoopServer(name: string): Promise<BenchChild> {
+/** Start the no-op ext_proc server (the floor); `extraExecArgv` as for kvroute (e.g. `--cpu-prof`). */
+export function startNoopServer(name: string, extraExecArgv?: readonly string[]): Promise<BenchChild> {
   return startChild({
     name,
     script: "noop-extproc-server.ts",
     args: [],
     readiness: { t: "ipc-listening" },
+    ...(extraExecArgv ? { extraExecArgv } : {}),
   });
 }
 

@@ -226,7 +226,9 @@ async function startServers(
       extraArgs: ["--tokenizer", s.tokenizer.spec],
       ...(o.cpuProf ? { extraExecArgv: ["--cpu-prof", "--cpu-prof-dir", path.resolve(o.cpuProf)] } : {}),
     });
-  const pending = [startNoopServer("floor"), kv("kvroute", "info")];
+  // With --cpu-prof the floor is profiled too, into <dir>/floor, to set kvroute's profile beside it.
+  const floorProf = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", path.join(path.resolve(o.cpuProf), "floor")] : [];
+  const pending = [startNoopServer("floor", floorProf), kv("kvroute", "info")];
   if (s.withWarn) pending.push(kv("kvroute-warn", "warn"));
   const results = await Promise.allSettled(pending);
   for (const r of results) if (r.status === "fulfilled") started.push(r.value);
