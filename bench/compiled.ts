@@ -1,10 +1,11 @@
 /**
- * Benchmark children run kvroute's compiled build — the JavaScript `make run`, the container image and the chart
- * run — not tsx's transpile-on-load of the TypeScript sources. The two are not the same program: the approximate
+ * Benchmarks run kvroute's compiled build — the JavaScript `make run`, the container image and the chart run — not
+ * tsx's transpile-on-load of the TypeScript sources: `npm run bench` compiles and runs `dist/bench/run.js`, and its
+ * children are the compiled scripts beside it. The two are not the same program: the approximate
  * index's `add` at its bound measured ~25 % slower under tsx than compiled by `tsc` (among other differences,
  * tsx's output keeps function names through extra wrapper calls), so a benchmark through tsx reported a slower
- * kvroute than users run. The first fork builds `dist/` once per benchmark process (`tsc -p tsconfig.build.json`, a few
- * seconds) so a benchmark never measures a stale build.
+ * kvroute than users run. Started through tsx instead (`tsx bench/run.ts`), the first fork builds `dist/` once
+ * (`tsc -p tsconfig.build.json`, a few seconds), so a child never runs a stale build.
  *
  * @module
  */
@@ -24,7 +25,8 @@ function findRepoRoot(from: string): string {
 /** Repository root, the same whether this module runs from `bench/` or compiled into `dist/bench/`. */
 export const REPO_ROOT = findRepoRoot(__dirname);
 
-let built = false;
+/** Compiled already when this module is (`npm run bench` built `dist/` before starting it). */
+let built = __filename.endsWith(".js");
 
 /** Compile `src/` and `bench/` into `dist/` (once per process). */
 export function ensureCompiled(): void {
@@ -41,9 +43,17 @@ export interface CompiledForkOptions {
   readonly stdio: StdioOptions;
 }
 
+/** The compiled form of the benchmark script `bench/<script>` (a `.ts` name), built if need be. */
+export function compiledScript(script: string): string {
+  ensureCompiled();
+  return path.join(REPO_ROOT, "dist", "bench", script.replace(/\.ts$/, ".js"));
+}
+
 /** Fork the compiled form of the benchmark script `bench/<script>` (a `.ts` name), building first. */
 export function forkCompiled(script: string, args: readonly string[], o: CompiledForkOptions): ChildProcess {
-  ensureCompiled();
-  const js = path.join(REPO_ROOT, "dist", "bench", script.replace(/\.ts$/, ".js"));
-  return fork(js, [...args], { cwd: REPO_ROOT, execArgv: [...(o.execArgv ?? [])], stdio: o.stdio });
+  return fork(compiledScript(script), [...args], {
+    cwd: REPO_ROOT,
+    execArgv: [...(o.execArgv ?? [])],
+    stdio: o.stdio,
+  });
 }

@@ -227,7 +227,9 @@ async function startServers(
       ...(o.cpuProf ? { extraExecArgv: ["--cpu-prof", "--cpu-prof-dir", path.resolve(o.cpuProf)] } : {}),
     });
   // With --cpu-prof the floor is profiled too, into <dir>/floor, to set kvroute's profile beside it.
-  const floorProf = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", path.join(path.resolve(o.cpuProf), "floor")] : [];
+  const floorProf = o.cpuProf
+    ? ["--cpu-prof", "--cpu-prof-dir", path.join(path.resolve(o.cpuProf), "floor")]
+    : [];
   const pending = [startNoopServer("floor", floorProf), kv("kvroute", "info")];
   if (s.withWarn) pending.push(kv("kvroute-warn", "warn"));
   const results = await Promise.allSettled(pending);

@@ -1,6 +1,6 @@
 /**
  * One memory point of `npm run bench -- kv`, in its own process (so nothing another point allocated or fragmented
- * counts): `node --expose-gc --import tsx bench/kv-index-memory.ts <index> <blocks>` fills one index with `blocks`
+ * counts): `node --expose-gc dist/bench/kv-index-memory.js <index> <blocks>` fills one index with `blocks`
  * blocks over 8 pods, its bound equal to `blocks` (a full index), and prints one JSON line: heap and ArrayBuffer
  * bytes per block, each measured after a full GC before and after the fill. The index is kept alive across the
  * second measurement; the prompts and events used to fill it are garbage by then.

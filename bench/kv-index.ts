@@ -12,8 +12,8 @@
  * @module
  */
 import { execFile } from "node:child_process";
-import path from "node:path";
 import { promisify } from "node:util";
+import { REPO_ROOT, compiledScript } from "./compiled";
 import { performance } from "node:perf_hooks";
 import { createApproximateIndex } from "../src/prefix/approximate-index";
 import { createBlockHasher } from "../src/prefix/block-hasher";
@@ -186,14 +186,14 @@ function approximateFull(
 
 /** Bytes per block of each index (and the old ones), each filled in its own `node --expose-gc` child. */
 export async function benchMemory(blocks = 400_000): Promise<MemoryRow[]> {
-  const script = path.join(__dirname, "kv-index-memory.ts");
+  const script = compiledScript("kv-index-memory.ts");
   const rows: MemoryRow[] = [];
   // One after the other: each child holds a full index, and the points should not compete for the cores.
   for (const kind of MEMORY_KINDS) {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ["--expose-gc", "--import", "tsx", script, kind, String(blocks)],
-      { cwd: path.join(__dirname, ".."), encoding: "utf8" },
+      ["--expose-gc", script, kind, String(blocks)],
+      { cwd: REPO_ROOT, encoding: "utf8" },
     );
     const p = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as MemoryPoint;
     rows.push({

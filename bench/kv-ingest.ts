@@ -17,7 +17,6 @@
  */
 import { forkCompiled } from "./compiled";
 import type { ChildProcess } from "node:child_process";
-import path from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
 import { setImmediate as tick } from "node:timers/promises";
 import { Subscriber } from "zeromq";

