@@ -7,6 +7,7 @@
  * @module
  */
 import { parentPort } from "node:worker_threads";
+import { lowerThisThreadPriority } from "../background-thread-priority";
 import { aibrixPrefixHashes, blockHasherFrom } from "../prefix/block-hasher";
 import type { BlockHasher } from "../prefix/block-key";
 import { computePlannedKeys, ownedKeyBuffers } from "../prefix/prompt-keys";
@@ -19,6 +20,8 @@ import type { SyncEncoder } from "./encoder";
 import type { LoadOutcome, PrepareInput, WorkerRequest, WorkerResponse } from "./worker-protocol";
 
 export type { WorkerRequest, WorkerResponse } from "./worker-protocol";
+
+lowerThisThreadPriority();
 
 const encoders = new Map<string, SyncEncoder>();
 /** Hashers by seed (one seed per process in practice; a few at most). */

@@ -10,24 +10,26 @@
  * @internal
  */
 import { parentPort } from "node:worker_threads";
+import { lowerThisThreadPriority } from "../../background-thread-priority";
 import { createClusterStore } from "../cluster-state";
 import { createEngineMetricsStore } from "./engine-metrics-store";
 import type { EngineMetricsStore } from "./engine-metrics-store";
 import { startScraper } from "./scraper";
 import type { Scraper } from "./scraper";
 import { FLUSH_MS } from "./scrape-thread-protocol";
+import { DROPPED_SLOT, PENDING_SLOT } from "./scrape-thread-protocol";
 import type { FromThread, ThreadInit, ToThread } from "./scrape-thread-protocol";
 import { WireWriter } from "./scrape-wire";
 
+lowerThisThreadPriority();
 const port = parentPort;
 if (!port) throw new Error("scrape-thread-main must run as a worker thread");
 
 const cluster = createClusterStore();
 let scraper: Scraper | undefined;
 const wire = new WireWriter();
-let dropped = 0;
 let flushTimer: NodeJS.Timeout | undefined;
-let pending: Int32Array | undefined;
+let shared: Int32Array | undefined;
 let maxPending = 0;
 
 function send(m: FromThread): void {
@@ -36,14 +38,14 @@ function send(m: FromThread): void {
 
 function flush(): void {
   flushTimer = undefined;
-  if (!scraper || !pending) return;
+  if (!scraper || !shared) return;
   const batch = wire.take();
-  if (Atomics.load(pending, 0) >= maxPending) {
-    dropped += batch.keys.length;
+  if (Atomics.load(shared, PENDING_SLOT) >= maxPending) {
+    Atomics.add(shared, DROPPED_SLOT, batch.keys.length);
     return;
   }
-  Atomics.add(pending, 0, 1);
-  send({ t: "batch", wire: batch, stats: scraper.stats(), dropped });
+  Atomics.add(shared, PENDING_SLOT, 1);
+  send({ t: "batch", wire: batch, stats: scraper.stats() });
 }
 
 function later(): void {
@@ -67,7 +69,7 @@ function recordingStore(): EngineMetricsStore {
 }
 
 function start(init: ThreadInit): void {
-  pending = new Int32Array(init.pending);
+  shared = new Int32Array(init.shared);
   maxPending = init.maxPendingBatches;
   scraper = startScraper({
     cluster,

@@ -28,8 +28,12 @@ export interface ThreadInit {
   readonly staleAfterMs: number | undefined;
   /** Whether to send the per-pod state log's lines. */
   readonly log: boolean;
-  /** One Int32: batches sent and not yet applied by the main thread (the thread adds, the main thread subtracts). */
-  readonly pending: SharedArrayBuffer;
+  /**
+   * Two Int32s shared with the main thread: at {@link PENDING_SLOT}, batches sent and not yet applied (the thread
+   * adds, the main thread subtracts); at {@link DROPPED_SLOT}, results dropped at the bound since the scraper started
+   * (the thread adds; it survives a thread restart, and the main thread reads it even while its loop is stuck).
+   */
+  readonly shared: SharedArrayBuffer;
   /** At this many pending batches the thread drops results instead of sending them (and counts them). */
   readonly maxPendingBatches: number;
 }
@@ -47,12 +51,18 @@ export interface ThreadClose {
 
 export type ToThread = ThreadInit | ThreadPods | ThreadClose;
 
-/** Thread → main: the scrapes since the last batch, the scraper's counters, results dropped at the bound so far. */
+/** Index of the pending-batches counter in {@link ThreadInit.shared}. */
+export const PENDING_SLOT = 0;
+/** Index of the dropped-results counter in {@link ThreadInit.shared}. */
+export const DROPPED_SLOT = 1;
+/** Bytes of {@link ThreadInit.shared}. */
+export const SHARED_BYTES = 8;
+
+/** Thread → main: the scrapes since the last batch and the scraper's counters. */
 export interface ThreadBatch {
   readonly t: "batch";
   readonly wire: WireBatch;
   readonly stats: ScraperStats;
-  readonly dropped: number;
 }
 
 /** Thread → main: closed; nothing more will be sent. */

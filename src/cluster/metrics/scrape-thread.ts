@@ -22,6 +22,7 @@ import type { ClusterSnapshot } from "../cluster-state";
 import type { Pod } from "../pod";
 import { checkScraperOptions, emptyScraperStats } from "./scraper";
 import type { Scraper, ScraperOptions, ScraperStats } from "./scraper";
+import { DROPPED_SLOT, PENDING_SLOT, SHARED_BYTES } from "./scrape-thread-protocol";
 import type { FromThread, ThreadBatch, ThreadInit, ToThread } from "./scrape-thread-protocol";
 import { readWireBatch } from "./scrape-wire";
 import type { ScrapeFailureReason } from "./engine-metrics-store";
@@ -87,17 +88,22 @@ function scrapeView(p: Pod): Pod {
  * Start the scrape thread. Takes {@link ScraperOptions} except `path`, `interpret` and `wallNow` (functions cannot
  * cross to the thread; it uses the defaults).
  *
+ * `limits.maxPendingBatches` is the bound on batches sent and not yet applied (default {@link MAX_PENDING_BATCHES};
+ * tests make it small).
+ *
  * @throws RangeError as `startScraper`; TypeError when `path`, `interpret` or `wallNow` is given.
  */
-export function startScraperThread(o: ScraperOptions): ThreadScraper {
+export function startScraperThread(
+  o: ScraperOptions,
+  limits: { readonly maxPendingBatches?: number } = {},
+): ThreadScraper {
   checkScraperOptions(o);
   if (o.path || o.interpret || o.wallNow)
     throw new TypeError("path, interpret and wallNow cannot be passed to the scrape thread");
   const { cluster, store } = o;
   const now = o.now ?? (() => performance.now());
-  const pending = new Int32Array(new SharedArrayBuffer(4));
+  const shared = new Int32Array(new SharedArrayBuffer(SHARED_BYTES));
   let stats: ScraperStats = emptyScraperStats();
-  let dropped = 0;
   let restarts = 0;
   let worker: Worker | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
@@ -108,9 +114,8 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
   const podsOf = (s: ClusterSnapshot): Pod[] => [...s.pods.values()].map(scrapeView);
 
   function apply(b: ThreadBatch): void {
-    Atomics.sub(pending, 0, 1);
+    Atomics.sub(shared, PENDING_SLOT, 1);
     stats = b.stats;
-    dropped = b.dropped;
     const pods = cluster.snapshot().pods;
     for (const s of readWireBatch(b.wire, now())) {
       // Left the fleet while its result was on the way: dropped, as the in-process scraper drops a cancelled one.
@@ -131,7 +136,7 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
 
   function start(): void {
     restartTimer = undefined;
-    Atomics.store(pending, 0, 0);
+    Atomics.store(shared, PENDING_SLOT, 0);
     const w = spawn();
     worker = w;
     // Like the in-process scraper's unref'd timers: scraping alone does not keep the process alive.
@@ -169,8 +174,8 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
       maxBodyBytes: o.maxBodyBytes,
       staleAfterMs: o.staleAfterMs,
       log: o.log !== undefined,
-      pending: pending.buffer as SharedArrayBuffer,
-      maxPendingBatches: MAX_PENDING_BATCHES,
+      shared: shared.buffer as SharedArrayBuffer,
+      maxPendingBatches: limits.maxPendingBatches ?? MAX_PENDING_BATCHES,
     };
     post(init);
     post({ t: "pods", pods: podsOf(cluster.snapshot()) });
@@ -206,7 +211,7 @@ export function startScraperThread(o: ScraperOptions): ThreadScraper {
       });
       return closing;
     },
-    stats: () => ({ ...stats, droppedResults: dropped, threadRestarts: restarts }),
+    stats: () => ({ ...stats, droppedResults: Atomics.load(shared, DROPPED_SLOT), threadRestarts: restarts }),
     async crashThreadForTest() {
       const w = worker;
       if (w) await w.terminate();

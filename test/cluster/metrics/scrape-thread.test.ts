@@ -2,6 +2,7 @@
  * The scraper on its own thread, over real loopback HTTP: the store, observer and log see what the in-process
  * scraper would show them, departed pods are forgotten, a thread that dies is started again, and close() ends it.
  */
+import net from "node:net";
 import type { ClusterStore } from "../../../src/cluster/cluster-state";
 import { createClusterStore } from "../../../src/cluster/cluster-state";
 import { createEngineMetricsStore } from "../../../src/cluster/metrics/engine-metrics-store";
@@ -37,26 +38,49 @@ function rig(
   pods: Parameters<ClusterStore["replace"]>[0],
   o: Partial<ScraperOptions> = {},
   rec = recorder(),
+  limits: Parameters<typeof startScraperThread>[1] = {},
 ): Rig {
   const cluster = createClusterStore();
   cluster.replace(pods);
   const store = createEngineMetricsStore({ staleAfterMs: 60_000 });
   const logs: { level: string; msg: string }[] = [];
-  const scraper = startScraperThread({
-    cluster,
-    store,
-    intervalMs: 10,
-    timeoutMs: 2000,
-    concurrency: 8,
-    observer: rec.observer,
-    log: {
-      warn: (_obj, msg) => logs.push({ level: "warn", msg }),
-      info: (_obj, msg) => logs.push({ level: "info", msg }),
+  const scraper = startScraperThread(
+    {
+      cluster,
+      store,
+      intervalMs: 10,
+      timeoutMs: 2000,
+      concurrency: 8,
+      observer: rec.observer,
+      log: {
+        warn: (_obj, msg) => logs.push({ level: "warn", msg }),
+        info: (_obj, msg) => logs.push({ level: "info", msg }),
+      },
+      ...o,
     },
-    ...o,
-  });
+    limits,
+  );
   scrapers.push(scraper);
   return { cluster, store, rec, logs, scraper };
+}
+
+/** A loopback port with nothing listening on it: every scrape of it fails at once (connection refused). */
+async function refusedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Hold this thread's event loop, as a stuck loop would, until `done()` (read through shared memory, so it can turn
+ * true while the loop is held); fails after `limitMs` rather than hanging the suite.
+ */
+function holdLoopUntil(done: () => boolean, limitMs = 30_000): void {
+  const until = performance.now() + limitMs;
+  while (!done())
+    if (performance.now() > until) throw new Error("held the loop for the limit and it never happened");
 }
 
 describe("startScraperThread", () => {
@@ -121,6 +145,32 @@ describe("startScraperThread", () => {
     await e.requests(e.paths.length); // whatever arrived, arrived; then a round trip of our own loop
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(r.rec.events.length).toBe(n);
+  });
+
+  it("at the bound of unapplied batches, drops and counts results while the loop is stuck, and goes on after", async () => {
+    const r = rig([pod("a", await refusedPort())], {}, recorder(), { maxPendingBatches: 1 });
+    await r.rec.scrapes("a", 1, "connect-error");
+    // Stuck: the thread's next batch fills the bound and the ones after it are dropped — counted where this loop can
+    // read it without running.
+    holdLoopUntil(() => r.scraper.stats().droppedResults >= 3);
+    const dropped = r.scraper.stats().droppedResults;
+    const before = r.rec.of("a").length;
+    // Free again: results arrive as before, and the count never goes back.
+    await r.rec.scrapes("a", before + 3, "connect-error");
+    expect(r.scraper.stats().droppedResults).toBeGreaterThanOrEqual(dropped);
+    expect(r.store.entry("a")?.lastError?.reason).toBe("connect-error");
+  });
+
+  it("keeps the dropped-results count across a thread restart (a counter never goes back)", async () => {
+    const r = rig([pod("a", await refusedPort())], {}, recorder(), { maxPendingBatches: 1 });
+    await r.rec.scrapes("a", 1);
+    holdLoopUntil(() => r.scraper.stats().droppedResults >= 1);
+    const dropped = r.scraper.stats().droppedResults;
+    await r.scraper.crashThreadForTest();
+    const before = r.rec.of("a").length;
+    await r.rec.scrapes("a", before + 2);
+    expect(r.scraper.stats().threadRestarts).toBe(1);
+    expect(r.scraper.stats().droppedResults).toBeGreaterThanOrEqual(dropped);
   });
 
   it("refuses what cannot cross to the thread, and bad numbers", () => {
