@@ -1,6 +1,12 @@
 /**
  * The live half of a pod's KV-event stream: a ZeroMQ SUB socket connected to the engine's PUB endpoint, with its
  * TCP connection state (from the socket's event observer) and reconnection with backoff after socket failures.
+ *
+ * libzmq reconnects a dropped connection by itself — except after a protocol error, such as a message part over
+ * the socket's size bound, which it treats as the peer's fault: that connection is closed for good and the socket
+ * sits unconnected forever. So a disconnect that libzmq does not follow with a retry (or a reconnect) within
+ * {@link ABANDONED_AFTER_MS} is a socket failure here (`protocol`): the socket is closed and a new one connects
+ * after the backoff.
  * It only hands frames and connection changes to its owner; sequencing and replay live in {@link PodSubscriber}.
  *
  * @module
@@ -22,10 +28,18 @@ export interface SubConnectionHandlers {
   failed(failure: SocketFailure): void;
 }
 
+/**
+ * After a disconnect, how long libzmq may stay silent (no retry, no reconnect) before the socket is taken as given up
+ * on, ms. Its own retries start after `reconnect_ivl` (100 ms by default).
+ */
+export const ABANDONED_AFTER_MS = 1000;
+
 /** A SUB socket that keeps itself connected until closed. */
 export class SubConnection {
   private closed = false;
   private sub: Subscriber | undefined;
+  /** The socket closed here because libzmq gave its connection up (its failure is already reported). */
+  private abandoned: Subscriber | undefined;
   private cancelSleep: (() => void) | undefined;
   readonly done: Promise<void>;
 
@@ -66,7 +80,7 @@ export class SubConnection {
           this.on.frames(frames);
         }
       } catch (err) {
-        if (!this.closed) this.on.failed(socketFailure(err));
+        if (!this.closed && this.abandoned !== sub) this.on.failed(socketFailure(err));
       } finally {
         if (!sub.closed) sub.close();
         this.on.disconnected();
@@ -77,17 +91,43 @@ export class SubConnection {
     }
   }
 
-  /** Report the socket's TCP connection changes from its event observer. */
+  /**
+   * Report the socket's TCP connection changes from its event observer, and close a socket whose connection
+   * libzmq dropped without retrying (see the module comment).
+   */
   private async watchConnection(sub: Subscriber): Promise<void> {
+    let watchdog: NodeJS.Timeout | undefined;
+    const calm = (): void => {
+      clearTimeout(watchdog);
+      watchdog = undefined;
+    };
     try {
       for await (const ev of sub.events) {
         if (this.closed) return;
-        if (ev.type === "connect") this.on.connected();
-        else if (ev.type === "disconnect") this.on.disconnected();
+        if (ev.type === "connect") {
+          calm();
+          this.on.connected();
+        } else if (ev.type === "disconnect") {
+          this.on.disconnected();
+          calm();
+          watchdog = setTimeout(() => this.abandon(sub), ABANDONED_AFTER_MS);
+        } else if (ev.type === "connect:retry" || ev.type === "connect:delay") {
+          calm();
+        }
       }
     } catch {
       // The observer ends with its socket.
+    } finally {
+      calm();
     }
+  }
+
+  /** libzmq will not reconnect `sub`: report it and close it, so the receive loop builds a new one. */
+  private abandon(sub: Subscriber): void {
+    if (this.closed || sub !== this.sub || sub.closed) return;
+    this.abandoned = sub;
+    this.on.failed("protocol");
+    sub.close();
   }
 
   private sleep(ms: number): Promise<void> {

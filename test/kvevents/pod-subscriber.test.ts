@@ -1,4 +1,5 @@
 import { PodSubscriber } from "../../src/kvevents";
+import { MAX_KV_MESSAGE_BYTES } from "../../src/kvevents/replay";
 import type { KvEventsObserver, PodSubscriberOptions, ResyncReason } from "../../src/kvevents";
 import { FakeVllmPublisher, LAYOUTS, fixtureFrames } from "./fake-vllm-publisher";
 import { RecordingSink, until } from "./support";
@@ -231,6 +232,16 @@ describe("PodSubscriber", () => {
     expect(sink.ops()).toEqual(["stored"]);
     expect(seen.decodeErrors).toEqual(["msgpack", "msgpack"]);
     expect(sub.status()).toMatchObject({ decodeErrors: 2, lastSeq: pub.nextSeq - 1n });
+  });
+
+  it("refuses a message part over the 64 MiB bound at the socket: never decoded, and later events still apply", async () => {
+    const { pub, sub, sink } = await setup({ replayTimeoutMs: 500 });
+    // libzmq drops the connection of a peer that sends a part over the bound, before any of it reaches kvroute, and
+    // does not reconnect after such a protocol error: the subscriber must see that and build a new socket.
+    await pub.publish(Buffer.alloc(MAX_KV_MESSAGE_BYTES + 1, 0xc0));
+    await pub.probeUntil(payload(0), () => sink.calls.some((c) => c.op === "stored"), 15_000);
+    expect(sub.status()).toMatchObject({ decodeErrors: 0, connected: true });
+    expect(sub.status().socketErrors).toBeGreaterThanOrEqual(1);
   });
 
   // Whether a burst outruns the sink depends on how the publisher's sends and the subscriber's receives interleave
