@@ -21,9 +21,6 @@ export function createGrpcServer(config: Config, extProc: ExtProcService, health
     // Above the body cap, so an oversize BUFFERED body reaches the session and gets kvroute's 413.
     "grpc.max_receive_message_length": grpcReceiveLimit(config),
     "grpc.max_send_message_length": config.grpcMaxMessageSizeBytes,
-    // kvroute serves no channelz; left on, grpc-js keeps per-call and per-message channelz counters and timestamps
-    // for every one of a conversation's ~20 ext_proc messages.
-    "grpc.enable_channelz": 0,
   });
   applyStreamResetLimit(server, {
     burst: config.grpcStreamResetBurst,

@@ -13,7 +13,7 @@ const SRC = join(__dirname, "..", "..", "src");
 // Inside the repository so that the compiled files resolve `tiktoken` & co. from its node_modules. The layout
 // mirrors `src/`: `tokenize/*.js`, plus the modules outside that folder the tokenizers import.
 const OUT = join(__dirname, `.dist-${process.pid}`);
-const OUTSIDE_TOKENIZE = ["seeded-random.ts"];
+const OUTSIDE_TOKENIZE = ["seeded-random.ts", "background-thread-priority.ts"];
 /** Folders compiled whole besides `tokenize/`: the worker hashes block keys (`prefix/`) beside the encoding. */
 const FOLDERS = ["tokenize", "prefix"];
 
