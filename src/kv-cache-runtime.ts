@@ -18,9 +18,11 @@ import { createApproximateIndex } from "./prefix/approximate-index";
 import { aibrixPrefixHashes, createBlockHasher } from "./prefix/block-hasher";
 import { createEventIndex } from "./prefix/event-index";
 import { createPromptPreparer } from "./prefix/prepare-prompt";
+import type { PreparePrompt } from "./prefix/prepare-prompt";
+import { createPromptStreams } from "./prefix/prompt-streams";
+import type { PromptStream } from "./prefix/streamed-prompt";
 import { createSpeculativeIndex, withSpeculation } from "./prefix/speculative-index";
-import type { InferenceRequest } from "./request/inference-request";
-import type { PreparedPrompt, PrefixDeps } from "./routing/framework";
+import type { PrefixDeps } from "./routing/framework";
 import { createTokenizerRegistry } from "./tokenize";
 import type { TokenizerPreload } from "./tokenize";
 
@@ -36,7 +38,12 @@ const SPECULATIVE_MAX_BLOCKS_PER_POD = 50_000;
 /** What the server needs from the KV-cache subsystem. */
 export interface KvCacheRuntime {
   readonly deps: PrefixDeps;
-  readonly preparePrompt: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
+  readonly preparePrompt: PreparePrompt;
+  /**
+   * For a streamed request body to `path`: the stream that reads its prompt and hashes its blocks as the chunks
+   * arrive, or undefined when that body's prompt is prepared the ordinary way.
+   */
+  streamPrompt(path: string): PromptStream | undefined;
   /** `/debug/state` facts of one pod. */
   podDetails(podKey: string): Record<string, unknown>;
   /** Whether the workers have loaded every configured tokenizer (or failed, or the bound passed): readiness. */
@@ -268,6 +275,7 @@ function startSubscriptions(
           }
         : { t: "kvroute", blockSize: config.prefixBlockSize },
     onUnavailable: (reason) => metrics.tokenizerUnavailable.inc({ reason }),
+    onStreamed: (outcome) => metrics.promptStreamed.inc({ outcome }),
     maxBlocks: config.prefixMaxPromptBlocks,
     // Long prompts are hashed in the tokenizer worker, at the block sizes `matchPrefix` will ask for: the
     // approximate index's, and the engine block size of each of the model's pods whose events it reads.
@@ -282,9 +290,25 @@ function startSubscriptions(
       },
     },
   });
+  const contextFor = (model: string): string =>
+    podsForModel(cluster.snapshot(), model)?.some((p) => p.adapters.includes(model)) ? model : "";
+  const streamPrompt = createPromptStreams({
+    hasher,
+    scheme: config.prefixHash === "aibrix" ? "aibrix" : "kvroute",
+    blockSize: config.prefixBlockSize,
+    maxBlocks: config.prefixMaxPromptBlocks,
+    engineBlockSizes: function* () {
+      for (const pod of cluster.snapshot().pods.values())
+        if (deps.publishesEvents(pod.key)) yield deps.eventBlockSize(pod.key) ?? config.prefixBlockSize;
+    },
+    contextFor,
+    characterModel: (model) => tokenizers.specFor(model).type === "character",
+    onAbandoned: () => metrics.promptStreamed.inc({ outcome: "abandoned" }),
+  });
   return {
     deps,
     preparePrompt,
+    streamPrompt,
     podDetails(key) {
       const status = kv.status(key);
       return {

@@ -261,6 +261,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       now: () => performance.now(),
       admission: usage.admission,
       bodyBudget: createBodyBudget(config.maxBufferedBytes, (bytes) => metrics.bufferedBodyBytes.set(bytes)),
+      streamPrompt: (path) => kvCache.streamPrompt(path),
     },
     reporter.serviceHooks,
   );

@@ -14,6 +14,7 @@
  */
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
+import type { PromptStream, StreamedPrompt } from "../prefix/streamed-prompt";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Outcome, Pick } from "../routing/framework";
 import { includeUsageError } from "../usage/user-admission";
@@ -61,6 +62,8 @@ export interface Router {
     strategyHeader: string | undefined;
     /** Aborts when the stream closes, so a request waiting for a pod with headroom stops waiting. */
     signal?: AbortSignal;
+    /** The prompt as read and hashed while a streamed body arrived (the router checks it against `request`). */
+    streamed?: StreamedPrompt;
   }): Pick | Promise<Pick>;
 }
 
@@ -96,6 +99,11 @@ export interface SessionDeps {
   readonly admission?: UserAdmission | undefined;
   /** Memory budget shared by every stream's buffered request body; absent: unbounded (tests of other concerns). */
   readonly bodyBudget?: BodyBudget | undefined;
+  /**
+   * For a body arriving in chunks (STREAMED, FULL_DUPLEX_STREAMED) to `path`: a stream that reads the prompt and
+   * hashes its blocks chunk by chunk, or undefined (the prompt is then prepared after the body, as always).
+   */
+  readonly streamPrompt?: ((path: string) => PromptStream | undefined) | undefined;
 }
 
 type State =
@@ -108,6 +116,8 @@ type State =
       bytes: number;
       /** Body chunks received whose replies are held until the decision (deferred modes). */
       heldChunkReplies: number;
+      /** The prompt read as the chunks arrive: `undefined` until a first chunk that is not the last, then `none`. */
+      stream: PromptStream | "none" | undefined;
     }
   | { readonly t: "deciding"; readonly head: Head }
   | { readonly t: "responding"; readonly tracker: ResponseTracker }
@@ -168,6 +178,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       chunks: [],
       bytes: 0,
       heldChunkReplies: 0,
+      stream: undefined,
     };
     if (plan.deferHeaders) return [];
     // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
@@ -188,7 +199,10 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     }
     if (!buffered.take(chunk.length)) return fail(bodyBufferFull(), s.head.requestId);
     if (chunk.length > 0) s.chunks.push(chunk);
-    if (msg.request_body?.end_of_stream) return decide(s, false);
+    const last = msg.request_body?.end_of_stream === true;
+    if (s.stream === undefined) s.stream = last ? "none" : startStream(s);
+    if (s.stream !== "none" && chunk.length > 0) s.stream.push(chunk);
+    if (last) return decide(s, false);
     switch (s.plan.mode) {
       case "BUFFERED":
       case "BUFFERED_PARTIAL":
@@ -206,6 +220,15 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
         }
         return [bodyContinue("request_body")];
     }
+  }
+
+  /**
+   * Only a body that arrives in several chunks is read as it arrives (a body in one message gains nothing), and
+   * only in the modes that send it so.
+   */
+  function startStream(s: Extract<State, { t: "awaitBody" }>): PromptStream | "none" {
+    const chunked = s.plan.mode === "STREAMED" || s.plan.mode === "FULL_DUPLEX_STREAMED";
+    return (chunked && deps.streamPrompt?.(s.head.path)) || "none";
   }
 
   /**
@@ -240,6 +263,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     let request: InferenceRequest;
     let picked: Pick | Promise<Pick>;
     try {
+      const streamed = s.stream === undefined || s.stream === "none" ? undefined : s.stream.end();
       request = deps.parse(head.path, body);
       const refused = includeUsageError(admitted, request);
       if (refused) throw refused;
@@ -249,6 +273,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
         headers: head.headers,
         strategyHeader: strategyHeaderOf(head.headers, deps.options.allowStrategyHeader, deps.hooks),
         ...(signal === undefined ? {} : { signal }),
+        ...(streamed === undefined ? {} : { streamed }),
       });
     } catch (e) {
       return fail(e, head.requestId);

@@ -78,6 +78,8 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
   readonly prefixForgotten: Counter;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
   readonly tokenizerUnavailable: Counter<"reason">;
+  /** Streamed bodies whose prompt was hashed as it arrived, by `StreamedOutcome` (used, or why not). */
+  readonly promptStreamed: Counter<"outcome">;
   /**
    * SLO headroom-queue events by model: `enqueued`, `rejected` (queue full, 429), `timeout` (503), `cancelled`
    * (the stream closed while waiting), `dequeued` (answered after waiting).
@@ -232,6 +234,14 @@ export function createMetrics(
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",
       labelNames: ["reason"],
+      registers,
+    }),
+    promptStreamed: new Counter({
+      name: "kvroute_prompt_streamed_total",
+      help:
+        "Streamed request bodies whose prompt was hashed as its chunks arrived, by outcome: used, abandoned " +
+        "(a body shape or tokenizer it does not follow), mismatch, block-sizes (the plan needed another size).",
+      labelNames: ["outcome"],
       registers,
     }),
     ...createRedisFeatureMetrics(registry),

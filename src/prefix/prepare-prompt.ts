@@ -16,6 +16,9 @@ import type { PromptInput, TokenizedPrompt, TokenizerRegistry } from "../tokeniz
 import type { BlockHasher } from "./block-key";
 import type { KeyPlan, PlannedKeys } from "./prompt-keys";
 import { aibrixKeys, chainKeys } from "./prompt-keys";
+import type { StreamedOutcome } from "./streamed-adopt";
+import { adoptionOf } from "./streamed-adopt";
+import type { StreamedPrompt } from "./streamed-prompt";
 
 /** How the approximate index keys blocks. */
 export type ApproximateScheme =
@@ -37,6 +40,8 @@ export interface PromptPreparerOptions {
   readonly approximate: ApproximateScheme;
   /** A tokenizer failed (reason is a short constant); for metrics. */
   readonly onUnavailable?: (reason: string) => void;
+  /** A streamed body's prompt was offered: used, or why not (for metrics). */
+  readonly onStreamed?: (outcome: Exclude<StreamedOutcome, "abandoned">) => void;
   /**
    * Most block keys computed per prompt and block size (its leading blocks): strategies look at no more than this,
    * and it bounds the hashing wherever it runs. Absent = all.
@@ -59,10 +64,18 @@ function ownTokens(request: InferenceRequest): Uint32Array | undefined {
   return request.prompt.t === "tokens" ? Uint32Array.from(request.prompt.ids[0] ?? []) : undefined;
 }
 
+/**
+ * Prepares a request's prompt in `context`. `streamed`: the prompt as read and hashed while a streamed body
+ * arrived; used instead of the tokenizer when it is exactly the parsed request's (`streamed-adopt.ts`).
+ */
+export type PreparePrompt = (
+  request: InferenceRequest,
+  context: string,
+  streamed?: StreamedPrompt,
+) => Promise<PreparedPrompt>;
+
 /** Build the preparer the director calls for plans that read `"prefix"`. */
-export function createPromptPreparer(
-  o: PromptPreparerOptions,
-): (request: InferenceRequest, context: string) => Promise<PreparedPrompt> {
+export function createPromptPreparer(o: PromptPreparerOptions): PreparePrompt {
   const scheme = o.approximate;
   function prepared(
     tokens: Uint32Array | undefined,
@@ -116,7 +129,39 @@ export function createPromptPreparer(
     return prepared(undefined, context, isCharacter, r);
   };
 
-  return async (request, context) => {
+  /** The prepared prompt of a streamed body, when it matches the request (counted either way). */
+  const adopted = (
+    s: StreamedPrompt,
+    request: InferenceRequest,
+    context: string,
+  ): PreparedPrompt | undefined => {
+    // Streams hash kvroute-scheme keys only; none is started for AIBrix's scheme.
+    if (scheme.t !== "kvroute") return undefined;
+    const offLoop = o.keysOffLoop;
+    const needed = offLoop
+      ? planFor(request.model, context, offLoop.seed, offLoop.engineBlockSizes(request.model)).blockSizes
+      : [scheme.blockSize];
+    const outcome = adoptionOf(s, {
+      request,
+      context,
+      tokenizerName: () => {
+        try {
+          return o.tokenizers.forModel(request.model).name;
+        } catch {
+          return undefined;
+        }
+      },
+      neededSizes: needed,
+    });
+    o.onStreamed?.(outcome);
+    return outcome === "used"
+      ? prepared(s.tokens, context, s.kind === "text", undefined, { keys: s.keys })
+      : undefined;
+  };
+
+  return async (request, context, streamed) => {
+    const ready = streamed && adopted(streamed, request, context);
+    if (ready) return ready;
     const offLoop = o.keysOffLoop;
     const plan =
       offLoop &&

@@ -15,6 +15,7 @@ import type { HealthGate } from "../cluster/health";
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
+import type { StreamedPrompt } from "../prefix/streamed-prompt";
 import type {
   HeaderView,
   Outcome,
@@ -74,7 +75,11 @@ export interface DirectorOptions {
    * Tokenize the prompt and build its block keys, for plans with a strategy that reads `"prefix"`. Never rejects:
    * a failure yields a prompt without tokens (and a reason). Absent: prefix strategies see no tokens.
    */
-  readonly preparePrompt?: (request: InferenceRequest, context: string) => Promise<PreparedPrompt>;
+  readonly preparePrompt?: (
+    request: InferenceRequest,
+    context: string,
+    streamed?: StreamedPrompt,
+  ) => Promise<PreparedPrompt>;
   /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
   readonly nowMs?: () => number;
   /**
@@ -100,6 +105,8 @@ export interface RouteInput {
   readonly strategyHeader: string | undefined;
   /** Aborts when the request's stream closes: a request waiting for headroom then leaves the queue at once. */
   readonly signal?: AbortSignal;
+  /** The prompt as hashed while a streamed body arrived; handed to `preparePrompt`, which checks it. */
+  readonly streamed?: StreamedPrompt;
 }
 
 /** Routes requests. */
@@ -264,7 +271,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal }: RouteInput,
+    { requestId, request, headers, signal, streamed }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -315,7 +322,7 @@ export function createDirector(options: DirectorOptions): Director {
     // A LoRA adapter's blocks are cached apart from its base model's: key them in the adapter's context.
     const context = all.some((p) => p.adapters.includes(request.model)) ? request.model : "";
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
-    return preparePrompt(request, context).then((prompt) =>
+    return preparePrompt(request, context, streamed).then((prompt) =>
       settle(prompt, podsForModel(cluster(), request.model) ?? []),
     );
   }
