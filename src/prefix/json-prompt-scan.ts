@@ -31,6 +31,8 @@ export const MAX_DEPTH = 256;
 const MAX_MODEL_BYTES = 4096;
 /** Longest key kept for comparison; our keys are shorter, a longer key is simply "another key". */
 const MAX_KEY_BYTES = 16;
+/** Bytes of a string searched byte by byte for its next quote or backslash before `indexOf` takes over. */
+const SHORT_RUN = 32;
 /** Token-id digits beyond this make the scanner abandon (15 digits stay exact in a double). */
 const MAX_ID_DIGITS = 15;
 
@@ -109,6 +111,9 @@ export class PromptScanner {
   private sub = S_CHARS;
   private hex = 0;
   private hexDigits = 0;
+  /** In the chunk being read: the next quote and backslash at or after where they were last looked for. */
+  private quoteAt = -1;
+  private backslashAt = -1;
   /** A high surrogate from a `\u` escape waiting for its low half; -1 when none. */
   private high = -1;
   private key: number[] = [];
@@ -147,6 +152,8 @@ export class PromptScanner {
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     let i = 0;
+    this.quoteAt = -1;
+    this.backslashAt = -1;
     while (i < n) {
       const mode = this.mode;
       if (mode === M_ABANDONED) return;
@@ -378,19 +385,69 @@ export class PromptScanner {
     this.high = -1;
   }
 
+  /** The end of the run of plain bytes from `i` (the next quote or backslash, or the chunk's end). */
+  private runEnd(chunk: Uint8Array, i: number): number {
+    // Looked for here over a few bytes (runs between escapes are short), then with `indexOf` (native); the next
+    // quote and backslash found are kept for the rest of the chunk, so each byte is searched once. Raw control
+    // characters are not looked for: a body holding one is refused by the parser, which is all that counts.
+    const n = chunk.length;
+    let j = i;
+    const near = Math.min(n, i + SHORT_RUN);
+    while (j < near) {
+      const c = chunk[j] as number;
+      if (c === QUOTE || c === BACKSLASH) return j;
+      j++;
+    }
+    if (j === n) return n;
+    if (this.quoteAt < j) this.quoteAt = indexOrEnd(chunk, QUOTE, j);
+    if (this.backslashAt < j) this.backslashAt = indexOrEnd(chunk, BACKSLASH, j);
+    return this.quoteAt < this.backslashAt ? this.quoteAt : this.backslashAt;
+  }
+
+  /**
+   * The prompt's own strings, fast: plain runs and one-character escapes written straight into `text`, whose room
+   * is reserved once for the rest of the chunk (decoding never makes bytes longer). Stops at the string's end, at a
+   * `\u` escape or at an escape cut by the chunk's end, which {@link string} then takes.
+   */
+  private promptBytes(chunk: Uint8Array, i: number): number {
+    const n = chunk.length;
+    if (this.length + (n - i) > this.text.length) this.growText(n - i);
+    const text = this.text;
+    let at = this.length;
+    while (i < n) {
+      const c = chunk[i] as number;
+      if (c === QUOTE) break;
+      if (c === BACKSLASH) {
+        const e = i + 1 < n ? simpleEscape(chunk[i + 1] as number) : -1;
+        if (e < 0) break;
+        text[at++] = e;
+        i += 2;
+        continue;
+      }
+      const j = this.runEnd(chunk, i);
+      if (j - i < SHORT_RUN) {
+        while (i < j) text[at++] = chunk[i++] as number;
+      } else {
+        text.set(chunk.subarray(i, j), at);
+        at += j - i;
+        i = j;
+      }
+    }
+    this.length = at;
+    return i;
+  }
+
   /** Read string bytes from `i`; returns where it stopped (the string ended, or the chunk did). */
   private string(chunk: Uint8Array, i: number): number {
     const n = chunk.length;
     while (i < n) {
       if (this.mode === M_ABANDONED) return n;
+      if (this.target === T_PROMPT && this.sub === S_CHARS && this.high < 0) {
+        i = this.promptBytes(chunk, i);
+        if (i === n) return n;
+      }
       if (this.sub === S_CHARS) {
-        // A run of plain bytes is copied at once.
-        let j = i;
-        while (j < n) {
-          const c = chunk[j] as number;
-          if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
-          j++;
-        }
+        const j = this.runEnd(chunk, i);
         if (j > i) {
           this.flushHigh();
           this.emitRun(chunk, i, j);
@@ -403,9 +460,13 @@ export class PromptScanner {
           this.stringDone();
           return i;
         }
-        if (c !== BACKSLASH) {
-          this.abandon(); // a raw control character: not JSON
-          return n;
+        // A backslash. The common one-character escapes are decoded here, without a state change.
+        const e = i < n ? simpleEscape(chunk[i] as number) : -1;
+        if (e >= 0) {
+          i++;
+          this.flushHigh();
+          this.emit(e);
+          continue;
         }
         this.sub = S_ESCAPE;
       } else if (this.sub === S_ESCAPE) {
@@ -523,6 +584,12 @@ export class PromptScanner {
     }
     this.closeValue();
   }
+}
+
+/** The index of the first `byte` at or after `from`, or the chunk's length. */
+function indexOrEnd(chunk: Uint8Array, byte: number, from: number): number {
+  const at = chunk.indexOf(byte, from);
+  return at < 0 ? chunk.length : at;
 }
 
 /** The byte of a one-character escape (`\n`, `\"`, …), or -1. */
