@@ -19,9 +19,6 @@ import type { StreamedPrompt } from "./streamed-prompt";
  */
 export type StreamedOutcome = "used" | "abandoned" | "mismatch" | "block-sizes";
 
-/** Every outcome, for tests and for the metric's documentation. */
-export const STREAMED_OUTCOMES: readonly StreamedOutcome[] = ["used", "abandoned", "mismatch", "block-sizes"];
-
 /** What the ordinary path would do for the request. */
 export interface AdoptionCheck {
   readonly request: InferenceRequest;
