@@ -22,6 +22,8 @@
  * @module
  */
 
+import { ByteBuffer, JsonStringReader } from "./json-string";
+
 /** Which endpoint's prompt to extract. */
 export type PromptShape = "chat" | "completions";
 
@@ -31,8 +33,6 @@ export const MAX_DEPTH = 256;
 const MAX_MODEL_BYTES = 4096;
 /** Longest key kept for comparison; our keys are shorter, a longer key is simply "another key". */
 const MAX_KEY_BYTES = 16;
-/** Bytes of a string searched byte by byte for its next quote or backslash before `indexOf` takes over. */
-const SHORT_RUN = 32;
 /** Token-id digits beyond this make the scanner abandon (15 digits stay exact in a double). */
 const MAX_ID_DIGITS = 15;
 
@@ -74,29 +74,17 @@ const T_KEY = 1;
 const T_MODEL = 2;
 const T_PROMPT = 3;
 
-// String sub-states.
-const S_CHARS = 0;
-const S_ESCAPE = 1;
-const S_HEX = 2;
-
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const isWhitespace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
-const KEY_MODEL = [...Buffer.from("model")];
-const KEY_MESSAGES = [...Buffer.from("messages")];
-const KEY_PROMPT = [...Buffer.from("prompt")];
-const KEY_CONTENT = [...Buffer.from("content")];
+const KEY_MODEL = new TextEncoder().encode("model");
+const KEY_MESSAGES = new TextEncoder().encode("messages");
+const KEY_PROMPT = new TextEncoder().encode("prompt");
+const KEY_CONTENT = new TextEncoder().encode("content");
 
 /** The scanner's view of one body. Feed chunks in order with {@link push}; read the results after {@link done}. */
 export class PromptScanner {
-  /** The prompt's UTF-8 bytes (text prompts): `text.subarray(0, length)`. */
-  text = new Uint8Array(1024);
-  /** The token ids (a token-id prompt): `ids.subarray(0, length)`. */
-  ids = new Uint32Array(0);
-  /** Bytes (text) or ids so far. */
-  length = 0;
   /** What the prompt is, once its first value started. */
   kind: "text" | "ids" | undefined;
   /** The top-level `model`, once its string closed. */
@@ -106,18 +94,17 @@ export class PromptScanner {
   /** One entry per open container: its role, plus {@link OBJECT} for an object. */
   private readonly stack: number[] = [];
   private value = V_TOP;
+  /** The token ids (a token-id prompt), `idCount` of them. */
+  private ids = new Uint32Array(0);
+  private idCount = 0;
   // Strings.
   private target = T_SKIP;
-  private sub = S_CHARS;
-  private hex = 0;
-  private hexDigits = 0;
-  /** In the chunk being read: the next quote and backslash at or after where they were last looked for. */
-  private quoteAt = -1;
-  private backslashAt = -1;
-  /** A high surrogate from a `\u` escape waiting for its low half; -1 when none. */
-  private high = -1;
-  private key: number[] = [];
-  private modelBytes: number[] = [];
+  private readonly str = new JsonStringReader();
+  /** The prompt's UTF-8 bytes (a text prompt). */
+  private prompt = new ByteBuffer(1024);
+  /** The key being read (only as long as the longest key looked for, plus one: a longer one matches none). */
+  private readonly key = new ByteBuffer(MAX_KEY_BYTES + 1, MAX_KEY_BYTES + 1);
+  private readonly modelBytes = new ByteBuffer(64, MAX_MODEL_BYTES);
   // Numbers and literals.
   private number = 0;
   private digits = 0;
@@ -141,24 +128,31 @@ export class PromptScanner {
     return this.mode === M_DONE && this.seenPrompt && this.model !== undefined;
   }
 
-  /** Give up: nothing more is read. */
+  /** The prompt so far: its UTF-8 bytes (text), or its ids (a view each; valid until the next `push`). */
+  tokens(): Uint8Array | Uint32Array {
+    return this.kind === "ids" ? this.ids.subarray(0, this.idCount) : this.prompt.view();
+  }
+
+  /** Give up: nothing more is read, and what was kept is let go. */
   abandon(): void {
     this.mode = M_ABANDONED;
-    this.text = new Uint8Array(0);
+    this.prompt = new ByteBuffer(0);
     this.ids = new Uint32Array(0);
+    this.idCount = 0;
   }
 
   /** Read the next chunk of the body. */
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     let i = 0;
-    this.quoteAt = -1;
-    this.backslashAt = -1;
+    this.str.newChunk();
     while (i < n) {
       const mode = this.mode;
       if (mode === M_ABANDONED) return;
       if (mode === M_STRING) {
-        i = this.string(chunk, i);
+        i = this.str.read(chunk, i);
+        if (this.str.invalid) this.abandon();
+        else if (this.str.closed) this.stringDone();
         continue;
       }
       const c = chunk[i] as number;
@@ -203,14 +197,14 @@ export class PromptScanner {
 
   private startKey(c: number): void {
     if (c !== QUOTE) return this.abandon();
-    this.key.length = 0;
+    this.key.clear();
     this.openString(T_KEY);
   }
 
   /** A key closed: what its value is to the prompt. */
   private keyDone(): void {
     const role = this.top() & ROLE;
-    const k = this.key;
+    const k = this.key.view();
     this.mode = M_COLON;
     this.value = V_SKIP;
     if (role === R_ROOT) {
@@ -251,14 +245,13 @@ export class PromptScanner {
     if (c === QUOTE) {
       if (v === V_SKIP) return this.openString(T_SKIP);
       if (v === V_MODEL) {
-        this.modelBytes.length = 0;
+        this.modelBytes.clear();
         return this.openString(T_MODEL);
       }
       if (v === V_CONTENT || v === V_PROMPT || v === V_PROMPT_ITEM) {
         if (!this.promptKind("text", v === V_PROMPT_ITEM)) return;
-        this.openString(T_PROMPT);
-        if (this.segments++ > 0) this.emit(0x20);
-        return;
+        if (this.segments++ > 0) this.prompt.push(0x20);
+        return this.openString(T_PROMPT);
       }
       return this.abandon();
     }
@@ -369,259 +362,41 @@ export class PromptScanner {
   }
 
   private pushId(id: number): void {
-    if (this.length === this.ids.length) {
+    if (this.idCount === this.ids.length) {
       const next = new Uint32Array(Math.max(1024, this.ids.length * 2));
       next.set(this.ids);
       this.ids = next;
     }
     // As `Uint32Array.from` stores a number: modulo 2^32 (exact for integers below 2^53).
-    this.ids[this.length++] = id >>> 0;
+    this.ids[this.idCount++] = id >>> 0;
   }
 
   private openString(target: number): void {
     this.mode = M_STRING;
     this.target = target;
-    this.sub = S_CHARS;
-    this.high = -1;
-  }
-
-  /** The end of the run of plain bytes from `i` (the next quote or backslash, or the chunk's end). */
-  private runEnd(chunk: Uint8Array, i: number): number {
-    // Looked for here over a few bytes (runs between escapes are short), then with `indexOf` (native); the next
-    // quote and backslash found are kept for the rest of the chunk, so each byte is searched once. Raw control
-    // characters are not looked for: a body holding one is refused by the parser, which is all that counts.
-    const n = chunk.length;
-    let j = i;
-    const near = Math.min(n, i + SHORT_RUN);
-    while (j < near) {
-      const c = chunk[j] as number;
-      if (c === QUOTE || c === BACKSLASH) return j;
-      j++;
-    }
-    if (j === n) return n;
-    if (this.quoteAt < j) this.quoteAt = indexOrEnd(chunk, QUOTE, j);
-    if (this.backslashAt < j) this.backslashAt = indexOrEnd(chunk, BACKSLASH, j);
-    return this.quoteAt < this.backslashAt ? this.quoteAt : this.backslashAt;
-  }
-
-  /**
-   * The prompt's own strings, fast: plain runs and one-character escapes written straight into `text`, whose room
-   * is reserved once for the rest of the chunk (decoding never makes bytes longer). Stops at the string's end, at a
-   * `\u` escape or at an escape cut by the chunk's end, which {@link string} then takes.
-   */
-  private promptBytes(chunk: Uint8Array, i: number): number {
-    const n = chunk.length;
-    if (this.length + (n - i) > this.text.length) this.growText(n - i);
-    const text = this.text;
-    let at = this.length;
-    while (i < n) {
-      const c = chunk[i] as number;
-      if (c === QUOTE) break;
-      if (c === BACKSLASH) {
-        const e = i + 1 < n ? simpleEscape(chunk[i + 1] as number) : -1;
-        if (e < 0) break;
-        text[at++] = e;
-        i += 2;
-        continue;
-      }
-      const j = this.runEnd(chunk, i);
-      if (j - i < SHORT_RUN) {
-        while (i < j) text[at++] = chunk[i++] as number;
-      } else {
-        text.set(chunk.subarray(i, j), at);
-        at += j - i;
-        i = j;
-      }
-    }
-    this.length = at;
-    return i;
-  }
-
-  /** Read string bytes from `i`; returns where it stopped (the string ended, or the chunk did). */
-  private string(chunk: Uint8Array, i: number): number {
-    const n = chunk.length;
-    while (i < n) {
-      if (this.mode === M_ABANDONED) return n;
-      if (this.target === T_PROMPT && this.sub === S_CHARS && this.high < 0) {
-        i = this.promptBytes(chunk, i);
-        if (i === n) return n;
-      }
-      if (this.sub === S_CHARS) {
-        const j = this.runEnd(chunk, i);
-        if (j > i) {
-          this.flushHigh();
-          this.emitRun(chunk, i, j);
-          i = j;
-          if (i === n) return i;
-        }
-        const c = chunk[i++] as number;
-        if (c === QUOTE) {
-          this.flushHigh();
-          this.stringDone();
-          return i;
-        }
-        // A backslash. The common one-character escapes are decoded here, without a state change.
-        const e = i < n ? simpleEscape(chunk[i] as number) : -1;
-        if (e >= 0) {
-          i++;
-          this.flushHigh();
-          this.emit(e);
-          continue;
-        }
-        this.sub = S_ESCAPE;
-      } else if (this.sub === S_ESCAPE) {
-        const c = chunk[i++] as number;
-        if (c === 0x75) {
-          this.sub = S_HEX;
-          this.hex = 0;
-          this.hexDigits = 0;
-          continue;
-        }
-        const b = simpleEscape(c);
-        if (b < 0) {
-          this.abandon();
-          return n;
-        }
-        this.flushHigh();
-        this.emit(b);
-        this.sub = S_CHARS;
-      } else {
-        const d = hexValue(chunk[i++] as number);
-        if (d < 0) {
-          this.abandon();
-          return n;
-        }
-        this.hex = this.hex * 16 + d;
-        if (++this.hexDigits === 4) {
-          this.codeUnit(this.hex);
-          this.sub = S_CHARS;
-        }
-      }
-    }
-    return i;
-  }
-
-  /** One UTF-16 code unit from a `\u` escape. */
-  private codeUnit(u: number): void {
-    if (this.high >= 0) {
-      if (u >= 0xdc00 && u <= 0xdfff) {
-        this.emitCodePoint(0x10000 + ((this.high - 0xd800) << 10) + (u - 0xdc00));
-        this.high = -1;
-        return;
-      }
-      this.flushHigh();
-    }
-    if (u >= 0xd800 && u <= 0xdbff) this.high = u;
-    else if (u >= 0xdc00 && u <= 0xdfff) this.emitCodePoint(0xfffd);
-    else this.emitCodePoint(u);
-  }
-
-  /** A high surrogate not followed by its low half: `TextEncoder` writes U+FFFD for it. */
-  private flushHigh(): void {
-    if (this.high < 0) return;
-    this.high = -1;
-    this.emitCodePoint(0xfffd);
-  }
-
-  private emitCodePoint(cp: number): void {
-    if (cp < 0x80) {
-      this.emit(cp);
-    } else if (cp < 0x800) {
-      this.emit(0xc0 | (cp >> 6));
-      this.emit(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      this.emit(0xe0 | (cp >> 12));
-      this.emit(0x80 | ((cp >> 6) & 0x3f));
-      this.emit(0x80 | (cp & 0x3f));
-    } else {
-      this.emit(0xf0 | (cp >> 18));
-      this.emit(0x80 | ((cp >> 12) & 0x3f));
-      this.emit(0x80 | ((cp >> 6) & 0x3f));
-      this.emit(0x80 | (cp & 0x3f));
-    }
-  }
-
-  private emit(b: number): void {
-    switch (this.target) {
-      case T_PROMPT:
-        if (this.length === this.text.length) this.growText(1);
-        this.text[this.length++] = b;
-        return;
-      case T_KEY:
-        if (this.key.length <= MAX_KEY_BYTES) this.key.push(b);
-        return;
-      case T_MODEL:
-        if (this.modelBytes.length >= MAX_MODEL_BYTES) return this.abandon();
-        this.modelBytes.push(b);
-        return;
-      default:
-    }
-  }
-
-  private emitRun(chunk: Uint8Array, from: number, to: number): void {
-    if (this.target === T_PROMPT) {
-      const need = to - from;
-      if (this.length + need > this.text.length) this.growText(need);
-      this.text.set(chunk.subarray(from, to), this.length);
-      this.length += need;
-    } else if (this.target !== T_SKIP) {
-      for (let j = from; j < to && this.mode !== M_ABANDONED; j++) this.emit(chunk[j] as number);
-    }
-  }
-
-  private growText(need: number): void {
-    const next = new Uint8Array(Math.max(this.text.length * 2, this.length + need));
-    next.set(this.text.subarray(0, this.length));
-    this.text = next;
+    this.str.begin(
+      target === T_PROMPT
+        ? this.prompt
+        : target === T_KEY
+          ? this.key
+          : target === T_MODEL
+            ? this.modelBytes
+            : undefined,
+    );
   }
 
   private stringDone(): void {
-    if (this.mode === M_ABANDONED) return;
     if (this.target === T_KEY) return this.keyDone();
     if (this.target === T_MODEL) {
+      if (this.modelBytes.overflowed) return this.abandon();
       // Not fatal: a lone surrogate (U+FFFD here, kept by the parser) then differs from the parsed model.
-      this.model = new TextDecoder().decode(Uint8Array.from(this.modelBytes));
+      this.model = new TextDecoder().decode(this.modelBytes.view());
     }
     this.closeValue();
   }
 }
 
-/** The index of the first `byte` at or after `from`, or the chunk's length. */
-function indexOrEnd(chunk: Uint8Array, byte: number, from: number): number {
-  const at = chunk.indexOf(byte, from);
-  return at < 0 ? chunk.length : at;
-}
-
-/** The byte of a one-character escape (`\n`, `\"`, …), or -1. */
-function simpleEscape(c: number): number {
-  switch (c) {
-    case 0x22:
-    case 0x5c:
-    case 0x2f:
-      return c;
-    case 0x62:
-      return 0x08;
-    case 0x66:
-      return 0x0c;
-    case 0x6e:
-      return 0x0a;
-    case 0x72:
-      return 0x0d;
-    case 0x74:
-      return 0x09;
-    default:
-      return -1;
-  }
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
-}
-
-function same(a: readonly number[], b: readonly number[]): boolean {
+function same(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

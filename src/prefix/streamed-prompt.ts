@@ -80,8 +80,8 @@ export function createPromptStream(shape: PromptShape, o: PromptStreamOptions): 
 
   /** Hash every block the prompt's bytes (or ids) now complete, per size, from where that chain stopped. */
   const hashCompleted = (ctx: string): void => {
-    const source = scanner.kind === "ids" ? scanner.ids : scanner.text;
-    const length = scanner.length;
+    const source = scanner.tokens();
+    const length = source.length;
     for (const chain of chains) {
       const { size } = chain;
       const target = Math.min(Math.floor(length / size), maxBlocks);
@@ -123,8 +123,9 @@ export function createPromptStream(shape: PromptShape, o: PromptStreamOptions): 
       step();
       const kind = scanner.kind ?? "text";
       if (scanner.abandoned || context === undefined || (kind === "text" && !character)) return abandon();
-      const bytes = kind === "text" ? scanner.text.subarray(0, scanner.length) : new Uint8Array(0);
-      const tokens = kind === "text" ? new Uint32Array(bytes) : scanner.ids.slice(0, scanner.length);
+      const source = scanner.tokens();
+      const bytes = source instanceof Uint8Array ? source : new Uint8Array(0);
+      const tokens = source instanceof Uint8Array ? new Uint32Array(source) : source.slice();
       const keys = new Map<number, BigUint64Array>();
       for (const chain of chains) keys.set(chain.size, chain.keys.slice(0, chain.done));
       return { kind, model: scanner.model, context, bytes, tokens, keys };
