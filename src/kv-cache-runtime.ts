@@ -308,7 +308,7 @@ function startSubscriptions(
   return {
     deps,
     preparePrompt,
-    streamPrompt,
+    streamPrompt: config.prefixStreamedPrompt ? streamPrompt : () => undefined,
     podDetails(key) {
       const status = kv.status(key);
       return {

@@ -99,6 +99,8 @@ export interface Config {
   readonly tokenizeWorkerThresholdChars: number;
   /** Worker threads for tokenization. */
   readonly tokenizeWorkers: number;
+  /** Hash a chunked body's prompt as its chunks arrive (`--prefix-streamed-prompt`). */
+  readonly prefixStreamedPrompt: boolean;
   /** Block-key scheme of the approximate index: kvroute's token-block chain, or AIBrix's byte blocks. */
   readonly prefixHash: "kvroute" | "aibrix";
   /** Block size: tokens (kvroute scheme) or bytes of the token byte array (AIBrix scheme). */

@@ -303,6 +303,14 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 1, max: 10_000_000, default: 8192 }),
     description: "Prefix strategies match and record at most this many leading blocks of a prompt.",
   },
+  prefixStreamedPrompt: {
+    flag: "prefix-streamed-prompt",
+    env: "KVROUTE_PREFIX_STREAMED_PROMPT",
+    type: boolean(true),
+    description:
+      "Read and hash a chunked (STREAMED) request body's prompt as its chunks arrive, on the event loop; false: " +
+      "after the whole body, in a tokenizer worker when long.",
+  },
   prefixImbalanceAbsCount: {
     flag: "prefix-imbalance-abs-count",
     env: "AIBRIX_PREFIX_CACHE_POD_RUNNING_REQUEST_IMBALANCE_ABS_COUNT",

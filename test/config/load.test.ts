@@ -48,6 +48,7 @@ describe("loadConfig defaults", () => {
       prefixCacheBlockNumber: 200000,
       prefixPodMaxBlocks: 65536,
       prefixMaxPromptBlocks: 8192,
+      prefixStreamedPrompt: true,
       prefixImbalanceAbsCount: 8,
       prefixStdDevFactor: 1,
       vtcWindowSize: 5,

@@ -8,7 +8,12 @@ import type { ProcessingRequest } from "../../src/extproc/messages";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
 import type { Harness } from "./harness";
 
-const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
+// Header values only: the harness neither scrapes nor dials its pods.
+const PODS = [
+  pod("p1", "127.0.0.11", ["m1"]),
+  pod("p2", "127.0.0.12", ["m1"]),
+  pod("p3", "127.0.0.13", ["m1"]),
+];
 
 type Mode = "BUFFERED" | "STREAMED" | "FULL_DUPLEX_STREAMED";
 
@@ -125,5 +130,24 @@ describe("a streamed body's prompt, hashed as it arrives", () => {
     expect([b.target, b.line["fallbackReason"]]).toEqual([a.target, undefined]);
     expect(await approximateBlocks(h)).toEqual(learnt);
     expect(await streamedCount(h, "abandoned")).toBe(abandonedBefore + 1);
+  });
+});
+
+describe("with --prefix-streamed-prompt=false", () => {
+  it("a chunked body's prompt is prepared after the body, the ordinary way, and routes the same", async () => {
+    const h = await startHarness(PODS, ["--prefix-streamed-prompt=false"]);
+    try {
+      const text = chatText("off");
+      const a = await route(h, "/v1/chat/completions", text, "FULL_DUPLEX_STREAMED");
+      const learnt = await approximateBlocks(h);
+      expect(learnt[a.target]).toBeGreaterThan(0);
+      const b = await route(h, "/v1/chat/completions", text, "BUFFERED");
+      expect([b.target, b.line["fallbackReason"]]).toEqual([a.target, undefined]);
+      expect(await approximateBlocks(h)).toEqual(learnt);
+      for (const outcome of ["used", "abandoned", "mismatch", "block-sizes"])
+        expect(await streamedCount(h, outcome)).toBe(0);
+    } finally {
+      await h.close();
+    }
   });
 });
