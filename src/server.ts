@@ -232,6 +232,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       usage.hooks.onFinished?.(record);
     },
     onStrategyHeaderIgnored: () => metrics.requestBounds.inc({ bound: "strategy-header" }),
+    onSubsetHint: (outcome) => metrics.subsetHints.inc({ outcome }),
   };
   const limits: ParseLimits = {
     maxBodyBytes: config.maxBodyBytes,

@@ -14,6 +14,19 @@ import { ProtocolError } from "./protocol-error";
 export const ROUTING_HEADERS: readonly string[] = ["target-pod", "x-gateway-destination-endpoint"];
 
 /**
+ * Request headers the Gateway API Inference Extension reserves for the gateway and its endpoint picker, which
+ * kvroute never sets: a client could spoof them to whatever reads them upstream, so every headers reply removes
+ * them (the request-headers CONTINUE, and the decision when it is the headers reply).
+ */
+export const SYSTEM_OWNED_HEADERS: readonly string[] = [
+  "x-gateway-destination-endpoint-subset",
+  "x-gateway-destination-endpoint-served",
+  "x-gateway-inference-objective",
+  "x-gateway-inference-fairness-id",
+  "x-gateway-model-name-rewrite",
+];
+
+/**
  * Most entries kvroute reads from one header map. Envoy's own default is 100 (`max_headers_count`); a map far
  * beyond any Envoy setting is not a request but a malformed or hostile message, refused before per-entry work.
  */

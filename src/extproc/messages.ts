@@ -71,6 +71,16 @@ export interface ProcessingRequest {
   response_trailers?: HttpTrailers;
   observability_mode?: boolean;
   protocol_config?: ProtocolConfiguration;
+  /** Envoy's metadata for this request; carries the endpoint-picker subset hint (`subset-hint.ts`). */
+  metadata_context?: Metadata;
+}
+
+/**
+ * `envoy.config.core.v3.Metadata`: `filter_metadata` is a map of namespace to `google.protobuf.Struct`. Off the
+ * wire, so every part may be missing.
+ */
+export interface Metadata {
+  filter_metadata?: Record<string, { fields?: Record<string, ProtoValue> }>;
 }
 
 /** `envoy.config.core.v3.HeaderValueOption`. `append` left unset means overwrite (ext_proc's default). */
@@ -134,6 +144,12 @@ export interface ProtoValue {
   numberValue?: number;
   boolValue?: boolean;
   structValue?: ProtoStruct;
+  listValue?: ProtoListValue;
+}
+
+/** `google.protobuf.ListValue`. */
+export interface ProtoListValue {
+  values?: ProtoValue[];
 }
 
 /** `google.protobuf.Struct`. */

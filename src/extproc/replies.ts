@@ -5,17 +5,23 @@
  * @module
  */
 import type { Pod } from "../cluster/pod";
-import { ROUTING_HEADERS, setHeader } from "./headers";
+import { ROUTING_HEADERS, SYSTEM_OWNED_HEADERS, setHeader } from "./headers";
 import type { HeaderValueOption, ProcessingMode, ProcessingResponse, ProtoStruct } from "./messages";
 
 /** The inference-extension metadata namespace and key Envoy's ORIGINAL_DST `metadata_key` reads. */
 export const LB_NAMESPACE = "envoy.lb";
 export const DESTINATION_ENDPOINT = "x-gateway-destination-endpoint";
 
-/** `request_headers` CONTINUE that removes any client-sent routing headers (they are re-set with the decision). */
+/** Every client-sent header the request-headers CONTINUE removes: routing headers and system-owned ones. */
+const CONTINUE_REMOVES: readonly string[] = [...ROUTING_HEADERS, ...SYSTEM_OWNED_HEADERS];
+
+/**
+ * `request_headers` CONTINUE that removes any client-sent routing headers (they are re-set with the decision) and
+ * the system-owned headers kvroute never sets.
+ */
 export function requestHeadersContinue(modeOverride?: ProcessingMode): ProcessingResponse {
   const reply: ProcessingResponse = {
-    request_headers: { response: { header_mutation: { remove_headers: [...ROUTING_HEADERS] } } },
+    request_headers: { response: { header_mutation: { remove_headers: [...CONTINUE_REMOVES] } } },
   };
   if (modeOverride) reply.mode_override = modeOverride;
   return reply;
@@ -48,7 +54,8 @@ function decisionMetadata(d: Decision): ProtoStruct {
 /**
  * The decision as a reply to `phase`: header mutation (AIBrix's `target-pod` and the inference extension's
  * `x-gateway-destination-endpoint`, both overwriting anything the client sent), `clear_route_cache`, and the
- * `envoy.lb` dynamic metadata.
+ * `envoy.lb` dynamic metadata. As the headers reply (deferred modes, where no CONTINUE went before it) it also
+ * removes the system-owned headers; the routing headers it sets need no removal.
  */
 export function decisionReply(
   phase: "request_headers" | "request_body",
@@ -56,7 +63,10 @@ export function decisionReply(
   streamedBody?: { body: Buffer; endOfStream: boolean },
 ): ProcessingResponse {
   const response = {
-    header_mutation: { set_headers: decisionHeaders(d) },
+    header_mutation: {
+      set_headers: decisionHeaders(d),
+      ...(phase === "request_headers" ? { remove_headers: [...SYSTEM_OWNED_HEADERS] } : {}),
+    },
     clear_route_cache: true,
     ...(streamedBody
       ? {

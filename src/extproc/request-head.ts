@@ -11,6 +11,7 @@ import type { Admission, UserAdmission } from "../usage/user-admission";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import type { BodySendMode, ProcessingRequest } from "./messages";
+import { readSubsetHint, subsetRefusal, type SubsetOutcome } from "./subset-hint";
 
 /** What was learnt from the request headers. */
 export interface Head {
@@ -23,6 +24,8 @@ export interface Head {
    * body upload; awaited by `decide`. Never rejects. Undefined without a `user` header or without admission.
    */
   readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
+  /** The gateway's endpoint subset (`ip:port` addresses): only these pods may be picked. Undefined: no hint. */
+  readonly subset: ReadonlySet<string> | undefined;
 }
 
 /** Body-phase behaviour fixed at request-headers time. */
@@ -54,7 +57,13 @@ export interface AnnouncedModes {
 /** A request taken (its head and body plan) or refused (the error to answer immediately). */
 export type OpenedRequest =
   | { readonly t: "accepted"; readonly head: Head; readonly plan: BodyPlan }
-  | { readonly t: "refused"; readonly requestId: string; readonly error: RouteError };
+  | {
+      readonly t: "refused";
+      readonly requestId: string;
+      readonly error: RouteError;
+      /** Set when the refusal is the subset hint's (for its counter). */
+      readonly subsetOutcome?: SubsetOutcome;
+    };
 
 /**
  * Read a `request_headers` message. Throws `ProtocolError` for malformed headers (as read in state
@@ -77,6 +86,11 @@ export function openRequest(
   if (msg.request_headers?.end_of_stream) {
     return refuse(new RouteError(Code.BadRequest, "request body is required"));
   }
+  const hint = readSubsetHint(msg.metadata_context);
+  if (hint.t === "empty" || hint.t === "malformed") {
+    return { t: "refused", requestId, error: subsetRefusal(hint.t), subsetOutcome: hint.t };
+  }
+  const subset = hint.t === "subset" ? hint.addresses : undefined;
   const mode = announced.requestBodyMode ?? deps.options.requestBodyMode;
   const waitless = announced.sendWithoutWaiting ?? deps.options.sendBodyWithoutWaitingForHeaderResponse;
   const plan: BodyPlan = {
@@ -95,5 +109,9 @@ export function openRequest(
             .catch((): Admission => ({ t: "unchecked", reason: "internal" })),
         }
       : undefined;
-  return { t: "accepted", head: { requestId, path, headers, startedMs: deps.now(), admission }, plan };
+  return {
+    t: "accepted",
+    head: { requestId, path, headers, startedMs: deps.now(), admission, subset },
+    plan,
+  };
 }

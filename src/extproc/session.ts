@@ -27,6 +27,7 @@ import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
+import { subsetRefusal, type SubsetOutcome } from "./subset-hint";
 import { openRequest } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
 import type { RequestRecord, ResponseTracker, SessionClose } from "./response-phase";
@@ -64,6 +65,8 @@ export interface Router {
     signal?: AbortSignal;
     /** The prompt as read and hashed while a streamed body arrived (the router checks it against `request`). */
     streamed?: StreamedPrompt;
+    /** The gateway's endpoint subset: only ready pods whose `address` is in it may be picked. */
+    subset?: ReadonlySet<string>;
   }): Pick | Promise<Pick>;
 }
 
@@ -78,6 +81,8 @@ export interface SessionHooks {
   onFinished?(record: RequestRecord): void;
   /** A `routing-strategy` header was ignored (`allowStrategyHeader` off): the default strategy routed it. */
   onStrategyHeaderIgnored?(): void;
+  /** A request carried an endpoint subset hint: how it was handled (once per such request that was decided). */
+  onSubsetHint?(outcome: SubsetOutcome): void;
 }
 
 /** Everything a session needs. */
@@ -169,7 +174,10 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
     if (state.t !== "awaitHeaders") throw new ProtocolError("duplicate-request-headers", state.t);
     const opened = openRequest(msg, deps, { requestBodyMode: protocolBodyMode, sendWithoutWaiting });
-    if (opened.t === "refused") return fail(opened.error, opened.requestId);
+    if (opened.t === "refused") {
+      if (opened.subsetOutcome !== undefined) deps.hooks.onSubsetHint?.(opened.subsetOutcome);
+      return fail(opened.error, opened.requestId);
+    }
     const { head, plan } = opened;
     state = {
       t: "awaitBody",
@@ -274,6 +282,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
         strategyHeader: strategyHeaderOf(head.headers, deps.options.allowStrategyHeader, deps.hooks),
         ...(signal === undefined ? {} : { signal }),
         ...(streamed === undefined ? {} : { streamed }),
+        ...(head.subset === undefined ? {} : { subset: head.subset }),
       });
     } catch (e) {
       return fail(e, head.requestId);
@@ -302,6 +311,11 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       if (pick.t !== "none") pick.release({ kind: outcomeOfClose(state.why) });
       return [];
     }
+    if (pick.t === "none" && head.subset !== undefined) {
+      deps.hooks.onSubsetHint?.("no-eligible-pod");
+      return fail(subsetRefusal("no-eligible-pod"), head.requestId);
+    }
+    if (head.subset !== undefined) deps.hooks.onSubsetHint?.("honoured");
     if (pick.t === "none") {
       return fail(
         new RouteError(Code.NoReadyPod, `error on getting pods for model ${echoClientText(request.model)}`),

@@ -74,6 +74,11 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
    * `authorization-length` (refused, 401), `strategy-header` (the header was ignored).
    */
   readonly requestBounds: Counter<"bound">;
+  /**
+   * Requests that carried the gateway's endpoint subset hint, by outcome (a closed set): `honoured` (picked within
+   * it), `empty`, `malformed`, `no-eligible-pod` (no ready pod of the model in it); all but `honoured` answer 503.
+   */
+  readonly subsetHints: Counter<"outcome">;
   /** Failed requests whose prompt the approximate prefix index took back (it had recorded it at routing). */
   readonly prefixForgotten: Counter;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
@@ -338,6 +343,14 @@ export function createMetrics(
       name: "kvroute_request_bounds_total",
       help: "Requests held to a per-request bound (messages, json-depth, authorization-length, strategy-header).",
       labelNames: ["bound"],
+      registers,
+    }),
+    subsetHints: new Counter({
+      name: "kvroute_subset_hint_total",
+      help:
+        "Requests with the gateway's endpoint subset hint, by outcome: honoured, empty, malformed, " +
+        "no-eligible-pod (all but honoured answered 503).",
+      labelNames: ["outcome"],
       registers,
     }),
     prefixForgotten: new Counter({

@@ -107,6 +107,11 @@ export interface RouteInput {
   readonly signal?: AbortSignal;
   /** The prompt as hashed while a streamed body arrived; handed to `preparePrompt`, which checks it. */
   readonly streamed?: StreamedPrompt;
+  /**
+   * The gateway's endpoint subset (Gateway API Inference Extension): only pods whose `address` is in it are
+   * candidates, before any strategy runs. Absent: every ready pod of the model.
+   */
+  readonly subset?: ReadonlySet<string>;
 }
 
 /** Routes requests. */
@@ -271,7 +276,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed }: RouteInput,
+    { requestId, request, headers, signal, streamed, subset }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -282,7 +287,7 @@ export function createDirector(options: DirectorOptions): Director {
     if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
 
     const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
-      const ready = pods.filter((p) => p.ready);
+      const ready = pods.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       return pick(plan, spec, health ? health.routable(ready) : ready, {
         requestId,

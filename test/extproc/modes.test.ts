@@ -64,6 +64,11 @@ describe("ext_proc modes", () => {
     expect(hr?.request_headers?.response?.header_mutation?.remove_headers).toEqual([
       "target-pod",
       "x-gateway-destination-endpoint",
+      "x-gateway-destination-endpoint-subset",
+      "x-gateway-destination-endpoint-served",
+      "x-gateway-inference-objective",
+      "x-gateway-inference-fairness-id",
+      "x-gateway-model-name-rewrite",
     ]);
     const [br] = await s.exchange(body(chatBody("m1", "hello", { stream: true })));
     const address = expectDecision(br, "request_body");
