@@ -311,16 +311,14 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       if (pick.t !== "none") pick.release({ kind: outcomeOfClose(state.why) });
       return [];
     }
-    if (pick.t === "none" && head.subset !== undefined) {
-      deps.hooks.onSubsetHint?.("no-eligible-pod");
-      return fail(subsetRefusal("no-eligible-pod"), head.requestId);
-    }
-    if (head.subset !== undefined) deps.hooks.onSubsetHint?.("honoured");
+    // With a subset, no pick means no ready pod of the model in it: the gateway's hint is what failed.
+    if (head.subset) deps.hooks.onSubsetHint?.(pick.t === "none" ? "no-eligible-pod" : "honoured");
     if (pick.t === "none") {
-      return fail(
-        new RouteError(Code.NoReadyPod, `error on getting pods for model ${echoClientText(request.model)}`),
-        head.requestId,
-      );
+      const model = echoClientText(request.model);
+      const err = head.subset
+        ? subsetRefusal("no-eligible-pod")
+        : new RouteError(Code.NoReadyPod, `error on getting pods for model ${model}`);
+      return fail(err, head.requestId);
     }
     deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
     const tracker = createResponseTracker({

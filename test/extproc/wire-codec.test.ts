@@ -2,9 +2,10 @@
  * The codec shortcuts (`src/extproc/wire-codec.ts`) agree with proto-loader: the same objects in, the same bytes
  * out, on the messages Envoy sends, on hand-made odd encodings and on random corruptions of them.
  */
-import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
+import type { Metadata, ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import { loadExtProcDefinition } from "../../src/extproc/proto";
 import { CONSTANT_REPLIES, bodyContinue, trailersContinue } from "../../src/extproc/replies";
+import { readSubsetHint } from "../../src/extproc/subset-hint";
 import { readBodyMessage, withFastCodec } from "../../src/extproc/wire-codec";
 import { seededRandom } from "../../src/seeded-random";
 
@@ -19,6 +20,19 @@ function general(bytes: Buffer): ProcessingRequest | Error {
     return e as Error;
   }
 }
+
+/** The endpoint-picker's subset hint, as Envoy sends it in `metadata_context` (field 8). */
+const SUBSET_METADATA: Metadata = {
+  filter_metadata: {
+    "envoy.lb.subset_hint": {
+      fields: {
+        "x-gateway-destination-endpoint-subset": {
+          listValue: { values: [{ stringValue: "127.0.0.11:8000" }, { stringValue: "127.0.0.12:8000" }] },
+        },
+      },
+    },
+  },
+};
 
 const messages: readonly ProcessingRequest[] = [
   { response_body: { body: Buffer.from('data: {"a":1}\n\n'), end_of_stream: false } },
@@ -36,6 +50,11 @@ const messages: readonly ProcessingRequest[] = [
   },
   { request_headers: { headers: { headers: [{ key: ":path", raw_value: Buffer.from("/v1/chat") }] } } },
   { response_trailers: {} },
+  {
+    request_headers: { headers: { headers: [{ key: ":path", raw_value: Buffer.from("/v1/chat") }] } },
+    metadata_context: SUBSET_METADATA,
+  },
+  { request_body: { body: Buffer.from("{}"), end_of_stream: true }, metadata_context: SUBSET_METADATA },
 ];
 const encoded = messages.map((m) => plain.requestSerialize(m));
 
@@ -47,6 +66,16 @@ describe("wire codec", () => {
       const bodyOnly = Object.keys(msg).length === 1 && (msg.request_body ?? msg.response_body) !== undefined;
       expect(readBodyMessage(bytes) !== undefined).toBe(bodyOnly);
     }
+  });
+
+  it("decodes metadata_context, and the subset hint in it, on a request-headers message", () => {
+    const bytes = plain.requestSerialize({
+      request_headers: { headers: { headers: [{ key: ":path", raw_value: Buffer.from("/v1/chat") }] } },
+      metadata_context: SUBSET_METADATA,
+    });
+    expect(readBodyMessage(bytes)).toBeUndefined();
+    const hint = readSubsetHint(fast.requestDeserialize(bytes).metadata_context);
+    expect(hint).toEqual({ t: "subset", addresses: new Set(["127.0.0.11:8000", "127.0.0.12:8000"]) });
   });
 
   it("leaves odd encodings to proto-loader: repeated, unknown or non-canonical fields", () => {
