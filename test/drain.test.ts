@@ -25,7 +25,7 @@ import { healthClient } from "./support/health-client";
 jest.setTimeout(60_000);
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
-const READINESS_NAMES = ["readiness", EXT_PROC_SERVICE, "gateway-plugin"];
+const READINESS_NAMES = ["readiness", EXT_PROC_SERVICE, "gateway-plugin", "inference-extension"];
 const DELAY_MSG = "drain: readiness NOT_SERVING; still serving new streams until the delay ends";
 const CLOSED_MSG = "drain: delay over; listener closed, GOAWAY sent, open streams finishing";
 

@@ -3,7 +3,8 @@
  * - `""` and `liveness`: SERVING while the process runs;
  * - `readiness` and `envoy.service.ext_proc.v3.ExternalProcessor`: SERVING once pods are loaded and every
  *   configured tokenizer is loaded in every worker (waited for at most 30 s), NOT_SERVING before that and while
- *   draining. AIBrix's name `gateway-plugin` follows readiness too.
+ *   draining. AIBrix's name `gateway-plugin` and the Gateway API Inference Extension picker's `inference-extension`
+ *   (what its deployments and conformance suite probe) follow readiness too.
  *
  * @module
  */
@@ -11,7 +12,13 @@ import type * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 
 export const EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor";
-const READINESS_NAMES = ["readiness", EXT_PROC_SERVICE, "gateway-plugin"] as const;
+/** The names that follow readiness. */
+export const READINESS_NAMES = [
+  "readiness",
+  EXT_PROC_SERVICE,
+  "gateway-plugin",
+  "inference-extension",
+] as const;
 
 /** Health state holder. */
 export interface GrpcHealth {

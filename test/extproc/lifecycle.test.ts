@@ -128,6 +128,7 @@ describe("health and shutdown", () => {
         readiness: "SERVING",
         "envoy.service.ext_proc.v3.ExternalProcessor": "SERVING",
         "gateway-plugin": "SERVING",
+        "inference-extension": "SERVING",
       });
     } finally {
       health.close();

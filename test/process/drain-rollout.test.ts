@@ -177,7 +177,7 @@ describe("SIGTERM during a rollout", () => {
       await log.waitFor("draining");
       // Readiness is off at once, for every name kvroute serves, on gRPC and HTTP (and health is still answered: a
       // Check is a new stream too).
-      for (const name of ["readiness", EXT_PROC_SERVICE, "gateway-plugin"])
+      for (const name of ["readiness", EXT_PROC_SERVICE, "gateway-plugin", "inference-extension"])
         expect(await health.check(name)).toBe("NOT_SERVING");
       expect(await health.check("liveness")).toBe("SERVING");
       expect((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(503);
