@@ -30,6 +30,8 @@ export function requestHeadersContinue(modeOverride?: ProcessingMode): Processin
 /** What a routing decision tells Envoy. */
 export interface Decision {
   readonly pod: Pod;
+  /** Fallback endpoints, best first: listed after `pod` in the `envoy.lb` metadata only. */
+  readonly fallbacks: readonly Pod[];
   readonly strategy: string;
   readonly requestId: string;
 }
@@ -43,10 +45,23 @@ function decisionHeaders(d: Decision): HeaderValueOption[] {
   ];
 }
 
+/**
+ * The endpoint-picker protocol's metadata value: the pick, then the fallbacks in order of preference, as
+ * comma-separated `ip:port` (`[ip]:port` for IPv6, as `Pod.address` is). The headers stay the pick alone: Envoy's
+ * ORIGINAL_DST reads the header as one address.
+ */
+function endpointList(d: Decision): string {
+  let out = d.pod.address;
+  for (const p of d.fallbacks) out += "," + p.address;
+  return out;
+}
+
 function decisionMetadata(d: Decision): ProtoStruct {
   return {
     fields: {
-      [LB_NAMESPACE]: { structValue: { fields: { [DESTINATION_ENDPOINT]: { stringValue: d.pod.address } } } },
+      [LB_NAMESPACE]: {
+        structValue: { fields: { [DESTINATION_ENDPOINT]: { stringValue: endpointList(d) } } },
+      },
     },
   };
 }

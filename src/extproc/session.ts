@@ -338,7 +338,12 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     });
     state = { t: "responding", tracker };
     buffered.release();
-    const d = { pod: pick.pod, strategy: pick.strategy, requestId: head.requestId };
+    const d = {
+      pod: pick.pod,
+      fallbacks: pick.fallbacks,
+      strategy: pick.strategy,
+      requestId: head.requestId,
+    };
     const out: ProcessingResponse[] = [];
     if (plan.mode === "FULL_DUPLEX_STREAMED") {
       out.push(decisionReply("request_headers", d));

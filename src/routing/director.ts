@@ -31,6 +31,7 @@ import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
 import { healthVerdictOf } from "./health-verdict";
+import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -339,11 +340,21 @@ export function createDirector(options: DirectorOptions): Director {
     ready: readonly Pod[],
     ctx: RoutingContext,
   ): Pick | Waiting {
-    const decision = scheduler.schedule(plan, ctx, ready);
+    const decision = scheduler.schedule(plan, ctx, ready, true);
     if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
     if (decision.t === "wait") return WAITING;
 
     const pod = decision.pod;
+    // Ranked before the reservation, so every candidate's load is as the scheduler saw it.
+    const fallbacks = decision.ranking
+      ? runnersUp({
+          ...decision.ranking,
+          picked: pod,
+          load: ctx.load,
+          ...(health ? { eligible: (p: Pod) => health.healthy(p) } : {}),
+          count: FALLBACK_ENDPOINTS,
+        })
+      : [];
     // Headers before the reservation: if a strategy throws here, nothing is left reserved.
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
@@ -366,7 +377,7 @@ export function createDirector(options: DirectorOptions): Director {
       health && ticket ? (outcome: Outcome) => health.report(ticket, healthVerdictOf(outcome)) : undefined;
     const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers, reportHealth);
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release }
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, fallbacks }
       : {
           t: "fallback",
           pod,
@@ -375,6 +386,7 @@ export function createDirector(options: DirectorOptions): Director {
           fallbackTo: decision.fallbackTo,
           responseHeaders,
           release,
+          fallbacks,
         };
   }
 }

@@ -212,6 +212,9 @@ export type Release = (outcome: Outcome) => void;
 /**
  * The result of one routing decision. The in-flight slot on `pod` is already reserved when a pick is returned;
  * whoever receives a `routed` or `fallback` pick must call `release` exactly once (extra calls are harmless).
+ * `fallbacks` are up to `FALLBACK_ENDPOINTS` other candidates the gateway may retry on, best first: never `pod`,
+ * never one outside the candidates (ready, in the subset, past the filters) nor one health holds anything against.
+ * Nothing is reserved on them.
  */
 export type Pick =
   | {
@@ -221,6 +224,8 @@ export type Pick =
       readonly strategy: string;
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
+      /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
+      readonly fallbacks: readonly Pod[];
     }
   | {
       readonly t: "fallback";
@@ -235,5 +240,7 @@ export type Pick =
       readonly fallbackTo: "least-request";
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
+      /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
+      readonly fallbacks: readonly Pod[];
     }
   | { readonly t: "none"; readonly code: Code.NoReadyPod; readonly strategy: string };

@@ -45,16 +45,26 @@ export const FALLBACK_TO = "least-request";
  * director decides whether the request waits or is answered `none`.
  */
 export type Decision =
-  | { readonly t: "routed"; readonly pod: Pod }
+  | { readonly t: "routed"; readonly pod: Pod; readonly ranking?: Ranking }
   | {
       readonly t: "fallback";
       readonly pod: Pod;
       readonly strategy: string;
       readonly reason: string;
       readonly fallbackTo: typeof FALLBACK_TO;
+      readonly ranking?: Ranking;
     }
   | { readonly t: "wait"; readonly strategy: string; readonly reason: string }
   | { readonly t: "none" };
+
+/**
+ * What the pick was chosen from, for ranking the runners-up (`runners-up.ts`): the candidates left by the filters
+ * and their combined scores (index-aligned; undefined when every strategy abstained and least load decided).
+ */
+export interface Ranking {
+  readonly candidates: readonly Pod[];
+  readonly totals: Float64Array | undefined;
+}
 
 /** Options of {@link createScheduler}. */
 export interface SchedulerOptions {
@@ -67,9 +77,10 @@ export interface SchedulerOptions {
 export interface Scheduler {
   /**
    * Decide among `pods` (already filtered to ready pods serving the model; may be empty). Synchronous.
-   * Exceptions thrown by a strategy propagate to the caller (they are bugs, not routing outcomes).
+   * Exceptions thrown by a strategy propagate to the caller (they are bugs, not routing outcomes). With
+   * `withRanking`, a `routed` or `fallback` decision also carries its {@link Ranking}.
    */
-  schedule(plan: StrategyPlan, ctx: RoutingContext, pods: readonly Pod[]): Decision;
+  schedule(plan: StrategyPlan, ctx: RoutingContext, pods: readonly Pod[], withRanking?: boolean): Decision;
 }
 
 /** Totals closer than this are a tie (as AIBrix's multi-strategy router). */
@@ -150,7 +161,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   const nowMs = options.nowMs ?? (() => performance.now());
 
   return {
-    schedule(plan, ctx, pods) {
+    schedule(plan, ctx, pods, withRanking = false) {
       const { entries } = plan;
       const spentMs = new Float64Array(entries.length);
       const ran = new Uint8Array(entries.length);
@@ -208,9 +219,11 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
             strategy: abstained.strategy,
             reason: abstained.reason,
             fallbackTo: FALLBACK_TO,
+            ...(withRanking ? { ranking: { candidates, totals: undefined } } : {}),
           };
         }
-        return { t: "routed", pod: candidates[argmaxRandomTies(totals, () => ctx.random())] as Pod };
+        const pod = candidates[argmaxRandomTies(totals, () => ctx.random())] as Pod;
+        return withRanking ? { t: "routed", pod, ranking: { candidates, totals } } : { t: "routed", pod };
       } finally {
         // Reported even when a strategy threw, so a slow-then-failing strategy still shows up in the histogram.
         const report = observer.onStrategyDuration;

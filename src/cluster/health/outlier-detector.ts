@@ -89,6 +89,11 @@ export interface HealthGate {
   routable(pods: readonly Pod[]): readonly Pod[];
   /** A request was just routed to `pod`: a probing pod's trial slot is taken. Give the ticket back to `report`. */
   routed(pod: Pod): HealthTicket;
+  /**
+   * True when kvroute holds nothing against the pod now: neither ejected nor on probation. Unlike `routable`, never
+   * relaxed in panic: it says which pods may be offered as fallback endpoints, where no probe trial is counted.
+   */
+  healthy(pod: Pod): boolean;
   /** The request of `ticket` ended with `verdict`. Call once per ticket. */
   report(ticket: HealthTicket, verdict: RequestVerdict): void;
 }
@@ -208,6 +213,7 @@ export function createOutlierDetector(o: OutlierDetectorOptions): OutlierDetecto
   });
 
   return {
+    healthy: (pod) => !isOut(pod.key),
     routable(pods) {
       if (records.size === 0) return pods;
       const t = now();
