@@ -33,7 +33,10 @@ function expectDecision(
   for (const o of r?.[phase]?.response?.header_mutation?.set_headers ?? [])
     expect("value" in o.header).toBe(false);
   const lb = r?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields["x-gateway-destination-endpoint"];
-  expect(lb?.stringValue).toBe(set["target-pod"]);
+  // The pick first, then the two other ready pods as fallback endpoints.
+  const listed = lb?.stringValue?.split(",") ?? [];
+  expect(listed[0]).toBe(set["target-pod"]);
+  expect([...listed].sort()).toEqual([...ADDRESSES].sort());
   return set["target-pod"] ?? "";
 }
 
