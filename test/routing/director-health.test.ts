@@ -86,4 +86,26 @@ describe("director with passive health", () => {
     expect(health.details(target.key)?.state).toBe("healthy");
     other.release({ kind: "success", status: 200, source: "pod" });
   });
+
+  it("offers neither an ejected nor a probing pod as a fallback endpoint", () => {
+    const { fleet, clock, health, route } = setup();
+    const target = fleet.pods[0]!;
+    preload(fleet.load, fleet.pods, [0, 5, 5, 5]);
+    route("least-request").release(CONNECT_FAILURE);
+    route("least-request").release(CONNECT_FAILURE);
+    expect(health.details(target.key)?.state).toBe("ejected");
+    const others = fleet.pods.slice(1).map((p) => p.key);
+    const whileEjected = route("least-request");
+    expect([whileEjected.pod.key, ...whileEjected.fallbacks.map((p) => p.key)].sort()).toEqual(others);
+    whileEjected.release({ kind: "success", status: 200, source: "pod" });
+    // Probing, with its trial slot free, but the busiest: another pod is picked, and the probing one (which would
+    // be the least loaded fallback without health) is not offered, since a retry there would count no trial.
+    clock.t += 1000;
+    preload(fleet.load, fleet.pods, [10]);
+    const pick = route("least-request");
+    expect(pick.pod.key).not.toBe(target.key);
+    expect(pick.fallbacks).toHaveLength(2);
+    expect(pick.fallbacks.map((p) => p.key)).not.toContain(target.key);
+    pick.release({ kind: "success", status: 200, source: "pod" });
+  });
 });
