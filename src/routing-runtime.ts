@@ -93,6 +93,7 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue: deps.headroomQueue,
       ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
+      emitEndpointScores: config.emitEndpointScores,
       ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),
       ...(deps.random ? { random: deps.random } : {}),
       observer: {

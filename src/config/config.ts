@@ -167,6 +167,8 @@ export interface Config {
   readonly sloQueueMax: number;
   /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
   readonly sloQueueMaxWaitMs: number;
+  /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */
+  readonly emitEndpointScores: boolean;
   /** Passive health (outlier detection) on. */
   readonly outlierDetection: boolean;
   /** Failed requests (or unreachable scrapes) in a row that eject a pod; 0 = that trigger off. */

@@ -366,6 +366,12 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
     description: "SLO strategies: longest wait for a pod with headroom, ms (then 503).",
   },
+  emitEndpointScores: {
+    flag: "emit-endpoint-scores",
+    env: "KVROUTE_EMIT_ENDPOINT_SCORES",
+    type: boolean(false),
+    description: "Debug: add the decision's top 5 combined endpoint scores to the envoy.lb metadata.",
+  },
   ...OUTLIER_SETTINGS,
 };
 

@@ -5,12 +5,15 @@
  * @module
  */
 import type { Pod } from "../cluster/pod";
+import type { EndpointScore } from "../routing/endpoint-scores";
 import { ROUTING_HEADERS, SYSTEM_OWNED_HEADERS, setHeader } from "./headers";
 import type { HeaderValueOption, ProcessingMode, ProcessingResponse, ProtoStruct } from "./messages";
 
 /** The inference-extension metadata namespace and key Envoy's ORIGINAL_DST `metadata_key` reads. */
 export const LB_NAMESPACE = "envoy.lb";
 export const DESTINATION_ENDPOINT = "x-gateway-destination-endpoint";
+/** kvroute's own debugging key in the same namespace (`--emit-endpoint-scores`): a Struct, `ip:port` → score. */
+export const ENDPOINT_SCORES = "x-kvroute-endpoint-scores";
 
 /** Every client-sent header the request-headers CONTINUE removes: routing headers and system-owned ones. */
 const CONTINUE_REMOVES: readonly string[] = [...ROUTING_HEADERS, ...SYSTEM_OWNED_HEADERS];
@@ -32,6 +35,8 @@ export interface Decision {
   readonly pod: Pod;
   /** Fallback endpoints, best first: listed after `pod` in the `envoy.lb` metadata only. */
   readonly fallbacks: readonly Pod[];
+  /** Combined scores to show (pick first); absent or empty: no scores key, the reply is as without the option. */
+  readonly scores?: readonly EndpointScore[] | undefined;
   readonly strategy: string;
   readonly requestId: string;
 }
@@ -56,14 +61,19 @@ function endpointList(d: Decision): string {
   return out;
 }
 
+/** The scores as a Struct keyed by `Pod.address`: a number each, so a reader needs no parsing. */
+function scoresStruct(scores: readonly EndpointScore[]): ProtoStruct {
+  const fields: ProtoStruct["fields"] = {};
+  for (const s of scores) fields[s.pod.address] = { numberValue: s.score };
+  return { fields };
+}
+
 function decisionMetadata(d: Decision): ProtoStruct {
-  return {
-    fields: {
-      [LB_NAMESPACE]: {
-        structValue: { fields: { [DESTINATION_ENDPOINT]: { stringValue: endpointList(d) } } },
-      },
-    },
-  };
+  const lb: ProtoStruct["fields"] = { [DESTINATION_ENDPOINT]: { stringValue: endpointList(d) } };
+  if (d.scores !== undefined && d.scores.length > 0) {
+    lb[ENDPOINT_SCORES] = { structValue: scoresStruct(d.scores) };
+  }
+  return { fields: { [LB_NAMESPACE]: { structValue: { fields: lb } } } };
 }
 
 /**

@@ -341,6 +341,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     const d = {
       pod: pick.pod,
       fallbacks: pick.fallbacks,
+      scores: pick.scores,
       strategy: pick.strategy,
       requestId: head.requestId,
     };

@@ -32,6 +32,7 @@ import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-prof
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
 import { healthVerdictOf } from "./health-verdict";
 import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
+import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -94,6 +95,8 @@ export interface DirectorOptions {
    * pod's trial is counted on the pick, and every released pick reports its outcome. Default: none (all ready pods).
    */
   readonly health?: HealthGate;
+  /** Debug: picks carry their top `SCORED_ENDPOINTS` combined scores (`Pick.scores`). Default: false. */
+  readonly emitEndpointScores?: boolean;
 }
 
 /** One request to route. */
@@ -355,6 +358,11 @@ export function createDirector(options: DirectorOptions): Director {
           count: FALLBACK_ENDPOINTS,
         })
       : [];
+    const scored =
+      options.emitEndpointScores && decision.ranking
+        ? endpointScores(decision.ranking.candidates, decision.ranking.totals, pod, SCORED_ENDPOINTS)
+        : [];
+    const scores = scored.length > 0 ? { scores: scored } : {};
     // Headers before the reservation: if a strategy throws here, nothing is left reserved.
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
@@ -377,7 +385,7 @@ export function createDirector(options: DirectorOptions): Director {
       health && ticket ? (outcome: Outcome) => health.report(ticket, healthVerdictOf(outcome)) : undefined;
     const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers, reportHealth);
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, fallbacks }
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, fallbacks, ...scores }
       : {
           t: "fallback",
           pod,
@@ -387,6 +395,7 @@ export function createDirector(options: DirectorOptions): Director {
           responseHeaders,
           release,
           fallbacks,
+          ...scores,
         };
   }
 }

@@ -14,6 +14,7 @@ import type { InferenceRequest } from "../request/inference-request";
 import type { Code } from "../errors";
 import type { GpuProfile } from "../usage/gpu-profiles";
 import type { PendingLoadAccumulator } from "../usage/pending-load";
+import type { EndpointScore } from "./endpoint-scores";
 
 /** Signals a strategy may declare it reads (for `/debug/state` and docs; the framework does not enforce them). */
 export type Signal =
@@ -226,6 +227,8 @@ export type Pick =
       readonly release: Release;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
+      /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
+      readonly scores?: readonly EndpointScore[];
     }
   | {
       readonly t: "fallback";
@@ -242,5 +245,7 @@ export type Pick =
       readonly release: Release;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
+      /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
+      readonly scores?: readonly EndpointScore[];
     }
   | { readonly t: "none"; readonly code: Code.NoReadyPod; readonly strategy: string };

@@ -75,6 +75,7 @@ describe("loadConfig defaults", () => {
       gpuOptimizerTracing: false,
       sloQueueMax: 128,
       sloQueueMaxWaitMs: 30000,
+      emitEndpointScores: false,
       outlierDetection: true,
       outlierConsecutiveFailures: 5,
       outlierFailureRatio: 0.5,
