@@ -18,8 +18,8 @@ export interface EndpointScore {
 /**
  * The pick first, then up to `count - 1` other candidates by descending score (equal ones in candidate order).
  * The pick always leads: among many tied candidates a plain top-`count` could leave it out. Non-finite totals are
- * skipped (the scheduler already counts them as bad scores). Empty when the pick's own is not finite, when every strategy abstained (`totals`
- * undefined) or `count` ≤ 0.
+ * skipped (the scheduler already counts them as bad scores). Empty when the pick's own is not finite, when every
+ * strategy abstained (`totals` undefined) or when `count` ≤ 0.
  */
 export function endpointScores(
   candidates: readonly Pod[],
