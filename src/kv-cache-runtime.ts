@@ -7,7 +7,7 @@
  */
 import { closeEach } from "./closing";
 import type { ClusterStore } from "./cluster/cluster-state";
-import { podsForModel } from "./cluster/cluster-state";
+import { podsForModel, promptContext } from "./cluster/cluster-state";
 import type { EngineMetricsView } from "./cluster/engine-metrics";
 import { podIdentity } from "./cluster/pod";
 import type { Config } from "./config";
@@ -291,7 +291,7 @@ function startSubscriptions(
     },
   });
   const contextFor = (model: string): string =>
-    podsForModel(cluster.snapshot(), model)?.some((p) => p.adapters.includes(model)) ? model : "";
+    promptContext(podsForModel(cluster.snapshot(), model) ?? [], model);
   const streamPrompt = createPromptStreams({
     hasher,
     scheme: config.prefixHash === "aibrix" ? "aibrix" : "kvroute",

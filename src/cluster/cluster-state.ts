@@ -33,6 +33,15 @@ export function podsForModel(snapshot: ClusterSnapshot, model: string): readonly
   return snapshot.anyModel.length > 0 ? snapshot.anyModel : undefined;
 }
 
+/**
+ * The block-key context of a request for `model` served by `pods`: a LoRA adapter's blocks are cached apart from
+ * its base model's, so a model that is an adapter on any of them keys its blocks in its own name; a base model in
+ * `""`. One rule for the director and for a streamed prompt, whose keys must agree.
+ */
+export function promptContext(pods: readonly Pod[], model: string): string {
+  return pods.some((p) => p.adapters.includes(model)) ? model : "";
+}
+
 /** Holds the current snapshot and tells listeners when it changes. */
 export interface ClusterStore {
   /** The current snapshot. Cheap: no copy. */

@@ -30,6 +30,8 @@ export interface AdoptionCheck {
   readonly neededSizes: Iterable<number>;
 }
 
+const utf8 = new TextEncoder();
+
 /** Whether `s` may be used for the request: `used`, or why not. */
 export function adoptionOf(s: StreamedPrompt, c: AdoptionCheck): Exclude<StreamedOutcome, "abandoned"> {
   const { request } = c;
@@ -43,7 +45,7 @@ export function adoptionOf(s: StreamedPrompt, c: AdoptionCheck): Exclude<Streame
     if (Buffer.byteLength(prompt.text, "utf8") !== s.bytes.length) return "mismatch";
     // Whole characters are written: 4 spare bytes make room for the one that straddles `covered`.
     const head = new Uint8Array(covered + 4);
-    new TextEncoder().encodeInto(prompt.text, head);
+    utf8.encodeInto(prompt.text, head);
     return Buffer.compare(head.subarray(0, covered), s.bytes.subarray(0, covered)) === 0
       ? "used"
       : "mismatch";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { podsForModel } from "../cluster/cluster-state";
+import { podsForModel, promptContext } from "../cluster/cluster-state";
 import type { ClusterSnapshot } from "../cluster/cluster-state";
 import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { EngineMetricsView } from "../cluster/engine-metrics";
@@ -328,8 +328,7 @@ export function createDirector(options: DirectorOptions): Director {
     };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
     if (!needsPrompt || preparePrompt === undefined) return settle(NOT_PREPARED, all);
-    // A LoRA adapter's blocks are cached apart from its base model's: key them in the adapter's context.
-    const context = all.some((p) => p.adapters.includes(request.model)) ? request.model : "";
+    const context = promptContext(all, request.model);
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
     return preparePrompt(request, context, streamed).then((prompt) =>
       settle(prompt, podsForModel(cluster(), request.model) ?? []),
