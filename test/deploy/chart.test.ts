@@ -81,7 +81,6 @@ describe("charts/kvroute: defaults", () => {
       "ClusterRole",
       "ClusterRoleBinding",
       "Deployment",
-      "PodDisruptionBudget",
       "Service",
       "ServiceAccount",
     ]);
@@ -151,7 +150,7 @@ describe("charts/kvroute: defaults", () => {
     ]);
     const binding = one(defaults, "ClusterRoleBinding");
     expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: "r1-kvroute", namespace: "llm" }]);
-    expect(at(binding, "roleRef", "name")).toBe("r1-kvroute");
+    expect(at(binding, "roleRef", "name")).toBe("llm-r1-kvroute");
   });
 
   it("names the replica from the downward API and sets no optional setting", () => {

