@@ -48,6 +48,8 @@ const ORIGINAL_DST = {
 
 const FILES = {
   "istio/envoyfilter.yaml": ["VirtualService", "EnvoyFilter"],
+  "istio/gateway.yaml": ["Gateway"],
+  "istio/strict-mtls.yaml": ["EnvoyFilter"],
   "envoy-gateway/gateway.yaml": ["Gateway", "EnvoyProxy", "ClientTrafficPolicy"],
   "envoy-gateway/httproute.yaml": ["HTTPRoute", "HTTPRoute"],
   "envoy-gateway/extension-policy.yaml": ["EnvoyExtensionPolicy"],

@@ -11,7 +11,8 @@
  *   `clienttrafficpolicy_types.go`, `connection_types.go`, `policy_helpers.go`, `envoyproxy_types.go`.
  * - Inference Extension api/v1 (kubernetes-sigs/gateway-api-inference-extension 84436a9):
  *   `inferencepool_types.go`, `shared_types.go`.
- * - Gateway API v1 `Gateway`/`HTTPRoute`; Istio `networking/v1alpha3/envoy_filter.proto`, `virtual_service.proto`.
+ * - Gateway API v1 `Gateway`/`HTTPRoute`; Istio `networking/v1alpha3/envoy_filter.proto`, `virtual_service.proto`,
+ *   `gateway.proto`.
  */
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
@@ -185,6 +186,22 @@ export const K8S_KINDS: Readonly<Record<string, { apiVersion: string; spec: Shap
       ],
     },
   },
+  // Istio's Gateway shares its kind with Gateway API's: keyed by group/kind (see k8sObjectErrors).
+  "networking.istio.io/Gateway": {
+    apiVersion: "networking.istio.io/v1",
+    spec: {
+      selector: "any",
+      servers: [
+        {
+          port: { number: S, protocol: S, name: S, targetPort: S },
+          bind: S,
+          hosts: [S],
+          tls: "any",
+          name: S,
+        },
+      ],
+    },
+  },
   VirtualService: {
     apiVersion: "networking.istio.io/v1",
     spec: {
@@ -230,7 +247,7 @@ export function shapeErrors(value: unknown, shape: Shape, at: string): string[] 
 /** apiVersion, metadata.name and spec field names of one object. */
 export function k8sObjectErrors(obj: K8sObject): string[] {
   const where = `${obj.kind}/${obj.metadata?.name ?? "?"}`;
-  const known = K8S_KINDS[obj.kind];
+  const known = K8S_KINDS[`${obj.apiVersion.split("/")[0]}/${obj.kind}`] ?? K8S_KINDS[obj.kind];
   if (known === undefined) return [`${where}: kind not covered by K8S_KINDS`];
   const errors = shapeErrors(obj.spec, known.spec, `${where}.spec`);
   if (obj.apiVersion !== known.apiVersion)
