@@ -86,6 +86,17 @@ describe("charts/kvroute: NOTES", () => {
     expect(notes).toContain("No PodDisruptionBudget: it needs at least 2 replicas");
   });
 
+  it("a Gateway in another namespace: says its listener must admit routes from the release namespace", async () => {
+    const other = await renderNotes([
+      "--set",
+      "envoyGateway.enabled=true,envoyGateway.gateway.namespace=gateways",
+    ]);
+    expect(other).toContain("Gateway eg is in gateways; its listener");
+    expect(other).toContain("must admit HTTPRoutes from llm (allowedRoutes");
+    const same = await renderNotes(["--set", "envoyGateway.enabled=true"]);
+    expect(same).not.toContain("allowedRoutes");
+  });
+
   it("with Redis, several replicas draw no warning", async () => {
     const notes = await renderNotes(["--set", "replicaCount=3,redis.host=redis"]);
     expect(notes).toContain("Replicas: 3.");
