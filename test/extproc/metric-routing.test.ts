@@ -59,7 +59,8 @@ describe("metric-aware routing through the server", () => {
     }));
     h = await startHarness(
       pods,
-      ["--metrics-interval-ms", "20", "--metrics-timeout-ms", "100", "--metrics-stale-after-ms", "300"],
+      // Stale after 1.5 s: long enough that a loaded machine's late scrapes do not age metrics out mid-test.
+      ["--metrics-interval-ms", "20", "--metrics-timeout-ms", "100", "--metrics-stale-after-ms", "1500"],
       {},
       { scrapeMetrics: true },
     );
@@ -73,6 +74,17 @@ describe("metric-aware routing through the server", () => {
     }
   });
 
+  /** Resolves once kvroute's store holds `kv` as each pod's fresh KV-cache usage (polled; no fixed sleep). */
+  function storeShows(kv: readonly number[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (pods.every((p, i) => h.server.engineMetrics.fresh(p.key)?.kvCacheUsage === kv[i])) resolve();
+        else setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
   async function route(strategy: string): Promise<string> {
     const s = h.client.open();
     await s.exchange(headers({ ...CHAT_HEADERS, "routing-strategy": strategy }));
@@ -82,16 +94,14 @@ describe("metric-aware routing through the server", () => {
   }
 
   it("least-kv-cache picks the engine with the lowest KV-cache usage, and follows changes", async () => {
-    // Let the scraper see the current values (a scrape may have been in flight when they were set).
-    await Promise.all(engines.map((e) => e.nextScrape()));
+    await storeShows([0.9, 0.1, 0.5]);
     expect(await route("least-kv-cache")).toBe(pods[1]?.address);
     const e0 = engines[0];
     const e1 = engines[1];
     if (!e0 || !e1) throw new Error("engines");
     e0.kv = 0.05;
     e1.kv = 0.95;
-    await Promise.all([e0.nextScrape(), e1.nextScrape()]);
-    await Promise.all([e0.nextScrape(), e1.nextScrape()]);
+    await storeShows([0.05, 0.95, 0.5]);
     expect(await route("least-kv-cache")).toBe(pods[0]?.address);
   });
 
