@@ -80,6 +80,8 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
       onError: (kind, reason) => metrics.discoveryErrors.inc({ kind, reason: errorClass(reason) }),
       onRelist: (kind) => metrics.discoveryRelists.inc({ kind }),
       onBadModelConfig: () => metrics.discoveryErrors.inc({ kind: "pod", reason: "bad-model-config" }),
+      onBadDataParallelSize: () =>
+        metrics.discoveryErrors.inc({ kind: "pod", reason: "bad-data-parallel-size" }),
     },
   });
   return {

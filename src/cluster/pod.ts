@@ -8,9 +8,15 @@ import type { ModelConfig } from "./model-config";
 
 /** One serving endpoint. Created by a discovery source; read by strategies. */
 export interface Pod {
-  /** Stable identity across updates: `namespace/name`. Keys in-flight accounting and indexes. */
+  /**
+   * Stable identity across updates: `namespace/name` (`namespace/name/rank-<r>` for one data-parallel rank of a
+   * pod). Keys in-flight accounting and indexes.
+   */
   readonly key: string;
-  /** Pod name (`target-pod` response header). For static endpoints, the endpoint `host:port`. */
+  /**
+   * Pod name (`target-pod` response header), the same on every data-parallel rank of a pod. For static endpoints,
+   * the endpoint `host:port` as listed.
+   */
   readonly name: string;
   /**
    * Kubernetes pod UID: tells a pod re-created under the same name (a new process, an empty KV cache) from the one
@@ -47,6 +53,12 @@ export interface Pod {
    * owner's name; `deployment` in the endpoints file): keys GPU profiles. Absent when unknown.
    */
   readonly deployment?: string;
+  /**
+   * The data-parallel rank this endpoint serves when its pod serves several ranks, each routed as an endpoint of
+   * its own (see `data-parallel.ts`): picks its KV-event ports (base + rank), the rank its KV-event batches must
+   * carry, and its `engine="<rank>"` metrics series. Absent for a pod with one rank.
+   */
+  readonly dataParallelRank?: number;
 }
 
 /** Format `ip:port` the way Envoy's ORIGINAL_DST cluster reads it (IPv6 in brackets). */

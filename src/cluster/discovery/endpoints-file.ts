@@ -5,14 +5,19 @@
  * models:
  *   - name: qwen3-8b
  *     engine: vllm            # optional, default vllm
- *     endpoints: ["10.0.0.1:8000", "[fd00::2]:8000"]
+ *     endpoints:
+ *       - 10.0.0.1:8000
+ *       - "[fd00::2]:8000"
+ *       - { address: 10.0.0.3:8000, dataParallelSize: 2 }  # ranks at :8000 and :8001, an endpoint each
  *     deployment: qwen3-8b-h100  # optional: GPU-profile key of these endpoints
  *     config:                   # optional: model config profiles, as the `model.aibrix.ai/config` annotation
  *       profiles: { default: { routingStrategy: least-request, requestsPerSecond: 20 } }
  * ```
  *
  * An endpoint listed under several models is one pod serving all of them (their `deployment`s and `config`s must
- * then agree, as their engines must). AIBrix's `rolesets` (prefill/decode)
+ * then agree, as their engines and data-parallel sizes must). An endpoint with `dataParallelSize: n` serves n
+ * data-parallel ranks on consecutive ports from its own, each routed as an endpoint of its own (see
+ * `cluster/data-parallel.ts`). AIBrix's `rolesets` (prefill/decode)
  * form is not supported yet and is rejected by name rather than ignored. Watching the file is `static-file.ts`.
  *
  * @module
@@ -20,6 +25,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { expandRanks, MAX_DATA_PARALLEL_SIZE, rankPorts } from "../data-parallel";
 import { parseModelConfig, sameModelConfig, type ModelConfig } from "../model-config";
 import { formatAddress, type Pod } from "../pod";
 
@@ -44,12 +50,17 @@ export class EndpointsFileError extends Error {
 interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /**
+   * Data-parallel ranks served from `port` on; absent when not given (one, unless the same endpoint listed under
+   * another model gives it).
+   */
+  readonly dataParallelSize?: number | undefined;
 }
 
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 
 /** `host:port` or `[ipv6]:port`, port 1..65535; host names are lower-cased so one server is one pod. */
-function parseEndpoint(raw: string): Endpoint | undefined {
+function parseEndpoint(raw: string): Omit<Endpoint, "dataParallelSize"> | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(raw);
   if (!m) return undefined;
   const [, v6, plain, portText = ""] = m;
@@ -61,13 +72,54 @@ function parseEndpoint(raw: string): Endpoint | undefined {
   return ok ? { host: plain.toLowerCase(), port } : undefined;
 }
 
-const endpointSchema = z.string({ error: 'must be a "host:port" string' }).transform((raw, ctx): Endpoint => {
-  const ep = parseEndpoint(raw);
-  if (ep) return ep;
-  ctx.addIssue({
-    code: "custom",
-    message: `${JSON.stringify(raw)} is not host:port (port 1..65535, IPv6 as [addr]:port)`,
+const addressSchema = z
+  .string({ error: 'must be a "host:port" string' })
+  .transform((raw, ctx): Omit<Endpoint, "dataParallelSize"> => {
+    const ep = parseEndpoint(raw);
+    if (ep) return ep;
+    ctx.addIssue({
+      code: "custom",
+      message: `${JSON.stringify(raw)} is not host:port (port 1..65535, IPv6 as [addr]:port)`,
+    });
+    return z.NEVER;
   });
+
+const rangeMessage = `must be an integer in 1..${MAX_DATA_PARALLEL_SIZE}`;
+
+const rankedEndpointSchema = z
+  .strictObject(
+    {
+      address: addressSchema,
+      dataParallelSize: z
+        .number({ error: rangeMessage })
+        .int(rangeMessage)
+        .min(1, rangeMessage)
+        .max(MAX_DATA_PARALLEL_SIZE, rangeMessage)
+        .optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `unsupported field(s) ${issue.keys.join(", ")} (only address, dataParallelSize)`
+          : undefined,
+    },
+  )
+  .transform((e): Endpoint => ({ ...e.address, dataParallelSize: e.dataParallelSize }))
+  .refine((e) => e.port + (e.dataParallelSize ?? 1) - 1 <= 65_535, "its last rank's port is above 65535");
+
+/**
+ * `"host:port"`, or `{ address: "host:port", dataParallelSize: n }` for an endpoint serving n DP ranks. Chosen by
+ * the entry's shape (not a union) so a bad entry's problem is named, not just "matches neither".
+ */
+const endpointSchema = z.unknown().transform((raw, ctx): Endpoint => {
+  const isMapping = typeof raw === "object" && raw !== null && !Array.isArray(raw);
+  const parsed = isMapping
+    ? rankedEndpointSchema.safeParse(raw)
+    : addressSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+  }
   return z.NEVER;
 });
 
@@ -160,11 +212,17 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === "" ? "(file)" : out;
 }
 
+/** Where an address comes from, for a collision message. */
+const describeOwner = (p: Pod): string =>
+  p.dataParallelRank === undefined ? "listed" : `rank ${p.dataParallelRank} of ${p.name}`;
+
 /**
  * Parse and validate the text of an endpoints file into pods, sorted by key. Pure.
  *
  * Each distinct endpoint becomes one pod: key `static/<host:port>`, name and address `<host:port>`, `ready`,
  * models sorted, engine from its models (`vllm` when none says), label `model.aibrix.ai/name` = first model.
+ * An endpoint with `dataParallelSize: n` (n > 1) becomes n pods, rank r at port + r keyed `static/<its host:port>`
+ * and named by the listed endpoint; a rank's address may not be another listed endpoint or rank.
  *
  * @throws EndpointsFileError naming where the problem is, e.g. `models[1].endpoints[0]: "10.0.0.1" is not host:port`.
  */
@@ -199,6 +257,7 @@ export function parseEndpointsFile(text: string): Pod[] {
     engine?: [string, string] | undefined;
     deployment?: [string, string] | undefined;
     config?: [ModelConfig, string] | undefined;
+    dataParallelSize?: [number, string] | undefined;
   }
   const byAddress = new Map<string, Merged>();
   const problems: string[] = [];
@@ -214,7 +273,9 @@ export function parseEndpointsFile(text: string): Pod[] {
     if (!same(prev[0], next)) {
       // Configs are objects: name the entries, not the (possibly long) values.
       const values =
-        typeof next === "string" ? `${next} conflicts with ${String(prev[0])}` : "conflicts with";
+        typeof next === "string" || typeof next === "number"
+          ? `${next} conflicts with ${String(prev[0])}`
+          : "conflicts with";
       problems.push(`${at.where}.${at.what}: ${values} (${prev[1]}) for endpoint ${at.addr}`);
     }
     return prev;
@@ -229,14 +290,19 @@ export function parseEndpointsFile(text: string): Pod[] {
       entry.engine = merge(entry.engine, m.engine, { where, what: "engine", addr });
       entry.deployment = merge(entry.deployment, m.deployment, { where, what: "deployment", addr });
       entry.config = merge(entry.config, m.config, { where, what: "config", addr }, sameModelConfig);
+      entry.dataParallelSize = merge(entry.dataParallelSize, ep.dataParallelSize, {
+        where,
+        what: "dataParallelSize",
+        addr,
+      });
     }
   });
   if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
 
   const pods: Pod[] = [];
-  for (const [addr, { ep, models, engine, deployment, config }] of byAddress) {
+  for (const [addr, { ep, models, engine, deployment, config, dataParallelSize }] of byAddress) {
     const sorted = [...models].sort();
-    pods.push({
+    const pod: Pod = {
       key: `${STATIC_NAMESPACE}/${addr}`,
       name: addr,
       namespace: STATIC_NAMESPACE,
@@ -251,7 +317,18 @@ export function parseEndpointsFile(text: string): Pod[] {
       adapters: [],
       ...(deployment === undefined ? {} : { deployment: deployment[0] }),
       ...(config === undefined ? {} : { modelConfig: config[0] }),
-    });
+    };
+    // A rank is keyed by its own address, as a listed endpoint is: the two must then never coincide.
+    const ports = rankPorts(ep.port, dataParallelSize?.[0] ?? 1);
+    pods.push(...expandRanks(pod, ports, (_rank, address) => `${STATIC_NAMESPACE}/${address}`));
   }
+  const owners = new Map<string, Pod>();
+  for (const p of pods) {
+    const other = owners.get(p.address);
+    if (other !== undefined) {
+      problems.push(`endpoint ${p.address} is both ${describeOwner(other)} and ${describeOwner(p)}`);
+    } else owners.set(p.address, p);
+  }
+  if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
   return pods.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

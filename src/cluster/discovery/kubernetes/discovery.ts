@@ -35,6 +35,8 @@ export interface DiscoveryObserver {
   onRelist?(kind: ResourceKind): void;
   /** A pod's `model.aibrix.ai/config` annotation is malformed (once per pod and reason; also logged). */
   onBadModelConfig?(podKey: string): void;
+  /** A pod's `model.aibrix.ai/data-parallel-size` label is unusable (once per pod and reason; also logged). */
+  onBadDataParallelSize?(podKey: string): void;
 }
 
 /** Options of `startKubernetesDiscovery`. */
@@ -124,6 +126,10 @@ export function startKubernetesDiscovery(options: KubernetesDiscoveryOptions): K
     onBadModelConfig: (pod, reason) => {
       log.error({ pod, reason }, "ignoring malformed model.aibrix.ai/config annotation");
       notify(() => observer?.onBadModelConfig?.(pod));
+    },
+    onBadDataParallelSize: (pod, reason) => {
+      log.error({ pod, reason }, "ignoring unusable data-parallel-size label; the pod is one endpoint");
+      notify(() => observer?.onBadDataParallelSize?.(pod));
     },
   });
   const kinds: ResourceKind[] = inferencePool === undefined ? ["pod", "adapter"] : ["pod", "adapter", "pool"];

@@ -12,7 +12,7 @@ import type { Pod } from "../../pod";
 import type { AdapterInfo } from "./objects";
 import { adapterFromObject, objectKey, poolFromObject } from "./objects";
 import type { PoolSpec } from "./pod-mapping";
-import { podFromObject, samePod } from "./pod-mapping";
+import { podsFromObject, samePod } from "./pod-mapping";
 
 /** The kinds of object discovery watches. */
 export type ResourceKind = "pod" | "adapter" | "pool";
@@ -26,6 +26,11 @@ export interface FleetOptions {
    * pod and distinct reason, not on every update of the pod, so a bad annotation is logged once.
    */
   readonly onBadModelConfig?: ((podKey: string, reason: string) => void) | undefined;
+  /**
+   * A pod's `model.aibrix.ai/data-parallel-size` label is not a usable rank count (the pod is routed as one
+   * endpoint). Called once per pod and distinct reason, as `onBadModelConfig`.
+   */
+  readonly onBadDataParallelSize?: ((podKey: string, reason: string) => void) | undefined;
 }
 
 /** Mutable discovery state; see the module comment. */
@@ -44,7 +49,7 @@ export interface Fleet {
    * `force`), else `undefined`.
    */
   collect(force?: boolean): Pod[] | undefined;
-  /** Pods in the fleet (as of the last `collect`), ready or not. */
+  /** Endpoints in the fleet (as of the last `collect`), ready or not: one per data-parallel rank of a pod. */
   size(): number;
   /** Number of ModelAdapter objects known. */
   adapterCount(): number;
@@ -56,7 +61,8 @@ const sameSpec = (a: PoolSpec | undefined, b: PoolSpec | undefined): boolean => 
   if (a === undefined || b === undefined) return a === b;
   const ka = Object.keys(a.matchLabels);
   return (
-    a.port === b.port &&
+    a.ports.length === b.ports.length &&
+    a.ports.every((p, i) => p === b.ports[i]) &&
     ka.length === Object.keys(b.matchLabels).length &&
     ka.every((k) => a.matchLabels[k] === b.matchLabels[k])
   );
@@ -66,7 +72,9 @@ const sameSpec = (a: PoolSpec | undefined, b: PoolSpec | undefined): boolean => 
 export function createFleet(opts: FleetOptions = {}): Fleet {
   const poolMode = opts.poolName !== undefined;
   const rawPods = new Map<string, V1Pod>();
-  const pods = new Map<string, Pod>();
+  /** Kubernetes pod key → its endpoints (one per data-parallel rank). */
+  const pods = new Map<string, readonly Pod[]>();
+  let endpointCount = 0;
   const adapters = new Map<string, AdapterInfo>();
   /** Pod key → names of the adapters whose `status.instances` list it. */
   const adaptersByPod = new Map<string, Set<string>>();
@@ -76,6 +84,8 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
   let allDirty = false;
   /** Pod key → the malformed-config reason already reported for it. */
   const badConfigs = new Map<string, string>();
+  /** Pod key → the bad data-parallel-size reason already reported for it. */
+  const badSizes = new Map<string, string>();
 
   const indexAdapter = (a: AdapterInfo, add: boolean): void => {
     for (const instance of a.instances) {
@@ -156,19 +166,40 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
     }
   };
 
-  const mapPod = (key: string): Pod | undefined => {
+  /** Report `reason` (or its absence) for `key` once per distinct reason. */
+  const reportOnce = (
+    seen: Map<string, string>,
+    key: string,
+    reason: string | undefined,
+    report: ((podKey: string, reason: string) => void) | undefined,
+  ): void => {
+    if (reason === undefined) seen.delete(key);
+    else if (seen.get(key) !== reason) {
+      seen.set(key, reason);
+      report?.(key, reason);
+    }
+  };
+
+  const mapPod = (key: string): Pod[] => {
     const raw = rawPods.get(key);
-    if (raw === undefined || (poolMode && pool === undefined)) return undefined;
+    if (raw === undefined || (poolMode && pool === undefined)) return [];
     const names = adaptersByPod.get(key);
     let bad: string | undefined;
-    const pod = podFromObject(raw, names ? [...names] : [], pool, (reason) => (bad = reason));
-    if (bad === undefined) badConfigs.delete(key);
-    else if (badConfigs.get(key) !== bad) {
-      badConfigs.set(key, bad);
-      opts.onBadModelConfig?.(key, bad);
-    }
-    return pod;
+    let badSize: string | undefined;
+    const mapped = podsFromObject(
+      raw,
+      names ? [...names] : [],
+      pool,
+      (reason) => (bad = reason),
+      (reason) => (badSize = reason),
+    );
+    reportOnce(badConfigs, key, bad, opts.onBadModelConfig);
+    reportOnce(badSizes, key, badSize, opts.onBadDataParallelSize);
+    return mapped;
   };
+
+  const sameEndpoints = (a: readonly Pod[], b: readonly Pod[]): boolean =>
+    a.length === b.length && a.every((p, i) => samePod(p, b[i] as Pod));
 
   return {
     replaceAll(kind, objects) {
@@ -217,23 +248,26 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
       let changed = false;
       for (const key of keys) {
         const next = mapPod(key);
-        const prev = pods.get(key);
-        if (next === undefined) {
+        const prev = pods.get(key) ?? [];
+        if (next.length === 0) {
           badConfigs.delete(key);
-          if (prev !== undefined) {
+          badSizes.delete(key);
+          if (prev.length > 0) {
             pods.delete(key);
+            endpointCount -= prev.length;
             changed = true;
           }
-        } else if (prev === undefined || !samePod(prev, next)) {
+        } else if (!sameEndpoints(prev, next)) {
           pods.set(key, next);
+          endpointCount += next.length - prev.length;
           changed = true;
         }
       }
       dirty.clear();
       allDirty = false;
-      return changed || force ? [...pods.values()] : undefined;
+      return changed || force ? [...pods.values()].flat() : undefined;
     },
-    size: () => pods.size,
+    size: () => endpointCount,
     adapterCount: () => adapters.size,
     poolProblem: () => poolProblem,
   };

@@ -91,12 +91,18 @@ export function poolFromObject(v: unknown): { readonly spec: PoolSpec } | { read
   const selector = spec.selector;
   const matchLabels = stringMap(isRecord(selector) ? selector.matchLabels : undefined);
   if (Object.keys(matchLabels).length === 0) return { invalid: "spec.selector.matchLabels is empty" };
-  const ports = Array.isArray(spec.targetPorts) ? (spec.targetPorts as unknown[]) : [];
-  const first = ports[0];
-  const number = isRecord(first) ? first.number : undefined;
-  const port = typeof number === "number" ? parsePort(String(number)) : undefined;
+  const raw = Array.isArray(spec.targetPorts) ? (spec.targetPorts as unknown[]) : [];
+  const ports: number[] = [];
+  for (const [i, entry] of raw.entries()) {
+    const number = isRecord(entry) ? entry.number : undefined;
+    const port = typeof number === "number" ? parsePort(String(number)) : undefined;
+    if (port === undefined) return { invalid: `spec.targetPorts[${i}].number is not a port number` };
+    if (ports.includes(port)) return { invalid: `spec.targetPorts[${i}].number ${port} is listed twice` };
+    ports.push(port);
+  }
+  const [port] = ports;
   if (port === undefined) return { invalid: "spec.targetPorts[0].number is not a port number" };
-  return { spec: { matchLabels, port } };
+  return { spec: { matchLabels, port, ports } };
 }
 
 /** The `message` of a Kubernetes `Status` body (object or JSON text), if there is one. */

@@ -12,6 +12,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { ModelConfig } from "../../model-config";
 import { parseModelConfig, sameModelConfig } from "../../model-config";
 import { ANY_MODEL } from "../../cluster-state";
+import { DATA_PARALLEL_SIZE_LABEL, expandRanks, parseDataParallelSize, rankPorts } from "../../data-parallel";
 import type { Pod } from "../../pod";
 import { formatAddress } from "../../pod";
 
@@ -47,6 +48,11 @@ export interface PoolSpec {
   readonly matchLabels: Readonly<Record<string, string>>;
   /** Serving port of every member (the pool's first `spec.targetPorts[].number`), 1..65535. */
   readonly port: number;
+  /**
+   * Every `spec.targetPorts[].number`, in order, distinct (`port` first). Several: each member serves one
+   * data-parallel rank per port, routed as an endpoint each (see `data-parallel.ts`).
+   */
+  readonly ports: readonly number[];
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -231,6 +237,33 @@ export function podFromObject(
   };
 }
 
+/**
+ * The routing endpoints of a Kubernetes Pod: {@link podFromObject}'s pod, expanded into one endpoint per
+ * data-parallel rank when it serves several (see `data-parallel.ts`): one per `targetPorts` entry of a pool that
+ * lists several, else `model.aibrix.ai/data-parallel-size` ranks on consecutive ports from the pod's port. Empty
+ * when the pod is not part of the fleet.
+ *
+ * @param onBadDataParallelSize Called with the reason when the DP label is present but not a usable count (the
+ *   pod is then one endpoint).
+ */
+export function podsFromObject(
+  obj: V1Pod,
+  adapters: readonly string[] = [],
+  pool?: PoolSpec,
+  onBadConfig?: (reason: string) => void,
+  onBadDataParallelSize?: (reason: string) => void,
+): Pod[] {
+  const pod = podFromObject(obj, adapters, pool, onBadConfig);
+  if (pod === undefined) return [];
+  if (pool !== undefined && pool.ports.length > 1) return expandRanks(pod, pool.ports);
+  const parsed = parseDataParallelSize(pod.labels[DATA_PARALLEL_SIZE_LABEL]);
+  if ("invalid" in parsed) {
+    onBadDataParallelSize?.(parsed.invalid);
+    return [pod];
+  }
+  return expandRanks(pod, rankPorts(pod.port, parsed.size));
+}
+
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -246,6 +279,7 @@ export function samePod(a: Pod, b: Pod): boolean {
     a.ready !== b.ready ||
     a.engine !== b.engine ||
     a.deployment !== b.deployment ||
+    a.dataParallelRank !== b.dataParallelRank ||
     !sameModelConfig(a.modelConfig, b.modelConfig) ||
     !sameList(a.models, b.models) ||
     !sameList(a.adapters, b.adapters)

@@ -3,7 +3,7 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { createFleet } from "../../../../src/cluster/discovery/kubernetes/fleet";
-import { podFromObject } from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
+import { podsFromObject } from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
 import type * as PodMapping from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
 import { adapterObject, podObject, poolObject } from "../../../support/kube-fixtures";
 
@@ -18,9 +18,9 @@ jest.mock("../../../../src/cluster/discovery/kubernetes/pod-mapping", () => {
   const actual = jest.requireActual<typeof PodMapping>(
     "../../../../src/cluster/discovery/kubernetes/pod-mapping",
   );
-  return { ...actual, podFromObject: jest.fn(actual.podFromObject) };
+  return { ...actual, podsFromObject: jest.fn(actual.podsFromObject) };
 });
-const spy = jest.mocked(podFromObject);
+const spy = jest.mocked(podsFromObject);
 
 it("recomputes only the pods an event touches", () => {
   const fleet = createFleet();

@@ -168,7 +168,7 @@ describe("podFromObject (AIBrix label mode)", () => {
 });
 
 describe("podFromObject (InferencePool mode)", () => {
-  const pool: PoolSpec = { matchLabels: { app: "vllm" }, port: 8200 };
+  const pool: PoolSpec = { matchLabels: { app: "vllm" }, port: 8200, ports: [8200] };
   it.each<[string, V1Pod, Partial<ReturnType<typeof podFromObject>> | undefined]>([
     [
       "selected, no model label: any model",
@@ -283,7 +283,27 @@ describe("custom resources", () => {
     [
       "v1 pool",
       { spec: { selector: { matchLabels: { app: "v" } }, targetPorts: [{ number: 8000 }] } },
-      { spec: { matchLabels: { app: "v" }, port: 8000 } },
+      { spec: { matchLabels: { app: "v" }, port: 8000, ports: [8000] } },
+    ],
+    [
+      "several target ports (data-parallel ranks)",
+      {
+        spec: {
+          selector: { matchLabels: { app: "v" } },
+          targetPorts: [{ number: 8000 }, { number: 8002 }, { number: 8004 }],
+        },
+      },
+      { spec: { matchLabels: { app: "v" }, port: 8000, ports: [8000, 8002, 8004] } },
+    ],
+    [
+      "a later bad port",
+      { spec: { selector: { matchLabels: { app: "v" } }, targetPorts: [{ number: 8000 }, { number: "x" }] } },
+      { invalid: "spec.targetPorts[1].number is not a port number" },
+    ],
+    [
+      "a port listed twice",
+      { spec: { selector: { matchLabels: { app: "v" } }, targetPorts: [{ number: 8000 }, { number: 8000 }] } },
+      { invalid: "spec.targetPorts[1].number 8000 is listed twice" },
     ],
     [
       "v1alpha2 flat selector",
