@@ -7,6 +7,7 @@
  * @module
  */
 import type { ClusterStore } from "./cluster/cluster-state";
+import { endpointName } from "./cluster/pod";
 import { createOutlierDetector, isReachabilityCause } from "./cluster/health";
 import type { HealthGate, ScrapeVerdict } from "./cluster/health";
 import type { ScrapeResult } from "./cluster/metrics";
@@ -49,7 +50,10 @@ export function startHealthRuntime(o: HealthRuntimeOptions): HealthRuntime {
   if (!config.outlierDetection) {
     return { gate: undefined, onScrape: () => undefined, podDetails: () => ({}), close: () => undefined };
   }
-  const nameOf = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
+  const nameOf = (key: string): string => {
+    const pod = cluster.snapshot().pods.get(key);
+    return pod === undefined ? key : endpointName(pod);
+  };
   let out: () => Iterable<readonly [string, "ejected" | "probing"]> = () => [];
   const healthMetrics = createHealthMetrics(metrics.registry, metrics.podLabel, () => out());
   const detector = createOutlierDetector({

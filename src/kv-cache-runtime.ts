@@ -9,7 +9,7 @@ import { closeEach } from "./closing";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { podsForModel, promptContext } from "./cluster/cluster-state";
 import type { EngineMetricsView } from "./cluster/engine-metrics";
-import { podIdentity } from "./cluster/pod";
+import { endpointName, podIdentity } from "./cluster/pod";
 import type { Config } from "./config";
 import { labelEnabled, startKvEvents } from "./kvevents";
 import type { Logger } from "./observability/logger";
@@ -185,9 +185,13 @@ function startSubscriptions(
   const { config, cluster, metrics, log } = o;
   const { hasher, approximate, speculative, events, tokenizers } = parts;
   const seed = BigInt(config.prefixHashSeed);
-  const podName = (key: string): string => cluster.snapshot().pods.get(key)?.name ?? key;
+  const podName = (key: string): string => {
+    const pod = cluster.snapshot().pods.get(key);
+    return pod === undefined ? key : endpointName(pod);
+  };
   const podLabel = (key: string): string => metrics.podLabel.admit(podName(key));
   const issue = (key: string, kind: string): void => metrics.kvEventIssues.inc({ pod: podLabel(key), kind });
+  const rankWarned = new Set<string>();
   const kv = startKvEvents({
     cluster,
     sink: events,
@@ -215,6 +219,16 @@ function startSubscriptions(
         log.warn({ pod: podName(key), reason }, "kv events: resync, the pod's indexed blocks were dropped");
       },
       onSocketError: (key) => issue(key, "socket-error"),
+      onRankMismatch: (key, stamped) => {
+        issue(key, "rank-mismatch");
+        // Once per endpoint: a misconfiguration repeats on every batch; the counter keeps the rate.
+        if (rankWarned.has(key)) return;
+        rankWarned.add(key);
+        log.warn(
+          { pod: podName(key), stamped },
+          "kv events: batch stamped with another data-parallel rank than its port's; dropped",
+        );
+      },
     },
   });
   // Pods that left the fleet, became unready, or came back as another pod under the same key (a new UID or
@@ -231,8 +245,8 @@ function startSubscriptions(
   });
   metrics.setIndexedBlocksSource(function* () {
     for (const pod of cluster.snapshot().pods.values()) {
-      yield [pod.name, "approximate", approximate.blocks(pod.key)] as const;
-      yield [pod.name, "events", events.blocks(pod.key)] as const;
+      yield [endpointName(pod), "approximate", approximate.blocks(pod.key)] as const;
+      yield [endpointName(pod), "events", events.blocks(pod.key)] as const;
     }
   });
   const deps: PrefixDeps = {

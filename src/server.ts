@@ -7,6 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { ClusterStore } from "./cluster/cluster-state";
+import { endpointName } from "./cluster/pod";
 import { createLoadTracker } from "./cluster/load-tracker";
 import type { LoadTracker } from "./cluster/load-tracker";
 import {
@@ -147,8 +148,10 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     stalePods: () => engineMetrics.staleCount(),
     ...(deps.logDroppedLines ? { logDroppedLines: deps.logDroppedLines } : {}),
   });
-  const podName = (key: string): string =>
-    metrics.podLabel.admit(cluster.snapshot().pods.get(key)?.name ?? key);
+  const podName = (key: string): string => {
+    const pod = cluster.snapshot().pods.get(key);
+    return metrics.podLabel.admit(pod === undefined ? key : endpointName(pod));
+  };
   const kvCache: KvCacheRuntime = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
   const kvCacheCloser = piece("kv-cache", () => kvCache.close());
   const passiveHealth = startHealthRuntime({

@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { ClusterStore } from "../cluster/cluster-state";
+import { endpointName } from "../cluster/pod";
 import type { LoadTracker } from "../cluster/load-tracker";
 
 /** What the admin server reads. */
@@ -53,6 +54,7 @@ function stateBody(deps: AdminDeps): string {
     name: p.name,
     namespace: p.namespace,
     address: p.address,
+    ...(p.dataParallelRank === undefined ? {} : { dataParallelRank: p.dataParallelRank }),
     metricsPort: p.metricsPort,
     models: p.models,
     adapters: p.adapters,
@@ -61,7 +63,7 @@ function stateBody(deps: AdminDeps): string {
     inflight: deps.load.get(p.key),
     ...deps.podDetails?.(p.key),
   }));
-  const models = Object.fromEntries([...snap.models].map(([m, ps]) => [m, ps.map((p) => p.name)]));
+  const models = Object.fromEntries([...snap.models].map(([m, ps]) => [m, ps.map(endpointName)]));
   return JSON.stringify({
     version: snap.version,
     loaded: snap.loaded,

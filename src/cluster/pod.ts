@@ -74,3 +74,11 @@ export function formatAddress(ip: string, port: number): string {
 export function podIdentity(pod: Pod): string {
   return `${pod.uid ?? ""}@${pod.address}`;
 }
+
+/**
+ * How logs and metric labels name an endpoint: the pod name, with `/rank-<r>` for one data-parallel rank of a pod
+ * (the ranks share the pod name, yet each has its own load, index and stream to tell apart).
+ */
+export function endpointName(pod: Pod): string {
+  return pod.dataParallelRank === undefined ? pod.name : `${pod.name}/rank-${pod.dataParallelRank}`;
+}

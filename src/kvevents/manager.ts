@@ -29,10 +29,11 @@ export interface KvEventsOptions {
   /** Whether a pod publishes KV events (label check, or a static-mode flag). */
   readonly enabledFor: (pod: Pod) => boolean;
   /**
-   * The engine's data-parallel rank on this pod (default 0). vLLM offsets both the PUB and the replay port by
-   * the rank (`offset_endpoint_port`), so the subscriber connects to `pub + rank` and `replay + rank`.
+   * The engine's data-parallel rank on this endpoint, undefined for a pod with one rank (default:
+   * `pod.dataParallelRank`). vLLM offsets both the PUB and the replay port by the rank (`offset_endpoint_port`),
+   * so the subscriber connects to `pub + rank` and `replay + rank`, and drops batches stamped with another rank.
    */
-  readonly rankOf?: (pod: Pod) => number;
+  readonly rankOf?: (pod: Pod) => number | undefined;
   readonly observer?: KvEventsObserver;
   /** Per-receive replay timeout, ms (default 5000). */
   readonly replayTimeoutMs?: number;
@@ -72,6 +73,7 @@ interface Entry {
 /** Start following `cluster`; subscribes to the current snapshot at once. */
 export function startKvEvents(opts: KvEventsOptions): KvEvents {
   const { cluster, sink, ports } = opts;
+  const rankOf = opts.rankOf ?? ((pod: Pod) => pod.dataParallelRank);
   const entries = new Map<string, Entry>();
   const closing = new Set<Promise<void>>();
   const replaySlots = new ReplaySlots(opts.maxConcurrentReplays ?? 4);
@@ -91,11 +93,16 @@ export function startKvEvents(opts: KvEventsOptions): KvEvents {
 
   function reconcile(snapshot: ClusterSnapshot): void {
     if (closed) return;
-    const wanted = new Map<string, { pod: Pod; endpoint: string; rank: number }>();
+    const wanted = new Map<string, { pod: Pod; endpoint: string; rank: number | undefined }>();
     for (const pod of snapshot.pods.values()) {
       if (!pod.ready || pod.ip === "" || !opts.enabledFor(pod)) continue;
-      const rank = opts.rankOf?.(pod) ?? 0;
-      wanted.set(pod.key, { pod, rank, endpoint: `${pod.ip}|${ports.pub + rank}|${ports.replay + rank}` });
+      const rank = rankOf(pod);
+      const offset = rank ?? 0;
+      wanted.set(pod.key, {
+        pod,
+        rank,
+        endpoint: `${pod.ip}|${ports.pub + offset}|${ports.replay + offset}|${rank ?? ""}`,
+      });
     }
     for (const [key, entry] of entries) {
       const w = wanted.get(key);
@@ -106,8 +113,9 @@ export function startKvEvents(opts: KvEventsOptions): KvEvents {
       const subscriber = new PodSubscriber({
         podKey: key,
         ip: w.pod.ip,
-        pubPort: ports.pub + w.rank,
-        replayPort: ports.replay + w.rank,
+        pubPort: ports.pub + (w.rank ?? 0),
+        replayPort: ports.replay + (w.rank ?? 0),
+        rank: w.rank,
         sink,
         replaySlots,
         ...(opts.retryBackoff === undefined ? {} : { retryBackoff: opts.retryBackoff }),

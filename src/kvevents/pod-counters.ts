@@ -30,6 +30,7 @@ export function newPodCounters(): PodCounters {
     duplicates: 0,
     socketErrors: 0,
     sinkErrors: 0,
+    rankMismatches: 0,
     connected: false,
     state: "connecting",
   };

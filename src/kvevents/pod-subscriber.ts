@@ -100,6 +100,7 @@ export class PodSubscriber {
       podKey: opts.podKey,
       sink: opts.sink,
       filter: opts.filter ?? gpuGroupZero,
+      rank: opts.rank,
       counters: this.st,
       notify: (fn) => this.notify(fn),
     };

@@ -84,6 +84,11 @@ export interface KvEventsObserver {
   onResync?(podKey: string, reason: ResyncReason): void;
   /** The SUB socket connected (or reconnected) to the pod. */
   onConnect?(podKey: string): void;
+  /**
+   * A batch stamped with data-parallel rank `stamped`, not the rank whose socket it came from, was dropped (see
+   * `applyBatch`).
+   */
+  onRankMismatch?(podKey: string, stamped: number): void;
   /** A socket failed; the subscriber backs off and reconnects. */
   onSocketError?(podKey: string, failure: SocketFailure): void;
 }
@@ -118,6 +123,8 @@ export interface PodStatus {
   readonly socketErrors: number;
   /** Exceptions thrown by the sink (swallowed). */
   readonly sinkErrors: number;
+  /** Batches dropped because they were stamped with another data-parallel rank than the socket's. */
+  readonly rankMismatches: number;
   /** The SUB socket is connected to the pod. */
   readonly connected: boolean;
   /** A replay is waiting or in flight (the pod's index is behind the engine). */
@@ -171,6 +178,11 @@ export interface PodSubscriberOptions {
   readonly pubPort: number;
   /** ROUTER replay port (base replay port + data-parallel rank). */
   readonly replayPort: number;
+  /**
+   * The data-parallel rank these ports belong to, when the pod serves several: batches stamped with another rank
+   * are dropped. Absent: the stamp is not checked (a pod with one rank may be any rank of a larger deployment).
+   */
+  readonly rank?: number | undefined;
   readonly sink: KvEventSink;
   readonly observer?: KvEventsObserver;
   /** Per-receive timeout of a replay, ms (default 5000). */

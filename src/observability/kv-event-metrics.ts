@@ -38,7 +38,7 @@ export function createKvEventMetrics(registry: Registry): KvEventMetrics {
     }),
     kvEventIssues: new Counter({
       name: "kvroute_kv_event_issues_total",
-      help: "KV-event stream trouble by pod and kind (decode-error, gap, replay-ok, replay-failed, resync, socket-error).",
+      help: "KV-event stream trouble by pod and kind (decode-error, gap, replay-ok, replay-failed, resync, socket-error, rank-mismatch).",
       labelNames: ["pod", "kind"],
       registers,
     }),

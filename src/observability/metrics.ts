@@ -7,6 +7,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
 import type { ClusterStore } from "../cluster/cluster-state";
+import { endpointName } from "../cluster/pod";
+import type { Pod } from "../cluster/pod";
 import { createKnownLabel, createLabelLimiter } from "./label-limiter";
 import type { LabelLimiter } from "./label-limiter";
 import { createPodLabel, DEPARTED_POD_LABEL, OTHER_POD_LABEL } from "./pod-label";
@@ -130,6 +132,7 @@ export function createMetrics(
   // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
   // collapse into `other`, and those must add up rather than overwrite each other.
 
+  const nameOf = (pod: Pod | undefined, key: string): string => (pod === undefined ? key : endpointName(pod));
   const perPodLoad = (name: string, help: string, value: (l: PodLoad) => number): void => {
     new Gauge({
       name,
@@ -140,7 +143,7 @@ export function createMetrics(
         this.reset();
         const pods = cluster.snapshot().pods;
         for (const [key, l] of load.entries())
-          this.inc({ pod: podLabel.admit(pods.get(key)?.name ?? key) }, value(l));
+          this.inc({ pod: podLabel.admit(nameOf(pods.get(key), key)) }, value(l));
       },
     });
   };

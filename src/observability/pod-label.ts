@@ -7,6 +7,7 @@
  * @module
  */
 import type { ClusterStore } from "../cluster/cluster-state";
+import { endpointName } from "../cluster/pod";
 import type { LabelLimiter } from "./label-limiter";
 
 /** Label value for a pod that is not in the cluster store (any more). */
@@ -30,7 +31,7 @@ export function createPodLabel(cluster: ClusterStore, max: number): PodLabel {
     const snap = cluster.snapshot();
     if (snap.version !== version) {
       version = snap.version;
-      names = new Set([...snap.pods.values()].map((p) => p.name));
+      names = new Set([...snap.pods.values()].map(endpointName));
     }
     return names;
   };

@@ -1,3 +1,4 @@
+import { decode, encode } from "@msgpack/msgpack";
 import { createClusterStore } from "../../src/cluster/cluster-state";
 import type { ClusterStore } from "../../src/cluster/cluster-state";
 import type { Pod } from "../../src/cluster/pod";
@@ -36,6 +37,25 @@ afterEach(async () => {
   await Promise.all(publishers.map((p) => p.close()));
   publishers = [];
 });
+
+/** `payload` (a fixture batch) re-encoded with `data_parallel_rank` = `rank`. */
+function stamped(payload: Uint8Array, rank: number): Buffer {
+  const batch = decode(payload, { useBigInt64: true }) as unknown[];
+  return Buffer.from(encode([batch[0], batch[1], rank], { useBigInt64: true }));
+}
+
+/** Publishers of ranks 0 and 1: PUB ports p and p + 1, replay ports q and q + 1 (retried on a taken port). */
+async function publisherPair(): Promise<[FakeVllmPublisher, FakeVllmPublisher]> {
+  for (let attempt = 0; ; attempt++) {
+    const r0 = await publisher();
+    try {
+      const r1 = await publisher("127.0.0.1", { pubPort: r0.pubPort + 1, replayPort: r0.replayPort + 1 });
+      return [r0, r1];
+    } catch (e) {
+      if (attempt >= 20) throw e;
+    }
+  }
+}
 
 async function publisher(host = "127.0.0.1", ports: { pubPort?: number; replayPort?: number } = {}) {
   const p = await FakeVllmPublisher.start({ host, ...ports });
@@ -138,27 +158,65 @@ describe("startKvEvents", () => {
   it("offsets both ports by the pod's data-parallel rank", async () => {
     const p = await publisher();
     const cluster = createClusterStore();
-    cluster.replace([pod("a", "127.0.0.1", { labels: { [KV_EVENTS_LABEL]: "true", rank: "3" } })]);
+    cluster.replace([pod("a", "127.0.0.1", { key: "default/a/rank-3", dataParallelRank: 3 })]);
     const sink = new RecordingSink();
-    const k = start(cluster, sink, {
-      ports: { pub: p.pubPort - 3, replay: p.replayPort - 3 },
-      rankOf: (x) => Number(x.labels["rank"] ?? 0),
-    });
-    await live(k, p, sink, "default/a");
-    const before = { replays: k.status("default/a")!.replays, gaps: k.status("default/a")!.gaps };
+    const k = start(cluster, sink, { ports: { pub: p.pubPort - 3, replay: p.replayPort - 3 } });
+    const key = "default/a/rank-3";
+    await p.probeUntil(stamped(PROBE, 3), () => (k.status(key)?.received ?? 0) > 0);
+    await until(() => k.status(key)?.lastSeq === p.nextSeq - 1n, "probes consumed");
+    sink.reset();
+    const before = { replays: k.status(key)!.replays, gaps: k.status(key)!.gaps };
     expect(p.replayRequests.length).toBe(before.replays); // the connect replay came to the offset port
     // A gap proves the replay port is offset too.
-    await p.publish(frames[0]!.payload, { skip: true });
-    await p.publish(frames[1]!.payload);
+    await p.publish(stamped(frames[0]!.payload, 3), { skip: true });
+    await p.publish(stamped(frames[1]!.payload, 3));
     await sink.waitFor((c) => c.length === 2);
     expect(sink.ops()).toEqual(["stored", "removed"]);
-    await until(() => !k.status("default/a")!.replaying, "replay done");
-    expect(k.status("default/a")).toMatchObject({
+    await until(() => !k.status(key)!.replaying, "replay done");
+    expect(k.status(key)).toMatchObject({
       gaps: before.gaps + 1,
       replays: before.replays + 1,
       resyncs: 0,
+      rankMismatches: 0,
     });
     expect(p.replayRequests.length).toBe(before.replays + 1);
+  });
+
+  it("follows every rank of a pod on its own port and drops a batch stamped with another rank", async () => {
+    const [r0, r1] = await publisherPair();
+    const cluster = createClusterStore();
+    const base = pod("dp", "127.0.0.1");
+    cluster.replace(
+      [0, 1].map((r) => ({ ...base, key: `default/dp/rank-${r}`, port: 8000 + r, dataParallelRank: r })),
+    );
+    const sink = new RecordingSink();
+    const mismatches: string[] = [];
+    const k = start(cluster, sink, {
+      ports: { pub: r0.pubPort, replay: r0.replayPort },
+      observer: { onRankMismatch: (key, got) => mismatches.push(`${key}:${got}`) },
+    });
+    expect(k.pods()).toEqual(["default/dp/rank-0", "default/dp/rank-1"]);
+    for (const [r, p] of [r0, r1].entries()) {
+      const key = `default/dp/rank-${r}`;
+      await p.probeUntil(stamped(PROBE, r), () => (k.status(key)?.received ?? 0) > 0);
+      await until(() => k.status(key)?.lastSeq === p.nextSeq - 1n, `rank ${r} probes consumed`);
+    }
+    sink.reset();
+    await r1.publish(stamped(frames[0]!.payload, 1));
+    await r0.publish(stamped(frames[1]!.payload, 0));
+    await sink.waitFor((c) => c.length === 2);
+    expect(sink.calls.map((c) => `${c.pod}:${c.op}`).sort()).toEqual([
+      "default/dp/rank-0:removed",
+      "default/dp/rank-1:stored",
+    ]);
+    // Rank 0's socket sends a batch stamped rank 1: dropped whole, counted, its sequence still consumed.
+    sink.reset();
+    await r0.publish(stamped(frames[0]!.payload, 1));
+    await until(() => k.status("default/dp/rank-0")?.rankMismatches === 1, "mismatch counted");
+    expect(k.status("default/dp/rank-0")?.lastSeq).toBe(r0.nextSeq - 1n);
+    expect(sink.calls).toEqual([]);
+    expect(mismatches).toEqual(["default/dp/rank-0:1"]);
+    expect(k.status("default/dp/rank-1")?.rankMismatches).toBe(0);
   });
 
   it("reports events, gaps, replays and resyncs to the observer", async () => {
