@@ -8,7 +8,9 @@
  * - a sample whose own timestamp is older than the staleness bound (`--metrics-stale-after-ms`) relative to the
  *   wall clock makes its sample name missing (not the fields' fallback names: the engine does expose that name,
  *   it is just old), exactly as a scrape that old would be;
- * - anything after an OpenMetrics `# EOF` is not read (the parser stops there).
+ * - anything after an OpenMetrics `# EOF` is not read (the parser stops there);
+ * - for an endpoint that is one data-parallel rank of its pod, only that rank's `engine` series count
+ *   (`rank-series.ts`).
  *
  * Each of these, and every unreadable line skipped, is reported as a {@link ParseProblems} for counting.
  *
@@ -18,6 +20,7 @@ import type { EngineMetrics } from "../engine-metrics";
 import { CATALOGUE_SAMPLE_NAMES, engineMetricsFromText } from "./catalogue";
 import type { Exposition, Sample } from "./prometheus-text";
 import { parsePrometheusText } from "./prometheus-text";
+import { seriesOfRank } from "./rank-series";
 
 /** What was wrong inside one body, for counting; all zero/false for a clean body. */
 export interface ParseProblems {
@@ -78,12 +81,13 @@ export function withoutStaleSamples(
 
 /**
  * Parse a body and map it (see the module comment). Without `freshness`, sample timestamps are not checked.
- * Never throws.
+ * With `rank` (the endpoint's data-parallel rank), the series of other engines are left out. Never throws.
  */
 export function interpretMetricsBody(
   body: string,
   scrapedAtMs: number,
   freshness?: SampleFreshness,
+  rank?: number,
 ): Interpretation {
   const parsed = parsePrometheusText(body, { only: CATALOGUE_SAMPLE_NAMES, skim: true });
   const base = {
@@ -102,9 +106,8 @@ export function interpretMetricsBody(
       problems: base,
     };
   }
-  const checked = freshness
-    ? withoutStaleSamples(parsed, freshness)
-    : { exposition: parsed, staleSamples: 0 };
+  const own = rank === undefined ? parsed : seriesOfRank(parsed, rank);
+  const checked = freshness ? withoutStaleSamples(own, freshness) : { exposition: own, staleSamples: 0 };
   return {
     t: "ok",
     metrics: engineMetricsFromText(checked.exposition, scrapedAtMs),

@@ -81,6 +81,7 @@ function scrapeView(p: Pod): Pod {
     ready: p.ready,
     engine: p.engine,
     labels: {},
+    ...(p.dataParallelRank === undefined ? {} : { dataParallelRank: p.dataParallelRank }),
   };
 }
 

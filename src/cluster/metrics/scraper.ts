@@ -97,7 +97,12 @@ export interface ScraperOptions {
   /** Where a pod starting to fail, and recovering, is logged (once per change, rate-limited). Default: nowhere. */
   readonly log?: ScrapeLog;
   /** @internal Replace parse + catalogue (benchmarks measure the loop without parsing). */
-  readonly interpret?: (body: string, scrapedAtMs: number, freshness?: SampleFreshness) => Interpretation;
+  readonly interpret?: (
+    body: string,
+    scrapedAtMs: number,
+    freshness?: SampleFreshness,
+    rank?: number,
+  ) => Interpretation;
 }
 
 /** A running scrape loop. */
@@ -278,7 +283,7 @@ export function startScraper(o: ScraperOptions): Scraper {
     const target = { host: pod.ip, port: pod.metricsPort, path: pathOf(pod) };
     job.handle = client.get(pod.key, target, limits, (outcome) => {
       try {
-        settle(pod.key, job, outcome, startedMs);
+        settle(pod.key, pod.dataParallelRank, job, outcome, startedMs);
       } finally {
         if (inFlight.get(pod.key) === job) inFlight.delete(pod.key);
         // A cancel comes from inside reconcile() or close(): start the next pod once that is over.
@@ -288,7 +293,13 @@ export function startScraper(o: ScraperOptions): Scraper {
     });
   }
 
-  function settle(podKey: string, job: Job, outcome: GetOutcome, startedMs: number): void {
+  function settle(
+    podKey: string,
+    rank: number | undefined,
+    job: Job,
+    outcome: GetOutcome,
+    startedMs: number,
+  ): void {
     if (outcome.t === "cancelled" || job.cancelled || closed) return;
     let result: ScrapeResult;
     let detail: string | undefined;
@@ -303,7 +314,7 @@ export function startScraper(o: ScraperOptions): Scraper {
       const freshness =
         o.staleAfterMs === undefined ? undefined : { wallNowMs: wallNow(), staleAfterMs: o.staleAfterMs };
       try {
-        r = interpret(outcome.text, scrapedAtMs, freshness);
+        r = interpret(outcome.text, scrapedAtMs, freshness, rank);
       } catch {
         r = { t: "malformed", detail: "unreadable", problems: NO_PARSE_PROBLEMS };
       }
