@@ -75,17 +75,18 @@ export function adapterObject(name: string, instances: string[], namespace = "de
   };
 }
 
-/** An InferencePool (v1) object. */
+/** An InferencePool (v1) object; several ports: one data-parallel rank per port. */
 export function poolObject(
   name: string,
   matchLabels: Record<string, string>,
-  port: number,
+  port: number | readonly number[],
   namespace = "default",
 ): FakeObject {
+  const targetPorts = (typeof port === "number" ? [port] : port).map((number) => ({ number }));
   return {
     kind: "InferencePool",
     metadata: { name, namespace },
-    spec: { selector: { matchLabels }, targetPorts: [{ number: port }], endpointPickerRef: { name: "epp" } },
+    spec: { selector: { matchLabels }, targetPorts, endpointPickerRef: { name: "epp" } },
   };
 }
 
@@ -144,6 +145,7 @@ export function startHarness(
     onEvent: (kind, type) => (events.push(`${kind}:${type}`), poke()),
     onError: (kind, reason) => (errors.push(`${kind}: ${reason}`), poke()),
     onRelist: (kind) => (relists.push(kind), poke()),
+    onBadDataParallelSize: (pod) => (errors.push(`pod: bad data-parallel-size on ${pod}`), poke()),
   };
   const discovery = startKubernetesDiscovery({
     kubeConfig: fake.kubeConfig(),
