@@ -235,6 +235,7 @@ function startSubscriptions(
   // address: a new process with an empty cache) take their approximate entries with them (the event index is
   // dropped by `kv` for the same reasons). Keyed by pod, with the identity the entries were learnt under.
   const routedTo = new Map<string, string>();
+  const warnClash = portClash(config.kvEventsPort, config.kvEventsReplayPort, log);
   const unsubscribe = cluster.onChange((snap) => {
     for (const [key, identity] of routedTo) {
       const pod = snap.pods.get(key);
@@ -242,7 +243,9 @@ function startSubscriptions(
       approximate.dropPod(key);
       routedTo.delete(key);
     }
+    warnClash(snap.pods.values());
   });
+  warnClash(cluster.snapshot().pods.values());
   metrics.setIndexedBlocksSource(function* () {
     for (const pod of cluster.snapshot().pods.values()) {
       yield [endpointName(pod), "approximate", approximate.blocks(pod.key)] as const;
@@ -358,5 +361,31 @@ function startSubscriptions(
         ],
         (piece, error) => log.error({ piece, error: (error as Error).message }, "kv cache: close failed"),
       ),
+  };
+}
+
+/**
+ * A warning, once, when a data-parallel rank's PUB port (base + r) is another rank's replay port (replay base + r'):
+ * with the conventional 5557/5558, rank 1 publishes where rank 0 answers replays, and that engine cannot bind both.
+ * kvroute still subscribes as told; the operator must move the replay base past base + ranks.
+ */
+function portClash(
+  pub: number,
+  replay: number,
+  log: Logger,
+): (pods: Iterable<{ readonly dataParallelRank?: number; readonly key: string }>) => void {
+  let warned = false;
+  return (pods) => {
+    if (warned) return;
+    for (const pod of pods) {
+      const rank = pod.dataParallelRank;
+      if (rank === undefined || rank === 0 || (pub + rank !== replay && replay + rank !== pub)) continue;
+      warned = true;
+      log.warn(
+        { pod: pod.key, rank, kvEventsPort: pub, kvEventsReplayPort: replay },
+        "kv events: a data-parallel rank's PUB port is another rank's replay port; set --kv-events-replay-port at or above --kv-events-port + the ranks per pod",
+      );
+      return;
+    }
   };
 }

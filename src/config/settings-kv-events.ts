@@ -25,13 +25,15 @@ export const KV_EVENTS_SETTINGS: { readonly [K in KvEventsSettingKey]: Setting<C
     flag: "kv-events-port",
     env: "KVROUTE_KV_EVENTS_PORT",
     type: integer({ min: 1, max: 65_535, default: 5557 }),
-    description: "vLLM KV-event PUB port (data-parallel rank r: port + r).",
+    description:
+      "vLLM KV-event PUB port; an endpoint that is data-parallel rank r of its pod is followed at port + r.",
   },
   kvEventsReplayPort: {
     flag: "kv-events-replay-port",
     env: "KVROUTE_KV_EVENTS_REPLAY_PORT",
     type: integer({ min: 1, max: 65_535, default: 5558 }),
-    description: "vLLM KV-event replay (ROUTER) port.",
+    description:
+      "vLLM KV-event replay (ROUTER) port; rank r at port + r (with DP, keep it at or above the PUB port + ranks).",
   },
   kvEventsReplayTimeoutMs: {
     flag: "kv-events-replay-timeout-ms",

@@ -161,3 +161,22 @@ describe("data-parallel ranks routed by their own KV events", () => {
     expect((await route(TOKENS_WRONG)).line).toMatchObject({ fallbackReason: "no-prefix-match" });
   });
 });
+
+describe("KV-event ports of data-parallel ranks", () => {
+  it("warns once when a rank's PUB port is another rank's replay port", async () => {
+    const pods = parseEndpointsFile(
+      "models:\n  - name: m1\n    endpoints: [{ address: 127.0.0.1:18071, dataParallelSize: 3 }]\n",
+    );
+    // Nothing listens on these loopback ports: the subscribers just keep retrying.
+    const h = await startHarness(pods, [
+      ...["--kv-events-static", "--kv-events-port", "15557", "--kv-events-replay-port", "15558"],
+    ]);
+    try {
+      const line = await h.log.waitFor((l) => String(l["msg"]).includes("PUB port is another rank's replay"));
+      expect(line).toMatchObject({ rank: 1, kvEventsPort: 15557, kvEventsReplayPort: 15558 });
+      expect(h.log.lines.filter((l) => String(l["msg"]).includes("replay port")).length).toBe(1);
+    } finally {
+      await h.close();
+    }
+  });
+});
