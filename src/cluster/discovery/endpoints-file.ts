@@ -113,9 +113,7 @@ const rankedEndpointSchema = z
  */
 const endpointSchema = z.unknown().transform((raw, ctx): Endpoint => {
   const isMapping = typeof raw === "object" && raw !== null && !Array.isArray(raw);
-  const parsed = isMapping
-    ? rankedEndpointSchema.safeParse(raw)
-    : addressSchema.safeParse(raw);
+  const parsed = isMapping ? rankedEndpointSchema.safeParse(raw) : addressSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) {
     ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });

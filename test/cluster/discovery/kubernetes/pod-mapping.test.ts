@@ -302,7 +302,9 @@ describe("custom resources", () => {
     ],
     [
       "a port listed twice",
-      { spec: { selector: { matchLabels: { app: "v" } }, targetPorts: [{ number: 8000 }, { number: 8000 }] } },
+      {
+        spec: { selector: { matchLabels: { app: "v" } }, targetPorts: [{ number: 8000 }, { number: 8000 }] },
+      },
       { invalid: "spec.targetPorts[1].number 8000 is listed twice" },
     ],
     [
