@@ -25,6 +25,14 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   /** gRPC (ext_proc + grpc.health.v1) listen address. Default `:50052`. */
   readonly grpcBindAddress: BindAddress;
+  /** A second, plaintext gRPC port serving only grpc.health.v1 (host of `grpcBindAddress`); unset: none. */
+  readonly grpcHealthPort: number | undefined;
+  /** PEM certificate file for TLS on the gRPC port; set together with `grpcTlsKeyPath`. Unset: plaintext. */
+  readonly grpcTlsCertPath: string | undefined;
+  /** PEM private key file of `grpcTlsCertPath`. */
+  readonly grpcTlsKeyPath: string | undefined;
+  /** TLS on the gRPC port with a self-signed certificate made at start; excludes the cert/key files. */
+  readonly grpcTlsSelfSigned: boolean;
   /** HTTP listen address (`/metrics`, `/v1/models`, health). Default `:8080`. */
   readonly httpBindAddress: BindAddress;
   /** Standalone mode: pods come from `endpointsConfigPath`, not Kubernetes. */

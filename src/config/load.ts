@@ -45,6 +45,37 @@ const FLAG_TO_KEY: ReadonlyMap<string, Key> = new Map(
   }),
 );
 
+/** A config under construction: a field that failed to parse holds zod's NEVER marker, hence the `=== true`s. */
+type Draft = { readonly [K in Key]: unknown };
+
+/** TLS on the gRPC port comes from files (both) or is self-signed, never both; the health port is its own. */
+function tlsRules(c: Draft, ctx: z.RefinementCtx): void {
+  const cert = typeof c.grpcTlsCertPath === "string";
+  const key = typeof c.grpcTlsKeyPath === "string";
+  if (cert !== key) {
+    ctx.addIssue({
+      code: "custom",
+      path: [cert ? "grpcTlsKeyPath" : "grpcTlsCertPath"],
+      message: `required with ${cert ? "--grpc-tls-cert" : "--grpc-tls-key"}`,
+    });
+  }
+  if (c.grpcTlsSelfSigned === true && (cert || key)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["grpcTlsSelfSigned"],
+      message: "cannot be combined with --grpc-tls-cert/--grpc-tls-key (choose one source of certificate)",
+    });
+  }
+  const bind = c.grpcBindAddress as { port?: unknown } | undefined;
+  if (typeof c.grpcHealthPort === "number" && c.grpcHealthPort !== 0 && bind?.port === c.grpcHealthPort) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["grpcHealthPort"],
+      message: `must differ from the port of --grpc-bind-address (${c.grpcHealthPort})`,
+    });
+  }
+}
+
 /** The one schema: every field from its table row, plus the rules that span fields. */
 const configSchema = z
   .object(
@@ -62,6 +93,7 @@ const configSchema = z
           message: "required when --standalone is set",
         });
       }
+      tlsRules(c, ctx);
       const base = c.outlierBaseEjectionMs;
       if (
         typeof base === "number" &&

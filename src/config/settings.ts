@@ -13,7 +13,7 @@ import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
 import { VTC_SETTINGS } from "./settings-vtc";
 import type { ValueType } from "./values";
-import { bindAddress, boolean, integer, oneOf, optionalText, text } from "./values";
+import { bindAddress, boolean, integer, oneOf, optionalPort, optionalText, text } from "./values";
 
 /** Tokenizer workers when unset: one fewer than the CPUs this process may run on, at least 1 and at most 4. */
 function defaultTokenizeWorkers(): number {
@@ -45,9 +45,38 @@ const MAX_TIMER_MS = 2_147_483_647;
 export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
   grpcBindAddress: {
     flag: "grpc-bind-address",
+    aliases: ["grpc-port"],
     env: "KVROUTE_GRPC_BIND_ADDRESS",
     type: bindAddress(":50052"),
-    description: "gRPC listen address for ext_proc and health; :port means all interfaces.",
+    description:
+      "gRPC listen address for ext_proc and health; :port or a bare port means all interfaces (alias --grpc-port, the reference picker's name).",
+  },
+  grpcHealthPort: {
+    flag: "grpc-health-port",
+    env: "KVROUTE_GRPC_HEALTH_PORT",
+    type: optionalPort(),
+    description:
+      "Also serve grpc.health.v1 alone, plaintext, on this port (host of --grpc-bind-address); unset: health only on the gRPC port.",
+  },
+  grpcTlsCertPath: {
+    flag: "grpc-tls-cert",
+    env: "KVROUTE_GRPC_TLS_CERT",
+    type: optionalText({ hint: "<file>" }),
+    description:
+      "PEM certificate (chain) for TLS on the gRPC port, with --grpc-tls-key; re-read when the files change. Unset: plaintext.",
+  },
+  grpcTlsKeyPath: {
+    flag: "grpc-tls-key",
+    env: "KVROUTE_GRPC_TLS_KEY",
+    type: optionalText({ hint: "<file>" }),
+    description: "PEM private key of --grpc-tls-cert.",
+  },
+  grpcTlsSelfSigned: {
+    flag: "grpc-tls-self-signed",
+    env: "KVROUTE_GRPC_TLS_SELF_SIGNED",
+    type: boolean(false),
+    description:
+      "TLS on the gRPC port with a certificate generated at start (in memory); not with --grpc-tls-cert/--grpc-tls-key.",
   },
   httpBindAddress: {
     flag: "http-bind-address",
@@ -77,9 +106,11 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
   },
   namespace: {
     flag: "namespace",
+    aliases: ["pool-namespace"],
     env: "KVROUTE_NAMESPACE",
     type: optionalText({ hint: "<name>" }),
-    description: "Kubernetes namespace to watch; all namespaces when unset.",
+    description:
+      "Kubernetes namespace to watch (and the InferencePool's); all namespaces when unset (alias --pool-namespace).",
   },
   routingAlgorithm: {
     flag: "routing-algorithm",
@@ -201,9 +232,11 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
   },
   inferencePool: {
     flag: "inference-pool",
+    aliases: ["pool-name"],
     env: "KVROUTE_INFERENCE_POOL",
     type: optionalText({ hint: "<name>" }),
-    description: "Kubernetes mode: pods come from this InferencePool (inference.networking.k8s.io/v1).",
+    description:
+      "Kubernetes mode: pods come from this InferencePool (inference.networking.k8s.io/v1) (alias --pool-name).",
   },
   metricsIntervalMs: {
     flag: "metrics-interval-ms",

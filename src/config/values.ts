@@ -179,11 +179,14 @@ function textType<T extends string | undefined>(
 
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
-/** Parse `host:port`, `[ipv6]:port` or `:port`; the port may be 0 (the OS picks one). */
+/**
+ * Parse `host:port`, `[ipv6]:port`, `:port` or a bare `port` (the reference picker's `--grpc-port` form, same as
+ * `:port`); the port may be 0 (the OS picks one).
+ */
 function parseBindAddress(raw: string): Parsed<BindAddress> {
   const bad = (why: string): Parsed<never> => fail(`${why}, got ${JSON.stringify(raw)}`);
-  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([0-9]+)$/.exec(raw);
-  if (!m) return bad("must be host:port, [ipv6]:port or :port");
+  const m = /^(?:(?:\[([^\]]*)\]|([^:[\]]*)):)?([0-9]+)$/.exec(raw);
+  if (!m) return bad("must be host:port, [ipv6]:port, :port or a bare port");
   const [, v6, plain, portText = ""] = m;
   const port = Number(portText);
   if (!Number.isSafeInteger(port) || port > 65535) return bad("port must be an integer >= 0 and <= 65535");
@@ -203,6 +206,22 @@ export function bindAddress(defaultText: string): ValueType<BindAddress> {
     schema: fromParser(parseBindAddress, () => d.value),
     defaultText,
     hint: "<host:port>",
+    isBoolean: false,
+  };
+}
+
+/** A TCP port 0..65535 (0: the OS picks one), or `undefined` when not given. */
+export function optionalPort(): ValueType<number | undefined> {
+  const parse = (raw: string): Parsed<number> => {
+    const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
+    return port >= 0 && port <= 65535
+      ? ok(port)
+      : fail(`must be a port 0..65535, got ${JSON.stringify(raw)}`);
+  };
+  return {
+    schema: fromParser<number | undefined>(parse, () => undefined),
+    defaultText: undefined,
+    hint: "<port>",
     isBoolean: false,
   };
 }

@@ -87,7 +87,37 @@ describe("loadConfig rejects bad values, naming the setting", () => {
       "address without port",
       ["--grpc-bind-address=localhost"],
       {},
-      `--grpc-bind-address (KVROUTE_GRPC_BIND_ADDRESS): must be host:port, [ipv6]:port or :port, got "localhost"`,
+      `--grpc-bind-address (KVROUTE_GRPC_BIND_ADDRESS): must be host:port, [ipv6]:port, :port or a bare port, got "localhost"`,
+    ],
+    [
+      "health port not a port",
+      ["--grpc-health-port=http"],
+      {},
+      `--grpc-health-port (KVROUTE_GRPC_HEALTH_PORT): must be a port 0..65535, got "http"`,
+    ],
+    [
+      "health port the gRPC port",
+      ["--grpc-port=9002", "--grpc-health-port=9002"],
+      {},
+      `--grpc-health-port (KVROUTE_GRPC_HEALTH_PORT): must differ from the port of --grpc-bind-address (9002)`,
+    ],
+    [
+      "TLS cert without key",
+      ["--grpc-tls-cert=/t/tls.crt"],
+      {},
+      `--grpc-tls-key (KVROUTE_GRPC_TLS_KEY): required with --grpc-tls-cert`,
+    ],
+    [
+      "TLS key without cert",
+      [],
+      { KVROUTE_GRPC_TLS_KEY: "/t/tls.key" },
+      `--grpc-tls-cert (KVROUTE_GRPC_TLS_CERT): required with --grpc-tls-key`,
+    ],
+    [
+      "TLS files and self-signed",
+      ["--grpc-tls-self-signed", "--grpc-tls-cert=/t/tls.crt", "--grpc-tls-key=/t/tls.key"],
+      {},
+      `--grpc-tls-self-signed (KVROUTE_GRPC_TLS_SELF_SIGNED): cannot be combined with --grpc-tls-cert/--grpc-tls-key (choose one source of certificate)`,
     ],
     [
       "port out of range",
