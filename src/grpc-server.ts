@@ -1,7 +1,7 @@
 /**
  * kvroute's gRPC listener: one `grpc.Server` carrying ext_proc's `Process` and the standard health service, with
  * the message-size limits kvroute promises Envoy and the per-connection RST_STREAM limit, bound to
- * `--grpc-bind-address`. Kept apart from `server.ts` so the transport options (what gRPC refuses before a session
+ * `--grpc-bind-address` (with TLS when configured: `grpc-tls.ts`), plus the optional health-only server. Kept apart from `server.ts` so the transport options (what gRPC refuses before a session
  * ever sees a message) are stated in one place.
  *
  * @module
@@ -31,13 +31,29 @@ export function createGrpcServer(config: Config, extProc: ExtProcService, health
   return server;
 }
 
-/** Bind `server` without TLS (no host: every IPv4 interface); resolves with the bound port. */
-export function bindGrpcServer(server: grpc.Server, host: string | undefined, port: number): Promise<number> {
+/**
+ * A second gRPC server carrying only grpc.health.v1 (`--grpc-health-port`), sharing `health`'s state with the main
+ * one: the reference picker probes health on its own plaintext port, apart from a TLS ext_proc port.
+ */
+export function createGrpcHealthServer(health: GrpcHealth): grpc.Server {
+  const server = new grpc.Server();
+  health.addToServer(server);
+  return server;
+}
+
+/**
+ * Bind `server` (no host: every IPv4 interface), plaintext unless `credentials` says otherwise; resolves with the
+ * bound port.
+ */
+export function bindGrpcServer(
+  server: grpc.Server,
+  host: string | undefined,
+  port: number,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+): Promise<number> {
   const address =
     host === undefined ? `0.0.0.0:${port}` : host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }

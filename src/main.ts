@@ -207,6 +207,7 @@ async function serve(config: Config, stdout: StdoutLogger): Promise<number> {
   log.info(
     {
       grpcPort: server.grpcPort,
+      ...(server.grpcHealthPort === undefined ? {} : { grpcHealthPort: server.grpcHealthPort }),
       httpPort: server.httpPort,
       pods: cluster.snapshot().pods.size,
       routingAlgorithm: config.routingAlgorithm,

@@ -35,7 +35,8 @@ import { createExtProcService } from "./extproc/service";
 import { observeHttp2SessionErrors } from "./grpc-stream-reset-limit";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
-import { bindGrpcServer, createGrpcServer } from "./grpc-server";
+import { startGrpcListeners } from "./grpc-listeners";
+import { createGrpcServer } from "./grpc-server";
 import { startUsageRuntime } from "./usage-runtime";
 import { startHealthRuntime } from "./health-runtime";
 import type { UsageRuntime } from "./usage-runtime";
@@ -73,6 +74,8 @@ export interface ServerDeps {
    * piece's close failing: tests use it to prove that the other pieces still close.
    */
   readonly onClosing?: (piece: string) => void;
+  /** How often TLS certificate files are re-read, ms (tests shorten it). Default `TLS_REFRESH_INTERVAL_MS`. */
+  readonly tlsRefreshIntervalMs?: number;
   /** Clock of passive health (ejection backoffs), ms. Default `performance.now`; tests step it to end backoffs. */
   readonly healthNow?: () => number;
   /** Log lines the process logger dropped at its buffer bound, for `kvroute_log_lines_dropped_total`. */
@@ -82,6 +85,8 @@ export interface ServerDeps {
 /** A running kvroute. */
 export interface KvrouteServer {
   readonly grpcPort: number;
+  /** Bound port of the health-only gRPC server (`--grpc-health-port`); `undefined` when there is none. */
+  readonly grpcHealthPort: number | undefined;
   readonly httpPort: number;
   readonly load: LoadTracker;
   readonly metrics: Metrics;
@@ -316,9 +321,15 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
   const scraper = deps.scrapeMetrics === false ? undefined : (threadScraper ?? startScraper(scraperOptions));
   const scraperCloser = piece("scraper", () => scraper?.close());
 
-  // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
-  piece("grpc", () => grpcServer.forceShutdown());
-  const grpcPort = await bindGrpcServer(grpcServer, config.grpcBindAddress.host, config.grpcBindAddress.port);
+  const listeners = await startGrpcListeners({
+    config,
+    log,
+    metrics,
+    grpcServer,
+    health,
+    piece,
+    tlsRefreshIntervalMs: deps.tlsRefreshIntervalMs,
+  });
   observeHttp2SessionErrors(grpcServer, (code) => {
     metrics.grpcConnectionErrors.inc({ code });
     // One line per failed connection (a client must reconnect to cause another).
@@ -360,12 +371,15 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       healthCloser,
       kvCacheCloser,
       usageCloser,
+      // The health-only port answers (readiness NOT_SERVING) until the streams are done, like /readyz.
+      ...listeners.closers,
       piece("admin", () => admin.close()),
     ],
   });
 
   return {
-    grpcPort,
+    grpcPort: listeners.grpcPort,
+    grpcHealthPort: listeners.grpcHealthPort,
     httpPort: admin.port,
     load,
     metrics,

@@ -49,6 +49,8 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
    * client over the RST_STREAM limit, answered with GOAWAY; codes outside `HTTP2_SESSION_ERROR_CODES` are `other`).
    */
   readonly grpcConnectionErrors: Counter<"code">;
+  /** Changed TLS certificate files on the gRPC port: applied, or rejected (the previous pair kept). */
+  readonly grpcTlsReloads: Counter<"result">;
   /** How routed requests ended: success, upstream-error, cancelled, reset, shutdown, error. */
   readonly completions: Counter<"outcome">;
   /** Routing decisions that fell back, by strategy and reason. */
@@ -293,6 +295,14 @@ export function createMetrics(
         "gRPC connections ended by an HTTP/2 error, by Node error code (ERR_HTTP2_ERROR includes a client over " +
         "the RST_STREAM limit --grpc-stream-reset-burst/--grpc-stream-reset-rate, answered with GOAWAY).",
       labelNames: ["code"],
+      registers,
+    }),
+    grpcTlsReloads: new Counter({
+      name: "kvroute_grpc_tls_reloads_total",
+      help:
+        "Changed --grpc-tls-cert/--grpc-tls-key files: applied, or rejected (unreadable, torn or mismatched pair; " +
+        "the previous certificate stays in use).",
+      labelNames: ["result"],
       registers,
     }),
     completions: new Counter({
