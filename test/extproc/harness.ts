@@ -91,7 +91,12 @@ export async function startHarness(
   pods: readonly Pod[] | undefined,
   flags: readonly string[] = [],
   env: Record<string, string> = {},
-  options: { scrapeMetrics?: boolean; onClosing?: (piece: string) => void; healthNow?: () => number } = {},
+  options: {
+    scrapeMetrics?: boolean;
+    onClosing?: (piece: string) => void;
+    healthNow?: () => number;
+    tlsRefreshIntervalMs?: number;
+  } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
     [
@@ -121,6 +126,9 @@ export async function startHarness(
     scrapeMetrics: options.scrapeMetrics ?? false,
     ...(options.onClosing ? { onClosing: options.onClosing } : {}),
     ...(options.healthNow ? { healthNow: options.healthNow } : {}),
+    ...(options.tlsRefreshIntervalMs === undefined
+      ? {}
+      : { tlsRefreshIntervalMs: options.tlsRefreshIntervalMs }),
   });
   const client = new ExtProcClient(`127.0.0.1:${server.grpcPort}`);
   return {
@@ -225,13 +233,18 @@ export class ExtProcClient {
   private readonly client: grpc.Client;
   private readonly method: grpc.MethodDefinition<ProcessingRequest, ProcessingResponse>;
 
-  constructor(address: string) {
+  /** Plaintext unless `credentials` (and `options`, e.g. `grpc.ssl_target_name_override`) say otherwise. */
+  constructor(
+    address: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    options: grpc.ChannelOptions = {},
+  ) {
     const { processService } = loadExtProcDefinition();
     this.method = processService["Process"] as unknown as grpc.MethodDefinition<
       ProcessingRequest,
       ProcessingResponse
     >;
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure());
+    this.client = new grpc.Client(address, credentials, options);
   }
 
   open(): ExtProcStream {

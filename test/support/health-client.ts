@@ -5,17 +5,27 @@ import * as grpc from "@grpc/grpc-js";
 import { protoPath as healthProto } from "grpc-health-check";
 import * as protoLoader from "@grpc/proto-loader";
 
-/** Connect to the health service on `127.0.0.1:port`. */
-export function healthClient(port: number) {
+/** Connect to the health service on `127.0.0.1:port`, plaintext unless `credentials` say otherwise. */
+export function healthClient(
+  port: number,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+) {
   const def = protoLoader.loadSync(healthProto, { keepCase: true, enums: String });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
+    grpc: {
+      health: {
+        v1: { Health: new (a: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => grpc.Client };
+      };
+    };
   };
-  const client = new pkg.grpc.health.v1.Health(
-    `127.0.0.1:${port}`,
-    grpc.credentials.createInsecure(),
-  ) as grpc.Client & {
+  const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials, options) as grpc.Client & {
     Check(req: { service: string }, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
+    Check(
+      req: { service: string },
+      opts: grpc.CallOptions,
+      cb: (e: grpc.ServiceError | null, r?: { status: string }) => void,
+    ): void;
     List(
       req: object,
       cb: (e: grpc.ServiceError | null, r?: { statuses: Record<string, { status: string }> }) => void,
@@ -23,10 +33,13 @@ export function healthClient(port: number) {
     Watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
   };
   return {
-    check: (service: string) =>
-      new Promise<string>((resolve, reject) =>
-        client.Check({ service }, (e, r) => (e ? reject(e) : resolve(r?.status ?? ""))),
-      ),
+    check: (service: string, deadlineMs?: number) =>
+      new Promise<string>((resolve, reject) => {
+        const callback = (e: grpc.ServiceError | null, r?: { status: string }): void =>
+          e ? reject(e) : resolve(r?.status ?? "");
+        if (deadlineMs === undefined) client.Check({ service }, callback);
+        else client.Check({ service }, { deadline: Date.now() + deadlineMs }, callback);
+      }),
     list: () =>
       new Promise<Record<string, string>>((resolve, reject) =>
         client.List({}, (e, r) =>
