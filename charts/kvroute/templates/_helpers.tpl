@@ -89,6 +89,10 @@ app.kubernetes.io/component: router
 {{- define "kvroute.managedEnv" -}}
 KVROUTE_GRPC_BIND_ADDRESS: ports.grpc
 KVROUTE_HTTP_BIND_ADDRESS: ports.http
+KVROUTE_GRPC_HEALTH_PORT: grpcHealthPort
+KVROUTE_GRPC_TLS_CERT: grpcTls.existingSecret
+KVROUTE_GRPC_TLS_KEY: grpcTls.existingSecret
+KVROUTE_GRPC_TLS_SELF_SIGNED: grpcTls.selfSigned
 KVROUTE_STANDALONE: standalone.enabled
 KVROUTE_ENDPOINTS_CONFIG: standalone.endpoints
 KVROUTE_NAMESPACE: watchNamespace
@@ -121,6 +125,19 @@ REDIS_URL: redis.url or redis.existingSecret
   value: {{ printf ":%d" (int .Values.ports.grpc) | quote }}
 - name: KVROUTE_HTTP_BIND_ADDRESS
   value: {{ printf ":%d" (int .Values.ports.http) | quote }}
+{{- with .Values.grpcHealthPort }}
+- name: KVROUTE_GRPC_HEALTH_PORT
+  value: {{ include "kvroute.envString" . | quote }}
+{{- end }}
+{{- if .Values.grpcTls.existingSecret }}
+- name: KVROUTE_GRPC_TLS_CERT
+  value: /etc/kvroute/grpc-tls/tls.crt
+- name: KVROUTE_GRPC_TLS_KEY
+  value: /etc/kvroute/grpc-tls/tls.key
+{{- else if .Values.grpcTls.selfSigned }}
+- name: KVROUTE_GRPC_TLS_SELF_SIGNED
+  value: "true"
+{{- end }}
 - name: ROUTING_ALGORITHM
   value: {{ .Values.routingAlgorithm | quote }}
 - name: LOG_LEVEL
@@ -207,4 +224,15 @@ REDIS_URL: redis.url or redis.existingSecret
 {{- else }}
 {{- int64 .Values.terminationGracePeriodSeconds }}
 {{- end }}
+{{- end }}
+
+{{/* The port the gRPC probes use; TLS on ports.grpc needs the plaintext health port (kubelet cannot probe TLS). */}}
+{{- define "kvroute.probePort" -}}
+{{- if and .Values.grpcTls.existingSecret .Values.grpcTls.selfSigned }}
+{{- fail "grpcTls: set existingSecret or selfSigned, not both" }}
+{{- end }}
+{{- if and (or .Values.grpcTls.existingSecret .Values.grpcTls.selfSigned) (not .Values.grpcHealthPort) }}
+{{- fail "grpcTls needs grpcHealthPort (e.g. 9003): kubelet's gRPC probes speak plaintext only" }}
+{{- end }}
+{{- .Values.grpcHealthPort | default .Values.ports.grpc }}
 {{- end }}

@@ -1,0 +1,125 @@
+/**
+ * charts/kvroute's gRPC TLS and health-port values, rendered by the real helm: a cert Secret mounted as a directory
+ * (so rotations reach kvroute) and named by the TLS env vars, the self-signed flag, the probes moved to the
+ * plaintext health port, and the combinations refused at render time.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+
+type Obj = Record<string, unknown>;
+interface EnvVar {
+  name: string;
+  value?: string;
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+const CHART = path.join(ROOT, "charts/kvroute");
+const run = promisify(execFile);
+const helm = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), "--path"], {
+  encoding: "utf8",
+}).trim();
+const helmEnv = { ...process.env, HELM_CACHE_HOME: path.join(path.dirname(helm), "cache") };
+
+/** The rendered Deployment's pod spec. */
+async function podSpec(...args: string[]): Promise<Obj> {
+  const { stdout } = await run(helm, ["template", "r1", CHART, "--namespace", "llm", ...args], {
+    env: helmEnv,
+  });
+  const objs = parseAllDocuments(stdout).map((d) => d.toJS() as Obj | null);
+  const deployment = objs.find((o) => o?.["kind"] === "Deployment") as { spec: { template: { spec: Obj } } };
+  return deployment.spec.template.spec;
+}
+
+async function renderError(...args: string[]): Promise<string> {
+  try {
+    await podSpec(...args);
+  } catch (err) {
+    return String((err as { stderr?: string }).stderr ?? err);
+  }
+  throw new Error(`helm template ${args.join(" ")} succeeded`);
+}
+
+const containerOf = (spec: Obj): Obj => (spec["containers"] as Obj[])[0] as Obj;
+const envOf = (spec: Obj): Record<string, string | undefined> =>
+  Object.fromEntries((containerOf(spec)["env"] as EnvVar[]).map((e) => [e.name, e.value]));
+const probePort = (spec: Obj, probe: string): unknown =>
+  ((containerOf(spec)[probe] as Obj)["grpc"] as Obj)["port"];
+
+describe("charts/kvroute: gRPC TLS and health port", () => {
+  it("defaults: plaintext, probes on the gRPC port, no TLS env or volume", async () => {
+    const spec = await podSpec();
+    const env = envOf(spec);
+    for (const name of Object.keys(env)) expect(name).not.toMatch(/^KVROUTE_GRPC_(TLS|HEALTH)/);
+    expect(probePort(spec, "readinessProbe")).toBe(50052);
+    expect(JSON.stringify(spec["volumes"])).not.toContain("grpc-tls");
+  }, 30_000);
+
+  it("a cert Secret: mounted as a directory, named by the env vars; probes on the health port", async () => {
+    const spec = await podSpec(
+      "--set",
+      "grpcTls.existingSecret=kvroute-grpc-cert",
+      "--set",
+      "grpcHealthPort=9003",
+    );
+    expect(envOf(spec)).toMatchObject({
+      KVROUTE_GRPC_TLS_CERT: "/etc/kvroute/grpc-tls/tls.crt",
+      KVROUTE_GRPC_TLS_KEY: "/etc/kvroute/grpc-tls/tls.key",
+      KVROUTE_GRPC_HEALTH_PORT: "9003",
+    });
+    expect(envOf(spec)["KVROUTE_GRPC_TLS_SELF_SIGNED"]).toBeUndefined();
+    const container = containerOf(spec);
+    expect(container["volumeMounts"]).toContainEqual({
+      name: "grpc-tls",
+      mountPath: "/etc/kvroute/grpc-tls",
+      readOnly: true,
+    });
+    expect(spec["volumes"]).toContainEqual({
+      name: "grpc-tls",
+      secret: {
+        secretName: "kvroute-grpc-cert",
+        items: [
+          { key: "tls.crt", path: "tls.crt" },
+          { key: "tls.key", path: "tls.key" },
+        ],
+      },
+    });
+    expect(container["ports"]).toContainEqual({ name: "grpc-health", containerPort: 9003, protocol: "TCP" });
+    expect(probePort(spec, "livenessProbe")).toBe(9003);
+    expect(probePort(spec, "readinessProbe")).toBe(9003);
+  }, 30_000);
+
+  it("self-signed sets its flag only", async () => {
+    const spec = await podSpec("--set", "grpcTls.selfSigned=true", "--set", "grpcHealthPort=9003");
+    const env = envOf(spec);
+    expect(env["KVROUTE_GRPC_TLS_SELF_SIGNED"]).toBe("true");
+    expect(env["KVROUTE_GRPC_TLS_CERT"]).toBeUndefined();
+  }, 30_000);
+
+  it("a health port alone moves the probes and keeps plaintext", async () => {
+    const spec = await podSpec("--set", "grpcHealthPort=9003");
+    expect(envOf(spec)["KVROUTE_GRPC_HEALTH_PORT"]).toBe("9003");
+    expect(envOf(spec)["KVROUTE_GRPC_TLS_SELF_SIGNED"]).toBeUndefined();
+    expect(probePort(spec, "readinessProbe")).toBe(9003);
+  }, 30_000);
+
+  it("refuses TLS without a health port, both TLS sources, and TLS env in config", async () => {
+    expect(await renderError("--set", "grpcTls.selfSigned=true")).toContain(
+      "grpcTls needs grpcHealthPort (e.g. 9003): kubelet's gRPC probes speak plaintext only",
+    );
+    expect(
+      await renderError(
+        "--set",
+        "grpcTls.selfSigned=true",
+        "--set",
+        "grpcTls.existingSecret=s",
+        "--set",
+        "grpcHealthPort=9003",
+      ),
+    ).toContain("grpcTls: set existingSecret or selfSigned, not both");
+    expect(await renderError("--set-string", "config.KVROUTE_GRPC_TLS_CERT=/x")).toContain(
+      "config.KVROUTE_GRPC_TLS_CERT: set it with grpcTls.existingSecret, not in config",
+    );
+  }, 30_000);
+});
