@@ -7,6 +7,8 @@ import { execFile, execFileSync } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { k8sObjectErrors } from "./k8s-shapes";
+import type { K8sObject } from "./k8s-shapes";
 
 type Obj = Record<string, unknown>;
 interface EnvVar {
@@ -22,12 +24,19 @@ const helm = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs")
 }).trim();
 const helmEnv = { ...process.env, HELM_CACHE_HOME: path.join(path.dirname(helm), "cache") };
 
-/** The rendered Deployment's pod spec. */
-async function podSpec(...args: string[]): Promise<Obj> {
+/** Every rendered object. */
+async function renderAll(...args: string[]): Promise<Obj[]> {
   const { stdout } = await run(helm, ["template", "r1", CHART, "--namespace", "llm", ...args], {
     env: helmEnv,
   });
-  const objs = parseAllDocuments(stdout).map((d) => d.toJS() as Obj | null);
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+/** The rendered Deployment's pod spec. */
+async function podSpec(...args: string[]): Promise<Obj> {
+  const objs = await renderAll(...args);
   const deployment = objs.find((o) => o?.["kind"] === "Deployment") as { spec: { template: { spec: Obj } } };
   return deployment.spec.template.spec;
 }
@@ -121,5 +130,38 @@ describe("charts/kvroute: gRPC TLS and health port", () => {
     expect(await renderError("--set-string", "config.KVROUTE_GRPC_TLS_CERT=/x")).toContain(
       "config.KVROUTE_GRPC_TLS_CERT: set it with grpcTls.existingSecret, not in config",
     );
+  }, 30_000);
+
+  it("Envoy Gateway: a BackendTLSPolicy verifies kvroute's port against the CA ConfigMap", async () => {
+    const tls = ["--set", "grpcTls.existingSecret=kvroute-grpc-cert", "--set", "grpcHealthPort=9003"];
+    const eg = ["--set", "envoyGateway.enabled=true", ...tls];
+    const objs = await renderAll(...eg, "--set", "grpcTls.caConfigMap=kvroute-ca");
+    const policies = objs.filter((o) => o["kind"] === "BackendTLSPolicy") as unknown as K8sObject[];
+    expect(policies).toHaveLength(1);
+    const policy = policies[0] as K8sObject;
+    expect(k8sObjectErrors(policy)).toEqual([]);
+    expect(policy.spec).toEqual({
+      targetRefs: [{ group: "", kind: "Service", name: "r1-kvroute", sectionName: "grpc" }],
+      validation: {
+        caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "kvroute-ca" }],
+        hostname: "r1-kvroute.llm.svc",
+      },
+    });
+    // None without Envoy Gateway, or without TLS.
+    expect((await renderAll(...tls)).map((o) => o["kind"])).not.toContain("BackendTLSPolicy");
+    expect((await renderAll("--set", "envoyGateway.enabled=true")).map((o) => o["kind"])).not.toContain(
+      "BackendTLSPolicy",
+    );
+    expect(await renderError(...eg)).toContain("needs grpcTls.caConfigMap");
+    expect(
+      await renderError(
+        "--set",
+        "envoyGateway.enabled=true",
+        "--set",
+        "grpcTls.selfSigned=true",
+        "--set",
+        "grpcHealthPort=9003",
+      ),
+    ).toContain("Envoy Gateway verifies backend TLS");
   }, 30_000);
 });

@@ -11,8 +11,8 @@
  *   `clienttrafficpolicy_types.go`, `connection_types.go`, `policy_helpers.go`, `envoyproxy_types.go`.
  * - Inference Extension api/v1 (kubernetes-sigs/gateway-api-inference-extension 84436a9):
  *   `inferencepool_types.go`, `shared_types.go`.
- * - Gateway API v1 `Gateway`/`HTTPRoute`; Istio `networking/v1alpha3/envoy_filter.proto`, `virtual_service.proto`,
- *   `gateway.proto`.
+ * - Gateway API v1 `Gateway`/`HTTPRoute`/`BackendTLSPolicy`; Istio `networking/v1alpha3/envoy_filter.proto`,
+ *   `virtual_service.proto`, `gateway.proto`.
  */
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
@@ -164,6 +164,19 @@ export const K8S_KINDS: Readonly<Record<string, { apiVersion: string; spec: Shap
           sessionPersistence: "any",
         },
       ],
+    },
+  },
+  BackendTLSPolicy: {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    spec: {
+      targetRefs: [policyRef],
+      validation: {
+        caCertificateRefs: [{ group: S, kind: S, name: S }],
+        wellKnownCACertificates: S,
+        hostname: S,
+        subjectAltNames: "any",
+      },
+      options: "any",
     },
   },
   InferencePool: {
