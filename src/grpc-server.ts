@@ -1,7 +1,8 @@
 /**
- * kvroute's gRPC listener: one `grpc.Server` carrying ext_proc's `Process` and the standard health service, with
+ * kvroute's gRPC listeners: one `grpc.Server` carrying ext_proc's `Process` and the standard health service, with
  * the message-size limits kvroute promises Envoy and the per-connection RST_STREAM limit, bound to
- * `--grpc-bind-address` (with TLS when configured: `grpc-tls.ts`), plus the optional health-only server. Kept apart from `server.ts` so the transport options (what gRPC refuses before a session
+ * `--grpc-bind-address` (with TLS when configured: `grpc-tls.ts`); and the optional health-only server of
+ * `--grpc-health-port`. Kept apart from `server.ts` so the transport options (what gRPC refuses before a session
  * ever sees a message) are stated in one place.
  *
  * @module
