@@ -54,7 +54,7 @@ export async function startGrpcListeners(deps: GrpcListenerDeps): Promise<GrpcLi
         );
     },
   });
-  const tlsCloser = piece("grpc-tls", () => tls?.close());
+  const closers: Closer[] = tls === undefined ? [] : [piece("grpc-tls", () => tls.close())];
   // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
   piece("grpc", () => grpcServer.forceShutdown());
   const { host, port } = config.grpcBindAddress;
@@ -63,9 +63,9 @@ export async function startGrpcListeners(deps: GrpcListenerDeps): Promise<GrpcLi
     log.info({ source: tls.source, fingerprint: tls.fingerprint }, "gRPC port serves TLS");
 
   const healthPort = config.grpcHealthPort;
-  if (healthPort === undefined) return { grpcPort, grpcHealthPort: undefined, closers: [tlsCloser] };
+  if (healthPort === undefined) return { grpcPort, grpcHealthPort: undefined, closers };
   const healthServer = createGrpcHealthServer(deps.health);
   const healthCloser = piece("grpc-health", () => healthServer.forceShutdown());
   const grpcHealthPort = await bindGrpcServer(healthServer, host, healthPort);
-  return { grpcPort, grpcHealthPort, closers: [tlsCloser, healthCloser] };
+  return { grpcPort, grpcHealthPort, closers: [...closers, healthCloser] };
 }

@@ -45,7 +45,7 @@ const FLAG_TO_KEY: ReadonlyMap<string, Key> = new Map(
   }),
 );
 
-/** A config under construction: a field that failed to parse holds zod's NEVER marker, hence the `=== true`s. */
+/** A config under construction: a field that failed to parse holds zod's NEVER marker, so every test checks the type. */
 type Draft = { readonly [K in Key]: unknown };
 
 /** TLS on the gRPC port comes from files (both) or is self-signed, never both; the health port is its own. */
