@@ -57,6 +57,20 @@ const probePort = (spec: Obj, probe: string): unknown =>
   ((containerOf(spec)[probe] as Obj)["grpc"] as Obj)["port"];
 
 describe("charts/kvroute: gRPC TLS and health port", () => {
+  it("the Service's gRPC port says h2c (cleartext HTTP/2) only while TLS is off", async () => {
+    const grpcPort = async (...args: string[]): Promise<Obj> => {
+      const service = (await renderAll(...args)).find((o) => o["kind"] === "Service") as {
+        spec: { ports: Obj[] };
+      };
+      return service.spec.ports.find((p) => p["name"] === "grpc") as Obj;
+    };
+    expect((await grpcPort())["appProtocol"]).toBe("kubernetes.io/h2c");
+    for (const tls of [["grpcTls.existingSecret=kvroute-grpc-cert"], ["grpcTls.selfSigned=true"]]) {
+      const port = await grpcPort("--set", tls[0] ?? "", "--set", "grpcHealthPort=9003");
+      expect(port["appProtocol"]).toBeUndefined();
+    }
+  }, 30_000);
+
   it("defaults: plaintext, probes on the gRPC port, no TLS env or volume", async () => {
     const spec = await podSpec();
     const env = envOf(spec);
