@@ -99,6 +99,7 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
       observer: {
         onFallback: (strategy, reason) => metrics.fallbacks.inc({ strategy, reason }),
         onBadScore: (type) => metrics.badScores.inc({ strategy: type }),
+        onTestSelection: (outcome) => metrics.testSelections.inc({ outcome }),
         onHookError: (strategy, hook, err) => {
           metrics.strategyHookErrors.inc({ strategy, hook });
           log.error(

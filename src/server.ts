@@ -6,6 +6,7 @@
  * @module
  */
 import { performance } from "node:perf_hooks";
+import { podsForModel } from "./cluster/cluster-state";
 import type { ClusterStore } from "./cluster/cluster-state";
 import { endpointName } from "./cluster/pod";
 import { createLoadTracker } from "./cluster/load-tracker";
@@ -131,6 +132,12 @@ export async function createServer(deps: ServerDeps): Promise<KvrouteServer> {
 
 async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<KvrouteServer> {
   const { config, cluster, log } = deps;
+  if (config.conformanceTestMode) {
+    log.warn(
+      "conformance test mode is on: a client's test-epp-endpoint-selection header narrows the choice of pod; " +
+        "never enable it in production",
+    );
+  }
   /** Record a started piece (closed if the start fails); its close announces itself to `deps.onClosing` first. */
   const piece = (name: string, close: () => unknown): Closer => {
     const closer = {
@@ -241,6 +248,8 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
     },
     onStrategyHeaderIgnored: () => metrics.requestBounds.inc({ bound: "strategy-header" }),
     onSubsetHint: (outcome) => metrics.subsetHints.inc({ outcome }),
+    onServed: (outcome) => metrics.servedEndpoints.inc({ outcome }),
+    onTestSelection: (outcome) => metrics.testSelections.inc({ outcome }),
   };
   const limits: ParseLimits = {
     maxBodyBytes: config.maxBodyBytes,
@@ -256,6 +265,7 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
         sendBodyWithoutWaitingForHeaderResponse: config.sendBodyWithoutWaitingForHeaderResponse,
         maxResponseBufferBytes: MAX_RESPONSE_BUFFER_BYTES,
         allowStrategyHeader: config.allowStrategyHeader,
+        conformanceTestMode: config.conformanceTestMode,
       },
       router: director,
       parse: (path, body) => parseRequest(path, body, limits),
@@ -271,6 +281,8 @@ async function startPieces(deps: ServerDeps, started: StartedPieces): Promise<Kv
       admission: usage.admission,
       bodyBudget: createBodyBudget(config.maxBufferedBytes, (bytes) => metrics.bufferedBodyBytes.set(bytes)),
       streamPrompt: (path) => kvCache.streamPrompt(path),
+      servedPod: (model, address) =>
+        podsForModel(cluster.snapshot(), model)?.find((p) => p.address === address),
     },
     reporter.serviceHooks,
   );

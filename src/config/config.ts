@@ -177,6 +177,12 @@ export interface Config {
   readonly sloQueueMaxWaitMs: number;
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */
   readonly emitEndpointScores: boolean;
+  /**
+   * Conformance test mode: a client's `test-epp-endpoint-selection` header narrows the choice, unknown paths are
+   * routed as completions, and the served endpoint is echoed (`x-conformance-test-served-endpoint`). Off in
+   * production: it lets a client pick the pod.
+   */
+  readonly conformanceTestMode: boolean;
   /** Passive health (outlier detection) on. */
   readonly outlierDetection: boolean;
   /** Failed requests (or unreachable scrapes) in a row that eject a pod; 0 = that trigger off. */

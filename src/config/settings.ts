@@ -405,6 +405,12 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: boolean(false),
     description: "Debug: add the decision's top 5 combined endpoint scores to the envoy.lb metadata.",
   },
+  conformanceTestMode: {
+    flag: "conformance-test-mode",
+    env: "KVROUTE_CONFORMANCE_TEST_MODE",
+    type: boolean(false),
+    description: "Conformance suite only: honour the test-epp-endpoint-selection header, echo the served endpoint; never in production.",
+  },
   ...OUTLIER_SETTINGS,
 };
 

@@ -24,6 +24,8 @@ export const SYSTEM_OWNED_HEADERS: readonly string[] = [
   "x-gateway-inference-objective",
   "x-gateway-inference-fairness-id",
   "x-gateway-model-name-rewrite",
+  // The conformance suite's test header: read by kvroute itself (in conformance test mode only), never upstream's.
+  "test-epp-endpoint-selection",
 ];
 
 /**

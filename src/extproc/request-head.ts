@@ -12,6 +12,14 @@ import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import type { BodySendMode, ProcessingRequest } from "./messages";
 import { readSubsetHint, subsetRefusal, type SubsetOutcome } from "./subset-hint";
+import { TEST_SELECTION_HEADER, malformedSelection, readTestSelection } from "./conformance-test";
+import type { TestSelectionOutcome } from "./conformance-test";
+
+/**
+ * How conformance test mode reads a request to a path kvroute does not serve: the suite posts completions-shaped
+ * bodies (`model`, `prompt`) to paths of its own routes, which the reference picker routes whatever the path.
+ */
+export const CONFORMANCE_PARSE_PATH = "/v1/completions";
 
 /** What was learnt from the request headers. */
 export interface Head {
@@ -26,6 +34,8 @@ export interface Head {
   readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
   /** The gateway's endpoint subset (`ip:port` addresses): only these pods may be picked. Undefined: no hint. */
   readonly subset: ReadonlySet<string> | undefined;
+  /** Conformance test mode: the `test-epp-endpoint-selection` entries (`ip` or `ip:port`). Undefined: none. */
+  readonly testSelection: ReadonlySet<string> | undefined;
 }
 
 /** Body-phase behaviour fixed at request-headers time. */
@@ -46,6 +56,8 @@ export interface RequestHeadDeps {
   readonly apiKey: ApiKeyCheck | undefined;
   readonly now: () => number;
   readonly admission?: UserAdmission | undefined;
+  /** Conformance test mode: honour `test-epp-endpoint-selection`, route unknown paths as completions. */
+  readonly conformanceTestMode?: boolean;
 }
 
 /** What Envoy's `protocol_config` announced on this stream, if anything (it wins over the settings). */
@@ -56,13 +68,21 @@ export interface AnnouncedModes {
 
 /** A request taken (its head and body plan) or refused (the error to answer immediately). */
 export type OpenedRequest =
-  | { readonly t: "accepted"; readonly head: Head; readonly plan: BodyPlan }
+  | {
+      readonly t: "accepted";
+      readonly head: Head;
+      readonly plan: BodyPlan;
+      /** Set when the test header was ignored (conformance test mode off), for its counter. */
+      readonly testSelectionOutcome?: "ignored";
+    }
   | {
       readonly t: "refused";
       readonly requestId: string;
       readonly error: RouteError;
       /** Set when the refusal is the subset hint's (for its counter). */
       readonly subsetOutcome?: SubsetOutcome;
+      /** Set when the refusal is the test header's (for its counter). */
+      readonly testSelectionOutcome?: Extract<TestSelectionOutcome, "malformed">;
     };
 
 /**
@@ -76,13 +96,16 @@ export function openRequest(
 ): OpenedRequest {
   const headers = readHeaderMap(msg.request_headers?.headers, "awaitHeaders");
   const requestId = requestIdFrom(headers);
-  const path = pathWithoutQuery(headers.get(":path") ?? "");
+  const conformance = deps.conformanceTestMode === true;
+  const requested = pathWithoutQuery(headers.get(":path") ?? "");
   const refuse = (error: RouteError): OpenedRequest => ({ t: "refused", requestId, error });
   if (deps.isDraining()) return refuse(new RouteError(Code.Draining, "kvroute is shutting down"));
   if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
     return refuse(new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }));
   }
-  if (!deps.endpointKnown(path)) return refuse(new RouteError(Code.UnknownPath, "unknown request path"));
+  const known = deps.endpointKnown(requested);
+  if (!known && !conformance) return refuse(new RouteError(Code.UnknownPath, "unknown request path"));
+  const path = known ? requested : CONFORMANCE_PARSE_PATH;
   if (msg.request_headers?.end_of_stream) {
     return refuse(new RouteError(Code.BadRequest, "request body is required"));
   }
@@ -91,6 +114,11 @@ export function openRequest(
     return { t: "refused", requestId, error: subsetRefusal(hint.t), subsetOutcome: hint.t };
   }
   const subset = hint.t === "subset" ? hint.addresses : undefined;
+  const selection = readTestSelection(headers.get(TEST_SELECTION_HEADER));
+  if (conformance && selection.t === "malformed") {
+    return { t: "refused", requestId, error: malformedSelection(), testSelectionOutcome: "malformed" };
+  }
+  const testSelection = conformance && selection.t === "selection" ? selection.entries : undefined;
   const mode = announced.requestBodyMode ?? deps.options.requestBodyMode;
   const waitless = announced.sendWithoutWaiting ?? deps.options.sendBodyWithoutWaitingForHeaderResponse;
   const plan: BodyPlan = {
@@ -111,7 +139,8 @@ export function openRequest(
       : undefined;
   return {
     t: "accepted",
-    head: { requestId, path, headers, startedMs: deps.now(), admission, subset },
+    head: { requestId, path, headers, startedMs: deps.now(), admission, subset, testSelection },
     plan,
+    ...(!conformance && selection.t !== "absent" ? { testSelectionOutcome: "ignored" as const } : {}),
   };
 }

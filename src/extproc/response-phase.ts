@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Pod } from "../cluster/pod";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Outcome, Pick } from "../routing/framework";
 import { createUsageHarvester } from "../response";
@@ -14,6 +15,10 @@ import type { ResponseHead } from "./envoy-local-reply";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
+import { readServedEndpoint, type ServedOutcome } from "./served-endpoint";
+
+/** Response header echoing the served endpoint in conformance test mode (what the reference picker sets). */
+export const CONFORMANCE_SERVED_HEADER = "x-conformance-test-served-endpoint";
 
 /**
  * Why a stream ended: `client-ended`, Envoy half-closed it; `cancelled`, Envoy cancelled it (RST_STREAM);
@@ -69,6 +74,15 @@ export interface ResponseTrackerOptions {
    * mode the response headers have already left by then anyway.
    */
   readonly responseHeaders?: readonly (readonly [string, string])[];
+  /**
+   * The pod of the request's model at `address` (an `ip:port`), for the gateway's served-endpoint report;
+   * undefined when no such pod is known. Absent: every report other than the pick's own address is `unknown`.
+   */
+  readonly servedPod?: (address: string) => Pod | undefined;
+  /** How the gateway's served-endpoint report was handled: once per routed request whose response began. */
+  readonly onServed?: (outcome: ServedOutcome) => void;
+  /** Conformance test mode: echo the reported served endpoint as `x-conformance-test-served-endpoint`. */
+  readonly echoServed?: boolean;
 }
 
 /** The response half's state. */
@@ -93,6 +107,28 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
   /** The first bytes of a response that may be Envoy's local reply (bounded), to read which one. */
   let sniffed: Buffer[] | undefined;
   let sniffedBytes = 0;
+  /** Where the request went: the pick, or the pod the gateway reported served it. */
+  let pod: Pod | undefined = o.pick?.pod;
+  /** The first served-endpoint report seen (later ones are ignored), or undefined before it. */
+  let served: { readonly address: string | undefined } | undefined;
+
+  /**
+   * Read the gateway's served-endpoint report from the first response message that carries one; move the
+   * reservation when another pod of the model served.
+   */
+  function observeServed(msg: ProcessingRequest): void {
+    if (served !== undefined || finished) return;
+    const report = readServedEndpoint(msg.metadata_context);
+    if (report.t === "absent") return;
+    served = { address: report.t === "address" ? report.address : undefined };
+    if (!o.pick || !pod) return;
+    if (report.t === "malformed") return o.onServed?.("malformed");
+    if (report.address === pod.address) return o.onServed?.("same");
+    const to = o.servedPod?.(report.address);
+    if (to === undefined) return o.onServed?.("unknown");
+    if (o.pick.moveTo(to)) pod = to;
+    o.onServed?.(pod === to ? "moved" : "same");
+  }
 
   function finish(outcome: Outcome): void {
     if (finished) return;
@@ -100,6 +136,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     const h = harvester?.end();
     const usage = h?.usage;
     const endMs = o.now();
+    // A routed response that began and ended without a report: the gateway does not send one.
+    if (o.pick && headersSeen && served === undefined) o.onServed?.("absent");
     o.pick?.release({
       ...outcome,
       ...(head === undefined
@@ -115,8 +153,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     o.onFinished?.({
       requestId: o.requestId,
       model: o.request?.model,
-      pod: o.pick?.pod.name,
-      address: o.pick?.pod.address,
+      pod: pod?.name,
+      address: pod?.address,
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
@@ -155,10 +193,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       maxBufferedBytes: o.maxResponseBufferBytes,
     });
     const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
-    const reply = responseHeadersReply(
-      o.requestId,
-      o.pick && { pod: o.pick.pod, strategy: o.pick.strategy, extra },
-    );
+    if (o.echoServed && served?.address !== undefined) extra.push([CONFORMANCE_SERVED_HEADER, served.address]);
+    const reply = responseHeadersReply(o.requestId, o.pick && pod && { pod, strategy: o.pick.strategy, extra });
     if (msg.response_headers?.end_of_stream) {
       bodyEnded = true;
       finish(byStatus());
@@ -188,6 +224,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
 
   return {
     handle(msg, kind) {
+      observeServed(msg);
       switch (kind) {
         case "response_headers":
           return onHeaders(msg);

@@ -14,23 +14,22 @@
  */
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
-import type { PromptStream, StreamedPrompt } from "../prefix/streamed-prompt";
+import type { PromptStream } from "../prefix/streamed-prompt";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Outcome, Pick } from "../routing/framework";
 import { includeUsageError } from "../usage/user-admission";
-import type { Admission, UserAdmission } from "../usage/user-admission";
-import type { ApiKeyCheck } from "./api-key";
-import type { BodyBudget } from "./body-budget";
+import type { Admission } from "../usage/user-admission";
 import { bodyBufferFull, holdOn } from "./body-budget";
 import { strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
 import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
-import { subsetRefusal, type SubsetOutcome } from "./subset-hint";
+import { subsetRefusal } from "./subset-hint";
+import type { SessionDeps } from "./session-deps";
 import { openRequest } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
-import type { RequestRecord, ResponseTracker, SessionClose } from "./response-phase";
+import type { ResponseTracker, SessionClose } from "./response-phase";
 import { createResponseTracker } from "./response-phase";
 import {
   bodyContinue,
@@ -40,76 +39,7 @@ import {
   trailersContinue,
 } from "./replies";
 
-/** Stream-independent settings (from `Config`). */
-export interface SessionOptions {
-  readonly maxBodyBytes: number;
-  /** Request body mode assumed when Envoy sends no `protocol_config`. */
-  readonly requestBodyMode: BodySendMode;
-  readonly responseBodyMode: BodySendMode;
-  readonly sendBodyWithoutWaitingForHeaderResponse: boolean;
-  /** Bound on a buffered non-SSE response body kept for usage harvesting. */
-  readonly maxResponseBufferBytes: number;
-  /** Whether the `routing-strategy` request header may choose the strategy; default true (AIBrix). */
-  readonly allowStrategyHeader?: boolean;
-}
-
-/** What a routing decision needs; implemented by the director. */
-export interface Router {
-  /** Decide (possibly after preparing the prompt asynchronously); the pick's load is reserved when it resolves. */
-  routeWithPrompt(input: {
-    requestId: string;
-    request: InferenceRequest;
-    headers: { get(name: string): string | undefined };
-    strategyHeader: string | undefined;
-    /** Aborts when the stream closes, so a request waiting for a pod with headroom stops waiting. */
-    signal?: AbortSignal;
-    /** The prompt as read and hashed while a streamed body arrived (the router checks it against `request`). */
-    streamed?: StreamedPrompt;
-    /** The gateway's endpoint subset: only ready pods whose `address` is in it may be picked. */
-    subset?: ReadonlySet<string>;
-  }): Pick | Promise<Pick>;
-}
-
-/** Callbacks for metrics and logs; all optional. */
-export interface SessionHooks {
-  /** A request was answered with an immediate error response. */
-  onError?(code: Code, requestId: string, err: RouteError): void;
-  /** Parse + pick took `seconds`. */
-  /** A request was routed (not for errors): its strategy, the parse + pick time, and the model. */
-  onDecision?(strategy: string, seconds: number, model: string): void;
-  /** The request finished (exactly once per stream that got past request headers). */
-  onFinished?(record: RequestRecord): void;
-  /** A `routing-strategy` header was ignored (`allowStrategyHeader` off): the default strategy routed it. */
-  onStrategyHeaderIgnored?(): void;
-  /** A request carried an endpoint subset hint: how it was handled (once per such request that was decided). */
-  onSubsetHint?(outcome: SubsetOutcome): void;
-}
-
-/** Everything a session needs. */
-export interface SessionDeps {
-  readonly options: SessionOptions;
-  readonly router: Router;
-  readonly parse: (path: string, body: Uint8Array) => InferenceRequest;
-  readonly endpointKnown: (path: string) => boolean;
-  /**
-   * kvroute takes no new requests: its drain delay is over (not merely readiness off — during the delay new
-   * requests are served as usual).
-   */
-  readonly isDraining: () => boolean;
-  readonly apiKey: ApiKeyCheck | undefined;
-  readonly hooks: SessionHooks;
-  /** Monotonic milliseconds. */
-  readonly now: () => number;
-  /** Per-user RPM/TPM admission; absent without Redis, and then the `user` header is ignored (AIBrix's noop). */
-  readonly admission?: UserAdmission | undefined;
-  /** Memory budget shared by every stream's buffered request body; absent: unbounded (tests of other concerns). */
-  readonly bodyBudget?: BodyBudget | undefined;
-  /**
-   * For a body arriving in chunks (STREAMED, FULL_DUPLEX_STREAMED) to `path`: a stream that reads the prompt and
-   * hashes its blocks chunk by chunk, or undefined (the prompt is then prepared after the body, as always).
-   */
-  readonly streamPrompt?: ((path: string) => PromptStream | undefined) | undefined;
-}
+export type { Router, SessionDeps, SessionHooks, SessionOptions } from "./session-deps";
 
 type State =
   | { readonly t: "awaitHeaders" }
@@ -173,11 +103,17 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
 
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
     if (state.t !== "awaitHeaders") throw new ProtocolError("duplicate-request-headers", state.t);
-    const opened = openRequest(msg, deps, { requestBodyMode: protocolBodyMode, sendWithoutWaiting });
+    const opened = openRequest(
+      msg,
+      { ...deps, conformanceTestMode: deps.options.conformanceTestMode === true },
+      { requestBodyMode: protocolBodyMode, sendWithoutWaiting },
+    );
     if (opened.t === "refused") {
       if (opened.subsetOutcome !== undefined) deps.hooks.onSubsetHint?.(opened.subsetOutcome);
+      if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
       return fail(opened.error, opened.requestId);
     }
+    if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
     const { head, plan } = opened;
     state = {
       t: "awaitBody",
@@ -283,6 +219,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
         ...(signal === undefined ? {} : { signal }),
         ...(streamed === undefined ? {} : { streamed }),
         ...(head.subset === undefined ? {} : { subset: head.subset }),
+        ...(head.testSelection === undefined ? {} : { testSelection: head.testSelection }),
       });
     } catch (e) {
       return fail(e, head.requestId);
@@ -335,6 +272,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       // not look it up, so a request served across an outage's end is still counted.
       user: admitted?.t === "allowed" ? admitted.user.name : head.admission?.userName,
       responseHeaders: admitted?.t === "allowed" ? [["x-update-rpm", String(admitted.rpmAfter)]] : [],
+      ...servedOptions(request.model),
     });
     state = { t: "responding", tracker };
     buffered.release();
@@ -358,6 +296,16 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     }
     if (byTrailers) out.push(trailersContinue("request_trailers"));
     return out;
+  }
+
+  /** The response tracker's served-endpoint options for a request of `model`. */
+  function servedOptions(model: string) {
+    const { servedPod } = deps;
+    return {
+      ...(servedPod ? { servedPod: (address: string) => servedPod(model, address) } : {}),
+      ...(deps.hooks.onServed ? { onServed: deps.hooks.onServed } : {}),
+      echoServed: deps.options.conformanceTestMode === true,
+    };
   }
 
   function onRequestTrailers(): Replies {

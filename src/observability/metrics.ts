@@ -83,6 +83,17 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
    * it), `empty`, `malformed`, `no-eligible-pod` (no ready pod of the model in it); all but `honoured` answer 503.
    */
   readonly subsetHints: Counter<"outcome">;
+  /**
+   * The gateway's served-endpoint reports, by outcome (a closed set): `same`, `moved` (another pod of the model
+   * served; the reservation and prefix record followed), `unknown` (no pod of the model: kept on the pick),
+   * `malformed`, `absent` (a routed response without a report).
+   */
+  readonly servedEndpoints: Counter<"outcome">;
+  /**
+   * Requests with the conformance test header, by outcome: `narrowed`, `unmatched` (named no pod of the model:
+   * ignored), `malformed` (400), `ignored` (conformance test mode off).
+   */
+  readonly testSelections: Counter<"outcome">;
   /** Failed requests whose prompt the approximate prefix index took back (it had recorded it at routing). */
   readonly prefixForgotten: Counter;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
@@ -363,6 +374,22 @@ export function createMetrics(
       help:
         "Requests with the gateway's endpoint subset hint, by outcome: honoured, empty, malformed, " +
         "no-eligible-pod (all but honoured answered 503).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    servedEndpoints: new Counter({
+      name: "kvroute_served_endpoint_total",
+      help:
+        "The gateway's served-endpoint reports, by outcome: same, moved (reservation moved to the serving pod), " +
+        "unknown (no pod of the model; pick kept), malformed, absent (routed response without a report).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    testSelections: new Counter({
+      name: "kvroute_conformance_test_selection_total",
+      help:
+        "Requests with the conformance test-epp-endpoint-selection header, by outcome: narrowed, unmatched " +
+        "(ignored), malformed (400), ignored (conformance test mode off).",
       labelNames: ["outcome"],
       registers,
     }),

@@ -21,7 +21,6 @@ import type {
   Outcome,
   Pick,
   PreparedPrompt,
-  Release,
   RouteFinisher,
   RoutingContext,
 } from "./framework";
@@ -30,7 +29,8 @@ import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
-import { healthVerdictOf } from "./health-verdict";
+import { createPickLease } from "./pick-lease";
+import { narrowToSelection } from "./test-selection";
 import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
 import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
 
@@ -43,7 +43,9 @@ export interface DirectorObserver extends SchedulerObserver {
    * request is routed all the same and its reservation is released exactly once; only that strategy's own
    * bookkeeping for the request is skipped.
    */
-  onHookError?(strategy: string, hook: "on-routed" | "finish", err: unknown): void;
+  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move", err: unknown): void;
+  /** A conformance test selection named some of the model's pods (`narrowed`) or none (`unmatched`, ignored). */
+  onTestSelection?(outcome: "narrowed" | "unmatched"): void;
 }
 
 /** Options of {@link createDirector}. */
@@ -116,6 +118,8 @@ export interface RouteInput {
    * candidates, before any strategy runs. Absent: every ready pod of the model.
    */
   readonly subset?: ReadonlySet<string>;
+  /** Conformance test mode: the test header's entries; see `narrowToSelection`. Absent: no narrowing. */
+  readonly testSelection?: ReadonlySet<string>;
 }
 
 /** Routes requests. */
@@ -210,33 +214,6 @@ export function createDirector(options: DirectorOptions): Director {
     throw new Error(`default routing strategy "${options.defaultStrategy}": ${why}`, { cause: err });
   }
 
-  function releaseOnce(
-    pod: Pod,
-    model: string,
-    releaseLoad: () => boolean,
-    finishers: readonly (readonly [type: string, finish: RouteFinisher])[],
-    reportHealth: ((outcome: Outcome) => void) | undefined,
-  ): Release {
-    let released = false;
-    return (outcome) => {
-      if (released) return;
-      released = true;
-      releaseLoad();
-      reportHealth?.(outcome);
-      for (const [type, finish] of finishers) {
-        try {
-          finish(outcome);
-        } catch (err) {
-          // One strategy's broken finisher must not skip the others', the observer or the waiters' wake-up.
-          observer.onHookError?.(type, "finish", err);
-        }
-      }
-      observer.onRelease?.(pod, outcome);
-      // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
-      headroomQueue?.wake(model);
-    };
-  }
-
   return {
     defaultStrategy,
     route: (input) => withModelConfig(input, false) as Pick,
@@ -280,7 +257,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed, subset }: RouteInput,
+    { requestId, request, headers, signal, streamed, subset, testSelection }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -289,9 +266,12 @@ export function createDirector(options: DirectorOptions): Director {
   ): Pick | Promise<Pick> {
     if (!all || all.length === 0) throw unknownModel(request.model);
     if (!all.some((p) => p.ready)) return { t: "none", code: Code.NoReadyPod, strategy: spec };
+    const { matched } = narrowToSelection(all, testSelection);
+    if (matched !== undefined) observer.onTestSelection?.(matched ? "narrowed" : "unmatched");
 
     const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
-      const ready = pods.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
+      const named = narrowToSelection(pods, testSelection).pods;
+      const ready = named.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       return pick(plan, spec, health ? health.routable(ready) : ready, {
         requestId,
@@ -380,11 +360,20 @@ export function createDirector(options: DirectorOptions): Director {
     }
     // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
     const ticket = health?.routed(pod);
-    const reportHealth =
-      health && ticket ? (outcome: Outcome) => health.report(ticket, healthVerdictOf(outcome)) : undefined;
-    const release = releaseOnce(pod, ctx.request.model, releaseLoad, finishers, reportHealth);
+    const model = ctx.request.model;
+    const { release, moveTo } = createPickLease({
+      pod,
+      tokens: ctx.request.promptTokens,
+      load,
+      releaseLoad,
+      finishers,
+      ...(health && ticket ? { health: { gate: health, ticket } } : {}),
+      observer,
+      // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
+      afterRelease: () => headroomQueue?.wake(model),
+    });
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, fallbacks, ...scores }
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...scores }
       : {
           t: "fallback",
           pod,
@@ -393,6 +382,7 @@ export function createDirector(options: DirectorOptions): Director {
           fallbackTo: decision.fallbackTo,
           responseHeaders,
           release,
+          moveTo,
           fallbacks,
           ...scores,
         };

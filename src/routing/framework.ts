@@ -204,11 +204,26 @@ export interface Outcome {
   readonly durationMs?: number;
 }
 
-/** What a strategy does when a request it routed ends (see `Strategy.onRouted`). */
-export type RouteFinisher = (outcome: Outcome) => void;
+/**
+ * What a strategy does when a request it routed ends (see `Strategy.onRouted`). A strategy whose bookkeeping is
+ * tied to the pod (a prefix recorded there, a consumption reserved there) also gives it `moveTo`: called when the
+ * gateway reports that another pod served the request (it retried a fallback endpoint), to move that bookkeeping
+ * to `pod`. `moveTo` is never called after the finisher; neither may throw.
+ */
+export interface RouteFinisher {
+  (outcome: Outcome): void;
+  readonly moveTo?: (pod: Pod) => void;
+}
 
 /** Releases the pod's reservation and records the outcome. Idempotent: only the first call has an effect. */
 export type Release = (outcome: Outcome) => void;
+
+/**
+ * Moves a pick's reservation (in-flight load, strategies' per-pod bookkeeping, passive health's trial) to `pod`,
+ * the pod the gateway reports actually served the request. Returns false, moving nothing, when `pod` is already
+ * where the reservation is or the pick was released. After a move, `release` gives back the moved reservation.
+ */
+export type MoveReservation = (pod: Pod) => boolean;
 
 /**
  * The result of one routing decision. The in-flight slot on `pod` is already reserved when a pick is returned;
@@ -225,6 +240,7 @@ export type Pick =
       readonly strategy: string;
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
+      readonly moveTo: MoveReservation;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
@@ -243,6 +259,7 @@ export type Pick =
       readonly fallbackTo: "least-request";
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
+      readonly moveTo: MoveReservation;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */

@@ -80,6 +80,7 @@ describe("loadConfig defaults", () => {
       sloQueueMax: 128,
       sloQueueMaxWaitMs: 30000,
       emitEndpointScores: false,
+      conformanceTestMode: false,
       outlierDetection: true,
       outlierConsecutiveFailures: 5,
       outlierFailureRatio: 0.5,

@@ -106,19 +106,28 @@ export function recordRouted(
 ): RouteFinisher | undefined {
   if (!prefix || !ctx.prompt.tokens || ctx.prompt.tokens.length === 0) return undefined;
   const keys = approximateKeys(ctx, prefix);
-  const ticket = keys.length > 0 ? prefix.approximate.add(pod.key, keys) : undefined;
-  if (prefix.speculative && prefix.publishesEvents(pod.key)) {
-    const own = leading(
-      ctx.prompt.keys(prefix.eventBlockSize(pod.key) ?? prefix.approximateBlockSize),
-      prefix,
-    );
-    if (own.length > 0) prefix.speculative.add(pod.key, own);
-  }
-  if (ticket === undefined) return undefined;
-  const approximate = prefix.approximate;
-  return (outcome) => {
-    if (failed(outcome)) approximate.forget(pod.key, keys, ticket);
+  const speculate = (to: Pod): void => {
+    if (!prefix.speculative || !prefix.publishesEvents(to.key)) return;
+    const own = leading(ctx.prompt.keys(prefix.eventBlockSize(to.key) ?? prefix.approximateBlockSize), prefix);
+    if (own.length > 0) prefix.speculative.add(to.key, own);
   };
+  speculate(pod);
+  if (keys.length === 0) return undefined;
+  const approximate = prefix.approximate;
+  let at = pod.key;
+  let ticket = approximate.add(at, keys);
+  const finish = (outcome: Outcome): void => {
+    if (failed(outcome)) approximate.forget(at, keys, ticket);
+  };
+  // Another pod served (the gateway retried a fallback): that pod prefilled the prompt, the pick did not. A
+  // speculative entry left on the pick expires with its TTL, unconfirmed by any event.
+  const moveTo = (to: Pod): void => {
+    approximate.forget(at, keys, ticket);
+    at = to.key;
+    ticket = approximate.add(at, keys);
+    speculate(to);
+  };
+  return Object.assign(finish, { moveTo });
 }
 
 /**

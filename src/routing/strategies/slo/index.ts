@@ -145,9 +145,17 @@ function createSlo(type: string, mode: Mode, slo: SloDeps | undefined): Strategy
       const key = `${type}#${sequence++}#${ctx.requestId}`;
       if (!slo.pending.reserve(pod.key, key, c)) return;
       const pending = slo.pending;
-      return () => {
-        pending.release(pod.key, key);
+      let at: string | undefined = pod.key;
+      const finish = (): void => {
+        if (at !== undefined) pending.release(at, key);
       };
+      // Another pod served (the gateway retried a fallback): the consumption is there now, at that pod's profile.
+      const moveTo = (to: Pod): void => {
+        if (at !== undefined) pending.release(at, key);
+        const moved = assess(slo, ctx, [to]).consumption[0];
+        at = moved !== undefined && pending.reserve(to.key, key, moved) ? to.key : undefined;
+      };
+      return Object.assign(finish, { moveTo });
     },
   };
 }

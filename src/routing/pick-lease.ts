@@ -1,0 +1,95 @@
+/**
+ * What a routed pick holds until its request ends: the in-flight slot on the pod, the strategies' per-pod
+ * bookkeeping, passive health's ticket. `release` gives all of it back exactly once; `moveTo` carries it to the pod
+ * the gateway reports actually served the request (the gateway retried a fallback endpoint), so load, prefix
+ * records and health verdicts land where the work went.
+ *
+ * @module
+ */
+import type { LoadTracker, ReleaseLoad } from "../cluster/load-tracker";
+import type { HealthGate } from "../cluster/health";
+import type { Pod } from "../cluster/pod";
+import type { MoveReservation, Outcome, Release, RouteFinisher } from "./framework";
+import { healthVerdictOf } from "./health-verdict";
+
+/** Hooks a lease calls; each optional and must not throw. */
+export interface LeaseObserver {
+  /** A strategy's finisher or move threw (a bug in that strategy); the others still ran. */
+  onHookError?(strategy: string, hook: "finish" | "move", err: unknown): void;
+  /** The lease was released: called exactly once, with the pod it was on then. */
+  onRelease?(pod: Pod, outcome: Outcome): void;
+}
+
+/** Options of {@link createPickLease}. */
+export interface PickLeaseOptions {
+  readonly pod: Pod;
+  /** The request's prompt-token estimate, reserved with the slot (and again on the pod it moves to). */
+  readonly tokens: number;
+  readonly load: LoadTracker;
+  /** The slot on `pod`, already reserved in the pick's synchronous step. */
+  readonly releaseLoad: ReleaseLoad;
+  /** Each taking strategy's type and what its `onRouted` returned. */
+  readonly finishers: readonly (readonly [type: string, finish: RouteFinisher])[];
+  /** Passive health, when on; `ticket` is the pick's (from `health.routed(pod)`). */
+  readonly health?: { readonly gate: HealthGate; readonly ticket: ReturnType<HealthGate["routed"]> };
+  readonly observer: LeaseObserver;
+  /** Called last on release, after everything was given back (e.g. to wake requests waiting for headroom). */
+  readonly afterRelease?: () => void;
+}
+
+/** A pick's release and move. */
+export interface PickLease {
+  readonly release: Release;
+  readonly moveTo: MoveReservation;
+}
+
+/** Create the lease of a pick whose slot on `options.pod` is already reserved. */
+export function createPickLease(options: PickLeaseOptions): PickLease {
+  const { load, tokens, observer } = options;
+  let pod = options.pod;
+  let releaseLoad = options.releaseLoad;
+  let ticket = options.health?.ticket;
+  const gate = options.health?.gate;
+  let released = false;
+
+  const release: Release = (outcome) => {
+    if (released) return;
+    released = true;
+    releaseLoad();
+    if (gate && ticket) gate.report(ticket, healthVerdictOf(outcome));
+    for (const [type, finish] of options.finishers) {
+      try {
+        finish(outcome);
+      } catch (err) {
+        // One strategy's broken finisher must not skip the others', the observer or the waiters' wake-up.
+        observer.onHookError?.(type, "finish", err);
+      }
+    }
+    observer.onRelease?.(pod, outcome);
+    options.afterRelease?.();
+  };
+
+  const moveTo: MoveReservation = (to) => {
+    if (released || to.key === pod.key) return false;
+    // Reserve on the serving pod before giving the pick's slot back: the request is in flight throughout.
+    const next = load.reserve(to.key, tokens);
+    releaseLoad();
+    releaseLoad = next;
+    if (gate && ticket) {
+      // The pick's own attempt is not what answered: nothing to say about that pod (a probation trial ends).
+      gate.report(ticket, "neutral");
+      ticket = gate.routed(to);
+    }
+    for (const [type, finish] of options.finishers) {
+      try {
+        finish.moveTo?.(to);
+      } catch (err) {
+        observer.onHookError?.(type, "move", err);
+      }
+    }
+    pod = to;
+    return true;
+  };
+
+  return { release, moveTo };
+}
