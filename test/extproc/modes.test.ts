@@ -72,6 +72,7 @@ describe("ext_proc modes", () => {
       "x-gateway-inference-objective",
       "x-gateway-inference-fairness-id",
       "x-gateway-model-name-rewrite",
+      "test-epp-endpoint-selection",
     ]);
     const [br] = await s.exchange(body(chatBody("m1", "hello", { stream: true })));
     const address = expectDecision(br, "request_body");
