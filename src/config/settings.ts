@@ -409,7 +409,8 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     flag: "conformance-test-mode",
     env: "KVROUTE_CONFORMANCE_TEST_MODE",
     type: boolean(false),
-    description: "Conformance suite only: honour the test-epp-endpoint-selection header, echo the served endpoint; never in production.",
+    description:
+      "Conformance suite only: honour the test-epp-endpoint-selection header, echo the served endpoint; never in production.",
   },
   ...OUTLIER_SETTINGS,
 };

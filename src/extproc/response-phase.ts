@@ -193,8 +193,12 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       maxBufferedBytes: o.maxResponseBufferBytes,
     });
     const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
-    if (o.echoServed && served?.address !== undefined) extra.push([CONFORMANCE_SERVED_HEADER, served.address]);
-    const reply = responseHeadersReply(o.requestId, o.pick && pod && { pod, strategy: o.pick.strategy, extra });
+    if (o.echoServed && served?.address !== undefined)
+      extra.push([CONFORMANCE_SERVED_HEADER, served.address]);
+    const reply = responseHeadersReply(
+      o.requestId,
+      o.pick && pod && { pod, strategy: o.pick.strategy, extra },
+    );
     if (msg.response_headers?.end_of_stream) {
       bodyEnded = true;
       finish(byStatus());

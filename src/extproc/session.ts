@@ -110,7 +110,8 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     );
     if (opened.t === "refused") {
       if (opened.subsetOutcome !== undefined) deps.hooks.onSubsetHint?.(opened.subsetOutcome);
-      if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
+      if (opened.testSelectionOutcome !== undefined)
+        deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
       return fail(opened.error, opened.requestId);
     }
     if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);

@@ -16,14 +16,7 @@ import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request/inference-request";
 import type { StreamedPrompt } from "../prefix/streamed-prompt";
-import type {
-  HeaderView,
-  Outcome,
-  Pick,
-  PreparedPrompt,
-  RouteFinisher,
-  RoutingContext,
-} from "./framework";
+import type { HeaderView, Outcome, Pick, PreparedPrompt, RouteFinisher, RoutingContext } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";

@@ -39,7 +39,8 @@ function report(value: { stringValue?: string; numberValue?: number }): Metadata
     },
   };
 }
-const servedBy = (p: Pod | string): Metadata => report({ stringValue: typeof p === "string" ? p : p.address });
+const servedBy = (p: Pod | string): Metadata =>
+  report({ stringValue: typeof p === "string" ? p : p.address });
 
 const withMetadata = (msg: ProcessingRequest, m: Metadata | undefined): ProcessingRequest =>
   m === undefined ? msg : { ...msg, metadata_context: m };
@@ -58,7 +59,9 @@ interface Routed {
 async function route(h: Harness, strategy: string, prompt = "hello there"): Promise<Routed> {
   const requestId = `served-${n++}`;
   const stream = h.client.open();
-  await stream.exchange(headers({ ...CHAT_HEADERS, "x-request-id": requestId, "routing-strategy": strategy }));
+  await stream.exchange(
+    headers({ ...CHAT_HEADERS, "x-request-id": requestId, "routing-strategy": strategy }),
+  );
   const [reply] = await stream.exchange(body(chatBody("m1", prompt)));
   const lb =
     reply?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields["x-gateway-destination-endpoint"];
@@ -208,7 +211,9 @@ describe("served endpoint reported by the gateway", () => {
     await respond(r, servedBy(fb));
     expect(inFlight(h, fb)).toBe(1);
     r.stream.cancel();
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === r.requestId);
+    const line = await h.log.waitFor(
+      (l) => l["msg"] === "request finished" && l["requestId"] === r.requestId,
+    );
     expect(line).toMatchObject({ pod: fb.name, outcome: "cancelled" });
     expect(h.server.load.totalRequests()).toBe(0);
     for (const p of [P1, P2, P3]) expect(h.server.load.get(p.key)).toEqual({ requests: 0, tokens: 0 });

@@ -108,7 +108,10 @@ export function recordRouted(
   const keys = approximateKeys(ctx, prefix);
   const speculate = (to: Pod): void => {
     if (!prefix.speculative || !prefix.publishesEvents(to.key)) return;
-    const own = leading(ctx.prompt.keys(prefix.eventBlockSize(to.key) ?? prefix.approximateBlockSize), prefix);
+    const own = leading(
+      ctx.prompt.keys(prefix.eventBlockSize(to.key) ?? prefix.approximateBlockSize),
+      prefix,
+    );
     if (own.length > 0) prefix.speculative.add(to.key, own);
   };
   speculate(pod);
