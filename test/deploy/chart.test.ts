@@ -287,7 +287,7 @@ describe("charts/kvroute: optional objects", () => {
       },
       messageTimeout: "60s",
       failOpen: false,
-      metadata: { writableNamespaces: ["envoy.lb"] },
+      metadata: { accessibleNamespaces: ["envoy.lb"], writableNamespaces: ["envoy.lb"] },
     });
   });
 

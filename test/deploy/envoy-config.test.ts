@@ -50,6 +50,8 @@ describe("envoy/envoy.yaml", () => {
     expect(extProc["failure_mode_allow"]).toBe(false);
     expect(extProc["message_timeout"]).toMatch(/^\d+s$/);
     expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual(["envoy.lb"]);
+    // The gateway's served-endpoint report reaches kvroute only when envoy.lb is forwarded.
+    expect(at(extProc, "metadata_options", "forwarding_namespaces", "untyped")).toEqual(["envoy.lb"]);
   });
 
   it("routes to an ORIGINAL_DST cluster keyed on target-pod, and reaches kvroute over HTTP/2 on :50052", () => {

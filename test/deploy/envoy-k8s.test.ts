@@ -86,6 +86,11 @@ describe("envoy/istio/envoyfilter.yaml", () => {
     expect(extProc["processing_mode"]).toEqual(PROCESSING_MODE);
     expect(standalone).toContain(JSON.stringify(PROCESSING_MODE));
     expect(extProc["failure_mode_allow"]).toBe(false);
+    // envoy.lb both ways: kvroute writes its decision there and reads the gateway's served-endpoint report.
+    expect(at(extProc, "metadata_options")).toEqual({
+      receiving_namespaces: { untyped: ["envoy.lb"] },
+      forwarding_namespaces: { untyped: ["envoy.lb"] },
+    });
   });
 
   it("adds the ORIGINAL_DST cluster keyed on target-pod and kvroute's HTTP/2 gRPC cluster", () => {
@@ -156,6 +161,10 @@ describe("envoy/envoy-gateway", () => {
     });
     expect(extProc["failOpen"]).toBe(false);
     expect(extProc["messageTimeout"]).toMatch(/^\d+s$/);
+    expect(extProc["metadata"]).toEqual({
+      accessibleNamespaces: ["envoy.lb"],
+      writableNamespaces: ["envoy.lb"],
+    });
     // The ExtProcBodyProcessingMode enum of Envoy Gateway's API.
     const modes = ["Streamed", "Buffered", "BufferedPartial", "FullDuplexStreamed"];
     expect(modes).toEqual(expect.arrayContaining([at(extProc, "processingMode", "request", "body")]));
