@@ -171,6 +171,26 @@ describe("SLO strategies: scores", () => {
     f2?.({ kind: "cancelled" });
     expect(deps.pending.utilization(pod.key)).toBe(0);
   });
+
+  it("moves the reservation to the pod that served, at that pod's profile; the finisher releases it there", () => {
+    const fleet = makeFleet(3);
+    const [p0, p1, p2] = fleet.pods as [Pod, Pod, Pod];
+    // p1 is twice as large as p0; p2 has no profile (nothing can be reserved there).
+    const { deps } = sloDeps((p) =>
+      indexOf(p) === 0 ? profile(4) : indexOf(p) === 1 ? profile(8) : undefined,
+    );
+    const s = slo.create({}, { now: () => 0, slo: deps });
+    const finish = s.onRouted?.(makeContext(fleet.load), p0);
+    expect(deps.pending.utilization(p0.key)).toBeCloseTo(0.25, 9);
+    finish?.moveTo?.(p1);
+    expect(deps.pending.utilization(p0.key)).toBe(0);
+    expect(deps.pending.utilization(p1.key)).toBeCloseTo(0.125, 9);
+    finish?.moveTo?.(p2);
+    expect(deps.pending.utilization(p1.key)).toBe(0);
+    expect(deps.pending.size()).toBe(0);
+    finish?.({ kind: "success" });
+    expect(deps.pending.size()).toBe(0);
+  });
 });
 
 describe("SLO strategies through the director and the headroom queue", () => {
