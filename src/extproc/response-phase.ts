@@ -32,6 +32,8 @@ export interface RequestRecord {
   readonly model: string | undefined;
   readonly pod: string | undefined;
   readonly address: string | undefined;
+  /** The pod kvroute picked, when the gateway reported that another one (`pod`) served the request. */
+  readonly movedFrom?: string | undefined;
   readonly strategy: string | undefined;
   readonly fallbackReason: string | undefined;
   /** What the decision fell back to when the strategy had no signal. */
@@ -155,6 +157,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       model: o.request?.model,
       pod: pod?.name,
       address: pod?.address,
+      movedFrom: pod !== o.pick?.pod ? o.pick?.pod.name : undefined,
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,

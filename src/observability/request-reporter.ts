@@ -74,6 +74,7 @@ export function createRequestReporter(
           model: r.model === undefined ? undefined : echoClientText(r.model),
           pod: r.pod,
           address: r.address,
+          movedFrom: r.movedFrom,
           strategy: r.strategy,
           fallbackReason: r.fallbackReason,
           fallbackTo: r.fallbackTo,

@@ -115,6 +115,7 @@ describe("served endpoint reported by the gateway", () => {
     expect(inFlight(h, r.pick)).toBe(1);
     const line = await finish(h, r);
     expect(line["pod"]).toBe(r.pick.name);
+    expect(line["movedFrom"]).toBeUndefined();
     expect(await counted(h, "same")).toBe(1);
     expect(await counted(h, "moved")).toBe(0);
     expect(h.server.load.totalRequests()).toBe(0);
@@ -131,7 +132,7 @@ describe("served endpoint reported by the gateway", () => {
     expect(inFlight(h, r.pick)).toBe(0);
     expect(h.server.load.totalRequests()).toBe(1);
     const line = await finish(h, r);
-    expect(line).toMatchObject({ pod: fb.name, address: fb.address });
+    expect(line).toMatchObject({ pod: fb.name, address: fb.address, movedFrom: r.pick.name });
     expect(await counted(h, "moved")).toBe(1);
     expect(h.server.load.totalRequests()).toBe(0);
     expect(inFlight(h, fb)).toBe(0);
