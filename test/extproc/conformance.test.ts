@@ -10,6 +10,7 @@
  * pods not ready, a malformed header).
  */
 import { ANY_MODEL } from "../../src/cluster/cluster-state";
+import { expandRanks, rankPorts } from "../../src/cluster/data-parallel";
 import type { Pod } from "../../src/cluster/pod";
 import type { Metadata, ProcessingResponse } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
@@ -156,9 +157,10 @@ describe("conformance test mode", () => {
   });
 
   describe("GatewayFollowingEPPRoutingWithDataParallelism", () => {
-    // One IP per pod, three ranks each (ports 3000, 3002, 3004), as the DP pool's targetPorts make them.
+    // One IP per pod, three ranks each (ports 3000, 3002, 3004), expanded as discovery expands the DP pool's
+    // targetPorts.
     const ranks = (name: string, ip: string): Pod[] =>
-      [3000, 3002, 3004].map((port) => pod(`${name}-r${port}`, ip, [ANY_MODEL], true, port));
+      expandRanks(pod(name, ip, [ANY_MODEL], true, 3000), rankPorts(3000, 1, [3000, 3002, 3004]));
     const [D0, D1, D2] = [
       ranks("dp-0", "127.0.0.51"),
       ranks("dp-1", "127.0.0.52"),
@@ -169,6 +171,10 @@ describe("conformance test mode", () => {
         [...D0, ...D1, ...D2],
         ["--conformance-test-mode", "--routing-algorithm", "least-request"],
       );
+    });
+
+    it("expands each pod into three rank endpoints", () => {
+      expect(D1.map((p) => p.address)).toEqual(["127.0.0.52:3000", "127.0.0.52:3002", "127.0.0.52:3004"]);
     });
 
     it("routes only to one designated pod, any rank", async () => {
