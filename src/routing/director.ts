@@ -364,6 +364,8 @@ export function createDirector(options: DirectorOptions): Director {
       observer,
       // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
       afterRelease: () => headroomQueue?.wake(model),
+      // The pick's pod got its slot (and strategies' reservations) back: a waiter may fit there now.
+      afterMove: () => headroomQueue?.wake(model),
     });
     return decision.t === "routed"
       ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...scores }

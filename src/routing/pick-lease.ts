@@ -35,6 +35,8 @@ export interface PickLeaseOptions {
   readonly observer: LeaseObserver;
   /** Called last on release, after everything was given back (e.g. to wake requests waiting for headroom). */
   readonly afterRelease?: () => void;
+  /** Called last on a move: the pick's pod has room again (e.g. to wake requests waiting for headroom). */
+  readonly afterMove?: () => void;
 }
 
 /** A pick's release and move. */
@@ -88,6 +90,7 @@ export function createPickLease(options: PickLeaseOptions): PickLease {
       }
     }
     pod = to;
+    options.afterMove?.();
     return true;
   };
 

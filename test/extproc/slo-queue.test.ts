@@ -123,6 +123,26 @@ describe("SLO routing with the headroom queue", () => {
     expect(h.server.usage.predictor.predict("m1", 10)).toBe(4);
   });
 
+  it("a served-endpoint report that moves a request off its pick frees that pod for the waiter", async () => {
+    const h = await start();
+    const s1 = await send(h);
+    const first = target(await s1.next());
+    const s2 = await send(h);
+    const second = target(await s2.next());
+    const s3 = await send(h);
+    await until(() => h.server.headroomQueue.length("m1") === 1);
+    // The gateway retried the first request on the second's pod: the first pick's pod has room again.
+    const served = {
+      filter_metadata: {
+        "envoy.lb": { fields: { "x-gateway-destination-endpoint-served": { stringValue: second! } } },
+      },
+    };
+    await s1.exchange({ ...responseHeaders(200), metadata_context: served });
+    expect(target(await s3.next())).toBe(first);
+    expect(h.server.headroomQueue.length("m1")).toBe(0);
+    expect(await metric(h, "kvroute_served_endpoint_total", { outcome: "moved" })).toBe(1);
+  });
+
   it("a waiter whose stream is cancelled leaves the queue at once", async () => {
     const h = await start();
     await send(h);
