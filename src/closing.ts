@@ -30,22 +30,3 @@ export async function closeEach(closers: readonly Closer[], onFailure: CloseFail
   }
 }
 
-/**
- * The pieces a start has brought up so far, so that a start failing half-way (a port taken, a bad setting found
- * late) closes what it had already opened — newest first, the reverse of their start — and the process can exit.
- */
-export class StartedPieces {
-  private pieces: Closer[] = [];
-
-  /** Record a started piece. */
-  add(name: string, close: () => unknown): void {
-    this.pieces.push({ name, close });
-  }
-
-  /** Close every recorded piece, newest first, and forget them. Never rejects. */
-  closeAll(onFailure: CloseFailure): Promise<void> {
-    const all = this.pieces.reverse();
-    this.pieces = [];
-    return closeEach(all, onFailure);
-  }
-}

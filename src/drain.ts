@@ -10,15 +10,15 @@
  *    A request still reaching kvroute now — on a stream opened before the GOAWAY — is answered with the 503
  *    envelope (`x-error-draining`); streams already routed finish;
  * 3. streams still open `timeoutMs` after the listener closed are cut (recorded as `shutdown`);
- * 4. everything else closes, each piece even when another fails to.
+ * 4. everything else closes — every disposer the start registered (`src/lifecycle.ts`), each even when another
+ *    fails to.
  *
  * `hurry()` (a second SIGTERM/SIGINT) ends the delay and the wait for open streams at once.
  *
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import { closeEach } from "./closing";
-import type { Closer } from "./closing";
+import type { CloseFailure } from "./closing";
 import type { ExtProcService } from "./extproc/service";
 import type { Logger } from "./observability/logger";
 
@@ -39,8 +39,8 @@ export interface DrainDeps {
   readonly readinessOff: () => void;
   /** Step 2: from now on new requests get the 503 envelope. */
   readonly refuseNewRequests: () => void;
-  /** Step 4, in this order, once no stream is open. */
-  readonly closers: readonly Closer[];
+  /** Step 4, once no stream is open: run every registered disposer; failures go to `onFailure`. Never rejects. */
+  readonly dispose: (onFailure: CloseFailure) => Promise<void>;
 }
 
 /** A server's drain. */
@@ -94,7 +94,7 @@ export function createDrain(deps: DrainDeps): Drain {
     }
     await extProc.idle();
     log.info({}, "drain: no stream open; closing");
-    await closeEach(deps.closers, (piece, error) =>
+    await deps.dispose((piece, error) =>
       log.error(
         { piece, error: error instanceof Error ? error.message : String(error) },
         "drain: close failed",

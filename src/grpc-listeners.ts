@@ -1,18 +1,19 @@
 /**
  * Puts kvroute's gRPC servers on their ports: the main one (ext_proc + health), with TLS when configured
- * (`grpc-tls.ts`), and the optional plaintext health-only one on `--grpc-health-port`. Each is registered as a
- * started piece before it binds, so a failed start closes whatever did bind.
+ * (`grpc-tls.ts`), and the optional plaintext health-only one on `--grpc-health-port`. Each registers its disposer
+ * before it binds (a bind that fails half-way, one address family bound, must not leave the other), so a failed
+ * start closes whatever did bind.
  *
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { GrpcHealth } from "./admin/grpc-health";
-import type { Closer } from "./closing";
 import type { Config } from "./config";
 import { bindGrpcServer, createGrpcHealthServer } from "./grpc-server";
 import { createGrpcTls } from "./grpc-tls";
 import type { Logger } from "./observability/logger";
 import type { Metrics } from "./observability/metrics";
+import type { RegisterPiece } from "./server-runtimes";
 
 /** What `startGrpcListeners` needs. */
 export interface GrpcListenerDeps {
@@ -22,17 +23,20 @@ export interface GrpcListenerDeps {
   /** The main server, built but not bound; its own shutdown belongs to the drain. */
   readonly grpcServer: grpc.Server;
   readonly health: GrpcHealth;
-  /** Records a started piece (closed if the start fails). */
-  readonly piece: (name: string, close: () => unknown) => Closer;
+  /** Registers the certificate watcher and the health-only server: closed once the drain's streams are done. */
+  readonly piece: RegisterPiece;
+  /**
+   * Registers the main server's forced shutdown, which matters only for a failed start: a drain shuts the server
+   * down itself (gracefully) before anything else closes.
+   */
+  readonly serverPiece: (close: () => unknown) => void;
   readonly tlsRefreshIntervalMs?: number | undefined;
 }
 
-/** Bound ports, and what to close once the drain is over. */
+/** Bound ports. */
 export interface GrpcListeners {
   readonly grpcPort: number;
   readonly grpcHealthPort: number | undefined;
-  /** The certificate watcher and the health-only server: closed after the streams are done. */
-  readonly closers: readonly Closer[];
 }
 
 /**
@@ -54,18 +58,17 @@ export async function startGrpcListeners(deps: GrpcListenerDeps): Promise<GrpcLi
         );
     },
   });
-  const closers: Closer[] = tls === undefined ? [] : [piece("grpc-tls", () => tls.close())];
-  // Closed before the bind resolves too: a bind that fails half-way (one address family) must not leave the other.
-  piece("grpc", () => grpcServer.forceShutdown());
+  if (tls !== undefined) piece("grpc-tls", () => tls.close());
+  deps.serverPiece(() => grpcServer.forceShutdown());
   const { host, port } = config.grpcBindAddress;
   const grpcPort = await bindGrpcServer(grpcServer, host, port, tls?.credentials);
   if (tls !== undefined)
     log.info({ source: tls.source, fingerprint: tls.fingerprint }, "gRPC port serves TLS");
 
   const healthPort = config.grpcHealthPort;
-  if (healthPort === undefined) return { grpcPort, grpcHealthPort: undefined, closers };
+  if (healthPort === undefined) return { grpcPort, grpcHealthPort: undefined };
   const healthServer = createGrpcHealthServer(deps.health);
-  const healthCloser = piece("grpc-health", () => healthServer.forceShutdown());
+  piece("grpc-health", () => healthServer.forceShutdown());
   const grpcHealthPort = await bindGrpcServer(healthServer, host, healthPort);
-  return { grpcPort, grpcHealthPort, closers: [...closers, healthCloser] };
+  return { grpcPort, grpcHealthPort };
 }

@@ -1,7 +1,7 @@
 /**
- * closeEach and StartedPieces: every close runs whatever the others do, failures are reported one by one.
+ * closeEach: every close runs whatever the others do, failures are reported one by one.
  */
-import { StartedPieces, closeEach } from "../src/closing";
+import { closeEach } from "../src/closing";
 
 describe("closeEach", () => {
   it("runs every close in order even when some throw or reject, reporting each failure", async () => {
@@ -46,13 +46,3 @@ describe("closeEach", () => {
   });
 });
 
-describe("StartedPieces", () => {
-  it("closes newest first, once", async () => {
-    const ran: string[] = [];
-    const started = new StartedPieces();
-    for (const n of ["grpc", "usage", "scraper"]) started.add(n, () => void ran.push(n));
-    await started.closeAll(() => undefined);
-    await started.closeAll(() => undefined);
-    expect(ran).toEqual(["scraper", "usage", "grpc"]);
-  });
-});

@@ -1,0 +1,174 @@
+/**
+ * The server's back end, started before any port is bound: metrics, load and engine-metrics stores, the headroom
+ * queue, the Redis-backed usage runtime, the KV-cache runtime, passive health and the routing runtime. Each piece
+ * that holds a connection, a socket, a thread or a timer registers its disposer as soon as it has started, so a
+ * start failing later (a bad KV-event setting, a port taken) closes it.
+ *
+ * Start order is the reverse of the close order a drain needs (usage, then the KV-cache runtime, then passive
+ * health, which forgets prefixes in the KV-cache runtime, and is closed before it).
+ *
+ * @module
+ */
+import { performance } from "node:perf_hooks";
+import type { ClusterStore } from "./cluster/cluster-state";
+import { endpointName } from "./cluster/pod";
+import { createLoadTracker } from "./cluster/load-tracker";
+import type { LoadTracker } from "./cluster/load-tracker";
+import { createEngineMetricsStore } from "./cluster/metrics";
+import type { EngineMetricsStore } from "./cluster/metrics";
+import { createObservations } from "./cluster/observations";
+import type { Observations } from "./cluster/observations";
+import type { Config } from "./config";
+import { startHealthRuntime } from "./health-runtime";
+import type { HealthRuntime } from "./health-runtime";
+import { startKvCacheRuntime } from "./kv-cache-runtime";
+import type { KvCacheRuntime } from "./kv-cache-runtime";
+import type { Logger } from "./observability/logger";
+import { createMetrics } from "./observability/metrics";
+import type { Metrics } from "./observability/metrics";
+import { createHeadroomQueue } from "./routing/headroom-queue";
+import type { HeadroomQueue } from "./routing/headroom-queue";
+import { createRoutingRuntime } from "./routing-runtime";
+import type { RoutingRuntime } from "./routing-runtime";
+import { startUsageRuntime } from "./usage-runtime";
+import type { UsageRuntime } from "./usage-runtime";
+
+/** Registers a started piece's disposer (announced to `ServerDeps.onClosing` when it runs). */
+export type RegisterPiece = (name: string, close: () => unknown) => void;
+
+/** What {@link startRuntimes} needs. */
+export interface RuntimeDeps {
+  readonly config: Config;
+  readonly cluster: ClusterStore;
+  readonly log: Logger;
+  readonly processMetrics?: boolean | undefined;
+  readonly random?: (() => number) | undefined;
+  readonly healthNow?: (() => number) | undefined;
+  readonly logDroppedLines?: (() => number) | undefined;
+}
+
+/** The started back end. */
+export interface Runtimes {
+  readonly now: () => number;
+  readonly load: LoadTracker;
+  readonly engineMetrics: EngineMetricsStore;
+  readonly observations: Observations;
+  readonly metrics: Metrics;
+  readonly headroomQueue: HeadroomQueue;
+  readonly usage: UsageRuntime;
+  readonly kvCache: KvCacheRuntime;
+  readonly passiveHealth: HealthRuntime;
+  readonly routing: RoutingRuntime;
+  /** The pod's metric label for a pod key (admitted under the pod label limit). */
+  readonly podName: (key: string) => string;
+}
+
+/** Start the back end; every started piece is registered through `piece` as it starts. Rejects on a bad setting. */
+export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Promise<Runtimes> {
+  const { config, cluster, log } = deps;
+  const now = (): number => performance.now();
+  const load = createLoadTracker();
+  const engineMetrics = createEngineMetricsStore({ staleAfterMs: config.metricsStaleAfterMs, now });
+  const observations = createObservations({ now });
+  const metrics = createMetrics(load, cluster, {
+    processMetrics: deps.processMetrics ?? true,
+    maxPodSeries: config.metricsPodLabelLimit,
+    stalePods: () => engineMetrics.staleCount(),
+    ...(deps.logDroppedLines ? { logDroppedLines: deps.logDroppedLines } : {}),
+  });
+  const podName = (key: string): string => {
+    const pod = cluster.snapshot().pods.get(key);
+    return metrics.podLabel.admit(pod === undefined ? key : endpointName(pod));
+  };
+  const headroomQueue = createSloQueue(config, metrics);
+  const usage = startUsage(config, log, cluster, load, headroomQueue, metrics);
+  piece("usage", () => usage.close());
+  const kvCache = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  piece("kv-cache", () => kvCache.close());
+  const passiveHealth = startHealthRuntime({
+    config,
+    cluster,
+    metrics,
+    log,
+    now: deps.healthNow ?? now,
+    dropRoutedPrefixes: (key) => kvCache.deps.approximate.dropPod(key),
+  });
+  piece("passive-health", () => passiveHealth.close());
+  const routing = createRoutingRuntime({
+    config,
+    cluster,
+    load,
+    engineMetrics,
+    observations,
+    kvCache,
+    usage,
+    headroomQueue,
+    passiveHealth,
+    metrics,
+    log,
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  return {
+    now,
+    load,
+    engineMetrics,
+    observations,
+    metrics,
+    headroomQueue,
+    usage,
+    kvCache,
+    passiveHealth,
+    routing,
+    podName,
+  };
+}
+
+/** SLO strategies: requests wait here for a pod with headroom (bounded per model, counted by model). */
+function createSloQueue(config: Config, metrics: Metrics): HeadroomQueue {
+  const sloEvent = (event: string) => (model: string) =>
+    metrics.sloQueueEvents.inc({ model: metrics.modelLabel.admit(model), event });
+  const headroomQueue = createHeadroomQueue({
+    maxQueuedPerModel: config.sloQueueMax,
+    maxWaitMs: config.sloQueueMaxWaitMs,
+    observer: {
+      onEnqueued: sloEvent("enqueued"),
+      onRejected: sloEvent("rejected"),
+      onTimeout: sloEvent("timeout"),
+      onCancelled: sloEvent("cancelled"),
+      onDequeued: sloEvent("dequeued"),
+    },
+  });
+  metrics.setSloQueueSource(() => headroomQueue.lengths());
+  return headroomQueue;
+}
+
+/** The Redis-backed usage runtime, its events counted. */
+function startUsage(
+  config: Config,
+  log: Logger,
+  cluster: ClusterStore,
+  load: LoadTracker,
+  headroomQueue: HeadroomQueue,
+  metrics: Metrics,
+): UsageRuntime {
+  return startUsageRuntime(config, log, {
+    cluster,
+    load,
+    queueLength: (model) => headroomQueue.length(model),
+    onGpuProfiles: () => headroomQueue.wakeAll(),
+    onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),
+    onRedisState: (state) => {
+      metrics.redisUp.set(state === "up" ? 1 : 0);
+      metrics.redisTransitions.inc({ state });
+    },
+    onRedisBreaker: (state) => metrics.redisBreakerTransitions.inc({ state }),
+    onTraceUntracked: () => metrics.traceUntracked.inc(),
+    onTraceFlush: (r) =>
+      metrics.traceFlushes.inc({ result: r.failure === undefined ? "written" : "deferred" }),
+    onModelRpsCheck: (outcome) => metrics.modelRpsChecks.inc({ outcome }),
+    userLimitObserver: {
+      onCheck: (outcome) => metrics.userLimitChecks.inc({ outcome }),
+      onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
+    },
+  });
+}
