@@ -29,4 +29,3 @@ export async function closeEach(closers: readonly Closer[], onFailure: CloseFail
     }
   }
 }
-

@@ -17,7 +17,8 @@
 import { closeEach } from "./closing";
 import type { CloseFailure, Closer } from "./closing";
 
-type Entry = { readonly t: "piece"; readonly closer: Closer } | { readonly t: "stage"; readonly stack: DisposerStack };
+type Entry =
+  { readonly t: "piece"; readonly closer: Closer } | { readonly t: "stage"; readonly stack: DisposerStack };
 
 /** An ordered set of disposers; see the module comment. */
 export class DisposerStack {

@@ -66,7 +66,8 @@ export function subscribeToCluster(
   const { cluster, runtimes } = deps;
   const forgetDeparted = (): void => {
     const pods = cluster.snapshot().pods;
-    for (const key of [...runtimes.observations.keys()]) if (!pods.has(key)) runtimes.observations.delete(key);
+    for (const key of [...runtimes.observations.keys()])
+      if (!pods.has(key)) runtimes.observations.delete(key);
   };
   const unsubscribe = cluster.onChange(() => {
     syncReadiness();

@@ -45,4 +45,3 @@ describe("closeEach", () => {
     expect(ran).toEqual(["b"]);
   });
 });
-

@@ -24,7 +24,9 @@ describe("DisposerStack", () => {
       ran.push("c");
       throw new Error("sync");
     });
-    await expect(stack.dispose((name, e) => failed.push([name, (e as Error).message]))).resolves.toBeUndefined();
+    await expect(
+      stack.dispose((name, e) => failed.push([name, (e as Error).message])),
+    ).resolves.toBeUndefined();
     expect(ran).toEqual(["c", "b", "a"]);
     expect(failed).toEqual([
       ["c", "sync"],

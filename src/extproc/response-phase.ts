@@ -2,6 +2,11 @@
  * The response half of a stream: response headers, body chunks and trailers after the decision. Records the
  * status, harvests usage, and reports the request finished exactly once, whichever path ends it.
  *
+ * Its state is one tagged union, `Phase`: awaiting the response headers, streaming the body (what the headers
+ * said, the usage harvester, the bytes sniffed for Envoy's local reply), or done (the request was reported; only
+ * what later messages are checked against is kept). Where the request went — the pick's pod, or the one the
+ * gateway reported — is a second, independent union, since the report may ride on any response message.
+ *
  * @module
  */
 import type { Pod } from "../cluster/pod";
@@ -13,6 +18,8 @@ import { readHeaderMap } from "./headers";
 import { LOCAL_REPLY_SNIFF_BYTES, mayBeLocalReply, responseHead, responseSource } from "./envoy-local-reply";
 import type { ResponseHead } from "./envoy-local-reply";
 import type { BodySendMode, ProcessingRequest, ProcessingResponse, RequestCase } from "./messages";
+import { unreachable } from "./close-reason";
+import type { SessionClose } from "./close-reason";
 import { ProtocolError } from "./protocol-error";
 import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
 import { readServedEndpoint, type ServedOutcome } from "./served-endpoint";
@@ -20,11 +27,7 @@ import { readServedEndpoint, type ServedOutcome } from "./served-endpoint";
 /** Response header echoing the served endpoint in conformance test mode (what the reference picker sets). */
 export const CONFORMANCE_SERVED_HEADER = "x-conformance-test-served-endpoint";
 
-/**
- * Why a stream ended: `client-ended`, Envoy half-closed it; `cancelled`, Envoy cancelled it (RST_STREAM);
- * `reset`, the transport failed; `shutdown`, kvroute cut it while stopping; `error`, a protocol or internal error.
- */
-export type SessionClose = "client-ended" | "cancelled" | "reset" | "shutdown" | "error";
+export type { SessionClose } from "./close-reason";
 
 /** One finished request, for the request log line and metrics. Never contains prompt text. */
 export interface RequestRecord {
@@ -97,54 +100,95 @@ export interface ResponseTracker {
   close(why: SessionClose): void;
 }
 
+/** What the response headers said, and what the body has shown so far. */
+interface ResponseSeen {
+  /** The upstream HTTP status, 0 when `:status` was missing or out of range. */
+  readonly status: number;
+  readonly head: ResponseHead;
+  readonly harvester: UsageHarvester;
+  /** The first bytes of a response that may be Envoy's local reply (bounded), to read which one; else undefined. */
+  readonly sniff: { readonly chunks: Buffer[]; bytes: number } | undefined;
+  /** When the first non-empty body chunk arrived (monotonic ms). */
+  firstByteMs: number | undefined;
+}
+
+/** The response half's state; transitions happen only in `onHeaders`, `onBody`, `onTrailers` and `end`. */
+type Phase =
+  | { readonly t: "awaiting-headers" }
+  | { readonly t: "streaming-body"; readonly seen: ResponseSeen }
+  | {
+      readonly t: "done";
+      /** Whether response headers were seen (a second set is a protocol error). */
+      readonly headersSeen: boolean;
+      /** Whether the body ended (a later body chunk is a protocol error). */
+      readonly bodyEnded: boolean;
+    };
+
+/** Where the request went: the pick's pod until the gateway reports; then the reported address (if readable). */
+type Endpoint =
+  | { readonly t: "unreported"; readonly pod: Pod | undefined }
+  | { readonly t: "reported"; readonly pod: Pod | undefined; readonly address: string | undefined };
+
 /** Create the tracker; it owns the pick's release from here on. */
 export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracker {
-  let status = 0;
-  let headersSeen = false;
-  let bodyEnded = false;
-  let finished = false;
-  let firstByteMs: number | undefined;
-  let harvester: UsageHarvester | undefined;
-  let head: ResponseHead | undefined;
-  /** The first bytes of a response that may be Envoy's local reply (bounded), to read which one. */
-  let sniffed: Buffer[] | undefined;
-  let sniffedBytes = 0;
-  /** Where the request went: the pick, or the pod the gateway reported served it. */
-  let pod: Pod | undefined = o.pick?.pod;
-  /** The first served-endpoint report seen (later ones are ignored), or undefined before it. */
-  let served: { readonly address: string | undefined } | undefined;
+  let phase: Phase = { t: "awaiting-headers" };
+  let endpoint: Endpoint = { t: "unreported", pod: o.pick?.pod };
 
   /**
    * Read the gateway's served-endpoint report from the first response message that carries one; move the
    * reservation when another pod of the model served.
    */
   function observeServed(msg: ProcessingRequest): void {
-    if (served !== undefined || finished) return;
+    if (endpoint.t === "reported" || phase.t === "done") return;
     const report = readServedEndpoint(msg.metadata_context);
     if (report.t === "absent") return;
-    served = { address: report.t === "address" ? report.address : undefined };
+    const { pod } = endpoint;
+    endpoint = { t: "reported", pod, address: report.t === "address" ? report.address : undefined };
     if (!o.pick || !pod) return;
     if (report.t === "malformed") return o.onServed?.("malformed");
     if (report.address === pod.address) return o.onServed?.("same");
     const to = o.servedPod?.(report.address);
     if (to === undefined) return o.onServed?.("unknown");
-    if (o.pick.moveTo(to)) pod = to;
-    o.onServed?.(pod === to ? "moved" : "same");
+    if (o.pick.moveTo(to)) endpoint = { ...endpoint, pod: to };
+    o.onServed?.(endpoint.pod === to ? "moved" : "same");
   }
 
-  function finish(outcome: Outcome): void {
-    if (finished) return;
-    finished = true;
-    const h = harvester?.end();
+  /** The one transition to `done`: release the pick and report the request, once. */
+  function end(outcome: Outcome, bodyEnded: boolean): void {
+    switch (phase.t) {
+      case "done":
+        return;
+      case "awaiting-headers":
+        phase = { t: "done", headersSeen: false, bodyEnded };
+        return report(outcome, undefined);
+      case "streaming-body": {
+        const { seen } = phase;
+        phase = { t: "done", headersSeen: true, bodyEnded };
+        return report(outcome, seen);
+      }
+      default:
+        return unreachable(phase);
+    }
+  }
+
+  function report(outcome: Outcome, seen: ResponseSeen | undefined): void {
+    const h = seen?.harvester.end();
     const usage = h?.usage;
     const endMs = o.now();
+    const firstByteMs = seen?.firstByteMs;
+    const pod = endpoint.pod;
     // A routed response that began and ended without a report: the gateway does not send one.
-    if (o.pick && headersSeen && served === undefined) o.onServed?.("absent");
+    if (o.pick && seen && endpoint.t === "unreported") o.onServed?.("absent");
     o.pick?.release({
       ...outcome,
-      ...(head === undefined
+      ...(seen === undefined
         ? {}
-        : { source: responseSource(head, sniffed && Buffer.concat(sniffed).toString("latin1")) }),
+        : {
+            source: responseSource(
+              seen.head,
+              seen.sniff && Buffer.concat(seen.sniff.chunks).toString("latin1"),
+            ),
+          }),
       ...(usage ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens } : {}),
       // Only a stream's first byte is its first token; a JSON body's first byte comes after the whole generation.
       ...(o.decidedMs !== undefined && firstByteMs !== undefined && o.request?.stream
@@ -161,7 +205,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
-      status: outcome.status ?? status,
+      status: outcome.status ?? seen?.status ?? 0,
       outcome: outcome.kind,
       stream: o.request?.stream ?? false,
       promptTokens: usage?.promptTokens,
@@ -175,58 +219,91 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     });
   }
 
-  const byStatus = (): Outcome => ({
+  /** The outcome the upstream status says (no status seen: an upstream error). */
+  const byStatus = (status: number): Outcome => ({
     kind: status >= 400 || status === 0 ? "upstream-error" : "success",
     status,
   });
 
   function onHeaders(msg: ProcessingRequest): ProcessingResponse[] {
+    const headersSeen = phase.t === "streaming-body" || (phase.t === "done" && phase.headersSeen);
     if (headersSeen) throw new ProtocolError("duplicate-response-headers", "responding");
-    headersSeen = true;
     const headers = readHeaderMap(msg.response_headers?.headers);
     const parsed = Number.parseInt(headers.get(":status") ?? "", 10);
-    status = Number.isInteger(parsed) && parsed >= 100 && parsed <= 599 ? parsed : 0;
-    head = responseHead(status, headers);
-    if (mayBeLocalReply(head)) sniffed = [];
-    const stream = o.request?.stream ?? false;
-    const contentType = headers.get("content-type");
-    harvester = createUsageHarvester({
-      stream,
-      ...(contentType === undefined ? {} : { contentType }),
-      maxBufferedBytes: o.maxResponseBufferBytes,
-    });
+    const status = Number.isInteger(parsed) && parsed >= 100 && parsed <= 599 ? parsed : 0;
+    const eos = msg.response_headers?.end_of_stream === true;
+    if (phase.t === "done") {
+      // Finished before the response began (kvroute ended the request): answer, record nothing.
+      phase = { t: "done", headersSeen: true, bodyEnded: eos };
+    } else {
+      const head = responseHead(status, headers);
+      const contentType = headers.get("content-type");
+      const harvester = createUsageHarvester({
+        stream: o.request?.stream ?? false,
+        ...(contentType === undefined ? {} : { contentType }),
+        maxBufferedBytes: o.maxResponseBufferBytes,
+      });
+      const sniff = mayBeLocalReply(head) ? { chunks: [], bytes: 0 } : undefined;
+      phase = { t: "streaming-body", seen: { status, head, harvester, sniff, firstByteMs: undefined } };
+    }
+    const { pod } = endpoint;
     const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
-    if (o.echoServed && served?.address !== undefined)
-      extra.push([CONFORMANCE_SERVED_HEADER, served.address]);
+    if (o.echoServed && endpoint.t === "reported" && endpoint.address !== undefined)
+      extra.push([CONFORMANCE_SERVED_HEADER, endpoint.address]);
     const reply = responseHeadersReply(
       o.requestId,
       o.pick && pod && { pod, strategy: o.pick.strategy, extra },
     );
-    if (msg.response_headers?.end_of_stream) {
-      bodyEnded = true;
-      finish(byStatus());
-    }
+    if (eos) end(byStatus(status), true);
     return [reply];
   }
 
   function onBody(msg: ProcessingRequest): ProcessingResponse[] {
-    if (!headersSeen) throw new ProtocolError("response-body-before-headers", "responding");
-    if (bodyEnded) throw new ProtocolError("response-body-after-end", "responding");
     const chunk = msg.response_body?.body ?? Buffer.alloc(0);
     const eos = msg.response_body?.end_of_stream === true;
-    if (firstByteMs === undefined && chunk.length > 0) firstByteMs = o.now();
-    if (!finished) harvester?.push(chunk);
-    if (sniffed && sniffedBytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
-      const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniffedBytes);
-      sniffed.push(Buffer.from(part));
-      sniffedBytes += part.length;
-    }
-    if (eos) {
-      bodyEnded = true;
-      finish(byStatus());
+    switch (phase.t) {
+      case "awaiting-headers":
+        throw new ProtocolError("response-body-before-headers", "responding");
+      case "done":
+        if (!phase.headersSeen) throw new ProtocolError("response-body-before-headers", "responding");
+        if (phase.bodyEnded) throw new ProtocolError("response-body-after-end", "responding");
+        if (eos) phase = { t: "done", headersSeen: true, bodyEnded: true };
+        break;
+      case "streaming-body": {
+        const { seen } = phase;
+        if (seen.firstByteMs === undefined && chunk.length > 0) seen.firstByteMs = o.now();
+        seen.harvester.push(chunk);
+        const { sniff } = seen;
+        if (sniff && sniff.bytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
+          const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniff.bytes);
+          sniff.chunks.push(Buffer.from(part));
+          sniff.bytes += part.length;
+        }
+        if (eos) end(byStatus(seen.status), true);
+        break;
+      }
+      default:
+        return unreachable(phase);
     }
     if (o.responseMode === "FULL_DUPLEX_STREAMED") return [bodyStreamed("response_body", chunk, eos)];
     return [bodyContinue("response_body")];
+  }
+
+  function onTrailers(): ProcessingResponse[] {
+    switch (phase.t) {
+      case "awaiting-headers":
+        end(byStatus(0), true);
+        break;
+      case "streaming-body":
+        end(byStatus(phase.seen.status), true);
+        break;
+      case "done":
+        phase = { ...phase, bodyEnded: true };
+        break;
+      default:
+        return unreachable(phase);
+    }
+    return [trailersContinue("response_trailers")];
   }
 
   return {
@@ -238,25 +315,29 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         case "response_body":
           return onBody(msg);
         case "response_trailers":
-          bodyEnded = true;
-          finish(byStatus());
-          return [trailersContinue("response_trailers")];
+          return onTrailers();
         default:
           throw new ProtocolError(`unexpected-${kind}`.replace(/_/g, "-"), "responding");
       }
     },
-    finish,
+    finish: (outcome) => end(outcome, false),
     close(why) {
-      if (finished) return;
-      if (why === "client-ended" && headersSeen && (o.responseMode === "NONE" || bodyEnded)) {
-        // Without response bodies, Envoy half-closing after the headers is the normal end of the request.
-        finish(byStatus());
-        return;
+      switch (phase.t) {
+        case "done":
+          return;
+        case "awaiting-headers":
+          // Envoy ends the side stream early (by half-close or by cancel; which one is a transport detail) only
+          // when the downstream request went away before the response completed.
+          return end({ kind: why === "client-ended" ? "cancelled" : why, status: 0 }, false);
+        case "streaming-body": {
+          const { status } = phase.seen;
+          // Without response bodies, Envoy half-closing after the headers is the normal end of the request.
+          if (why === "client-ended" && o.responseMode === "NONE") return end(byStatus(status), false);
+          return end({ kind: why === "client-ended" ? "cancelled" : why, status }, false);
+        }
+        default:
+          return unreachable(phase);
       }
-      // Envoy ends the side stream early (by half-close or by cancel; which one is a transport detail) only when
-      // the downstream request went away before the response completed.
-      const kind: Outcome["kind"] = why === "client-ended" ? "cancelled" : why;
-      finish({ kind, status });
     },
   };
 }

@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ProcessingRequest, ProcessingResponse } from "./messages";
 import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
-import type { SessionClose } from "./response-phase";
+import type { SessionClose } from "./close-reason";
 import { readMessages } from "./message-reader";
 import type { ReadStep } from "./message-reader";
 import { createSession } from "./session";

@@ -16,7 +16,7 @@ import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { PromptStream } from "../prefix/streamed-prompt";
 import type { InferenceRequest } from "../request/inference-request";
-import type { Outcome, Pick } from "../routing/framework";
+import type { Pick } from "../routing/framework";
 import { includeUsageError } from "../usage/user-admission";
 import type { Admission } from "../usage/user-admission";
 import { bodyBufferFull, holdOn } from "./body-budget";
@@ -29,7 +29,9 @@ import { subsetRefusal } from "./subset-hint";
 import type { SessionDeps } from "./session-deps";
 import { openRequest } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
-import type { ResponseTracker, SessionClose } from "./response-phase";
+import type { ResponseTracker } from "./response-phase";
+import { outcomeOfEnd } from "./close-reason";
+import type { SessionClose, SessionEnd } from "./close-reason";
 import { createResponseTracker } from "./response-phase";
 import {
   bodyContinue,
@@ -56,15 +58,10 @@ type State =
     }
   | { readonly t: "deciding"; readonly head: Head }
   | { readonly t: "responding"; readonly tracker: ResponseTracker }
-  | { readonly t: "closed"; readonly why: string };
+  | { readonly t: "closed"; readonly why: SessionEnd };
 
 /** Replies to one message: at once, or after the prompt was prepared. */
 export type Replies = ProcessingResponse[] | Promise<ProcessingResponse[]>;
-
-/** The outcome a pick gets when its stream closed before the decision was sent. */
-function outcomeOfClose(why: string): Outcome["kind"] {
-  return why === "shutdown" ? "shutdown" : why === "error" ? "error" : "cancelled";
-}
 
 /** A live stream's request handling. */
 export interface Session {
@@ -246,7 +243,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     const { head, plan } = s;
     if (state.t === "closed") {
       // The stream ended while the prompt was being prepared: give the slot straight back.
-      if (pick.t !== "none") pick.release({ kind: outcomeOfClose(state.why) });
+      if (pick.t !== "none") pick.release({ kind: outcomeOfEnd(state.why) });
       return [];
     }
     // With a subset, no pick means no ready pod of the model in it: the gateway's hint is what failed.
