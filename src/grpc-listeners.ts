@@ -13,7 +13,7 @@ import { bindGrpcServer, createGrpcHealthServer } from "./grpc-server";
 import { createGrpcTls } from "./grpc-tls";
 import type { Logger } from "./observability/logger";
 import type { Metrics } from "./observability/metrics";
-import type { RegisterPiece } from "./server-runtimes";
+import type { RegisterPiece } from "./lifecycle";
 
 /** What `startGrpcListeners` needs. */
 export interface GrpcListenerDeps {

@@ -20,6 +20,9 @@ import type { CloseFailure, Closer } from "./closing";
 type Entry =
   { readonly t: "piece"; readonly closer: Closer } | { readonly t: "stage"; readonly stack: DisposerStack };
 
+/** Registers the disposer of a piece that has just started, under its name (for the log and the close hooks). */
+export type RegisterPiece = (name: string, close: () => unknown) => void;
+
 /** An ordered set of disposers; see the module comment. */
 export class DisposerStack {
   private entries: Entry[] = [];

@@ -19,6 +19,7 @@ import type { EngineMetricsStore } from "./cluster/metrics";
 import { createObservations } from "./cluster/observations";
 import type { Observations } from "./cluster/observations";
 import type { Config } from "./config";
+import type { RegisterPiece } from "./lifecycle";
 import { startHealthRuntime } from "./health-runtime";
 import type { HealthRuntime } from "./health-runtime";
 import { startKvCacheRuntime } from "./kv-cache-runtime";
@@ -32,9 +33,6 @@ import { createRoutingRuntime } from "./routing-runtime";
 import type { RoutingRuntime } from "./routing-runtime";
 import { startUsageRuntime } from "./usage-runtime";
 import type { UsageRuntime } from "./usage-runtime";
-
-/** Registers a started piece's disposer (announced to `ServerDeps.onClosing` when it runs). */
-export type RegisterPiece = (name: string, close: () => unknown) => void;
 
 /** What {@link startRuntimes} needs. */
 export interface RuntimeDeps {

@@ -10,7 +10,8 @@ import { parseProblemCounts, startScraper, startScraperThread } from "./cluster/
 import type { ScraperOptions } from "./cluster/metrics";
 import type { Config } from "./config";
 import type { Logger } from "./observability/logger";
-import type { RegisterPiece, Runtimes } from "./server-runtimes";
+import type { RegisterPiece } from "./lifecycle";
+import type { Runtimes } from "./server-runtimes";
 
 /** What the watchers need. */
 export interface WatcherDeps {

@@ -21,13 +21,14 @@ import { startGrpcListeners } from "./grpc-listeners";
 import { createGrpcServer } from "./grpc-server";
 import type { HealthRuntime } from "./health-runtime";
 import { DisposerStack } from "./lifecycle";
+import type { RegisterPiece } from "./lifecycle";
 import type { Logger } from "./observability/logger";
 import type { Metrics } from "./observability/metrics";
 import { createPodDebugState } from "./pod-debug-state";
 import type { HeadroomQueue } from "./routing/headroom-queue";
 import { createServerExtProc } from "./server-extproc";
 import { startRuntimes } from "./server-runtimes";
-import type { RegisterPiece, Runtimes } from "./server-runtimes";
+import type { Runtimes } from "./server-runtimes";
 import { startServerScraper, subscribeToCluster } from "./server-watchers";
 import type { UsageRuntime } from "./usage-runtime";
 
