@@ -15,6 +15,7 @@ import type { Code } from "../errors";
 import type { GpuProfile } from "../usage/gpu-profiles";
 import type { PendingLoadAccumulator } from "../usage/pending-load";
 import type { EndpointScore } from "./endpoint-scores";
+import type { StrategyContract } from "./strategy-contract";
 
 /** Signals a strategy may declare it reads (for `/debug/state` and docs; the framework does not enforce them). */
 export type Signal =
@@ -180,6 +181,11 @@ export interface StrategyFactory<P = unknown> {
   /** Validates the strategy's params (from configuration); defaults applied by the schema. */
   readonly paramsSchema: z.ZodType<P>;
   create(params: P, deps: StrategyDeps): Strategy;
+  /**
+   * What the strategy promises to do (signal ranked by, abstain reasons), checked by the contract test suite.
+   * Optional for the type so test doubles need none; every built-in declares one (the suite checks).
+   */
+  readonly contract?: StrategyContract;
 }
 
 /**

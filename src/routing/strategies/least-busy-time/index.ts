@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { minMax, NO_OBSERVATIONS } from "../signal-scores";
 
 /** Registered type name (as AIBrix registers it). */
@@ -32,6 +33,7 @@ export function busyTimeMs(inflight: number, durationMs: number | undefined): nu
 export const factory: StrategyFactory<LeastBusyTimeParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "least-busy-time", abstainsWhen: [NO_OBSERVATIONS] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

@@ -5,7 +5,8 @@
  * @module
  */
 import type { z } from "zod";
-import { lowestMetricFactory, noParams } from "../signal-scores";
+import { lowestMetricFactory, METRIC_NOT_REPORTED, METRICS_MISSING, noParams } from "../signal-scores";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name. */
 export const TYPE = "least-gpu-cache";
@@ -21,4 +22,9 @@ export type LeastGpuCacheParams = z.infer<typeof paramsSchema>;
  * All equal → 1; a pod without the figure → 0. Abstains `metrics-missing` (no candidate has fresh metrics) or
  * `metric-not-reported` (none of those that do reports the figure).
  */
-export const factory = lowestMetricFactory(TYPE, (m) => m.gpuCacheUsage);
+export const contract: StrategyContract = {
+  ranksBy: "lowest-gpu-cache",
+  abstainsWhen: [METRICS_MISSING, METRIC_NOT_REPORTED],
+};
+
+export const factory = { ...lowestMetricFactory(TYPE, (m) => m.gpuCacheUsage), contract };

@@ -6,7 +6,8 @@
  * @module
  */
 import type { z } from "zod";
-import { lowestMetricFactory, noParams } from "../signal-scores";
+import { lowestMetricFactory, METRIC_NOT_REPORTED, METRICS_MISSING, noParams } from "../signal-scores";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name. */
 export const TYPE = "least-kv-cache";
@@ -22,4 +23,9 @@ export type LeastKvCacheParams = z.infer<typeof paramsSchema>;
  * All equal → 1; a pod without the figure → 0. Abstains `metrics-missing` (no candidate has fresh metrics) or
  * `metric-not-reported` (none of those that do reports the figure).
  */
-export const factory = lowestMetricFactory(TYPE, (m) => m.kvCacheUsage);
+export const contract: StrategyContract = {
+  ranksBy: "lowest-kv-cache",
+  abstainsWhen: [METRICS_MISSING, METRIC_NOT_REPORTED],
+};
+
+export const factory = { ...lowestMetricFactory(TYPE, (m) => m.kvCacheUsage), contract };

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { PodObservation } from "../../../cluster/observations";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { minMax, NO_OBSERVATIONS } from "../signal-scores";
 
 /** Registered type name (as AIBrix registers it). */
@@ -57,6 +58,7 @@ export function expectedLatencyMs(
 export const factory: StrategyFactory<LeastLatencyParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "least-expected-latency", abstainsWhen: [NO_OBSERVATIONS] } satisfies StrategyContract,
   create(params) {
     const { defaultOutputTokens, maxOutputTokens, queueWeight } = params;
     return {

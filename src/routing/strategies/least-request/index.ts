@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name. */
 export const TYPE = "least-request";
@@ -20,6 +21,7 @@ export type LeastRequestParams = z.infer<typeof paramsSchema>;
 export const factory: StrategyFactory<LeastRequestParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "fewest-inflight", abstainsWhen: [] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

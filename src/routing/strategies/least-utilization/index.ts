@@ -6,7 +6,8 @@
  * @module
  */
 import type { z } from "zod";
-import { lowestMetricFactory, noParams } from "../signal-scores";
+import { lowestMetricFactory, METRIC_NOT_REPORTED, METRICS_MISSING, noParams } from "../signal-scores";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name (as AIBrix registers it). */
 export const TYPE = "least-utilization";
@@ -21,4 +22,9 @@ export type LeastUtilizationParams = z.infer<typeof paramsSchema>;
  * Creates the (stateless) `least-utilization` strategy: `score = (max − u) / (max − min)` over `u = utilization`.
  * All equal → 1; a pod without the figure → 0. Abstains `metrics-missing` or `metric-not-reported` (vLLM, SGLang).
  */
-export const factory = lowestMetricFactory(TYPE, (m) => m.utilization);
+export const contract: StrategyContract = {
+  ranksBy: "lowest-utilization",
+  abstainsWhen: [METRICS_MISSING, METRIC_NOT_REPORTED],
+};
+
+export const factory = { ...lowestMetricFactory(TYPE, (m) => m.utilization), contract };

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { LoraState } from "../../../cluster/engine-metrics";
 import type { Pod } from "../../../cluster/pod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { METRIC_NOT_REPORTED, METRICS_MISSING } from "../signal-scores";
 
 /** Registered type name. */
@@ -47,6 +48,7 @@ export function loraTier(lora: LoraState, adapter: string): number {
 export const factory: StrategyFactory<LoraAffinityParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "active-lora-adapter", abstainsWhen: [NOT_AN_ADAPTER, METRICS_MISSING, METRIC_NOT_REPORTED] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { RoutingContext, Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name. */
 export const TYPE = "power-of-two";
@@ -31,6 +32,7 @@ function draw(ctx: RoutingContext, n: number): number {
 export const factory: StrategyFactory<PowerOfTwoParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "fewest-inflight-of-two-sampled", abstainsWhen: [] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { matchPrefix, recordRouted } from "../prefix-cache/match";
 
 /** Registered type name. */
@@ -31,6 +32,7 @@ export type PrefixCacheAndLoadParams = z.infer<typeof paramsSchema>;
 export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "most-prefix-blocks", abstainsWhen: ["no-prefix-index", "no-tokens"] } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
     const { alpha, beta, waitingWeight, kvWeight } = params;

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { RoutingContext, Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { matchPrefix, recordRouted } from "./match";
 
 /** Registered type name (as AIBrix registers it). */
@@ -41,6 +42,7 @@ function inflight(ctx: RoutingContext, pods: readonly Pod[]): Float64Array {
 export const factory: StrategyFactory<PrefixCacheParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "most-prefix-blocks", abstainsWhen: ["no-prefix-index", "no-tokens", "no-prefix-match", "prefix-match-overloaded"] } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
     return {

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type name. */
 export const TYPE = "random";
@@ -20,6 +21,7 @@ export type RandomParams = z.infer<typeof paramsSchema>;
 export const factory: StrategyFactory<RandomParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "random", abstainsWhen: [] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { rendezvousIndex } from "./fnv";
 
 /** Registered type name. */
@@ -54,6 +55,7 @@ function decodeSessionId(value: string | undefined): string | undefined {
 export const factory: StrategyFactory<SessionAffinityParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "session-affinity", abstainsWhen: Object.values(Reason) } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

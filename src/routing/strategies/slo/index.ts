@@ -20,6 +20,7 @@ import type { Pod } from "../../../cluster/pod";
 import type { InferenceRequest } from "../../../request/inference-request";
 import { fitsUnderCap, requestConsumption } from "../../../usage/pending-load";
 import type { RoutingContext, SloDeps, Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 
 /** Registered type names. */
 export const SLO = "slo";
@@ -164,6 +165,10 @@ function factoryOf(type: string, mode: Mode): StrategyFactory<SloParams> {
   return {
     type,
     paramsSchema,
+    contract: {
+      ranksBy: mode.prefer === "least" ? "least-pending-load" : "most-pending-load-under-cap",
+      abstainsWhen: ["no-gpu-profile", "gpu-profile-unusable", ...(mode.capped ? ["no-headroom"] : [])],
+    } satisfies StrategyContract,
     create: (_params, deps) => createSlo(type, mode, deps.slo) satisfies Strategy,
   };
 }

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { Strategy, StrategyFactory } from "../../framework";
+import type { StrategyContract } from "../../strategy-contract";
 import { minMax, NO_OBSERVATIONS } from "../signal-scores";
 
 /** Registered type name (as AIBrix registers it). */
@@ -36,6 +37,7 @@ export function spareTokensPerSecond(
 export const factory: StrategyFactory<ThroughputParams> = {
   type: TYPE,
   paramsSchema,
+  contract: { ranksBy: "most-spare-throughput", abstainsWhen: [NO_OBSERVATIONS] } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

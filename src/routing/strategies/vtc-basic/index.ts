@@ -12,6 +12,7 @@ import type { Pod } from "../../../cluster/pod";
 import type { Endpoint } from "../../../request/inference-request";
 import type { Outcome, RoutingContext, Strategy, StrategyDeps, StrategyFactory } from "../../framework";
 import { minMax } from "../signal-scores";
+import type { StrategyContract } from "../../strategy-contract";
 import { createTokenTracker, type TokenTracker } from "./token-tracker";
 
 /** Registered type name (as AIBrix registers it). */
@@ -187,4 +188,9 @@ export function createVtcBasic(params: VtcBasicParams, deps: StrategyDeps): VtcB
 }
 
 /** Registers `vtc-basic`. */
-export const factory: StrategyFactory<VtcBasicParams> = { type: TYPE, paramsSchema, create: createVtcBasic };
+export const factory: StrategyFactory<VtcBasicParams> = {
+  type: TYPE,
+  paramsSchema,
+  contract: { ranksBy: "vtc-fairness", abstainsWhen: Object.values(Reason) } satisfies StrategyContract,
+  create: createVtcBasic,
+};
