@@ -155,6 +155,8 @@ export function runStrategyContract<P>(options: StrategyContractOptions<P>): voi
               // A strategy only waits when it says it may; either way the reason is a metric-safe constant.
               if (result.t === "wait") expect(s.mayWait).toBe(true);
               expect(STRATEGY_NAME.test(result.reason)).toBe(true);
+              // A declared strategy abstains only for reasons it declared (the behaviour suite checks more).
+              if (factory.contract) expect(factory.contract.abstainsWhen).toContain(result.reason);
               continue;
             }
             expect(result.scores.length).toBe(n);

@@ -31,6 +31,9 @@ export const contract: StrategyContract = {
 };
 
 export const factory = {
-  ...lowestMetricFactory(TYPE, (m, ctx) => m.byModel.get(ctx.request.model)?.requestsWaiting ?? m.requestsWaiting),
+  ...lowestMetricFactory(
+    TYPE,
+    (m, ctx) => m.byModel.get(ctx.request.model)?.requestsWaiting ?? m.requestsWaiting,
+  ),
   contract,
 };

@@ -48,7 +48,10 @@ export function loraTier(lora: LoraState, adapter: string): number {
 export const factory: StrategyFactory<LoraAffinityParams> = {
   type: TYPE,
   paramsSchema,
-  contract: { ranksBy: "active-lora-adapter", abstainsWhen: [NOT_AN_ADAPTER, METRICS_MISSING, METRIC_NOT_REPORTED] } satisfies StrategyContract,
+  contract: {
+    ranksBy: "active-lora-adapter",
+    abstainsWhen: [NOT_AN_ADAPTER, METRICS_MISSING, METRIC_NOT_REPORTED],
+  } satisfies StrategyContract,
   create() {
     return {
       type: TYPE,

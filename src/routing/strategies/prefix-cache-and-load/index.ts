@@ -32,7 +32,10 @@ export type PrefixCacheAndLoadParams = z.infer<typeof paramsSchema>;
 export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
   type: TYPE,
   paramsSchema,
-  contract: { ranksBy: "most-prefix-blocks", abstainsWhen: ["no-prefix-index", "no-tokens"] } satisfies StrategyContract,
+  contract: {
+    ranksBy: "most-prefix-blocks",
+    abstainsWhen: ["no-prefix-index", "no-tokens"],
+  } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
     const { alpha, beta, waitingWeight, kvWeight } = params;

@@ -42,7 +42,10 @@ function inflight(ctx: RoutingContext, pods: readonly Pod[]): Float64Array {
 export const factory: StrategyFactory<PrefixCacheParams> = {
   type: TYPE,
   paramsSchema,
-  contract: { ranksBy: "most-prefix-blocks", abstainsWhen: ["no-prefix-index", "no-tokens", "no-prefix-match", "prefix-match-overloaded"] } satisfies StrategyContract,
+  contract: {
+    ranksBy: "most-prefix-blocks",
+    abstainsWhen: ["no-prefix-index", "no-tokens", "no-prefix-match", "prefix-match-overloaded"],
+  } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
     return {
