@@ -7,7 +7,7 @@ import type { StrategyFactory } from "../../../src/routing/framework";
 import type { StrategyRegistry } from "../../../src/routing/registry";
 import { registerBuiltins } from "../../../src/routing/strategies";
 import type { ContractCheck } from "../../../src/routing/strategy-contract";
-import { CHECKS, type Check } from "../contract-checks";
+import { CHECKS, type Check } from "./checks";
 import { useCheckEnv } from "./env";
 
 /** The factories `registerBuiltins` registers, in order, captured by a registry that only records. */

@@ -8,7 +8,7 @@ import { createBlockHasher } from "../../../src/prefix/block-hasher";
 import { createPromptPreparer } from "../../../src/prefix/prepare-prompt";
 import { createTokenizerRegistry } from "../../../src/tokenize";
 import type { TokenizerRegistry } from "../../../src/tokenize/tokenizer";
-import type { CheckEnv } from "../contract-checks";
+import type { CheckEnv } from "./checks";
 import { SEED } from "../../prefix/fixtures";
 
 /** Register `beforeAll`/`afterAll` hooks that build the env; `get()` returns it inside tests. */

@@ -4,10 +4,16 @@
  */
 import type { StrategyFactory } from "../../../src/routing/framework";
 import type { ContractCheck } from "../../../src/routing/strategy-contract";
-import { runChecks } from "../contract-checks";
+import { runChecks } from "./checks";
 import { runStrategyContract } from "../strategy-contract";
 import { useCheckEnv } from "./env";
-import { alwaysAbstains, ignoresItsSignal, leaksPendingLoad, undeclaredAbstention } from "./mutants";
+import {
+  alwaysAbstains,
+  ignoresItsSignal,
+  leaksPendingLoad,
+  neverWaits,
+  undeclaredAbstention,
+} from "./mutants";
 
 const env = useCheckEnv();
 
@@ -17,10 +23,11 @@ runStrategyContract({ name: ignoresItsSignal.type, factory: ignoresItsSignal });
 
 // …and fail the behavioural checks.
 it.each<[string, StrategyFactory<unknown>, readonly ContractCheck[]]>([
-  [alwaysAbstains.type, alwaysAbstains, ["follows-signal", "route-with-prompt"]],
-  [ignoresItsSignal.type, ignoresItsSignal, ["follows-signal", "route-with-prompt"]],
+  [alwaysAbstains.type, alwaysAbstains, ["follows-signal", "ready-candidates-only", "route-with-prompt"]],
+  [ignoresItsSignal.type, ignoresItsSignal, ["follows-signal", "ready-candidates-only", "route-with-prompt"]],
   [undeclaredAbstention.type, undeclaredAbstention, ["declared-abstention"]],
   [leaksPendingLoad.type, leaksPendingLoad, ["load-returns-to-zero"]],
+  [neverWaits.type, neverWaits, ["waits-for-headroom"]],
 ])("%s fails exactly the checks it breaks", async (_type, factory, broken) => {
   const results = await runChecks(factory, env.get());
   const failed = [...results].filter(([, failures]) => failures.length > 0).map(([check]) => check);

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../src/cluster/pod";
 import type { Strategy, StrategyFactory } from "../../../src/routing/framework";
+import { slo } from "../../../src/routing/strategies/slo";
 
 const noParams = z.strictObject({});
 
@@ -66,4 +67,21 @@ export const leaksPendingLoad: StrategyFactory<unknown> = {
       deps.slo?.pending.reserve(pod.key, ctx.requestId, 0.01);
     },
   }),
+};
+
+/** The `slo` strategy (capped, declares `mayWait`), except that where it would wait it abstains instead. */
+export const neverWaits: StrategyFactory<unknown> = {
+  ...(slo as StrategyFactory<unknown>),
+  type: "mutant-never-waits",
+  create: (params, deps) => {
+    const inner = slo.create(slo.paramsSchema.parse(params), deps);
+    return {
+      ...inner,
+      type: "mutant-never-waits",
+      score: (ctx, pods) => {
+        const r = inner.score(ctx, pods);
+        return r.t === "wait" ? { t: "abstain", reason: r.reason } : r;
+      },
+    };
+  },
 };

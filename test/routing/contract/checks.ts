@@ -3,30 +3,30 @@
  * than jest `it`s, so the suite's own tests can run them against mutant strategies and expect them to fail.
  *
  * Each check reads the strategy's declared contract (`factory.contract`) and builds its fleets with the signal's
- * fixture builder (`contract-fixtures.ts`). The checks call the strategy itself, not through the director's
+ * fixture builder (`fixtures.ts`). The checks call the strategy itself, not through the director's
  * readiness filter, wherever the point is what the strategy does; `route-with-prompt` and `waits-for-headroom` go
  * through a real director with real prompt preparation (tokenizer + block keys) and a real headroom queue.
  *
  * @module
  */
-import type { Pod } from "../../src/cluster/pod";
-import { createDirector } from "../../src/routing/director";
+import type { Pod } from "../../../src/cluster/pod";
+import { createDirector } from "../../../src/routing/director";
 import type {
   PreparedPrompt,
   RouteFinisher,
   ScoreResult,
   Strategy,
   StrategyFactory,
-} from "../../src/routing/framework";
-import { createHeadroomQueue } from "../../src/routing/headroom-queue";
-import { createPickLease } from "../../src/routing/pick-lease";
-import { createStrategyRegistry } from "../../src/routing/registry";
-import type { ContractCheck, StrategyContract } from "../../src/routing/strategy-contract";
-import { STRATEGY_NAME } from "../../src/routing/strategy-spec";
-import type { PreparePrompt } from "../../src/prefix/prepare-prompt";
-import type { BlockHasher } from "../../src/prefix/block-key";
-import { CONTRACT_TEXT, SIGNAL_FIXTURES, type SignalFixture } from "./contract-fixtures";
-import { headersOf, makeContext, makeRequest, seededRandom } from "./pods";
+} from "../../../src/routing/framework";
+import { createHeadroomQueue } from "../../../src/routing/headroom-queue";
+import { createPickLease } from "../../../src/routing/pick-lease";
+import { createStrategyRegistry } from "../../../src/routing/registry";
+import type { ContractCheck, StrategyContract } from "../../../src/routing/strategy-contract";
+import { STRATEGY_NAME } from "../../../src/routing/strategy-spec";
+import type { PreparePrompt } from "../../../src/prefix/prepare-prompt";
+import type { BlockHasher } from "../../../src/prefix/block-key";
+import { CONTRACT_TEXT, SIGNAL_FIXTURES, type SignalFixture } from "./fixtures";
+import { headersOf, makeContext, makeRequest, seededRandom } from "../pods";
 
 /** What the checks share: the real preparer and the hasher its keys come from. */
 export interface CheckEnv {
@@ -175,30 +175,35 @@ const declaredAbstention: Check = async (factory, env) => {
 };
 
 /**
- * With the signal's best pod gone unready (the cluster store still holds it, and the signal still points at it),
- * the strategy, given the ready candidates, picks among them: its answer is index-aligned with what it was given
- * and never refers to the unready pod.
+ * With the signal's best pod gone unready (the cluster store still holds it, and the signal — metrics, prefix
+ * blocks, session id, pending load — still points at it), the strategy, called directly with the ready candidates,
+ * picks among them: its filter never brings the unready pod back, its answer is index-aligned with the candidates,
+ * it names no unready pod in its response headers, and where the signal ranks the rest it picks the runner-up.
  */
 const readyCandidatesOnly: Check = async (factory, env) => {
   const failures: string[] = [];
   const prompt = await promptOf(env);
   for (const f of await fixtures(factory, env)) {
-    if (f.best === undefined || f.fleet.pods.length < 3) continue;
+    if (f.best === undefined) continue;
     const gone = f.best;
     f.fleet.store.replace(f.fleet.pods.map((p) => (p === gone ? { ...p, ready: false } : p)));
     const ready = f.fleet.pods.filter((p) => p !== gone);
     const s = create(factory, f);
-    const ctx = contextOf(f, prompt);
-    const kept = s.filter ? s.filter(ctx, ready) : ready;
-    if (kept.some((p) => !ready.includes(p)))
-      failures.push(`filter widened the candidates with ${name(gone)}`);
-    const result = s.score(ctx, kept);
-    if (result.t === "scores" && result.scores.length !== kept.length)
-      failures.push(`${result.scores.length} scores for ${kept.length} candidates`);
-    const headers = result.t === "scores" ? kept.flatMap((p) => s.responseHeaders?.(ctx, p) ?? []) : [];
-    const unreadyId = Buffer.from(gone.address).toString("base64");
-    if (headers.some(([, v]) => v === unreadyId))
-      failures.push(`response headers point at unready ${name(gone)}`);
+    const d = decide(s, f, prompt, ready);
+    const n = f.fleet.pods.length;
+    if (d.kept.some((p) => !ready.includes(p))) failures.push(`${n} pods: filter brought back ${name(gone)}`);
+    if (d.result.t === "scores" && d.result.scores.length !== d.kept.length)
+      failures.push(`${n} pods: ${d.result.scores.length} scores for ${d.kept.length} candidates`);
+    const top = argmax(d.scores);
+    const picked = top === undefined ? undefined : ready[top];
+    const headers = picked ? (s.responseHeaders?.(d.ctx, picked) ?? []) : [];
+    const goneId = Buffer.from(gone.address).toString("base64");
+    if (headers.some(([, v]) => v === goneId))
+      failures.push(`${n} pods: response headers name unready ${name(gone)}`);
+    if (f.runnerUp !== undefined && picked !== f.runnerUp)
+      failures.push(
+        `${n} pods, ${name(gone)} unready: picked ${picked ? name(picked) : `no single pod (${d.result.t})`}, expected ${name(f.runnerUp)}`,
+      );
   }
   return failures;
 };
@@ -287,6 +292,38 @@ const routeWithPrompt: Check = async (factory, env) => {
   return failures;
 };
 
+/** Whether `promise` has settled once the callbacks queued so far have run. */
+async function settledNow<T>(promise: Promise<T>): Promise<boolean> {
+  let settled = false;
+  const done = () => (settled = true);
+  void promise.then(done, done);
+  await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
+
+/**
+ * For a strategy that does not declare `mayWait`: with a headroom queue configured, it never parks a request,
+ * even once its picks are many per pod (and, for a signal with tight deps, past what those deps allow).
+ */
+async function neverWaits(factory: StrategyFactory<unknown>, env: CheckEnv): Promise<string[]> {
+  const tight = builderOf(contractOf(factory)).tight;
+  const base = SIGNAL_FIXTURES.random.build(2, 0, { prompt: await promptOf(env), hasher: env.hasher });
+  const f = tight ? { ...base, deps: tight() } : base;
+  const director = directorFor(factory, f, env, true);
+  const failures: string[] = [];
+  const picks = [];
+  for (let k = 0; k < 5; k++) {
+    const pick = Promise.resolve(director.routeWithPrompt(input(f)));
+    if (!(await settledNow(pick))) {
+      failures.push(`request ${k + 1} waits without the strategy declaring mayWait`);
+      break;
+    }
+    picks.push(await pick);
+  }
+  for (const p of picks) if (p.t !== "none") p.release({ kind: "success" });
+  return failures;
+}
+
 /**
  * For a strategy that may wait: once its picks fill every pod, the next `routeWithPrompt` waits, and settles with
  * a pick on the pod a release frees.
@@ -298,7 +335,7 @@ const waitsForHeadroom: Check = async (factory, env) => {
     factory,
     SIGNAL_FIXTURES.random.build(1, 0, { prompt: await promptOf(env), hasher: env.hasher }),
   );
-  if (probe.mayWait !== true) return [];
+  if (probe.mayWait !== true) return neverWaits(factory, env);
   if (!tight) return [`declares mayWait but signal ${contract.ranksBy} has no tight fixture`];
   const f = {
     ...SIGNAL_FIXTURES.random.build(2, 0, { prompt: await promptOf(env), hasher: env.hasher }),
@@ -308,15 +345,9 @@ const waitsForHeadroom: Check = async (factory, env) => {
   const first = await director.routeWithPrompt(input(f));
   const second = await director.routeWithPrompt(input(f));
   if (first.t === "none" || second.t === "none") return [`could not fill the fleet: ${first.t}, ${second.t}`];
-  let settled = false;
-  const waiting = Promise.resolve(director.routeWithPrompt(input(f))).then((p) => {
-    settled = true;
-    return p;
-  });
-  // Let any already-settled promise run its callbacks before asserting that the third request is waiting.
-  await new Promise((resolve) => setImmediate(resolve));
+  const waiting = Promise.resolve(director.routeWithPrompt(input(f)));
   const failures: string[] = [];
-  if (settled) failures.push("answered while every pod was full instead of waiting");
+  if (await settledNow(waiting)) failures.push("answered while every pod was full instead of waiting");
   second.release({ kind: "success" });
   const third = await waiting;
   if (third.t === "none") failures.push("answered none after a release freed a pod");

@@ -6,19 +6,19 @@
  *
  * @module
  */
-import type { EngineMetrics } from "../../src/cluster/engine-metrics";
-import type { PodObservation } from "../../src/cluster/observations";
-import type { Pod } from "../../src/cluster/pod";
-import type { BlockHasher } from "../../src/prefix/block-key";
-import type { InferenceRequest } from "../../src/request/inference-request";
-import type { PreparedPrompt, StrategyDeps } from "../../src/routing/framework";
-import { SESSION_ID_HEADER } from "../../src/routing/strategies/session-affinity";
-import { USER_HEADER } from "../../src/routing/strategies/vtc-basic";
-import type { RankSignal } from "../../src/routing/strategy-contract";
-import type { GpuProfile } from "../../src/usage/gpu-profiles";
-import { PendingLoadAccumulator } from "../../src/usage/pending-load";
-import { makePrefixFixture } from "../prefix/fixtures";
-import { byPod, makeFleet, makeMetrics, makeObservation, makeRequest, preload, type Fleet } from "./pods";
+import type { EngineMetrics } from "../../../src/cluster/engine-metrics";
+import type { PodObservation } from "../../../src/cluster/observations";
+import type { Pod } from "../../../src/cluster/pod";
+import type { BlockHasher } from "../../../src/prefix/block-key";
+import type { InferenceRequest } from "../../../src/request/inference-request";
+import type { PreparedPrompt, StrategyDeps } from "../../../src/routing/framework";
+import { SESSION_ID_HEADER } from "../../../src/routing/strategies/session-affinity";
+import { USER_HEADER } from "../../../src/routing/strategies/vtc-basic";
+import type { RankSignal } from "../../../src/routing/strategy-contract";
+import type { GpuProfile } from "../../../src/usage/gpu-profiles";
+import { PendingLoadAccumulator } from "../../../src/usage/pending-load";
+import { makePrefixFixture } from "../../prefix/fixtures";
+import { byPod, makeFleet, makeMetrics, makeObservation, makeRequest, preload, type Fleet } from "../pods";
 
 /** The text every contract request sends: 64 characters, so 16 blocks of 4 under the character tokenizer. */
 export const CONTRACT_TEXT = "The quick brown fox jumps over the lazy dog, then naps in the sun";
@@ -36,6 +36,11 @@ export interface SignalFixture {
   /** Candidates in the order the strategy is given them; the cluster store holds the same pods. */
   readonly fleet: Fleet;
   readonly best: Pod | undefined;
+  /**
+   * The single best pod once `best` is gone, when the signal ranks the rest strictly; undefined when it does not
+   * (session affinity, LoRA tiers, random).
+   */
+  readonly runnerUp?: Pod | undefined;
   readonly deps: StrategyDeps;
   readonly metrics: ReadonlyMap<string, EngineMetrics>;
   readonly observations: ReadonlyMap<string, PodObservation>;
@@ -57,10 +62,20 @@ export interface SignalFixtureBuilder {
   readonly tight?: () => StrategyDeps;
 }
 
-/** `other(j)`: a distinct worse value for the j-th non-best pod. */
+/**
+ * The value of a pod: `isBest` for the best one, else the j-th of the others, where larger `j` is strictly worse by
+ * the signal; `j = 0` is the last pod that is not best, the runner-up.
+ */
 type Level = (isBest: boolean, j: number) => number;
 const values = (n: number, best: number, level: Level): number[] =>
-  Array.from({ length: n }, (_, i) => level(i === best, i < best ? i : i - 1));
+  // Counted from the end, so the runner-up is the last other pod: never the first candidate by position.
+  Array.from({ length: n }, (_, i) => level(i === best, n - 2 - (i < best ? i : i - 1)));
+
+/** The best pod at `best` and the runner-up (`j = 0`: the last other pod) of a {@link Level}-built fleet. */
+const ranked = (pods: readonly Pod[], best: number) => ({
+  best: pods[best],
+  runnerUp: pods[best === pods.length - 1 ? pods.length - 2 : pods.length - 1],
+});
 
 /** The parts every fixture shares: a fleet of `n`, a plain request for the contract text. */
 function base(n: number, over: Partial<SignalFixture> = {}, adapters: readonly string[] = []): SignalFixture {
@@ -85,7 +100,7 @@ function byMetric(field: (v: number) => Partial<EngineMetrics>): SignalFixtureBu
       const v = values(n, best, (isBest, j) => (isBest ? 0.1 : 0.5 + 0.1 * j));
       return {
         ...f,
-        best: f.fleet.pods[best],
+        ...ranked(f.fleet.pods, best),
         metrics: byPod(
           f.fleet.pods,
           v.map((x) => makeMetrics(field(x))),
@@ -108,7 +123,7 @@ function byObservation(
       const v = values(n, best, level);
       return {
         ...f,
-        best: f.fleet.pods[best],
+        ...ranked(f.fleet.pods, best),
         observations: byPod(
           f.fleet.pods,
           v.map((x) => makeObservation(field(x))),
@@ -144,7 +159,7 @@ function byPendingLoad(level: Level): SignalFixtureBuilder {
       values(n, best, level).forEach((u, i) => {
         if (u > 0) pending.reserve((f.fleet.pods[i] as Pod).key, `fixture-${i}`, u);
       });
-      return { ...f, best: f.fleet.pods[best], deps: sloDeps(pending, 1000), pending };
+      return { ...f, ...ranked(f.fleet.pods, best), deps: sloDeps(pending, 1000), pending };
     },
     tight: () => sloDeps(new PendingLoadAccumulator(), 1),
   };
@@ -160,7 +175,7 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
         f.fleet.pods,
         values(n, best, (isBest, j) => (isBest ? 0 : 2 + j)),
       );
-      return { ...f, best: f.fleet.pods[best] };
+      return { ...f, ...ranked(f.fleet.pods, best) };
     },
   },
   "fewest-inflight-of-two-sampled": {
@@ -172,7 +187,7 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
         f.fleet.pods,
         values(n, best, (isBest) => (isBest ? 0 : 3)),
       );
-      return { ...f, best: f.fleet.pods[best] };
+      return { ...f, ...ranked(f.fleet.pods, best) };
     },
   },
   "lowest-kv-cache": byMetric((v) => ({ kvCacheUsage: v })),
@@ -190,7 +205,7 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
   ),
   "most-spare-throughput": byObservation(
     (v) => ({ outputTokensPerSecond: v }),
-    (isBest, j) => (isBest ? 1000 : 100 + 10 * j),
+    (isBest, j) => (isBest ? 1000 : 500 - 10 * j),
   ),
   "most-prefix-blocks": {
     build(n, best, env) {
@@ -198,9 +213,11 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
       const prefix = makePrefixFixture(env.hasher);
       const keys = env.prompt.keys(prefix.deps.approximateBlockSize);
       if (keys.length < 4) throw new Error("the contract prompt must span at least 4 blocks");
-      // The best pod holds the whole prompt; the others its first block only (a match, but a shorter one).
-      f.fleet.pods.forEach((pod, i) => prefix.approximate.add(pod.key, i === best ? keys : keys.slice(0, 1)));
-      return { ...f, best: f.fleet.pods[best], deps: { now: () => 0, prefix: prefix.deps } };
+      // The best pod holds the whole prompt; the others shorter and shorter leading runs (at least one block).
+      values(n, best, (isBest, j) => (isBest ? keys.length : Math.max(1, 3 - j))).forEach((blocks, i) =>
+        prefix.approximate.add((f.fleet.pods[i] as Pod).key, keys.slice(0, blocks)),
+      );
+      return { ...f, ...ranked(f.fleet.pods, best), deps: { now: () => 0, prefix: prefix.deps } };
     },
   },
   "session-affinity": {
@@ -229,7 +246,7 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
     build: (n) => base(n),
   },
   "least-pending-load": byPendingLoad((isBest, j) => (isBest ? 0.1 : 0.3 + 0.1 * j)),
-  "most-pending-load-under-cap": byPendingLoad((isBest, j) => (isBest ? 0.6 : 0.1 + 0.05 * j)),
+  "most-pending-load-under-cap": byPendingLoad((isBest, j) => (isBest ? 0.6 : 0.4 - 0.05 * j)),
   "vtc-fairness": {
     build(n, best) {
       // A user without tokens belongs on the first pod in key order: put that pod at index `best`.
@@ -238,6 +255,8 @@ export const SIGNAL_FIXTURES: Readonly<Record<RankSignal, SignalFixtureBuilder>>
       return {
         ...base(n, { fleet: { ...fleet, pods } }),
         best: pods[best],
+        // pod-1, next in key order, is where the user goes when pod-0 is gone.
+        runnerUp: pods[(best + 1) % n],
         headers: { [USER_HEADER]: "alice" },
       };
     },
