@@ -1,5 +1,6 @@
 /**
- * kvroute's built-in strategies, registered in one visible place. Adding a strategy = one folder + one line here.
+ * kvroute's built-in strategies, registered in one visible place. Adding a strategy = one folder + one line here;
+ * its factory declares a `contract` (see `../strategy-contract.ts`), which the behavioural contract suite checks.
  *
  * @module
  */

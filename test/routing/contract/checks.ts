@@ -184,8 +184,8 @@ const readyCandidatesOnly: Check = async (factory, env) => {
   const failures: string[] = [];
   const prompt = await promptOf(env);
   for (const f of await fixtures(factory, env)) {
-    if (f.best === undefined) continue;
-    const gone = f.best;
+    // No best pod (random): take the first away all the same; the rest of the check still applies.
+    const gone = f.best ?? (f.fleet.pods[0] as Pod);
     f.fleet.store.replace(f.fleet.pods.map((p) => (p === gone ? { ...p, ready: false } : p)));
     const ready = f.fleet.pods.filter((p) => p !== gone);
     const s = create(factory, f);
