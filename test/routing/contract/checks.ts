@@ -64,11 +64,8 @@ async function fixtures(factory: StrategyFactory<unknown>, env: CheckEnv): Promi
 }
 
 /** The contract text prepared as the director would prepare it for a base model. */
-async function promptOf(env: CheckEnv, f?: SignalFixture): Promise<PreparedPrompt> {
-  return env.prepare(
-    f?.request ?? makeRequest(undefined, 16, { prompt: { t: "text", text: CONTRACT_TEXT } }),
-    "",
-  );
+async function promptOf(env: CheckEnv): Promise<PreparedPrompt> {
+  return env.prepare(makeRequest(undefined, 16, { prompt: { t: "text", text: CONTRACT_TEXT } }), "");
 }
 
 const create = (factory: StrategyFactory<unknown>, f: SignalFixture): Strategy =>
@@ -151,6 +148,8 @@ const declaredAbstention: Check = async (factory, env) => {
   const contract = contractOf(factory);
   const failures: string[] = [];
   const prompt = await promptOf(env);
+  for (const reason of contract.abstainsWhen)
+    if (!STRATEGY_NAME.test(reason)) failures.push(`declared reason "${reason}" is not kebab-case`);
   const bare = SIGNAL_FIXTURES.random;
   const cases = [
     ...(await fixtures(factory, env)).map((f) => ["with its signal", f] as const),
