@@ -12,12 +12,12 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import { stringify } from "yaml";
-import { createTokenizerRegistry } from "../tokenize/registry";
-import type { LocalTokenizerRegistry } from "../tokenize/registry";
 import { PRESETS, preset } from "./engine/presets";
 import type { SimPresetName } from "./engine/presets";
 import type { SimEngineParams } from "./engine/types";
 import { PodServer } from "./server/pod-server";
+import { loadSimTokenizer } from "./server/tokenizer";
+import type { SimTokenizer } from "./server/tokenizer";
 
 /** How pods are laid out on the host (see the module comment). */
 export type FleetLayout = "loopback" | "shared";
@@ -99,12 +99,12 @@ export function endpointsYaml(o: FleetOptions, addresses: readonly PodAddress[])
   return `${header.join("\n")}\n${stringify({ models })}`;
 }
 
-/** N simulated pods sharing one tokenizer registry. */
+/** N simulated pods sharing one tokenizer. */
 export class Fleet {
   private constructor(
     readonly options: FleetOptions,
     readonly pods: readonly PodServer[],
-    private readonly tokenizers: LocalTokenizerRegistry,
+    private readonly tokenizer: SimTokenizer,
   ) {}
 
   /** Start every pod; on a failure, the pods already started are closed and the error rethrown. */
@@ -114,7 +114,7 @@ export class Fleet {
     const addresses = fleetAddresses(o);
     const params: SimEngineParams = { ...preset(o.preset), ...o.overrides };
     // Encoding inline: worker threads would compete with the pods for the machine's few cores.
-    const tokenizers = createTokenizerRegistry({ defaultSpec: o.tokenizer ?? "character", workers: 0 });
+    const tokenizer = loadSimTokenizer(o.tokenizer ?? "character");
     const pods: PodServer[] = [];
     try {
       for (const a of addresses) {
@@ -122,7 +122,7 @@ export class Fleet {
           await PodServer.start({
             model: o.model,
             params,
-            tokenizers,
+            tokenizer,
             host: a.host,
             port: a.port,
             pubPort: a.pubPort,
@@ -133,10 +133,10 @@ export class Fleet {
       }
     } catch (err) {
       await Promise.all(pods.map((p) => p.close()));
-      await tokenizers.close();
+      tokenizer.free();
       throw err;
     }
-    return new Fleet(o, pods, tokenizers);
+    return new Fleet(o, pods, tokenizer);
   }
 
   /** Where each pod listens (actual ports). */
@@ -164,6 +164,6 @@ export class Fleet {
   /** Close every pod and the tokenizers. */
   async close(): Promise<void> {
     await Promise.all(this.pods.map((p) => p.close()));
-    await this.tokenizers.close();
+    this.tokenizer.free();
   }
 }

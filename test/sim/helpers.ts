@@ -10,6 +10,7 @@ import { preset } from "../../src/sim/engine/presets";
 import type { SimEngineParams } from "../../src/sim/engine/types";
 import { PodServer } from "../../src/sim/server/pod-server";
 import type { PodServerOptions } from "../../src/sim/server/pod-server";
+import { loadSimTokenizer } from "../../src/sim/server/tokenizer";
 
 export const MODEL = "sim-model";
 
@@ -25,7 +26,10 @@ export function fastParams(over: Partial<SimEngineParams> = {}): SimEngineParams
   };
 }
 
-/** A started pod and its tokenizers; `close` releases both. */
+/**
+ * A started pod and kvroute's tokenizers of the same spec (the pod tokenizes with the simulator's own, so tests
+ * compare the two implementations); `close` releases both.
+ */
 export interface TestPod {
   readonly pod: PodServer;
   readonly tokenizers: LocalTokenizerRegistry;
@@ -33,15 +37,21 @@ export interface TestPod {
 }
 
 export async function startPod(
-  o: Partial<PodServerOptions> & { tokenizer?: string; paramsOver?: Partial<SimEngineParams> } = {},
+  o: Omit<Partial<PodServerOptions>, "tokenizer"> & {
+    tokenizer?: string;
+    paramsOver?: Partial<SimEngineParams>;
+  } = {},
 ): Promise<TestPod> {
-  const tokenizers = createTokenizerRegistry({ defaultSpec: o.tokenizer ?? "character", workers: 0 });
-  const pod = await PodServer.start({ model: MODEL, params: fastParams(o.paramsOver), tokenizers, ...o });
+  const { tokenizer: spec = "character", paramsOver, ...rest } = o;
+  const tokenizers = createTokenizerRegistry({ defaultSpec: spec, workers: 0 });
+  const tokenizer = loadSimTokenizer(spec);
+  const pod = await PodServer.start({ model: MODEL, params: fastParams(paramsOver), tokenizer, ...rest });
   return {
     pod,
     tokenizers,
     async close() {
       await pod.close();
+      tokenizer.free();
       await tokenizers.close();
     },
   };

@@ -1,17 +1,13 @@
 /**
- * `POST /v1/chat/completions` and `POST /v1/completions` on a simulated pod: parse the body with kvroute's own
- * request parser, tokenize as kvroute does, submit to the engine, and answer as vLLM does: one JSON body with
+ * `POST /v1/chat/completions` and `POST /v1/completions` on a simulated pod: read the body with the simulator's own
+ * parser and tokenizer (`request.ts`, `tokenizer.ts`), submit to the engine, and answer as vLLM does: one JSON body with
  * `usage`, or an SSE stream whose last content chunk carries `finish_reason`, followed (with
  * `stream_options.include_usage`) by the usage chunk and `data: [DONE]`.
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
-import { Code, RouteError } from "../../errors";
-import { parseRequest } from "../../request/parse";
-import type { InferenceRequest } from "../../request/inference-request";
-import type { TokenizerRegistry } from "../../tokenize/tokenizer";
 import type { SimEngine, SimRequestDone } from "../engine/types";
 import { SimAdmissionError } from "../engine/types";
 import type { PodMetrics } from "./metrics";
@@ -26,18 +22,21 @@ import {
   usage,
   usageChunk,
 } from "./openai";
-import { requestTokens } from "./prompt";
+import { SimRequestError, parseGenerate } from "./request";
+import type { SimRequest } from "./request";
+import { promptTokens } from "./tokenizer";
+import type { SimTokenizer } from "./tokenizer";
 import { sendJson, sendError } from "./http-util";
 
 /** What the generate handler needs from its pod. */
 export interface GenerateContext {
   readonly engine: SimEngine;
   readonly metrics: PodMetrics;
-  readonly tokenizers: TokenizerRegistry;
+  /** The tokenizer of the base model and its adapters. */
+  readonly tokenizer: SimTokenizer;
   /** The base model and its adapters: the names accepted in `model`. */
   readonly served: ReadonlySet<string>;
   readonly baseModel: string;
-  readonly maxBodyBytes: number;
   /** `max_tokens` when the request gives none. */
   readonly defaultMaxTokens: number;
   /** A fresh engine request id. */
@@ -46,33 +45,21 @@ export interface GenerateContext {
 
 const now = (): number => performance.now();
 
-/** Parse, with kvroute's parser's failures mapped to vLLM's statuses. Sends the error and returns undefined. */
-function parse(
-  ctx: GenerateContext,
-  path: string,
-  body: Buffer,
-  res: ServerResponse,
-): InferenceRequest | undefined {
+/** Parse; a rejected body is answered 400 (as vLLM does) and undefined returned. */
+function parse(kind: ApiKind, body: Buffer, res: ServerResponse): SimRequest | undefined {
   try {
-    return parseRequest(path, body, { maxBodyBytes: ctx.maxBodyBytes });
+    return parseGenerate(body, kind);
   } catch (err) {
-    const e = RouteError.from(err);
-    const status = e.code === Code.PayloadTooLarge ? 413 : e.code === Code.BadRequest ? 400 : 500;
-    sendError(res, status, e.message, e.param ?? null);
+    if (err instanceof SimRequestError) sendError(res, 400, err.message, err.param);
+    else sendError(res, 500, err instanceof Error ? err.message : String(err));
     return undefined;
   }
 }
 
 /** Handle one generate request whose body has been read. */
-export async function handleGenerate(
-  ctx: GenerateContext,
-  kind: ApiKind,
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: Buffer,
-): Promise<void> {
+export function handleGenerate(ctx: GenerateContext, kind: ApiKind, res: ServerResponse, body: Buffer): void {
   const arrival = now();
-  const parsed = parse(ctx, req.url ?? "", body, res);
+  const parsed = parse(kind, body, res);
   if (parsed === undefined) return;
   if (!ctx.served.has(parsed.model)) {
     sendError(res, 404, `The model \`${parsed.model}\` does not exist.`, "model");
@@ -80,7 +67,7 @@ export async function handleGenerate(
   }
   let tokens: Uint32Array;
   try {
-    tokens = await requestTokens(ctx.tokenizers.forModel(parsed.model), parsed);
+    tokens = promptTokens(ctx.tokenizer, parsed.prompt, parsed.chat);
   } catch (err) {
     sendError(res, 500, `tokenization failed: ${err instanceof Error ? err.message : String(err)}`);
     return;

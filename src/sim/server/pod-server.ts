@@ -8,8 +8,6 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isJsonObject } from "../../request/fields";
-import type { TokenizerRegistry } from "../../tokenize/tokenizer";
 import { createSimEngine } from "../engine/engine";
 import type { SimClock, SimEngine, SimEngineParams } from "../engine/types";
 import { handleGenerate } from "./generate";
@@ -18,7 +16,9 @@ import { BodyTooLargeError, readBody, sendError, sendJson } from "./http-util";
 import { KvEventPublisher } from "./kv-publisher";
 import { encodeKvEventBatch, wireEvents } from "./kv-wire";
 import { PodMetrics } from "./metrics";
-import { TokenizeBodyError, tokenizeBody } from "./prompt";
+import { SimRequestError, chatOf, jsonObject } from "./request";
+import { promptTokens } from "./tokenizer";
+import type { SimTokenizer } from "./tokenizer";
 
 /** Wall-clock timers for a live pod (the engine also runs on a virtual clock in tests and benchmarks). */
 export const realClock: SimClock = {
@@ -34,8 +34,8 @@ export interface PodServerOptions {
   /** Served model name (`--served-model-name`). */
   readonly model: string;
   readonly params: SimEngineParams;
-  /** Shared with kvroute's configuration: the tokenizer of each model. */
-  readonly tokenizers: TokenizerRegistry;
+  /** The simulator's tokenizer of the base model and its adapters (`tokenizer.ts`). */
+  readonly tokenizer: SimTokenizer;
   /** LoRA adapters served on top of the base model (listed by `/v1/models`, accepted in `model`). */
   readonly loras?: readonly string[];
   /** Host to bind everything on (default 127.0.0.1). */
@@ -68,6 +68,7 @@ export class PodServer {
   private readonly server: Server;
   private readonly opts: PodServerOptions;
   private readonly ctx: GenerateContext;
+  private readonly maxBodyBytes: number;
   private closing: Promise<void> | undefined;
 
   private constructor(opts: PodServerOptions, publisher: KvEventPublisher) {
@@ -86,13 +87,13 @@ export class PodServer {
       this.publisher.publish(payload).catch(() => undefined);
     });
     let seq = 0;
+    this.maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024 * 1024;
     this.ctx = {
       engine: this.engine,
       metrics: this.metrics,
-      tokenizers: opts.tokenizers,
+      tokenizer: opts.tokenizer,
       served: new Set([opts.model, ...(opts.loras ?? [])]),
       baseModel: opts.model,
-      maxBodyBytes: opts.maxBodyBytes ?? 64 * 1024 * 1024,
       defaultMaxTokens: opts.defaultMaxTokens ?? 128,
       nextId: () => `req-${++seq}`,
     };
@@ -174,7 +175,7 @@ export class PodServer {
         if (!want("POST")) return;
         const body = await this.body(req, res);
         if (body === undefined) return;
-        await handleGenerate(this.ctx, path === "/v1/completions" ? "completions" : "chat", req, res, body);
+        handleGenerate(this.ctx, path === "/v1/completions" ? "completions" : "chat", res, body);
         return;
       }
       case "/tokenize":
@@ -203,7 +204,7 @@ export class PodServer {
 
   private async body(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
     try {
-      return await readBody(req, this.ctx.maxBodyBytes);
+      return await readBody(req, this.maxBodyBytes);
     } catch (err) {
       if (err instanceof BodyTooLargeError) sendError(res, 413, err.message);
       else sendError(res, 400, "error reading request body");
@@ -214,15 +215,11 @@ export class PodServer {
   private async tokenize(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await this.body(req, res);
     if (raw === undefined) return;
-    let body: unknown;
+    let body: Record<string, unknown>;
     try {
-      body = JSON.parse(raw.toString("utf8"));
-    } catch {
-      sendError(res, 400, "error processing request body");
-      return;
-    }
-    if (!isJsonObject(body)) {
-      sendError(res, 400, "error processing request body");
+      body = jsonObject(raw);
+    } catch (err) {
+      sendError(res, 400, err instanceof Error ? err.message : String(err));
       return;
     }
     const model = typeof body["model"] === "string" ? body["model"] : this.opts.model;
@@ -231,7 +228,7 @@ export class PodServer {
       return;
     }
     try {
-      const tokens = await tokenizeBody(this.opts.tokenizers.forModel(model), body);
+      const tokens = tokenizeBody(this.opts.tokenizer, body);
       sendJson(res, 200, {
         count: tokens.length,
         max_model_len: this.maxModelLen,
@@ -240,7 +237,7 @@ export class PodServer {
         ...(body["return_token_strs"] === true ? { token_strs: null } : {}),
       });
     } catch (err) {
-      if (err instanceof TokenizeBodyError) sendError(res, 400, err.message, err.param);
+      if (err instanceof SimRequestError) sendError(res, 400, err.message, err.param);
       else sendError(res, 500, err instanceof Error ? err.message : String(err));
     }
   }
@@ -277,4 +274,20 @@ export class PodServer {
       data: [card(base, null, this.maxModelLen), ...(this.opts.loras ?? []).map((l) => card(l, base, null))],
     };
   }
+}
+
+/**
+ * Ids for a vLLM `/tokenize` body: the chat form (`messages`) as a chat request is tokenized, else the completion
+ * form (`prompt`, a string). No special tokens are added, so the ids are the ones the engine hashes.
+ *
+ * @throws SimRequestError when neither form is present or the messages are malformed.
+ */
+function tokenizeBody(tokenizer: SimTokenizer, body: Record<string, unknown>): Uint32Array {
+  if (body["messages"] !== undefined) {
+    const { turns, text } = chatOf(body);
+    return promptTokens(tokenizer, { t: "text", text }, turns);
+  }
+  const prompt = body["prompt"];
+  if (typeof prompt !== "string") throw new SimRequestError("'prompt' or 'messages' is required", "prompt");
+  return tokenizer.encode(prompt);
 }
