@@ -62,7 +62,7 @@ export function jsonObject(raw: Buffer): Obj {
   return body;
 }
 
-const TEXT_PARTS = new Set(["text", "input_text", "output_text"]);
+const TEXT_PARTS: ReadonlySet<unknown> = new Set(["text", "input_text", "output_text"]);
 
 /** The text segments of one message's `content`. */
 function contentSegments(content: unknown, i: number): string[] {
