@@ -1,12 +1,11 @@
 /**
- * A stand-in for vLLM's `ZmqEventPublisher` for tests: the simulator's own publisher
- * (`src/sim/server/kv-publisher.ts`: PUB + ROUTER replay, bounded buffer, END_SEQ marker) plus a probe loop, and
- * the byte-exact fixture frames captured from vLLM.
+ * The KV-event tests' vLLM side: the tests' own publisher (`test/support/vllm-publisher.ts`, not the simulator's)
+ * and the byte-exact fixture frames captured from vLLM.
  *
  * @module
  */
-import { KvEventPublisher } from "../../src/sim/server/kv-publisher";
-import type { KvPublisherOptions } from "../../src/sim/server/kv-publisher";
+import { VllmTestPublisher } from "../support/vllm-publisher";
+import type { VllmTestPublisherOptions } from "../support/vllm-publisher";
 import fixture from "./fixtures/vllm-kv-events-frames.json";
 
 /** Fixture layouts. */
@@ -41,25 +40,8 @@ export function fixtureReplay(layout: Layout): { request: Buffer[]; replies: Buf
 export { fixture };
 
 /** Options of {@link FakeVllmPublisher.start}. */
-export type FakePublisherOptions = KvPublisherOptions;
+export type FakePublisherOptions = VllmTestPublisherOptions;
 
-/** The simulator's publisher, plus a probe loop for the ZeroMQ slow-joiner problem. */
-export class FakeVllmPublisher extends KvEventPublisher {
-  /** Bind both sockets. */
-  static override async start(opts: FakePublisherOptions = {}): Promise<FakeVllmPublisher> {
-    return new FakeVllmPublisher(await KvEventPublisher.bind(opts));
-  }
-
-  /**
-   * Publish `payload` repeatedly until `arrived()` turns true (ZeroMQ slow joiner: the first messages after a
-   * SUB connects are lost). Rejects after `timeoutMs`.
-   */
-  async probeUntil(payload: Uint8Array, arrived: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!arrived()) {
-      if (Date.now() > deadline) throw new Error("subscription never became live");
-      await this.publish(payload);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
+/** vLLM's publisher as the tests drive it. */
+export const FakeVllmPublisher = VllmTestPublisher;
+export type FakeVllmPublisher = VllmTestPublisher;

@@ -1,7 +1,7 @@
 import { encode } from "@msgpack/msgpack";
 import { decodeBatch, decodeBatchGeneric } from "../../src/kvevents/decode";
 import { decodeBatchFast } from "../../src/kvevents/fast-decode";
-import { encodeKvEventBatch } from "../../src/sim/server/kv-wire";
+import { encodeTestBatch } from "../support/vllm-kv-batch";
 import { LAYOUTS, fixtureFrames } from "./fake-vllm-publisher";
 
 /** Payloads of the shapes the fast path is for, plus odd-but-valid ones it must get exactly right or decline. */
@@ -12,7 +12,7 @@ function bases(): { name: string; payload: Uint8Array }[] {
   const hashes = [0xffff_ffff_ffff_fff0n, 5n, 1n << 40n];
   out.push({
     name: "prefill with LoRA extra keys",
-    payload: encodeKvEventBatch(1_700_000_000.25, [
+    payload: encodeTestBatch(1_700_000_000.25, [
       {
         type: "BlockStored",
         blockHashes: hashes,
