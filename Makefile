@@ -21,6 +21,8 @@ $(NPM_STAMP): package.json package-lock.json
 node-check: $(NPM_STAMP)
 	@node -e 'if (Number(process.versions.node.split(".")[0]) < $(NODE_MAJOR_MIN)) { console.error(`kvroute needs Node >= $(NODE_MAJOR_MIN), found $${process.version} ($${process.execPath})`); process.exit(1); }'
 
+# The production build (what the image runs): src/ without the simulator. `npm run build:tools` adds the simulator
+# (bin/kvroute-sim.js) and the benchmarks; `npm run bench` and `make demo` build those themselves.
 build: node-check
 	rm -rf dist && npx tsc -p tsconfig.build.json
 

@@ -5,7 +5,7 @@
  * index's `add` at its bound measured ~25 % slower under tsx than compiled by `tsc` (among other differences,
  * tsx's output keeps function names through extra wrapper calls), so a benchmark through tsx reported a slower
  * kvroute than users run. Started through tsx instead (`tsx bench/run.ts`), the first fork builds `dist/` once
- * (`tsc -p tsconfig.build.json`, a few seconds), so a child never runs a stale build.
+ * (`tsc -p tsconfig.tools.json`: kvroute plus the simulator and the benchmarks, a few seconds), so a child never runs a stale build.
  *
  * @module
  */
@@ -28,11 +28,11 @@ export const REPO_ROOT = findRepoRoot(__dirname);
 /** Compiled already when this module is (`npm run bench` built `dist/` before starting it). */
 let built = __filename.endsWith(".js");
 
-/** Compile `src/` and `bench/` into `dist/` (once per process). */
+/** Compile `src/` (with the simulator) and `bench/` into `dist/` (once per process). */
 export function ensureCompiled(): void {
   if (built) return;
   const tsc = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
-  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: REPO_ROOT, stdio: "inherit" });
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.tools.json"], { cwd: REPO_ROOT, stdio: "inherit" });
   built = true;
 }
 

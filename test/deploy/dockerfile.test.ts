@@ -3,6 +3,7 @@
  * source exists (in the repo, outside .dockerignore, or as a build-stage output), the user is numeric and non-root,
  * the entrypoint runs the built CLI, the ports are kvroute's defaults, and the health check needs only node.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
@@ -127,5 +128,32 @@ describe("Dockerfile", () => {
     expect(cmd.slice(0, 2)).toEqual(["node", "-e"]);
     expect(cmd[2]).toContain(`http://127.0.0.1:${defaultPort("httpBindAddress")}/healthz`);
     expect(read("src/admin/http-server.ts")).toContain('case "/healthz":');
+  });
+
+  it("ships no simulator: the production build leaves src/sim out, the context excludes it, bin copies kvroute only", () => {
+    // The files the production build compiles, imports followed: a kvroute module importing the simulator would
+    // pull it back in despite the exclude.
+    const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+    const listed = execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--listFilesOnly"], {
+      cwd: ROOT,
+      encoding: "utf8",
+    })
+      .split("\n")
+      .map((f) => path.relative(ROOT, f.trim()))
+      .filter((f) => f.startsWith("src/"));
+    expect(listed).toContain("src/cli.ts");
+    expect(listed.filter((f) => f.startsWith("src/sim/"))).toEqual([]);
+    expect(listed.filter((f) => f.startsWith("bench/"))).toEqual([]);
+    // The simulator and the benchmarks have their own build entry.
+    const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string> };
+    expect(pkg.scripts["build:tools"]).toBe("tsc -p tsconfig.tools.json");
+    expect(pkg.scripts["bench"]).toContain("tsc -p tsconfig.tools.json");
+    expect(ignored).toContain("src/sim");
+    const bins = of("COPY")
+      .map((c) => c.args.split(/\s+/))
+      .filter((parts) => parts[parts.length - 1]?.startsWith("./bin"))
+      .flatMap((parts) => parts.slice(0, -1));
+    expect(bins.sort()).toEqual(["bin/kvroute.js", "bin/require-node.js"]);
+    expect(read("bin/kvroute.js")).not.toContain("sim");
   });
 });
