@@ -8,6 +8,7 @@
  */
 import { BlockPool } from "./block-pool";
 import { hashBlock, loraKey } from "./hash";
+import { blockDigest, noneHash, publishedHash } from "./vllm-hash";
 import {
   SimInvalidRequestError,
   SimOverloadedError,
@@ -33,6 +34,8 @@ interface Seq {
   blocks: number[];
   /** Chain hashes of the full blocks of prompt+output computed so far (lazily extended). */
   readonly hashes: bigint[];
+  /** With the `sha256_cbor` hash: the full digests behind `hashes` (vLLM chains on the whole digest). */
+  readonly digests: Buffer[];
   /** Tokens whose KV is computed, including those scheduled in the step in flight (vLLM updates at schedule). */
   computed: number;
   /** Blocks [0, registered) were already offered to the prefix cache. */
@@ -63,6 +66,7 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
   // A request must fit the whole cache alone, or it could never be scheduled (vLLM refuses it at startup/admission).
   const maxLen = Math.min(params.maxModelLen ?? Number.POSITIVE_INFINITY, params.numGpuBlocks * B);
   const rootHash = params.hashSeed ?? 0n;
+  const rootDigest = params.blockHash === "sha256_cbor" ? noneHash(params.pythonHashSeed ?? "0") : undefined;
   // vLLM v0 kept a 1% watermark so fresh admissions do not immediately force running requests into preemption;
   // we keep it for the same reason (only while something runs, so a lone request can always start).
   const watermark = Math.max(1, Math.floor(params.numGpuBlocks * 0.01));
@@ -99,6 +103,14 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
   const ensureHashes = (s: Seq, n: number): void => {
     const at = (i: number): number => tokenAt(s, i);
     for (let i = s.hashes.length; i < n; i++) {
+      if (rootDigest !== undefined) {
+        // vLLM's extra key of a LoRA request: its name, on every block.
+        const extra = s.req.lora === undefined || s.req.lora === "" ? undefined : [s.req.lora];
+        const digest = blockDigest(i === 0 ? rootDigest : (s.digests[i - 1] as Buffer), at, i * B, B, extra);
+        s.digests.push(digest);
+        s.hashes.push(publishedHash(digest));
+        continue;
+      }
       const parent = i === 0 ? rootHash : (s.hashes[i - 1] as bigint);
       s.hashes.push(hashBlock(parent, at, i * B, B, s.lora));
     }
@@ -340,6 +352,7 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
         out: [],
         blocks: [],
         hashes: [],
+        digests: [],
         computed: 0,
         registered: 0,
         scheduled: 0,

@@ -16,8 +16,15 @@ export interface SimEngineParams {
   maxWaiting?: number;
   /** Bound on prompt + maxTokens (vLLM max_model_len); `submit` throws SimRequestTooLongError beyond it. */
   maxModelLen?: number;
-  /** Seed mixed into the root parent hash (vLLM's NONE_HASH role). Default 0n. */
+  /** Seed mixed into the root parent hash (vLLM's NONE_HASH role) of the `sim` hash. Default 0n. */
   hashSeed?: bigint;
+  /**
+   * Block hash: `sim` (default), a fast 64-bit chain of the simulator's own; or `sha256_cbor`, vLLM's
+   * `--prefix-caching-hash-algo sha256_cbor`, so published hashes equal a real pod's (slower: one sha256 per block).
+   */
+  blockHash?: "sim" | "sha256_cbor";
+  /** `PYTHONHASHSEED` of the `sha256_cbor` hash (its NONE_HASH). Default "0". */
+  pythonHashSeed?: string;
 }
 
 export interface SimRequestDone {
