@@ -15,6 +15,7 @@ export const USAGE = `Usage: kvroute-sim [options]
   --model NAME          served model name (default sim-model)
   --lora NAME           a LoRA adapter served by every pod (repeatable)
   --tokenizer SPEC      character | tiktoken | hf:<path>, as kvroute's --tokenizer (default character)
+  --block-hash H        sim (fast, default) or sha256_cbor (vLLM's, PYTHONHASHSEED 0: real pods' published hashes)
   --layout L            loopback (pod i on 127.0.0.(i+1), shared KV ports; Linux default) or shared
   --kv-port P           KV-event PUB port of every pod, loopback layout (default 5557)
   --kv-replay-port P    KV-event replay port of every pod, loopback layout (default 5558)
@@ -43,6 +44,7 @@ export function parseCli(
       model: { type: "string" },
       lora: { type: "string", multiple: true },
       tokenizer: { type: "string" },
+      "block-hash": { type: "string" },
       layout: { type: "string" },
       "kv-port": { type: "string" },
       "kv-replay-port": { type: "string" },
@@ -54,6 +56,9 @@ export function parseCli(
   const layout = values.layout;
   if (layout !== undefined && layout !== "loopback" && layout !== "shared")
     throw new Error(`--layout must be loopback or shared, got ${JSON.stringify(layout)}`);
+  const blockHash = values["block-hash"];
+  if (blockHash !== undefined && blockHash !== "sim" && blockHash !== "sha256_cbor")
+    throw new Error(`--block-hash must be sim or sha256_cbor, got ${JSON.stringify(blockHash)}`);
   const fleet: FleetOptions = {
     pods: int("pods", values.pods, 4),
     basePort: int("base-port", values["base-port"], 8001),
@@ -64,6 +69,7 @@ export function parseCli(
     ...(layout === undefined ? {} : { layout: layout as FleetLayout }),
     ...(values.tokenizer === undefined ? {} : { tokenizer: values.tokenizer }),
     ...(values.lora === undefined ? {} : { loras: values.lora }),
+    ...(blockHash === undefined ? {} : { overrides: { blockHash } }),
   };
   return values["endpoints-out"] === undefined ? { fleet } : { fleet, endpointsOut: values["endpoints-out"] };
 }

@@ -140,6 +140,8 @@ describe("fleet", () => {
     expect(parseCli(["--help"])).toBeUndefined();
     expect(() => parseCli(["--pods", "x"])).toThrow(/--pods/);
     expect(() => parseCli(["--bogus"])).toThrow();
+    expect(parseCli(["--block-hash", "sha256_cbor"])?.fleet.overrides).toEqual({ blockHash: "sha256_cbor" });
+    expect(() => parseCli(["--block-hash", "md5"])).toThrow(/--block-hash/);
   });
 
   it("kvroute-sim runs, writes the endpoints file, and exits 0 on SIGTERM", async () => {
