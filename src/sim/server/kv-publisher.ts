@@ -5,7 +5,8 @@
  * `[id, "", seq8, payload]`… then `[id, "", END_SEQ, ""]`. Requests that are not exactly 3 frames are ignored,
  * as vLLM ignores them.
  *
- * Used by the simulated pods and, through a thin subclass, by kvroute's own KV-event tests.
+ * Used by the simulated pods and the KV-ingest benchmarks (kvroute's own tests have their own publisher in
+ * `test/support/vllm-publisher.ts`, so they do not rest on the simulator).
  *
  * @module
  */
