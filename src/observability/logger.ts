@@ -74,6 +74,13 @@ export interface StdoutLogger {
    * then {@link StdoutLogger.flushSync}: the lines reach stdout in the order they were logged. Never rejects.
    */
   flush(timeoutMs?: number): Promise<void>;
+  /**
+   * Write out what is buffered, stop the periodic flush and release the destination (closing its descriptor unless
+   * it is stdout or stderr). Resolves once closed; nothing may be logged after it. For a logger given its own `fd`
+   * (tests): that descriptor belongs to the logger, whose timer would otherwise `fsync` it after the caller closed
+   * it (or after the number was reused).
+   */
+  close(): Promise<void>;
 }
 
 /** How long {@link StdoutLogger.flush} waits for the write under way by default, ms. */
@@ -89,6 +96,7 @@ export function createStdoutLogger(level: string, options: StdoutLogOptions = {}
     periodicFlush: options.flushMs ?? STDOUT_LOG_FLUSH_MS,
   });
   let dropped = 0;
+  let closed = false;
   destination.on("drop", () => (dropped += 1));
   const flushSync = (): void => {
     try {
@@ -120,6 +128,18 @@ export function createStdoutLogger(level: string, options: StdoutLogOptions = {}
     async flush(timeoutMs = STDOUT_LOG_SETTLE_MS) {
       await settle(timeoutMs);
       flushSync();
+    },
+    async close() {
+      await settle(STDOUT_LOG_SETTLE_MS);
+      flushSync();
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        destination.once("close", () => resolve());
+        // A close that fails has nowhere to be reported; the logger is finished either way.
+        destination.once("error", () => resolve());
+        destination.destroy();
+      });
     },
   };
 }

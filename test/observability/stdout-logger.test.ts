@@ -2,7 +2,7 @@
  * The process logger's bounded asynchronous buffer: a burst beyond the bound drops whole lines and counts them,
  * what was kept is written complete and in order by `flushSync`, and the request line keeps its shape.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createStdoutLogger } from "../../src/observability/logger";
@@ -16,7 +16,7 @@ afterAll(() => {
 function fileLogger(options: { maxBufferedBytes: number; batchBytes?: number }): {
   logger: ReturnType<typeof createStdoutLogger>;
   lines: () => Record<string, unknown>[];
-  close: () => void;
+  close: () => Promise<void>;
 } {
   const dir = mkdtempSync(path.join(os.tmpdir(), "kvroute-log-"));
   dirs.push(dir);
@@ -30,12 +30,14 @@ function fileLogger(options: { maxBufferedBytes: number; batchBytes?: number }):
         .split("\n")
         .filter((l) => l !== "")
         .map((l) => JSON.parse(l) as Record<string, unknown>),
-    close: () => closeSync(fd),
+    // The logger owns `fd`: it closes it after its last write and stops its flush timer (closing the number here
+    // instead left the timer to fsync a closed, or reused, descriptor: EBADF later in the same jest worker).
+    close: () => logger.close(),
   };
 }
 
 describe("stdout logger", () => {
-  it("drops whole lines beyond its bound, counts them, and flushes the rest complete and in order", () => {
+  it("drops whole lines beyond its bound, counts them, and flushes the rest complete and in order", async () => {
     // The batch size is above the bound, so no write starts during the burst and `flushSync` writes all that is kept.
     const { logger, lines, close } = fileLogger({ maxBufferedBytes: 12 * 1024, batchBytes: 16_000 });
     // One synchronous burst: no asynchronous write can complete meanwhile, so the buffer is the only room.
@@ -49,7 +51,7 @@ describe("stdout logger", () => {
     const order = written.map((l) => l["i"] as number);
     expect(order).toEqual([...order].sort((a, b) => a - b));
     for (const l of written) expect(l["msg"]).toBe("request finished");
-    close();
+    await close();
   });
 
   it("keeps every line under the bound, and redacts as before", async () => {
@@ -63,7 +65,7 @@ describe("stdout logger", () => {
     expect(written[0]).toMatchObject({ service: "kvroute", level: 30, authorization: "[redacted]" });
     expect(JSON.stringify(written)).not.toContain("secret");
     expect(JSON.stringify(written)).not.toContain("hello");
-    close();
+    await close();
   });
 
   it("flush lets the write under way finish first: every line, in order", async () => {
@@ -72,13 +74,13 @@ describe("stdout logger", () => {
     for (let i = 0; i < 200; i++) logger.log.info({ i, pad: "y".repeat(200) }, "line");
     await logger.flush();
     expect(lines().map((l) => l["i"])).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    close();
+    await close();
   });
 
-  it("flushSync with nothing buffered writes nothing and does not throw", () => {
+  it("flushSync with nothing buffered writes nothing and does not throw", async () => {
     const { logger, lines, close } = fileLogger({ maxBufferedBytes: 4096, batchBytes: 0 });
     logger.flushSync();
     expect(lines()).toEqual([]);
-    close();
+    await close();
   });
 });
