@@ -19,7 +19,7 @@ import { createDirector, createStrategyRegistry, registerBuiltins } from "./rout
 import type { Director, StrategyRegistry } from "./routing";
 import type { HeadroomQueue } from "./routing/headroom-queue";
 import type { UsageRuntime } from "./usage-runtime";
-import { PendingLoadAccumulator } from "./usage/pending-load";
+import { PendingLoadAccumulator } from "./cluster/pending-load";
 
 /** What routing is built from. */
 export interface RoutingRuntimeDeps {

@@ -14,7 +14,7 @@ import { createExtProcService } from "./extproc/service";
 import type { ExtProcService } from "./extproc/service";
 import type { SessionHooks } from "./extproc/session";
 import type { Logger } from "./observability/logger";
-import { createRequestReporter } from "./observability/request-reporter";
+import { createRequestReporter } from "./extproc/request-reporter";
 import { endpointForPath, parseRequest } from "./request";
 import type { ParseLimits } from "./request";
 import { createStrategyLabeler } from "./routing";

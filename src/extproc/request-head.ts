@@ -1,13 +1,14 @@
 /**
  * The request-headers phase of a session: whether a new request is taken at all (not draining, API key, known
  * path, a body to come), how its body will arrive (the plan fixed by the mode Envoy announced), and the start of
- * the `user` admission check so its Redis round trips overlap the body upload. Pure apart from starting that
- * check: the session owns the state and turns a refusal into its one immediate response.
+ * the pre-route hook's check so its I/O (a user's limits in Redis) overlaps the body upload. Pure apart from
+ * starting that check: the session owns the state and turns a refusal into its one immediate response.
  *
  * @module
  */
 import { Code, RouteError } from "../errors";
-import type { Admission, UserAdmission } from "../usage/user-admission";
+import { ADMITTED_UNCHANGED } from "../routing/pre-route-hook";
+import type { PreRouteHook, PreRouteVerdict } from "../routing/pre-route-hook";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import type { BodySendMode, ProcessingRequest } from "./messages";
@@ -28,10 +29,10 @@ export interface Head {
   readonly headers: ReadonlyMap<string, string>;
   readonly startedMs: number;
   /**
-   * The `user` header's admission check, started at request-headers time so its Redis round trips overlap the
-   * body upload; awaited by `decide`. Never rejects. Undefined without a `user` header or without admission.
+   * The pre-route hook's check, started at request-headers time so its I/O overlaps the body upload; awaited by
+   * `decide`. Never rejects. Undefined without a hook or when the hook has nothing to check for this request.
    */
-  readonly admission: { readonly userName: string; readonly result: Promise<Admission> } | undefined;
+  readonly admission: Promise<PreRouteVerdict> | undefined;
   /** The gateway's endpoint subset (`ip:port` addresses): only these pods may be picked. Undefined: no hint. */
   readonly subset: ReadonlySet<string> | undefined;
   /** Conformance test mode: the `test-epp-endpoint-selection` entries (`ip` or `ip:port`). Undefined: none. */
@@ -55,7 +56,8 @@ export interface RequestHeadDeps {
   readonly isDraining: () => boolean;
   readonly apiKey: ApiKeyCheck | undefined;
   readonly now: () => number;
-  readonly admission?: UserAdmission | undefined;
+  /** The pre-route hook (per-user limits); absent: every request goes straight to routing. */
+  readonly admission?: PreRouteHook | undefined;
   /** Conformance test mode: honour `test-epp-endpoint-selection`, route unknown paths as completions. */
   readonly conformanceTestMode?: boolean;
 }
@@ -125,18 +127,9 @@ export function openRequest(
     mode,
     deferHeaders: mode === "FULL_DUPLEX_STREAMED" || (mode === "STREAMED" && waitless),
   };
-  const userName = headers.get("user")?.trim();
-  const admission =
-    userName && deps.admission
-      ? {
-          userName,
-          // `begin` promises never to reject; the catch makes sure a stream that ends before `decide` (and so
-          // never awaits this) cannot leave an unhandled rejection behind.
-          result: deps.admission
-            .begin(userName)
-            .catch((): Admission => ({ t: "unchecked", reason: "internal" })),
-        }
-      : undefined;
+  // The hook promises never to reject; the catch makes sure a stream that ends before `decide` (and so never
+  // awaits this) cannot leave an unhandled rejection behind.
+  const admission = deps.admission?.beforeRoute(headers)?.catch((): PreRouteVerdict => ADMITTED_UNCHANGED);
   return {
     t: "accepted",
     head: { requestId, path, headers, startedMs: deps.now(), admission, subset, testSelection },

@@ -9,7 +9,7 @@ import type { Code, RouteError } from "../errors";
 import type { PromptStream, StreamedPrompt } from "../prefix/streamed-prompt";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Pick } from "../routing/framework";
-import type { UserAdmission } from "../usage/user-admission";
+import type { PreRouteHook } from "../routing/pre-route-hook";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import type { BodySendMode } from "./messages";
@@ -90,8 +90,11 @@ export interface SessionDeps {
   readonly hooks: SessionHooks;
   /** Monotonic milliseconds. */
   readonly now: () => number;
-  /** Per-user RPM/TPM admission; absent without Redis, and then the `user` header is ignored (AIBrix's noop). */
-  readonly admission?: UserAdmission | undefined;
+  /**
+   * The pre-route hook (per-user RPM/TPM admission, from `src/usage`); absent without Redis, and then the `user`
+   * header is ignored (AIBrix's noop).
+   */
+  readonly admission?: PreRouteHook | undefined;
   /** Memory budget shared by every stream's buffered request body; absent: unbounded (tests of other concerns). */
   readonly bodyBudget?: BodyBudget | undefined;
   /**

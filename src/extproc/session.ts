@@ -17,8 +17,7 @@ import { Code, RouteError } from "../errors";
 import type { PromptStream } from "../prefix/streamed-prompt";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Pick } from "../routing/framework";
-import { includeUsageError } from "../usage/user-admission";
-import type { Admission } from "../usage/user-admission";
+import type { Admitted } from "../routing/pre-route-hook";
 import { bodyBufferFull, holdOn } from "./body-budget";
 import { strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";
@@ -174,18 +173,19 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
   }
 
   /**
-   * The body is complete (end_of_stream, or trailers arrived). A user's admission check, when one was started,
-   * is awaited first (a rejection is the answer, as AIBrix answers it at request headers); then `route`.
+   * The body is complete (end_of_stream, or trailers arrived). The pre-route hook's check, when one was started,
+   * is awaited first (a rejection is the answer, as AIBrix answers a user's limits at request headers); then
+   * `route`.
    */
   function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): Replies {
     const { head } = s;
     if (head.admission === undefined) return route(s, byTrailers, undefined);
     state = { t: "deciding", head };
-    return head.admission.result.then((admitted) => {
-      // The stream ended while Redis answered: nothing was reserved yet, so there is nothing to give back.
+    return head.admission.then((verdict) => {
+      // The stream ended while the hook answered: nothing was reserved yet, so there is nothing to give back.
       if (state.t === "closed") return [];
-      if (admitted.t === "rejected") return fail(admitted.error, head.requestId);
-      return route(s, byTrailers, admitted);
+      if (verdict.t === "rejected") return fail(verdict.error, head.requestId);
+      return route(s, byTrailers, verdict.admitted);
     });
   }
 
@@ -196,7 +196,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
   function route(
     s: Extract<State, { t: "awaitBody" }>,
     byTrailers: boolean,
-    admitted: Exclude<Admission, { t: "rejected" }> | undefined,
+    admitted: Admitted | undefined,
   ): Replies {
     const { head } = s;
     const t0 = deps.now();
@@ -207,7 +207,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     try {
       const streamed = s.stream === undefined || s.stream === "none" ? undefined : s.stream.end();
       request = deps.parse(head.path, body);
-      const refused = includeUsageError(admitted, request);
+      const refused = admitted?.refuse?.(request);
       if (refused) throw refused;
       picked = deps.router.routeWithPrompt({
         requestId: head.requestId,
@@ -238,7 +238,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     body: Buffer,
     pick: Pick,
     t0: number,
-    admitted: Exclude<Admission, { t: "rejected" }> | undefined,
+    admitted: Admitted | undefined,
   ): ProcessingResponse[] {
     const { head, plan } = s;
     if (state.t === "closed") {
@@ -266,10 +266,9 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
       now: deps.now,
       onFinished: deps.hooks.onFinished,
-      // The TPM window to charge at completion: the record's name, or (fail-open) the header's when Redis could
-      // not look it up, so a request served across an outage's end is still counted.
-      user: admitted?.t === "allowed" ? admitted.user.name : head.admission?.userName,
-      responseHeaders: admitted?.t === "allowed" ? [["x-update-rpm", String(admitted.rpmAfter)]] : [],
+      // Whose usage the completion is charged to, and the hook's response headers (`x-update-rpm`).
+      user: admitted?.chargeTo,
+      responseHeaders: admitted?.responseHeaders ?? [],
       ...servedOptions(request.model),
     });
     state = { t: "responding", tracker };

@@ -5,10 +5,8 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
-import type { ClusterStore } from "../cluster/cluster-state";
-import { endpointName } from "../cluster/pod";
-import type { Pod } from "../cluster/pod";
+import type { FleetPod, FleetView, LoadView } from "./fleet-view";
+import { podLabelName } from "./fleet-view";
 import { createKnownLabel, createLabelLimiter } from "./label-limiter";
 import type { LabelLimiter } from "./label-limiter";
 import { createPodLabel, DEPARTED_POD_LABEL, OTHER_POD_LABEL } from "./pod-label";
@@ -130,8 +128,8 @@ const DECISION_BUCKETS = [
  * gauge and pods-per-model gauge, so the hot path does no gauge bookkeeping.
  */
 export function createMetrics(
-  load: LoadTracker,
-  cluster: ClusterStore,
+  load: LoadView,
+  cluster: FleetView,
   options: MetricsOptions = {},
 ): Metrics {
   const registry = new Registry();
@@ -145,8 +143,8 @@ export function createMetrics(
   // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
   // collapse into `other`, and those must add up rather than overwrite each other.
 
-  const nameOf = (pod: Pod | undefined, key: string): string => (pod === undefined ? key : endpointName(pod));
-  const perPodLoad = (name: string, help: string, value: (l: PodLoad) => number): void => {
+  const nameOf = (pod: FleetPod | undefined, key: string): string => (pod === undefined ? key : podLabelName(pod));
+  const perPodLoad = (name: string, help: string, value: (l: { readonly requests: number; readonly tokens: number }) => number): void => {
     new Gauge({
       name,
       help,

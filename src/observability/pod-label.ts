@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { ClusterStore } from "../cluster/cluster-state";
-import { endpointName } from "../cluster/pod";
+import type { FleetView } from "./fleet-view";
+import { podLabelName } from "./fleet-view";
 import type { LabelLimiter } from "./label-limiter";
 
 /** Label value for a pod that is not in the cluster store (any more). */
@@ -22,7 +22,7 @@ export interface PodLabel extends LabelLimiter {
 }
 
 /** Create the pod label over `cluster`, with at most `max` (≥ 1) distinct pod names at a time. */
-export function createPodLabel(cluster: ClusterStore, max: number): PodLabel {
+export function createPodLabel(cluster: FleetView, max: number): PodLabel {
   const admitted = new Set<string>();
   // Names of the current snapshot, rebuilt once per snapshot version (not per call).
   let version = -1;
@@ -31,7 +31,7 @@ export function createPodLabel(cluster: ClusterStore, max: number): PodLabel {
     const snap = cluster.snapshot();
     if (snap.version !== version) {
       version = snap.version;
-      names = new Set([...snap.pods.values()].map(endpointName));
+      names = new Set([...snap.pods.values()].map(podLabelName));
     }
     return names;
   };

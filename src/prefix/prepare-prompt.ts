@@ -11,7 +11,7 @@
  * @module
  */
 import type { InferenceRequest } from "../request/inference-request";
-import type { PreparedPrompt } from "../routing/framework";
+import type { PreparedPrompt } from "./prepared-prompt";
 import type { PromptInput, TokenizedPrompt, TokenizerRegistry } from "../tokenize/tokenizer";
 import type { BlockHasher } from "./block-key";
 import type { KeyPlan, PlannedKeys } from "./prompt-keys";

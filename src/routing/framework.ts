@@ -10,10 +10,11 @@ import type { PodLoad } from "../cluster/load-tracker";
 import type { EngineMetrics } from "../cluster/engine-metrics";
 import type { PodObservation } from "../cluster/observations";
 import type { PrefixIndex } from "../prefix/prefix-index";
+import type { PreparedPrompt } from "../prefix/prepared-prompt";
 import type { InferenceRequest } from "../request/inference-request";
 import type { Code } from "../errors";
-import type { GpuProfile } from "../usage/gpu-profiles";
-import type { PendingLoadAccumulator } from "../usage/pending-load";
+import type { GpuProfile } from "../cluster/gpu-profiles";
+import type { PendingLoadAccumulator } from "../cluster/pending-load";
 import type { EndpointScore } from "./endpoint-scores";
 import type { StrategyContract } from "./strategy-contract";
 
@@ -37,22 +38,8 @@ export interface HeaderView {
   get(name: string): string | undefined;
 }
 
-/** The prompt's tokens and block keys, prepared before scoring for strategies that read `"prefix"`. */
-export interface PreparedPrompt {
-  /** Token ids from the model's tokenizer (or the request's own ids); undefined when unavailable. */
-  readonly tokens: Uint32Array | undefined;
-  /** `""` for a base model; the adapter name when the request is for a LoRA adapter (its blocks are cached apart). */
-  readonly context: string;
-  /** Why tokens are undefined, when they are (`tokenizer-failed`, `not-prepared`, …). */
-  readonly unavailableReason?: string;
-  /** Block keys of `tokens` for `blockSize` tokens per block (memoized; empty when tokens are undefined). */
-  keys(blockSize: number): BigUint64Array;
-  /**
-   * Keys for the approximate index when it uses another scheme than `keys` (AIBrix's byte blocks, selected by
-   * `--prefix-hash aibrix`); absent means `keys(approximateBlockSize)`.
-   */
-  approximateKeys?(): BigUint64Array;
-}
+// The prepared prompt is prefix's type; the contract names it because `RoutingContext.prompt` hands it to strategies.
+export type { PreparedPrompt };
 
 /** Everything a strategy may look at for one decision. Immutable for the duration of the decision. */
 export interface RoutingContext {

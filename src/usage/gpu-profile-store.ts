@@ -15,8 +15,8 @@ import {
   deploymentOf,
   gpuProfileKey,
   parseGpuProfile,
-} from "./gpu-profiles";
-import type { GpuProfile } from "./gpu-profiles";
+} from "../cluster/gpu-profiles";
+import type { GpuProfile } from "../cluster/gpu-profiles";
 
 /** Outcome of one {@link GpuProfiles.refresh}. */
 export type GpuProfileRefreshResult =

@@ -8,7 +8,5 @@ export * from "./redis";
 export type { RedisBreakerState } from "./redis-breaker";
 export * from "./request-trace";
 export * from "./output-predictor";
-export * from "./gpu-profiles";
 export * from "./gpu-profile-store";
-export * from "./pending-load";
 export * from "./user-limits";

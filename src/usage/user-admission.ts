@@ -11,6 +11,7 @@
  * @module
  */
 import { Code, RouteError } from "../errors";
+import type { PreRouteHook, PreRouteVerdict } from "../routing/pre-route-hook";
 import { limitError } from "./user-limits";
 import type { LimitErrorDescriptor, UserLimits, UserLimitsFailure, UserRecord } from "./user-limits";
 
@@ -35,8 +36,8 @@ export interface AdmissionObserver {
   onCharge?(outcome: ChargeOutcome): void;
 }
 
-/** What the session and the completion hook use. */
-export interface UserAdmission {
+/** What the session (as its pre-route hook) and the completion hook use. */
+export interface UserAdmission extends PreRouteHook {
   /** Look the user up and count the request (RPM). Resolves, never rejects. */
   begin(userName: string): Promise<Admission>;
   /**
@@ -52,6 +53,29 @@ export interface UserAdmission {
 export interface UserAdmissionOptions {
   readonly limits: UserLimits;
   readonly observer?: AdmissionObserver;
+}
+
+/**
+ * The pre-route verdict for `admission`: a rejection is the answer; an allowed user is charged by the record's name
+ * and gets `x-update-rpm`; unchecked (fail-open) charges the header's name, so a request served across an outage's
+ * end is still counted.
+ */
+export function verdictOf(admission: Admission, userName: string): PreRouteVerdict {
+  switch (admission.t) {
+    case "rejected":
+      return { t: "rejected", error: admission.error };
+    case "allowed":
+      return {
+        t: "admitted",
+        admitted: {
+          refuse: (request) => includeUsageError(admission, request),
+          chargeTo: admission.user.name,
+          responseHeaders: [["x-update-rpm", String(admission.rpmAfter)]],
+        },
+      };
+    case "unchecked":
+      return { t: "admitted", admitted: { chargeTo: userName, responseHeaders: [] } };
+  }
 }
 
 /**
@@ -121,10 +145,16 @@ export function createUserAdmission(opts: UserAdmissionOptions): UserAdmission {
     }
   }
 
+  const begin = (userName: string): Promise<Admission> =>
+    // `UserLimits` promises never to reject; the catch keeps that a guarantee of this interface even if it did.
+    check(userName).catch(() => unchecked("internal"));
   return {
-    begin(userName) {
-      // `UserLimits` promises never to reject; the catch keeps that a guarantee of this interface even if it did.
-      return check(userName).catch(() => unchecked("internal"));
+    begin,
+    beforeRoute(headers) {
+      // The `user` header names the record; without one there is nothing to limit (AIBrix's behaviour).
+      const userName = headers.get("user")?.trim();
+      if (!userName) return undefined;
+      return begin(userName).then((admission) => verdictOf(admission, userName));
     },
     charge(userName, totalTokens) {
       // chargeTokens reads only the record's name: the limits are not needed to add to a counter.

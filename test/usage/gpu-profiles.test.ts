@@ -5,8 +5,6 @@
  */
 import Redis from "ioredis";
 import {
-  createGpuProfiles,
-  createRedisConnection,
   deploymentOf,
   gpuProfileKey,
   latencySeconds,
@@ -14,8 +12,10 @@ import {
   parseGpuProfile,
   profileValue,
   throughputRps,
-} from "../../src/usage";
-import type { GpuProfile, GpuProfileRefreshResult, RedisConnection } from "../../src/usage";
+} from "../../src/cluster";
+import type { GpuProfile } from "../../src/cluster";
+import { createGpuProfiles, createRedisConnection } from "../../src/usage";
+import type { GpuProfileRefreshResult, RedisConnection } from "../../src/usage";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { captureLogger, StateWaiter } from "./helpers";

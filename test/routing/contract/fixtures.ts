@@ -15,8 +15,8 @@ import type { PreparedPrompt, StrategyDeps } from "../../../src/routing/framewor
 import { SESSION_ID_HEADER } from "../../../src/routing/strategies/session-affinity";
 import { USER_HEADER } from "../../../src/routing/strategies/vtc-basic";
 import type { RankSignal } from "../../../src/routing/strategy-contract";
-import type { GpuProfile } from "../../../src/usage/gpu-profiles";
-import { PendingLoadAccumulator } from "../../../src/usage/pending-load";
+import type { GpuProfile } from "../../../src/cluster/gpu-profiles";
+import { PendingLoadAccumulator } from "../../../src/cluster/pending-load";
 import { makePrefixFixture } from "../../prefix/fixtures";
 import { byPod, makeFleet, makeMetrics, makeObservation, makeRequest, preload, type Fleet } from "../pods";
 

@@ -14,8 +14,8 @@ import {
   sloPackLoad,
   type SloParams,
 } from "../../../src/routing/strategies/slo";
-import type { GpuProfile } from "../../../src/usage/gpu-profiles";
-import { PendingLoadAccumulator } from "../../../src/usage/pending-load";
+import type { GpuProfile } from "../../../src/cluster/gpu-profiles";
+import { PendingLoadAccumulator } from "../../../src/cluster/pending-load";
 import { headersOf, makeContext, makeFleet, makeRequest, MODEL, seededRandom, type Fleet } from "../pods";
 import { runStrategyContract } from "../strategy-contract";
 

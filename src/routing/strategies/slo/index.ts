@@ -18,7 +18,7 @@
 import { z } from "zod";
 import type { Pod } from "../../../cluster/pod";
 import type { InferenceRequest } from "../../../request/inference-request";
-import { fitsUnderCap, requestConsumption } from "../../../usage/pending-load";
+import { fitsUnderCap, requestConsumption } from "../../../cluster/pending-load";
 import type { RoutingContext, SloDeps, Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 

@@ -1,5 +1,8 @@
 /**
- * GPU profiles written by the AIBrix GPU optimizer (`pkg/cache/model_gpu_profile.go`), read from Redis.
+ * GPU profiles written by the AIBrix GPU optimizer (`pkg/cache/model_gpu_profile.go`): the profile's shape, its
+ * parsing and the signature lookups. Pure data and arithmetic, so the routing contract and the pending-load
+ * accounting beside it can use a profile without knowing where it came from; the Redis store that reads them is
+ * `src/usage/gpu-profile-store.ts`.
  *
  * Key: `aibrix:profile_<model>_<deployment>` (string, JSON). JSON shape:
  * `{"gpu", "cost", "tputs": [[..]], "indexes": [[output tokens..],[input tokens..]], "created", "e2e", "ttft",
@@ -22,7 +25,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "./pod";
 
 /** `ModelGPUNameTemplate` prefix. */
 export const GPU_PROFILE_KEY_PREFIX = "aibrix:profile_";

@@ -1,17 +1,18 @@
 /**
  * Turns session and stream events into metrics and the one log line per finished request. Small and named, so
- * the state machine knows nothing of prom-client or pino.
+ * the state machine knows nothing of prom-client or pino. It lives here, beside the hooks it implements, because
+ * observability is called and never calls: it knows nothing of sessions or of how a `Code` becomes a status.
  *
  * @module
  */
 import type { Code, RouteError } from "../errors";
 import { echoClientText, MAX_MESSAGE_BYTES } from "../client-echo";
-import { clientMessageOf, httpStatusOf } from "../extproc/immediate-response";
-import type { RequestRecord } from "../extproc/response-phase";
-import type { ServiceHooks } from "../extproc/service";
-import type { SessionHooks } from "../extproc/session";
-import type { Logger } from "./logger";
-import type { Metrics } from "./metrics";
+import { clientMessageOf, httpStatusOf } from "./immediate-response";
+import type { RequestRecord } from "./response-phase";
+import type { ServiceHooks } from "./service";
+import type { SessionHooks } from "./session";
+import type { Logger } from "../observability/logger";
+import type { Metrics } from "../observability/metrics";
 
 /** Distinct strategy specs whose metric label is remembered. */
 const MAX_REMEMBERED_STRATEGY_SPECS = 256;

@@ -11,8 +11,8 @@ import {
   PendingLoadAccumulator,
   podUtilization,
   requestConsumption,
-} from "../../src/usage";
-import type { ConsumptionResult, GpuProfile } from "../../src/usage";
+} from "../../src/cluster";
+import type { ConsumptionResult, GpuProfile } from "../../src/cluster";
 
 function profile(over: Record<string, unknown> = {}): GpuProfile {
   const r = parseGpuProfile(
