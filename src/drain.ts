@@ -19,8 +19,8 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { CloseFailure } from "./closing";
-import type { ExtProcService } from "./extproc/service";
-import type { Logger } from "./observability/logger";
+import type { ExtProcService } from "./extproc";
+import type { Logger } from "./observability";
 
 /** How long each step of a drain may take. */
 export interface DrainPlan {

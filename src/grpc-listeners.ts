@@ -7,12 +7,12 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { GrpcHealth } from "./admin/grpc-health";
+import type { GrpcHealth } from "./admin";
 import type { Config } from "./config";
 import { bindGrpcServer, createGrpcHealthServer } from "./grpc-server";
 import { createGrpcTls } from "./grpc-tls";
-import type { Logger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
+import type { Logger } from "./observability";
+import type { Metrics } from "./observability";
 import type { RegisterPiece } from "./lifecycle";
 
 /** What `startGrpcListeners` needs. */

@@ -8,11 +8,11 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import type { GrpcHealth } from "./admin/grpc-health";
+import type { GrpcHealth } from "./admin";
 import type { Config } from "./config";
-import { loadExtProcDefinition } from "./extproc/proto";
-import type { ExtProcService } from "./extproc/service";
-import { withFastCodec } from "./extproc/wire-codec";
+import { loadExtProcDefinition } from "./extproc";
+import type { ExtProcService } from "./extproc";
+import { withFastCodec } from "./extproc";
 import { grpcReceiveLimit } from "./grpc-limits";
 import { applyStreamResetLimit } from "./grpc-stream-reset-limit";
 

@@ -6,15 +6,15 @@
  *
  * @module
  */
-import type { ClusterStore } from "./cluster/cluster-state";
-import { endpointName } from "./cluster/pod";
-import { createOutlierDetector, isReachabilityCause } from "./cluster/health";
-import type { HealthGate, ScrapeVerdict } from "./cluster/health";
-import type { ScrapeResult } from "./cluster/metrics";
+import type { ClusterStore } from "./cluster";
+import { endpointName } from "./cluster";
+import { createOutlierDetector, isReachabilityCause } from "./cluster";
+import type { HealthGate, ScrapeVerdict } from "./cluster";
+import type { ScrapeResult } from "./cluster";
 import type { Config } from "./config";
-import type { Logger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
-import { createHealthMetrics } from "./observability/health-metrics";
+import type { Logger } from "./observability";
+import type { Metrics } from "./observability";
+import { createHealthMetrics } from "./observability";
 
 /** What the server needs from passive health. */
 export interface HealthRuntime {

@@ -6,23 +6,23 @@
  * @module
  */
 import { closeEach } from "./closing";
-import type { ClusterStore } from "./cluster/cluster-state";
-import { podsForModel, promptContext } from "./cluster/cluster-state";
-import type { EngineMetricsView } from "./cluster/engine-metrics";
-import { endpointName, podIdentity } from "./cluster/pod";
+import type { ClusterStore } from "./cluster";
+import { podsForModel, promptContext } from "./cluster";
+import type { EngineMetricsView } from "./cluster";
+import { endpointName, podIdentity } from "./cluster";
 import type { Config } from "./config";
 import { labelEnabled, startKvEvents } from "./kvevents";
-import type { Logger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
-import { createApproximateIndex } from "./prefix/approximate-index";
-import { aibrixPrefixHashes, createBlockHasher } from "./prefix/block-hasher";
-import { createEventIndex } from "./prefix/event-index";
-import { createPromptPreparer } from "./prefix/prepare-prompt";
-import type { PreparePrompt } from "./prefix/prepare-prompt";
-import { createPromptStreams } from "./prefix/prompt-streams";
-import type { PromptStream } from "./prefix/streamed-prompt";
-import { createSpeculativeIndex, withSpeculation } from "./prefix/speculative-index";
-import type { PrefixDeps } from "./routing/framework";
+import type { Logger } from "./observability";
+import type { Metrics } from "./observability";
+import { createApproximateIndex } from "./prefix";
+import { aibrixPrefixHashes, createBlockHasher } from "./prefix";
+import { createEventIndex } from "./prefix";
+import { createPromptPreparer } from "./prefix";
+import type { PreparePrompt } from "./prefix";
+import { createPromptStreams } from "./prefix";
+import type { PromptStream } from "./prefix";
+import { createSpeculativeIndex, withSpeculation } from "./prefix";
+import type { PrefixDeps } from "./routing";
 import { createTokenizerRegistry } from "./tokenize";
 import type { TokenizerPreload } from "./tokenize";
 

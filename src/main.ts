@@ -8,15 +8,15 @@
  * @module
  */
 import { closeEach } from "./closing";
-import { createClusterStore } from "./cluster/cluster-state";
-import type { ClusterStore } from "./cluster/cluster-state";
-import { loadKubeConfig, startKubernetesDiscovery } from "./cluster/discovery/kubernetes";
-import { watchEndpointsFile } from "./cluster/discovery/static-file";
+import { createClusterStore } from "./cluster";
+import type { ClusterStore } from "./cluster";
+import { loadKubeConfig, startKubernetesDiscovery } from "./cluster";
+import { watchEndpointsFile } from "./cluster";
 import { ConfigError, helpText, loadConfigFromProcess } from "./config";
 import type { Config } from "./config";
-import { createStdoutLogger } from "./observability/logger";
-import type { Logger, StdoutLogger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
+import { createStdoutLogger } from "./observability";
+import type { Logger, StdoutLogger } from "./observability";
+import type { Metrics } from "./observability";
 import { createServer } from "./server";
 
 /** A running discovery source, whichever kind. */

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { EngineMetricsStore } from "./cluster/metrics";
-import type { Observations } from "./cluster/observations";
+import type { EngineMetricsStore } from "./cluster";
+import type { Observations } from "./cluster";
 
 /** Facts about one pod, keyed by the pod's key; an empty record when a source knows nothing of it. */
 export type PodFacts = (key: string) => Record<string, unknown>;

@@ -6,20 +6,20 @@
  *
  * @module
  */
-import type { ClusterStore } from "./cluster/cluster-state";
-import type { LoadTracker } from "./cluster/load-tracker";
-import type { EngineMetricsStore } from "./cluster/metrics";
-import type { Observations } from "./cluster/observations";
+import type { ClusterStore } from "./cluster";
+import type { LoadTracker } from "./cluster";
+import type { EngineMetricsStore } from "./cluster";
+import type { Observations } from "./cluster";
 import type { Config } from "./config";
 import type { HealthRuntime } from "./health-runtime";
 import type { KvCacheRuntime } from "./kv-cache-runtime";
-import type { Logger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
+import type { Logger } from "./observability";
+import type { Metrics } from "./observability";
 import { createDirector, createStrategyRegistry, registerBuiltins } from "./routing";
 import type { Director, StrategyRegistry } from "./routing";
-import type { HeadroomQueue } from "./routing/headroom-queue";
+import type { HeadroomQueue } from "./routing";
 import type { UsageRuntime } from "./usage-runtime";
-import { PendingLoadAccumulator } from "./cluster/pending-load";
+import { PendingLoadAccumulator } from "./cluster";
 
 /** What routing is built from. */
 export interface RoutingRuntimeDeps {

@@ -5,16 +5,16 @@
  * @module
  */
 import { performance } from "node:perf_hooks";
-import { podsForModel } from "./cluster/cluster-state";
-import type { ClusterStore } from "./cluster/cluster-state";
+import { podsForModel } from "./cluster";
+import type { ClusterStore } from "./cluster";
 import type { Config } from "./config";
-import { createApiKeyCheck } from "./extproc/api-key";
-import { createBodyBudget } from "./extproc/body-budget";
-import { createExtProcService } from "./extproc/service";
-import type { ExtProcService } from "./extproc/service";
-import type { SessionHooks } from "./extproc/session";
-import type { Logger } from "./observability/logger";
-import { createRequestReporter } from "./extproc/request-reporter";
+import { createApiKeyCheck } from "./extproc";
+import { createBodyBudget } from "./extproc";
+import { createExtProcService } from "./extproc";
+import type { ExtProcService } from "./extproc";
+import type { SessionHooks } from "./extproc";
+import type { Logger } from "./observability";
+import { createRequestReporter } from "./extproc";
 import { endpointForPath, parseRequest } from "./request";
 import type { ParseLimits } from "./request";
 import { createStrategyLabeler } from "./routing";

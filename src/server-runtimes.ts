@@ -10,25 +10,25 @@
  * @module
  */
 import { performance } from "node:perf_hooks";
-import type { ClusterStore } from "./cluster/cluster-state";
-import { endpointName } from "./cluster/pod";
-import { createLoadTracker } from "./cluster/load-tracker";
-import type { LoadTracker } from "./cluster/load-tracker";
-import { createEngineMetricsStore } from "./cluster/metrics";
-import type { EngineMetricsStore } from "./cluster/metrics";
-import { createObservations } from "./cluster/observations";
-import type { Observations } from "./cluster/observations";
+import type { ClusterStore } from "./cluster";
+import { endpointName } from "./cluster";
+import { createLoadTracker } from "./cluster";
+import type { LoadTracker } from "./cluster";
+import { createEngineMetricsStore } from "./cluster";
+import type { EngineMetricsStore } from "./cluster";
+import { createObservations } from "./cluster";
+import type { Observations } from "./cluster";
 import type { Config } from "./config";
 import type { RegisterPiece } from "./lifecycle";
 import { startHealthRuntime } from "./health-runtime";
 import type { HealthRuntime } from "./health-runtime";
 import { startKvCacheRuntime } from "./kv-cache-runtime";
 import type { KvCacheRuntime } from "./kv-cache-runtime";
-import type { Logger } from "./observability/logger";
-import { createMetrics } from "./observability/metrics";
-import type { Metrics } from "./observability/metrics";
-import { createHeadroomQueue } from "./routing/headroom-queue";
-import type { HeadroomQueue } from "./routing/headroom-queue";
+import type { Logger } from "./observability";
+import { createMetrics } from "./observability";
+import type { Metrics } from "./observability";
+import { createHeadroomQueue } from "./routing";
+import type { HeadroomQueue } from "./routing";
 import { createRoutingRuntime } from "./routing-runtime";
 import type { RoutingRuntime } from "./routing-runtime";
 import { startUsageRuntime } from "./usage-runtime";

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { ClusterStore } from "./cluster/cluster-state";
-import { parseProblemCounts, startScraper, startScraperThread } from "./cluster/metrics";
-import type { ScraperOptions } from "./cluster/metrics";
+import type { ClusterStore } from "./cluster";
+import { parseProblemCounts, startScraper, startScraperThread } from "./cluster";
+import type { ScraperOptions } from "./cluster";
 import type { Config } from "./config";
-import type { Logger } from "./observability/logger";
+import type { Logger } from "./observability";
 import type { RegisterPiece } from "./lifecycle";
 import type { Runtimes } from "./server-runtimes";
 

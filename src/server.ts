@@ -5,27 +5,27 @@
  *
  * @module
  */
-import type { ClusterStore } from "./cluster/cluster-state";
-import type { LoadTracker } from "./cluster/load-tracker";
-import type { EngineMetricsStore } from "./cluster/metrics";
-import type { Observations } from "./cluster/observations";
+import type { ClusterStore } from "./cluster";
+import type { LoadTracker } from "./cluster";
+import type { EngineMetricsStore } from "./cluster";
+import type { Observations } from "./cluster";
 import type { Config } from "./config";
-import { startAdminServer } from "./admin/http-server";
-import { createGrpcHealth } from "./admin/grpc-health";
+import { startAdminServer } from "./admin";
+import { createGrpcHealth } from "./admin";
 import type { CloseFailure } from "./closing";
 import { createDrain } from "./drain";
 import type { DrainPlan } from "./drain";
-import type { ExtProcService } from "./extproc/service";
+import type { ExtProcService } from "./extproc";
 import { observeHttp2SessionErrors } from "./grpc-stream-reset-limit";
 import { startGrpcListeners } from "./grpc-listeners";
 import { createGrpcServer } from "./grpc-server";
 import type { HealthRuntime } from "./health-runtime";
 import { DisposerStack } from "./lifecycle";
 import type { RegisterPiece } from "./lifecycle";
-import type { Logger } from "./observability/logger";
-import type { Metrics } from "./observability/metrics";
+import type { Logger } from "./observability";
+import type { Metrics } from "./observability";
 import { createPodDebugState } from "./pod-debug-state";
-import type { HeadroomQueue } from "./routing/headroom-queue";
+import type { HeadroomQueue } from "./routing";
 import { createServerExtProc } from "./server-extproc";
 import { startRuntimes } from "./server-runtimes";
 import type { Runtimes } from "./server-runtimes";

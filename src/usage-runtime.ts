@@ -6,22 +6,22 @@
  */
 import { closeEach } from "./closing";
 import type { Config } from "./config";
-import type { SessionHooks } from "./extproc/session";
-import type { Logger } from "./observability/logger";
-import type { ClusterStore } from "./cluster/cluster-state";
-import type { LoadTracker } from "./cluster/load-tracker";
+import type { SessionHooks } from "./extproc";
+import type { Logger } from "./observability";
+import type { ClusterStore } from "./cluster";
+import type { LoadTracker } from "./cluster";
 import { RequestTraceWriter, createRedisConnection } from "./usage";
-import { createReplicaLoadSync } from "./usage/replica-load";
-import type { ReplicaLoadSync } from "./usage/replica-load";
-import { createModelRpsLimiter } from "./usage/model-rps";
-import type { ModelRpsLimiter, ModelRpsOutcome } from "./usage/model-rps";
+import { createReplicaLoadSync } from "./usage";
+import type { ReplicaLoadSync } from "./usage";
+import { createModelRpsLimiter } from "./usage";
+import type { ModelRpsLimiter, ModelRpsOutcome } from "./usage";
 import type { FlushResult, RedisConnection, RedisConnectionState, UserLimits } from "./usage";
 import type { RedisBreakerState } from "./usage";
 import { createUserLimits } from "./usage";
-import { createUserAdmission } from "./usage/user-admission";
+import { createUserAdmission } from "./usage";
 import { OutputPredictor, createGpuProfiles } from "./usage";
 import type { GpuProfileRefreshResult, GpuProfiles } from "./usage";
-import type { AdmissionObserver, UserAdmission } from "./usage/user-admission";
+import type { AdmissionObserver, UserAdmission } from "./usage";
 
 /** The usage features that are on, and their request-path hooks. */
 export interface UsageRuntime {

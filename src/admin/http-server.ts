@@ -7,9 +7,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { ClusterStore } from "../cluster/cluster-state";
-import { endpointName } from "../cluster/pod";
-import type { LoadTracker } from "../cluster/load-tracker";
+import type { ClusterStore } from "../cluster";
+import { endpointName } from "../cluster";
+import type { LoadTracker } from "../cluster";
 
 /** What the admin server reads. */
 export interface AdminDeps {

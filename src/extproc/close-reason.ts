@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Outcome } from "../routing/framework";
+import type { Outcome } from "../routing";
 
 /**
  * Why a stream ended: `client-ended`, Envoy half-closed it; `cancelled`, Envoy cancelled it (RST_STREAM);

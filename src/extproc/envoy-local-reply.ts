@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { ResponseSource } from "../routing/framework";
+import type { ResponseSource } from "../routing";
 
 /** Bytes of a suspected local reply's body kept to read its text (Envoy's texts fit well within this). */
 export const LOCAL_REPLY_SNIFF_BYTES = 256;

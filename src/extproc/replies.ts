@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
-import type { EndpointScore } from "../routing/endpoint-scores";
+import type { Pod } from "../cluster";
+import type { EndpointScore } from "../routing";
 import { ROUTING_HEADERS, SYSTEM_OWNED_HEADERS, setHeader } from "./headers";
 import type { HeaderValueOption, ProcessingMode, ProcessingResponse, ProtoStruct } from "./messages";
 

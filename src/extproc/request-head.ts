@@ -7,8 +7,8 @@
  * @module
  */
 import { Code, RouteError } from "../errors";
-import { ADMITTED_UNCHANGED } from "../routing/pre-route-hook";
-import type { PreRouteHook, PreRouteVerdict } from "../routing/pre-route-hook";
+import { ADMITTED_UNCHANGED } from "../routing";
+import type { PreRouteHook, PreRouteVerdict } from "../routing";
 import type { ApiKeyCheck } from "./api-key";
 import { pathWithoutQuery, readHeaderMap, requestIdFrom } from "./headers";
 import type { BodySendMode, ProcessingRequest } from "./messages";

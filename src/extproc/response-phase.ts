@@ -9,9 +9,9 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
-import type { InferenceRequest } from "../request/inference-request";
-import type { Outcome, Pick } from "../routing/framework";
+import type { Pod } from "../cluster";
+import type { InferenceRequest } from "../request";
+import type { Outcome, Pick } from "../routing";
 import { createUsageHarvester } from "../response";
 import type { UsageHarvester } from "../response";
 import { readHeaderMap } from "./headers";

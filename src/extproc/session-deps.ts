@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "../cluster";
 import type { Code, RouteError } from "../errors";
-import type { PromptStream, StreamedPrompt } from "../prefix/streamed-prompt";
-import type { InferenceRequest } from "../request/inference-request";
-import type { Pick } from "../routing/framework";
-import type { PreRouteHook } from "../routing/pre-route-hook";
+import type { PromptStream, StreamedPrompt } from "../prefix";
+import type { InferenceRequest } from "../request";
+import type { Pick } from "../routing";
+import type { PreRouteHook } from "../routing";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import type { BodySendMode } from "./messages";

@@ -14,10 +14,10 @@
  */
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
-import type { PromptStream } from "../prefix/streamed-prompt";
-import type { InferenceRequest } from "../request/inference-request";
-import type { Pick } from "../routing/framework";
-import type { Admitted } from "../routing/pre-route-hook";
+import type { PromptStream } from "../prefix";
+import type { InferenceRequest } from "../request";
+import type { Pick } from "../routing";
+import type { Admitted } from "../routing";
 import { bodyBufferFull, holdOn } from "./body-budget";
 import { strategyHeaderOf } from "./headers";
 import { immediateResponseFor, httpStatusOf } from "./immediate-response";

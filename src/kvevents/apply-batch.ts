@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KvEventSink } from "../prefix/prefix-index";
+import type { KvEventSink } from "../prefix";
 import { decodeBatch, isDecodeError } from "./decode";
 import type { EventFilter, KvEventsObserver } from "./types";
 

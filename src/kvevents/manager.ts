@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { ClusterSnapshot, ClusterStore } from "../cluster/cluster-state";
-import type { Pod } from "../cluster/pod";
-import type { KvEventSink } from "../prefix/prefix-index";
+import type { ClusterSnapshot, ClusterStore } from "../cluster";
+import type { Pod } from "../cluster";
+import type { KvEventSink } from "../prefix";
 import { PodSubscriber } from "./pod-subscriber";
 import { ReplaySlots } from "./replay-slots";
 import type { EventFilter, KvEventsObserver, PodStatus } from "./types";

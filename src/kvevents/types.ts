@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KvEventSink } from "../prefix/prefix-index";
+import type { KvEventSink } from "../prefix";
 import type { DecodeErrorReason, KvEvent, KvEventTag } from "./decode";
 import type { ReplaySlots } from "./replay-slots";
 

@@ -127,11 +127,7 @@ const DECISION_BUCKETS = [
  * Create the registry and every metric. `load` and `cluster` are read at scrape time for the per-pod in-flight
  * gauge and pods-per-model gauge, so the hot path does no gauge bookkeeping.
  */
-export function createMetrics(
-  load: LoadView,
-  cluster: FleetView,
-  options: MetricsOptions = {},
-): Metrics {
+export function createMetrics(load: LoadView, cluster: FleetView, options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: "kvroute_" });
   const podLabel = createPodLabel(cluster, options.maxPodSeries ?? 1000);
@@ -143,8 +139,13 @@ export function createMetrics(
   // Per-pod and per-model gauges are rebuilt at scrape time with `inc` after `reset`: values past a label bound
   // collapse into `other`, and those must add up rather than overwrite each other.
 
-  const nameOf = (pod: FleetPod | undefined, key: string): string => (pod === undefined ? key : podLabelName(pod));
-  const perPodLoad = (name: string, help: string, value: (l: { readonly requests: number; readonly tokens: number }) => number): void => {
+  const nameOf = (pod: FleetPod | undefined, key: string): string =>
+    pod === undefined ? key : podLabelName(pod);
+  const perPodLoad = (
+    name: string,
+    help: string,
+    value: (l: { readonly requests: number; readonly tokens: number }) => number,
+  ): void => {
     new Gauge({
       name,
       help,

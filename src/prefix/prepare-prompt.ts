@@ -10,9 +10,9 @@
  *
  * @module
  */
-import type { InferenceRequest } from "../request/inference-request";
+import type { InferenceRequest } from "../request";
 import type { PreparedPrompt } from "./prepared-prompt";
-import type { PromptInput, TokenizedPrompt, TokenizerRegistry } from "../tokenize/tokenizer";
+import type { PromptInput, TokenizedPrompt, TokenizerRegistry } from "../tokenize";
 import type { BlockHasher } from "./block-key";
 import type { KeyPlan, PlannedKeys } from "./prompt-keys";
 import { aibrixKeys, chainKeys } from "./prompt-keys";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { endpointForPath } from "../request/parse";
+import { endpointForPath } from "../request";
 import type { BlockHasher } from "./block-key";
 import type { PromptShape } from "./json-prompt-scan";
 import type { PromptStream } from "./streamed-prompt";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { InferenceRequest } from "../request/inference-request";
+import type { InferenceRequest } from "../request";
 import type { StreamedPrompt } from "./streamed-prompt";
 
 /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AutoHints, ModelConfig, ModelConfigProfile } from "../cluster/model-config";
+import type { AutoHints, ModelConfig, ModelConfigProfile } from "../cluster";
 
 /** Profile selected when neither the `config-profile` header nor `defaultProfile` names one (AIBrix's name). */
 export const DEFAULT_PROFILE_NAME = "default";

@@ -5,18 +5,18 @@
  *
  * @module
  */
-import { podsForModel, promptContext } from "../cluster/cluster-state";
-import type { ClusterSnapshot } from "../cluster/cluster-state";
-import type { LoadTracker, PodLoad } from "../cluster/load-tracker";
-import type { EngineMetricsView } from "../cluster/engine-metrics";
-import type { Observations } from "../cluster/observations";
-import type { Pod } from "../cluster/pod";
-import type { HealthGate } from "../cluster/health";
+import { podsForModel, promptContext } from "../cluster";
+import type { ClusterSnapshot } from "../cluster";
+import type { LoadTracker, PodLoad } from "../cluster";
+import type { EngineMetricsView } from "../cluster";
+import type { Observations } from "../cluster";
+import type { Pod } from "../cluster";
+import type { HealthGate } from "../cluster";
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
-import type { InferenceRequest } from "../request/inference-request";
-import type { StreamedPrompt } from "../prefix/streamed-prompt";
-import type { PreparedPrompt } from "../prefix/prepared-prompt";
+import type { InferenceRequest } from "../request";
+import type { StreamedPrompt } from "../prefix";
+import type { PreparedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick, RouteFinisher, RoutingContext } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "../cluster";
 
 /** How many endpoints' scores a decision carries at most: bounded, so the metadata stays small. */
 export const SCORED_ENDPOINTS = 5;

@@ -5,16 +5,16 @@
  * @module
  */
 import type { z } from "zod";
-import type { Pod } from "../cluster/pod";
-import type { PodLoad } from "../cluster/load-tracker";
-import type { EngineMetrics } from "../cluster/engine-metrics";
-import type { PodObservation } from "../cluster/observations";
-import type { PrefixIndex } from "../prefix/prefix-index";
-import type { PreparedPrompt } from "../prefix/prepared-prompt";
-import type { InferenceRequest } from "../request/inference-request";
+import type { Pod } from "../cluster";
+import type { PodLoad } from "../cluster";
+import type { EngineMetrics } from "../cluster";
+import type { PodObservation } from "../cluster";
+import type { PrefixIndex } from "../prefix";
+import type { PreparedPrompt } from "../prefix";
+import type { InferenceRequest } from "../request";
 import type { Code } from "../errors";
-import type { GpuProfile } from "../cluster/gpu-profiles";
-import type { PendingLoadAccumulator } from "../cluster/pending-load";
+import type { GpuProfile } from "../cluster";
+import type { PendingLoadAccumulator } from "../cluster";
 import type { EndpointScore } from "./endpoint-scores";
 import type { StrategyContract } from "./strategy-contract";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RequestVerdict } from "../cluster/health";
+import type { RequestVerdict } from "../cluster";
 import type { Outcome } from "./framework";
 
 /**

@@ -23,3 +23,9 @@ export type {
   StrategyDeps,
   StrategyFactory,
 } from "./framework";
+export type { EndpointScore } from "./endpoint-scores";
+export type { PrefixDeps, ResponseSource } from "./framework";
+export { createHeadroomQueue } from "./headroom-queue";
+export type { HeadroomQueue } from "./headroom-queue";
+export { ADMITTED_UNCHANGED } from "./pre-route-hook";
+export type { Admitted, PreRouteHook, PreRouteVerdict } from "./pre-route-hook";

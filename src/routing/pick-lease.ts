@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { LoadTracker, ReleaseLoad } from "../cluster/load-tracker";
-import type { HealthGate } from "../cluster/health";
-import type { Pod } from "../cluster/pod";
+import type { LoadTracker, ReleaseLoad } from "../cluster";
+import type { HealthGate } from "../cluster";
+import type { Pod } from "../cluster";
 import type { MoveReservation, Outcome, Release, RouteFinisher } from "./framework";
 import { healthVerdictOf } from "./health-verdict";
 

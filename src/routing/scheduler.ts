@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "../cluster";
 import type { RoutingContext } from "./framework";
 import type { StrategyPlan } from "./registry";
 

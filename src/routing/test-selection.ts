@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "../cluster";
 
 /** Whether `pod` is named by one of `entries` (its IP, or its exact `ip:port` address). */
 export function selects(entries: ReadonlySet<string>, pod: Pod): boolean {

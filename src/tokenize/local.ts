@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { KeyPlan } from "../prefix/prompt-keys";
+import type { KeyPlan } from "../prefix";
 import type { ChatMessage, PromptInput, TokenizedPrompt, Tokenizer } from "./tokenizer";
 import type { LocalSpec } from "./spec";
 import type { SyncEncoder } from "./encoder";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KeyPlan } from "../prefix/prompt-keys";
+import type { KeyPlan } from "../prefix";
 import type { TokenizedPrompt, Tokenizer, TokenizerRegistry } from "./tokenizer";
 import type { LocalSpec, TokenizerSpec } from "./spec";
 import { loadSpecFile, parseSpecString, specKey, validateSpecMap } from "./spec";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { KeyPlan, PlannedKeys } from "../prefix/prompt-keys";
+import type { KeyPlan, PlannedKeys } from "../prefix";
 
 /** One chat message as the chat template sees it. Content parts are already flattened to text. */
 export interface ChatMessage {

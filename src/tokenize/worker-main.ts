@@ -8,11 +8,11 @@
  */
 import { parentPort } from "node:worker_threads";
 import { lowerThisThreadPriority } from "../background-thread-priority";
-import { aibrixPrefixHashes, blockHasherFrom } from "../prefix/block-hasher";
-import type { BlockHasher } from "../prefix/block-key";
-import { computePlannedKeys, ownedKeyBuffers } from "../prefix/prompt-keys";
-import { loadXxh64 } from "../prefix/xxhash";
-import type { Xxh64 } from "../prefix/xxhash";
+import { aibrixPrefixHashes, blockHasherFrom } from "../prefix";
+import type { BlockHasher } from "../prefix";
+import { computePlannedKeys, ownedKeyBuffers } from "../prefix";
+import { loadXxh64 } from "../prefix";
+import type { Xxh64 } from "../prefix";
 import type { LocalSpec } from "./spec";
 import { specKey } from "./spec";
 import { loadEncoder } from "./encoder";

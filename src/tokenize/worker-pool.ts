@@ -8,7 +8,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
-import type { KeyPlan } from "../prefix/prompt-keys";
+import type { KeyPlan } from "../prefix";
 import type { LocalSpec } from "./spec";
 import { TokenizeError } from "./errors";
 import type { TokenizedPrompt } from "./tokenizer";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KeyPlan, PlannedKeys } from "../prefix/prompt-keys";
+import type { KeyPlan, PlannedKeys } from "../prefix";
 import type { LocalSpec } from "./spec";
 import type { PromptInput } from "./tokenizer";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster/pod";
+import type { Pod } from "../cluster";
 import type { RedisConnection, RedisFailureReason, RedisResult, UsageLogger } from "./redis";
 import {
   DEFAULT_GPU_PROFILE_INTERVAL_MS,
@@ -15,8 +15,8 @@ import {
   deploymentOf,
   gpuProfileKey,
   parseGpuProfile,
-} from "../cluster/gpu-profiles";
-import type { GpuProfile } from "../cluster/gpu-profiles";
+} from "../cluster";
+import type { GpuProfile } from "../cluster";
 
 /** Outcome of one {@link GpuProfiles.refresh}. */
 export type GpuProfileRefreshResult =

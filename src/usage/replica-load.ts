@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { ClusterStore } from "../cluster/cluster-state";
-import type { LoadTracker } from "../cluster/load-tracker";
+import type { ClusterStore } from "../cluster";
+import type { LoadTracker } from "../cluster";
 import type { RedisConnection } from "./redis";
 
 /** AIBrix's key prefix of the per-pod load hashes. */

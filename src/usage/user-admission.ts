@@ -11,7 +11,7 @@
  * @module
  */
 import { Code, RouteError } from "../errors";
-import type { PreRouteHook, PreRouteVerdict } from "../routing/pre-route-hook";
+import type { PreRouteHook, PreRouteVerdict } from "../routing";
 import { limitError } from "./user-limits";
 import type { LimitErrorDescriptor, UserLimits, UserLimitsFailure, UserRecord } from "./user-limits";
 

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { EngineMetrics } from "../../cluster/engine-metrics";
-import type { Pod } from "../../cluster/pod";
+import type { EngineMetrics } from "../../cluster";
+import type { Pod } from "../../cluster";
 import { z } from "zod";
 import type { RoutingContext, ScoreResult, Strategy, StrategyFactory } from "../framework";
 

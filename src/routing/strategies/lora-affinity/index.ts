@@ -8,8 +8,8 @@
  * @module
  */
 import { z } from "zod";
-import type { LoraState } from "../../../cluster/engine-metrics";
-import type { Pod } from "../../../cluster/pod";
+import type { LoraState } from "../../../cluster";
+import type { Pod } from "../../../cluster";
 import type { Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 import { METRIC_NOT_REPORTED, METRICS_MISSING } from "../signal-scores";

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Pod } from "../../../cluster/pod";
+import type { Pod } from "../../../cluster";
 import type { Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 import { matchPrefix, recordRouted } from "../prefix-cache/match";

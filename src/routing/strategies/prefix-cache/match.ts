@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Pod } from "../../../cluster/pod";
+import type { Pod } from "../../../cluster";
 import type { Outcome, PrefixDeps, RouteFinisher, RoutingContext } from "../../framework";
 
 /**

@@ -16,9 +16,9 @@
  * @module
  */
 import { z } from "zod";
-import type { Pod } from "../../../cluster/pod";
-import type { InferenceRequest } from "../../../request/inference-request";
-import { fitsUnderCap, requestConsumption } from "../../../cluster/pending-load";
+import type { Pod } from "../../../cluster";
+import type { InferenceRequest } from "../../../request";
+import { fitsUnderCap, requestConsumption } from "../../../cluster";
 import type { RoutingContext, SloDeps, Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 

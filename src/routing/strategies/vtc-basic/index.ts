@@ -8,8 +8,8 @@
  * @module
  */
 import { z } from "zod";
-import type { Pod } from "../../../cluster/pod";
-import type { Endpoint } from "../../../request/inference-request";
+import type { Pod } from "../../../cluster";
+import type { Endpoint } from "../../../request";
 import type { Outcome, RoutingContext, Strategy, StrategyDeps, StrategyFactory } from "../../framework";
 import { minMax } from "../signal-scores";
 import type { StrategyContract } from "../../strategy-contract";

@@ -1,0 +1,13 @@
+/**
+ * What other areas may use of `src/extproc`: import it from here, never from a file inside.
+ *
+ * @module
+ */
+export { createApiKeyCheck } from "./api-key";
+export { createBodyBudget } from "./body-budget";
+export { loadExtProcDefinition } from "./proto";
+export { createRequestReporter } from "./request-reporter";
+export { createExtProcService } from "./service";
+export type { ExtProcService } from "./service";
+export type { SessionHooks } from "./session";
+export { withFastCodec } from "./wire-codec";
