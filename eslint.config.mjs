@@ -1,5 +1,33 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import kvroute from "./scripts/eslint/area-boundaries.mjs";
+
+/**
+ * The dependency table of docs/architecture.md: which areas of src/ each area may import (through their index.ts).
+ * Every area may import the shared loose files below; the other loose files of src/ are the wiring layer, which
+ * may import every area and which no area imports. Keep this and the table in the docs the same.
+ */
+export const AREA_BOUNDARIES = {
+  root: "src",
+  shared: ["errors", "client-echo", "seeded-random", "background-thread-priority"],
+  areas: {
+    config: {},
+    observability: {},
+    request: { imports: ["observability"] },
+    response: { imports: ["observability"] },
+    // The tokenizer workers compute block keys with prefix's hashing; prefix drives a tokenizer by its types only.
+    tokenize: { imports: ["prefix", "observability"] },
+    prefix: { imports: ["request", "observability"], importsTypes: ["tokenize"] },
+    cluster: { imports: ["observability"] },
+    kvevents: { imports: ["cluster", "prefix", "observability"] },
+    routing: { imports: ["cluster", "prefix", "request", "observability"] },
+    usage: { imports: ["cluster", "routing", "request", "observability"] },
+    extproc: { imports: ["cluster", "prefix", "request", "response", "routing", "observability"] },
+    admin: { imports: ["cluster", "observability"] },
+    // The simulator stands in for the engines: it should parse and tokenize with its own code (being removed).
+    sim: { imports: ["request", "tokenize"] },
+  },
+};
 
 export default tseslint.config(
   { ignores: ["node_modules/**", "dist/**", "coverage/**", "bin/**", "jest.config.js"] },
@@ -18,6 +46,11 @@ export default tseslint.config(
         { object: "process", property: "argv", message: "Read configuration only in src/config." },
       ],
     },
+  },
+  {
+    files: ["src/**/*.ts"],
+    plugins: { kvroute },
+    rules: { "kvroute/area-boundaries": ["error", AREA_BOUNDARIES] },
   },
   {
     files: ["src/config/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
