@@ -1,7 +1,7 @@
 /**
  * The GPU-profile store: refreshes profiles from Redis every 10 s (`SCAN aibrix:profile_*` + MGET per page),
  * keeps the newest by `created` per key, and keeps the last good set through an outage. The format and lookup
- * live in `gpu-profiles.ts`.
+ * live in `src/cluster/gpu-profiles.ts` (a profile is the pod's capacity model; only its source is Redis).
  *
  * @module
  */

@@ -13,9 +13,12 @@ const SRC = join(__dirname, "..", "..", "src");
 // Inside the repository so that the compiled files resolve `tiktoken` & co. from its node_modules. The layout
 // mirrors `src/`: `tokenize/*.js`, plus the modules outside that folder the tokenizers import.
 const OUT = join(__dirname, `.dist-${process.pid}`);
-const OUTSIDE_TOKENIZE = ["seeded-random.ts", "background-thread-priority.ts"];
-/** Folders compiled whole besides `tokenize/`: the worker hashes block keys (`prefix/`) beside the encoding. */
-const FOLDERS = ["tokenize", "prefix"];
+const OUTSIDE_TOKENIZE = ["seeded-random.ts", "background-thread-priority.ts", "errors.ts", "client-echo.ts"];
+/**
+ * Folders compiled whole besides `tokenize/`: the worker hashes block keys (`prefix/`) beside the encoding, and
+ * imports them through prefix's index, which loads what prefix imports (`request/`).
+ */
+const FOLDERS = ["tokenize", "prefix", "request"];
 
 interface CompiledPool {
   WorkerPool: new (options: { workers: number }) => {
