@@ -7,9 +7,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { ClusterStore } from "../cluster";
+import type { ClusterStore, LoadTracker } from "../cluster";
 import { endpointName } from "../cluster";
-import type { LoadTracker } from "../cluster";
 
 /** What the admin server reads. */
 export interface AdminDeps {

@@ -11,8 +11,7 @@ import { clientMessageOf, httpStatusOf } from "./immediate-response";
 import type { RequestRecord } from "./response-phase";
 import type { ServiceHooks } from "./service";
 import type { SessionHooks } from "./session";
-import type { Logger } from "../observability";
-import type { Metrics } from "../observability";
+import type { Logger, Metrics } from "../observability";
 
 /** Distinct strategy specs whose metric label is remembered. */
 const MAX_REMEMBERED_STRATEGY_SPECS = 256;

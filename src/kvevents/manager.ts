@@ -5,8 +5,7 @@
  *
  * @module
  */
-import type { ClusterSnapshot, ClusterStore } from "../cluster";
-import type { Pod } from "../cluster";
+import type { ClusterSnapshot, ClusterStore, Pod } from "../cluster";
 import type { KvEventSink } from "../prefix";
 import { PodSubscriber } from "./pod-subscriber";
 import { ReplaySlots } from "./replay-slots";

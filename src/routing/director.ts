@@ -6,17 +6,19 @@
  * @module
  */
 import { podsForModel, promptContext } from "../cluster";
-import type { ClusterSnapshot } from "../cluster";
-import type { LoadTracker, PodLoad } from "../cluster";
-import type { EngineMetricsView } from "../cluster";
-import type { Observations } from "../cluster";
-import type { Pod } from "../cluster";
-import type { HealthGate } from "../cluster";
+import type {
+  ClusterSnapshot,
+  EngineMetricsView,
+  HealthGate,
+  LoadTracker,
+  Observations,
+  Pod,
+  PodLoad,
+} from "../cluster";
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request";
-import type { StreamedPrompt } from "../prefix";
-import type { PreparedPrompt } from "../prefix";
+import type { PreparedPrompt, StreamedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick, RouteFinisher, RoutingContext } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";

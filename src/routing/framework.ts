@@ -5,16 +5,17 @@
  * @module
  */
 import type { z } from "zod";
-import type { Pod } from "../cluster";
-import type { PodLoad } from "../cluster";
-import type { EngineMetrics } from "../cluster";
-import type { PodObservation } from "../cluster";
-import type { PrefixIndex } from "../prefix";
-import type { PreparedPrompt } from "../prefix";
+import type {
+  EngineMetrics,
+  GpuProfile,
+  PendingLoadAccumulator,
+  Pod,
+  PodLoad,
+  PodObservation,
+} from "../cluster";
+import type { PrefixIndex, PreparedPrompt } from "../prefix";
 import type { InferenceRequest } from "../request";
 import type { Code } from "../errors";
-import type { GpuProfile } from "../cluster";
-import type { PendingLoadAccumulator } from "../cluster";
 import type { EndpointScore } from "./endpoint-scores";
 import type { StrategyContract } from "./strategy-contract";
 

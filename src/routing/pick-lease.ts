@@ -6,9 +6,7 @@
  *
  * @module
  */
-import type { LoadTracker, ReleaseLoad } from "../cluster";
-import type { HealthGate } from "../cluster";
-import type { Pod } from "../cluster";
+import type { HealthGate, LoadTracker, Pod, ReleaseLoad } from "../cluster";
 import type { MoveReservation, Outcome, Release, RouteFinisher } from "./framework";
 import { healthVerdictOf } from "./health-verdict";
 

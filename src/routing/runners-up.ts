@@ -5,8 +5,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster";
-import type { PodLoad } from "../cluster";
+import type { Pod, PodLoad } from "../cluster";
 import { TIE_EPSILON } from "./scheduler";
 
 /** How many fallback endpoints a decision carries at most: enough for Envoy's retries, bounded per decision. */

@@ -8,11 +8,14 @@
  */
 import { parentPort } from "node:worker_threads";
 import { lowerThisThreadPriority } from "../background-thread-priority";
-import { aibrixPrefixHashes, blockHasherFrom } from "../prefix";
-import type { BlockHasher } from "../prefix";
-import { computePlannedKeys, ownedKeyBuffers } from "../prefix";
-import { loadXxh64 } from "../prefix";
-import type { Xxh64 } from "../prefix";
+import {
+  aibrixPrefixHashes,
+  blockHasherFrom,
+  computePlannedKeys,
+  loadXxh64,
+  ownedKeyBuffers,
+} from "../prefix";
+import type { BlockHasher, Xxh64 } from "../prefix";
 import type { LocalSpec } from "./spec";
 import { specKey } from "./spec";
 import { loadEncoder } from "./encoder";

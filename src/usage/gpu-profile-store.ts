@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Pod } from "../cluster";
+import type { GpuProfile, Pod } from "../cluster";
 import type { RedisConnection, RedisFailureReason, RedisResult, UsageLogger } from "./redis";
 import {
   DEFAULT_GPU_PROFILE_INTERVAL_MS,
@@ -16,7 +16,6 @@ import {
   gpuProfileKey,
   parseGpuProfile,
 } from "../cluster";
-import type { GpuProfile } from "../cluster";
 
 /** Outcome of one {@link GpuProfiles.refresh}. */
 export type GpuProfileRefreshResult =

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import type { ClusterStore } from "../cluster";
-import type { LoadTracker } from "../cluster";
+import type { ClusterStore, LoadTracker } from "../cluster";
 import type { RedisConnection } from "./redis";
 
 /** AIBrix's key prefix of the per-pod load hashes. */

@@ -7,8 +7,7 @@
  *
  * @module
  */
-import type { EngineMetrics } from "../../cluster";
-import type { Pod } from "../../cluster";
+import type { EngineMetrics, Pod } from "../../cluster";
 import { z } from "zod";
 import type { RoutingContext, ScoreResult, Strategy, StrategyFactory } from "../framework";
 

@@ -7,8 +7,7 @@
  * @module
  */
 import { z } from "zod";
-import type { Pod } from "../../../cluster";
-import type { PodObservation } from "../../../cluster";
+import type { Pod, PodObservation } from "../../../cluster";
 import type { Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 import { minMax, NO_OBSERVATIONS } from "../signal-scores";

@@ -8,8 +8,7 @@
  * @module
  */
 import { z } from "zod";
-import type { LoraState } from "../../../cluster";
-import type { Pod } from "../../../cluster";
+import type { LoraState, Pod } from "../../../cluster";
 import type { Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
 import { METRIC_NOT_REPORTED, METRICS_MISSING } from "../signal-scores";
