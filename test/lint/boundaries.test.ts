@@ -72,6 +72,12 @@ const WRONG: readonly (Snippet & { readonly says: RegExp })[] = [
     says: /only types from area 'tokenize'/,
   },
   {
+    what: "the simulator importing kvroute's parser",
+    file: "src/sim/server/x.ts",
+    code: 'import { parseRequest } from "../../request";\nexport const p = parseRequest;\n',
+    says: /may not import area 'request'/,
+  },
+  {
     what: "a file in a folder the table does not know",
     file: "src/newarea/x.ts",
     code: "export const x = 1;\n",
