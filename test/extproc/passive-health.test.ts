@@ -38,12 +38,14 @@ const AFTER_EJECTION = 50;
  */
 const FIRST_FAILURES = CONSECUTIVE + CONCURRENCY - 1;
 /**
- * Strategies that score pods by kvroute's own measured latency/throughput (`throughput`: a pod without an
- * observation scores 0). Whether the restarted pod wins a pick again depends on the rate measured for it during the
- * warm-up — wall-clock time through this test process, which a loaded machine can skew several-fold between pods —
- * not on passive health. For them the test asserts what passive health owns: the pod is healthy (routable) again.
+ * Strategies that score pods by kvroute's own measured latency/throughput/duration (`throughput`: a pod without an
+ * observation scores 0; `least-latency` and `least-busy-time` rank by decayed wall-clock means; the test failed
+ * twice on a loaded machine with the restarted pod healthy but picked only twice in the phase). Whether the
+ * restarted pod wins a pick again depends on the rate measured for it during the warm-up — wall-clock time through
+ * this test process, which a loaded machine can skew several-fold between pods — not on passive health. For them
+ * the test asserts what passive health owns: the pod is healthy (routable) again.
  */
-const NEEDS_OBSERVATIONS: ReadonlySet<string> = new Set(["throughput"]);
+const NEEDS_OBSERVATIONS: ReadonlySet<string> = new Set(["throughput", "least-latency", "least-busy-time"]);
 /** Requests before the kill. */
 const WARM_UP = 8;
 /** Hits on the restarted pod that show it is back. */
