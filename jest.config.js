@@ -13,6 +13,12 @@ module.exports = {
   // Node 20, so swc transforms them to CommonJS too.
   transformIgnorePatterns: ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"],
   testTimeout: 20000,
+  // jest's default on a 2-core machine is one worker; much of the suite waits on sockets and child processes, so
+  // two overlap that waiting (the suite must pass under CPU contention anyway: npm run test:stress).
+  maxWorkers: 2,
+  // One compiled build per run for the tests that start kvroute as a process (test/support/compiled-build.ts).
+  globalSetup: "<rootDir>/test/support/global-setup.ts",
+  globalTeardown: "<rootDir>/test/support/global-teardown.ts",
   // Fail fast on handles left open rather than hanging CI.
   forceExit: false,
 };

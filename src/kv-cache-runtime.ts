@@ -60,6 +60,8 @@ export interface KvCacheRuntimeOptions {
   readonly engineMetrics: EngineMetricsView;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Clock of the speculative entries' TTL, ms (default `performance.now`). */
+  readonly speculativeNow?: () => number;
 }
 
 /** Start tokenizers, indexes and KV-event subscriptions. Throws (naming the setting) on a bad tokenizer config. */
@@ -81,6 +83,7 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
           ttlMs: config.prefixSpeculativeTtlMs,
           maxBlocks: SPECULATIVE_MAX_BLOCKS,
           maxBlocksPerPod: SPECULATIVE_MAX_BLOCKS_PER_POD,
+          ...(o.speculativeNow ? { now: o.speculativeNow } : {}),
         })
       : undefined;
   const events = createEventIndex({

@@ -42,6 +42,8 @@ export interface RuntimeDeps {
   readonly processMetrics?: boolean | undefined;
   readonly random?: (() => number) | undefined;
   readonly healthNow?: (() => number) | undefined;
+  readonly speculativeNow?: (() => number) | undefined;
+  readonly usageWallNow?: (() => number) | undefined;
   readonly logDroppedLines?: (() => number) | undefined;
 }
 
@@ -79,9 +81,16 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     return metrics.podLabel.admit(pod === undefined ? key : endpointName(pod));
   };
   const headroomQueue = createSloQueue(config, metrics);
-  const usage = startUsage(config, log, cluster, load, headroomQueue, metrics);
+  const usage = startUsage(config, log, cluster, load, headroomQueue, metrics, deps.usageWallNow);
   piece("usage", () => usage.close());
-  const kvCache = await startKvCacheRuntime({ config, cluster, engineMetrics, metrics, log });
+  const kvCache = await startKvCacheRuntime({
+    config,
+    cluster,
+    engineMetrics,
+    metrics,
+    log,
+    ...(deps.speculativeNow ? { speculativeNow: deps.speculativeNow } : {}),
+  });
   piece("kv-cache", () => kvCache.close());
   const passiveHealth = startHealthRuntime({
     config,
@@ -148,10 +157,12 @@ function startUsage(
   load: LoadTracker,
   headroomQueue: HeadroomQueue,
   metrics: Metrics,
+  wallNow: (() => number) | undefined,
 ): UsageRuntime {
   return startUsageRuntime(config, log, {
     cluster,
     load,
+    ...(wallNow ? { wallNow } : {}),
     queueLength: (model) => headroomQueue.length(model),
     onGpuProfiles: () => headroomQueue.wakeAll(),
     onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),

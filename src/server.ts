@@ -54,6 +54,10 @@ export interface ServerDeps {
   readonly tlsRefreshIntervalMs?: number;
   /** Clock of passive health (ejection backoffs), ms. Default `performance.now`; tests step it to end backoffs. */
   readonly healthNow?: () => number;
+  /** Clock of the speculative prefix entries' TTL, ms. Default `performance.now`; tests step it past the TTL. */
+  readonly speculativeNow?: () => number;
+  /** Wall clock of the rate windows, Unix epoch ms. Default `Date.now`; tests pin it inside one window. */
+  readonly usageWallNow?: () => number;
   /** Log lines the process logger dropped at its buffer bound, for `kvroute_log_lines_dropped_total`. */
   readonly logDroppedLines?: () => number;
 }

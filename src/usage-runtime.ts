@@ -67,6 +67,8 @@ export function startUsageRuntime(
     queueLength?: (model: string) => number;
     /** GPU profiles were refreshed (waiters may fit under the new profiles). */
     onGpuProfiles?: () => void;
+    /** Wall clock of the rate windows (user RPM/TPM, model RPS), Unix epoch ms. Default `Date.now`. */
+    wallNow?: () => number;
   },
 ): UsageRuntime {
   const predictor = new OutputPredictor();
@@ -145,9 +147,10 @@ export function startUsageRuntime(
   replicaLoad.start();
   const modelRps = createModelRpsLimiter({
     redis,
+    ...(fleet.wallNow ? { nowMs: fleet.wallNow } : {}),
     ...(fleet.onModelRpsCheck ? { onCheck: fleet.onModelRpsCheck } : {}),
   });
-  const userLimits = createUserLimits({ redis, log });
+  const userLimits = createUserLimits({ redis, log, ...(fleet.wallNow ? { now: fleet.wallNow } : {}) });
   const admission = createUserAdmission({
     limits: userLimits,
     ...(fleet.userLimitObserver ? { observer: fleet.userLimitObserver } : {}),

@@ -95,6 +95,8 @@ export async function startHarness(
     scrapeMetrics?: boolean;
     onClosing?: (piece: string) => void;
     healthNow?: () => number;
+    speculativeNow?: () => number;
+    usageWallNow?: () => number;
     tlsRefreshIntervalMs?: number;
   } = {},
 ): Promise<Harness> {
@@ -126,6 +128,8 @@ export async function startHarness(
     scrapeMetrics: options.scrapeMetrics ?? false,
     ...(options.onClosing ? { onClosing: options.onClosing } : {}),
     ...(options.healthNow ? { healthNow: options.healthNow } : {}),
+    ...(options.speculativeNow ? { speculativeNow: options.speculativeNow } : {}),
+    ...(options.usageWallNow ? { usageWallNow: options.usageWallNow } : {}),
     ...(options.tlsRefreshIntervalMs === undefined
       ? {}
       : { tlsRefreshIntervalMs: options.tlsRefreshIntervalMs }),

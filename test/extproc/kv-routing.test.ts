@@ -172,6 +172,8 @@ describe("KV-event routing end to end", () => {
 
 describe("speculative entries end to end", () => {
   const TTL_MS = 1000;
+  // The TTL's clock, stepped by the test: on a loaded machine two routes can be more than a TTL apart in real time.
+  let clock = 0;
   const TOKENS3 = Array.from({ length: 64 }, (_, i) => 9000 + i);
   let publisher: FakeVllmPublisher;
   let h: Harness;
@@ -189,6 +191,8 @@ describe("speculative entries end to end", () => {
         ...["--kv-events-port", String(pubPort), "--kv-events-replay-port", String(replayPort)],
         ...["--prefix-speculative-ttl-ms", String(TTL_MS)],
       ],
+      {},
+      { speculativeNow: () => clock },
     );
     for (let i = 0; i < 250; i++) {
       if ((await podStates(h)).every((p) => p.prefix.kvEvents?.lastSeq != null)) break;
@@ -217,7 +221,11 @@ describe("speculative entries end to end", () => {
     expect(second.target).toBe(first.target);
     expect(second.line["fallbackReason"]).toBeUndefined();
     // After the TTL they are gone; only the approximate index's weak sticky hint still points at the same pod.
-    await new Promise((r) => setTimeout(r, TTL_MS + 200));
+    clock += TTL_MS - 1;
+    expect((await podStates(h)).find((p) => p.name === chosen.name)?.prefix).toMatchObject({
+      speculativeBlocks: 4,
+    });
+    clock += 2;
     const states2 = await podStates(h);
     expect(states2.find((p) => p.name === chosen.name)?.prefix).toMatchObject({ speculativeBlocks: 0 });
     expect((await routeOnce(h, TOKENS3)).target).toBe(first.target);

@@ -25,18 +25,15 @@ import type { Harness } from "./harness";
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
 const USAGE = '{"usage":{"prompt_tokens":1000,"completion_tokens":128,"total_tokens":1128}}';
 
-/** `aibrix:<user>_<kind>_CURRENT:<bin>` for the current minute. */
-function counterKey(user: string, kind: "RPM" | "TPM"): string {
-  return `aibrix:${user}_${kind}_CURRENT:${rateWindowBin(Date.now(), 60)}`;
-}
-
 /**
- * The counters live in one-minute bins: a test that straddled a minute boundary would see its counts reset. Wait
- * out the last seconds of a minute before each test (a guard against that edge, not a synchronisation sleep).
+ * The rate windows' wall clock (injected, fixed): the counters live in one-minute bins, and a test straddling a
+ * real minute boundary would see its counts reset. Each test uses its own user, so one bin serves them all.
  */
-async function clearOfMinuteEdge(): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < 4000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+const WALL = Date.UTC(2026, 0, 1, 12, 0, 30);
+
+/** `aibrix:<user>_<kind>_CURRENT:<bin>` for the pinned minute. */
+function counterKey(user: string, kind: "RPM" | "TPM"): string {
+  return `aibrix:${user}_${kind}_CURRENT:${rateWindowBin(WALL, 60)}`;
 }
 
 /** The immediate response's status, headers and decoded body. */
@@ -63,7 +60,12 @@ describe("per-user limits through kvroute", () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    h = await startHarness(PODS, [], { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) });
+    h = await startHarness(
+      PODS,
+      [],
+      { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
+      { usageWallNow: () => WALL },
+    );
     reader = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
     await h.server.usage.redis?.whenReady();
   });
@@ -72,7 +74,6 @@ describe("per-user limits through kvroute", () => {
     await h.close();
     await redis.stop();
   });
-  beforeEach(clearOfMinuteEdge);
 
   const setUser = (name: string, rpm: number, tpm: number): Promise<unknown> =>
     reader.set(`aibrix-users/${name}`, JSON.stringify({ name, rpm, tpm }));

@@ -6,14 +6,20 @@ import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { compiled } from "../support/compiled-build";
 
-// Each test starts a real process through tsx: allow for a loaded CI machine.
+// Each test starts a real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
 
 const ROOT = path.resolve(__dirname, "../..");
 
-/** Standalone on the example fleet, on free ports. */
+/**
+ * Standalone on the example fleet, on free ports, with no drain delay: the delay (5 s by default) is proven in
+ * drain-rollout.test.ts, and here it would only add its length to each SIGTERM.
+ */
 const EXAMPLE_ARGS = [
+  "--drain-delay-ms",
+  "0",
   "--standalone",
   "--endpoints-config",
   "examples/endpoints.yaml",
@@ -30,7 +36,7 @@ afterAll(() => {
 });
 
 function kvroute(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [...compiled("src/cli.ts"), ...args], {
     cwd: ROOT,
     env: { PATH: process.env["PATH"] ?? "", ...env },
   });
@@ -134,7 +140,7 @@ describe("kvroute process", () => {
   });
 
   it("a fatal exception still writes the buffered log lines", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", "test/process/fixtures/log-then-crash.ts"], {
+    const child = spawn(process.execPath, [...compiled("test/process/fixtures/log-then-crash.ts")], {
       cwd: ROOT,
       env: { PATH: process.env["PATH"] ?? "" },
     });

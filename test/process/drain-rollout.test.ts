@@ -23,6 +23,7 @@ import {
 } from "../extproc/harness";
 import type { ExtProcStream } from "../extproc/harness";
 import { healthClient } from "../support/health-client";
+import { compiled } from "../support/compiled-build";
 
 jest.setTimeout(120_000);
 
@@ -92,9 +93,7 @@ describe("SIGTERM during a rollout", () => {
     const proc = spawn(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        "src/cli.ts",
+        ...compiled("src/cli.ts"),
         "--standalone",
         "--endpoints-config",
         "examples/endpoints.yaml",

@@ -9,8 +9,9 @@ import { copyFile, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { compiled } from "../support/compiled-build";
 
-// A real process started through tsx: allow for a loaded CI machine.
+// A real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -42,10 +43,10 @@ it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM"
   const proc = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      "src/cli.ts",
+      ...compiled("src/cli.ts"),
       ...["--standalone", "--endpoints-config", endpoints],
+      // The drain delay is proven in drain-rollout.test.ts; here it would only lengthen the SIGTERM.
+      ...["--drain-delay-ms", "0"],
       ...["--grpc-bind-address", "127.0.0.1:0", "--http-bind-address", "127.0.0.1:0"],
     ],
     { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "" } },

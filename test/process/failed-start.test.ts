@@ -9,6 +9,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { freePort, startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
+import { compiled } from "../support/compiled-build";
 
 jest.setTimeout(90_000);
 
@@ -44,7 +45,7 @@ interface Outcome {
 async function runMain(args: string[]): Promise<Outcome> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "test/process/fixtures/main-without-exit.ts", ...args],
+    [...compiled("test/process/fixtures/main-without-exit.ts"), ...args],
     {
       cwd: ROOT,
       env: { PATH: process.env["PATH"] ?? "" },

@@ -11,8 +11,9 @@ import { createInterface } from "node:readline";
 import { createFakeKubeApi } from "../support/fake-kube-api";
 import type { FakeKubeApi } from "../support/fake-kube-api";
 import { adapterObject, podObject } from "../support/kube-fixtures";
+import { compiled } from "../support/compiled-build";
 
-// Each test starts a real process through tsx: allow for a loaded CI machine.
+// Each test starts a real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -41,7 +42,7 @@ function kubeconfigFor(port: number): string {
 }
 
 function kvroute(args: string[]): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+  const child = spawn(process.execPath, [...compiled("src/cli.ts"), ...args], {
     cwd: ROOT,
     env: { PATH: process.env["PATH"] ?? "" },
   });
@@ -86,6 +87,8 @@ describe("kvroute in Kubernetes mode", () => {
     const child = kvroute([
       "--kubeconfig",
       file,
+      // The drain delay is proven in drain-rollout.test.ts; here it would only lengthen the SIGTERM.
+      ...["--drain-delay-ms", "0"],
       "--grpc-bind-address",
       "127.0.0.1:0",
       "--http-bind-address",

@@ -13,6 +13,7 @@ import { createTokenizerRegistry } from "../../src/tokenize/registry";
 import { parseCli } from "../../src/sim/cli-args";
 import { Fleet, fleetAddresses } from "../../src/sim/fleet";
 import { post, until } from "./helpers";
+import { compiled } from "../support/compiled-build";
 
 /** Free loopback ports (released before use; the fleet binds them right after). */
 async function freePorts(n: number): Promise<number[]> {
@@ -151,9 +152,7 @@ describe("fleet", () => {
     const child = spawn(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        "src/sim/cli.ts",
+        ...compiled("src/sim/cli.ts"),
         "--pods",
         "2",
         "--base-port",
