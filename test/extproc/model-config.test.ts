@@ -3,23 +3,14 @@
  * header selects a profile's strategy (echoed as `routing-strategy`, with `x-aibrix-config-profile`), and a
  * profile's `requestsPerSecond` turns the third request of a second into AIBrix's 429.
  */
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import type { Pod } from "../../src/cluster/pod";
 import { parseModelConfig } from "../../src/cluster/model-config";
 import { rateWindowBin } from "../../src/usage/rate-window";
-import { startRedisServer } from "../support/redis-server";
-import type { TestRedisServer } from "../support/redis-server";
-import {
-  CHAT_HEADERS,
-  body,
-  chatBody,
-  headers,
-  pod,
-  responseHeaders,
-  setHeaders,
-  startHarness,
-} from "./harness";
+import { CHAT_HEADERS, body, chatBody, headers, pod, responseHeaders, setHeaders } from "./harness";
 import type { ExtProcStream, Harness } from "./harness";
+import { startRedisHarness } from "./redis-harness";
+import type { RedisHarness } from "./redis-harness";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 
 const CONFIG = parseModelConfig({
@@ -43,7 +34,7 @@ function immediateHeaders(r: ProcessingResponse | undefined): Record<string, str
 }
 
 describe("model config profiles (e2e)", () => {
-  let redis: TestRedisServer;
+  let rh: RedisHarness;
   let h: Harness;
   let admin: Redis;
   const open: ExtProcStream[] = [];
@@ -51,21 +42,12 @@ describe("model config profiles (e2e)", () => {
   let wall = Date.UTC(2026, 0, 1, 12, 0, 0, 500);
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    h = await startHarness(
-      PODS,
-      [],
-      { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
-      { usageWallNow: () => wall },
-    );
-    await h.server.usage.redis?.whenReady();
-    admin = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
+    rh = await startRedisHarness(PODS, [], {}, { usageWallNow: () => wall });
+    ({ h, reader: admin } = rh);
   });
   afterAll(async () => {
     for (const s of open) s.cancel();
-    admin.disconnect();
-    await h.close();
-    await redis.stop();
+    await rh.close();
   });
 
   /** Send one chat request; the reply to its body (routed: header mutations; refused: an immediate response). */

@@ -5,33 +5,31 @@
  * the breaker closes and the limits apply again. No wall-clock thresholds: the breaker state is read before
  * sending, and Redis calls are counted on the client.
  */
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import { RATE_WINDOW_BINS } from "../../src/usage/rate-window";
-import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { within } from "../support/within";
-import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders } from "./harness";
 import type { Harness } from "./harness";
+import { startRedisHarness } from "./redis-harness";
+import type { RedisHarness } from "./redis-harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
 
 describe("Redis hang: breaker, fail-open and recovery", () => {
+  let rh: RedisHarness;
   let redis: TestRedisServer;
   let h: Harness;
   let reader: Redis;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    h = await startHarness(PODS, [], { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) });
-    reader = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
-    await h.server.usage.redis?.whenReady();
+    rh = await startRedisHarness(PODS);
+    ({ redis, h, reader } = rh);
   });
   afterAll(async () => {
     if (redis.running()) redis.thaw();
-    reader.disconnect();
-    await h.close();
-    await redis.stop();
+    await rh.close();
   });
 
   /** The reply to headers + body: an immediate response (limit) or the routing decision. */

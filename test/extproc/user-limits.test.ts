@@ -4,10 +4,9 @@
  * limited users through (counted), and limits hold again once Redis is back.
  */
 import { connect } from "node:net";
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import { rateWindowBin } from "../../src/usage/rate-window";
-import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import {
   CHAT_HEADERS,
@@ -18,9 +17,10 @@ import {
   responseBody,
   responseHeaders,
   setHeaders,
-  startHarness,
 } from "./harness";
 import type { Harness } from "./harness";
+import { startRedisHarness } from "./redis-harness";
+import type { RedisHarness } from "./redis-harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
 const USAGE = '{"usage":{"prompt_tokens":1000,"completion_tokens":128,"total_tokens":1128}}';
@@ -54,26 +54,16 @@ function immediate(r: ProcessingResponse | undefined): {
 }
 
 describe("per-user limits through kvroute", () => {
+  let rh: RedisHarness;
   let redis: TestRedisServer;
   let h: Harness;
   let reader: Redis;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    h = await startHarness(
-      PODS,
-      [],
-      { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
-      { usageWallNow: () => WALL },
-    );
-    reader = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
-    await h.server.usage.redis?.whenReady();
+    rh = await startRedisHarness(PODS, [], {}, { usageWallNow: () => WALL });
+    ({ redis, h, reader } = rh);
   });
-  afterAll(async () => {
-    reader.disconnect();
-    await h.close();
-    await redis.stop();
-  });
+  afterAll(() => rh.close());
 
   const setUser = (name: string, rpm: number, tpm: number): Promise<unknown> =>
     reader.set(`aibrix-users/${name}`, JSON.stringify({ name, rpm, tpm }));
