@@ -25,8 +25,17 @@ function findRepoRoot(from: string): string {
 /** Repository root, the same whether this module runs from `bench/` or compiled into `dist/bench/`. */
 export const REPO_ROOT = findRepoRoot(__dirname);
 
-/** Compiled already when this module is (`npm run bench` built `dist/` before starting it). */
-let built = __filename.endsWith(".js");
+/**
+ * A JavaScript tree built before this process started, laid out as `dist/` is: jest's global setup transpiles
+ * `src/` and `bench/` once per test run (test/support/compiled-build.ts), so that a benchmark test neither runs a
+ * whole `tsc` nor writes the repository's `dist/` while other tests run.
+ */
+const PREBUILT = process.env["KVROUTE_TEST_BUILD_DIR"];
+/** Where the compiled tree is. */
+const BUILD_ROOT = PREBUILT ?? path.join(REPO_ROOT, "dist");
+
+/** Compiled already when this module is (`npm run bench` built `dist/` before starting it), or prebuilt. */
+let built = __filename.endsWith(".js") || PREBUILT !== undefined;
 
 /** Compile `src/` (with the simulator) and `bench/` into `dist/` (once per process). */
 export function ensureCompiled(): void {
@@ -34,6 +43,15 @@ export function ensureCompiled(): void {
   const tsc = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
   execFileSync(process.execPath, [tsc, "-p", "tsconfig.tools.json"], { cwd: REPO_ROOT, stdio: "inherit" });
   built = true;
+}
+
+/**
+ * Node's arguments to run the TypeScript entry `source` (relative to the repository root, e.g. `src/sim/cli.ts`):
+ * its prebuilt `.js` when there is a prebuilt tree, else the source through tsx.
+ */
+export function sourceEntryArgs(source: string): string[] {
+  if (PREBUILT !== undefined) return [path.join(PREBUILT, source.replace(/\.ts$/, ".js"))];
+  return ["--import", "tsx", source];
 }
 
 /** Options of {@link forkCompiled}. */
@@ -46,7 +64,7 @@ export interface CompiledForkOptions {
 /** The compiled form of the benchmark script `bench/<script>` (a `.ts` name), built if need be. */
 export function compiledScript(script: string): string {
   ensureCompiled();
-  return path.join(REPO_ROOT, "dist", "bench", script.replace(/\.ts$/, ".js"));
+  return path.join(BUILD_ROOT, "bench", script.replace(/\.ts$/, ".js"));
 }
 
 /** Fork the compiled form of the benchmark script `bench/<script>` (a `.ts` name), building first. */

@@ -1,7 +1,8 @@
 /**
- * The simulated fleet of the routing benchmark, as its own child process (`src/sim/cli.ts` through tsx): the pods'
- * engine steps and SSE writes then run on their own event loop, not on the driver's, so a busy driver does not
- * slow the pods down (or the other way round) and TTFT measures the pods, not the benchmark.
+ * The simulated fleet of the routing benchmark, as its own child process (`src/sim/cli.ts` through tsx, or its
+ * prebuilt `.js` under jest): the pods' engine steps and SSE writes then run on their own event loop, not on the
+ * driver's, so a busy driver does not slow the pods down (or the other way round) and TTFT measures the pods, not
+ * the benchmark.
  *
  * Also the pods' side of a measurement: `/reset_prefix_cache` between strategies and the vLLM counters of
  * `/metrics` (prefix-cache queries/hits, preemptions) read before and after each run.
@@ -14,6 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, freePort } from "./children";
+import { sourceEntryArgs } from "./compiled";
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -54,9 +56,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const kvPort = await freePort();
   const kvReplayPort = await freePort();
   const args = [
-    "--import",
-    "tsx",
-    path.join("src", "sim", "cli.ts"),
+    ...sourceEntryArgs(path.join("src", "sim", "cli.ts")),
     ...["--pods", String(o.pods), "--base-port", String(basePort), "--preset", o.preset],
     ...["--model", o.model, "--layout", "loopback"],
     ...[

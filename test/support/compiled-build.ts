@@ -1,6 +1,6 @@
 /**
- * The compiled build the process tests run: jest's global setup transpiles `src/` (and the process-test fixtures)
- * to CommonJS once per run, so each child starts with `node <file>.js` instead of recompiling the sources through
+ * The compiled build the process tests run: jest's global setup transpiles `src/`, `bench/` and the process-test
+ * fixtures to CommonJS once per run (bench/compiled.ts uses it too), so each child starts with `node <file>.js` instead of recompiling the sources through
  * tsx (seconds of CPU per child on a loaded 2-core machine). Type checking stays in the separate `tsc` step.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import { transformFileSync } from "@swc/core";
 
 const ROOT = join(__dirname, "..", "..");
 /** Trees compiled, relative to the repository root. */
-const TREES = ["src", join("test", "process", "fixtures")];
+const TREES = ["src", "bench", join("test", "process", "fixtures")];
 /** The env var through which the global setup hands the build's directory to the test workers. */
 const ENV = "KVROUTE_TEST_BUILD_DIR";
 
