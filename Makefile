@@ -31,9 +31,11 @@ run: build
 	ROUTING_ALGORITHM=$(ROUTING_ALGORITHM) node bin/kvroute.js --standalone --endpoints-config $(ENDPOINTS) \
 		--grpc-bind-address :$(GRPC_PORT) --http-bind-address :$(HTTP_PORT)
 
+# Both cache their verdicts per file under node_modules/.cache (keyed on content and config), so a second
+# `make test` re-checks only what changed.
 lint: $(NPM_STAMP)
-	npx eslint .
-	npx prettier --check .
+	npx eslint --cache --cache-location node_modules/.cache/eslint/ .
+	npx prettier --check --cache .
 
 typecheck: $(NPM_STAMP)
 	npx tsc --noEmit -p tsconfig.json
