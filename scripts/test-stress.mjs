@@ -39,11 +39,14 @@ function burner() {
   return spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" });
 }
 
+/** The jest run under way, if any (a signal to this script ends it too). */
+let jest;
+
 /** Runs jest once with inherited stdio; resolves with its exit status (1 if it died of a signal). */
 function runJest(args) {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [JEST, ...args], { cwd: ROOT, stdio: "inherit" });
-    child.on("exit", (code) => resolveRun(code ?? 1));
+    jest = spawn(process.execPath, [JEST, ...args], { cwd: ROOT, stdio: "inherit" });
+    jest.on("exit", (code) => resolveRun(code ?? 1));
   });
 }
 
@@ -52,10 +55,11 @@ const burners = Array.from({ length: burnerCount }, burner);
 const stopBurners = () => {
   for (const b of burners) if (b.exitCode === null && b.signalCode === null) b.kill("SIGKILL");
 };
-// Ctrl-C or a CI cancel must not leave the burners spinning.
+// Ctrl-C or a CI cancel must not leave the burners spinning, nor jest running on.
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => {
     stopBurners();
+    if (jest && jest.exitCode === null && jest.signalCode === null) jest.kill(sig);
     process.exit(130);
   });
 }
