@@ -6,11 +6,7 @@
 import Redis from "ioredis";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import type { RequestRecord } from "../../src/extproc/response-phase";
-import { createSession } from "../../src/extproc/session";
-import type { Session, SessionOptions } from "../../src/extproc/session";
-import { endpointForPath, parseRequest } from "../../src/request";
-import { createDirector, createStrategyRegistry } from "../../src/routing";
-import { registerBuiltins } from "../../src/routing/strategies";
+import type { Session } from "../../src/extproc/session";
 import { createRedisConnection, createUserLimits } from "../../src/usage";
 import type { RedisConnection } from "../../src/usage";
 import { createUserAdmission } from "../../src/usage/user-admission";
@@ -19,16 +15,9 @@ import { makeFleet, MODEL } from "../routing/pods";
 import type { Fleet } from "../routing/pods";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
+import { builtinDirector, sessionFactory, tickingClock } from "../support/session-fixture";
 import { captureLogger } from "../usage/helpers";
 import { CHAT_HEADERS, body, chatBody, headers, responseBody, responseHeaders, setHeaders } from "./harness";
-
-const OPTIONS: SessionOptions = {
-  maxBodyBytes: 1 << 20,
-  requestBodyMode: "BUFFERED",
-  responseBodyMode: "STREAMED",
-  sendBodyWithoutWaitingForHeaderResponse: false,
-  maxResponseBufferBytes: 1 << 16,
-};
 
 describe("session with user admission", () => {
   let server: TestRedisServer;
@@ -60,28 +49,13 @@ describe("session with user admission", () => {
     await reader.set("aibrix-users/u1", JSON.stringify({ name: "u1", rpm: 1, tpm: 0 }));
     outcomes.length = 0;
     fleet = makeFleet(3);
-    const registry = createStrategyRegistry();
-    registerBuiltins(registry);
-    const director = createDirector({
-      registry,
-      cluster: () => fleet.store.snapshot(),
-      load: fleet.load,
-      defaultStrategy: "least-request",
-    });
     finished = [];
-    let t = 0;
-    session = () =>
-      createSession({
-        options: OPTIONS,
-        router: director,
-        parse: (path, b) => parseRequest(path, b, { maxBodyBytes: OPTIONS.maxBodyBytes }),
-        endpointKnown: (path) => endpointForPath(path) !== undefined,
-        isDraining: () => false,
-        apiKey: undefined,
-        hooks: { onFinished: (r) => finished.push(r) },
-        now: () => (t += 1),
-        admission,
-      });
+    session = sessionFactory({
+      router: builtinDirector(fleet),
+      hooks: { onFinished: (r) => finished.push(r) },
+      now: tickingClock(),
+      extra: { admission },
+    });
   });
 
   /** The body reply must wait for Redis: it is a promise. */

@@ -4,24 +4,13 @@
  * parsed request; every other body is routed exactly as before, without one.
  */
 import type { ProcessingRequest } from "../../src/extproc/messages";
-import { createSession } from "../../src/extproc/session";
-import type { Router, Session, SessionOptions } from "../../src/extproc/session";
+import type { Router, Session } from "../../src/extproc/session";
 import { createBlockHasher } from "../../src/prefix/block-hasher";
 import { createPromptStreams } from "../../src/prefix/prompt-streams";
 import type { StreamedPrompt } from "../../src/prefix/streamed-prompt";
-import { endpointForPath, parseRequest } from "../../src/request";
-import { createDirector, createStrategyRegistry } from "../../src/routing";
-import { registerBuiltins } from "../../src/routing/strategies";
 import { makeFleet, MODEL } from "../routing/pods";
+import { builtinDirector, sessionFactory } from "../support/session-fixture";
 import { CHAT_HEADERS, body, chatBody, headers } from "./harness";
-
-const OPTIONS: SessionOptions = {
-  maxBodyBytes: 1 << 20,
-  requestBodyMode: "BUFFERED",
-  responseBodyMode: "STREAMED",
-  sendBodyWithoutWaitingForHeaderResponse: false,
-  maxResponseBufferBytes: 1 << 16,
-};
 
 /** What the router was handed per decision, and how many streams were asked for. */
 async function setup(): Promise<{
@@ -29,15 +18,7 @@ async function setup(): Promise<{
   seen: (StreamedPrompt | undefined)[];
   asked: string[];
 }> {
-  const fleet = makeFleet(3);
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  const director = createDirector({
-    registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
-    defaultStrategy: "least-request",
-  });
+  const director = builtinDirector(makeFleet(3));
   const seen: (StreamedPrompt | undefined)[] = [];
   const asked: string[] = [];
   const router: Router = {
@@ -57,21 +38,15 @@ async function setup(): Promise<{
   return {
     seen,
     asked,
-    session: () =>
-      createSession({
-        options: OPTIONS,
-        router,
-        parse: (path, b) => parseRequest(path, b, { maxBodyBytes: OPTIONS.maxBodyBytes }),
-        endpointKnown: (path) => endpointForPath(path) !== undefined,
-        isDraining: () => false,
-        apiKey: undefined,
-        hooks: {},
-        now: () => 0,
+    session: sessionFactory({
+      router,
+      extra: {
         streamPrompt: (path) => {
           asked.push(path);
           return streams(path);
         },
-      }),
+      },
+    }),
   };
 }
 

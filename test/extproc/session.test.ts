@@ -5,49 +5,23 @@
 import type { ProcessingRequest } from "../../src/extproc/messages";
 import { ProtocolError } from "../../src/extproc/protocol-error";
 import type { RequestRecord } from "../../src/extproc/response-phase";
-import { createSession } from "../../src/extproc/session";
-import type { Session, SessionOptions } from "../../src/extproc/session";
-import { endpointForPath, parseRequest } from "../../src/request";
-import { createDirector, createStrategyRegistry } from "../../src/routing";
-import { registerBuiltins } from "../../src/routing/strategies";
+import type { Session } from "../../src/extproc/session";
 import { makeFleet, MODEL } from "../routing/pods";
 import type { Fleet } from "../routing/pods";
+import { builtinDirector, sessionFactory, tickingClock } from "../support/session-fixture";
 import { CHAT_HEADERS, body, chatBody, headers, responseBody, responseHeaders } from "./harness";
-
-const OPTIONS: SessionOptions = {
-  maxBodyBytes: 1 << 20,
-  requestBodyMode: "BUFFERED",
-  responseBodyMode: "STREAMED",
-  sendBodyWithoutWaitingForHeaderResponse: false,
-  maxResponseBufferBytes: 1 << 16,
-};
 
 function setup(): { fleet: Fleet; session: () => Session; finished: RequestRecord[] } {
   const fleet = makeFleet(3);
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  const director = createDirector({
-    registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
-    defaultStrategy: "least-request",
-  });
   const finished: RequestRecord[] = [];
-  let t = 0;
   return {
     fleet,
     finished,
-    session: () =>
-      createSession({
-        options: OPTIONS,
-        router: director,
-        parse: (path, b) => parseRequest(path, b, { maxBodyBytes: OPTIONS.maxBodyBytes }),
-        endpointKnown: (path) => endpointForPath(path) !== undefined,
-        isDraining: () => false,
-        apiKey: undefined,
-        hooks: { onFinished: (r) => finished.push(r) },
-        now: () => (t += 1),
-      }),
+    session: sessionFactory({
+      router: builtinDirector(fleet),
+      hooks: { onFinished: (r) => finished.push(r) },
+      now: tickingClock(),
+    }),
   };
 }
 
