@@ -15,7 +15,8 @@ import { makeFleet, MODEL } from "../routing/pods";
 import type { Fleet } from "../routing/pods";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
-import { builtinDirector, sessionFactory, tickingClock } from "../support/session-fixture";
+import { fleetDirector } from "../support/director-fixture";
+import { sessionFactory, tickingClock } from "../support/session-fixture";
 import { captureLogger } from "../usage/helpers";
 import { CHAT_HEADERS, body, chatBody, headers, responseBody, responseHeaders, setHeaders } from "./harness";
 
@@ -51,7 +52,7 @@ describe("session with user admission", () => {
     fleet = makeFleet(3);
     finished = [];
     session = sessionFactory({
-      router: builtinDirector(fleet),
+      router: fleetDirector(fleet),
       hooks: { onFinished: (r) => finished.push(r) },
       now: tickingClock(),
       extra: { admission },

@@ -9,7 +9,8 @@ import { createBlockHasher } from "../../src/prefix/block-hasher";
 import { createPromptStreams } from "../../src/prefix/prompt-streams";
 import type { StreamedPrompt } from "../../src/prefix/streamed-prompt";
 import { makeFleet, MODEL } from "../routing/pods";
-import { builtinDirector, sessionFactory } from "../support/session-fixture";
+import { fleetDirector } from "../support/director-fixture";
+import { sessionFactory } from "../support/session-fixture";
 import { CHAT_HEADERS, body, chatBody, headers } from "./harness";
 
 /** What the router was handed per decision, and how many streams were asked for. */
@@ -18,7 +19,7 @@ async function setup(): Promise<{
   seen: (StreamedPrompt | undefined)[];
   asked: string[];
 }> {
-  const director = builtinDirector(makeFleet(3));
+  const director = fleetDirector(makeFleet(3));
   const seen: (StreamedPrompt | undefined)[] = [];
   const asked: string[] = [];
   const router: Router = {

@@ -8,7 +8,8 @@ import type { RequestRecord } from "../../src/extproc/response-phase";
 import type { Session } from "../../src/extproc/session";
 import { makeFleet, MODEL } from "../routing/pods";
 import type { Fleet } from "../routing/pods";
-import { builtinDirector, sessionFactory, tickingClock } from "../support/session-fixture";
+import { fleetDirector } from "../support/director-fixture";
+import { sessionFactory, tickingClock } from "../support/session-fixture";
 import { CHAT_HEADERS, body, chatBody, headers, responseBody, responseHeaders } from "./harness";
 
 function setup(): { fleet: Fleet; session: () => Session; finished: RequestRecord[] } {
@@ -18,7 +19,7 @@ function setup(): { fleet: Fleet; session: () => Session; finished: RequestRecor
     fleet,
     finished,
     session: sessionFactory({
-      router: builtinDirector(fleet),
+      router: fleetDirector(fleet),
       hooks: { onFinished: (r) => finished.push(r) },
       now: tickingClock(),
     }),

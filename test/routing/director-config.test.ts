@@ -6,15 +6,13 @@
 import { z } from "zod";
 import type { Pod } from "../../src/cluster/pod";
 import { Code, RouteError } from "../../src/errors";
-import { createDirector } from "../../src/routing/director";
 import type { Pick, Strategy, StrategyFactory } from "../../src/routing/framework";
 import { parseModelConfig, type ModelConfig } from "../../src/cluster/model-config";
-import { createStrategyRegistry } from "../../src/routing/registry";
 import type { ModelRateLimit, RpsAdmission } from "../../src/routing/rps-admission";
-import { registerBuiltins } from "../../src/routing/strategies";
 import { createClusterStore } from "../../src/cluster/cluster-state";
 import { createLoadTracker } from "../../src/cluster/load-tracker";
-import { headersOf, makePod, makeRequest, MODEL, seededRandom } from "./pods";
+import { builtinRegistry, fleetDirector, routeInput } from "../support/director-fixture";
+import { makePod, makeRequest, MODEL, seededRandom } from "./pods";
 
 function config(doc: object): ModelConfig {
   const r = parseModelConfig(JSON.stringify(doc));
@@ -67,24 +65,21 @@ function setup(pods: Pod[], opts: { limiter?: ModelRateLimit; defaultStrategy?: 
   const store = createClusterStore();
   store.replace(pods);
   const load = createLoadTracker();
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  registry.register(nothing);
-  registry.register(broken);
-  const director = createDirector({
-    registry,
-    cluster: () => store.snapshot(),
-    load,
-    defaultStrategy: opts.defaultStrategy ?? "least-request",
-    random: seededRandom(3),
-    ...(opts.limiter ? { modelRateLimit: opts.limiter } : {}),
-  });
-  const input = (headers: Record<string, string> = {}, maxTokens?: number) => ({
-    requestId: "r",
-    request: makeRequest(MODEL, 500, { maxTokens }),
-    headers: headersOf(headers),
-    strategyHeader: headers["routing-strategy"],
-  });
+  const director = fleetDirector(
+    { store, load },
+    {
+      registry: builtinRegistry([nothing, broken]),
+      defaultStrategy: opts.defaultStrategy ?? "least-request",
+      random: seededRandom(3),
+      ...(opts.limiter ? { modelRateLimit: opts.limiter } : {}),
+    },
+  );
+  const input = (headers: Record<string, string> = {}, maxTokens?: number) =>
+    routeInput({
+      request: makeRequest(MODEL, 500, { maxTokens }),
+      headers,
+      strategyHeader: headers["routing-strategy"],
+    });
   return {
     load,
     route: (headers?: Record<string, string>, maxTokens?: number) =>

@@ -4,11 +4,9 @@
  */
 import { createOutlierDetector } from "../../src/cluster/health";
 import type { OutlierDetector } from "../../src/cluster/health";
-import { createDirector } from "../../src/routing/director";
 import type { Pick } from "../../src/routing/framework";
-import { createStrategyRegistry } from "../../src/routing/registry";
-import { registerBuiltins } from "../../src/routing/strategies";
-import { headersOf, makeFleet, makeRequest, MODEL, preload, seededRandom } from "./pods";
+import { fleetDirector, routeInput } from "../support/director-fixture";
+import { makeFleet, makeRequest, MODEL, preload, seededRandom } from "./pods";
 
 function setup() {
   const fleet = makeFleet(4);
@@ -24,23 +22,15 @@ function setup() {
     maxEjectionMs: 10_000,
     maxEjectedPercent: 50,
   });
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  const director = createDirector({
-    registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
-    defaultStrategy: "least-request",
-    random: seededRandom(3),
-    health,
-  });
+  const director = fleetDirector(fleet, { random: seededRandom(3), health });
   const route = (strategy: string): Extract<Pick, { t: "routed" | "fallback" }> => {
-    const pick = director.route({
-      requestId: "r",
-      request: makeRequest(MODEL, 10),
-      headers: headersOf({ "x-session-id": "abc" }),
-      strategyHeader: strategy,
-    });
+    const pick = director.route(
+      routeInput({
+        request: makeRequest(MODEL, 10),
+        headers: { "x-session-id": "abc" },
+        strategyHeader: strategy,
+      }),
+    );
     if (pick.t === "none") throw new Error("expected a pick");
     return pick;
   };

@@ -4,9 +4,9 @@
  */
 import { z } from "zod";
 import type { Outcome, Pick, RouteFinisher, Strategy, StrategyFactory } from "../../src/routing/framework";
-import { createDirector } from "../../src/routing/director";
 import { createStrategyRegistry } from "../../src/routing/registry";
-import { headersOf, makeFleet, makeRequest } from "./pods";
+import { fleetDirector, routeInput } from "../support/director-fixture";
+import { makeFleet } from "./pods";
 
 /** A strategy scoring every pod 1, with the given `onRouted`. */
 function factory(type: string, onRouted: NonNullable<Strategy["onRouted"]>): StrategyFactory<object> {
@@ -29,23 +29,15 @@ function setup(spec: string, strategies: StrategyFactory<object>[]) {
   for (const f of strategies) registry.register(f);
   const hookErrors: [string, string, unknown][] = [];
   const released: Outcome[] = [];
-  const director = createDirector({
+  const director = fleetDirector(fleet, {
     registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
     defaultStrategy: spec,
     observer: {
       onHookError: (strategy, hook, err) => hookErrors.push([strategy, hook, err]),
       onRelease: (_pod, outcome) => released.push(outcome),
     },
   });
-  const route = (): Pick =>
-    director.route({
-      requestId: "r",
-      request: makeRequest(),
-      headers: headersOf(),
-      strategyHeader: undefined,
-    });
+  const route = (): Pick => director.route(routeInput());
   return { fleet, route, hookErrors, released };
 }
 

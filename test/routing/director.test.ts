@@ -1,30 +1,22 @@
 import { Code, RouteError } from "../../src/errors";
-import { createDirector, type DirectorObserver } from "../../src/routing/director";
+import type { DirectorObserver } from "../../src/routing/director";
 import type { Strategy, StrategyFactory } from "../../src/routing/framework";
 import { createStrategyRegistry } from "../../src/routing/registry";
-import { registerBuiltins } from "../../src/routing/strategies";
 import { z } from "zod";
-import { headersOf, makeFleet, makeRequest, MODEL, preload, seededRandom, type Fleet } from "./pods";
+import { builtinRegistry, fleetDirector, routeInput } from "../support/director-fixture";
+import { makeFleet, makeRequest, MODEL, preload, seededRandom, type Fleet } from "./pods";
 
 function setup(options: { fleet?: Fleet; defaultStrategy?: string; observer?: DirectorObserver } = {}) {
   const fleet = options.fleet ?? makeFleet(4);
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  const director = createDirector({
+  const registry = builtinRegistry();
+  const director = fleetDirector(fleet, {
     registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
     defaultStrategy: options.defaultStrategy ?? "least-request",
     random: seededRandom(11),
     ...(options.observer ? { observer: options.observer } : {}),
   });
   const route = (strategyHeader?: string, model = MODEL, headers: Record<string, string> = {}) =>
-    director.route({
-      requestId: "r1",
-      request: makeRequest(model, 25),
-      headers: headersOf(headers),
-      strategyHeader,
-    });
+    director.route(routeInput({ requestId: "r1", request: makeRequest(model, 25), headers, strategyHeader }));
   return { fleet, registry, director, route };
 }
 
@@ -163,34 +155,14 @@ describe("director", () => {
         }) satisfies Strategy,
     };
     registry.register(broken);
-    const director = createDirector({
-      registry,
-      cluster: () => fleet.store.snapshot(),
-      load: fleet.load,
-      defaultStrategy: "broken",
-    });
-    expect(() =>
-      director.route({
-        requestId: "r",
-        request: makeRequest(),
-        headers: headersOf(),
-        strategyHeader: undefined,
-      }),
-    ).toThrow("bug");
+    const director = fleetDirector(fleet, { registry, defaultStrategy: "broken" });
+    expect(() => director.route(routeInput())).toThrow("bug");
     expect(fleet.load.totalRequests()).toBe(0);
   });
 
   describe("creation", () => {
     const create = (defaultStrategy: string, params: Record<string, unknown> = {}) => {
-      const registry = createStrategyRegistry({ params });
-      registerBuiltins(registry);
-      const fleet = makeFleet(1);
-      return createDirector({
-        registry,
-        cluster: () => fleet.store.snapshot(),
-        load: fleet.load,
-        defaultStrategy,
-      });
+      return fleetDirector(makeFleet(1), { registry: builtinRegistry([], { params }), defaultStrategy });
     };
 
     it.each([["prefix-cache-preble"], [""], ["random:0"]])("rejects the default strategy %j", (spec) => {

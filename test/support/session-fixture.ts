@@ -1,6 +1,6 @@
 /**
- * The ext_proc session built in memory, without gRPC: the body limits and modes every session test uses, a
- * builtin-strategy director over a fixture fleet, and a factory for fresh sessions wired to it. Tests that need
+ * The ext_proc session built in memory, without gRPC: the body limits and modes every session test uses, and a
+ * factory for fresh sessions wired to a router (usually `fleetDirector` from director-fixture.ts). Tests that need
  * more (an admission check, a prompt stream, a spying router) pass those deps as `extra`.
  *
  * @module
@@ -8,10 +8,6 @@
 import { createSession } from "../../src/extproc/session";
 import type { Router, Session, SessionDeps, SessionHooks, SessionOptions } from "../../src/extproc/session";
 import { endpointForPath, parseRequest } from "../../src/request";
-import { createDirector, createStrategyRegistry } from "../../src/routing";
-import type { Director } from "../../src/routing";
-import { registerBuiltins } from "../../src/routing/strategies";
-import type { Fleet } from "../routing/pods";
 
 /** Buffered request bodies up to 1 MiB, streamed responses: the modes a default deployment runs with. */
 export const SESSION_OPTIONS: SessionOptions = {
@@ -21,18 +17,6 @@ export const SESSION_OPTIONS: SessionOptions = {
   sendBodyWithoutWaitingForHeaderResponse: false,
   maxResponseBufferBytes: 1 << 16,
 };
-
-/** A director with the builtin strategies over `fleet`, defaulting to `least-request`. */
-export function builtinDirector(fleet: Fleet): Director {
-  const registry = createStrategyRegistry();
-  registerBuiltins(registry);
-  return createDirector({
-    registry,
-    cluster: () => fleet.store.snapshot(),
-    load: fleet.load,
-    defaultStrategy: "least-request",
-  });
-}
 
 /** What differs between session tests; the rest of {@link SessionDeps} is fixed. */
 export interface SessionFixtureOptions {
