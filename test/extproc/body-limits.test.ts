@@ -7,6 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { metricValue } from "./harness-probes";
 import type { ExtProcStream, Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"])];
@@ -25,9 +26,7 @@ function immediate(r: ProcessingResponse | undefined): {
 }
 
 async function gauge(h: Harness): Promise<number> {
-  const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_buffered_body_bytes");
-  const m = /^kvroute_buffered_body_bytes (\d+)$/m.exec(text);
-  return Number(m?.[1]);
+  return metricValue(h, "kvroute_buffered_body_bytes");
 }
 
 /** A STREAMED request whose headers were answered: each body chunk is acknowledged once it was accounted. */

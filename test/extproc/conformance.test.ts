@@ -14,6 +14,7 @@ import { expandRanks, rankPorts } from "../../src/cluster/data-parallel";
 import type { Pod } from "../../src/cluster/pod";
 import type { Metadata, ProcessingResponse } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
+import { metricValue } from "./harness-probes";
 import { body, headers, pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
 
 const A = pod("primary-0", "127.0.0.41", [ANY_MODEL], true, 3000);
@@ -83,10 +84,7 @@ async function spread(
 }
 
 async function selections(h: Harness, outcome: string): Promise<number> {
-  const m = await h.server.metrics.registry
-    .getSingleMetric("kvroute_conformance_test_selection_total")
-    ?.get();
-  return m?.values.find((v) => v.labels["outcome"] === outcome)?.value ?? 0;
+  return metricValue(h, "kvroute_conformance_test_selection_total", { outcome });
 }
 
 const status = (r: ProcessingResponse): number | undefined => r.immediate_response?.status.code;

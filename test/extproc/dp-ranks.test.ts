@@ -8,6 +8,7 @@ import { encode } from "@msgpack/msgpack";
 import { parseEndpointsFile } from "../../src/cluster/discovery/endpoints-file";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
 import { body, headers, setHeaders, startHarness } from "./harness";
+import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const prompt = (from: number): number[] => Array.from({ length: 64 }, (_, i) => from + i); // 4 blocks of 16
@@ -62,10 +63,7 @@ describe("data-parallel ranks routed by their own KV events", () => {
   let h: Harness;
 
   async function endpoints(): Promise<Map<string, EndpointState>> {
-    const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
-      pods: EndpointState[];
-    };
-    return new Map(state.pods.map((p) => [p.address, p]));
+    return new Map((await debugPods<EndpointState>(h)).map((p) => [p.address, p]));
   }
 
   /** Wait for kvroute to have applied what was published (bounded; ZeroMQ gives no cross-process event). */

@@ -8,6 +8,7 @@ import { createServer as createNetServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
+import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const TOKENS = Array.from({ length: 64 }, (_, i) => 3000 + i); // 4 blocks of 16
@@ -59,10 +60,10 @@ describe("KV replay end to end", () => {
   };
 
   async function podB(): Promise<{ prefix: { eventBlocks: number; kvEvents: KvState | null } }> {
-    const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
-      pods: { name: string; prefix: { eventBlocks: number; kvEvents: KvState | null } }[];
-    };
-    const b = state.pods.find((p) => p.name === "pod-b");
+    const pods = await debugPods<{ name: string; prefix: { eventBlocks: number; kvEvents: KvState | null } }>(
+      h,
+    );
+    const b = pods.find((p) => p.name === "pod-b");
     if (!b) throw new Error("pod-b missing");
     return b;
   }

@@ -8,6 +8,7 @@ import { createServer as createNetServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
+import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const TOKENS = Array.from({ length: 64 }, (_, i) => 1000 + i); // 4 blocks of 16
@@ -62,10 +63,7 @@ interface Routed {
 }
 
 async function podStates(h: Harness): Promise<PodState[]> {
-  const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
-    pods: PodState[];
-  };
-  return state.pods;
+  return debugPods<PodState>(h);
 }
 
 /** One `prefix-cache` request through ext_proc: where it went and its "request finished" log line. */

@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Pod } from "../../src/cluster/pod";
 import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
 /** A vLLM v1-style exposition with the given KV-cache usage. */
@@ -106,14 +107,12 @@ describe("metric-aware routing through the server", () => {
   });
 
   it("/debug/state shows the metrics in use and the scrape age", async () => {
-    const state = (await (await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`)).json()) as {
-      pods: {
-        name: string;
-        metricsInUse: { kvCacheUsage?: number } | null;
-        lastScrapeAgeMs: number | null;
-      }[];
-    };
-    const p2 = state.pods.find((p) => p.name === "p2");
+    const pods = await debugPods<{
+      name: string;
+      metricsInUse: { kvCacheUsage?: number } | null;
+      lastScrapeAgeMs: number | null;
+    }>(h);
+    const p2 = pods.find((p) => p.name === "p2");
     expect(p2?.metricsInUse?.kvCacheUsage).toBe(0.5);
     expect(p2?.lastScrapeAgeMs).toBeGreaterThanOrEqual(0);
   });

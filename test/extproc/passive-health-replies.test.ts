@@ -15,6 +15,7 @@ import {
   setHeaders,
   startHarness,
 } from "./harness";
+import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const CONNECT_FAILURE =
@@ -58,9 +59,7 @@ async function request(h: Harness, reply: Reply): Promise<string | undefined> {
 }
 
 async function debugPod(h: Harness, name: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
-  const state = (await res.json()) as { pods: Record<string, unknown>[] };
-  const found = state.pods.find((p) => p["name"] === name);
+  const found = (await debugPods<Record<string, unknown>>(h)).find((p) => p["name"] === name);
   if (!found) throw new Error(`no pod ${name} in /debug/state`);
   return found;
 }

@@ -5,6 +5,7 @@
  */
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import type { Harness } from "./harness";
+import { debugPods, metricValue } from "./harness-probes";
 import {
   CHAT_HEADERS,
   body,
@@ -20,9 +21,7 @@ const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
 
 /** The value of `kvroute_request_bounds_total{bound}` (0 when absent). */
 async function boundCount(h: Harness, bound: string): Promise<number> {
-  const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_request_bounds_total");
-  const line = text.split("\n").find((l) => l.startsWith(`kvroute_request_bounds_total{bound="${bound}"}`));
-  return line === undefined ? 0 : Number(line.split(" ").pop());
+  return metricValue(h, "kvroute_request_bounds_total", { bound });
 }
 
 function errorOf(r: ProcessingResponse | undefined): { status: number; error: Record<string, unknown> } {
@@ -201,11 +200,8 @@ describe("approximate prefix index and failed requests", () => {
   });
 
   async function approximateBlocks(): Promise<Record<string, number>> {
-    const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
-    const state = (await res.json()) as {
-      pods: { address: string; prefix: { approximateBlocks: number } }[];
-    };
-    return Object.fromEntries(state.pods.map((p) => [p.address, p.prefix.approximateBlocks]));
+    const pods = await debugPods<{ address: string; prefix: { approximateBlocks: number } }>(h);
+    return Object.fromEntries(pods.map((p) => [p.address, p.prefix.approximateBlocks]));
   }
 
   /** A prefix-cache request of 4 blocks of token ids, answered by the upstream with `status`; its pod. */
@@ -250,9 +246,8 @@ describe("approximate prefix index bounds with stale metrics", () => {
     );
     try {
       const blocks = async (): Promise<number> => {
-        const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
-        const state = (await res.json()) as { pods: { prefix: { approximateBlocks: number } }[] };
-        return state.pods[0]?.prefix.approximateBlocks ?? -1;
+        const pods = await debugPods<{ prefix: { approximateBlocks: number } }>(h);
+        return pods[0]?.prefix.approximateBlocks ?? -1;
       };
       for (let round = 0; round < 3; round++) {
         const s = h.client.open();

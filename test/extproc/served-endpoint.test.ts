@@ -8,6 +8,7 @@
 import type { Pod } from "../../src/cluster/pod";
 import type { Metadata, ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
+import { debugPods, metricValue } from "./harness-probes";
 import {
   CHAT_HEADERS,
   body,
@@ -87,16 +88,14 @@ async function finish(h: Harness, r: Routed, metadata?: Metadata): Promise<Recor
 }
 
 async function counted(h: Harness, outcome: string): Promise<number> {
-  const m = await h.server.metrics.registry.getSingleMetric("kvroute_served_endpoint_total")?.get();
-  return m?.values.find((v) => v.labels["outcome"] === outcome)?.value ?? 0;
+  return metricValue(h, "kvroute_served_endpoint_total", { outcome });
 }
 
 const inFlight = (h: Harness, p: Pod): number => h.server.load.get(p.key).requests;
 
 async function approximateBlocks(h: Harness, p: Pod): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
-  const state = (await res.json()) as { pods: { name: string; prefix?: { approximateBlocks: number } }[] };
-  return state.pods.find((x) => x.name === p.name)?.prefix?.approximateBlocks ?? 0;
+  const pods = await debugPods<{ name: string; prefix?: { approximateBlocks: number } }>(h);
+  return pods.find((x) => x.name === p.name)?.prefix?.approximateBlocks ?? 0;
 }
 
 describe("served endpoint reported by the gateway", () => {

@@ -19,6 +19,7 @@ import {
   setHeaders,
   startHarness,
 } from "./harness";
+import { metricValue } from "./harness-probes";
 import type { ExtProcStream, Harness } from "./harness";
 
 const DEPLOYMENT = "gpu-a";
@@ -88,12 +89,6 @@ describe("SLO routing with the headroom queue", () => {
         Buffer.from(o.header.raw_value ?? []).toString("utf8"),
       ]),
     );
-  async function metric(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
-    const m = await h.server.metrics.registry.getSingleMetric(name)?.get();
-    const v = m?.values.find((x) => Object.entries(labels).every(([k, want]) => x.labels[k] === want));
-    return v?.value ?? 0;
-  }
-
   it("routes two, parks the third (seen by traces and metrics) and routes it to the pod freed first", async () => {
     const h = await start();
     const s1 = await send(h);
@@ -105,8 +100,10 @@ describe("SLO routing with the headroom queue", () => {
     const s3 = await send(h);
     await until(() => h.server.headroomQueue.length("m1") === 1);
     expect(s3.pending()).toBe(0);
-    expect(await metric(h, "kvroute_slo_queue_length", { model: "m1" })).toBe(1);
-    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "enqueued" })).toBe(1);
+    expect(await metricValue(h, "kvroute_slo_queue_length", { model: "m1" })).toBe(1);
+    expect(await metricValue(h, "kvroute_slo_queue_events_total", { model: "m1", event: "enqueued" })).toBe(
+      1,
+    );
     // The window is written under the key it got when it opened (the 10 s boundary it closes at).
     const closesAt = h.server.usage.traces?.windowClosesAt() ?? 0;
     await h.server.usage.traces?.flush();
@@ -118,7 +115,9 @@ describe("SLO routing with the headroom queue", () => {
     await s1.exchange(responseBody(USAGE, true));
     expect(target(await s3.next())).toBe(first);
     expect(h.server.headroomQueue.length("m1")).toBe(0);
-    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "dequeued" })).toBe(1);
+    expect(await metricValue(h, "kvroute_slo_queue_events_total", { model: "m1", event: "dequeued" })).toBe(
+      1,
+    );
     // The finished request taught the output predictor (it learns with or without tracing).
     expect(h.server.usage.predictor.predict("m1", 10)).toBe(4);
   });
@@ -140,7 +139,7 @@ describe("SLO routing with the headroom queue", () => {
     await s1.exchange({ ...responseHeaders(200), metadata_context: served });
     expect(target(await s3.next())).toBe(first);
     expect(h.server.headroomQueue.length("m1")).toBe(0);
-    expect(await metric(h, "kvroute_served_endpoint_total", { outcome: "moved" })).toBe(1);
+    expect(await metricValue(h, "kvroute_served_endpoint_total", { outcome: "moved" })).toBe(1);
   });
 
   it("a waiter whose stream is cancelled leaves the queue at once", async () => {
@@ -153,7 +152,9 @@ describe("SLO routing with the headroom queue", () => {
     await until(() => h.server.headroomQueue.length("m1") === 0);
     await until(() => h.server.extProc.activeStreams() === 2);
     expect(h.server.load.totalRequests()).toBe(2);
-    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "cancelled" })).toBe(1);
+    expect(await metricValue(h, "kvroute_slo_queue_events_total", { model: "m1", event: "cancelled" })).toBe(
+      1,
+    );
   });
 
   it("answers 503 when no pod has headroom within the maximum wait", async () => {
@@ -176,6 +177,8 @@ describe("SLO routing with the headroom queue", () => {
     const r = await (await send(h)).next();
     expect(status(r)).toBe(429);
     expect(errorHeaders(r)).toMatchObject({ "x-error-slo-queue-full": "true" });
-    expect(await metric(h, "kvroute_slo_queue_events_total", { model: "m1", event: "rejected" })).toBe(1);
+    expect(await metricValue(h, "kvroute_slo_queue_events_total", { model: "m1", event: "rejected" })).toBe(
+      1,
+    );
   });
 });

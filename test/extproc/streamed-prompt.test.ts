@@ -6,6 +6,7 @@
  */
 import type { ProcessingRequest } from "../../src/extproc/messages";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
+import { debugPods, metricValue } from "./harness-probes";
 import type { Harness } from "./harness";
 
 // Header values only: the harness neither scrapes nor dials its pods.
@@ -70,15 +71,12 @@ async function route(h: Harness, path: string, text: string, mode: Mode): Promis
 }
 
 async function approximateBlocks(h: Harness): Promise<Record<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${h.server.httpPort}/debug/state`);
-  const state = (await res.json()) as { pods: { address: string; prefix: { approximateBlocks: number } }[] };
-  return Object.fromEntries(state.pods.map((p) => [p.address, p.prefix.approximateBlocks]));
+  const pods = await debugPods<{ address: string; prefix: { approximateBlocks: number } }>(h);
+  return Object.fromEntries(pods.map((p) => [p.address, p.prefix.approximateBlocks]));
 }
 
 async function streamedCount(h: Harness, outcome: string): Promise<number> {
-  const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_prompt_streamed_total");
-  const m = new RegExp(`outcome="${outcome}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
+  return metricValue(h, "kvroute_prompt_streamed_total", { outcome });
 }
 
 describe("a streamed body's prompt, hashed as it arrives", () => {

@@ -9,6 +9,7 @@ import type { Metadata, ProcessingRequest, ProcessingResponse, ProtoValue } from
 import { createStrategyRegistry } from "../../src/routing";
 import { registerBuiltins } from "../../src/routing/strategies";
 import type { ExtProcStream, Harness } from "./harness";
+import { metricValue } from "./harness-probes";
 import {
   CHAT_HEADERS,
   body,
@@ -61,9 +62,7 @@ function headersWith(extra: Record<string, string>, hint?: Metadata): Processing
 }
 
 async function counter(h: Harness, outcome: string): Promise<number> {
-  const text = await h.server.metrics.registry.getSingleMetricAsString("kvroute_subset_hint_total");
-  const line = text.split("\n").find((l) => l.startsWith(`kvroute_subset_hint_total{outcome="${outcome}"}`));
-  return line === undefined ? 0 : Number(line.split(" ").pop());
+  return metricValue(h, "kvroute_subset_hint_total", { outcome });
 }
 
 /** Run the request phase; the decision's target, with the stream left open (its pick still in flight). */
