@@ -10,35 +10,15 @@ import type { Pod } from "../../src/cluster/pod";
 import { loadExtProcDefinition } from "../../src/extproc/proto";
 import { decisionReply } from "../../src/extproc/replies";
 import type { ExtProcStream, Harness } from "./harness";
-import {
-  CHAT_HEADERS,
-  body,
-  chatBody,
-  headers,
-  pod,
-  responseHeaders,
-  setHeaders,
-  startHarness,
-} from "./harness";
+import { decide, lbFields, subsetHint } from "./request-phase";
+import { pod, responseHeaders, setHeaders, startHarness } from "./harness";
 
 const PODS: Pod[] = [1, 2, 3, 4, 5, 6, 7].map((i) => pod(`p${i}`, `127.0.0.${40 + i}`, ["m1"]));
 const [P1, P2, P3, P4] = PODS as [Pod, Pod, Pod, Pod];
 const IDLE = PODS.slice(4);
 const process = loadExtProcDefinition().processService.Process;
 
-function subset(target: Pod): Metadata {
-  return {
-    filter_metadata: {
-      "envoy.lb.subset_hint": {
-        fields: {
-          "x-gateway-destination-endpoint-subset": {
-            listValue: { values: [{ stringValue: target.address }] },
-          },
-        },
-      },
-    },
-  };
-}
+const subset = (target: Pod): Metadata => subsetHint([target.address]);
 
 interface Routed {
   readonly stream: ExtProcStream;
@@ -50,11 +30,9 @@ interface Routed {
 /** One request through the request phase; its stream left open, so its pick stays in flight. */
 async function route(h: Harness, strategy: string, hint?: Metadata): Promise<Routed> {
   const stream = h.client.open();
-  const msg = headers({ ...CHAT_HEADERS, "routing-strategy": strategy });
-  await stream.exchange(hint === undefined ? msg : { ...msg, metadata_context: hint });
-  const [reply] = await stream.exchange(body(chatBody("m1", "hello there")));
-  const lb = reply?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields ?? {};
-  return { stream, reply: reply!, lb };
+  const request = { headers: { "routing-strategy": strategy }, prompt: "hello there" };
+  const reply = await decide(stream, hint === undefined ? request : { ...request, metadata: hint });
+  return { stream, reply, lb: lbFields(reply) };
 }
 
 async function finish(stream: ExtProcStream): Promise<void> {

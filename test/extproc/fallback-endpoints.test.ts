@@ -7,17 +7,8 @@
 import type { Metadata, ProcessingResponse } from "../../src/extproc/messages";
 import type { Pod } from "../../src/cluster/pod";
 import type { ExtProcStream, Harness } from "./harness";
-import {
-  CHAT_HEADERS,
-  body,
-  chatBody,
-  headers,
-  pod,
-  responseBody,
-  responseHeaders,
-  setHeaders,
-  startHarness,
-} from "./harness";
+import { decide, lbFields, subsetHint } from "./request-phase";
+import { pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
 
 const P1 = pod("p1", "127.0.0.21", ["m1"]);
 const P2 = pod("p2", "127.0.0.22", ["m1"]);
@@ -30,19 +21,7 @@ const CONNECT_FAILURE =
   "upstream connect error or disconnect/reset before headers. reset reason: connection failure, " +
   "transport failure reason: delayed connect error: 111";
 
-function subset(...pods: readonly Pod[]): Metadata {
-  return {
-    filter_metadata: {
-      "envoy.lb.subset_hint": {
-        fields: {
-          "x-gateway-destination-endpoint-subset": {
-            listValue: { values: pods.map((p) => ({ stringValue: p.address })) },
-          },
-        },
-      },
-    },
-  };
-}
+const subset = (...pods: readonly Pod[]): Metadata => subsetHint(pods.map((p) => p.address));
 
 interface Routed {
   readonly stream: ExtProcStream;
@@ -54,12 +33,10 @@ interface Routed {
 /** One request through the request phase; its stream left open, so its pick stays in flight. */
 async function route(h: Harness, strategy: string, hint?: Metadata): Promise<Routed> {
   const stream = h.client.open();
-  const msg = headers({ ...CHAT_HEADERS, "routing-strategy": strategy });
-  await stream.exchange(hint === undefined ? msg : { ...msg, metadata_context: hint });
-  const [reply] = await stream.exchange(body(chatBody("m1", "hello there")));
-  const lb =
-    reply?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields["x-gateway-destination-endpoint"];
-  return { stream, listed: lb?.stringValue?.split(",") ?? [], reply: reply! };
+  const request = { headers: { "routing-strategy": strategy }, prompt: "hello there" };
+  const reply = await decide(stream, hint === undefined ? request : { ...request, metadata: hint });
+  const lb = lbFields(reply)["x-gateway-destination-endpoint"];
+  return { stream, listed: lb?.stringValue?.split(",") ?? [], reply };
 }
 
 /** End a routed request with `status` (and an Envoy-written body for a local reply): its pick is released. */

@@ -3,25 +3,14 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { healthClient } from "../support/health-client";
-import {
-  CHAT_HEADERS,
-  body,
-  chatBody,
-  headers,
-  pod,
-  responseBody,
-  responseHeaders,
-  setHeaders,
-  startHarness,
-} from "./harness";
+import { CHAT_HEADERS, headers, pod, responseBody, responseHeaders, startHarness } from "./harness";
+import { decide, targetOf } from "./request-phase";
 import type { ExtProcStream, Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
 
 async function routed(s: ExtProcStream, extra: Record<string, string> = {}): Promise<string> {
-  await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
-  const [r] = await s.exchange(body(chatBody()));
-  return setHeaders(r)["target-pod"] ?? "";
+  return targetOf(await decide(s, { headers: extra }));
 }
 
 describe("load accounting", () => {

@@ -5,7 +5,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Pod } from "../../src/cluster/pod";
-import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { pod, startHarness } from "./harness";
+import { decide, targetOf } from "./request-phase";
 import { debugPods } from "./harness-probes";
 import type { Harness } from "./harness";
 
@@ -88,10 +89,9 @@ describe("metric-aware routing through the server", () => {
 
   async function route(strategy: string): Promise<string> {
     const s = h.client.open();
-    await s.exchange(headers({ ...CHAT_HEADERS, "routing-strategy": strategy }));
-    const [r] = await s.exchange(body(chatBody("m1")));
+    const r = await decide(s, { headers: { "routing-strategy": strategy } });
     s.cancel();
-    return setHeaders(r)["target-pod"] ?? "";
+    return targetOf(r);
   }
 
   it("least-kv-cache picks the engine with the lowest KV-cache usage, and follows changes", async () => {

@@ -5,7 +5,8 @@
 import Redis from "ioredis";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
-import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "./harness";
+import { pod, startHarness } from "./harness";
+import { decide, targetOf } from "./request-phase";
 import type { ExtProcStream, Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
@@ -37,9 +38,7 @@ describe("replica load sync", () => {
   async function route(h: Harness, extra: Record<string, string> = {}): Promise<string> {
     const s = h.client.open();
     held.push(s);
-    await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
-    const [r] = await s.exchange(body(chatBody("m1")));
-    return setHeaders(r)["target-pod"] ?? "";
+    return targetOf(await decide(s, { headers: extra }));
   }
 
   it("publishes AIBrix-format hashes and routes around the other replica's load", async () => {

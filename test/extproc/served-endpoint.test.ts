@@ -8,18 +8,9 @@
 import type { Pod } from "../../src/cluster/pod";
 import type { Metadata, ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
+import { decide, lbFields } from "./request-phase";
 import { debugPods, metricValue } from "./harness-probes";
-import {
-  CHAT_HEADERS,
-  body,
-  chatBody,
-  headers,
-  pod,
-  responseBody,
-  responseHeaders,
-  setHeaders,
-  startHarness,
-} from "./harness";
+import { pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
 
 const P1 = pod("p1", "127.0.0.31", ["m1"]);
 const P2 = pod("p2", "127.0.0.32", ["m1"]);
@@ -60,13 +51,11 @@ interface Routed {
 async function route(h: Harness, strategy: string, prompt = "hello there"): Promise<Routed> {
   const requestId = `served-${n++}`;
   const stream = h.client.open();
-  await stream.exchange(
-    headers({ ...CHAT_HEADERS, "x-request-id": requestId, "routing-strategy": strategy }),
-  );
-  const [reply] = await stream.exchange(body(chatBody("m1", prompt)));
-  const lb =
-    reply?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields["x-gateway-destination-endpoint"];
-  const listed = lb?.stringValue?.split(",") ?? [];
+  const reply = await decide(stream, {
+    headers: { "x-request-id": requestId, "routing-strategy": strategy },
+    prompt,
+  });
+  const listed = lbFields(reply)["x-gateway-destination-endpoint"]?.stringValue?.split(",") ?? [];
   const pick = byAddress(setHeaders(reply)["target-pod"]);
   return { stream, requestId, pick, fallbacks: listed.slice(1).map(byAddress) };
 }
