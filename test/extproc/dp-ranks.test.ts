@@ -8,7 +8,7 @@ import { encode } from "@msgpack/msgpack";
 import { parseEndpointsFile } from "../../src/cluster/discovery/endpoints-file";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
 import { body, headers, setHeaders, startHarness } from "./harness";
-import { debugPods } from "./harness-probes";
+import { debugPods, finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const prompt = (from: number): number[] => Array.from({ length: 64 }, (_, i) => from + i); // 4 blocks of 16
@@ -91,7 +91,7 @@ describe("data-parallel ranks routed by their own KV events", () => {
     const target = setHeaders(r)["target-pod"] ?? "";
     const id = setHeaders(r)["x-request-id"];
     s.cancel();
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
+    const line = await finishedLine(h, { requestId: id });
     return { target, line };
   }
 

@@ -31,3 +31,16 @@ export async function debugState<T>(h: Harness): Promise<T> {
 export async function debugPods<P>(h: Harness): Promise<P[]> {
   return (await debugState<{ pods: P[] }>(h)).pods;
 }
+
+/**
+ * The first "request finished" log line (already written or still to come) whose fields include `fields`, by
+ * equality: the event a test waits for once a stream's cleanup has run.
+ */
+export function finishedLine(
+  h: Harness,
+  fields: Readonly<Record<string, unknown>> = {},
+): Promise<Record<string, unknown>> {
+  return h.log.waitFor(
+    (l) => l["msg"] === "request finished" && Object.entries(fields).every(([k, want]) => l[k] === want),
+  );
+}

@@ -17,6 +17,7 @@ import {
   setHeaders,
   startHarness,
 } from "./harness";
+import { finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"])];
@@ -111,7 +112,7 @@ describe("request header decoding", () => {
     const st = await s.status;
     expect(st.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(st.details).toMatch(/header-without-key/);
-    await h.log.waitFor((l) => l["msg"] === "request finished" && l["outcome"] === "error");
+    await finishedLine(h, { outcome: "error" });
     expect(h.server.load.totalRequests()).toBe(0);
   });
 

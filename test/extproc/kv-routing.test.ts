@@ -8,7 +8,7 @@ import { createServer as createNetServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
-import { debugPods } from "./harness-probes";
+import { debugPods, finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const TOKENS = Array.from({ length: 64 }, (_, i) => 1000 + i); // 4 blocks of 16
@@ -81,7 +81,7 @@ async function routeOnce(h: Harness, prompt: number[]): Promise<Routed> {
   const target = setHeaders(r)["target-pod"] ?? "";
   const id = setHeaders(r)["x-request-id"];
   s.cancel();
-  const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
+  const line = await finishedLine(h, { requestId: id });
   return { target, line };
 }
 

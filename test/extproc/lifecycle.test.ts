@@ -4,6 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { healthClient } from "../support/health-client";
 import { CHAT_HEADERS, headers, pod, responseBody, responseHeaders, startHarness } from "./harness";
+import { finishedLine } from "./harness-probes";
 import { decide, targetOf } from "./request-phase";
 import type { ExtProcStream, Harness } from "./harness";
 
@@ -51,7 +52,7 @@ describe("load accounting", () => {
     await s.exchange(responseBody("data: {}\n\n", false));
     expect(h.server.load.totalRequests()).toBe(1);
     s.cancel();
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line["outcome"]).toBe("cancelled");
     expect(h.server.load.totalRequests()).toBe(0);
   });
@@ -62,7 +63,7 @@ describe("load accounting", () => {
     await s.exchange(responseHeaders(200));
     s.end();
     await s.status;
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line["outcome"]).toBe("cancelled");
     expect(h.server.load.totalRequests()).toBe(0);
     const completions = await h.server.metrics.registry.getSingleMetricAsString(
@@ -144,7 +145,7 @@ describe("health and shutdown", () => {
     expect(drained).toBe(false);
     s.end();
     await drain;
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line["outcome"]).toBe("success");
     expect(h.server.load.totalRequests()).toBe(0);
     h.client.close();
@@ -155,7 +156,7 @@ describe("health and shutdown", () => {
     const s = h.client.open();
     await routed(s);
     await h.server.drain(100);
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line["outcome"]).toBe("shutdown");
     expect(h.server.load.totalRequests()).toBe(0);
     expect((await s.status).code).not.toBe(0);

@@ -13,6 +13,7 @@ import {
   setHeaders,
   startHarness,
 } from "./harness";
+import { finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
@@ -90,7 +91,7 @@ describe("ext_proc modes", () => {
     expect(b1).toEqual({ response_body: {} });
     await s.exchange(responseBody(SSE.slice(cut), true));
     expect(h.server.load.totalRequests()).toBe(0);
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line).toMatchObject({
       requestId: "req-1",
       model: "m1",
@@ -199,7 +200,7 @@ describe("ext_proc modes", () => {
     expect(h.server.load.totalRequests()).toBe(1);
     s.end();
     await s.status;
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line["outcome"]).toBe("success");
     expect(h.server.load.totalRequests()).toBe(0);
   });
@@ -210,7 +211,7 @@ describe("ext_proc modes", () => {
     await s.exchange(body(chatBody()));
     await s.exchange(responseHeaders(500));
     await s.exchange(responseBody('{"error":{"message":"boom"}}', true));
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished");
+    const line = await finishedLine(h);
     expect(line).toMatchObject({ status: 500, outcome: "upstream-error" });
     expect(h.server.load.totalRequests()).toBe(0);
     s.end();

@@ -13,6 +13,7 @@ import {
   responseHeaders,
   startHarness,
 } from "./harness";
+import { finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
@@ -54,7 +55,7 @@ describe("ext_proc protocol errors", () => {
     expect(h.server.load.totalRequests()).toBe(1);
     s.send(responseBody("x", true));
     expect((await s.status).code).toBe(grpc.status.INVALID_ARGUMENT);
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["outcome"] === "error");
+    const line = await finishedLine(h, { outcome: "error" });
     expect(line["model"]).toBe("m1");
     expect(h.server.load.totalRequests()).toBe(0);
   });

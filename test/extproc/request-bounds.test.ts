@@ -5,7 +5,7 @@
  */
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import type { Harness } from "./harness";
-import { debugPods, metricValue } from "./harness-probes";
+import { debugPods, finishedLine, metricValue } from "./harness-probes";
 import {
   CHAT_HEADERS,
   body,
@@ -216,7 +216,7 @@ describe("approximate prefix index and failed requests", () => {
     await s.exchange(responseHeaders(status, {}, true));
     s.end();
     await s.status;
-    await h.log.waitFor((l) => l["msg"] === "request finished" && l["status"] === status);
+    await finishedLine(h, { status });
     return target;
   }
 

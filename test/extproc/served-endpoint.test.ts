@@ -9,7 +9,7 @@ import type { Pod } from "../../src/cluster/pod";
 import type { Metadata, ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
 import { decide, lbFields } from "./request-phase";
-import { debugPods, metricValue } from "./harness-probes";
+import { debugPods, finishedLine, metricValue } from "./harness-probes";
 import { pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
 
 const P1 = pod("p1", "127.0.0.31", ["m1"]);
@@ -73,7 +73,7 @@ async function finish(h: Harness, r: Routed, metadata?: Metadata): Promise<Recor
   await r.stream.exchange(withMetadata(responseBody("{}", true), metadata));
   r.stream.end();
   await r.stream.status;
-  return h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === r.requestId);
+  return finishedLine(h, { requestId: r.requestId });
 }
 
 async function counted(h: Harness, outcome: string): Promise<number> {
@@ -200,9 +200,7 @@ describe("served endpoint reported by the gateway", () => {
     await respond(r, servedBy(fb));
     expect(inFlight(h, fb)).toBe(1);
     r.stream.cancel();
-    const line = await h.log.waitFor(
-      (l) => l["msg"] === "request finished" && l["requestId"] === r.requestId,
-    );
+    const line = await finishedLine(h, { requestId: r.requestId });
     expect(line).toMatchObject({ pod: fb.name, outcome: "cancelled" });
     expect(h.server.load.totalRequests()).toBe(0);
     for (const p of [P1, P2, P3]) expect(h.server.load.get(p.key)).toEqual({ requests: 0, tokens: 0 });

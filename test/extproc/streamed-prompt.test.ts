@@ -6,7 +6,7 @@
  */
 import type { ProcessingRequest } from "../../src/extproc/messages";
 import { body, headers, pod, setHeaders, startHarness } from "./harness";
-import { debugPods, metricValue } from "./harness-probes";
+import { debugPods, finishedLine, metricValue } from "./harness-probes";
 import type { Harness } from "./harness";
 
 // Header values only: the harness neither scrapes nor dials its pods.
@@ -66,7 +66,7 @@ async function route(h: Harness, path: string, text: string, mode: Mode): Promis
   }
   const target = setHeaders(decision)["target-pod"] ?? "";
   s.cancel();
-  const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["requestId"] === id);
+  const line = await finishedLine(h, { requestId: id });
   return { target, line };
 }
 

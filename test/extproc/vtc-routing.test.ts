@@ -15,6 +15,7 @@ import {
   setHeaders,
   startHarness,
 } from "./harness";
+import { finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
 
 const usage = (prompt: number, completion: number): string =>
@@ -52,7 +53,7 @@ describe("vtc-basic through the server", () => {
     // estimate (a few tokens) been kept, heavy would still sit at position 0.
     expect(await conversation({ user: "heavy" })).toBe(pods[2]?.address);
     expect(await conversation({ user: "light" })).toBe(pods[0]?.address);
-    const line = await h.log.waitFor((l) => l["msg"] === "request finished" && l["strategy"] === "vtc-basic");
+    const line = await finishedLine(h, { strategy: "vtc-basic" });
     expect(line["fallbackReason"]).toBeUndefined();
   });
 
