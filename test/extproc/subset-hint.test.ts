@@ -10,6 +10,7 @@ import { createStrategyRegistry } from "../../src/routing";
 import { registerBuiltins } from "../../src/routing/strategies";
 import type { ExtProcStream, Harness } from "./harness";
 import { metricValue } from "./harness-probes";
+import { subsetHintOf as hintOf } from "./request-phase";
 import {
   CHAT_HEADERS,
   body,
@@ -41,15 +42,6 @@ const SYSTEM_OWNED = [
   "x-gateway-inference-fairness-id",
   "x-gateway-model-name-rewrite",
 ];
-
-/** Metadata holding `value` under the endpoint-picker's namespace and key. */
-function hintOf(value: ProtoValue): Metadata {
-  return {
-    filter_metadata: {
-      "envoy.lb.subset_hint": { fields: { "x-gateway-destination-endpoint-subset": value } },
-    },
-  };
-}
 
 function listOf(addresses: readonly string[]): ProtoValue {
   return { listValue: { values: addresses.map((a) => ({ stringValue: a })) } };
