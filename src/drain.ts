@@ -8,7 +8,9 @@
  * 2. then the gRPC listener closes (new connections are refused) and every open connection gets a GOAWAY (HTTP/2's
  *    "open new streams elsewhere"; behind a Service this is what moves Envoy's pinned connection to a ready replica).
  *    A request still reaching kvroute now — on a stream opened before the GOAWAY — is answered with the 503
- *    envelope (`x-error-draining`); streams already routed finish;
+ *    envelope (`x-error-draining`), and so is every request read but not yet routed (tokenizing, awaiting its
+ *    admission check or a pod with headroom: its stream's signal aborts, which drops its queued work); streams
+ *    already routed finish;
  * 3. streams still open `timeoutMs` after the listener closed are cut (recorded as `shutdown`);
  * 4. everything else closes — every disposer the start registered (`src/lifecycle.ts`), each even when another
  *    fails to.
@@ -37,7 +39,7 @@ export interface DrainDeps {
   readonly extProc: ExtProcService;
   /** Step 1: readiness off. */
   readonly readinessOff: () => void;
-  /** Step 2: from now on new requests get the 503 envelope. */
+  /** Step 2: from now on new requests, and those read but not yet routed, get the 503 envelope. */
   readonly refuseNewRequests: () => void;
   /** Step 4, once no stream is open: run every registered disposer; failures go to `onFailure`. Never rejects. */
   readonly dispose: (onFailure: CloseFailure) => Promise<void>;

@@ -98,6 +98,7 @@ export async function startKvCacheRuntime(o: KvCacheRuntimeOptions): Promise<KvC
       ...(config.tokenizersConfigPath === undefined ? {} : { configPath: config.tokenizersConfigPath }),
       workerThresholdChars: config.tokenizeWorkerThresholdChars,
       workers: config.tokenizeWorkers,
+      onWorkerCancelled: (stage) => o.metrics.tokenizeCancelled.inc({ stage }),
       // `remote` without an endpoint asks a ready server of the model itself, as AIBrix's remote tokenizer does.
       remoteEndpointFor: (model) => {
         const pod = cluster

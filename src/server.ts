@@ -199,6 +199,8 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     },
     refuseNewRequests: () => {
       refusing = true;
+      // Requests already read but not routed are refused too; routed ones finish.
+      extProc.refuseUnrouted();
     },
     dispose: (onFailure: CloseFailure) => stages.root.dispose(onFailure),
   });

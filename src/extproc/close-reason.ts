@@ -40,3 +40,28 @@ export function outcomeOfEnd(why: SessionEnd): Outcome["kind"] {
 export function unreachable(x: never): never {
   throw new Error(`unreachable: ${String(x)}`);
 }
+
+/**
+ * Why a stream's abort signal fired: its session ended (any {@link SessionEnd}), or a drain refused the request
+ * before it was routed (`draining`: the session answers it with the 503 envelope, `x-error-draining`).
+ */
+export type AbortReason = SessionEnd | "draining";
+
+/** The `reason` of an aborted stream signal: an `AbortError` that says why, in the closed set above. */
+export class StreamAborted extends Error {
+  override readonly name = "AbortError";
+
+  constructor(readonly why: AbortReason) {
+    super(`the ext_proc stream was aborted: ${why}`);
+  }
+}
+
+/** One instance per reason, built on first use: an abort per stream must not build an error (and a stack) each. */
+const ABORTED = new Map<AbortReason, StreamAborted>();
+
+/** The shared {@link StreamAborted} of `why`. */
+export function streamAborted(why: AbortReason): StreamAborted {
+  let e = ABORTED.get(why);
+  if (e === undefined) ABORTED.set(why, (e = new StreamAborted(why)));
+  return e;
+}

@@ -89,12 +89,14 @@ export type OpenedRequest =
 
 /**
  * Read a `request_headers` message. Throws `ProtocolError` for malformed headers (as read in state
- * `awaitHeaders`); every reason to refuse the request itself is returned, not thrown.
+ * `awaitHeaders`); every reason to refuse the request itself is returned, not thrown. `signal`: the stream's, asked
+ * for only when the pre-route hook starts (it is handed to the hook).
  */
 export function openRequest(
   msg: ProcessingRequest,
   deps: RequestHeadDeps,
   announced: AnnouncedModes,
+  signal?: () => AbortSignal,
 ): OpenedRequest {
   const headers = readHeaderMap(msg.request_headers?.headers, "awaitHeaders");
   const requestId = requestIdFrom(headers);
@@ -129,7 +131,9 @@ export function openRequest(
   };
   // The hook promises never to reject; the catch makes sure a stream that ends before `decide` (and so never
   // awaits this) cannot leave an unhandled rejection behind.
-  const admission = deps.admission?.beforeRoute(headers)?.catch((): PreRouteVerdict => ADMITTED_UNCHANGED);
+  const admission = deps.admission
+    ?.beforeRoute(headers, signal?.())
+    ?.catch((): PreRouteVerdict => ADMITTED_UNCHANGED);
   return {
     t: "accepted",
     head: { requestId, path, headers, startedMs: deps.now(), admission, subset, testSelection },

@@ -15,7 +15,7 @@ import type { SessionClose } from "./close-reason";
 import { readMessages } from "./message-reader";
 import type { ReadStep } from "./message-reader";
 import { createSession } from "./session";
-import type { Replies, SessionDeps } from "./session";
+import type { Replies, Session, SessionDeps } from "./session";
 
 /** Hooks the service reports to (metrics and logs). */
 export interface ServiceHooks {
@@ -36,29 +36,15 @@ export interface ExtProcService {
   idle(): Promise<void>;
   /** From now on, streams ended by a cancel are recorded as `shutdown` (set before a forced shutdown). */
   markShutdown(): void;
+  /**
+   * A drain now refuses new requests: abort the signal of every open stream whose request is not routed yet, so it
+   * is answered with the 503 envelope (and leaves the tokenizer queue, the Redis check, the headroom queue) instead
+   * of being routed while the server stops. Routed streams are untouched: they finish.
+   */
+  refuseUnrouted(): void;
 }
 
 type Call = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
-
-/**
- * The reason of every aborted stream signal, built once: `abort()` without a reason builds a `DOMException`, stack
- * trace included, per call. Nothing reads the reason; the headroom queue answers with its own error.
- */
-const STREAM_CLOSED = new DOMException("the ext_proc stream closed", "AbortError");
-
-/** A stream's abort signal, created only when a decision asks for it (most streams never abort it). */
-class StreamAbort {
-  private controller: AbortController | undefined;
-
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
-  }
-
-  /** Abort the signal, if one was handed out. Idempotent. */
-  abort(): void {
-    this.controller?.abort(STREAM_CLOSED);
-  }
-}
 
 /** Write one reply, waiting for `drain` only when the transport asks for it. */
 function write(call: Call, reply: ProcessingResponse): Promise<void> | undefined {
@@ -80,19 +66,20 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
   let open = 0;
   let shuttingDown = false;
   let idleWaiters: (() => void)[] = [];
+  const sessions = new Set<Session>();
 
   async function process(call: Call): Promise<void> {
     open += 1;
     hooks.onStreamOpen?.();
-    // Aborted when the stream is cancelled (or ends mid-decision): reaches the director, so a request parked in the
-    // headroom queue leaves it at once instead of holding this handler until its wait times out.
-    const aborter = new StreamAbort();
-    const session = createSession(sessionDeps, () => aborter.signal);
+    const session = createSession(sessionDeps);
+    sessions.add(session);
     let why: SessionClose = "client-ended";
     let status: { code: grpc.status; details: string } | undefined;
     const onCancelled = (): void => {
       why = shuttingDown ? "shutdown" : "cancelled";
-      aborter.abort();
+      // At once, not in `finally`: a decision under way (tokenizing, in the headroom queue) stops now, and the
+      // pending reply it holds resolves, so this handler is not held until the step would have ended.
+      session.abort(why);
     };
     call.on("cancelled", onCancelled);
     // A stream error after cancel is expected; without a listener it would be thrown as uncaught.
@@ -144,8 +131,7 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
       if (why === "client-ended") why = "reset";
     } finally {
       call.off("cancelled", onCancelled);
-      // Only a decision still under way can hold the signal (the headroom queue drops its listener when it settles).
-      if (session.deciding) aborter.abort();
+      sessions.delete(session);
       session.close(why);
       if (!call.destroyed && !call.writableEnded) {
         if (status) call.emit("error", status);
@@ -169,6 +155,9 @@ export function createExtProcService(sessionDeps: SessionDeps, hooks: ServiceHoo
     idle: () => (open === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
     markShutdown: () => {
       shuttingDown = true;
+    },
+    refuseUnrouted: () => {
+      for (const session of sessions) session.abort("draining");
     },
   };
 }

@@ -10,6 +10,12 @@
  *   `send_body_without_waiting_for_header_response`), the headers reply is held until the body is complete, then
  *   the held replies are sent in header → body order.
  *
+ * Cancellation: one `AbortController` per stream, created when something is first handed its signal. It aborts,
+ * with a {@link StreamAborted} reason, when the stream ends for any reason (`abort`/`close`), and when a drain
+ * refuses the request before it was routed (`abort("draining")`). The signal goes to the pre-route hook, then the
+ * router (prompt preparation, headroom queue, scoring); a decision under way is answered as soon as it aborts —
+ * nothing for a stream that ended, the 503 envelope for a drain — whatever the step it was waiting on.
+ *
  * @module
  */
 import { echoClientText } from "../client-echo";
@@ -28,9 +34,10 @@ import type { SessionDeps } from "./session-deps";
 import { openRequest } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
 import type { ResponseTracker } from "./response-phase";
-import { outcomeOfEnd } from "./close-reason";
-import type { SessionClose, SessionEnd } from "./close-reason";
+import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
+import type { AbortReason, SessionClose, SessionEnd } from "./close-reason";
 import { createResponseTracker } from "./response-phase";
+import { raceAbort } from "./race-abort";
 import {
   bodyContinue,
   bodyStreamed,
@@ -69,17 +76,33 @@ export interface Session {
   readonly ended: boolean;
   /** A decision (admission check or routing) is under way: the router may still hold the stream's signal. */
   readonly deciding: boolean;
-  /** The single cleanup: releases any held pick and reports the request once. Idempotent. */
+  /**
+   * Abort the stream's signal while its request is not routed yet (no effect once routed or closed): `draining`
+   * answers the request with the 503 envelope (at once when a decision is under way, else when its body completes);
+   * any other reason (the stream is ending) answers nothing, and `close` follows.
+   */
+  abort(why: AbortReason): void;
+  /** The single cleanup: aborts the signal, releases any held pick and reports the request once. Idempotent. */
   close(why: SessionClose): void;
 }
 
-/**
- * Create the state machine for one stream. `streamSignal` aborts when the stream closes; it is handed to the router
- * so a decision that waits (for a pod with headroom) ends with the stream. A function is called only when a
- * decision starts, so a stream refused early never creates one.
- */
-export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | (() => AbortSignal)): Session {
+/** The answer to a request a drain refused after its headers were read. */
+function draining(): RouteError {
+  return new RouteError(Code.Draining, "kvroute is shutting down");
+}
+
+/** Create the state machine for one stream. */
+export function createSession(deps: SessionDeps): Session {
   let state: State = { t: "awaitHeaders" };
+  // Created when the hook or the router first asks for the signal: most streams never abort it, and a stream
+  // refused early never creates one.
+  let controller: AbortController | undefined;
+  const signal = (): AbortSignal => (controller ??= new AbortController()).signal;
+  /** Why the signal aborted, if it did. */
+  const abortedWhy = (): AbortReason | undefined => {
+    const reason: unknown = controller?.signal.reason;
+    return reason instanceof StreamAborted ? reason.why : undefined;
+  };
   let protocolBodyMode: BodySendMode | undefined;
   let protocolResponseMode: BodySendMode | undefined;
   let sendWithoutWaiting: boolean | undefined;
@@ -93,7 +116,19 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     deps.hooks.onError?.(err.code, requestId, err);
     if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
     state = { t: "closed", why: "immediate-response" };
+    controller?.abort(streamAborted("immediate-response"));
     return [immediateResponseFor(err, requestId)];
+  }
+
+  /** `pending`, or at once when the signal aborts first: the 503 envelope for a drain, nothing for a stream that ended. */
+  function untilAborted(
+    pending: Promise<ProcessingResponse[]>,
+    requestId: string,
+  ): Promise<ProcessingResponse[]> {
+    // What `pending` settles to later finds the session closed (or aborted) and gives back what it holds.
+    return raceAbort(pending, signal(), () =>
+      abortedWhy() === "draining" && state.t !== "closed" ? fail(draining(), requestId) : [],
+    );
   }
 
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {
@@ -102,6 +137,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
       msg,
       { ...deps, conformanceTestMode: deps.options.conformanceTestMode === true },
       { requestBodyMode: protocolBodyMode, sendWithoutWaiting },
+      signal,
     );
     if (opened.t === "refused") {
       if (opened.subsetOutcome !== undefined) deps.hooks.onSubsetHint?.(opened.subsetOutcome);
@@ -178,14 +214,18 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
    */
   function decide(s: Extract<State, { t: "awaitBody" }>, byTrailers: boolean): Replies {
     const { head } = s;
+    // A drain refused it while its body arrived.
+    if (abortedWhy() === "draining") return fail(draining(), head.requestId);
     if (head.admission === undefined) return route(s, byTrailers, undefined);
     state = { t: "deciding", head };
-    return head.admission.then((verdict) => {
-      // The stream ended while the hook answered: nothing was reserved yet, so there is nothing to give back.
-      if (state.t === "closed") return [];
+    const routed = head.admission.then((verdict) => {
+      // The stream ended (or was drained) while the hook answered: its verdict is ignored, nothing is routed, and
+      // nothing was reserved yet, so there is nothing to give back.
+      if (state.t === "closed" || controller?.signal.aborted === true) return [];
       if (verdict.t === "rejected") return fail(verdict.error, head.requestId);
       return route(s, byTrailers, verdict.admitted);
     });
+    return untilAborted(routed, head.requestId);
   }
 
   /**
@@ -199,7 +239,6 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
   ): Replies {
     const { head } = s;
     const t0 = deps.now();
-    const signal = typeof streamSignal === "function" ? streamSignal() : streamSignal;
     const body = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.bytes);
     let request: InferenceRequest;
     let picked: Pick | Promise<Pick>;
@@ -213,7 +252,7 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
         request,
         headers: head.headers,
         strategyHeader: strategyHeaderOf(head.headers, deps.options.allowStrategyHeader, deps.hooks),
-        ...(signal === undefined ? {} : { signal }),
+        signal: signal(),
         ...(streamed === undefined ? {} : { streamed }),
         ...(head.subset === undefined ? {} : { subset: head.subset }),
         ...(head.testSelection === undefined ? {} : { testSelection: head.testSelection }),
@@ -223,11 +262,13 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     }
     if (!(picked instanceof Promise)) return decided(s, byTrailers, request, body, picked, t0, admitted);
     state = { t: "deciding", head };
-    return picked.then(
+    const answered = picked.then(
       (pick) => decided(s, byTrailers, request, body, pick, t0, admitted),
-      // Aborted: the stream is gone (the rejection only says the request left the headroom queue); no reply.
-      (e: unknown) => (state.t === "closed" || signal?.aborted === true ? [] : fail(e, head.requestId)),
+      // Aborted: the rejection only says the request left the queue or was never scored; `untilAborted` answered.
+      (e: unknown) =>
+        state.t === "closed" || controller?.signal.aborted === true ? [] : fail(e, head.requestId),
     );
+    return untilAborted(answered, head.requestId);
   }
 
   function decided(
@@ -240,9 +281,10 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     admitted: Admitted | undefined,
   ): ProcessingResponse[] {
     const { head, plan } = s;
-    if (state.t === "closed") {
-      // The stream ended while the prompt was being prepared: give the slot straight back.
-      if (pick.t !== "none") pick.release({ kind: outcomeOfEnd(state.why) });
+    if (state.t === "closed" || controller?.signal.aborted === true) {
+      // The stream ended (or was drained) while the prompt was being prepared: give the slot straight back.
+      const why: SessionEnd = state.t === "closed" ? state.why : "cancelled";
+      if (pick.t !== "none") pick.release({ kind: outcomeOfEnd(why) });
       return [];
     }
     // With a subset, no pick means no ready pod of the model in it: the gateway's hint is what failed.
@@ -366,7 +408,15 @@ export function createSession(deps: SessionDeps, streamSignal?: AbortSignal | ((
     get deciding() {
       return state.t === "deciding";
     },
+    abort(why) {
+      if (state.t === "responding" || state.t === "closed") return;
+      // A drain refuses a request whose headers are not in yet by the flag checked at headers: nothing to abort.
+      if (why === "draining" && state.t === "awaitHeaders") return;
+      const c = (controller ??= new AbortController());
+      if (!c.signal.aborted) c.abort(streamAborted(why));
+    },
     close(why) {
+      controller?.abort(streamAborted(why));
       buffered.release();
       if (state.t === "responding") state.tracker.close(why);
       if (state.t !== "closed") state = { t: "closed", why };

@@ -96,6 +96,8 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
   readonly prefixForgotten: Counter;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
   readonly tokenizerUnavailable: Counter<"reason">;
+  /** Tokenizer worker jobs cancelled by their stream's signal, by stage (`queued` dropped, `running` discarded). */
+  readonly tokenizeCancelled: Counter<"stage">;
   /** Streamed bodies whose prompt was hashed as it arrived, by `StreamedOutcome` (used, or why not). */
   readonly promptStreamed: Counter<"outcome">;
   /**
@@ -254,6 +256,14 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",
       labelNames: ["reason"],
+      registers,
+    }),
+    tokenizeCancelled: new Counter({
+      name: "kvroute_tokenize_cancelled_total",
+      help:
+        "Tokenizer worker jobs whose stream ended (or was drained) before they finished, by stage: queued (dropped " +
+        "before a worker started it), running (the worker finished it; the answer was discarded).",
+      labelNames: ["stage"],
       registers,
     }),
     promptStreamed: new Counter({

@@ -66,12 +66,15 @@ function ownTokens(request: InferenceRequest): Uint32Array | undefined {
 
 /**
  * Prepares a request's prompt in `context`. `streamed`: the prompt as read and hashed while a streamed body
- * arrived; used instead of the tokenizer when it is exactly the parsed request's (`streamed-adopt.ts`).
+ * arrived; used instead of the tokenizer when it is exactly the parsed request's (`streamed-adopt.ts`). `signal`:
+ * the request's stream; once it aborts, a tokenizer job still queued is dropped and the promise resolves at once
+ * with a prompt without tokens (reason `aborted`, not counted as unavailable: the request is not routed).
  */
 export type PreparePrompt = (
   request: InferenceRequest,
   context: string,
   streamed?: StreamedPrompt,
+  signal?: AbortSignal,
 ) => Promise<PreparedPrompt>;
 
 /** Build the preparer the director calls for plans that read `"prefix"`. */
@@ -122,7 +125,14 @@ export function createPromptPreparer(o: PromptPreparerOptions): PreparePrompt {
     };
   };
 
-  const failed = (e: unknown, context: string, isCharacter: boolean): PreparedPrompt => {
+  const failed = (
+    e: unknown,
+    context: string,
+    isCharacter: boolean,
+    signal: AbortSignal | undefined,
+  ): PreparedPrompt => {
+    // The stream went away: nothing is routed with this prompt, so it is no tokenizer failure to count.
+    if (signal?.aborted === true) return prepared(undefined, context, isCharacter, "aborted");
     const reason = (e as { reason?: unknown }).reason;
     const r = typeof reason === "string" ? reason : "tokenizer-failed";
     o.onUnavailable?.(r);
@@ -159,7 +169,7 @@ export function createPromptPreparer(o: PromptPreparerOptions): PreparePrompt {
       : undefined;
   };
 
-  return async (request, context, streamed) => {
+  return async (request, context, streamed, signal) => {
     const ready = streamed && adopted(streamed, request, context);
     if (ready) return ready;
     const offLoop = o.keysOffLoop;
@@ -168,7 +178,7 @@ export function createPromptPreparer(o: PromptPreparerOptions): PreparePrompt {
       ((): KeyPlan => planFor(request.model, context, offLoop.seed, offLoop.engineBlockSizes(request.model)));
     const given = ownTokens(request);
     if (given) {
-      const done = plan && o.tokenizers.keysOffLoop?.(given, plan);
+      const done = plan && o.tokenizers.keysOffLoop?.(given, plan, signal);
       if (done === undefined) return prepared(given, context, false);
       try {
         const r = await done;
@@ -188,15 +198,15 @@ export function createPromptPreparer(o: PromptPreparerOptions): PreparePrompt {
       let r: TokenizedPrompt;
       if (plan && tokenizer.prepare) {
         const input: PromptInput = chat ? { t: "chat", messages: chat } : { t: "text", text };
-        r = await tokenizer.prepare(input, plan);
+        r = await tokenizer.prepare(input, plan, signal);
       } else if (chat && tokenizer.encodeChat) {
-        r = { tokens: await tokenizer.encodeChat(chat) };
+        r = { tokens: await tokenizer.encodeChat(chat, signal) };
       } else {
-        r = { tokens: await tokenizer.encode(text) };
+        r = { tokens: await tokenizer.encode(text, signal) };
       }
       return prepared(r.tokens, context, isCharacter, undefined, r.keys);
     } catch (e) {
-      return failed(e, context, isCharacter);
+      return failed(e, context, isCharacter, signal);
     }
   };
 }

@@ -79,6 +79,7 @@ export interface DirectorOptions {
     request: InferenceRequest,
     context: string,
     streamed?: StreamedPrompt,
+    signal?: AbortSignal,
   ) => Promise<PreparedPrompt>;
   /** Monotonic clock in ms for strategy timings. Default `performance.now`. */
   readonly nowMs?: () => number;
@@ -105,7 +106,11 @@ export interface RouteInput {
   readonly headers: HeaderView;
   /** Value of the `routing-strategy` request header, if any. Trimmed; empty counts as absent. */
   readonly strategyHeader: string | undefined;
-  /** Aborts when the request's stream closes: a request waiting for headroom then leaves the queue at once. */
+  /**
+   * Aborts when the request's stream ends or a drain refuses it before it was routed: a queued tokenizer job is
+   * dropped, a request waiting for headroom leaves the queue at once, and nothing is scored or reserved after it
+   * (the promise rejects with `aborted()`).
+   */
   readonly signal?: AbortSignal;
   /** The prompt as hashed while a streamed body arrived; handed to `preparePrompt`, which checks it. */
   readonly streamed?: StreamedPrompt;
@@ -137,6 +142,7 @@ export interface Director {
    * the answer is a promise. The pick and its reservation still happen in one synchronous step after preparation.
    * When a strategy answers `wait` and a headroom queue is configured, the promise settles once a release makes
    * room (a pick), or rejects with the queue's `RouteError` (full: 429, timed out: 503, `input.signal` aborted).
+   * Once `input.signal` aborts, no strategy runs and no load is reserved: the promise rejects (`Code.Unavailable`).
    * When the model's config profile sets `requestsPerSecond` and `modelRateLimit` is configured, the request is
    * first counted against the model's window: over the limit rejects with `Code.RateLimited`
    * (`x-error-model-rps-exceeded: true`) before anything is picked.
@@ -155,6 +161,11 @@ const NOT_PREPARED: PreparedPrompt = {
   unavailableReason: "not-prepared",
   keys: () => new BigUint64Array(0),
 };
+
+/** The rejection of a decision whose `signal` aborted before its pick (nobody reads it: the stream is gone). */
+function aborted(): RouteError {
+  return new RouteError(Code.Unavailable, "the request's stream ended before it was routed");
+}
 
 /** The error for a model no pod serves, as AIBrix words it. */
 function unknownModel(model: string): RouteError {
@@ -266,6 +277,8 @@ export function createDirector(options: DirectorOptions): Director {
     if (matched !== undefined) observer.onTestSelection?.(matched ? "narrowed" : "unmatched");
 
     const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
+      // Checked in the same synchronous step as the pick and its reservation: an aborted stream never holds load.
+      if (signal?.aborted === true) throw aborted();
       const named = narrowToSelection(pods, testSelection).pods;
       const ready = named.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
@@ -306,7 +319,7 @@ export function createDirector(options: DirectorOptions): Director {
     if (!needsPrompt || preparePrompt === undefined) return settle(NOT_PREPARED, all);
     const context = promptContext(all, request.model);
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
-    return preparePrompt(request, context, streamed).then((prompt) =>
+    return preparePrompt(request, context, streamed, signal).then((prompt) =>
       settle(prompt, podsForModel(cluster(), request.model) ?? []),
     );
   }

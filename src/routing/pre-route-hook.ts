@@ -43,7 +43,12 @@ export interface PreRouteHook {
   /**
    * Start the check for a request whose headers (lower-case names) are these. Undefined: nothing to check for this
    * request. The promise must resolve, never reject (a failure inside the hook is the hook's to decide: fail open
-   * or refuse).
+   * or refuse). `signal` aborts when the request's stream ends (or a drain refuses it) first: the session then
+   * ignores the verdict and routes nothing, so the hook may skip what is left of its work (I/O already in flight
+   * cannot always be cancelled: ioredis has no per-command abort).
    */
-  beforeRoute(headers: ReadonlyMap<string, string>): Promise<PreRouteVerdict> | undefined;
+  beforeRoute(
+    headers: ReadonlyMap<string, string>,
+    signal?: AbortSignal,
+  ): Promise<PreRouteVerdict> | undefined;
 }

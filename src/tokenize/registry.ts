@@ -58,6 +58,8 @@ export interface TokenizerRegistryOptions {
   readonly remoteConcurrency?: number;
   /** Receives load decisions (which HF encoder is used and why). */
   readonly log?: EncoderLog;
+  /** A worker job's signal aborted (see `WorkerPoolOptions.onCancelled`); for metrics. */
+  readonly onWorkerCancelled?: (stage: "queued" | "running") => void;
 }
 
 /** The registry, with its pool exposed for metrics. */
@@ -86,7 +88,14 @@ export function createTokenizerRegistry(options: TokenizerRegistryOptions): Loca
   const cheap = Math.max(threshold, options.cheapInlineMax ?? CHEAP_INLINE_MAX);
   const thresholdFor = (spec: LocalSpec): number => (spec.type === "character" ? cheap : threshold);
   const workers = options.workers ?? 2;
-  const pool = workers > 0 ? new WorkerPool({ workers, maxQueue: options.workerQueue ?? 1024 }) : undefined;
+  const pool =
+    workers > 0
+      ? new WorkerPool({
+          workers,
+          maxQueue: options.workerQueue ?? 1024,
+          ...(options.onWorkerCancelled ? { onCancelled: options.onWorkerCancelled } : {}),
+        })
+      : undefined;
   const encoders = new Map<string, SyncEncoder>();
   const tokenizers = new Map<string, Tokenizer>();
   /** Models whose tokenizer failed to load: not retried per request (a load blocks the loop for seconds). */

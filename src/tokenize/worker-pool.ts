@@ -1,6 +1,8 @@
 /**
  * A `worker_threads` pool that encodes long prompts — and hashes their block keys — off the event loop. Bounded
- * queue (`queue-full` at the bound), cancellation of queued jobs by `AbortSignal`, encoders preloaded in every
+ * queue (`queue-full` at the bound), cancellation by `AbortSignal` (a queued job is dropped before any worker starts
+ * it; a job already running finishes in its worker — a thread cannot be interrupted mid-encode — and its answer is
+ * discarded), encoders preloaded in every
  * worker at start-up ({@link WorkerPool.preload}) or else loaded on first use, and restart of a worker that crashes
  * (its in-flight job is rejected with `worker-crash`).
  *
@@ -23,6 +25,11 @@ export interface WorkerPoolOptions {
   readonly workers?: number;
   /** Jobs waiting for a worker, at most. Default 1024. */
   readonly maxQueue?: number;
+  /**
+   * A job's signal aborted: `queued`, it was dropped before a worker started it; `running`, its worker finishes it
+   * and the answer is discarded.
+   */
+  readonly onCancelled?: (stage: "queued" | "running") => void;
 }
 
 /** Counters for metrics and tests. */
@@ -32,6 +39,10 @@ export interface WorkerPoolStats {
   readonly completed: number;
   readonly rejectedQueueFull: number;
   readonly crashes: number;
+  /** Jobs whose signal aborted while queued: dropped, never handed to a worker. */
+  readonly cancelledQueued: number;
+  /** Jobs whose signal aborted while a worker ran them: the answer, when it came, was discarded. */
+  readonly cancelledRunning: number;
   readonly queued: number;
   readonly inFlight: number;
 }
@@ -42,6 +53,8 @@ interface Job {
   readonly reject: (err: Error) => void;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: () => void;
+  /** Its signal aborted: its promise is settled already, and a late answer is discarded. */
+  cancelled: boolean;
 }
 
 interface Slot {
@@ -70,11 +83,20 @@ export class WorkerPool {
   private closed = false;
   /** What `preload` asked for: a replacement worker loads it before taking requests. */
   private preloadSpecs: readonly LocalSpec[] = [];
-  private counters = { dispatched: 0, completed: 0, rejectedQueueFull: 0, crashes: 0 };
+  private counters = {
+    dispatched: 0,
+    completed: 0,
+    rejectedQueueFull: 0,
+    crashes: 0,
+    cancelledQueued: 0,
+    cancelledRunning: 0,
+  };
+  private readonly onCancelled: ((stage: "queued" | "running") => void) | undefined;
 
   constructor(options: WorkerPoolOptions = {}) {
     this.size = Math.max(1, options.workers ?? 2);
     this.maxQueue = Math.max(0, options.maxQueue ?? 1024);
+    this.onCancelled = options.onCancelled;
   }
 
   /** Encode `text` with the encoder of `spec` in a worker. */
@@ -164,6 +186,7 @@ export class WorkerPool {
         reject,
         signal,
         onAbort: () => this.abort(job),
+        cancelled: false,
       };
       signal?.addEventListener("abort", job.onAbort, { once: true });
       if (idle !== undefined) this.dispatch(idle, job);
@@ -207,7 +230,9 @@ export class WorkerPool {
     slot.job = undefined;
     if (job !== undefined && job.req.id === res.id) {
       this.counters.completed++;
-      if (res.ok) this.settle(job, undefined, res);
+      if (job.cancelled) {
+        // Aborted while this worker ran it: its promise was settled then; the answer goes nowhere.
+      } else if (res.ok) this.settle(job, undefined, res);
       else if (res.stage === "render") this.settle(job, new Error(res.error));
       else this.settle(job, new TokenizeError("worker-error", res.error));
     }
@@ -241,10 +266,19 @@ export class WorkerPool {
   }
 
   private abort(job: Job): void {
+    job.cancelled = true;
     const queued = this.queue.indexOf(job);
-    if (queued >= 0) this.queue.splice(queued, 1);
-    // An in-flight job keeps its worker busy until it finishes; only its promise settles now.
+    const stage = queued >= 0 ? "queued" : "running";
+    if (queued >= 0) {
+      // Dropped before any worker saw it.
+      this.queue.splice(queued, 1);
+      this.counters.cancelledQueued++;
+    } else {
+      // An in-flight job keeps its worker busy until it finishes; only its promise settles now.
+      this.counters.cancelledRunning++;
+    }
     this.settle(job, new TokenizeError("aborted"));
+    this.onCancelled?.(stage);
   }
 
   private settle(job: Job, err: Error | undefined, answer?: Answer): void {

@@ -39,7 +39,7 @@ export interface AdmissionObserver {
 /** What the session (as its pre-route hook) and the completion hook use. */
 export interface UserAdmission extends PreRouteHook {
   /** Look the user up and count the request (RPM). Resolves, never rejects. */
-  begin(userName: string): Promise<Admission>;
+  begin(userName: string, signal?: AbortSignal): Promise<Admission>;
   /**
    * Add `totalTokens` to the user's TPM window, fire-and-forget: the caller never waits for Redis, so a slow or
    * absent Redis cannot delay or fail a response. `userName` is the counter name (the record's `name`).
@@ -119,8 +119,11 @@ export function createUserAdmission(opts: UserAdmissionOptions): UserAdmission {
       : { t: "rejected", error: toRouteError(d) };
   };
 
-  async function check(userName: string): Promise<Admission> {
+  async function check(userName: string, signal: AbortSignal | undefined): Promise<Admission> {
     const found = await limits.lookup(userName);
+    // The stream went away while Redis answered (ioredis cannot abort a command in flight): its request is never
+    // routed, so it must not be counted against the user's RPM either; nothing reads this answer.
+    if (signal?.aborted === true) return { t: "unchecked", reason: "internal" };
     switch (found.t) {
       case "unavailable":
         return unchecked(found.reason);
@@ -145,16 +148,16 @@ export function createUserAdmission(opts: UserAdmissionOptions): UserAdmission {
     }
   }
 
-  const begin = (userName: string): Promise<Admission> =>
+  const begin = (userName: string, signal?: AbortSignal): Promise<Admission> =>
     // `UserLimits` promises never to reject; the catch keeps that a guarantee of this interface even if it did.
-    check(userName).catch(() => unchecked("internal"));
+    check(userName, signal).catch(() => unchecked("internal"));
   return {
     begin,
-    beforeRoute(headers) {
+    beforeRoute(headers, signal) {
       // The `user` header names the record; without one there is nothing to limit (AIBrix's behaviour).
       const userName = headers.get("user")?.trim();
       if (!userName) return undefined;
-      return begin(userName).then((admission) => verdictOf(admission, userName));
+      return begin(userName, signal).then((admission) => verdictOf(admission, userName));
     },
     charge(userName, totalTokens) {
       // chargeTokens reads only the record's name: the limits are not needed to add to a counter.
