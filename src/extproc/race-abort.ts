@@ -7,13 +7,22 @@
  */
 
 /**
- * `pending`'s outcome, or `onAborted()` if `signal` aborts first (at once when it already has). The listener is
- * removed when `pending` settles, so a long-lived signal gathers none.
+ * `pending`'s outcome, or `onAborted()` if `signal` aborts first (at once when it already has) — unless that is
+ * `undefined`: the abort is one `pending` answers itself (the session aborts its own signal as it answers), so its
+ * outcome is still the one. The listener is removed when `pending` settles, so a long-lived signal gathers none.
  */
-export function raceAbort<T>(pending: Promise<T>, signal: AbortSignal, onAborted: () => T): Promise<T> {
-  if (signal.aborted) return Promise.resolve(onAborted());
+export function raceAbort<T>(
+  pending: Promise<T>,
+  signal: AbortSignal,
+  onAborted: () => T | undefined,
+): Promise<T> {
+  const now = signal.aborted ? onAborted() : undefined;
+  if (now !== undefined) return Promise.resolve(now);
   return new Promise<T>((resolve, reject) => {
-    const listener = (): void => resolve(onAborted());
+    const listener = (): void => {
+      const answer = onAborted();
+      if (answer !== undefined) resolve(answer);
+    };
     signal.addEventListener("abort", listener, { once: true });
     pending.then(
       (r) => {

@@ -120,15 +120,20 @@ export function createSession(deps: SessionDeps): Session {
     return [immediateResponseFor(err, requestId)];
   }
 
-  /** `pending`, or at once when the signal aborts first: the 503 envelope for a drain, nothing for a stream that ended. */
+  /**
+   * `pending`, or at once when the signal aborts first: the 503 envelope for a drain, nothing for a stream that
+   * ended. An abort by an immediate response is this session answering through `pending` itself: keep waiting.
+   */
   function untilAborted(
     pending: Promise<ProcessingResponse[]>,
     requestId: string,
   ): Promise<ProcessingResponse[]> {
     // What `pending` settles to later finds the session closed (or aborted) and gives back what it holds.
-    return raceAbort(pending, signal(), () =>
-      abortedWhy() === "draining" && state.t !== "closed" ? fail(draining(), requestId) : [],
-    );
+    return raceAbort(pending, signal(), () => {
+      const why = abortedWhy();
+      if (why === "immediate-response") return undefined;
+      return why === "draining" && state.t !== "closed" ? fail(draining(), requestId) : [];
+    });
   }
 
   function onRequestHeaders(msg: ProcessingRequest): ProcessingResponse[] {

@@ -10,7 +10,7 @@ import type { Registry } from "prom-client";
 
 /** The Redis-feature handles (part of `Metrics`). */
 export interface RedisFeatureMetrics {
-  /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable). */
+  /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable, cancelled). */
   readonly userLimitChecks: Counter<"outcome">;
   /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
   readonly userTpmCharges: Counter<"outcome">;
@@ -33,7 +33,9 @@ export function createRedisFeatureMetrics(registry: Registry): RedisFeatureMetri
   return {
     userLimitChecks: new Counter({
       name: "kvroute_user_limit_checks_total",
-      help: "Per-user RPM/TPM checks by outcome (unavailable: Redis could not decide, the request went through).",
+      help:
+        "Per-user RPM/TPM checks by outcome (unavailable: Redis could not decide, the request went through; " +
+        "cancelled: the stream ended during the check, nothing was counted or routed).",
       labelNames: ["outcome"],
       registers,
     }),

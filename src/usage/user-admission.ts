@@ -15,8 +15,12 @@ import type { PreRouteHook, PreRouteVerdict } from "../routing";
 import { limitError } from "./user-limits";
 import type { LimitErrorDescriptor, UserLimits, UserLimitsFailure, UserRecord } from "./user-limits";
 
-/** How one admission check ended, as counted (`kvroute_user_limit_checks_total{outcome}`). */
-export type AdmissionOutcome = "allowed" | "rpm_exceeded" | "tpm_exceeded" | "unknown_user" | "unavailable";
+/**
+ * How one admission check ended, as counted (`kvroute_user_limit_checks_total{outcome}`). `cancelled`: the stream
+ * ended (or was drained) while the user's record was read; the request is neither counted nor routed.
+ */
+export type AdmissionOutcome =
+  "allowed" | "rpm_exceeded" | "tpm_exceeded" | "unknown_user" | "unavailable" | "cancelled";
 
 /** How one TPM charge ended (`kvroute_user_tpm_charges_total{outcome}`). */
 export type ChargeOutcome = "ok" | "unavailable" | "bad_tokens";
@@ -123,7 +127,10 @@ export function createUserAdmission(opts: UserAdmissionOptions): UserAdmission {
     const found = await limits.lookup(userName);
     // The stream went away while Redis answered (ioredis cannot abort a command in flight): its request is never
     // routed, so it must not be counted against the user's RPM either; nothing reads this answer.
-    if (signal?.aborted === true) return { t: "unchecked", reason: "internal" };
+    if (signal?.aborted === true) {
+      observer?.onCheck?.("cancelled");
+      return { t: "unchecked", reason: "internal" };
+    }
     switch (found.t) {
       case "unavailable":
         return unchecked(found.reason);
