@@ -24,7 +24,7 @@ import type { PromptStream } from "./prefix";
 import { createSpeculativeIndex, withSpeculation } from "./prefix";
 import type { PrefixDeps } from "./routing";
 import { createTokenizerRegistry } from "./tokenize";
-import type { TokenizerPreload } from "./tokenize";
+import type { TokenizerPreload, WorkerPool } from "./tokenize";
 
 /**
  * Bounds of the speculative index. Entries live only `--prefix-speculative-ttl-ms`, so these are reached only by
@@ -46,6 +46,8 @@ export interface KvCacheRuntime {
   streamPrompt(path: string): PromptStream | undefined;
   /** `/debug/state` facts of one pod. */
   podDetails(podKey: string): Record<string, unknown>;
+  /** The tokenizer worker pool (absent with no workers). */
+  readonly tokenizerPool: WorkerPool | undefined;
   /** Whether the workers have loaded every configured tokenizer (or failed, or the bound passed): readiness. */
   tokenizersLoaded(): boolean;
   /** Settles when `tokenizersLoaded()` turns true. Never rejects. */
@@ -329,6 +331,7 @@ function startSubscriptions(
   return {
     deps,
     preparePrompt,
+    tokenizerPool: tokenizers.pool,
     streamPrompt: config.prefixStreamedPrompt ? streamPrompt : () => undefined,
     podDetails(key) {
       const status = kv.status(key);

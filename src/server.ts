@@ -24,6 +24,7 @@ import { DisposerStack } from "./lifecycle";
 import type { RegisterPiece } from "./lifecycle";
 import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
+import type { WorkerPool } from "./tokenize";
 import { createPodDebugState } from "./pod-debug-state";
 import type { HeadroomQueue } from "./routing";
 import { createServerExtProc } from "./server-extproc";
@@ -79,6 +80,8 @@ export interface KvrouteServer {
   /** Passive health (outlier detection) and its per-pod facts. */
   readonly passiveHealth: HealthRuntime;
   readonly extProc: ExtProcService;
+  /** The tokenizer worker pool (absent with no workers); for tests and debugging. */
+  readonly tokenizerPool: WorkerPool | undefined;
   /** Pods loaded and not draining. */
   isReady(): boolean;
   /**
@@ -217,6 +220,7 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     usage: runtimes.usage,
     headroomQueue: runtimes.headroomQueue,
     extProc,
+    tokenizerPool: kvCache.tokenizerPool,
     isReady,
     drain: (plan) => drain.run(typeof plan === "number" ? { delayMs: 0, timeoutMs: plan } : plan),
     hurryDrain: () => drain.hurry(),

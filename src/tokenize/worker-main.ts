@@ -103,6 +103,9 @@ async function handle(req: WorkerRequest): Promise<WorkerResponse> {
       case "load":
         await xxh;
         return { id: req.id, ok: true, loaded: load(req.specs) };
+      case "hold":
+        Atomics.wait(new Int32Array(req.gate), 0, 0);
+        return { id: req.id, ok: true, ids: new Uint32Array(0) };
     }
   } catch (err) {
     return { id: req.id, ok: false, error: short(err, "encode failed") };

@@ -144,6 +144,22 @@ export class WorkerPool {
     return idsOf(await this.submit((id) => ({ kind: "crash", id }), undefined));
   }
 
+  /**
+   * Test hook: a job that blocks the worker taking it until `release()` — a busy pool whose jobs behind it stay
+   * queued for as long as a test needs, with no timing involved. `done` settles when the worker answered.
+   */
+  holdOneForTest(): { release(): void; done: Promise<unknown> } {
+    const gate = new SharedArrayBuffer(4);
+    const done = this.submit((id) => ({ kind: "hold", id, gate }), undefined);
+    return {
+      release: () => {
+        Atomics.store(new Int32Array(gate), 0, 1);
+        Atomics.notify(new Int32Array(gate), 0);
+      },
+      done,
+    };
+  }
+
   /** Counters. */
   stats(): WorkerPoolStats {
     return {

@@ -24,7 +24,9 @@ export type WorkerRequest =
     }
   /** Load these encoders now (start-up), so no request waits for a load. */
   | { readonly kind: "load"; readonly id: number; readonly specs: readonly LocalSpec[] }
-  | { readonly kind: "crash"; readonly id: number };
+  | { readonly kind: "crash"; readonly id: number }
+  /** Tests: block the worker (`Atomics.wait`) until `gate[0]` is set non-zero, then answer no ids. */
+  | { readonly kind: "hold"; readonly id: number; readonly gate: SharedArrayBuffer };
 
 /** How loading one spec went in one worker. */
 export interface LoadOutcome {
