@@ -3,36 +3,18 @@
  * (so rotations reach kvroute) and named by the TLS env vars, the self-signed flag, the probes moved to the
  * plaintext health port, and the combinations refused at render time.
  */
-import { execFile, execFileSync } from "node:child_process";
-import path from "node:path";
-import { promisify } from "node:util";
-import { parseAllDocuments } from "yaml";
+import { renderChart } from "./helm-render";
+import type { Obj } from "./helm-render";
 import { k8sObjectErrors } from "./k8s-shapes";
 import type { K8sObject } from "./k8s-shapes";
 
-type Obj = Record<string, unknown>;
 interface EnvVar {
   name: string;
   value?: string;
 }
 
-const ROOT = path.resolve(__dirname, "../..");
-const CHART = path.join(ROOT, "charts/kvroute");
-const run = promisify(execFile);
-const helm = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), "--path"], {
-  encoding: "utf8",
-}).trim();
-const helmEnv = { ...process.env, HELM_CACHE_HOME: path.join(path.dirname(helm), "cache") };
-
-/** Every rendered object. */
-async function renderAll(...args: string[]): Promise<Obj[]> {
-  const { stdout } = await run(helm, ["template", "r1", CHART, "--namespace", "llm", ...args], {
-    env: helmEnv,
-  });
-  return parseAllDocuments(stdout)
-    .map((d) => d.toJS() as Obj | null)
-    .filter((o): o is Obj => o !== null);
-}
+/** `helm template` (helm 4) → the rendered objects. */
+const renderAll = (...args: string[]): Promise<Obj[]> => renderChart(args);
 
 /** The rendered Deployment's pod spec. */
 async function podSpec(...args: string[]): Promise<Obj> {

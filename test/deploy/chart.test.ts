@@ -3,42 +3,25 @@
  * object: ports, probes, security, RBAC, env, optional objects, the gateway wiring (checked against Envoy's protos),
  * and that every row of kvroute's settings table is reachable and documented in the chart.
  */
-import { execFile, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
-import { parse, parseAllDocuments } from "yaml";
+import { parse } from "yaml";
 import { createGrpcHealth } from "../../src/admin/grpc-health";
 import type { Setting } from "../../src/config/settings";
 import { SETTING_KEYS, SETTINGS } from "../../src/config/settings";
 import { envoyProtoChecker } from "./envoy-proto-check";
 import { gracefulCloseSetting } from "./envoy-runtime";
+import { CHART, renderChart } from "./helm-render";
+import type { Obj } from "./helm-render";
 
-type Obj = Record<string, unknown>;
 interface EnvVar {
   name: string;
   value?: string;
   valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
 }
 
-const ROOT = path.resolve(__dirname, "../..");
-const CHART = path.join(ROOT, "charts/kvroute");
-const run = promisify(execFile);
-const helm = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), "--path"], {
-  encoding: "utf8",
-}).trim();
-const helmEnv = { ...process.env, HELM_CACHE_HOME: path.join(path.dirname(helm), "cache") };
-
-/** `helm template` → the rendered objects. */
-async function render(...args: string[]): Promise<Obj[]> {
-  const { stdout } = await run(helm, ["template", "r1", CHART, "--namespace", "llm", ...args], {
-    env: helmEnv,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return parseAllDocuments(stdout)
-    .map((d) => d.toJS() as Obj | null)
-    .filter((o): o is Obj => o !== null);
-}
+/** `helm template` (helm 4) → the rendered objects. */
+const render = (...args: string[]): Promise<Obj[]> => renderChart(args);
 
 async function renderError(...args: string[]): Promise<string> {
   try {

@@ -15,12 +15,19 @@ export const ROOT = path.resolve(__dirname, "../..");
 export const CHART = path.join(ROOT, "charts/kvroute");
 const run = promisify(execFile);
 
-/** The path of the packaged helm of that major (extracted on first use). */
+const helmPaths = new Map<HelmMajor, string>();
+
+/** The path of the packaged helm of that major (extracted on first use; asked of scripts/helm.mjs once per file). */
 export function helmPath(major: HelmMajor): string {
-  const args = major === 3 ? ["--helm3", "--path"] : ["--path"];
-  return execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), ...args], {
-    encoding: "utf8",
-  }).trim();
+  let bin = helmPaths.get(major);
+  if (bin === undefined) {
+    const args = major === 3 ? ["--helm3", "--path"] : ["--path"];
+    bin = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), ...args], {
+      encoding: "utf8",
+    }).trim();
+    helmPaths.set(major, bin);
+  }
+  return bin;
 }
 
 /** Runs helm with its cache/config/data beside the binary, never under $HOME. */
