@@ -4,9 +4,9 @@
  * port + rank, stamping its rank on every batch as vLLM does. Blocks one rank reports route the prompt to that
  * rank's address and never count for the other; a batch stamped with the wrong rank is dropped and counted.
  */
-import { encode } from "@msgpack/msgpack";
 import { parseEndpointsFile } from "../../src/cluster/discovery/endpoints-file";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
+import { encodeTestBatch } from "../support/vllm-kv-batch";
 import { body, headers, setHeaders, startHarness } from "./harness";
 import { debugPods, finishedLine } from "./harness-probes";
 import type { Harness } from "./harness";
@@ -15,25 +15,10 @@ const prompt = (from: number): number[] => Array.from({ length: 64 }, (_, i) => 
 const hashes = (from: bigint): bigint[] => [0n, 1n, 2n, 3n].map((i) => from + i + (1n << 62n));
 const [TOKENS0, TOKENS1, TOKENS_WRONG] = [prompt(40_000), prompt(41_000), prompt(42_000)];
 
-/** A batch as vLLM encodes it, stamped with `rank`. */
-const batch = (rank: number, events: Record<string, unknown>[]): Uint8Array =>
-  encode([Date.now() / 1000, events, rank], { useBigInt64: true });
+/** A batch as rank `rank`'s publisher stamps it (the timestamp is arbitrary: kvroute does not read it). */
 const stored = (rank: number, tokens: number[], blockHashes: bigint[]): Uint8Array =>
-  batch(rank, [
-    {
-      type: "BlockStored",
-      block_hashes: blockHashes,
-      parent_block_hash: null,
-      token_ids: tokens,
-      block_size: 16,
-      lora_id: null,
-      medium: "GPU",
-      lora_name: null,
-      extra_keys: [null, null, null, null],
-      group_idx: 0,
-    },
-  ]);
-const cleared = (rank: number): Uint8Array => batch(rank, [{ type: "AllBlocksCleared" }]);
+  encodeTestBatch(1.5, [{ type: "BlockStored", blockHashes, tokenIds: tokens, blockSize: 16 }], rank);
+const cleared = (rank: number): Uint8Array => encodeTestBatch(1.5, [{ type: "AllBlocksCleared" }], rank);
 
 interface EndpointState {
   key: string;
