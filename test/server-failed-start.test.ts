@@ -2,22 +2,11 @@
  * A start that fails after the gRPC ports are bound (the admin HTTP port is taken) runs every disposer it had
  * registered, each once, even when one of them throws, and the gRPC ports are free again afterwards.
  */
-import net from "node:net";
 import { pod, startHarness } from "./extproc/harness";
 import { freePort } from "./support/redis-server";
+import { occupy, release } from "./support/occupy-port";
 
 const PODS = [pod("p1", "10.0.0.1", ["m"])];
-
-/** Hold `port` on loopback until released. */
-function occupy(port: number): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(port, "127.0.0.1", () => resolve(srv));
-  });
-}
-
-const release = (srv: net.Server): Promise<void> => new Promise((resolve) => srv.close(() => resolve()));
 
 describe("a failed start (HTTP port taken)", () => {
   it("closes every started piece once, even after one throws, and frees the gRPC ports", async () => {

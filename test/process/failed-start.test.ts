@@ -4,12 +4,12 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { freePort, startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { compiled } from "../support/compiled-build";
+import { occupy, release } from "../support/occupy-port";
 
 jest.setTimeout(90_000);
 
@@ -21,17 +21,6 @@ const children = new Set<ChildProcessWithoutNullStreams>();
 afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
-
-/** Hold `port` on loopback until released. */
-function occupy(port: number): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(port, "127.0.0.1", () => resolve(srv));
-  });
-}
-
-const release = (srv: net.Server): Promise<void> => new Promise((resolve) => srv.close(() => resolve()));
 
 interface Outcome {
   /** What `main()` resolved with. */
