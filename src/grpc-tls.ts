@@ -16,7 +16,6 @@ import { hostname } from "node:os";
 import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { experimental } from "@grpc/grpc-js";
-import { generate } from "selfsigned";
 import type { Config } from "./config";
 
 type IdentityUpdate = experimental.IdentityCertificateUpdate;
@@ -93,6 +92,8 @@ async function selfSigned(): Promise<GrpcTls> {
   // a restart, so it must not expire under a long-lived pod.
   const notBeforeDate = new Date();
   const notAfterDate = new Date(notBeforeDate.getTime() + 10 * 365 * 24 * 3600 * 1000);
+  // Loaded here, not at the top: the library takes ~80 ms to load and only this option needs it.
+  const { generate } = await import("selfsigned");
   const pems = await generate([{ name: "commonName", value: "kvroute" }], {
     keyType: "ec",
     curve: "P-256",

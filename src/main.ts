@@ -10,7 +10,7 @@
 import { closeEach } from "./closing";
 import { createClusterStore } from "./cluster";
 import type { ClusterStore } from "./cluster";
-import { loadKubeConfig, startKubernetesDiscovery } from "./cluster";
+import { loadKubernetesDiscovery } from "./cluster";
 import { watchEndpointsFile } from "./cluster";
 import { ConfigError, helpText, loadConfigFromProcess } from "./config";
 import type { Config } from "./config";
@@ -42,7 +42,12 @@ function errorClass(reason: string): string {
 }
 
 /** Start the configured discovery. Throws `ConfigError` for settings that cannot work (naming them). */
-function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metrics: Metrics): Discovery {
+async function startDiscovery(
+  config: Config,
+  cluster: ClusterStore,
+  log: Logger,
+  metrics: Metrics,
+): Promise<Discovery> {
   if (config.standalone) {
     const path = config.endpointsConfigPath;
     if (path === undefined)
@@ -63,6 +68,7 @@ function startDiscovery(config: Config, cluster: ClusterStore, log: Logger, metr
       "--inference-pool (KVROUTE_INFERENCE_POOL): needs --namespace (KVROUTE_NAMESPACE)",
     ]);
   }
+  const { loadKubeConfig, startKubernetesDiscovery } = await loadKubernetesDiscovery();
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(config.kubeconfigPath);
@@ -161,7 +167,7 @@ async function serve(config: Config, stdout: StdoutLogger): Promise<number> {
   };
   const stopNow = (): Promise<void> => stopAll({ delayMs: 0, timeoutMs: 0 });
   try {
-    discovery = startDiscovery(config, cluster, log, server.metrics);
+    discovery = await startDiscovery(config, cluster, log, server.metrics);
   } catch (e) {
     await stopNow();
     if (e instanceof ConfigError) {

@@ -5,7 +5,16 @@
  */
 export { createClusterStore, podsForModel, promptContext } from "./cluster-state";
 export type { ClusterSnapshot, ClusterStore } from "./cluster-state";
-export { loadKubeConfig, startKubernetesDiscovery } from "./discovery/kubernetes";
+import type * as KubernetesDiscoveryModule from "./discovery/kubernetes";
+
+export type { KubernetesDiscovery, KubernetesDiscoveryOptions } from "./discovery/kubernetes";
+/**
+ * Kubernetes discovery, loaded when first asked for: `@kubernetes/client-node` takes ~0.5 s of CPU to load, and
+ * only Kubernetes mode needs it (standalone processes and every test that builds a server never pay it).
+ */
+export function loadKubernetesDiscovery(): Promise<typeof KubernetesDiscoveryModule> {
+  return import("./discovery/kubernetes");
+}
 export { watchEndpointsFile } from "./discovery/static-file";
 export type { EngineMetrics, EngineMetricsView, LoraState } from "./engine-metrics";
 // The GPU profile model and the pending-load accounting over it (used by the SLO strategies and the Redis store).

@@ -50,13 +50,22 @@ export function findProtoDir(startDir: string = __dirname): string {
   }
 }
 
+/** The first load's result: the protos do not change while the process runs. */
+let loaded: ExtProcDefinition | undefined;
+
 /**
- * Loads the ext_proc protos synchronously (tens of ms; call once at start-up) and returns the package definition
- * and the `ExternalProcessor` service definition. Google well-known types come from protobufjs's bundled copies.
+ * Loads the ext_proc protos synchronously the first time (tens of ms) and returns the package definition and the
+ * `ExternalProcessor` service definition; later calls (another server or client in the same process) return the
+ * same objects, which callers treat as read-only. Google well-known types come from protobufjs's bundled copies.
  *
  * @throws Error if the protos are missing or do not define the service.
  */
 export function loadExtProcDefinition(): ExtProcDefinition {
+  loaded ??= readExtProcDefinition();
+  return loaded;
+}
+
+function readExtProcDefinition(): ExtProcDefinition {
   const packageDefinition = protoLoader.loadSync(EXT_PROC_PROTO_FILE, {
     ...EXT_PROC_LOADER_OPTIONS,
     includeDirs: [findProtoDir()],

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { encode } from "@msgpack/msgpack";
 import { decodeBatch, decodeBatchGeneric } from "../../src/kvevents/decode";
 import { decodeBatchFast } from "../../src/kvevents/fast-decode";
@@ -129,11 +130,13 @@ describe("decodeBatchFast", () => {
         const p = mutate(payload, r);
         const generic = decodeBatchGeneric(p);
         const fast = decodeBatchFast(p);
+        // jest's matcher only on a difference (for its diff): it costs ~50x node's comparison, 9000 times over.
         if (fast !== undefined) {
           fastTaken++;
-          expect(fast).toStrictEqual(generic);
+          if (!isDeepStrictEqual(fast, generic)) expect(fast).toStrictEqual(generic);
         }
-        expect(decodeBatch(p)).toStrictEqual(generic);
+        const decoded = decodeBatch(p);
+        if (!isDeepStrictEqual(decoded, generic)) expect(decoded).toStrictEqual(generic);
       }
     }
     expect(fastTaken).toBeGreaterThan(1000); // the comparison exercised the fast path, not only its bail-outs
