@@ -30,8 +30,11 @@ import {
 
 const CONCURRENCY = 8;
 const CONSECUTIVE = 5;
-/** Decisions counted after the ejection: 1 % of them may go to the dead pod (rounded down: none). */
-const AFTER_EJECTION = 50;
+/**
+ * Decisions counted after the ejection: 1 % of them may go to the dead pod (rounded down: none). Thirty per
+ * strategy, twenty strategies: a pod wrongly back in rotation after its ejection would be hit here.
+ */
+const AFTER_EJECTION = 30;
 /**
  * A dead pod is ejected once `CONSECUTIVE` of its failures are reported; when the last of them is reported, at most
  * `CONCURRENCY - 1` other requests can be in flight towards it. So it gets at most this many requests in all.
