@@ -19,6 +19,8 @@ module.exports = {
   // One compiled build per run for the tests that start kvroute as a process (test/support/compiled-build.ts).
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
+  // Removes the scratch directories a test file made (test/support/scratch-dir.ts).
+  setupFilesAfterEnv: ["<rootDir>/test/support/scratch-cleanup.ts"],
   // Fail fast on handles left open rather than hanging CI.
   forceExit: false,
 };

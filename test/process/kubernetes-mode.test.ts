@@ -4,14 +4,14 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { createFakeKubeApi } from "../support/fake-kube-api";
 import type { FakeKubeApi } from "../support/fake-kube-api";
 import { adapterObject, podObject } from "../support/kube-fixtures";
 import { compiled } from "../support/compiled-build";
+import { scratchDir } from "../support/scratch-dir";
 
 // Each test starts a real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
@@ -23,7 +23,7 @@ afterAll(() => {
 });
 
 function kubeconfigFor(port: number): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "kvroute-kube-"));
+  const dir = scratchDir("kvroute-kube-");
   const file = path.join(dir, "config");
   writeFileSync(
     file,

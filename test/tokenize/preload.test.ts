@@ -3,8 +3,7 @@
  * before kvroute reports ready, a tokenizer that fails to load is reported and its model routes without prefix
  * information, and nothing is reloaded per request.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createBlockHasher } from "../../src/prefix/block-hasher";
 import { createPromptPreparer } from "../../src/prefix/prepare-prompt";
@@ -13,13 +12,14 @@ import { createTokenizerRegistry } from "../../src/tokenize";
 import { WorkerPool } from "../../src/tokenize/worker-pool";
 import { startHarness, pod } from "../extproc/harness";
 import { healthClient } from "../support/health-client";
+import { scratchDir } from "../support/scratch-dir";
 import { writeByteLevelTokenizer } from "./synthetic";
 
 jest.setTimeout(60_000);
 
 /** A `tokenizer.json` that exists (so the configuration validates) but does not load. */
 function corruptTokenizer(): string {
-  const file = join(mkdtempSync(join(tmpdir(), "kvroute-badtok-")), "tokenizer.json");
+  const file = join(scratchDir("kvroute-badtok-"), "tokenizer.json");
   writeFileSync(file, "{ not json");
   return file;
 }
@@ -146,7 +146,7 @@ describe("readiness", () => {
 
   it("a tokenizer that fails to load is reported, and kvroute turns ready all the same", async () => {
     const bad = corruptTokenizer();
-    const dir = mkdtempSync(join(tmpdir(), "kvroute-tokcfg-"));
+    const dir = scratchDir("kvroute-tokcfg-");
     const file = join(dir, "tokenizers.yaml");
     writeFileSync(file, `models:\n  broken:\n    type: hf\n    path: ${bad}\n`);
     const h = await startHarness([pod("p1", "127.0.0.1", ["m1"])], ["--tokenizers-config", file]);

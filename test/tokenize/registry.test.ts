@@ -1,15 +1,15 @@
 /**
  * Registry: default and per-model specifications, the YAML file, caching, and validation errors.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTokenizerRegistry } from "../../src/tokenize";
 import type { TokenizerRegistryOptions } from "../../src/tokenize";
 import { writeByteLevelTokenizer } from "./synthetic";
+import { scratchDir } from "../support/scratch-dir";
 
 function yamlFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), "kvroute-tokcfg-")), "tokenizers.yaml");
+  const file = join(scratchDir("kvroute-tokcfg-"), "tokenizers.yaml");
   writeFileSync(file, text);
   return file;
 }

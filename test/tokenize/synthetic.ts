@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDir } from "../support/scratch-dir";
 
 /** GPT-2's byte → printable code point map. */
 function byteChars(): string[] {
@@ -50,7 +50,7 @@ export function writeByteLevelTokenizer(extra: Record<string, number>, merges: r
       merges,
     },
   };
-  const dir = mkdtempSync(join(tmpdir(), "kvroute-tok-"));
+  const dir = scratchDir("kvroute-tok-");
   const file = join(dir, "tokenizer.json");
   writeFileSync(file, JSON.stringify(json));
   return file;
