@@ -13,7 +13,7 @@ import { createBodyBudget } from "./extproc";
 import { createExtProcService } from "./extproc";
 import type { ExtProcService } from "./extproc";
 import type { SessionHooks } from "./extproc";
-import type { Logger } from "./observability";
+import type { Logger, RequestTracer } from "./observability";
 import { createRequestReporter } from "./extproc";
 import { endpointForPath, parseRequest } from "./request";
 import type { ParseLimits } from "./request";
@@ -31,6 +31,8 @@ export interface ServerExtProcDeps {
   readonly runtimes: Runtimes;
   /** True once a drain's delay is over: new requests get the 503 envelope. */
   readonly isRefusing: () => boolean;
+  /** OpenTelemetry tracing, when on. */
+  readonly tracer?: RequestTracer | undefined;
 }
 
 /** Build the ext_proc service over the started back end. */
@@ -90,6 +92,7 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
       streamPrompt: (path) => kvCache.streamPrompt(path),
       servedPod: (model, address) =>
         podsForModel(cluster.snapshot(), model)?.find((p) => p.address === address),
+      tracer: deps.tracer,
     },
     reporter.serviceHooks,
   );

@@ -23,7 +23,7 @@ import type { HealthRuntime } from "./health-runtime";
 import { DisposerStack } from "./lifecycle";
 import type { RegisterPiece } from "./lifecycle";
 import type { Logger } from "./observability";
-import type { Metrics } from "./observability";
+import type { Metrics, TraceBatchOptions } from "./observability";
 import type { WorkerPool } from "./tokenize";
 import { createPodDebugState } from "./pod-debug-state";
 import type { HeadroomQueue } from "./routing";
@@ -31,6 +31,7 @@ import { createServerExtProc } from "./server-extproc";
 import { startRuntimes } from "./server-runtimes";
 import type { Runtimes } from "./server-runtimes";
 import { startServerScraper, subscribeToCluster } from "./server-watchers";
+import { startTracing } from "./tracing-runtime";
 import type { UsageRuntime } from "./usage-runtime";
 
 /** What `createServer` needs besides configuration. */
@@ -61,6 +62,8 @@ export interface ServerDeps {
   readonly usageWallNow?: () => number;
   /** Log lines the process logger dropped at its buffer bound, for `kvroute_log_lines_dropped_total`. */
   readonly logDroppedLines?: () => number;
+  /** Trace export bounds and delays (tests shorten the batch delay); defaults otherwise. */
+  readonly traceBatch?: TraceBatchOptions;
 }
 
 /** A running kvroute. */
@@ -164,7 +167,21 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
   let refusing = false;
   // Ready also waits for the tokenizer workers' start-up loads (bounded), so no first long prompt waits for one.
   const isReady = (): boolean => cluster.snapshot().loaded && !draining && kvCache.tokenizersLoaded();
-  const extProc = createServerExtProc({ config, cluster, log, runtimes, isRefusing: () => refusing });
+  const tracer = await startTracing(
+    config,
+    log,
+    metrics.registry,
+    pieceIn(deps, stages.runtimes),
+    deps.traceBatch,
+  );
+  const extProc = createServerExtProc({
+    config,
+    cluster,
+    log,
+    runtimes,
+    isRefusing: () => refusing,
+    tracer,
+  });
   const health = createGrpcHealth();
   const grpcServer = createGrpcServer(config, extProc, health);
   const syncReadiness = (): void => health.setReady(isReady());

@@ -199,4 +199,12 @@ export interface Config {
   readonly outlierMaxEjectionMs: number;
   /** Most of a model's ready pods ejected at once, percent. */
   readonly outlierMaxEjectedPercent: number;
+  /** OTLP/HTTP traces URL (`…/v1/traces`); tracing is off unless this or `otlpBaseEndpoint` is set. */
+  readonly otlpEndpoint: string | undefined;
+  /** OTLP/HTTP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`): traces go to `<base>/v1/traces`; `otlpEndpoint` wins. */
+  readonly otlpBaseEndpoint: string | undefined;
+  /** Share of requests without a sampled parent that are traced, 0..1 (a parent's sampled flag is followed). */
+  readonly traceSampleRatio: number;
+  /** `service.name` of kvroute's spans. */
+  readonly otelServiceName: string;
 }

@@ -11,3 +11,4 @@ export { SETTINGS } from "./settings";
 export type { Config, LogLevel, RequestBodyMode, ResponseBodyMode } from "./config";
 export type { Setting } from "./settings";
 export type { BindAddress } from "./values";
+export { otlpTracesUrl } from "./settings-tracing";

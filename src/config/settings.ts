@@ -11,6 +11,7 @@ import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
+import { TRACING_SETTINGS } from "./settings-tracing";
 import { VTC_SETTINGS } from "./settings-vtc";
 import type { ValueType } from "./values";
 import { bindAddress, boolean, integer, oneOf, optionalPort, optionalText, text } from "./values";
@@ -413,6 +414,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
       "Conformance suite only: honour the test-epp-endpoint-selection header, echo the served endpoint; never in production.",
   },
   ...OUTLIER_SETTINGS,
+  ...TRACING_SETTINGS,
 };
 
 /** Config field names in table order. */

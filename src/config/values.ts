@@ -177,6 +177,23 @@ function textType<T extends string | undefined>(
   return { schema: fromParser<string | T>(parse, fallback), hint: opts.hint ?? "<string>", isBoolean: false };
 }
 
+/** An absolute `http://` or `https://` URL, or `undefined` when not given. */
+export function optionalHttpUrl(hint = "<url>"): ValueType<string | undefined> {
+  const parse = (raw: string): Parsed<string> => {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || raw.trim() !== raw) {
+      return fail(`must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+    }
+    return ok(raw);
+  };
+  return { schema: fromParser(parse, () => undefined), defaultText: undefined, hint, isBoolean: false };
+}
+
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
 /**

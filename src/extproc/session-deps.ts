@@ -8,7 +8,8 @@ import type { Pod } from "../cluster";
 import type { Code, RouteError } from "../errors";
 import type { PromptStream, StreamedPrompt } from "../prefix";
 import type { InferenceRequest } from "../request";
-import type { Pick, PreRouteHook } from "../routing";
+import type { RequestTracer } from "../observability";
+import type { Pick, PreRouteHook, RoutePhases } from "../routing";
 import type { ApiKeyCheck } from "./api-key";
 import type { BodyBudget } from "./body-budget";
 import type { BodySendMode } from "./messages";
@@ -52,6 +53,8 @@ export interface Router {
     subset?: ReadonlySet<string>;
     /** Conformance test mode: the test header's entries (`ip` or `ip:port`) to choose among. */
     testSelection?: ReadonlySet<string>;
+    /** A traced request's phase marks; undefined when the request is not traced. */
+    phases?: RoutePhases | undefined;
   }): Pick | Promise<Pick>;
 }
 
@@ -106,4 +109,6 @@ export interface SessionDeps {
    * undefined when there is none. Absent: a report naming another address than the pick's is `unknown`.
    */
   readonly servedPod?: ((model: string, address: string) => Pod | undefined) | undefined;
+  /** OpenTelemetry tracing (`--otlp-endpoint`); absent when off, and then no request records anything for it. */
+  readonly tracer?: RequestTracer | undefined;
 }

@@ -38,6 +38,8 @@ import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
 import type { AbortReason, SessionClose, SessionEnd } from "./close-reason";
 import { createResponseTracker } from "./response-phase";
 import { raceAbort } from "./race-abort";
+import type { RequestTimeline } from "../observability";
+import { endClosed, endRejected, tracedFinish } from "./trace-record";
 import {
   bodyContinue,
   bodyStreamed,
@@ -109,12 +111,15 @@ export function createSession(deps: SessionDeps): Session {
   // This stream's bytes in the shared body budget: released when the body is no longer held (decided, failed,
   // closed); releasing is idempotent, so they go back exactly once whichever comes first.
   const buffered = holdOn(deps.bodyBudget);
+  // Only a traced request (tracing on) has one: the untraced path marks nothing.
+  let timeline: RequestTimeline | undefined;
 
   function fail(reason: unknown, requestId: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
     buffered.release();
     deps.hooks.onError?.(err.code, requestId, err);
     if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
+    if (timeline) endRejected(timeline, err, deps.now());
     state = { t: "closed", why: "immediate-response" };
     controller?.abort(streamAborted("immediate-response"));
     return [immediateResponseFor(err, requestId)];
@@ -152,6 +157,7 @@ export function createSession(deps: SessionDeps): Session {
     }
     if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
     const { head, plan } = opened;
+    timeline = deps.tracer?.begin(head.requestId, head.startedMs, head.headers);
     state = {
       t: "awaitBody",
       head,
@@ -249,7 +255,12 @@ export function createSession(deps: SessionDeps): Session {
     let picked: Pick | Promise<Pick>;
     try {
       const streamed = s.stream === undefined || s.stream === "none" ? undefined : s.stream.end();
+      timeline?.mark("parse-start", t0);
       request = deps.parse(head.path, body);
+      if (timeline) {
+        timeline.mark("parse-end");
+        timeline.setModel(request.model);
+      }
       const refused = admitted?.refuse?.(request);
       if (refused) throw refused;
       picked = deps.router.routeWithPrompt({
@@ -261,6 +272,7 @@ export function createSession(deps: SessionDeps): Session {
         ...(streamed === undefined ? {} : { streamed }),
         ...(head.subset === undefined ? {} : { subset: head.subset }),
         ...(head.testSelection === undefined ? {} : { testSelection: head.testSelection }),
+        phases: timeline,
       });
     } catch (e) {
       return fail(e, head.requestId);
@@ -311,7 +323,7 @@ export function createSession(deps: SessionDeps): Session {
       responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
       maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
       now: deps.now,
-      onFinished: deps.hooks.onFinished,
+      onFinished: timeline ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished) : deps.hooks.onFinished,
       // Whose usage the completion is charged to, and the hook's response headers (`x-update-rpm`).
       user: admitted?.chargeTo,
       responseHeaders: admitted?.responseHeaders ?? [],
@@ -374,7 +386,9 @@ export function createSession(deps: SessionDeps): Session {
         responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
         maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
         now: deps.now,
-        onFinished: deps.hooks.onFinished,
+        onFinished: timeline
+          ? tracedFinish(timeline, state.head.startedMs, deps.hooks.onFinished)
+          : deps.hooks.onFinished,
       });
       state = { t: "responding", tracker };
       buffered.release();
@@ -424,6 +438,7 @@ export function createSession(deps: SessionDeps): Session {
       controller?.abort(streamAborted(why));
       buffered.release();
       if (state.t === "responding") state.tracker.close(why);
+      if (timeline) endClosed(timeline, why, deps.now());
       if (state.t !== "closed") state = { t: "closed", why };
     },
   };

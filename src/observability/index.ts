@@ -8,3 +8,12 @@ export { createStdoutLogger } from "./logger";
 export type { Logger, StdoutLogger } from "./logger";
 export { createMetrics } from "./metrics";
 export type { Metrics } from "./metrics";
+export { loadRequestTracer } from "./tracing";
+export type {
+  RequestTimeline,
+  RequestTracer,
+  RequestTracerOptions,
+  TraceBatchOptions,
+  TracePhase,
+  TraceResult,
+} from "./tracing";

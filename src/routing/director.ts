@@ -29,6 +29,7 @@ import { createPickLease } from "./pick-lease";
 import { narrowToSelection } from "./test-selection";
 import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
 import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
+import type { RoutePhases } from "./route-phases";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -121,6 +122,8 @@ export interface RouteInput {
   readonly subset?: ReadonlySet<string>;
   /** Conformance test mode: the test header's entries; see `narrowToSelection`. Absent: no narrowing. */
   readonly testSelection?: ReadonlySet<string>;
+  /** A traced request's phase marks (tokenize, queue, pick, prefix hit); absent when not traced. */
+  readonly phases?: RoutePhases | undefined;
 }
 
 /** Routes requests. */
@@ -264,7 +267,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed, subset, testSelection }: RouteInput,
+    { requestId, request, headers, signal, streamed, subset, testSelection, phases }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -282,7 +285,8 @@ export function createDirector(options: DirectorOptions): Director {
       const named = narrowToSelection(pods, testSelection).pods;
       const ready = named.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
-      return pick(plan, spec, health ? health.routable(ready) : ready, {
+      phases?.mark("pick-start");
+      const picked = pick(plan, spec, health ? health.routable(ready) : ready, {
         requestId,
         request,
         headers,
@@ -291,7 +295,13 @@ export function createDirector(options: DirectorOptions): Director {
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),
         prompt,
+        notePrefix: phases?.prefixMatch,
       });
+      if (phases) {
+        if (picked.t === "routed" || picked.t === "fallback") phases.picked(picked.pod.key);
+        phases.mark("pick-end");
+      }
+      return picked;
     };
     /** Decide now; on `wait`, park in the headroom queue (async path only) and decide again on each wake. */
     const settle = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Promise<Pick> => {
@@ -305,7 +315,8 @@ export function createDirector(options: DirectorOptions): Director {
       const behind = queue.length(request.model) > 0 && plan.entries.some((e) => e.strategy.mayWait === true);
       const now = behind ? WAITING : decide(prompt, pods);
       if (now.t !== "wait") return now;
-      return queue.wait(
+      phases?.mark("queue-start");
+      const waited = queue.wait(
         request.model,
         () => {
           // Re-read the fleet on every try: pods may have come, gone or turned unready while waiting.
@@ -314,14 +325,21 @@ export function createDirector(options: DirectorOptions): Director {
         },
         signal,
       );
+      if (phases) {
+        const left = (): void => phases.mark("queue-end");
+        waited.then(left, left);
+      }
+      return waited;
     };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
     if (!needsPrompt || preparePrompt === undefined) return settle(NOT_PREPARED, all);
     const context = promptContext(all, request.model);
+    phases?.mark("prompt-start");
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
-    return preparePrompt(request, context, streamed, signal).then((prompt) =>
-      settle(prompt, podsForModel(cluster(), request.model) ?? []),
-    );
+    return preparePrompt(request, context, streamed, signal).then((prompt) => {
+      phases?.mark("prompt-end");
+      return settle(prompt, podsForModel(cluster(), request.model) ?? []);
+    });
   }
 
   /** Score, pick, reserve and tell the strategies: one synchronous step. */

@@ -27,5 +27,6 @@ export type { EndpointScore } from "./endpoint-scores";
 export type { PrefixDeps, ResponseSource } from "./framework";
 export { createHeadroomQueue } from "./headroom-queue";
 export type { HeadroomQueue } from "./headroom-queue";
+export type { RoutePhase, RoutePhases } from "./route-phases";
 export { ADMITTED_UNCHANGED } from "./pre-route-hook";
 export type { Admitted, PreRouteHook, PreRouteVerdict } from "./pre-route-hook";

@@ -89,6 +89,10 @@ describe("loadConfig defaults", () => {
       outlierBaseEjectionMs: 5000,
       outlierMaxEjectionMs: 60000,
       outlierMaxEjectedPercent: 50,
+      otlpEndpoint: undefined,
+      otlpBaseEndpoint: undefined,
+      traceSampleRatio: 0.1,
+      otelServiceName: "kvroute",
     } satisfies Config);
   });
 
@@ -127,6 +131,15 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
     ["KVROUTE_NAMESPACE", "inference", "namespace", "inference"],
     ["KVROUTE_GRPC_HEALTH_PORT", "0", "grpcHealthPort", 0],
     ["KVROUTE_GRPC_TLS_SELF_SIGNED", "true", "grpcTlsSelfSigned", true],
+    [
+      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+      "http://127.0.0.1:4318/v1/traces",
+      "otlpEndpoint",
+      "http://127.0.0.1:4318/v1/traces",
+    ],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318", "otlpBaseEndpoint", "http://127.0.0.1:4318"],
+    ["KVROUTE_TRACE_SAMPLE_RATIO", "0.25", "traceSampleRatio", 0.25],
+    ["OTEL_SERVICE_NAME", "router-a", "otelServiceName", "router-a"],
     ["ROUTING_ALGORITHM", "prefix-cache", "routingAlgorithm", "prefix-cache"],
     ["KVROUTE_ALLOW_STRATEGY_HEADER", "false", "allowStrategyHeader", false],
     ["AIBRIX_GRPC_MAX_MESSAGE_SIZE_BYTES", "1024", "grpcMaxMessageSizeBytes", 1024],

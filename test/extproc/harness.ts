@@ -14,6 +14,7 @@ import type { Config } from "../../src/config";
 import { loadExtProcDefinition } from "../../src/extproc/proto";
 import type { ProcessingRequest, ProcessingResponse } from "../../src/extproc/messages";
 import { createLogger } from "../../src/observability/logger";
+import type { TraceBatchOptions } from "../../src/observability";
 import { createServer } from "../../src/server";
 import type { KvrouteServer } from "../../src/server";
 
@@ -98,6 +99,7 @@ export async function startHarness(
     speculativeNow?: () => number;
     usageWallNow?: () => number;
     tlsRefreshIntervalMs?: number;
+    traceBatch?: TraceBatchOptions;
   } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
@@ -130,6 +132,7 @@ export async function startHarness(
     ...(options.healthNow ? { healthNow: options.healthNow } : {}),
     ...(options.speculativeNow ? { speculativeNow: options.speculativeNow } : {}),
     ...(options.usageWallNow ? { usageWallNow: options.usageWallNow } : {}),
+    ...(options.traceBatch ? { traceBatch: options.traceBatch } : {}),
     ...(options.tlsRefreshIntervalMs === undefined
       ? {}
       : { tlsRefreshIntervalMs: options.tlsRefreshIntervalMs }),
