@@ -4,14 +4,17 @@ module.exports = {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: {
-    "^.+\\.(ts|js|mjs)$": [
+    "^.+\\.(ts|js|mjs|cjs)$": [
       "@swc/jest",
       { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "commonjs" } },
     ],
   },
   // @kubernetes/client-node 1.x and three of its dependencies are ESM-only; jest's loader cannot require ESM on
-  // Node 20, so swc transforms them to CommonJS too.
-  transformIgnorePatterns: ["/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)"],
+  // Node 20, so swc transforms them to CommonJS too. The OTLP exporter's CommonJS build loads `http` with a dynamic
+  // import(), which jest's VM refuses without --experimental-vm-modules: swc turns it into a require.
+  transformIgnorePatterns: [
+    "/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|@opentelemetry/otlp-exporter-base)/)",
+  ],
   testTimeout: 20000,
   // jest's default on a 2-core machine is one worker; much of the suite waits on sockets and child processes, so
   // two overlap that waiting (the suite must pass under CPU contention anyway: npm run test:stress).
