@@ -323,7 +323,9 @@ export function createSession(deps: SessionDeps): Session {
       responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
       maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
       now: deps.now,
-      onFinished: timeline ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished) : deps.hooks.onFinished,
+      onFinished: timeline
+        ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished)
+        : deps.hooks.onFinished,
       // Whose usage the completion is charged to, and the hook's response headers (`x-update-rpm`).
       user: admitted?.chargeTo,
       responseHeaders: admitted?.responseHeaders ?? [],

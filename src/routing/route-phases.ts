@@ -7,7 +7,8 @@
  */
 
 /** A decision phase's start or end. */
-export type RoutePhase = "prompt-start" | "prompt-end" | "queue-start" | "queue-end" | "pick-start" | "pick-end";
+export type RoutePhase =
+  "prompt-start" | "prompt-end" | "queue-start" | "queue-end" | "pick-start" | "pick-end";
 
 /** Receives one decision's marks. None may throw. */
 export interface RoutePhases {

@@ -7,7 +7,16 @@
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
-import { body, chatBody, headers, pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
+import {
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
 import type { Harness } from "./harness";
 import { finishedLine, metricValue } from "./harness-probes";
 import { startOtlpReceiver } from "../support/otlp-receiver";
@@ -134,7 +143,9 @@ describe("tracing on: spans reach the OTLP receiver", () => {
   it("a request rejected after its headers is traced with its status and error code", async () => {
     const ctx = traceContext();
     const s = h.client.open();
-    await s.exchange(headers({ ":method": "POST", ":path": "/v1/chat/completions", traceparent: ctx.traceparent }));
+    await s.exchange(
+      headers({ ":method": "POST", ":path": "/v1/chat/completions", traceparent: ctx.traceparent }),
+    );
     await s.exchange(body(chatBody("no-such-model")));
     s.end();
     const spans = await traceOf(receiver, ctx.traceId, 1);
@@ -175,7 +186,14 @@ describe("tracing with the collector down", () => {
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const h = await startHarness(
       PODS,
-      ["--otlp-endpoint", `http://127.0.0.1:${port}/v1/traces`, "--trace-sample-ratio", "1", "--log-level", "info"],
+      [
+        "--otlp-endpoint",
+        `http://127.0.0.1:${port}/v1/traces`,
+        "--trace-sample-ratio",
+        "1",
+        "--log-level",
+        "info",
+      ],
       {},
       // A short export deadline: a refused connection is not retried past it.
       { traceBatch: { scheduledDelayMs: 10, exportTimeoutMs: 200 } },
@@ -187,9 +205,9 @@ describe("tracing with the collector down", () => {
         (l) => l["msg"] === "trace export failing: spans are dropped until it recovers",
       );
       expect(String(failing["error"])).toMatch(/ECONNREFUSED/);
-      expect(await metricValue(h, "kvroute_trace_spans_dropped_total", { reason: "export-failed" })).toBeGreaterThan(
-        0,
-      );
+      expect(
+        await metricValue(h, "kvroute_trace_spans_dropped_total", { reason: "export-failed" }),
+      ).toBeGreaterThan(0);
       expect(h.log.lines.filter((l) => String(l["msg"]).startsWith("trace export failing"))).toHaveLength(1);
     } finally {
       await h.close();

@@ -72,7 +72,9 @@ function valueOf(v: AnyValue): string | number | boolean {
   return v.boolValue ?? "";
 }
 
-function flatten(attrs: { key: string; value: AnyValue }[] | undefined): Record<string, string | number | boolean> {
+function flatten(
+  attrs: { key: string; value: AnyValue }[] | undefined,
+): Record<string, string | number | boolean> {
   return Object.fromEntries((attrs ?? []).map((a) => [a.key, valueOf(a.value)]));
 }
 
@@ -105,8 +107,10 @@ function spansOf(doc: OtlpJson): ReceivedSpan[] {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   let count = 0;
-  let waiters: { match: (s: readonly ReceivedSpan[]) => boolean; resolve: (s: readonly ReceivedSpan[]) => void }[] =
-    [];
+  let waiters: {
+    match: (s: readonly ReceivedSpan[]) => boolean;
+    resolve: (s: readonly ReceivedSpan[]) => void;
+  }[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));

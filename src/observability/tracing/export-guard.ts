@@ -43,7 +43,10 @@ export function guardExporter(
         if (!ok) observer.onDropped("export-failed", spans.length);
         if (ok === failing) {
           failing = !ok;
-          observer.onExportState(ok ? "ok" : "failing", ok ? undefined : (result.error?.message ?? "unknown"));
+          observer.onExportState(
+            ok ? "ok" : "failing",
+            ok ? undefined : (result.error?.message ?? "unknown"),
+          );
         }
         done(result);
       });

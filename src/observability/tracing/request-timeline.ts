@@ -127,7 +127,8 @@ export class RequestTimeline implements FinishedTimeline {
   /** The request ended: hand the timeline to the tracer. Only the first call counts. */
   end(result: TraceResult): void {
     if (this.ended !== undefined) return;
-    this.ended = result.model === undefined && this.model !== undefined ? { ...result, model: this.model } : result;
+    this.ended =
+      result.model === undefined && this.model !== undefined ? { ...result, model: this.model } : result;
     this.onEnd(this);
   }
 }

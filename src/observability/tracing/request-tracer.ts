@@ -62,7 +62,11 @@ export interface RequestTracerOptions {
 /** The tracer the session uses: a timeline per request, and a bounded flush at shutdown. */
 export interface RequestTracer {
   /** A timeline for a request whose headers were read at `startedMs`. */
-  begin(requestId: string, startedMs: number, headers: { get(name: string): string | undefined }): RequestTimeline;
+  begin(
+    requestId: string,
+    startedMs: number,
+    headers: { get(name: string): string | undefined },
+  ): RequestTimeline;
   /** Export what is queued and stop; resolves within `timeoutMs` whatever the collector does. Idempotent. */
   shutdown(timeoutMs: number): Promise<void>;
 }
@@ -90,7 +94,10 @@ export function createRequestTracer(o: RequestTracerOptions): RequestTracer {
     onDropped: (reason: DropReason, spans: number) => dropped.inc({ reason }, spans),
     onExportState(state: "failing" | "ok", error: string | undefined) {
       if (state === "failing")
-        o.log.warn({ endpoint: o.endpoint, error }, "trace export failing: spans are dropped until it recovers");
+        o.log.warn(
+          { endpoint: o.endpoint, error },
+          "trace export failing: spans are dropped until it recovers",
+        );
       else o.log.info({ endpoint: o.endpoint }, "trace export recovered");
     },
   };
@@ -144,7 +151,8 @@ export function createRequestTracer(o: RequestTracerOptions): RequestTracer {
   };
 
   return {
-    begin: (requestId, startedMs, headers) => new RequestTimeline(requestId, startedMs, headers, o.now, ended),
+    begin: (requestId, startedMs, headers) =>
+      new RequestTimeline(requestId, startedMs, headers, o.now, ended),
     shutdown(timeoutMs) {
       stopped ??= (async () => {
         if (scheduled !== undefined) clearImmediate(scheduled);
@@ -185,4 +193,3 @@ function exportTimeline(tracer: Tracer, propagator: W3CTraceContextPropagator, t
   if (rootFailed(t.result)) root.setStatus({ code: SpanStatusCode.ERROR, message: t.result.outcome });
   root.end(at(t.result.endMs));
 }
-
