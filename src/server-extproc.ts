@@ -42,6 +42,7 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
     metrics,
     log,
     createStrategyLabeler(strategies.has, [director.defaultStrategy]),
+    { logRequests: config.logRequests },
   );
   const sessionHooks: SessionHooks = {
     ...reporter.sessionHooks,

@@ -81,6 +81,8 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** Minimum log level. */
   readonly logLevel: LogLevel;
+  /** Per-request log lines at info (off: at debug). */
+  readonly logRequests: boolean;
   /** Gateway API key clients must present; `undefined` disables the check. Never logged. */
   readonly authBearerToken: string | undefined;
   /** This replica's name, for cross-replica state (`POD_NAME`, else the host name). */

@@ -214,6 +214,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: oneOf(LOG_LEVELS, "info"),
     description: "Minimum log level.",
   },
+  logRequests: {
+    flag: "log-requests",
+    env: "KVROUTE_LOG_REQUESTS",
+    type: boolean(false),
+    description:
+      "One line per request at info (request finished / rejected); off: those lines are written at debug only.",
+  },
   authBearerToken: {
     env: "AIBRIX_AUTH_BEARER_TOKEN",
     type: optionalText({ secret: true, hint: "<token>" }),
