@@ -12,6 +12,7 @@ import type { EngineMetricsView } from "./cluster";
 import { endpointName, podIdentity } from "./cluster";
 import type { Config } from "./config";
 import { labelEnabled, startKvEvents } from "./kvevents";
+import { createKvEventStateLog } from "./kv-event-state-log";
 import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
 import { createApproximateIndex } from "./prefix";
@@ -198,6 +199,8 @@ function startSubscriptions(
   const podLabel = (key: string): string => metrics.podLabel.admit(podName(key));
   const issue = (key: string, kind: string): void => metrics.kvEventIssues.inc({ pod: podLabel(key), kind });
   const rankWarned = new Set<string>();
+  // Each pod's stream logged once per change (connected, degraded with why, recovered), not once per failure.
+  const states = createKvEventStateLog(log, podName);
   const kv = startKvEvents({
     cluster,
     sink: events,
@@ -208,23 +211,29 @@ function startSubscriptions(
     observer: {
       onEvent: (key, tag) => metrics.kvEvents.inc({ pod: podLabel(key), tag }),
       onDecodeError: (key) => issue(key, "decode-error"),
-      onGap: (key) => issue(key, "gap"),
+      onGap: (key) => {
+        issue(key, "gap");
+        states.observer.onGap(key);
+      },
       onReplayRequest: (key, trigger) => metrics.kvReplays.inc({ pod: podLabel(key), trigger }),
       onReplay: (key, result, batches) => {
         const pod = podLabel(key);
         issue(key, result === "ok" || result === "partial" ? "replay-ok" : "replay-failed");
         metrics.kvReplayResults.inc({ pod, result });
         if (batches > 0) metrics.kvReplayedBatches.inc({ pod }, batches);
-        if (result === "timeout" || result === "failed")
-          log.warn({ pod: podName(key), result }, "kv events: replay failed, retrying with backoff");
+        states.observer.onReplay(key, result, batches);
       },
       onDuplicate: (key) => metrics.kvDuplicateBatches.inc({ pod: podLabel(key) }),
       onResync: (key, reason) => {
         issue(key, "resync");
         metrics.kvResyncs.inc({ pod: podLabel(key), reason });
-        log.warn({ pod: podName(key), reason }, "kv events: resync, the pod's indexed blocks were dropped");
+        states.observer.onResync(key, reason);
       },
-      onSocketError: (key) => issue(key, "socket-error"),
+      onSocketError: (key, failure) => {
+        issue(key, "socket-error");
+        states.observer.onSocketError(key, failure);
+      },
+      onConnect: states.observer.onConnect,
       onRankMismatch: (key, stamped) => {
         issue(key, "rank-mismatch");
         // Once per endpoint: a misconfiguration repeats on every batch; the counter keeps the rate.
@@ -250,6 +259,7 @@ function startSubscriptions(
       routedTo.delete(key);
     }
     warnClash(snap.pods.values());
+    states.follow(snap);
   });
   warnClash(cluster.snapshot().pods.values());
   metrics.setIndexedBlocksSource(function* () {
