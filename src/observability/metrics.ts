@@ -36,7 +36,10 @@ export interface MetricsOptions {
 /** The metric handles kvroute records into, plus the registry that renders them. */
 export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics {
   readonly registry: Registry;
-  /** Finished requests by model, strategy and final HTTP status (`0` when none was seen). */
+  /**
+   * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
+   * outcome instead (`cancelled`, `reset`, `shutdown`, `error`, `upstream-error`), never `0`.
+   */
   readonly requests: Counter<"model" | "strategy" | "status">;
   /** Time from the last request-body byte to a routing decision (parse + pick), seconds. */
   readonly decisionSeconds: Histogram<"strategy">;
@@ -49,7 +52,7 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
   readonly grpcConnectionErrors: Counter<"code">;
   /** Changed TLS certificate files on the gRPC port: applied, or rejected (the previous pair kept). */
   readonly grpcTlsReloads: Counter<"result">;
-  /** How routed requests ended: success, upstream-error, cancelled, reset, shutdown, error. */
+  /** How requests ended (routed, or gone before the decision): success, upstream-error, cancelled, reset, shutdown, error. */
   readonly completions: Counter<"outcome">;
   /** Routing decisions that fell back, by strategy and reason. */
   readonly fallbacks: Counter<"strategy" | "reason">;
@@ -292,7 +295,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     strategyLabel,
     requests: new Counter({
       name: "kvroute_requests_total",
-      help: "Finished requests by model, routing strategy and final HTTP status (0 = none seen).",
+      help: "Finished requests by model, routing strategy and final HTTP status (or the outcome when none was seen: cancelled, reset, shutdown, error, upstream-error).",
       labelNames: ["model", "strategy", "status"],
       registers,
     }),
@@ -327,7 +330,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     }),
     completions: new Counter({
       name: "kvroute_request_completions_total",
-      help: "Routed requests by how they ended (each counted exactly once).",
+      help: "Requests routed, or gone before their decision, by how they ended (each counted exactly once).",
       labelNames: ["outcome"],
       registers,
     }),
