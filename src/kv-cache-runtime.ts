@@ -234,6 +234,7 @@ function startSubscriptions(
         states.observer.onSocketError(key, failure);
       },
       onConnect: states.observer.onConnect,
+      onDisconnect: states.observer.onDisconnect,
       onRankMismatch: (key, stamped) => {
         issue(key, "rank-mismatch");
         // Once per endpoint: a misconfiguration repeats on every batch; the counter keeps the rate.

@@ -1,7 +1,7 @@
 /**
  * The KV-event stream of each pod, logged once per change (`createStateChangeLog`): `kv events: connected` (info)
  * the first time its SUB socket connects; `kv events: stream degraded` (warn) with the reason class when the
- * socket fails, a gap opens, a replay fails or the pod's indexed blocks are dropped (a resync); `kv events: stream
+ * socket disconnects or fails, a gap opens, a replay fails or the pod's indexed blocks are dropped (a resync); `kv events: stream
  * recovered` (info) once it is connected and caught up again (a reconnect, or a replay that applied). Each failure
  * in between is counted by the metrics (`kvroute_kv_event_issues_total` and friends), never logged again.
  *
@@ -15,7 +15,7 @@ import { createStateChangeLog } from "./state-change-log";
 /** The observer calls that move a pod's logged state, and the fleet follower that forgets departed pods. */
 export interface KvEventStateLog {
   readonly observer: Required<
-    Pick<KvEventsObserver, "onConnect" | "onSocketError" | "onGap" | "onReplay" | "onResync">
+    Pick<KvEventsObserver, "onConnect" | "onDisconnect" | "onSocketError" | "onGap" | "onReplay" | "onResync">
   >;
   /** Forget the pods no longer in `snapshot` (their next connect is logged as a first one). */
   follow(snapshot: ClusterSnapshot): void;
@@ -34,6 +34,7 @@ export function createKvEventStateLog(log: Logger, podName: (key: string) => str
   return {
     observer: {
       onConnect: (key) => states.up(key),
+      onDisconnect: (key) => states.down(key, { reason: "disconnected" }),
       onSocketError: (key, failure) => states.down(key, { reason: `socket-${failure}` }),
       onGap: (key) => states.down(key, { reason: "gap" }),
       onReplay(key, result) {

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import pkg from "../../package.json";
 import { compiled } from "../support/compiled-build";
 
 // Each test starts a real process (the compiled build): allow for a loaded CI machine.
@@ -114,13 +115,32 @@ describe("kvroute process", () => {
     const done = collect(child);
     const lines = createInterface({ input: child.stdout });
     let httpPort = 0;
+    let ready: Record<string, unknown> = {};
     for await (const line of lines) {
       const rec = JSON.parse(line) as { msg?: string; httpPort?: number };
       if (rec.msg === "kvroute ready") {
         httpPort = rec.httpPort ?? 0;
+        ready = rec;
         break;
       }
     }
+    // The startup line says what runs: version, discovery, tokenizer and every feature on or off, at info.
+    expect(ready).toMatchObject({
+      level: "info",
+      version: pkg.version,
+      discovery: "file",
+      discoverySource: "examples/endpoints.yaml",
+      tokenizer: "character",
+      kvEvents: "off",
+      routingAlgorithm: "least-request",
+    });
+    expect(ready["features"]).toMatchObject({
+      redisUsage: false,
+      passiveHealth: true,
+      grpcTls: false,
+      conformanceTestMode: false,
+      logRequests: false,
+    });
     lines.close();
     child.stdout.resume();
     const models = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/models`)).json()) as {
