@@ -208,33 +208,23 @@ function startSubscriptions(
     enabledFor: (pod) => labelEnabled(pod) || (config.standalone && config.kvEventsStatic),
     replayTimeoutMs: config.kvEventsReplayTimeoutMs,
     maxConcurrentReplays: config.kvEventsMaxConcurrentReplays,
-    observer: {
+    observer: states.around({
       onEvent: (key, tag) => metrics.kvEvents.inc({ pod: podLabel(key), tag }),
       onDecodeError: (key) => issue(key, "decode-error"),
-      onGap: (key) => {
-        issue(key, "gap");
-        states.observer.onGap(key);
-      },
+      onGap: (key) => issue(key, "gap"),
       onReplayRequest: (key, trigger) => metrics.kvReplays.inc({ pod: podLabel(key), trigger }),
       onReplay: (key, result, batches) => {
         const pod = podLabel(key);
         issue(key, result === "ok" || result === "partial" ? "replay-ok" : "replay-failed");
         metrics.kvReplayResults.inc({ pod, result });
         if (batches > 0) metrics.kvReplayedBatches.inc({ pod }, batches);
-        states.observer.onReplay(key, result, batches);
       },
       onDuplicate: (key) => metrics.kvDuplicateBatches.inc({ pod: podLabel(key) }),
       onResync: (key, reason) => {
         issue(key, "resync");
         metrics.kvResyncs.inc({ pod: podLabel(key), reason });
-        states.observer.onResync(key, reason);
       },
-      onSocketError: (key, failure) => {
-        issue(key, "socket-error");
-        states.observer.onSocketError(key, failure);
-      },
-      onConnect: states.observer.onConnect,
-      onDisconnect: states.observer.onDisconnect,
+      onSocketError: (key) => issue(key, "socket-error"),
       onRankMismatch: (key, stamped) => {
         issue(key, "rank-mismatch");
         // Once per endpoint: a misconfiguration repeats on every batch; the counter keeps the rate.
@@ -245,7 +235,7 @@ function startSubscriptions(
           "kv events: batch stamped with another data-parallel rank than its port's; dropped",
         );
       },
-    },
+    }),
   });
   // Pods that left the fleet, became unready, or came back as another pod under the same key (a new UID or
   // address: a new process with an empty cache) take their approximate entries with them (the event index is

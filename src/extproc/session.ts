@@ -427,7 +427,9 @@ export function createSession(deps: SessionDeps): Session {
       if (state.t === "responding") state.tracker.close(why);
       // Past its headers, not decided yet: the request went away unanswered; it is still reported, once.
       else if (state.t === "awaitBody" || state.t === "deciding")
-        deps.hooks.onFinished?.(endedBeforeDecision(state.head.requestId, why, state.head.startedMs, deps.now()));
+        deps.hooks.onFinished?.(
+          endedBeforeDecision(state.head.requestId, why, state.head.startedMs, deps.now()),
+        );
       if (state.t !== "closed") state = { t: "closed", why };
     },
   };

@@ -39,7 +39,8 @@ describe("KV-event stream state logs", () => {
       ...["--kv-events-port", String(pub.pubPort), "--kv-events-replay-port", String(pub.replayPort)],
     ]);
     h = harness;
-    const lines = (msg: string): Record<string, unknown>[] => harness.log.lines.filter((l) => l["msg"] === msg);
+    const lines = (msg: string): Record<string, unknown>[] =>
+      harness.log.lines.filter((l) => l["msg"] === msg);
     /** The `n`-th line of `msg`, logged already or still to come. */
     const next = (msg: string, n: number): Promise<Record<string, unknown>> =>
       within(
