@@ -20,6 +20,7 @@ import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request";
 import type { PreparedPrompt, StreamedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick, RouteFinisher, RoutingContext } from "./framework";
+import { prefixLookupOf } from "./prefix-lookup";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
@@ -198,6 +199,7 @@ function responseHeadersOf(
 export function createDirector(options: DirectorOptions): Director {
   const { registry, cluster, load } = options;
   const observer = options.observer ?? {};
+  const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
   const random = options.random ?? Math.random;
   const metricsView = options.metrics;
   const preparePrompt = options.preparePrompt;
@@ -367,6 +369,8 @@ export function createDirector(options: DirectorOptions): Director {
         observer.onHookError?.(strategy.type, "on-routed", err);
       }
     }
+    const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
+    const prefixed = prefix === undefined ? {} : { prefix };
     // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
     const ticket = health?.routed(pod);
     const model = ctx.request.model;
@@ -384,7 +388,17 @@ export function createDirector(options: DirectorOptions): Director {
       afterMove: () => headroomQueue?.wake(model),
     });
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...scores }
+      ? {
+          t: "routed",
+          pod,
+          strategy: spec,
+          responseHeaders,
+          release,
+          moveTo,
+          fallbacks,
+          ...scores,
+          ...prefixed,
+        }
       : {
           t: "fallback",
           pod,
@@ -396,6 +410,7 @@ export function createDirector(options: DirectorOptions): Director {
           moveTo,
           fallbacks,
           ...scores,
+          ...prefixed,
         };
   }
 }
