@@ -215,6 +215,7 @@ describe("charts/kvroute: optional objects", () => {
   it("every optional feature renders when enabled", () => {
     expect(kinds(all)).toEqual([
       "ConfigMap",
+      "ConfigMap", // the Grafana dashboard's (test/deploy/grafana-dashboard.test.ts)
       "Deployment",
       "EnvoyExtensionPolicy",
       "EnvoyPatchPolicy",
