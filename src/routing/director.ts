@@ -352,7 +352,6 @@ export function createDirector(options: DirectorOptions): Director {
       options.emitEndpointScores && decision.ranking
         ? endpointScores(decision.ranking.candidates, decision.ranking.totals, pod, SCORED_ENDPOINTS)
         : [];
-    const scores = scored.length > 0 ? { scores: scored } : {};
     // Headers before the reservation: if a strategy throws here, nothing is left reserved.
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
@@ -370,7 +369,11 @@ export function createDirector(options: DirectorOptions): Director {
       }
     }
     const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
-    const prefixed = prefix === undefined ? {} : { prefix };
+    // The pick's optional parts, present only when there is something to say.
+    const extras = {
+      ...(scored.length > 0 ? { scores: scored } : {}),
+      ...(prefix === undefined ? {} : { prefix }),
+    };
     // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
     const ticket = health?.routed(pod);
     const model = ctx.request.model;
@@ -388,17 +391,7 @@ export function createDirector(options: DirectorOptions): Director {
       afterMove: () => headroomQueue?.wake(model),
     });
     return decision.t === "routed"
-      ? {
-          t: "routed",
-          pod,
-          strategy: spec,
-          responseHeaders,
-          release,
-          moveTo,
-          fallbacks,
-          ...scores,
-          ...prefixed,
-        }
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }
       : {
           t: "fallback",
           pod,
@@ -409,8 +402,7 @@ export function createDirector(options: DirectorOptions): Director {
           release,
           moveTo,
           fallbacks,
-          ...scores,
-          ...prefixed,
+          ...extras,
         };
   }
 }

@@ -6,12 +6,13 @@
  *
  * @module
  */
-import { body, headers, pod, responseBody, responseHeaders, startHarness } from "../extproc/harness";
+import { pod, responseBody, responseHeaders, startHarness } from "../extproc/harness";
+import { decide } from "../extproc/request-phase";
 import type { Harness } from "../extproc/harness";
 import { finishedLine } from "../extproc/harness-probes";
 
-/** 64 token ids: whole blocks at the approximate index's block size, so lookups count blocks. */
-const PROMPT = Array.from({ length: 64 }, (_, i) => 3000 + i);
+/** A prompt of several blocks whatever the tokenizer, so prefix lookups count blocks. */
+const PROMPT = "The quick brown fox jumps over the lazy dog. ".repeat(8);
 
 /** The families the request path records, each of which must have samples after {@link routeSome}. */
 export const REQUEST_FAMILIES = [
@@ -37,30 +38,22 @@ export function startRoutedHarness(): Promise<Harness> {
   );
 }
 
-/** One completion through ext_proc and back, streamed (SSE with usage) or as one JSON body. */
+/** One chat completion through ext_proc and back, streamed (SSE with usage) or as one JSON body. */
 async function complete(h: Harness, id: string, stream: boolean): Promise<void> {
   const s = h.client.open();
-  await s.exchange(
-    headers({
-      ":method": "POST",
-      ":path": "/v1/completions",
-      "content-type": "application/json",
-      "x-request-id": id,
-    }),
-  );
-  const request = { model: "m1", prompt: PROMPT, max_tokens: 3, stream };
-  await s.exchange(
-    body(JSON.stringify(stream ? { ...request, stream_options: { include_usage: true } } : request)),
-  );
-  const usage = '"usage":{"prompt_tokens":64,"completion_tokens":3,"total_tokens":67}';
+  const fields = stream ? { stream, stream_options: { include_usage: true } } : {};
+  await decide(s, { headers: { "x-request-id": id }, prompt: PROMPT, fields });
+  const usage = '"usage":{"prompt_tokens":96,"completion_tokens":3,"total_tokens":99}';
   if (stream) {
     await s.exchange(responseHeaders(200, { "content-type": "text/event-stream" }));
-    await s.exchange(responseBody('data: {"choices":[{"index":0,"text":"a"}]}\n\n', false));
-    await s.exchange(responseBody('data: {"choices":[{"index":0,"text":"bc"}]}\n\n', false));
+    await s.exchange(responseBody('data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n', false));
+    await s.exchange(responseBody('data: {"choices":[{"index":0,"delta":{"content":"bc"}}]}\n\n', false));
     await s.exchange(responseBody(`data: {"choices":[],${usage}}\n\ndata: [DONE]\n\n`, true));
   } else {
     await s.exchange(responseHeaders(200, { "content-type": "application/json" }));
-    await s.exchange(responseBody(`{"choices":[{"index":0,"text":"abc"}],${usage}}`, true));
+    await s.exchange(
+      responseBody(`{"choices":[{"index":0,"message":{"role":"assistant","content":"abc"}}],${usage}}`, true),
+    );
   }
   s.end();
   await s.status;
