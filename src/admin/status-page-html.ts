@@ -45,12 +45,13 @@ const SCRIPT = `
     return typeof v === "number" ? (digits === undefined ? String(v) : v.toFixed(digits)) : String(v);
   }
   function pct(v) { return v === null || v === undefined ? "\\u2014" : (v * 100).toFixed(1) + "%"; }
-  function row(cells) {
+  // cells: text, numbers or elements (a TD as is, others wrapped); numeric: indices of right-aligned columns.
+  function row(cells, numeric) {
     var tr = document.createElement("tr");
-    cells.forEach(function (c) {
+    cells.forEach(function (c, i) {
       var td = typeof c === "object" && c !== null && c.nodeType ? c : el("td", c);
       if (td.tagName !== "TD") { var w = el("td"); w.appendChild(td); td = w; }
-      if (typeof c === "number") td.className = "n";
+      if (numeric && numeric.indexOf(i) >= 0) td.className = "n";
       tr.appendChild(td);
     });
     return tr;
@@ -106,21 +107,21 @@ const SCRIPT = `
         k ? (k.state || "\\u2014") : "off", k ? fmt(k.queued) : "\\u2014", k ? fmt(k.gaps) : "\\u2014",
         pct(p.enginePrefixHitRate), el("span", p.health || "\\u2014", p.health === "healthy" || !p.health ? "" : "warn"),
         p.lastScrapeAgeMs === null ? "\\u2014" : p.lastScrapeAgeMs + " ms"
-      ]);
+      ], [3, 4, 5, 6, 7, 8, 10, 11, 12, 14]);
       tr.dataset.pod = p.name;
       return tr;
     }), "no pods", 15);
     fill("strategy-body", w.byStrategy.map(function (x) {
-      return row([x.strategy, x.decisions, fmt(x.perSecond, 2)]);
+      return row([x.strategy, x.decisions, fmt(x.perSecond, 2)], [1, 2]);
     }), "no decisions in the window", 3);
     var reasons = Object.keys(w.fallbackReasons).sort();
-    fill("fallback-body", reasons.map(function (r) { return row([r, w.fallbackReasons[r]]); }), "none", 2);
+    fill("fallback-body", reasons.map(function (r) { return row([r, w.fallbackReasons[r]], [1]); }), "none", 2);
     fill("recent-body", s.recent.map(function (d) {
       var tr = row([
         new Date(d.at).toLocaleTimeString(), fmt(d.pod), fmt(d.strategy), fmt(d.model),
         el("span", d.prefix || "\\u2014", d.prefix === "hit" ? "ok" : d.prefix === "miss" ? "warn" : "mut"),
         d.decisionMs === null ? "\\u2014" : d.decisionMs.toFixed(3), fmt(d.fallbackReason), d.status || "\\u2014", d.outcome
-      ]);
+      ], [5, 7]);
       tr.className = "decision";
       return tr;
     }), "no finished requests yet", 9);
@@ -195,7 +196,9 @@ export const STATUS_PAGE_HTML =
   card("p90", "decision p90 ms") +
   card("p99", "decision p99 ms") +
   card("pmax", "decision max ms") +
-  `</div><p class="mut">Rates and percentiles over the last <span id="window-s">\u2014</span> s.</p>` +
+  `</div><p class="mut">Rates and percentiles over the last <span id="window-s">\u2014</span> s; decision ` +
+  `latency is the routing decision alone; the recent decisions' column runs from the request headers, ` +
+  `body upload included.</p>` +
   `<h2>Fleet</h2>` +
   table(
     "fleet",
@@ -216,7 +219,7 @@ export const STATUS_PAGE_HTML =
       "health",
       "scrape age",
     ],
-    [3, 4, 5, 6, 7, 8, 10, 11, 12],
+    [3, 4, 5, 6, 7, 8, 10, 11, 12, 14],
   ) +
   `<h2>Decisions by strategy</h2>` +
   table("strategy", ["strategy", "decisions", "per second"], [1, 2]) +
@@ -225,7 +228,17 @@ export const STATUS_PAGE_HTML =
   `<h2>Recent decisions</h2>` +
   table(
     "recent",
-    ["finished", "pod", "strategy", "model", "prefix", "decision ms", "fallback", "status", "outcome"],
+    [
+      "finished",
+      "pod",
+      "strategy",
+      "model",
+      "prefix",
+      "headers \u2192 decision ms",
+      "fallback",
+      "status",
+      "outcome",
+    ],
     [5],
   ) +
   `<script>${SCRIPT}</script></body></html>`;
