@@ -14,8 +14,8 @@
  * child exits the other is stopped; the launcher exits once both are gone, 0 only if both stopped cleanly. Should
  * the launcher itself die, its exit handler kills what is left.
  *
- * The children's output passes through; the launcher's own lines start with "kvroute-run:". The line
- * "kvroute-run: ready" is written once kvroute logged that it is ready.
+ * The children's output passes through; the launcher's own lines start with "kvroute-run:" (each child's pid as
+ * it starts, then "kvroute-run: ready ..." once kvroute logged that it is ready).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -64,6 +64,7 @@ function start(name, script, args, onLine) {
     stdio: ["ignore", "pipe", "inherit"],
   });
   live.add(child);
+  say(`${name} started (pid ${child.pid})`);
   child.exited = new Promise((resolve) =>
     child.once("exit", (code, signal) => {
       live.delete(child);
@@ -156,7 +157,7 @@ async function main() {
     ...positionals,
   );
   const kvroute = startAndWait("kvroute", values["kvroute-js"], kvrouteArgs, (l) =>
-    l.includes('"kvroute ready"'),
+    l.includes("kvroute ready"),
   );
   const ready = await Promise.race([kvroute.catch((e) => e), signalled.then(() => undefined)]);
   if (ready === undefined || ready instanceof Error) {
