@@ -148,7 +148,9 @@ function printDecision(
   out(`  pod:         ${pod}`);
   out(`  strategy:    ${strategy}`);
   out(`  prefix hit:  ${prefixLine(strategy, pod, scores)}`);
-  out(`  decision:    ${a.decisionMs.toFixed(1)} ms (body sent to decision received)`);
+  // Measured here, so it includes the gRPC round trip (and this one-shot process's cold start of it); kvroute's own
+  // decision time is its log line's decisionMs and the kvroute_decision_duration_seconds histogram.
+  out(`  decision:    ${a.decisionMs.toFixed(1)} ms round trip (request body sent, decision received)`);
   if (scores.length > 0)
     out(`  scores:      ${scores.map(([addr, s]) => `${addr} ${s.toFixed(3)}`).join(", ")}`);
   const requestId = a.headers["x-request-id"];
