@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { compiled } from "../support/compiled-build";
+import { collectOutput as collect } from "../support/process-output";
 import { occupy, release } from "../support/occupy-port";
 import { freePort } from "../support/redis-server";
 
@@ -31,16 +32,6 @@ function node(args: readonly string[]): ChildProcessWithoutNullStreams {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "" } });
   children.add(child);
   return child;
-}
-
-function collect(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 function alive(pid: number): boolean {
