@@ -43,7 +43,8 @@ $(RUN_BUILD): $(RUN_SOURCES) | node-check
 # kvroute on loopback with a simulated fleet: SIM_PODS kvroute-sim pods (127.0.0.1:8001, 127.0.0.2:8002, ...;
 # KV events on 5557/5558) serving MODEL, kvroute following their metrics and KV events; ext_proc gRPC
 # 127.0.0.1:$(GRPC_PORT), HTTP 127.0.0.1:$(HTTP_PORT) (/debug/state). Ctrl-C stops both. `make run
-# ENDPOINTS=my.yaml` runs kvroute alone on the pods in that file. Then `make try` in another terminal.
+# ENDPOINTS=my.yaml` runs kvroute alone on the pods in that file. RUN_ARGS: more launcher flags (--base-port,
+# --kv-port, --kv-replay-port), then `--` and kvroute's own. Then `make try` in another terminal.
 run: $(RUN_BUILD)
 	ROUTING_ALGORITHM=$(ROUTING_ALGORITHM) node scripts/run-with-sim.mjs --grpc-port $(GRPC_PORT) \
 		--http-port $(HTTP_PORT) --pods $(SIM_PODS) --model $(MODEL) $(if $(ENDPOINTS),--endpoints $(ENDPOINTS)) \
