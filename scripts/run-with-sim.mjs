@@ -134,7 +134,14 @@ async function main() {
       ...["--kv-port", values["kv-port"], "--kv-replay-port", values["kv-replay-port"]],
       ...["--endpoints-out", endpoints],
     ];
-    const sim = startAndWait("kvroute-sim", values["sim-js"], simArgs, (l) => l === "kvroute-sim: ready");
+    // The first pod's KV ports as the simulator reports them: on Linux every pod's (its "loopback" layout gives
+    // each pod its own address and the same ports); elsewhere ("shared" layout, each pod its own pair) kvroute can
+    // follow the first pod's events only.
+    let kvPorts;
+    const sim = startAndWait("kvroute-sim", values["sim-js"], simArgs, (l) => {
+      kvPorts ??= /kv events tcp:\/\/\S+:(\d+), replay (\d+)\)/.exec(l)?.slice(1);
+      return l === "kvroute-sim: ready";
+    });
     const started = await Promise.race([sim, signalled.then(() => undefined)]);
     if (started === undefined) {
       const s = await sim.catch(() => undefined);
@@ -142,12 +149,8 @@ async function main() {
       return stopAll(children, "SIGTERM", false);
     }
     children.push(started.child);
-    // The simulator's own KV ports (its "shared" layout off Linux puts each pod on its own pair; kvroute then
-    // follows the first pod's events only).
-    kvrouteArgs.push(
-      ...["--kv-events-static", "--kv-events-port", values["kv-port"]],
-      ...["--kv-events-replay-port", values["kv-replay-port"]],
-    );
+    const [pub, replay] = kvPorts ?? [values["kv-port"], values["kv-replay-port"]];
+    kvrouteArgs.push("--kv-events-static", "--kv-events-port", pub, "--kv-events-replay-port", replay);
   }
   kvrouteArgs.push(
     ...["--standalone", "--endpoints-config", endpoints],
