@@ -124,7 +124,8 @@ async function main() {
   const cleanup = () => scratch && rmSync(scratch, { recursive: true, force: true });
   process.on("exit", cleanup);
 
-  let endpoints = values.endpoints;
+  // Relative to where the launcher was started; the children run in the repository root.
+  let endpoints = values.endpoints === undefined ? undefined : path.resolve(values.endpoints);
   const kvrouteArgs = [];
   if (endpoints === undefined) {
     scratch = mkdtempSync(path.join(os.tmpdir(), "kvroute-run-"));
@@ -173,8 +174,11 @@ async function main() {
   const fleet =
     values.endpoints === undefined ? `${values.pods} simulated pods serving ${values.model}` : endpoints;
   say(`ready: ext_proc gRPC ${grpc}, HTTP http://${http} (/debug/state, /metrics), pods: ${fleet}`);
-  const address = grpc === "127.0.0.1:50052" ? "" : ` --grpc-address ${grpc}`;
-  say(`route a request: make try, or npx kvroute route${address} --model ${values.model} --prompt "hello"`);
+  const port = values["grpc-port"] === "50052" ? "" : ` GRPC_PORT=${values["grpc-port"]}`;
+  const address = port === "" ? "" : ` --grpc-address ${grpc}`;
+  say(
+    `route a request: make try${port}, or npx kvroute route${address} --model ${values.model} --prompt "hello"`,
+  );
   say("Ctrl-C stops kvroute and the pods");
   // Whichever comes first: a signal, or a child ending on its own (then the other is stopped too).
   const first = await Promise.race([
