@@ -31,7 +31,7 @@ import { createHeadroomQueue } from "./routing";
 import type { HeadroomQueue } from "./routing";
 import { createRoutingRuntime } from "./routing-runtime";
 import type { RoutingRuntime } from "./routing-runtime";
-import { readBuildVersion } from "./build-version";
+import { kvrouteVersion } from "./version";
 import { startUsageRuntime } from "./usage-runtime";
 import type { UsageRuntime } from "./usage-runtime";
 
@@ -73,7 +73,7 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
   const observations = createObservations({ now });
   const metrics = createMetrics(load, cluster, {
     processMetrics: deps.processMetrics ?? true,
-    build: { version: readBuildVersion() },
+    build: { version: buildVersion() },
     maxPodSeries: config.metricsPodLabelLimit,
     stalePods: () => engineMetrics.staleCount(),
     ...(deps.logDroppedLines ? { logDroppedLines: deps.logDroppedLines } : {}),
@@ -182,4 +182,13 @@ function startUsage(
       onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
     },
   });
+}
+
+/** kvroute's version for `kvroute_build_info`; `unknown` (the metric still renders) when no package.json says. */
+function buildVersion(): string {
+  try {
+    return kvrouteVersion();
+  } catch {
+    return "unknown";
+  }
 }
