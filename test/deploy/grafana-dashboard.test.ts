@@ -4,10 +4,12 @@
  * (after routed requests), a histogram by its `_bucket`/`_sum`/`_count` series. And the chart ships the dashboard
  * as a ConfigMap for Grafana's sidecar only when asked.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Harness } from "../extproc/harness";
 import { routeSome, scrapeMetrics, startRoutedHarness } from "../observability/routed-scrape";
+import { runPromtool } from "../support/promtool";
+import { scratchDir } from "../support/scratch-dir";
 import { CHART, at, ofKind, renderChart } from "./helm-render";
 import type { Obj } from "./helm-render";
 
@@ -102,6 +104,28 @@ describe("charts/kvroute/dashboards/kvroute.json", () => {
         for (const name of metricNamesIn(expr))
           if (!exported.has(name)) unknown.push(`${panel.title ?? "?"}: ${name}`);
     expect(unknown).toEqual([]);
+  });
+
+  it("every panel query is valid PromQL (promtool check rules, Grafana's variables filled in)", async () => {
+    const exprs = panelsOf(dashboard).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ""));
+    const filled = exprs.map((e) => e.replace(/\$__rate_interval/g, "5m").replace(/\$(model|job)/g, ".*"));
+    // One recording rule per query: `check rules` parses each expression as Prometheus would.
+    const rules = filled.map(
+      (expr, i) => `      - record: kvroute_dashboard:q${i}\n        expr: ${JSON.stringify(expr)}\n`,
+    );
+    const file = path.join(scratchDir("kvroute-dashboard-"), "rules.yaml");
+    writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join("")}`);
+    const { code, output } = await runPromtool(["check", "rules", file]);
+    expect({ code, output }).toEqual({
+      code: 0,
+      output: expect.stringContaining(`SUCCESS: ${exprs.length} rules found`),
+    });
+  });
+
+  it("panels have unique ids and fit the 24-column grid", () => {
+    const panels = panelsOf(dashboard) as (Panel & { id: number; gridPos: { x: number; w: number } })[];
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    expect(panels.filter((p) => p.gridPos.x + p.gridPos.w > 24).map((p) => p.title)).toEqual([]);
   });
 
   it("every panel has a query, and the request-level families are on the dashboard", () => {

@@ -3,29 +3,9 @@
  * else does, units in base units, help text present, ...) after real requests went through, so the request-level
  * families, the process metrics and the build info are all on the page being checked.
  */
-import { execFile, execFileSync } from "node:child_process";
 import type { Harness } from "../extproc/harness";
+import { runPromtool } from "../support/promtool";
 import { REQUEST_FAMILIES, routeSome, samplesOf, scrapeMetrics, startRoutedHarness } from "./routed-scrape";
-
-/** promtool's path, or undefined when it is not installed (`apt-get install prometheus` on Debian). */
-function promtoolPath(): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", "command -v promtool"], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `promtool check metrics` on `text`: its exit status and everything it printed. */
-function promtoolCheck(bin: string, text: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(bin, ["check", "metrics"], (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-      resolve({ code, output: `${stdout}${stderr}` });
-    });
-    child.stdin?.end(text);
-  });
-}
 
 describe("/metrics against promtool", () => {
   let h: Harness;
@@ -40,13 +20,7 @@ describe("/metrics against promtool", () => {
   });
 
   it("promtool check metrics finds nothing to warn about", async () => {
-    const bin = promtoolPath();
-    if (bin === undefined)
-      throw new Error(
-        "promtool is not installed: `apt-get install -y prometheus` (Debian; .ci/run installs it) — this test " +
-          "fails rather than skips, so a missing linter never passes unnoticed",
-      );
-    expect(await promtoolCheck(bin, text)).toEqual({ code: 0, output: "" });
+    expect(await runPromtool(["check", "metrics"], text)).toEqual({ code: 0, output: "" });
   });
 
   it("the request-level families have samples, with pod and model labels of the fleet", () => {
