@@ -20,6 +20,13 @@ import type { Metrics } from "./observability";
 import { createServer } from "./server";
 import { kvrouteVersion } from "./version";
 
+/** The other commands of the `kvroute` binary (`cli.ts`), after the serving flags in `--help`. */
+const COMMANDS_HELP = `
+Other commands:
+  kvroute --version, -v     print the version and exit
+  kvroute route --help      send one request through a running kvroute as Envoy does and print the decision
+`;
+
 /** A running discovery source, whichever kind. */
 interface Discovery {
   /** Resolves when the first fleet is loaded. */
@@ -117,7 +124,7 @@ export async function main(): Promise<number> {
   try {
     const loaded = loadConfigFromProcess();
     if ("help" in loaded) {
-      process.stdout.write(helpText());
+      process.stdout.write(helpText() + COMMANDS_HELP);
       return 0;
     }
     config = loaded;

@@ -1,25 +1,30 @@
 /**
- * kvroute's own version, from its `package.json`, for the startup line. Read once, at start: the file is found by
- * walking up from this module (`src/` in a checkout, `dist/src/` in the image, a compiled test build elsewhere) to
- * the first `package.json` named `kvroute`; when there is none, the version is `unknown` rather than a failed start.
+ * kvroute's version: the `version` of the repository's (or the image's) `package.json`, the one place it is kept.
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import fs from "node:fs";
 import path from "node:path";
 
-/** The version in kvroute's `package.json`, or `unknown`. */
+/**
+ * The version in the nearest `package.json` named `kvroute` above `startDir`. Walks up because the compiled file
+ * sits at different depths (`dist/src/` after `tsc`, `src/` under tsx, a test build under `node_modules/.cache/`).
+ *
+ * @throws Error if no such `package.json` is found.
+ */
 export function kvrouteVersion(startDir: string = __dirname): string {
-  for (let dir = startDir; ; dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as {
-        name?: unknown;
-        version?: unknown;
-      };
-      if (pkg.name === "kvroute" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // No (readable) package.json here: look further up.
+  let dir = path.resolve(startDir);
+  for (;;) {
+    const file = path.join(dir, "package.json");
+    if (fs.existsSync(file)) {
+      const pkg: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
+      if (typeof pkg === "object" && pkg !== null) {
+        const { name, version } = pkg as { name?: unknown; version?: unknown };
+        if (name === "kvroute" && typeof version === "string") return version;
+      }
     }
-    if (path.dirname(dir) === dir) return "unknown";
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`kvroute's package.json not found above ${startDir}`);
+    dir = parent;
   }
 }

@@ -35,6 +35,10 @@ export interface Config {
   readonly grpcTlsSelfSigned: boolean;
   /** HTTP listen address (`/metrics`, `/v1/models`, health). Default `:8080`. */
   readonly httpBindAddress: BindAddress;
+  /** Serve the live status page (`/`, `/ui`, `/ui/status.json`) on the HTTP port. */
+  readonly statusPage: boolean;
+  /** Bearer token the status page and its JSON need; `undefined`: open, like `/debug/state`. Never logged. */
+  readonly statusPageToken: string | undefined;
   /** Standalone mode: pods come from `endpointsConfigPath`, not Kubernetes. */
   readonly standalone: boolean;
   /** Path of the static endpoints YAML; always set when `standalone` is true. */

@@ -4,6 +4,8 @@
  *
  * @module
  */
+export { commandFromProcess, parseCommand } from "./command";
+export type { Command } from "./command";
 export { ConfigError, helpText, loadConfig, loadConfigFromProcess } from "./load";
 export type { HelpRequest, LoadResult } from "./load";
 export { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";

@@ -85,6 +85,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: bindAddress(":8080"),
     description: "HTTP listen address for /metrics, /v1/models and health (alias --metrics-bind-address).",
   },
+  statusPage: {
+    flag: "status-page",
+    env: "KVROUTE_STATUS_PAGE",
+    type: boolean(true),
+    description: "Serve the live status page (/, /ui, /ui/status.json) on the HTTP port; false: 404.",
+  },
+  statusPageToken: {
+    env: "KVROUTE_STATUS_PAGE_TOKEN",
+    type: optionalText({ secret: true, hint: "<token>" }),
+    description:
+      "Bearer token the status page and its JSON need ('Authorization: Bearer <token>'); open when unset.",
+  },
   standalone: {
     flag: "standalone",
     env: "KVROUTE_STANDALONE",

@@ -38,9 +38,16 @@ export interface RequestRecord {
   readonly decisionMs: number | undefined;
   /** Request headers to the first response body chunk. */
   readonly firstByteMs: number | undefined;
+  /**
+   * Request headers to the first SSE data event of the response (its first token); undefined for a response that is
+   * not an event stream, whose first byte comes only after the whole generation.
+   */
+  readonly firstTokenMs: number | undefined;
   readonly totalMs: number;
   /** The user whose TPM window the usage is charged to (the `user` header's record), when limits apply. */
   readonly user: string | undefined;
+  /** The endpoint that served (`pod`, with `/rank-<r>` for a data-parallel rank), as metric labels name it. */
+  readonly endpoint: string | undefined;
 }
 
 /**
@@ -72,7 +79,9 @@ export function endedBeforeDecision(
     usageUnreadable: undefined,
     decisionMs: undefined,
     firstByteMs: undefined,
+    firstTokenMs: undefined,
     totalMs: nowMs - startedMs,
     user: undefined,
+    endpoint: undefined,
   };
 }

@@ -15,6 +15,7 @@
 import type { Code, RouteError } from "../errors";
 import { echoClientText, MAX_MESSAGE_BYTES } from "../client-echo";
 import { clientMessageOf, httpStatusOf } from "./immediate-response";
+import { createRequestMetricsRecorder } from "./request-metrics";
 import type { RequestRecord } from "./request-record";
 import type { ServiceHooks } from "./service";
 import type { SessionHooks } from "./session";
@@ -58,6 +59,7 @@ export function createRequestReporter(
     if (labels.size < MAX_REMEMBERED_STRATEGY_SPECS) labels.set(spec, label);
     return label;
   };
+  const recorder = createRequestMetricsRecorder(metrics);
   const sessionHooks: SessionHooks = {
     onError(code: Code, requestId: string, err: RouteError) {
       metrics.errors.inc({ reason: code });
@@ -76,7 +78,9 @@ export function createRequestReporter(
     onDecision(spec: string, seconds: number) {
       metrics.decisionSeconds.observe({ strategy: strategy(spec) }, seconds);
     },
+    onRouted: (model, pick) => recorder.routed(model, pick, strategy(pick.strategy)),
     onFinished(r: RequestRecord) {
+      recorder.finished(r);
       metrics.completions.inc({ outcome: r.outcome });
       metrics.requests.inc({
         model: r.model === undefined ? "none" : metrics.modelLabel.admit(r.model),

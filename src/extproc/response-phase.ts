@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { endpointName } from "../cluster";
 import type { Pod } from "../cluster";
 import type { InferenceRequest } from "../request";
 import type { Outcome, Pick } from "../routing";
@@ -83,6 +84,8 @@ interface ResponseSeen {
   readonly sniff: { readonly chunks: Buffer[]; bytes: number } | undefined;
   /** When the first non-empty body chunk arrived (monotonic ms). */
   firstByteMs: number | undefined;
+  /** When the chunk completing the first SSE data event arrived (monotonic ms). */
+  firstTokenMs: number | undefined;
 }
 
 /** The response half's state; transitions happen only in `onHeaders`, `onBody`, `onTrailers` and `end`. */
@@ -149,6 +152,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
     const usage = h?.usage;
     const endMs = o.now();
     const firstByteMs = seen?.firstByteMs;
+    const firstTokenMs = seen?.firstTokenMs;
     const pod = endpoint.pod;
     // A routed response that began and ended without a report: the gateway does not send one.
     if (o.pick && seen && endpoint.t === "unreported") o.onServed?.("absent");
@@ -189,8 +193,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       usageUnreadable: h?.malformed ? "malformed" : h?.truncated ? "truncated" : undefined,
       decisionMs: o.decidedMs === undefined ? undefined : o.decidedMs - o.startedMs,
       firstByteMs: firstByteMs === undefined ? undefined : firstByteMs - o.startedMs,
+      firstTokenMs: firstTokenMs === undefined ? undefined : firstTokenMs - o.startedMs,
       totalMs: endMs - o.startedMs,
       user: o.user,
+      endpoint: pod && endpointName(pod),
     });
   }
 
@@ -219,7 +225,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         maxBufferedBytes: o.maxResponseBufferBytes,
       });
       const sniff = mayBeLocalReply(head) ? { chunks: [], bytes: 0 } : undefined;
-      phase = { t: "streaming-body", seen: { status, head, harvester, sniff, firstByteMs: undefined } };
+      phase = {
+        t: "streaming-body",
+        seen: { status, head, harvester, sniff, firstByteMs: undefined, firstTokenMs: undefined },
+      };
     }
     const { pod } = endpoint;
     const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
@@ -248,6 +257,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         const { seen } = phase;
         if (seen.firstByteMs === undefined && chunk.length > 0) seen.firstByteMs = o.now();
         seen.harvester.push(chunk);
+        // A property read per chunk until the first event: keep-alive comments and empty lines are no token.
+        if (seen.firstTokenMs === undefined && seen.harvester.firstDataSeen) seen.firstTokenMs = o.now();
         const { sniff } = seen;
         if (sniff && sniff.bytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
           const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniff.bytes);

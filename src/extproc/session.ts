@@ -303,6 +303,7 @@ export function createSession(deps: SessionDeps): Session {
       return fail(err, head.requestId);
     }
     deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
+    deps.hooks.onRouted?.(request.model, pick);
     const tracker = createResponseTracker({
       requestId: head.requestId,
       startedMs: head.startedMs,

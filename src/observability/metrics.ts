@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { FleetPod, FleetView, LoadView } from "./fleet-view";
 import { podLabelName } from "./fleet-view";
 import { createKnownLabel, createLabelLimiter } from "./label-limiter";
@@ -18,13 +18,20 @@ import { createKvEventMetrics } from "./kv-event-metrics";
 import type { KvEventMetrics } from "./kv-event-metrics";
 import { createRedisFeatureMetrics } from "./redis-feature-metrics";
 import type { RedisFeatureMetrics } from "./redis-feature-metrics";
+import { createRequestMetrics } from "./request-metrics";
+import type { RequestMetrics } from "./request-metrics";
+import { registerProcessMetrics } from "./process-metrics";
+import { registerBuildInfo } from "./build-info";
+import type { BuildInfo } from "./build-info";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Pods whose engine metrics are stale or missing, read at scrape time. */
   readonly stalePods?: () => number;
-  /** Collect Node process metrics (CPU, heap, event-loop lag). Off in tests for speed. */
+  /** Collect Node process metrics (CPU, heap, event-loop lag) as `process_*`/`nodejs_*`. Off in tests for speed. */
   readonly processMetrics?: boolean;
+  /** The labels of `kvroute_build_info` (version `unknown` when absent). */
+  readonly build?: BuildInfo;
   /** Bound on distinct pod label values (per-pod series). */
   readonly maxPodSeries?: number;
   /** Bound on distinct model and strategy label values. */
@@ -34,7 +41,7 @@ export interface MetricsOptions {
 }
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
-export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics {
+export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics, RequestMetrics {
   readonly registry: Registry;
   /**
    * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
@@ -134,7 +141,8 @@ const DECISION_BUCKETS = [
  */
 export function createMetrics(load: LoadView, cluster: FleetView, options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: "kvroute_" });
+  if (options.processMetrics) registerProcessMetrics(registry);
+  registerBuildInfo(registry, options.build ?? { version: "unknown" });
   const podLabel = createPodLabel(cluster, options.maxPodSeries ?? 1000);
   const modelLabel = createKnownLabel(createLabelLimiter(options.maxModelSeries ?? 200), (model) =>
     cluster.snapshot().models.has(model),
@@ -255,6 +263,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
         (pod) => pod === OTHER_POD_LABEL || pod === DEPARTED_POD_LABEL || podLabel.isCurrent(pod),
       ),
     ...createKvEventMetrics(registry),
+    ...createRequestMetrics(registry),
     tokenizerUnavailable: new Counter({
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",

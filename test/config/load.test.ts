@@ -13,6 +13,8 @@ describe("loadConfig defaults", () => {
       grpcTlsKeyPath: undefined,
       grpcTlsSelfSigned: false,
       httpBindAddress: { host: undefined, port: 8080 },
+      statusPage: true,
+      statusPageToken: undefined,
       standalone: false,
       endpointsConfigPath: undefined,
       kubeconfigPath: undefined,
@@ -117,6 +119,8 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
   it.each<[string, string, keyof Config, unknown]>([
     ["KVROUTE_GRPC_BIND_ADDRESS", "127.0.0.1:9000", "grpcBindAddress", { host: "127.0.0.1", port: 9000 }],
     ["KVROUTE_HTTP_BIND_ADDRESS", "[::1]:0", "httpBindAddress", { host: "::1", port: 0 }],
+    ["KVROUTE_STATUS_PAGE", "false", "statusPage", false],
+    ["KVROUTE_STATUS_PAGE_TOKEN", "st4tus", "statusPageToken", "st4tus"],
     ["KVROUTE_STANDALONE", "true", "standalone", true],
     [
       "KVROUTE_ENDPOINTS_CONFIG",
@@ -175,6 +179,7 @@ describe("loadConfig from flags", () => {
     [["--grpc-bind-address=localhost:50051"], "grpcBindAddress", { host: "localhost", port: 50051 }],
     [["--http-bind-address=0.0.0.0:8081"], "httpBindAddress", { host: "0.0.0.0", port: 8081 }],
     [["--metrics-bind-address", ":9090"], "httpBindAddress", { host: undefined, port: 9090 }],
+    [["--status-page=false"], "statusPage", false],
     // The reference picker's (Gateway API Inference Extension) flag names.
     [["--grpc-port", "9002"], "grpcBindAddress", { host: undefined, port: 9002 }],
     [["--grpc-bind-address=9003"], "grpcBindAddress", { host: undefined, port: 9003 }],

@@ -28,8 +28,10 @@ const RECORD: RequestRecord = {
   usageUnreadable: undefined,
   decisionMs: 0.123456,
   firstByteMs: 12.3456789,
+  firstTokenMs: undefined,
   totalMs: 45.6789,
   user: undefined,
+  endpoint: "p1",
 };
 
 function reporter(logRequests: boolean): {

@@ -8,6 +8,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import pkg from "../../package.json";
 import { compiled } from "../support/compiled-build";
+import { collectOutput as collect } from "../support/process-output";
 
 // Each test starts a real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
@@ -43,16 +44,6 @@ function kvroute(args: string[], env: Record<string, string> = {}): ChildProcess
   });
   children.add(child);
   return child;
-}
-
-function collect(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 describe("kvroute process", () => {
