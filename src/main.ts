@@ -12,12 +12,20 @@ import { createClusterStore } from "./cluster";
 import type { ClusterStore } from "./cluster";
 import { loadKubernetesDiscovery } from "./cluster";
 import { watchEndpointsFile } from "./cluster";
-import { ConfigError, helpText, loadConfigFromProcess } from "./config";
+import { ConfigError, helpText, loadConfigFromProcess, startupSummary } from "./config";
 import type { Config } from "./config";
 import { createStdoutLogger } from "./observability";
 import type { Logger, StdoutLogger } from "./observability";
 import type { Metrics } from "./observability";
 import { createServer } from "./server";
+import { kvrouteVersion } from "./version";
+
+/** The other commands of the `kvroute` binary (`cli.ts`), after the serving flags in `--help`. */
+const COMMANDS_HELP = `
+Other commands:
+  kvroute --version, -v     print the version and exit
+  kvroute route --help      send one request through a running kvroute as Envoy does and print the decision
+`;
 
 /** A running discovery source, whichever kind. */
 interface Discovery {
@@ -116,7 +124,7 @@ export async function main(): Promise<number> {
   try {
     const loaded = loadConfigFromProcess();
     if ("help" in loaded) {
-      process.stdout.write(helpText());
+      process.stdout.write(helpText() + COMMANDS_HELP);
       return 0;
     }
     config = loaded;
@@ -210,13 +218,15 @@ async function serve(config: Config, stdout: StdoutLogger): Promise<number> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // The one line that says what this process is and what it runs with (version, discovery, features on/off).
   log.info(
     {
+      version: kvrouteVersion(),
       grpcPort: server.grpcPort,
       ...(server.grpcHealthPort === undefined ? {} : { grpcHealthPort: server.grpcHealthPort }),
       httpPort: server.httpPort,
       pods: cluster.snapshot().pods.size,
-      routingAlgorithm: config.routingAlgorithm,
+      ...startupSummary(config),
     },
     "kvroute ready",
   );

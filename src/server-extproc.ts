@@ -7,6 +7,7 @@
 import { performance } from "node:perf_hooks";
 import { podsForModel } from "./cluster";
 import type { ClusterStore } from "./cluster";
+import type { StatusRecorder } from "./admin";
 import type { Config } from "./config";
 import { createApiKeyCheck } from "./extproc";
 import { createBodyBudget } from "./extproc";
@@ -33,6 +34,8 @@ export interface ServerExtProcDeps {
   readonly isRefusing: () => boolean;
   /** OpenTelemetry tracing, when on. */
   readonly tracer?: RequestTracer | undefined;
+  /** The status page's recorder (decisions, finished requests); absent when the page is off. */
+  readonly statusRecorder?: StatusRecorder;
 }
 
 /** Build the ext_proc service over the started back end. */
@@ -44,16 +47,21 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
     metrics,
     log,
     createStrategyLabeler(strategies.has, [director.defaultStrategy]),
+    { logRequests: config.logRequests },
   );
   const sessionHooks: SessionHooks = {
     ...reporter.sessionHooks,
     onDecision(strategy, seconds, model) {
       reporter.sessionHooks.onDecision?.(strategy, seconds, model);
       usage.hooks.onDecision?.(strategy, seconds, model);
+      deps.statusRecorder?.onDecision(strategy, seconds);
     },
     onFinished(record) {
       reporter.sessionHooks.onFinished?.(record);
       usage.hooks.onFinished?.(record);
+      // The status page keeps its "0 = no response status" (the record leaves an absent status out); it shows the
+      // outcome beside it.
+      deps.statusRecorder?.onFinished({ ...record, status: record.status ?? 0 });
     },
     onStrategyHeaderIgnored: () => metrics.requestBounds.inc({ bound: "strategy-header" }),
     onSubsetHint: (outcome) => metrics.subsetHints.inc({ outcome }),

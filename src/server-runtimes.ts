@@ -31,6 +31,7 @@ import { createHeadroomQueue } from "./routing";
 import type { HeadroomQueue } from "./routing";
 import { createRoutingRuntime } from "./routing-runtime";
 import type { RoutingRuntime } from "./routing-runtime";
+import { kvrouteVersion } from "./version";
 import { startUsageRuntime } from "./usage-runtime";
 import type { UsageRuntime } from "./usage-runtime";
 
@@ -72,6 +73,7 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
   const observations = createObservations({ now });
   const metrics = createMetrics(load, cluster, {
     processMetrics: deps.processMetrics ?? true,
+    build: { version: buildVersion() },
     maxPodSeries: config.metricsPodLabelLimit,
     stalePods: () => engineMetrics.staleCount(),
     ...(deps.logDroppedLines ? { logDroppedLines: deps.logDroppedLines } : {}),
@@ -180,4 +182,13 @@ function startUsage(
       onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
     },
   });
+}
+
+/** kvroute's version for `kvroute_build_info`; `unknown` (the metric still renders) when no package.json says. */
+function buildVersion(): string {
+  try {
+    return kvrouteVersion();
+  } catch {
+    return "unknown";
+  }
 }

@@ -12,6 +12,8 @@ import type { Observations } from "./cluster";
 import type { Config } from "./config";
 import { startAdminServer } from "./admin";
 import { createGrpcHealth } from "./admin";
+import { createStatusRecorder } from "./admin";
+import type { StatusRecorder } from "./admin";
 import type { CloseFailure } from "./closing";
 import { createDrain } from "./drain";
 import type { DrainPlan } from "./drain";
@@ -174,6 +176,7 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     pieceIn(deps, stages.runtimes),
     deps.traceBatch,
   );
+  const statusRecorder = config.statusPage ? createStatusRecorder(runtimes.now) : undefined;
   const extProc = createServerExtProc({
     config,
     cluster,
@@ -181,6 +184,7 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     runtimes,
     isRefusing: () => refusing,
     tracer,
+    ...(statusRecorder ? { statusRecorder } : {}),
   });
   const health = createGrpcHealth();
   const grpcServer = createGrpcServer(config, extProc, health);
@@ -207,7 +211,12 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     // One line per failed connection (a client must reconnect to cause another).
     log.warn({ code }, "gRPC connection ended by an HTTP/2 error");
   });
-  const httpPort = await startAdmin(deps, runtimes, isReady, () => draining, pieceIn(deps, stages.admin));
+  const httpPort = await startAdmin(
+    deps,
+    runtimes,
+    { isReady, isDraining: () => draining, statusRecorder },
+    pieceIn(deps, stages.admin),
+  );
 
   const drain = createDrain({
     log,
@@ -244,14 +253,21 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
   };
 }
 
-/** Bind the admin HTTP port (metrics, probes, debug state); resolves with its port. Registered as `admin`. */
+/**
+ * Bind the admin HTTP port (metrics, probes, debug state, the status page when its recorder is given); resolves
+ * with its port. Registered as `admin`.
+ */
 async function startAdmin(
   deps: ServerDeps,
   runtimes: Runtimes,
-  isReady: () => boolean,
-  isDraining: () => boolean,
+  serving: {
+    readonly isReady: () => boolean;
+    readonly isDraining: () => boolean;
+    readonly statusRecorder: StatusRecorder | undefined;
+  },
   piece: RegisterPiece,
 ): Promise<number> {
+  const { isReady, isDraining, statusRecorder } = serving;
   const { config, cluster } = deps;
   const { strategies, director } = runtimes.routing;
   const { kvCache, passiveHealth } = runtimes;
@@ -268,6 +284,7 @@ async function startAdmin(
         (key) => passiveHealth.podDetails(key),
       ]),
       ...(deps.discoveryStatus ? { extraState: () => ({ discovery: deps.discoveryStatus?.() }) } : {}),
+      ...(statusRecorder ? { statusPage: { recorder: statusRecorder, token: config.statusPageToken } } : {}),
     },
     config.httpBindAddress.host ?? "",
     config.httpBindAddress.port,

@@ -128,7 +128,7 @@ describe("TLS from certificate files", () => {
       BOUND_MS,
       "rejection of a mismatched pair",
     );
-    expect(warned["level"]).toBe(40);
+    expect(warned["level"]).toBe("warn");
     expect(warned["reason"]).toMatch(/does not match/);
     expect((await servedCertificate(h.server.grpcPort)).fingerprint256).toBe(b.fingerprint);
     expect(await checkOver(h.server.grpcPort, b.cert)).toBe("SERVING");

@@ -1,5 +1,6 @@
 /**
- * The operational HTTP port (`:8080`): `/metrics`, `/v1/models`, `/healthz`, `/readyz`, `/debug/state`.
+ * The operational HTTP port (`:8080`): `/metrics`, `/v1/models`, `/healthz`, `/readyz`, `/debug/state`, and the
+ * live status page (`/`, `/ui`, `/ui/status.json`, see `status-page.ts`) unless it is turned off.
  * Nothing here is on the request path; it reads the same snapshots routing reads.
  *
  * @module
@@ -7,24 +8,20 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import type { ClusterStore, LoadTracker } from "../cluster";
-import { endpointName } from "../cluster";
+import type { ClusterStore } from "../cluster";
+import { debugState } from "./debug-state";
+import type { DebugStateDeps } from "./debug-state";
+import { createStatusPageHandler } from "./status-page";
+import type { StatusPageDeps } from "./status-page";
 
-/** What the admin server reads. */
-export interface AdminDeps {
+/** What the admin server reads: the `/debug/state` sources, the metrics registry and the status page's. */
+export interface AdminDeps extends DebugStateDeps {
   readonly registry: Registry;
-  readonly cluster: ClusterStore;
-  readonly load: LoadTracker;
-  /** Ready to take traffic: pods loaded and not draining. */
-  readonly isReady: () => boolean;
-  readonly isDraining: () => boolean;
-  /** Extra per-pod facts for `/debug/state` (engine metrics in use, scrape age, observations). */
-  readonly podDetails?: (podKey: string) => Record<string, unknown>;
-  /** Extra top-level facts for `/debug/state` (discovery status, …). */
-  readonly extraState?: () => Record<string, unknown>;
-  /** Registered strategy types and the configured default, for `/debug/state`. */
-  readonly routing: { readonly strategies: readonly string[]; readonly defaultStrategy: string };
+  /** The live status page; absent: not served (404). */
+  readonly statusPage?: StatusPageDeps;
 }
+
+type StatusHandler = ReturnType<typeof createStatusPageHandler>;
 
 /** A running admin server. */
 export interface AdminServer {
@@ -46,42 +43,18 @@ function modelsBody(cluster: ClusterStore): string {
   return JSON.stringify({ object: "list", data });
 }
 
-function stateBody(deps: AdminDeps): string {
-  const snap = deps.cluster.snapshot();
-  const pods = [...snap.pods.values()].map((p) => ({
-    key: p.key,
-    name: p.name,
-    namespace: p.namespace,
-    address: p.address,
-    ...(p.dataParallelRank === undefined ? {} : { dataParallelRank: p.dataParallelRank }),
-    metricsPort: p.metricsPort,
-    models: p.models,
-    adapters: p.adapters,
-    ready: p.ready,
-    engine: p.engine,
-    inflight: deps.load.get(p.key),
-    ...deps.podDetails?.(p.key),
-  }));
-  const models = Object.fromEntries([...snap.models].map(([m, ps]) => [m, ps.map(endpointName)]));
-  return JSON.stringify({
-    version: snap.version,
-    loaded: snap.loaded,
-    ready: deps.isReady(),
-    draining: deps.isDraining(),
-    inflightTotal: deps.load.totalRequests(),
-    routing: deps.routing,
-    ...deps.extraState?.(),
-    models,
-    pods,
-  });
-}
-
-async function handle(deps: AdminDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const path = (req.url ?? "/").split("?")[0];
+async function handle(
+  deps: AdminDeps,
+  status: StatusHandler | undefined,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  const path = (req.url ?? "/").split("?")[0] ?? "/";
   if (req.method !== "GET" && req.method !== "HEAD") {
     send(res, 405, JSON.stringify({ error: "method not allowed" }));
     return;
   }
+  if (status?.(path, req, res)) return;
   switch (path) {
     case "/metrics":
       send(res, 200, await deps.registry.metrics(), deps.registry.contentType);
@@ -98,7 +71,7 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage, res: http.Serv
       return;
     }
     case "/debug/state":
-      send(res, 200, stateBody(deps));
+      send(res, 200, JSON.stringify(debugState(deps)));
       return;
     default:
       send(res, 404, JSON.stringify({ error: "not found" }));
@@ -107,8 +80,9 @@ async function handle(deps: AdminDeps, req: http.IncomingMessage, res: http.Serv
 
 /** Listen on `host:port` (`host` empty = all interfaces). */
 export function startAdminServer(deps: AdminDeps, host: string, port: number): Promise<AdminServer> {
+  const status = deps.statusPage ? createStatusPageHandler(deps.statusPage, deps) : undefined;
   const server = http.createServer((req, res) => {
-    handle(deps, req, res).catch(() => {
+    handle(deps, status, req, res).catch(() => {
       if (!res.headersSent) send(res, 500, JSON.stringify({ error: "internal error" }));
       else res.destroy();
     });

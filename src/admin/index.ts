@@ -6,3 +6,5 @@
 export { createGrpcHealth } from "./grpc-health";
 export type { GrpcHealth } from "./grpc-health";
 export { startAdminServer } from "./http-server";
+export { createStatusRecorder } from "./status-recorder";
+export type { StatusRecorder } from "./status-recorder";

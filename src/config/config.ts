@@ -35,6 +35,10 @@ export interface Config {
   readonly grpcTlsSelfSigned: boolean;
   /** HTTP listen address (`/metrics`, `/v1/models`, health). Default `:8080`. */
   readonly httpBindAddress: BindAddress;
+  /** Serve the live status page (`/`, `/ui`, `/ui/status.json`) on the HTTP port. */
+  readonly statusPage: boolean;
+  /** Bearer token the status page and its JSON need; `undefined`: open, like `/debug/state`. Never logged. */
+  readonly statusPageToken: string | undefined;
   /** Standalone mode: pods come from `endpointsConfigPath`, not Kubernetes. */
   readonly standalone: boolean;
   /** Path of the static endpoints YAML; always set when `standalone` is true. */
@@ -81,6 +85,8 @@ export interface Config {
   readonly drainTimeoutMs: number;
   /** Minimum log level. */
   readonly logLevel: LogLevel;
+  /** Per-request log lines at info (off: at debug). */
+  readonly logRequests: boolean;
   /** Gateway API key clients must present; `undefined` disables the check. Never logged. */
   readonly authBearerToken: string | undefined;
   /** This replica's name, for cross-replica state (`POD_NAME`, else the host name). */

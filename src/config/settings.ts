@@ -86,6 +86,18 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: bindAddress(":8080"),
     description: "HTTP listen address for /metrics, /v1/models and health (alias --metrics-bind-address).",
   },
+  statusPage: {
+    flag: "status-page",
+    env: "KVROUTE_STATUS_PAGE",
+    type: boolean(true),
+    description: "Serve the live status page (/, /ui, /ui/status.json) on the HTTP port; false: 404.",
+  },
+  statusPageToken: {
+    env: "KVROUTE_STATUS_PAGE_TOKEN",
+    type: optionalText({ secret: true, hint: "<token>" }),
+    description:
+      "Bearer token the status page and its JSON need ('Authorization: Bearer <token>'); open when unset.",
+  },
   standalone: {
     flag: "standalone",
     env: "KVROUTE_STANDALONE",
@@ -214,6 +226,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     env: "LOG_LEVEL",
     type: oneOf(LOG_LEVELS, "info"),
     description: "Minimum log level.",
+  },
+  logRequests: {
+    flag: "log-requests",
+    env: "KVROUTE_LOG_REQUESTS",
+    type: boolean(false),
+    description:
+      "One line per request at info (request finished / rejected); off: those lines are written at debug only.",
   },
   authBearerToken: {
     env: "AIBRIX_AUTH_BEARER_TOKEN",

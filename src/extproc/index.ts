@@ -6,6 +6,7 @@
 export { createApiKeyCheck } from "./api-key";
 export { createBodyBudget } from "./body-budget";
 export { loadExtProcDefinition } from "./proto";
+export type { ProcessingRequest, ProcessingResponse, ProtoStruct } from "./messages";
 export { createRequestReporter } from "./request-reporter";
 export { createExtProcService } from "./service";
 export type { ExtProcService } from "./service";

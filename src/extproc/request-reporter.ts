@@ -3,18 +3,33 @@
  * the state machine knows nothing of prom-client or pino. It lives here, beside the hooks it implements, because
  * observability is called and never calls: it knows nothing of sessions or of how a `Code` becomes a status.
  *
+ * The per-request lines ("request finished", "request rejected") are written at info only with `--log-requests`;
+ * otherwise at debug. Either way the line's object is built only when its level is enabled: at load the request
+ * line is most of what a logger costs, and a production router's log is for what changes, not for each request.
+ *
+ * A request without an upstream status (it went away, or failed, before one came) is counted under
+ * `status="<outcome>"` (`cancelled`, `reset`, `shutdown`, `error`, `upstream-error`): a closed set, never `"0"`.
+ *
  * @module
  */
 import type { Code, RouteError } from "../errors";
 import { echoClientText, MAX_MESSAGE_BYTES } from "../client-echo";
 import { clientMessageOf, httpStatusOf } from "./immediate-response";
-import type { RequestRecord } from "./response-phase";
+import { createRequestMetricsRecorder } from "./request-metrics";
+import type { RequestRecord } from "./request-record";
 import type { ServiceHooks } from "./service";
 import type { SessionHooks } from "./session";
+import { roundMs } from "../observability";
 import type { Logger, Metrics } from "../observability";
 
 /** Distinct strategy specs whose metric label is remembered. */
 const MAX_REMEMBERED_STRATEGY_SPECS = 256;
+
+/** Options of {@link createRequestReporter}. */
+export interface RequestReporterOptions {
+  /** Per-request lines at info (`--log-requests`); otherwise at debug. */
+  readonly logRequests: boolean;
+}
 
 /** Hooks for the session and the service. */
 export interface RequestReporter {
@@ -30,7 +45,9 @@ export function createRequestReporter(
   metrics: Metrics,
   log: Logger,
   strategyLabel: (spec: string) => string,
+  options: RequestReporterOptions,
 ): RequestReporter {
+  const requestLevel = options.logRequests ? "info" : "debug";
   // Each routed request asks twice (decision, finish) and the answer never changes for a spec (the labeler is pure,
   // and a label the limiter admitted or refused stays so): remember the answers for the first specs seen. Specs can
   // come from a client's header, so the memory is bounded; past it, labels are computed each time.
@@ -42,6 +59,7 @@ export function createRequestReporter(
     if (labels.size < MAX_REMEMBERED_STRATEGY_SPECS) labels.set(spec, label);
     return label;
   };
+  const recorder = createRequestMetricsRecorder(metrics);
   const sessionHooks: SessionHooks = {
     onError(code: Code, requestId: string, err: RouteError) {
       metrics.errors.inc({ reason: code });
@@ -49,7 +67,8 @@ export function createRequestReporter(
       metrics.requests.inc({ model: "none", strategy: "none", status: String(status) });
       // The message never holds prompt text and is bounded like the client's copy. The cause may be anything (a
       // JSON parser's error quotes the body), so it stays at debug, bounded too.
-      log.info({ requestId, status, code, error: clientMessageOf(err) }, "request rejected");
+      if (log.isLevelEnabled(requestLevel))
+        log[requestLevel]({ requestId, status, code, error: clientMessageOf(err) }, "request rejected");
       if (err.cause !== undefined)
         log.debug(
           { requestId, cause: echoClientText(String(err.cause), MAX_MESSAGE_BYTES) },
@@ -59,15 +78,18 @@ export function createRequestReporter(
     onDecision(spec: string, seconds: number) {
       metrics.decisionSeconds.observe({ strategy: strategy(spec) }, seconds);
     },
+    onRouted: (model, pick) => recorder.routed(model, pick, strategy(pick.strategy)),
     onFinished(r: RequestRecord) {
+      recorder.finished(r);
       metrics.completions.inc({ outcome: r.outcome });
       metrics.requests.inc({
         model: r.model === undefined ? "none" : metrics.modelLabel.admit(r.model),
         strategy: r.strategy === undefined ? "none" : strategy(r.strategy),
-        status: String(r.status),
+        status: r.status === undefined ? r.outcome : String(r.status),
       });
       if (r.usageUnreadable) metrics.usageUnreadable.inc({ reason: r.usageUnreadable });
-      log.info(
+      if (!log.isLevelEnabled(requestLevel)) return;
+      log[requestLevel](
         {
           requestId: r.requestId,
           // Client input in InferencePool mode (any model is accepted there): quoted safely.
@@ -80,13 +102,14 @@ export function createRequestReporter(
           fallbackTo: r.fallbackTo,
           status: r.status,
           outcome: r.outcome,
+          closeReason: r.closeReason,
           stream: r.stream,
           promptTokens: r.promptTokens,
           completionTokens: r.completionTokens,
           totalTokens: r.totalTokens,
-          decisionMs: r.decisionMs,
-          firstByteMs: r.firstByteMs,
-          totalMs: r.totalMs,
+          decisionMs: roundMs(r.decisionMs),
+          firstByteMs: roundMs(r.firstByteMs),
+          totalMs: roundMs(r.totalMs),
         },
         "request finished",
       );

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { endpointName } from "../cluster";
 import type { Pod } from "../cluster";
 import type { InferenceRequest } from "../request";
 import type { Outcome, Pick } from "../routing";
@@ -22,41 +23,14 @@ import { unreachable } from "./close-reason";
 import type { SessionClose } from "./close-reason";
 import { ProtocolError } from "./protocol-error";
 import { bodyContinue, bodyStreamed, responseHeadersReply, trailersContinue } from "./replies";
+import type { RequestRecord } from "./request-record";
 import { readServedEndpoint, type ServedOutcome } from "./served-endpoint";
 
 /** Response header echoing the served endpoint in conformance test mode (what the reference picker sets). */
 export const CONFORMANCE_SERVED_HEADER = "x-conformance-test-served-endpoint";
 
 export type { SessionClose } from "./close-reason";
-
-/** One finished request, for the request log line and metrics. Never contains prompt text. */
-export interface RequestRecord {
-  readonly requestId: string;
-  readonly model: string | undefined;
-  readonly pod: string | undefined;
-  readonly address: string | undefined;
-  /** The pod kvroute picked, when the gateway reported that another one (`pod`) served the request. */
-  readonly movedFrom?: string | undefined;
-  readonly strategy: string | undefined;
-  readonly fallbackReason: string | undefined;
-  /** What the decision fell back to when the strategy had no signal. */
-  readonly fallbackTo: string | undefined;
-  /** Final upstream HTTP status, 0 when no response headers were seen. */
-  readonly status: number;
-  readonly outcome: Outcome["kind"];
-  readonly stream: boolean;
-  readonly promptTokens: number | undefined;
-  readonly completionTokens: number | undefined;
-  readonly totalTokens: number | undefined;
-  /** Why usage could not be read, when it could not. */
-  readonly usageUnreadable: "malformed" | "truncated" | undefined;
-  readonly decisionMs: number | undefined;
-  /** Request headers to the first response body chunk. */
-  readonly firstByteMs: number | undefined;
-  readonly totalMs: number;
-  /** The user whose TPM window the usage is charged to (the `user` header's record), when limits apply. */
-  readonly user: string | undefined;
-}
+export type { RequestRecord } from "./request-record";
 
 /** Options of `createResponseTracker`. */
 export interface ResponseTrackerOptions {
@@ -110,6 +84,8 @@ interface ResponseSeen {
   readonly sniff: { readonly chunks: Buffer[]; bytes: number } | undefined;
   /** When the first non-empty body chunk arrived (monotonic ms). */
   firstByteMs: number | undefined;
+  /** When the chunk completing the first SSE data event arrived (monotonic ms). */
+  firstTokenMs: number | undefined;
 }
 
 /** The response half's state; transitions happen only in `onHeaders`, `onBody`, `onTrailers` and `end`. */
@@ -154,28 +130,29 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
   }
 
   /** The one transition to `done`: release the pick and report the request, once. */
-  function end(outcome: Outcome, bodyEnded: boolean): void {
+  function end(outcome: Outcome, bodyEnded: boolean, closed?: SessionClose): void {
     switch (phase.t) {
       case "done":
         return;
       case "awaiting-headers":
         phase = { t: "done", headersSeen: false, bodyEnded };
-        return report(outcome, undefined);
+        return report(outcome, undefined, closed);
       case "streaming-body": {
         const { seen } = phase;
         phase = { t: "done", headersSeen: true, bodyEnded };
-        return report(outcome, seen);
+        return report(outcome, seen, closed);
       }
       default:
         return unreachable(phase);
     }
   }
 
-  function report(outcome: Outcome, seen: ResponseSeen | undefined): void {
+  function report(outcome: Outcome, seen: ResponseSeen | undefined, closed: SessionClose | undefined): void {
     const h = seen?.harvester.end();
     const usage = h?.usage;
     const endMs = o.now();
     const firstByteMs = seen?.firstByteMs;
+    const firstTokenMs = seen?.firstTokenMs;
     const pod = endpoint.pod;
     // A routed response that began and ended without a report: the gateway does not send one.
     if (o.pick && seen && endpoint.t === "unreported") o.onServed?.("absent");
@@ -205,8 +182,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
-      status: outcome.status ?? seen?.status ?? 0,
+      // 0 is "no response status" (none seen, or out of range): the record says so by leaving it out.
+      status: outcome.status || seen?.status || undefined,
       outcome: outcome.kind,
+      closeReason: outcome.kind === "success" ? undefined : closed,
       stream: o.request?.stream ?? false,
       promptTokens: usage?.promptTokens,
       completionTokens: usage?.completionTokens,
@@ -214,8 +193,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       usageUnreadable: h?.malformed ? "malformed" : h?.truncated ? "truncated" : undefined,
       decisionMs: o.decidedMs === undefined ? undefined : o.decidedMs - o.startedMs,
       firstByteMs: firstByteMs === undefined ? undefined : firstByteMs - o.startedMs,
+      firstTokenMs: firstTokenMs === undefined ? undefined : firstTokenMs - o.startedMs,
       totalMs: endMs - o.startedMs,
       user: o.user,
+      endpoint: pod && endpointName(pod),
     });
   }
 
@@ -244,7 +225,10 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         maxBufferedBytes: o.maxResponseBufferBytes,
       });
       const sniff = mayBeLocalReply(head) ? { chunks: [], bytes: 0 } : undefined;
-      phase = { t: "streaming-body", seen: { status, head, harvester, sniff, firstByteMs: undefined } };
+      phase = {
+        t: "streaming-body",
+        seen: { status, head, harvester, sniff, firstByteMs: undefined, firstTokenMs: undefined },
+      };
     }
     const { pod } = endpoint;
     const extra = [...(o.pick?.responseHeaders ?? []), ...(o.responseHeaders ?? [])];
@@ -273,6 +257,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         const { seen } = phase;
         if (seen.firstByteMs === undefined && chunk.length > 0) seen.firstByteMs = o.now();
         seen.harvester.push(chunk);
+        // A property read per chunk until the first event: keep-alive comments and empty lines are no token.
+        if (seen.firstTokenMs === undefined && seen.harvester.firstDataSeen) seen.firstTokenMs = o.now();
         const { sniff } = seen;
         if (sniff && sniff.bytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
           const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniff.bytes);
@@ -328,12 +314,12 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         case "awaiting-headers":
           // Envoy ends the side stream early (by half-close or by cancel; which one is a transport detail) only
           // when the downstream request went away before the response completed.
-          return end({ kind: why === "client-ended" ? "cancelled" : why, status: 0 }, false);
+          return end({ kind: why === "client-ended" ? "cancelled" : why, status: 0 }, false, why);
         case "streaming-body": {
           const { status } = phase.seen;
           // Without response bodies, Envoy half-closing after the headers is the normal end of the request.
-          if (why === "client-ended" && o.responseMode === "NONE") return end(byStatus(status), false);
-          return end({ kind: why === "client-ended" ? "cancelled" : why, status }, false);
+          if (why === "client-ended" && o.responseMode === "NONE") return end(byStatus(status), false, why);
+          return end({ kind: why === "client-ended" ? "cancelled" : why, status }, false, why);
         }
         default:
           return unreachable(phase);

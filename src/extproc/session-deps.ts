@@ -18,6 +18,9 @@ import type { ServedOutcome } from "./served-endpoint";
 import type { SubsetOutcome } from "./subset-hint";
 import type { TestSelectionOutcome } from "./conformance-test";
 
+/** A pick that routed the request somewhere (a strategy's choice or its fallback). */
+export type RoutedPick = Extract<Pick, { t: "routed" | "fallback" }>;
+
 /** Stream-independent settings (from `Config`). */
 export interface SessionOptions {
   readonly maxBodyBytes: number;
@@ -65,6 +68,8 @@ export interface SessionHooks {
   /** Parse + pick took `seconds`. */
   /** A request was routed (not for errors): its strategy, the parse + pick time, and the model. */
   onDecision?(strategy: string, seconds: number, model: string): void;
+  /** A request was routed to `pick.pod` (right after `onDecision`): for per-pod metrics. */
+  onRouted?(model: string, pick: RoutedPick): void;
   /** The request finished (exactly once per stream that got past request headers). */
   onFinished?(record: RequestRecord): void;
   /** A `routing-strategy` header was ignored (`allowStrategyHeader` off): the default strategy routed it. */

@@ -37,6 +37,7 @@ import type { ResponseTracker } from "./response-phase";
 import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
 import type { AbortReason, SessionClose, SessionEnd } from "./close-reason";
 import { createResponseTracker } from "./response-phase";
+import { endedBeforeDecision } from "./request-record";
 import { raceAbort } from "./race-abort";
 import type { RequestTimeline } from "../observability";
 import { endClosed, endRejected, tracedFinish } from "./trace-record";
@@ -314,6 +315,7 @@ export function createSession(deps: SessionDeps): Session {
       return fail(err, head.requestId);
     }
     deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
+    deps.hooks.onRouted?.(request.model, pick);
     const tracker = createResponseTracker({
       requestId: head.requestId,
       startedMs: head.startedMs,
@@ -440,6 +442,11 @@ export function createSession(deps: SessionDeps): Session {
       controller?.abort(streamAborted(why));
       buffered.release();
       if (state.t === "responding") state.tracker.close(why);
+      // Past its headers, not decided yet: the request went away unanswered; it is still reported, once.
+      else if (state.t === "awaitBody" || state.t === "deciding")
+        deps.hooks.onFinished?.(
+          endedBeforeDecision(state.head.requestId, why, state.head.startedMs, deps.now()),
+        );
       if (timeline) endClosed(timeline, why, deps.now());
       if (state.t !== "closed") state = { t: "closed", why };
     },

@@ -7,16 +7,17 @@
 import type { RequestTimeline, TraceResult } from "../observability";
 import type { RouteError } from "../errors";
 import { httpStatusOf } from "./immediate-response";
-import type { RequestRecord } from "./response-phase";
+import type { RequestRecord } from "./request-record";
 import type { SessionClose } from "./close-reason";
 
 /** The record's facts as a trace result (its times are relative to `startedMs`; the trace's are absolute). */
 export function traceResultOf(r: RequestRecord, startedMs: number): TraceResult {
   return {
-    status: r.status,
+    status: r.status ?? 0,
     outcome: r.outcome,
     model: r.model,
-    pod: r.pod,
+    // The endpoint as metric labels name it (`name/rank-<r>` for a data-parallel rank).
+    pod: r.endpoint ?? r.pod,
     strategy: r.strategy,
     fallbackReason: r.fallbackReason,
     fallbackTo: r.fallbackTo,

@@ -181,6 +181,7 @@ export class PodSubscriber {
     this.st.connected = false;
     this.lostConnection = true;
     if (this.st.state !== "resync-pending") this.st.state = "connecting";
+    this.notify((o) => o.onDisconnect?.(this.podKey));
   }
 
   private enqueue(frames: Buffer[]): void {

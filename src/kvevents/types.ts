@@ -84,6 +84,8 @@ export interface KvEventsObserver {
   onResync?(podKey: string, reason: ResyncReason): void;
   /** The SUB socket connected (or reconnected) to the pod. */
   onConnect?(podKey: string): void;
+  /** The SUB socket lost its connection to the pod (ZeroMQ reconnects on its own; `onConnect` follows). */
+  onDisconnect?(podKey: string): void;
   /**
    * A batch stamped with data-parallel rank `stamped`, not the rank whose socket it came from, was dropped (see
    * `applyBatch`).

@@ -4,7 +4,7 @@
  * @module
  */
 export { createHealthMetrics } from "./health-metrics";
-export { createStdoutLogger } from "./logger";
+export { createStdoutLogger, roundMs } from "./logger";
 export type { Logger, StdoutLogger } from "./logger";
 export { createMetrics } from "./metrics";
 export type { Metrics } from "./metrics";

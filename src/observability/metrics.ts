@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { FleetPod, FleetView, LoadView } from "./fleet-view";
 import { podLabelName } from "./fleet-view";
 import { createKnownLabel, createLabelLimiter } from "./label-limiter";
@@ -18,13 +18,20 @@ import { createKvEventMetrics } from "./kv-event-metrics";
 import type { KvEventMetrics } from "./kv-event-metrics";
 import { createRedisFeatureMetrics } from "./redis-feature-metrics";
 import type { RedisFeatureMetrics } from "./redis-feature-metrics";
+import { createRequestMetrics } from "./request-metrics";
+import type { RequestMetrics } from "./request-metrics";
+import { registerProcessMetrics } from "./process-metrics";
+import { registerBuildInfo } from "./build-info";
+import type { BuildInfo } from "./build-info";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Pods whose engine metrics are stale or missing, read at scrape time. */
   readonly stalePods?: () => number;
-  /** Collect Node process metrics (CPU, heap, event-loop lag). Off in tests for speed. */
+  /** Collect Node process metrics (CPU, heap, event-loop lag) as `process_*`/`nodejs_*`. Off in tests for speed. */
   readonly processMetrics?: boolean;
+  /** The labels of `kvroute_build_info` (version `unknown` when absent). */
+  readonly build?: BuildInfo;
   /** Bound on distinct pod label values (per-pod series). */
   readonly maxPodSeries?: number;
   /** Bound on distinct model and strategy label values. */
@@ -34,9 +41,12 @@ export interface MetricsOptions {
 }
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
-export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics {
+export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics, RequestMetrics {
   readonly registry: Registry;
-  /** Finished requests by model, strategy and final HTTP status (`0` when none was seen). */
+  /**
+   * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
+   * outcome instead (`cancelled`, `reset`, `shutdown`, `error`, `upstream-error`), never `0`.
+   */
   readonly requests: Counter<"model" | "strategy" | "status">;
   /** Time from the last request-body byte to a routing decision (parse + pick), seconds. */
   readonly decisionSeconds: Histogram<"strategy">;
@@ -49,7 +59,7 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
   readonly grpcConnectionErrors: Counter<"code">;
   /** Changed TLS certificate files on the gRPC port: applied, or rejected (the previous pair kept). */
   readonly grpcTlsReloads: Counter<"result">;
-  /** How routed requests ended: success, upstream-error, cancelled, reset, shutdown, error. */
+  /** How requests ended (routed, or gone before the decision): success, upstream-error, cancelled, reset, shutdown, error. */
   readonly completions: Counter<"outcome">;
   /** Routing decisions that fell back, by strategy and reason. */
   readonly fallbacks: Counter<"strategy" | "reason">;
@@ -131,7 +141,8 @@ const DECISION_BUCKETS = [
  */
 export function createMetrics(load: LoadView, cluster: FleetView, options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: "kvroute_" });
+  if (options.processMetrics) registerProcessMetrics(registry);
+  registerBuildInfo(registry, options.build ?? { version: "unknown" });
   const podLabel = createPodLabel(cluster, options.maxPodSeries ?? 1000);
   const modelLabel = createKnownLabel(createLabelLimiter(options.maxModelSeries ?? 200), (model) =>
     cluster.snapshot().models.has(model),
@@ -252,6 +263,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
         (pod) => pod === OTHER_POD_LABEL || pod === DEPARTED_POD_LABEL || podLabel.isCurrent(pod),
       ),
     ...createKvEventMetrics(registry),
+    ...createRequestMetrics(registry),
     tokenizerUnavailable: new Counter({
       name: "kvroute_tokenizer_unavailable_total",
       help: "Prompts routed without prefix information because tokenization failed, by reason.",
@@ -292,7 +304,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     strategyLabel,
     requests: new Counter({
       name: "kvroute_requests_total",
-      help: "Finished requests by model, routing strategy and final HTTP status (0 = none seen).",
+      help: "Finished requests by model, routing strategy and final HTTP status (or the outcome when none was seen: cancelled, reset, shutdown, error, upstream-error).",
       labelNames: ["model", "strategy", "status"],
       registers,
     }),
@@ -327,7 +339,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     }),
     completions: new Counter({
       name: "kvroute_request_completions_total",
-      help: "Routed requests by how they ended (each counted exactly once).",
+      help: "Requests routed, or gone before their decision, by how they ended (each counted exactly once).",
       labelNames: ["outcome"],
       registers,
     }),

@@ -20,6 +20,7 @@ import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request";
 import type { PreparedPrompt, StreamedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick, RouteFinisher, RoutingContext } from "./framework";
+import { prefixLookupOf } from "./prefix-lookup";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
@@ -201,6 +202,7 @@ function responseHeadersOf(
 export function createDirector(options: DirectorOptions): Director {
   const { registry, cluster, load } = options;
   const observer = options.observer ?? {};
+  const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
   const random = options.random ?? Math.random;
   const metricsView = options.metrics;
   const preparePrompt = options.preparePrompt;
@@ -368,7 +370,6 @@ export function createDirector(options: DirectorOptions): Director {
       options.emitEndpointScores && decision.ranking
         ? endpointScores(decision.ranking.candidates, decision.ranking.totals, pod, SCORED_ENDPOINTS)
         : [];
-    const scores = scored.length > 0 ? { scores: scored } : {};
     // Headers before the reservation: if a strategy throws here, nothing is left reserved.
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
@@ -385,6 +386,12 @@ export function createDirector(options: DirectorOptions): Director {
         observer.onHookError?.(strategy.type, "on-routed", err);
       }
     }
+    const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
+    // The pick's optional parts, present only when there is something to say.
+    const extras = {
+      ...(scored.length > 0 ? { scores: scored } : {}),
+      ...(prefix === undefined ? {} : { prefix }),
+    };
     // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
     const ticket = health?.routed(pod);
     const model = ctx.request.model;
@@ -402,7 +409,7 @@ export function createDirector(options: DirectorOptions): Director {
       afterMove: () => headroomQueue?.wake(model),
     });
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...scores }
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }
       : {
           t: "fallback",
           pod,
@@ -413,7 +420,7 @@ export function createDirector(options: DirectorOptions): Director {
           release,
           moveTo,
           fallbacks,
-          ...scores,
+          ...extras,
         };
   }
 }

@@ -111,6 +111,20 @@ export interface Strategy {
   readonly mayWait?: boolean;
   /** Response headers to add when the request went to `pod` (session affinity returns `x-session-id`). */
   responseHeaders?(ctx: RoutingContext, pod: Pod): readonly (readonly [string, string])[];
+  /**
+   * What this decision's prefix lookup found for the picked `pod` (prefix-aware strategies), for the prefix-hit
+   * metrics; undefined when the strategy looked nothing up. Called once after `onRouted`, in the same synchronous
+   * step as `score`. Must not throw.
+   */
+  prefixLookup?(ctx: RoutingContext, pod: Pod): PrefixLookup | undefined;
+}
+
+/** A prefix lookup's result for one pod, in that pod's blocks (its engine's block size, or the approximate one). */
+export interface PrefixLookup {
+  /** Leading prompt blocks the pod holds, as the index that speaks for it says. */
+  readonly hitBlocks: number;
+  /** Prompt blocks looked up (> 0; at most `--prefix-max-prompt-blocks`). */
+  readonly lookupBlocks: number;
 }
 
 /** Dependencies a strategy factory may use. Nothing global: everything comes in here. */
@@ -244,6 +258,8 @@ export type Pick =
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
       readonly scores?: readonly EndpointScore[];
+      /** What the plan's first prefix-aware strategy looked up for `pod`; absent when none looked anything up. */
+      readonly prefix?: PrefixLookup;
     }
   | {
       readonly t: "fallback";
@@ -263,5 +279,7 @@ export type Pick =
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
       readonly scores?: readonly EndpointScore[];
+      /** What the plan's first prefix-aware strategy looked up for `pod`; absent when none looked anything up. */
+      readonly prefix?: PrefixLookup;
     }
   | { readonly t: "none"; readonly code: Code.NoReadyPod; readonly strategy: string };

@@ -15,6 +15,7 @@ export type {
   Outcome,
   RouteFinisher,
   Pick,
+  PrefixLookup,
   Release,
   RoutingContext,
   ScoreResult,

@@ -72,7 +72,8 @@ describe("admin HTTP", () => {
     s.end();
     await s.status;
     const after = await (await fetch(`${base}/metrics`)).text();
-    expect(after).toMatch(/kvroute_requests_total{model="m1",strategy="least-request",status="0"} 1/);
+    // Ended before the response: counted under its outcome, never as status 0.
+    expect(after).toMatch(/kvroute_requests_total{model="m1",strategy="least-request",status="cancelled"} 1/);
     expect(after).not.toMatch(/kvroute_inflight_requests{/);
   });
 });

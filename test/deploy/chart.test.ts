@@ -209,12 +209,23 @@ describe("charts/kvroute: values", () => {
     expect(await renderError("--set", "config.LOG_LEVEL=debug")).toContain("set it with logLevel");
     expect(await renderError("--set", "config.POD_NAME=x")).toContain("config.POD_NAME");
   });
+
+  it("takes the status page's token from statusPage.existingSecret only", async () => {
+    const objs = await render("--set", "statusPage.existingSecret=status-auth");
+    const ref = envOf(objs).find((e) => e.name === "KVROUTE_STATUS_PAGE_TOKEN")?.valueFrom?.secretKeyRef;
+    expect(ref).toEqual({ name: "status-auth", key: "token" });
+    expect(envOf(all).some((e) => e.name === "KVROUTE_STATUS_PAGE_TOKEN")).toBe(false);
+    expect(await renderError("--set", "config.KVROUTE_STATUS_PAGE_TOKEN=x")).toContain(
+      "statusPage.existingSecret",
+    );
+  });
 });
 
 describe("charts/kvroute: optional objects", () => {
   it("every optional feature renders when enabled", () => {
     expect(kinds(all)).toEqual([
       "ConfigMap",
+      "ConfigMap", // the Grafana dashboard's (test/deploy/grafana-dashboard.test.ts)
       "Deployment",
       "EnvoyExtensionPolicy",
       "EnvoyPatchPolicy",

@@ -102,7 +102,7 @@ describe("conformance test mode", () => {
 
     it("warns at start that a client may narrow the choice", async () => {
       const line = await h.log.waitFor((l) => String(l["msg"]).startsWith("conformance test mode is on"));
-      expect(line["level"]).toBe(40);
+      expect(line["level"]).toBe("warn");
     });
 
     describe("GatewayFollowingEPPRouting", () => {

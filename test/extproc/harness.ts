@@ -100,6 +100,8 @@ export async function startHarness(
     usageWallNow?: () => number;
     tlsRefreshIntervalMs?: number;
     traceBatch?: TraceBatchOptions;
+    /** Node's process metrics on /metrics (off by default: they cost CPU at every scrape). */
+    processMetrics?: boolean;
   } = {},
 ): Promise<Harness> {
   const loaded = loadConfig(
@@ -125,7 +127,7 @@ export async function startHarness(
     config: loaded,
     cluster,
     log: createLogger("debug", stream),
-    processMetrics: false,
+    processMetrics: options.processMetrics ?? false,
     // Test pods live at unroutable 10.x addresses: nothing to scrape unless a test serves real metrics.
     scrapeMetrics: options.scrapeMetrics ?? false,
     ...(options.onClosing ? { onClosing: options.onClosing } : {}),

@@ -98,7 +98,11 @@ async function envoyRequest(client: ExtProcClient): Promise<string | undefined> 
   const n = seq++;
   const s = client.open();
   await s.exchange(headers({ ...CHAT_HEADERS, "x-request-id": `req-${n}` }));
-  const payload = chatBody("m1", `prompt number ${n} ${"x".repeat(n % 7)}`);
+  // Each prompt its own from the first block on, and several blocks long: a prefix strategy then finds at most the
+  // chat template's first block on the pods that served before, so the restarted pod (which holds nothing) is not
+  // out-scored for ever by hits. Short prompts under one shared first block made `prefix-cache-and-load` send all
+  // 1000 requests of the restart phase elsewhere once on a loaded machine.
+  const payload = chatBody("m1", `request ${n} `.repeat(8) + "x".repeat(n % 7));
   const [decision] = await s.exchange(body(payload));
   const target = setHeaders(decision)["target-pod"];
   if (target === undefined) {

@@ -32,6 +32,8 @@ export interface ChatRequest {
   readonly model?: string;
   /** Default `hello` (as {@link chatBody}). */
   readonly prompt?: string;
+  /** More fields of the chat body (`stream`, `stream_options`, ...). */
+  readonly fields?: Readonly<Record<string, unknown>>;
 }
 
 /** Send a chat request's headers and body on `stream`; the body's reply (the decision). */
@@ -40,7 +42,7 @@ export async function decide(stream: ExtProcStream, request: ChatRequest = {}): 
   await stream.exchange(
     request.metadata === undefined ? msg : { ...msg, metadata_context: request.metadata },
   );
-  const [reply] = await stream.exchange(body(chatBody(request.model, request.prompt)));
+  const [reply] = await stream.exchange(body(chatBody(request.model, request.prompt, request.fields)));
   if (!reply) throw new Error("no decision reply");
   return reply;
 }

@@ -40,9 +40,14 @@ describe("response phases", () => {
   });
 
   it.each([
-    ["client-ended before headers", undefined, "client-ended", { outcome: "cancelled", status: 0 }],
-    ["reset mid-body", 502, "reset", { outcome: "reset", status: 502 }],
-    ["shutdown mid-body", 200, "shutdown", { outcome: "shutdown", status: 200 }],
+    [
+      "client-ended before headers",
+      undefined,
+      "client-ended",
+      { outcome: "cancelled", status: undefined, closeReason: "client-ended" },
+    ],
+    ["reset mid-body", 502, "reset", { outcome: "reset", status: 502, closeReason: "reset" }],
+    ["shutdown mid-body", 200, "shutdown", { outcome: "shutdown", status: 200, closeReason: "shutdown" }],
   ] as const)("a close ends it: %s", (_name, status, why, expected) => {
     const { tr, records } = tracker();
     if (status !== undefined) tr.handle(responseHeaders(status), "response_headers");

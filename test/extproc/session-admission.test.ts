@@ -80,14 +80,21 @@ describe("session with user admission", () => {
     expect(outcomes).toEqual(["allowed"]);
   });
 
-  it("a stream closed while Redis answers reserves nothing and reports nothing", async () => {
+  it("a stream closed while Redis answers reserves nothing and is reported once, as cancelled", async () => {
     const s = session();
     s.handle(headers({ ...CHAT_HEADERS, user: "u1" }));
     const replies = pending(s.handle(body(chatBody(MODEL))));
     s.close("cancelled");
     expect(await replies).toEqual([]);
     expect(fleet.load.totalRequests()).toBe(0);
-    expect(finished).toEqual([]);
+    expect(finished).toEqual([
+      expect.objectContaining({
+        outcome: "cancelled",
+        closeReason: "cancelled",
+        pod: undefined,
+        user: undefined,
+      }),
+    ]);
   });
 
   it("a stream closed before its body leaves the started check harmless", async () => {

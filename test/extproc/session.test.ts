@@ -109,12 +109,20 @@ describe("session state machine", () => {
     expect(fleet.load.totalRequests()).toBe(0);
   });
 
-  it("a stream that ends before the decision reserves nothing and reports nothing", () => {
+  it("a stream that ends before the decision reserves nothing and is reported once, as cancelled", () => {
     const { session, fleet, finished } = setup();
     const s = session();
     s.handle(headers(CHAT_HEADERS));
     s.close("cancelled");
+    s.close("error");
     expect(fleet.load.totalRequests()).toBe(0);
+    expect(finished).toHaveLength(1);
+    expect(finished[0]).toMatchObject({ outcome: "cancelled", closeReason: "cancelled", status: undefined });
+  });
+
+  it("a stream that ends before its headers reports nothing", () => {
+    const { session, finished } = setup();
+    session().close("cancelled");
     expect(finished).toEqual([]);
   });
 });

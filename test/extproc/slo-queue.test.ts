@@ -57,12 +57,23 @@ describe("SLO routing with the headroom queue", () => {
     await redis.stop();
   });
 
+  /** A wall time on a 10 s trace-window boundary (ms). */
+  const TRACE_WALL_MS = 1_700_000_000_000;
+
   async function start(flags: string[] = []): Promise<Harness> {
-    const h = await startHarness(PODS, flags, {
-      REDIS_HOST: redis.host,
-      REDIS_PORT: String(redis.port),
-      AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
-    });
+    // The trace writer's wall clock pinned on a 10 s boundary: its own timer then flushes the window no sooner than
+    // 10 s after the start, so the window a test reads is the one its requests were counted in (on the real clock
+    // a boundary falling mid-test flushed the window early, and the test read an empty one).
+    const h = await startHarness(
+      PODS,
+      flags,
+      {
+        REDIS_HOST: redis.host,
+        REDIS_PORT: String(redis.port),
+        AIBRIX_GPU_OPTIMIZER_TRACING_FLAG: "true",
+      },
+      { usageWallNow: () => TRACE_WALL_MS },
+    );
     harnesses.push(h);
     await h.server.usage.redis?.whenReady();
     const r = await h.server.usage.gpuProfiles?.refresh();

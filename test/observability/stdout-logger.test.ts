@@ -62,7 +62,7 @@ describe("stdout logger", () => {
     const written = lines();
     expect(logger.droppedLines()).toBe(0);
     expect(written.map((l) => l["i"])).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(written[0]).toMatchObject({ service: "kvroute", level: 30, authorization: "[redacted]" });
+    expect(written[0]).toMatchObject({ service: "kvroute", level: "info", authorization: "[redacted]" });
     expect(JSON.stringify(written)).not.toContain("secret");
     expect(JSON.stringify(written)).not.toContain("hello");
     await close();

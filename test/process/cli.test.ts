@@ -6,7 +6,9 @@ import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import pkg from "../../package.json";
 import { compiled } from "../support/compiled-build";
+import { collectOutput as collect } from "../support/process-output";
 
 // Each test starts a real process (the compiled build): allow for a loaded CI machine.
 jest.setTimeout(60_000);
@@ -42,16 +44,6 @@ function kvroute(args: string[], env: Record<string, string> = {}): ChildProcess
   });
   children.add(child);
   return child;
-}
-
-function collect(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 describe("kvroute process", () => {
@@ -114,13 +106,32 @@ describe("kvroute process", () => {
     const done = collect(child);
     const lines = createInterface({ input: child.stdout });
     let httpPort = 0;
+    let ready: Record<string, unknown> = {};
     for await (const line of lines) {
       const rec = JSON.parse(line) as { msg?: string; httpPort?: number };
       if (rec.msg === "kvroute ready") {
         httpPort = rec.httpPort ?? 0;
+        ready = rec;
         break;
       }
     }
+    // The startup line says what runs: version, discovery, tokenizer and every feature on or off, at info.
+    expect(ready).toMatchObject({
+      level: "info",
+      version: pkg.version,
+      discovery: "file",
+      discoverySource: "examples/endpoints.yaml",
+      tokenizer: "character",
+      kvEvents: "off",
+      routingAlgorithm: "least-request",
+    });
+    expect(ready["features"]).toMatchObject({
+      redisUsage: false,
+      passiveHealth: true,
+      grpcTls: false,
+      conformanceTestMode: false,
+      logRequests: false,
+    });
     lines.close();
     child.stdout.resume();
     const models = (await (await fetch(`http://127.0.0.1:${httpPort}/v1/models`)).json()) as {

@@ -105,6 +105,8 @@ describe("SIGTERM during a rollout", () => {
         "3000",
         "--drain-timeout-ms",
         "20000",
+        // The test reads the long stream's "request finished" line, written at info only with this flag.
+        "--log-requests",
       ],
       { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "" } },
     );

@@ -101,6 +101,7 @@ KVROUTE_TOKENIZERS_CONFIG: tokenizers
 ROUTING_ALGORITHM: routingAlgorithm
 LOG_LEVEL: logLevel
 AIBRIX_AUTH_BEARER_TOKEN: auth.bearerToken or auth.existingSecret
+KVROUTE_STATUS_PAGE_TOKEN: statusPage.existingSecret
 POD_NAME: the downward API (always set)
 REDIS_HOST: redis.host
 REDIS_PORT: redis.port
@@ -196,6 +197,11 @@ REDIS_URL: redis.url or redis.existingSecret
 - name: AIBRIX_AUTH_BEARER_TOKEN
   valueFrom:
     secretKeyRef: { name: {{ $secret | quote }}, key: auth-bearer-token }
+{{- end }}
+{{- with .Values.statusPage.existingSecret }}
+- name: KVROUTE_STATUS_PAGE_TOKEN
+  valueFrom:
+    secretKeyRef: { name: {{ . | quote }}, key: {{ $.Values.statusPage.existingSecretKey | quote }} }
 {{- end }}
 {{- range $k, $v := .Values.config }}
 {{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v ""))) }}

@@ -220,6 +220,36 @@ describe(TYPE, () => {
     expect(shown(s.score(ctx(), fleet.pods))).toEqual([0, 0, 0.125]);
   });
 
+  it("prefixLookup: the picked pod's hit and looked-up blocks of the decision just scored, once", () => {
+    const fleet = makeFleet(3);
+    const f = makePrefixFixture(hasher);
+    const s = factory.create(factory.paramsSchema.parse({}), { now: () => 0, prefix: f.deps });
+    approx(f, 0, range(32)); // the approximate index claims everything for pod-0…
+    approx(f, 1, range(12)); // …and 3 blocks of 4 for pod-1 (no events)
+    f.publishing.add(key(0));
+    storeEvent(f.events, key(0), range(8), 8); // …but pod-0's engine reported one 8-token block
+    f.publishing.add(key(2)); // pod-2 publishes, reported nothing: the approximate hint is no hit
+    approx(f, 2, range(32));
+    const ctx = makeContext(fleet.load, { prompt: makePrompt(hasher, range(32)) });
+    const lookups = (): unknown[] =>
+      fleet.pods.map((p) => {
+        s.score(ctx, fleet.pods);
+        return s.prefixLookup?.(ctx, p);
+      });
+    expect(lookups()).toEqual([
+      { hitBlocks: 1, lookupBlocks: 4 },
+      { hitBlocks: 3, lookupBlocks: 8 },
+      { hitBlocks: 0, lookupBlocks: 8 }, // no event yet: looked up at the approximate block size
+    ]);
+    s.score(ctx, fleet.pods);
+    s.prefixLookup?.(ctx, fleet.pods[0] as Pod);
+    // Asked twice, or for another decision than the one scored last: nothing.
+    expect(s.prefixLookup?.(ctx, fleet.pods[0] as Pod)).toBeUndefined();
+    s.score(ctx, fleet.pods);
+    const other = makeContext(fleet.load, { prompt: makePrompt(hasher, range(32)) });
+    expect(s.prefixLookup?.(other, fleet.pods[0] as Pod)).toBeUndefined();
+  });
+
   it("rejects unknown params", () => {
     expect(() => factory.paramsSchema.parse({ imbalance: 3 })).toThrow();
     expect(factory.paramsSchema.parse({})).toEqual({ imbalanceAbsCount: 8, stdDevFactor: 1 });

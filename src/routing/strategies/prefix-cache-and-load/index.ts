@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Pod } from "../../../cluster";
 import type { Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
-import { matchPrefix, recordRouted } from "../prefix-cache/match";
+import { createMatchMemo, matchPrefix, recordRouted } from "../prefix-cache/match";
 
 /** Registered type name. */
 export const TYPE = "prefix-cache-and-load";
@@ -38,6 +38,7 @@ export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
   } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
+    const memo = createMatchMemo();
     const { alpha, beta, waitingWeight, kvWeight } = params;
     return {
       type: TYPE,
@@ -50,7 +51,7 @@ export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
        * → 1). Abstains `no-prefix-index` or `no-tokens` only: with no match anywhere it still ranks by load.
        */
       score(ctx, pods) {
-        const m = matchPrefix(ctx, pods, prefix);
+        const m = memo.keep(ctx, pods, matchPrefix(ctx, pods, prefix));
         if (m.t === "abstain") return m;
         const tokens = (ctx.prompt.tokens as Uint32Array).length;
         const raw = new Float64Array(pods.length);
@@ -79,6 +80,8 @@ export const factory: StrategyFactory<PrefixCacheAndLoadParams> = {
           scores[i] = range > 0 ? ((raw[i] as number) - min) / range : 1;
         return { t: "scores", scores };
       },
+
+      prefixLookup: (ctx, pod) => memo.lookup(ctx, pod),
 
       onRouted(ctx, pod) {
         try {

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { Pod } from "../../../cluster";
 import type { RoutingContext, Strategy, StrategyFactory } from "../../framework";
 import type { StrategyContract } from "../../strategy-contract";
-import { matchPrefix, recordRouted } from "./match";
+import { createMatchMemo, matchPrefix, recordRouted } from "./match";
 
 /** Registered type name (as AIBrix registers it). */
 export const TYPE = "prefix-cache";
@@ -48,6 +48,7 @@ export const factory: StrategyFactory<PrefixCacheParams> = {
   } satisfies StrategyContract,
   create(params, deps) {
     const prefix = deps.prefix;
+    const memo = createMatchMemo();
     return {
       type: TYPE,
       reads: ["prefix", "inflight"],
@@ -77,7 +78,7 @@ export const factory: StrategyFactory<PrefixCacheParams> = {
        * `prefix-match-overloaded` (every matching pod is above the load cap).
        */
       score(ctx, pods) {
-        const m = matchPrefix(ctx, pods, prefix);
+        const m = memo.keep(ctx, pods, matchPrefix(ctx, pods, prefix));
         if (m.t === "abstain") return m;
         if (pods.length === 0) return { t: "scores", scores: new Float64Array(0) };
         if (!m.any) return { t: "abstain", reason: "no-prefix-match" };
@@ -106,6 +107,8 @@ export const factory: StrategyFactory<PrefixCacheParams> = {
         if (!kept) return { t: "abstain", reason: "prefix-match-overloaded" };
         return { t: "scores", scores };
       },
+
+      prefixLookup: (ctx, pod) => memo.lookup(ctx, pod),
 
       onRouted(ctx, pod) {
         try {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Pod } from "../../../cluster";
-import type { Outcome, PrefixDeps, RouteFinisher, RoutingContext } from "../../framework";
+import type { Outcome, PrefixDeps, PrefixLookup, RouteFinisher, RoutingContext } from "../../framework";
 
 /**
  * Weight of the approximate index's belief for a pod that publishes KV events but whose events show no match: far
@@ -21,6 +21,12 @@ export type PrefixMatch =
       readonly fractions: Float64Array;
       /** Whether any pod matched at least one block. */
       readonly any: boolean;
+      /**
+       * Index-aligned with the pods: leading blocks the pod holds by the index that speaks for it (the approximate
+       * index's weak hint for a publishing pod counts 0), and prompt blocks looked up for it. For metrics only.
+       */
+      readonly hitBlocks: Uint32Array;
+      readonly lookupBlocks: Uint32Array;
     }
   | { readonly t: "abstain"; readonly reason: "no-prefix-index" | "no-tokens" };
 
@@ -41,6 +47,8 @@ export function matchPrefix(
   const tokens = ctx.prompt.tokens;
   if (!tokens || tokens.length === 0) return { t: "abstain", reason: "no-tokens" };
   const fractions = new Float64Array(pods.length);
+  const hitBlocks = new Uint32Array(pods.length);
+  const lookupBlocks = new Uint32Array(pods.length);
   // Group pods by (source, block size): one index query per group.
   const groups = new Map<number, number[]>();
   const approximate: number[] = [];
@@ -64,6 +72,8 @@ export function matchPrefix(
   ): void => {
     if (members.length === 0) return;
     if (keys.length === 0) return;
+    // The weak hint asks again for pods already looked up in the event index: their lookup stays as it was.
+    if (weight === 1) for (const i of members) lookupBlocks[i] = keys.length;
     const keysOf = members.map((i) => (pods[i] as Pod).key);
     const matched = index.match(keys, keysOf);
     // A traced request records each candidate's real match (not the weak sticky hint) for its trace.
@@ -74,6 +84,7 @@ export function matchPrefix(
       const n = matched.get((pods[i] as Pod).key);
       if (n !== undefined && n > 0) {
         fractions[i] = weight * Math.min(1, n / keys.length);
+        if (weight === 1) hitBlocks[i] = Math.min(n, keys.length);
         any = true;
       }
     }
@@ -87,7 +98,46 @@ export function matchPrefix(
     run(prefix.approximate, approximateKeys(ctx, prefix), publishing, STICKY_HINT_WEIGHT);
   }
   if (approximate.length > 0) run(prefix.approximate, approximateKeys(ctx, prefix), approximate);
-  return { t: "match", fractions, any };
+  return { t: "match", fractions, any, hitBlocks, lookupBlocks };
+}
+
+/**
+ * The last prefix match of one strategy instance, kept from `score` until the director asks for the picked pod's
+ * lookup (`Strategy.prefixLookup`): both run in the pick's one synchronous step, so the last match is the
+ * decision's own, and `ctx` identity guards against a decision that scored but picked nothing.
+ */
+export interface MatchMemo {
+  /** Remember `m` as the match of `ctx` over `pods`; returns `m`. */
+  keep(ctx: RoutingContext, pods: readonly Pod[], m: PrefixMatch): PrefixMatch;
+  /** What the match of `ctx` found for `pod`, once (the memo is emptied); undefined when there was none. */
+  lookup(ctx: RoutingContext, pod: Pod): PrefixLookup | undefined;
+}
+
+/** Create an empty memo. */
+export function createMatchMemo(): MatchMemo {
+  // Three slots rather than one object: nothing allocated per decision.
+  let lastCtx: RoutingContext | undefined;
+  let lastPods: readonly Pod[] = [];
+  let last: Extract<PrefixMatch, { t: "match" }> | undefined;
+  return {
+    keep(ctx, pods, m) {
+      // An abstaining match looked nothing up; dropping the previous one keeps no request's prompt alive.
+      lastCtx = m.t === "match" ? ctx : undefined;
+      lastPods = m.t === "match" ? pods : [];
+      last = m.t === "match" ? m : undefined;
+      return m;
+    },
+    lookup(ctx, pod) {
+      const m = last;
+      const found = m !== undefined && lastCtx === ctx ? lastPods.indexOf(pod) : -1;
+      lastCtx = undefined;
+      lastPods = [];
+      last = undefined;
+      if (m === undefined || found < 0) return undefined;
+      const lookupBlocks = m.lookupBlocks[found] as number;
+      return lookupBlocks === 0 ? undefined : { hitBlocks: m.hitBlocks[found] as number, lookupBlocks };
+    },
+  };
 }
 
 /**

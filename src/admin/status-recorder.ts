@@ -1,0 +1,132 @@
+/**
+ * What the status page knows of routing that `/debug/state` does not: the last {@link RECENT_DECISIONS} finished
+ * requests' decisions (a ring) and the sliding window of `decision-window.ts`. The wiring feeds it from the session
+ * hooks the request reporter already runs: a decision's strategy and latency (a counter bump, as for the metric),
+ * and the finished request's record, which is off the hot path.
+ *
+ * Nothing here holds prompt text or who sent the request: a record keeps pod, strategy, model, outcome and timings.
+ * Model and strategy can be client input (InferencePool mode accepts any model; the `routing-strategy` header), so
+ * both are bounded like every other echo of client text.
+ *
+ * @module
+ */
+import { echoClientText } from "../client-echo";
+import { createDecisionWindow } from "./decision-window";
+import type { WindowSummary } from "./decision-window";
+
+/** Finished requests kept for the page. */
+export const RECENT_DECISIONS = 50;
+/** Longest model or strategy text kept, bytes (a model name or strategy list, never a prompt). */
+const MAX_TEXT_BYTES = 96;
+
+/**
+ * The facts of a finished request the recorder reads: the part of the ext_proc request record it needs (the wiring
+ * passes that record as is; admin does not import ext_proc).
+ */
+export interface FinishedRequestFacts {
+  readonly model: string | undefined;
+  readonly pod: string | undefined;
+  readonly strategy: string | undefined;
+  readonly fallbackReason: string | undefined;
+  readonly decisionMs: number | undefined;
+  readonly status: number;
+  readonly outcome: string;
+}
+
+/**
+ * Whether the decision shows a prefix hit, as far as the routing outcome tells without the prompt: `prefix-cache`
+ * alone routes only to a pod holding the prompt's first block (`hit`); its abstentions `no-prefix-match` (no pod
+ * holds it) and `prefix-match-overloaded` (every holder above the load cap) are misses for the cache. Any other
+ * strategy, combination or abstention says nothing: `null`.
+ */
+export type PrefixOutcome = "hit" | "miss" | null;
+
+/** One row of the recent-decisions table. */
+export interface RecentDecision {
+  /** Wall-clock time the request finished, ISO 8601. */
+  readonly at: string;
+  readonly pod: string | null;
+  readonly strategy: string | null;
+  readonly model: string | null;
+  readonly prefix: PrefixOutcome;
+  readonly decisionMs: number | null;
+  readonly fallbackReason: string | null;
+  /** Upstream HTTP status, 0 when no response headers were seen. */
+  readonly status: number;
+  readonly outcome: string;
+}
+
+/** What the page shows of routing. */
+export interface RoutingActivity {
+  readonly window: WindowSummary;
+  /** Newest first. */
+  readonly recent: readonly RecentDecision[];
+}
+
+/** The recorder the wiring feeds and the status endpoint reads. */
+export interface StatusRecorder {
+  /** A decision by strategy spec `strategy` that took `seconds` (the session's `onDecision`). */
+  onDecision(strategy: string, seconds: number): void;
+  /** A finished request (the session's `onFinished`). */
+  onFinished(r: FinishedRequestFacts): void;
+  activity(): RoutingActivity;
+}
+
+const PREFIX_MISS_REASONS: ReadonlySet<string> = new Set(["no-prefix-match", "prefix-match-overloaded"]);
+
+function prefixOutcome(r: FinishedRequestFacts): PrefixOutcome {
+  if (r.strategy !== "prefix-cache" || r.pod === undefined) return null;
+  if (r.fallbackReason === undefined) return "hit";
+  return PREFIX_MISS_REASONS.has(r.fallbackReason) ? "miss" : null;
+}
+
+const bounded = (text: string | undefined): string | null =>
+  text === undefined ? null : echoClientText(text, MAX_TEXT_BYTES);
+
+/** A recorder over monotonic clock `now` (window) and wall clock `wallNow` (row times), both ms. */
+export function createStatusRecorder(now: () => number, wallNow: () => number = Date.now): StatusRecorder {
+  const window = createDecisionWindow(now);
+  // A fixed array used as a ring: `next` is where the next record goes.
+  const ring: (RecentDecision | undefined)[] = new Array<RecentDecision | undefined>(RECENT_DECISIONS);
+  let next = 0;
+  // Strategy specs repeat (the default, a few header values): remember their bounded text, up to a bound.
+  const specs = new Map<string, string>();
+  const specText = (spec: string): string => {
+    const known = specs.get(spec);
+    if (known !== undefined) return known;
+    const text = echoClientText(spec, MAX_TEXT_BYTES);
+    if (specs.size < 256) specs.set(spec, text);
+    return text;
+  };
+  return {
+    onDecision(strategy, seconds) {
+      window.decision(specText(strategy), seconds * 1000);
+    },
+    onFinished(r) {
+      const prefix = prefixOutcome(r);
+      if (prefix !== null) window.prefix(prefix === "hit");
+      if (r.fallbackReason !== undefined) window.fallback(specText(r.fallbackReason));
+      ring[next] = {
+        at: new Date(wallNow()).toISOString(),
+        pod: bounded(r.pod),
+        strategy: bounded(r.strategy),
+        model: bounded(r.model),
+        prefix,
+        decisionMs: r.decisionMs === undefined ? null : Math.round(r.decisionMs * 1000) / 1000,
+        fallbackReason: bounded(r.fallbackReason),
+        status: r.status,
+        outcome: r.outcome,
+      };
+      next = (next + 1) % RECENT_DECISIONS;
+    },
+    activity() {
+      const recent: RecentDecision[] = [];
+      for (let i = 1; i <= RECENT_DECISIONS; i++) {
+        const d = ring[(next - i + RECENT_DECISIONS) % RECENT_DECISIONS];
+        if (d === undefined) break;
+        recent.push(d);
+      }
+      return { window: window.summary(), recent };
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * The status page's JSON and HTML over real loopback HTTP, with requests routed through the real gRPC ext_proc
+ * harness: the fleet appears, recent decisions grow as requests finish, the window counts decisions by strategy and
+ * derives prefix hits, prompt text never appears, the optional token is required and compared, and the page can be
+ * turned off.
+ */
+import { finishedLine } from "../extproc/harness-probes";
+import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "../extproc/harness";
+import type { Harness } from "../extproc/harness";
+
+const PODS = [
+  pod("p1", "10.0.0.1", ["m1"]),
+  pod("p2", "10.0.0.2", ["m1"]),
+  pod("p3", "10.0.0.3", ["m2"], false),
+];
+/** Appears in every prompt the tests route; must never come back from the HTTP port. */
+const MARKER = "PROMPT-MARKER-7f3a9c";
+
+interface StatusDoc {
+  ready: boolean;
+  defaultStrategy: string;
+  totals: { pods: number; readyPods: number; inflight: number };
+  fleet: { name: string; ready: boolean; inflight: number; blocks: { approximate: number | null } }[];
+  window: {
+    decisions: number;
+    byStrategy: { strategy: string; decisions: number }[];
+    fallbacks: number;
+    fallbackReasons: Record<string, number>;
+    prefix: { hits: number; misses: number; hitRate: number | null };
+    latencyMs: { p50: number | null; p99: number | null; max: number | null };
+  };
+  recent: {
+    pod: string | null;
+    strategy: string | null;
+    model: string | null;
+    prefix: string | null;
+    decisionMs: number | null;
+  }[];
+}
+
+/** Route one chat request (optionally with a `routing-strategy`) and wait until kvroute has finished it. */
+async function route(h: Harness, id: string, strategy?: string): Promise<string> {
+  const s = h.client.open();
+  await s.exchange(
+    headers({ ...CHAT_HEADERS, "x-request-id": id, ...(strategy ? { "routing-strategy": strategy } : {}) }),
+  );
+  const [r] = await s.exchange(body(chatBody("m1", `${MARKER} ${"shared prefix ".repeat(8)}`)));
+  s.cancel();
+  await finishedLine(h, { requestId: id });
+  return setHeaders(r)["target-pod"] ?? "";
+}
+
+async function get(h: Harness, path: string, auth?: string): Promise<Response> {
+  return fetch(
+    `http://127.0.0.1:${h.server.httpPort}${path}`,
+    auth ? { headers: { authorization: auth } } : {},
+  );
+}
+
+async function status(h: Harness, auth?: string): Promise<StatusDoc> {
+  const res = await get(h, "/ui/status.json", auth);
+  expect(res.status).toBe(200);
+  return (await res.json()) as StatusDoc;
+}
+
+describe("status page, open", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(PODS);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it("/ui/status.json shows the fleet before any request", async () => {
+    const doc = await status(h);
+    expect(doc.fleet.map((p) => [p.name, p.ready, p.inflight])).toEqual([
+      ["p1", true, 0],
+      ["p2", true, 0],
+      ["p3", false, 0],
+    ]);
+    expect(doc).toMatchObject({ ready: true, defaultStrategy: "least-request" });
+    expect(doc.totals).toMatchObject({ pods: 3, readyPods: 2, inflight: 0 });
+    expect(doc.recent).toEqual([]);
+    expect(doc.window.decisions).toBe(0);
+    expect(doc.window.latencyMs).toEqual({ p50: null, p90: null, p99: null, max: null });
+  });
+
+  it("recent decisions grow as routed requests finish, newest first; the window counts them", async () => {
+    const targets: string[] = [];
+    for (let i = 0; i < 3; i++) targets.push(await route(h, `open-${i}`));
+    const doc = await status(h);
+    expect(doc.recent).toHaveLength(3);
+    expect(doc.recent.map((d) => d.pod)).toEqual(
+      targets.reverse().map((t) => (t.startsWith("10.0.0.1") ? "p1" : "p2")),
+    );
+    for (const d of doc.recent) {
+      expect(d).toMatchObject({ strategy: "least-request", model: "m1", prefix: null });
+      expect(typeof d.decisionMs).toBe("number");
+    }
+    expect(doc.window.decisions).toBe(3);
+    expect(doc.window.byStrategy).toEqual([
+      { strategy: "least-request", decisions: 3, perSecond: expect.any(Number) },
+    ]);
+    expect(doc.window.latencyMs.p50).not.toBeNull();
+    expect(doc.window.latencyMs.max).toBeGreaterThanOrEqual(doc.window.latencyMs.p99 ?? Infinity);
+  });
+
+  it("prefix-cache: a first prompt is a miss (fallback no-prefix-match), the same prompt again a hit", async () => {
+    await route(h, "prefix-0", "prefix-cache");
+    await route(h, "prefix-1", "prefix-cache");
+    const doc = await status(h);
+    expect(doc.recent.slice(0, 2).map((d) => [d.strategy, d.prefix])).toEqual([
+      ["prefix-cache", "hit"],
+      ["prefix-cache", "miss"],
+    ]);
+    expect(doc.window.prefix).toEqual({ hits: 1, misses: 1, hitRate: 0.5 });
+    expect(doc.window.fallbackReasons).toEqual({ "no-prefix-match": 1 });
+    expect(doc.window.fallbacks).toBe(1);
+    expect(doc.fleet.some((p) => (p.blocks.approximate ?? 0) > 0)).toBe(true);
+  });
+
+  it("never returns prompt text: not in the JSON, the page, or /debug/state", async () => {
+    for (const path of ["/ui/status.json", "/", "/ui", "/debug/state"]) {
+      const text = await (await get(h, path)).text();
+      expect([path, text.includes(MARKER)]).toEqual([path, false]);
+    }
+  });
+
+  it("/ and /ui serve the self-contained page: no external URL, a CSP allowing only its own inline code", async () => {
+    for (const path of ["/", "/ui"]) {
+      const res = await get(h, path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("connect-src 'self'");
+      const html = await res.text();
+      expect(html).toContain('id="fleet"');
+      expect(html).toContain('fetch("ui/status.json"');
+      expect(html).not.toMatch(/(?:src|href)=["']?(?:https?:)?\/\//i);
+      expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML/);
+    }
+  });
+
+  it("is read-only: other methods get 405", async () => {
+    for (const path of ["/", "/ui/status.json"]) {
+      const res = await fetch(`http://127.0.0.1:${h.server.httpPort}${path}`, { method: "POST", body: "{}" });
+      expect(res.status).toBe(405);
+    }
+  });
+});
+
+describe("status page with KVROUTE_STATUS_PAGE_TOKEN", () => {
+  const TOKEN = "st4tus-t0ken";
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(PODS, [], { KVROUTE_STATUS_PAGE_TOKEN: TOKEN });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it.each([
+    ["no header", undefined],
+    ["a wrong token of the same length", `Bearer ${"x".repeat(TOKEN.length)}`],
+    ["a longer token", `Bearer ${TOKEN}x`],
+    ["a prefix of the token", `Bearer ${TOKEN.slice(0, 4)}`],
+    ["another scheme", `Basic ${TOKEN}`],
+    ["the bare token", TOKEN],
+  ])("refuses %s with 401, on the JSON and the page", async (_what, auth) => {
+    const json = await get(h, "/ui/status.json", auth);
+    expect(json.status).toBe(401);
+    expect(json.headers.get("www-authenticate")).toBe('Bearer realm="kvroute-status"');
+    expect(await json.json()).toEqual({ error: "unauthorized" });
+    const page = await get(h, "/", auth);
+    expect(page.status).toBe(401);
+    const html = await page.text();
+    // The 401 page is only the fragment-token loader: no fleet, no page script.
+    expect(html).toContain("#token=");
+    expect(html).not.toContain("p1");
+    expect(html).not.toContain("ui/status.json");
+  });
+
+  it("accepts the token (scheme in any case) on the JSON and the page", async () => {
+    await route(h, "tok-0");
+    for (const auth of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`]) {
+      const doc = await status(h, auth);
+      expect(doc.fleet.map((p) => p.name)).toEqual(["p1", "p2", "p3"]);
+      expect(doc.recent).toHaveLength(1);
+      expect((await get(h, "/ui", auth)).status).toBe(200);
+    }
+  });
+
+  it("leaves the other admin paths as they were", async () => {
+    expect((await get(h, "/healthz")).status).toBe(200);
+    expect((await get(h, "/debug/state")).status).toBe(200);
+  });
+});
+
+describe("status page turned off (--status-page=false)", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(PODS, ["--status-page=false"]);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it("answers 404 on its paths and routing still works", async () => {
+    for (const path of ["/", "/ui", "/ui/status.json"]) expect((await get(h, path)).status).toBe(404);
+    expect(await route(h, "off-0")).toMatch(/^10\.0\.0\.[12]:8000$/);
+    expect((await get(h, "/healthz")).status).toBe(200);
+  });
+});

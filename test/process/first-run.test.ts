@@ -1,0 +1,140 @@
+/**
+ * A new user's first commands, as real processes on the compiled build: `kvroute --version`, and `make run`'s
+ * launcher (scripts/run-with-sim.mjs) starting a simulated fleet and kvroute on it, a request routed to a sim pod
+ * by `kvroute route`, and Ctrl-C (SIGINT) stopping both processes.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { compiled } from "../support/compiled-build";
+import { collectOutput as collect } from "../support/process-output";
+import { occupy, release } from "../support/occupy-port";
+import { freePort } from "../support/redis-server";
+
+// Real processes (the simulator, kvroute, the launcher): allow for a loaded CI machine.
+jest.setTimeout(60_000);
+
+const ROOT = path.resolve(__dirname, "../..");
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string })
+  .version;
+
+const children = new Set<ChildProcessWithoutNullStreams>();
+const pids = new Set<number>();
+afterAll(() => {
+  // A failed test must leave nothing behind: neither the launcher nor the children it started.
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const pid of pids) if (alive(pid)) process.kill(pid, "SIGKILL");
+});
+
+function node(args: readonly string[]): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env["PATH"] ?? "" } });
+  children.add(child);
+  return child;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("first run", () => {
+  it.each([["--version"], ["-v"]])("kvroute %s prints package.json's version and exits 0", async (flag) => {
+    const r = await collect(node([...compiled("src/cli.ts"), flag]));
+    expect(r).toEqual({ code: 0, stdout: `kvroute ${VERSION}\n`, stderr: "" });
+  });
+
+  it("--help names the other commands", async () => {
+    const r = await collect(node([...compiled("src/cli.ts"), "--help"]));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("kvroute --version");
+    expect(r.stdout).toContain("kvroute route --help");
+  });
+
+  it("make run's launcher: a sim fleet and kvroute on it, a request routed to a sim pod, SIGINT stops both", async () => {
+    const [grpc, httpPort, basePort, kvPort, kvReplayPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const launcher = node([
+      path.join(ROOT, "scripts", "run-with-sim.mjs"),
+      ...["--grpc-port", String(grpc), "--http-port", String(httpPort), "--pods", "2"],
+      ...["--base-port", String(basePort), "--kv-port", String(kvPort)],
+      ...["--kv-replay-port", String(kvReplayPort), "--model", "sim-m"],
+      ...["--kvroute-js", ...compiled("src/cli.ts"), "--sim-js", ...compiled("src/sim/cli.ts")],
+    ]);
+    const exited = collect(launcher);
+    const started = new Map<string, number>();
+    await new Promise<void>((resolve, reject) => {
+      launcher.once("exit", (code) => reject(new Error(`launcher exited (${String(code)}) before ready`)));
+      createInterface({ input: launcher.stdout }).on("line", (line) => {
+        const m = /^kvroute-run: (\S+) started \(pid (\d+)\)$/.exec(line);
+        if (m?.[1] && m[2]) {
+          started.set(m[1], Number(m[2]));
+          pids.add(Number(m[2]));
+        }
+        if (line.startsWith("kvroute-run: ready:")) resolve();
+      });
+    });
+    expect([...started.keys()].sort()).toEqual(["kvroute", "kvroute-sim"]);
+
+    const routed = await collect(
+      node([
+        ...compiled("src/cli.ts"),
+        ...[
+          "route",
+          "--grpc-address",
+          `127.0.0.1:${grpc}`,
+          "--model",
+          "sim-m",
+          "--prompt",
+          "hello",
+          "--send",
+        ],
+      ]),
+    );
+    expect(routed.stderr).toBe("");
+    expect(routed.code).toBe(0);
+    // The sim's pods: pod i on 127.0.0.(i+1), port base + i.
+    const simPods = [`127.0.0.1:${basePort}`, `127.0.0.2:${basePort + 1}`];
+    const pod = /pod: +(\S+)/.exec(routed.stdout)?.[1];
+    expect(simPods).toContain(pod);
+    expect(routed.stdout).toMatch(/pod answer: +HTTP 200/);
+
+    launcher.kill("SIGINT");
+    const r = await exited;
+    expect(r.code).toBe(0);
+    // The launcher exits only after both children did: nothing is left running.
+    for (const pid of started.values()) expect(alive(pid)).toBe(false);
+  });
+
+  it("make run's launcher stops the simulator and exits 1 when kvroute cannot start", async () => {
+    const taken = await occupy(await freePort());
+    const grpc = (taken.address() as { port: number }).port;
+    try {
+      const launcher = node([
+        path.join(ROOT, "scripts", "run-with-sim.mjs"),
+        ...["--grpc-port", String(grpc), "--http-port", String(await freePort()), "--pods", "1"],
+        ...["--base-port", String(await freePort()), "--kv-port", String(await freePort())],
+        ...["--kv-replay-port", String(await freePort())],
+        ...["--kvroute-js", ...compiled("src/cli.ts"), "--sim-js", ...compiled("src/sim/cli.ts")],
+      ]);
+      const r = await collect(launcher);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain("kvroute-run: kvroute exited before it was ready");
+      const sim = Number(/kvroute-run: kvroute-sim started \(pid (\d+)\)/.exec(r.stdout)?.[1]);
+      pids.add(sim);
+      expect(alive(sim)).toBe(false);
+    } finally {
+      await release(taken);
+    }
+  });
+});
