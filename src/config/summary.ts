@@ -6,6 +6,7 @@
  * @module
  */
 import type { Config } from "./config";
+import { otlpTracesUrl } from "./settings-tracing";
 
 /** How pods are discovered. */
 export type DiscoveryMode = "file" | "kubernetes" | "inference-pool";
@@ -61,6 +62,8 @@ export function startupSummary(config: Config): StartupSummary {
       emitEndpointScores: config.emitEndpointScores,
       conformanceTestMode: config.conformanceTestMode,
       logRequests: config.logRequests,
+      // Whether an OTLP endpoint is set (the URL itself may carry credentials: not on the line).
+      tracing: otlpTracesUrl(config) !== undefined,
     },
     logLevel: config.logLevel,
   };

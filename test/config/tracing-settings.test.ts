@@ -1,10 +1,14 @@
 /** The tracing settings: the standard OTEL_* variables, which URL wins, and what is refused. */
-import { otlpTracesUrl } from "../../src/config";
+import { otlpTracesUrl, startupSummary } from "../../src/config";
 import { load, problemOf } from "./load-support";
 
 describe("tracing settings", () => {
-  it("is off unless an endpoint is set", () => {
+  it("is off unless an endpoint is set, and the startup line says which", () => {
     expect(otlpTracesUrl(load([]))).toBeUndefined();
+    expect(startupSummary(load([])).features["tracing"]).toBe(false);
+    const on = load([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://user:pw@127.0.0.1:4318" });
+    expect(startupSummary(on).features["tracing"]).toBe(true);
+    expect(JSON.stringify(startupSummary(on))).not.toContain("pw@");
   });
 
   it("appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT, as the OTLP exporter specification says", () => {
