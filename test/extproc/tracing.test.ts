@@ -6,7 +6,6 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import net from "node:net";
 import {
   body,
   chatBody,
@@ -19,6 +18,7 @@ import {
 } from "./harness";
 import type { Harness } from "./harness";
 import { finishedLine, metricValue } from "./harness-probes";
+import { occupy, release } from "../support/occupy-port";
 import { startOtlpReceiver } from "../support/otlp-receiver";
 import type { OtlpReceiver, ReceivedSpan } from "../support/otlp-receiver";
 
@@ -180,10 +180,9 @@ describe("tracing off", () => {
 describe("tracing with the collector down", () => {
   it("routes every request, counts the lost spans and logs the failure once", async () => {
     // A port nothing listens on: taken and released, so connecting is refused.
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const probe = await occupy(0);
     const { port } = probe.address() as AddressInfo;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    await release(probe);
     const h = await startHarness(
       PODS,
       [
