@@ -1,6 +1,7 @@
 /**
  * A traced request that waited in the headroom queue (SLO strategies, real redis-server for the GPU profile) has a
- * `kvroute.queue` span; one that timed out there is traced with the 503 it was answered with.
+ * `kvroute.queue` span, before the pick that routed it when a release made room; one that timed out there is traced
+ * with the 503 it was answered with.
  */
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
@@ -9,7 +10,16 @@ import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { startOtlpReceiver } from "../support/otlp-receiver";
 import type { OtlpReceiver, ReceivedSpan } from "../support/otlp-receiver";
-import { CHAT_HEADERS, body, chatBody, headers, pod, startHarness } from "./harness";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  startHarness,
+} from "./harness";
 import type { ExtProcStream, Harness } from "./harness";
 
 const DEPLOYMENT = "gpu-a";
@@ -23,7 +33,7 @@ const PROFILE = { gpu: DEPLOYMENT, cost: 1, tputs: [[1]], indexes: [[1], [1]], c
 describe("tracing the headroom queue", () => {
   let redis: TestRedisServer;
   let receiver: OtlpReceiver;
-  let h: Harness;
+  const harnesses: Harness[] = [];
   const streams: ExtProcStream[] = [];
 
   beforeAll(async () => {
@@ -32,41 +42,87 @@ describe("tracing the headroom queue", () => {
     await writer.set(`aibrix:profile_m1_${DEPLOYMENT}`, JSON.stringify(PROFILE));
     writer.disconnect();
     receiver = await startOtlpReceiver();
-    h = await startHarness(
-      PODS,
-      ["--otlp-endpoint", receiver.url, "--slo-queue-max-wait-ms", "1", "--log-level", "info"],
-      { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
-      { traceBatch: { scheduledDelayMs: 10, exportTimeoutMs: 10_000 } },
-    );
-    await h.server.usage.redis?.whenReady();
-    expect(await h.server.usage.gpuProfiles?.refresh()).toMatchObject({ ok: true });
   });
   afterAll(async () => {
     for (const s of streams) s.cancel();
-    await h.close();
+    for (const h of harnesses) await h.close();
     await receiver.close();
     await redis.stop();
   });
 
-  /** Send an SLO request; resolves with its decision reply. */
-  async function send(traceparent?: string): Promise<void> {
+  async function start(flags: string[] = []): Promise<Harness> {
+    const h = await startHarness(
+      PODS,
+      ["--otlp-endpoint", receiver.url, "--log-level", "info", ...flags],
+      { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
+      { traceBatch: { scheduledDelayMs: 10, exportTimeoutMs: 10_000 } },
+    );
+    harnesses.push(h);
+    await h.server.usage.redis?.whenReady();
+    expect(await h.server.usage.gpuProfiles?.refresh()).toMatchObject({ ok: true });
+    return h;
+  }
+
+  /** Send an SLO request on a new stream; the stream once the body is sent (the decision may still be pending). */
+  async function send(h: Harness, traceparent?: string): Promise<ExtProcStream> {
     const s = h.client.open();
     streams.push(s);
     await s.exchange(
       headers({ ...CHAT_HEADERS, "routing-strategy": "slo", ...(traceparent ? { traceparent } : {}) }),
     );
-    await s.exchange(body(chatBody("m1")));
+    s.send(body(chatBody("m1")));
+    return s;
   }
 
-  it("a request that timed out waiting has a queue span and its 503", async () => {
-    await send();
-    await send();
+  const newTrace = (): { traceId: string; traceparent: string } => {
     const traceId = randomBytes(16).toString("hex");
-    await send(`00-${traceId}-${randomBytes(8).toString("hex")}-01`);
+    return { traceId, traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01` };
+  };
+
+  /** The spans of `traceId` once its root has arrived. */
+  async function traceOf(traceId: string): Promise<ReceivedSpan[]> {
     const spans = await receiver.waitFor((all) =>
       all.some((s) => s.traceId === traceId && s.name === "kvroute.request"),
     );
-    const mine = spans.filter((s) => s.traceId === traceId);
+    return spans.filter((s) => s.traceId === traceId);
+  }
+
+  it("a request that waited until a release made room has a queue span, then its pick", async () => {
+    const h = await start();
+    const s1 = await send(h);
+    await s1.next();
+    await (await send(h)).next();
+    const t = newTrace();
+    const s3 = await send(h, t.traceparent);
+    // Waiting for the event, not for time: the queue holds it.
+    for (let i = 0; i < 100_000 && h.server.headroomQueue.length("m1") === 0; i++)
+      await new Promise((r) => setImmediate(r));
+    expect(h.server.headroomQueue.length("m1")).toBe(1);
+    await s1.exchange(responseHeaders(200));
+    await s1.exchange(responseBody("{}", true));
+    await s3.next();
+    await s3.exchange(responseHeaders(200));
+    await s3.exchange(responseBody("{}", true));
+    s3.end();
+    const mine = await traceOf(t.traceId);
+    const root = mine.find((s) => s.name === "kvroute.request")!;
+    expect(root.attributes).toMatchObject({ "kvroute.outcome": "success", "kvroute.strategy": "slo" });
+    const queue = mine.find((s) => s.name === "kvroute.queue")!;
+    const pick = mine.find((s) => s.name === "kvroute.pick")!;
+    expect(queue.parentSpanId).toBe(root.spanId);
+    expect(queue.statusCode).toBe(0);
+    // The pick that stood is the one the release woke: it ran while the request was leaving the queue.
+    expect(pick.startNs).toBeGreaterThanOrEqual(queue.startNs);
+    expect(pick.endNs).toBeLessThanOrEqual(queue.endNs);
+  });
+
+  it("a request that timed out waiting has a queue span and its 503", async () => {
+    const h = await start(["--slo-queue-max-wait-ms", "1"]);
+    await (await send(h)).next();
+    await (await send(h)).next();
+    const t = newTrace();
+    await (await send(h, t.traceparent)).next();
+    const mine = await traceOf(t.traceId);
     const root = mine.find((s) => s.name === "kvroute.request")!;
     expect(root.attributes).toMatchObject({
       "kvroute.outcome": "rejected",
