@@ -53,6 +53,7 @@ describe("trace export bounds", () => {
     const headers = { get: () => undefined };
     for (let i = 0; i < 5; i++) {
       const t = tracer.begin(`r${i}`, performance.now(), headers);
+      if (t === undefined) throw new Error("ratio 1 keeps every root");
       t.end({ status: 200, outcome: "success", endMs: performance.now() });
     }
     await exporting;

@@ -60,8 +60,8 @@ export interface FinishedTimeline {
 
 /** Longest `tracestate` kept (the W3C limit is 512 characters); a longer one is dropped, never forwarded. */
 const MAX_TRACESTATE_CHARS = 512;
-/** A W3C `traceparent` is 55 characters; anything much longer is not one. */
-const MAX_TRACEPARENT_CHARS = 128;
+/** A W3C `traceparent` is 55 characters; anything much longer is not one (not parsed: it starts a new trace). */
+export const MAX_TRACEPARENT_CHARS = 128;
 /** Candidate pods whose prefix match is remembered per request (bounds the memory a huge fleet could take). */
 const MAX_PREFIX_NOTES = 1024;
 

@@ -8,15 +8,15 @@
  *
  * @module
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from "@opentelemetry/api";
 import type { Context, HrTime, TextMapGetter, Tracer } from "@opentelemetry/api";
-import { W3CTraceContextPropagator, hrTime } from "@opentelemetry/core";
+import { W3CTraceContextPropagator, hrTime, parseTraceParent } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  AlwaysOnSampler,
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
@@ -25,7 +25,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { guardExporter, guardProcessor, queueCount } from "./export-guard";
 import type { DropReason } from "./export-guard";
-import { RequestTimeline } from "./request-timeline";
+import { MAX_TRACEPARENT_CHARS, RequestTimeline } from "./request-timeline";
 import type { FinishedTimeline } from "./request-timeline";
 import { childSpans, rootAttributes, rootFailed, SPAN_ATTRIBUTE_VALUE_LIMIT } from "./span-shapes";
 
@@ -57,16 +57,21 @@ export interface RequestTracerOptions {
   /** The session's monotonic clock, ms (`performance.now` in production): the timelines' marks use it. */
   readonly now: () => number;
   readonly batch?: TraceBatchOptions | undefined;
+  /** Uniform in [0, 1) for the root sampling decision. Default `Math.random`. */
+  readonly random?: (() => number) | undefined;
 }
 
 /** The tracer the session uses: a timeline per request, and a bounded flush at shutdown. */
 export interface RequestTracer {
-  /** A timeline for a request whose headers were read at `startedMs`. */
+  /**
+   * A timeline for a request whose headers were read at `startedMs`, or `undefined` when the request is not sampled
+   * (then nothing is recorded for it).
+   */
   begin(
     requestId: string,
     startedMs: number,
     headers: { get(name: string): string | undefined },
-  ): RequestTimeline;
+  ): RequestTimeline | undefined;
   /** Export what is queued and stop; resolves within `timeoutMs` whatever the collector does. Idempotent. */
   shutdown(timeoutMs: number): Promise<void>;
 }
@@ -123,7 +128,8 @@ export function createRequestTracer(o: RequestTracerOptions): RequestTracer {
       ...(o.serviceVersion === undefined ? {} : { [ATTR_SERVICE_VERSION]: o.serviceVersion }),
       ...(o.serviceInstanceId === undefined ? {} : { "service.instance.id": o.serviceInstanceId }),
     }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(o.sampleRatio) }),
+    // Parent-based; roots are decided at request headers by `sampled` (below), so those that get here are kept.
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanLimits: { attributeValueLengthLimit: SPAN_ATTRIBUTE_VALUE_LIMIT },
     spanProcessors: [guardProcessor(processor, queue, maxQueueSize, observer)],
   });
@@ -150,9 +156,22 @@ export function createRequestTracer(o: RequestTracerOptions): RequestTracer {
     scheduled ??= setImmediate(drainPending);
   };
 
+  const random = o.random ?? Math.random;
+  /**
+   * The sampling decision, taken when the request's headers are read so an unsampled request records nothing: a
+   * valid `traceparent` decides by its sampled flag (as the parent-based sampler would); a request without one
+   * (or with a malformed one, which starts a new trace) is kept with probability `sampleRatio`.
+   */
+  const sampled = (headers: { get(name: string): string | undefined }): boolean => {
+    const tp = headers.get("traceparent");
+    const parent = tp === undefined || tp.length > MAX_TRACEPARENT_CHARS ? null : parseTraceParent(tp);
+    if (parent !== null) return (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
+    return o.sampleRatio >= 1 || random() < o.sampleRatio;
+  };
+
   return {
     begin: (requestId, startedMs, headers) =>
-      new RequestTimeline(requestId, startedMs, headers, o.now, ended),
+      sampled(headers) ? new RequestTimeline(requestId, startedMs, headers, o.now, ended) : undefined,
     shutdown(timeoutMs) {
       stopped ??= (async () => {
         if (scheduled !== undefined) clearImmediate(scheduled);
