@@ -4,7 +4,6 @@
  * queue and goes to the pod the first response frees; a bounded wait answers 503 and a full queue 429.
  */
 import Redis from "ioredis";
-import type { Pod } from "../../src/cluster/pod";
 import type { ProcessingResponse } from "../../src/extproc/messages";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
@@ -13,31 +12,18 @@ import {
   body,
   chatBody,
   headers,
-  pod,
   responseBody,
   responseHeaders,
   setHeaders,
   startHarness,
 } from "./harness";
 import { metricValue } from "./harness-probes";
+import { SLO_DEPLOYMENT, SLO_PODS, SLO_PROFILE, SLO_PROFILE_KEY, until } from "./slo-fleet";
 import type { ExtProcStream, Harness } from "./harness";
 
-const DEPLOYMENT = "gpu-a";
-const withDeployment = (p: Pod): Pod => ({
-  ...p,
-  labels: { ...p.labels, "app.kubernetes.io/name": DEPLOYMENT },
-});
-const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])].map(withDeployment);
-/** One request (any length: single-entry indexes) consumes 1 / 1 RPS / 1 s = the whole pod. */
-const PROFILE = { gpu: DEPLOYMENT, cost: 1, tputs: [[1]], indexes: [[1], [1]], created: 1, e2e: [[1]] };
+const PODS = SLO_PODS;
 const USAGE = '{"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}';
 const SLO = { ...CHAT_HEADERS, "routing-strategy": "slo" };
-
-/** Resolve once `cond` holds, checking after each turn of the event loop (bounded, so a bug fails the test). */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 100_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
-  if (!cond()) throw new Error("condition never held");
-}
 
 describe("SLO routing with the headroom queue", () => {
   let redis: TestRedisServer;
@@ -48,7 +34,7 @@ describe("SLO routing with the headroom queue", () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     reader = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
-    await reader.set(`aibrix:profile_m1_${DEPLOYMENT}`, JSON.stringify(PROFILE));
+    await reader.set(SLO_PROFILE_KEY, JSON.stringify(SLO_PROFILE));
   });
   afterAll(async () => {
     for (const s of streams) s.cancel();
@@ -78,7 +64,7 @@ describe("SLO routing with the headroom queue", () => {
     await h.server.usage.redis?.whenReady();
     const r = await h.server.usage.gpuProfiles?.refresh();
     expect(r).toMatchObject({ ok: true });
-    expect(h.server.usage.gpuProfiles?.get("m1", DEPLOYMENT)).toBeDefined();
+    expect(h.server.usage.gpuProfiles?.get("m1", SLO_DEPLOYMENT)).toBeDefined();
     return h;
   }
 

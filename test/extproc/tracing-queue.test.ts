@@ -5,7 +5,6 @@
  */
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
-import type { Pod } from "../../src/cluster/pod";
 import { startRedisServer } from "../support/redis-server";
 import type { TestRedisServer } from "../support/redis-server";
 import { startOtlpReceiver } from "../support/otlp-receiver";
@@ -15,20 +14,12 @@ import {
   body,
   chatBody,
   headers,
-  pod,
   responseBody,
   responseHeaders,
   startHarness,
 } from "./harness";
+import { SLO_PODS, SLO_PROFILE, SLO_PROFILE_KEY, until } from "./slo-fleet";
 import type { ExtProcStream, Harness } from "./harness";
-
-const DEPLOYMENT = "gpu-a";
-const PODS: Pod[] = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])].map((p) => ({
-  ...p,
-  labels: { ...p.labels, "app.kubernetes.io/name": DEPLOYMENT },
-}));
-/** One request consumes a whole pod: two route, the third waits. */
-const PROFILE = { gpu: DEPLOYMENT, cost: 1, tputs: [[1]], indexes: [[1], [1]], created: 1, e2e: [[1]] };
 
 describe("tracing the headroom queue", () => {
   let redis: TestRedisServer;
@@ -39,7 +30,7 @@ describe("tracing the headroom queue", () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     const writer = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: 1 });
-    await writer.set(`aibrix:profile_m1_${DEPLOYMENT}`, JSON.stringify(PROFILE));
+    await writer.set(SLO_PROFILE_KEY, JSON.stringify(SLO_PROFILE));
     writer.disconnect();
     receiver = await startOtlpReceiver();
   });
@@ -52,7 +43,7 @@ describe("tracing the headroom queue", () => {
 
   async function start(flags: string[] = []): Promise<Harness> {
     const h = await startHarness(
-      PODS,
+      SLO_PODS,
       ["--otlp-endpoint", receiver.url, "--log-level", "info", ...flags],
       { REDIS_HOST: redis.host, REDIS_PORT: String(redis.port) },
       { traceBatch: { scheduledDelayMs: 10, exportTimeoutMs: 10_000 } },
@@ -95,9 +86,7 @@ describe("tracing the headroom queue", () => {
     const t = newTrace();
     const s3 = await send(h, t.traceparent);
     // Waiting for the event, not for time: the queue holds it.
-    for (let i = 0; i < 100_000 && h.server.headroomQueue.length("m1") === 0; i++)
-      await new Promise((r) => setImmediate(r));
-    expect(h.server.headroomQueue.length("m1")).toBe(1);
+    await until(() => h.server.headroomQueue.length("m1") === 1);
     await s1.exchange(responseHeaders(200));
     await s1.exchange(responseBody("{}", true));
     await s3.next();
