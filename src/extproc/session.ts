@@ -315,6 +315,8 @@ export function createSession(deps: SessionDeps): Session {
       return fail(err, head.requestId);
     }
     deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
+    if (timeline && pick.prefix)
+      timeline.prefixHit = { blocks: pick.prefix.hitBlocks, promptBlocks: pick.prefix.lookupBlocks };
     deps.hooks.onRouted?.(request.model, pick);
     const tracker = createResponseTracker({
       requestId: head.requestId,

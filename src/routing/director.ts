@@ -123,7 +123,7 @@ export interface RouteInput {
   readonly subset?: ReadonlySet<string>;
   /** Conformance test mode: the test header's entries; see `narrowToSelection`. Absent: no narrowing. */
   readonly testSelection?: ReadonlySet<string>;
-  /** A traced request's phase marks (tokenize, queue, pick, prefix hit); absent when not traced. */
+  /** A traced request's phase marks (tokenize, queue, pick); absent when not traced. */
   readonly phases?: RoutePhases | undefined;
 }
 
@@ -297,12 +297,8 @@ export function createDirector(options: DirectorOptions): Director {
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),
         prompt,
-        notePrefix: phases?.prefixMatch,
       });
-      if (phases) {
-        if (picked.t === "routed" || picked.t === "fallback") phases.picked(picked.pod.key);
-        phases.mark("pick-end");
-      }
+      phases?.mark("pick-end");
       return picked;
     };
     /** Decide now; on `wait`, park in the headroom queue (async path only) and decide again on each wake. */

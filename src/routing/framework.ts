@@ -58,11 +58,6 @@ export interface RoutingContext {
   observation(podKey: string): PodObservation | undefined;
   /** The prompt's tokens and block keys (tokens undefined unless some strategy of the plan reads `"prefix"`). */
   readonly prompt: PreparedPrompt;
-  /**
-   * A traced request only: prefix-reading strategies report each candidate's matched leading blocks here (the
-   * trace shows the picked pod's hit). Undefined otherwise.
-   */
-  readonly notePrefix?: ((podKey: string, blocks: number, promptBlocks: number) => void) | undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Where a decision's phases are marked for tracing: tokenizing the prompt, waiting in the headroom queue, scoring
- * and picking, and the picked pod's prefix match. Handed in only for a traced request (`RouteInput.phases`); the
- * untraced path passes nothing and marks nothing. The marks' clock is the caller's.
+ * and picking. Handed in only for a traced request (`RouteInput.phases`); the untraced path passes nothing and marks
+ * nothing. The marks' clock is the caller's.
  *
  * @module
  */
@@ -10,12 +10,8 @@
 export type RoutePhase =
   "prompt-start" | "prompt-end" | "queue-start" | "queue-end" | "pick-start" | "pick-end";
 
-/** Receives one decision's marks. None may throw. */
+/** Receives one decision's marks. It may not throw. */
 export interface RoutePhases {
   /** `phase` starts or ends now; a phase marked again (a later try from the queue) keeps the latest. */
   mark(phase: RoutePhase): void;
-  /** A prefix-reading strategy found `blocks` of the prompt's `promptBlocks` leading blocks on pod `podKey`. */
-  readonly prefixMatch: (podKey: string, blocks: number, promptBlocks: number) => void;
-  /** The decision picked pod `podKey`. */
-  picked(podKey: string): void;
 }

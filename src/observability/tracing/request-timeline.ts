@@ -62,17 +62,15 @@ export interface FinishedTimeline {
 const MAX_TRACESTATE_CHARS = 512;
 /** A W3C `traceparent` is 55 characters; anything much longer is not one (not parsed: it starts a new trace). */
 export const MAX_TRACEPARENT_CHARS = 128;
-/** Candidate pods whose prefix match is remembered per request (bounds the memory a huge fleet could take). */
-const MAX_PREFIX_NOTES = 1024;
 
 /** The recorder the session and director write into. */
 export class RequestTimeline implements FinishedTimeline {
   readonly marks: Partial<Record<TracePhase, number>> = {};
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
+  /** The picked pod's prefix hit, when a prefix-reading strategy looked the prompt up. */
+  prefixHit: PrefixHit | undefined;
   private model: string | undefined;
-  private prefix: Map<string, PrefixHit> | undefined;
-  private pickedKey: string | undefined;
   private ended: TraceResult | undefined;
 
   constructor(
@@ -97,27 +95,6 @@ export class RequestTimeline implements FinishedTimeline {
   /** The parsed model, for a request that ends before a decision names it. */
   setModel(model: string): void {
     this.model = model;
-  }
-
-  /** A prefix-reading strategy matched `blocks` of `promptBlocks` leading blocks on the pod `podKey`. */
-  readonly prefixMatch = (podKey: string, blocks: number, promptBlocks: number): void => {
-    this.prefix ??= new Map();
-    if (this.prefix.size < MAX_PREFIX_NOTES || this.prefix.has(podKey))
-      this.prefix.set(podKey, { blocks, promptBlocks });
-  };
-
-  /** The decision picked the pod `podKey`. */
-  picked(podKey: string): void {
-    this.pickedKey = podKey;
-  }
-
-  get prefixHit(): PrefixHit | undefined {
-    if (this.prefix === undefined || this.pickedKey === undefined) return undefined;
-    const hit = this.prefix.get(this.pickedKey);
-    if (hit !== undefined) return hit;
-    // The pick was scored without a match entry (e.g. a later try of the queue): report the prompt as unmatched.
-    const any = this.prefix.values().next().value;
-    return any === undefined ? undefined : { blocks: 0, promptBlocks: any.promptBlocks };
   }
 
   get result(): TraceResult {

@@ -76,9 +76,6 @@ export function matchPrefix(
     if (weight === 1) for (const i of members) lookupBlocks[i] = keys.length;
     const keysOf = members.map((i) => (pods[i] as Pod).key);
     const matched = index.match(keys, keysOf);
-    // A traced request records each candidate's real match (not the weak sticky hint) for its trace.
-    const note = weight === 1 ? ctx.notePrefix : undefined;
-    if (note) for (const key of keysOf) note(key, matched.get(key) ?? 0, keys.length);
     if (matched.size === 0) return;
     for (const i of members) {
       const n = matched.get((pods[i] as Pod).key);
