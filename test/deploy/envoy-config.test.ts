@@ -49,7 +49,10 @@ describe("envoy/envoy.yaml", () => {
     });
     expect(extProc["failure_mode_allow"]).toBe(false);
     expect(extProc["message_timeout"]).toMatch(/^\d+s$/);
-    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual(["envoy.lb"]);
+    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual([
+      "envoy.lb",
+      "kvroute",
+    ]);
     // The gateway's served-endpoint report reaches kvroute only when envoy.lb is forwarded.
     expect(at(extProc, "metadata_options", "forwarding_namespaces", "untyped")).toEqual(["envoy.lb"]);
   });
