@@ -8,7 +8,9 @@
  * prefix-cache hit rate and preemptions (vLLM counters, before/after), TTFT and end-to-end percentiles, output
  * tokens/s, requests per pod and their CV, and kvroute's mean decision time (its own histogram).
  *
- * Output: a table on stdout, the ranking check (`routing-report.ts`), `--json FILE`, and an SVG chart.
+ * Output: a table on stdout, the ranking check (`routing-report.ts`), the metrics check (`routing-metrics-check.ts`:
+ * each strategy's first replica's `/metrics` before it stops, through `promtool check metrics` when promtool is on
+ * PATH, and the request-level families seen), `--json FILE`, and an SVG chart.
  *
  * Router replicas (`--router-replicas N`, default 1): N kvroute children per strategy with the same flags (in
  * precise mode every replica subscribes to every pod's KV events: a ZeroMQ PUB fans out to every SUB, and the
@@ -43,6 +45,8 @@ import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
 import { ProgressBar } from "./progress";
 import { routingChartSvg } from "./routing-chart";
+import { checkScrape, foldChecks, formatMetricsCheck } from "./routing-metrics-check";
+import type { MetricsCheck, ScrapeCheck } from "./routing-metrics-check";
 import { counterDelta, podCounters, resetPrefixCaches, startSimFleet } from "./routing-fleet";
 import type { SimFleet } from "./routing-fleet";
 import { parseRoutingOptions, ROUTING_USAGE } from "./routing-options";
@@ -132,6 +136,20 @@ async function startReplicas(
   return started.map((r) => (r as PromiseFulfilledResult<BenchChild>).value);
 }
 
+/** The metrics check of `child` (its first replica), a failed scrape reported as a problem rather than thrown. */
+async function scrapeCheck(child: BenchChild | undefined): Promise<ScrapeCheck> {
+  const problem = (line: string): ScrapeCheck => ({
+    promtool: { t: "problems", lines: [line] },
+    present: new Set(),
+  });
+  if (child?.httpPort === undefined) return problem("no kvroute HTTP port to scrape");
+  try {
+    return await checkScrape(child.httpPort);
+  } catch (e) {
+    return problem(`scraping ${child.name}'s /metrics failed: ${(e as Error).message}`);
+  }
+}
+
 /** Run `workload` once under strategy `s` against `fleet`, behind `replicas` kvroute children. */
 async function runStrategy(
   s: StrategySpec,
@@ -139,7 +157,7 @@ async function runStrategy(
   fleet: SimFleet,
   replicas: number,
   showProgress: boolean,
-): Promise<StrategyResult> {
+): Promise<{ result: StrategyResult; scrape: ScrapeCheck }> {
   const extraArgs = ["--tokenizer", "character", "--metrics-interval-ms", "50"];
   if (s.kvEvents)
     extraArgs.push(
@@ -172,7 +190,9 @@ async function runStrategy(
     bar?.finish();
     const d1 = await fleetDecisionStats(kvroutes);
     const delta = counterDelta(before, await podCounters(fleet.pods));
-    return {
+    // Before the replicas stop: what a Prometheus would scrape from one of them after the run.
+    const scrape = await scrapeCheck(kvroutes[0]);
+    const result: StrategyResult = {
       strategy: s.label,
       algorithm: s.algorithm,
       kvEvents: s.kvEvents,
@@ -193,6 +213,7 @@ async function runStrategy(
       decisionMeanUs: d1.count > d0.count ? ((d1.sum - d0.sum) / (d1.count - d0.count)) * 1e6 : Number.NaN,
       driverDecisionMs: summary.decisionMs,
     };
+    return { result, scrape };
   } finally {
     driver.close();
     await Promise.all(kvroutes.map((k) => k.stop()));
@@ -212,6 +233,8 @@ export interface RoutingReport {
   readonly requests: number;
   readonly results: StrategyResult[];
   readonly ranking: RankingCheck;
+  /** promtool's verdict on the replicas' `/metrics` and the request-level families seen there. */
+  readonly metrics: MetricsCheck;
   readonly chart: string;
 }
 
@@ -239,11 +262,13 @@ export async function runRoutingBenchmark(
   );
   const fleet = await startSimFleet({ pods: o.pods, preset: o.preset, model: MODEL });
   const results: StrategyResult[] = [];
+  const scrapes: ScrapeCheck[] = [];
   try {
     for (const s of o.strategies) {
-      const r = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
+      const { result: r, scrape } = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
       log(`  ${s.label}: ${r.succeeded}/${r.requests} ok in ${r.wallSeconds.toFixed(1)} s`);
       results.push(r);
+      scrapes.push(scrape);
     }
   } finally {
     await fleet.stop();
@@ -266,6 +291,7 @@ export async function runRoutingBenchmark(
     requests: workload.requests.length,
     results,
     ranking,
+    metrics: foldChecks(scrapes),
     chart: path.resolve(o.chart),
   };
   if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
@@ -285,6 +311,7 @@ export async function runRouting(argv: readonly string[]): Promise<number> {
   const heading = `${o.scenario ? `scenario ${o.scenario}: ` : ""}${replicasText(o.routerReplicas)}`;
   process.stdout.write(`\n${heading}\n${formatTable(report.results)}\n\n`);
   if (o.workload === "shared-prefix") process.stdout.write(`${formatRanking(report.ranking)}\n\n`);
+  process.stdout.write(`${formatMetricsCheck(report.metrics)}\n`);
   if (o.json) process.stdout.write(`json: ${path.resolve(o.json)}\n`);
   process.stdout.write(`chart: ${report.chart}\n`);
   return 0;

@@ -156,8 +156,9 @@ async function main() {
   kvrouteArgs.push(
     ...["--standalone", "--endpoints-config", endpoints],
     ...["--grpc-bind-address", grpc, "--http-bind-address", http],
-    // Local use: Ctrl-C stops at once (no load balancer to drain from), and route shows the decision's scores.
-    ...["--drain-delay-ms", "0", "--emit-endpoint-scores"],
+    // Local use: Ctrl-C stops at once (no load balancer to drain from). `kvroute route` reads the decision's facts
+    // from its kvroute metadata; `-- --emit-endpoint-scores` adds the combined scores.
+    ...["--drain-delay-ms", "0"],
     ...positionals,
   );
   const kvroute = startAndWait("kvroute", values["kvroute-js"], kvrouteArgs, (l) =>

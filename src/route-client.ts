@@ -1,7 +1,7 @@
 /**
  * One request through a running kvroute, sent the way Envoy's ext_proc filter sends it: request headers, then the
  * buffered body, reading kvroute's reply to each; the reply to the body carries the decision (the `target-pod`
- * header mutation and the `envoy.lb` metadata). Optionally the conversation then goes on as Envoy's would after
+ * header mutation, the `envoy.lb` metadata and the decision's facts in the `kvroute` namespace). Optionally the conversation then goes on as Envoy's would after
  * the upstream answered: the pod's response headers and body, so kvroute releases the pod's load and reads the
  * usage. Uses kvroute's own ext_proc protos (`loadExtProcDefinition`).
  *
@@ -9,7 +9,7 @@
  */
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { loadExtProcDefinition } from "./extproc";
+import { KVROUTE_NAMESPACE, LB_NAMESPACE, loadExtProcDefinition } from "./extproc";
 import type { ProcessingRequest, ProcessingResponse, ProtoStruct } from "./extproc";
 
 /** What kvroute answered to the request. */
@@ -20,6 +20,8 @@ export type RouteAnswer =
       readonly headers: Readonly<Record<string, string>>;
       /** The decision's `envoy.lb` dynamic metadata fields, when present. */
       readonly lb: ProtoStruct["fields"] | undefined;
+      /** The decision's facts (`kvroute` namespace: strategy, pod, prefix blocks, ...), when present. */
+      readonly facts: ProtoStruct["fields"] | undefined;
       /** From sending the body to receiving the decision, as Envoy would wait for it. */
       readonly decisionMs: number;
     }
@@ -159,10 +161,11 @@ export async function routeOnce(o: {
     // Deferred modes decide on the headers already; the body's reply then only continues.
     const headers = { ...setHeaders(first), ...setHeaders(decision) };
     const metadata = decision.dynamic_metadata ?? first.dynamic_metadata;
-    const lb = metadata?.fields["envoy.lb"]?.structValue?.fields;
+    const lb = metadata?.fields[LB_NAMESPACE]?.structValue?.fields;
+    const facts = metadata?.fields[KVROUTE_NAMESPACE]?.structValue?.fields;
     const mode = first.mode_override;
     return {
-      answer: { t: "routed", headers, lb, decisionMs },
+      answer: { t: "routed", headers, lb, facts, decisionMs },
       close,
       async respond(status, contentType, body) {
         try {

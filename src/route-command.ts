@@ -1,7 +1,8 @@
 /**
  * `kvroute route`: send one OpenAI request through a running kvroute as Envoy would (`route-client.ts`) and print
- * the decision: the pod, the strategy, the prefix hit (from the scores kvroute adds with `--emit-endpoint-scores`,
- * which `make run` sets) and the decision time. With `--send` the request then goes on to the chosen pod, as
+ * the decision: the pod, the strategy, the prefix hit and kvroute's decision time, from the decision's facts kvroute
+ * sends as dynamic metadata (`kvroute` namespace, docs/observability.md); the combined scores too when kvroute runs
+ * with `--emit-endpoint-scores`. With `--send` the request then goes on to the chosen pod, as
  * Envoy's `ORIGINAL_DST` cluster would send it, and the pod's answer back through kvroute. A local reply (kvroute
  * refusing the request) is printed and exits 1.
  *
@@ -10,6 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { DECISION_KEYS, ENDPOINT_SCORES } from "./extproc";
 import type { ProtoStruct } from "./extproc";
 import { routeOnce } from "./route-client";
 import type { RouteAnswer } from "./route-client";
@@ -121,19 +123,40 @@ function buildRequest(o: RouteOptions): { path: string; headers: Record<string, 
 
 /** The decision's scores (`--emit-endpoint-scores`), address → score, best first; empty when absent. */
 function scoresOf(lb: ProtoStruct["fields"] | undefined): [string, number][] {
-  const fields = lb?.["x-kvroute-endpoint-scores"]?.structValue?.fields ?? {};
+  const fields = lb?.[ENDPOINT_SCORES]?.structValue?.fields ?? {};
   return Object.entries(fields).map(([address, v]) => [address, v.numberValue ?? NaN]);
 }
 
-/** What the scores say about the prefix: meaningful for `prefix-cache` alone, whose score is the hit fraction. */
-function prefixLine(strategy: string, pod: string, scores: readonly [string, number][]): string {
-  if (strategy !== "prefix-cache") return `see scores (strategy ${strategy} is not prefix-cache alone)`;
-  const picked = scores.find(([a]) => a === pod)?.[1];
-  if (picked === undefined)
-    return "none: prefix-cache fell back to load (or kvroute runs without --emit-endpoint-scores)";
-  // Below one block of a 100-block prompt: only the "sent there before" hint, no blocks seen on the pod yet.
-  if (picked < 0.01) return "no blocks seen yet; kvroute sent this prefix to this pod before (a weak hint)";
-  return `${(picked * 100).toFixed(0)}% of the prompt's blocks are cached on this pod`;
+/** The decision's facts kvroute sent (`kvroute` namespace), as plain values. */
+interface Facts {
+  readonly pod: string | undefined;
+  readonly decisionMs: number | undefined;
+  readonly hitBlocks: number | undefined;
+  readonly lookupBlocks: number | undefined;
+  readonly fallbackReason: string | undefined;
+}
+
+function factsOf(fields: ProtoStruct["fields"] | undefined): Facts | undefined {
+  if (fields === undefined) return undefined;
+  return {
+    pod: fields[DECISION_KEYS.pod]?.stringValue,
+    decisionMs: fields[DECISION_KEYS.decisionMs]?.numberValue,
+    hitBlocks: fields[DECISION_KEYS.prefixHitBlocks]?.numberValue,
+    lookupBlocks: fields[DECISION_KEYS.prefixLookupBlocks]?.numberValue,
+    fallbackReason: fields[DECISION_KEYS.fallbackReason]?.stringValue,
+  };
+}
+
+/** The prefix hit as the decision's lookup found it on the picked pod. */
+function prefixLine(facts: Facts | undefined): string {
+  if (facts === undefined)
+    return "unknown: kvroute sent no decision facts (a kvroute without the kvroute namespace)";
+  const { hitBlocks: hit, lookupBlocks: looked } = facts;
+  if (hit === undefined || looked === undefined || looked === 0)
+    return "not looked up (no prefix-aware strategy, no prompt tokens, or a prompt shorter than a block)";
+  const pct = ((hit / looked) * 100).toFixed(0);
+  if (hit === 0) return `0/${looked} blocks: the picked pod holds none of the prompt's blocks (a miss)`;
+  return `${hit}/${looked} blocks of the prompt cached on the picked pod (${pct}%)`;
 }
 
 function printDecision(
@@ -143,14 +166,22 @@ function printDecision(
 ): void {
   const pod = a.headers["target-pod"] ?? "(none)";
   const strategy = a.headers["routing-strategy"] ?? "(none)";
+  const facts = factsOf(a.facts);
   const scores = scoresOf(a.lb);
   out(`kvroute at ${o.address} routed the request`);
-  out(`  pod:         ${pod}`);
+  // Standalone pods are named by their address: the name then adds nothing.
+  const name = facts?.pod === undefined || facts.pod === pod ? "" : ` (pod name ${facts.pod})`;
+  out(`  pod:         ${pod}${name}`);
   out(`  strategy:    ${strategy}`);
-  out(`  prefix hit:  ${prefixLine(strategy, pod, scores)}`);
-  // Measured here, so it includes the gRPC round trip (and this one-shot process's cold start of it); kvroute's own
-  // decision time is its log line's decisionMs and the kvroute_decision_duration_seconds histogram.
-  out(`  decision:    ${a.decisionMs.toFixed(1)} ms round trip (request body sent, decision received)`);
+  out(`  prefix hit:  ${prefixLine(facts)}`);
+  if (facts?.fallbackReason !== undefined)
+    out(
+      `  fallback:    ${facts.fallbackReason} (the strategy abstained; the fewest requests in flight chose)`,
+    );
+  // kvroute's own time (parse + pick) when it says, and the round trip measured here, which adds the gRPC exchange
+  // (and this one-shot process's cold start of it).
+  const own = facts?.decisionMs === undefined ? "" : `${facts.decisionMs.toFixed(3)} ms in kvroute, `;
+  out(`  decision:    ${own}${a.decisionMs.toFixed(1)} ms round trip (request body sent, decision received)`);
   if (scores.length > 0)
     out(`  scores:      ${scores.map(([addr, s]) => `${addr} ${s.toFixed(3)}`).join(", ")}`);
   const requestId = a.headers["x-request-id"];

@@ -59,9 +59,7 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
     onFinished(record) {
       reporter.sessionHooks.onFinished?.(record);
       usage.hooks.onFinished?.(record);
-      // The status page keeps its "0 = no response status" (the record leaves an absent status out); it shows the
-      // outcome beside it.
-      deps.statusRecorder?.onFinished({ ...record, status: record.status ?? 0 });
+      deps.statusRecorder?.onFinished(record);
     },
     onStrategyHeaderIgnored: () => metrics.requestBounds.inc({ bound: "strategy-header" }),
     onSubsetHint: (outcome) => metrics.subsetHints.inc({ outcome }),

@@ -1,7 +1,9 @@
 /**
  * `kvroute route` against a real kvroute (the ext_proc harness on loopback): the decision printed (pod, strategy,
- * prefix hit, decision time), the second request of a prefix finding it, `--send` through a real HTTP pod with the
- * pod's answer reported back to kvroute, and a local reply printed with a non-zero exit.
+ * prefix hit in blocks, decision time) from the decision's `kvroute` metadata, without `--emit-endpoint-scores`;
+ * the second request of a prefix finding it; a strategy that looks nothing up; the scores as extra detail when
+ * kvroute emits them; `--send` through a real HTTP pod with the pod's answer reported back to kvroute, and a local
+ * reply printed with a non-zero exit.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -46,10 +48,10 @@ describe("kvroute route", () => {
     });
     await new Promise<void>((resolve) => podServer.listen(0, "127.0.0.1", resolve));
     const port = (podServer.address() as AddressInfo).port;
-    h = await startHarness(
-      [pod("live", "127.0.0.1", ["m1"], true, port), pod("down", "127.0.0.9", ["gone"], false)],
-      ["--emit-endpoint-scores"],
-    );
+    h = await startHarness([
+      pod("live", "127.0.0.1", ["m1"], true, port),
+      pod("down", "127.0.0.9", ["gone"], false),
+    ]);
     address = `127.0.0.1:${h.server.grpcPort}`;
   });
   afterAll(async () => {
@@ -63,16 +65,29 @@ describe("kvroute route", () => {
     expect(first.err).toBe("");
     expect(first.code).toBe(0);
     expect(first.out).toContain(`kvroute at ${address} routed the request`);
-    expect(first.out).toMatch(/pod: +127\.0\.0\.1:\d+/);
+    expect(first.out).toMatch(/pod: +127\.0\.0\.1:\d+ \(pod name live\)/);
     expect(first.out).toMatch(/strategy: +prefix-cache/);
-    expect(first.out).toMatch(/prefix hit: +none: prefix-cache fell back to load/);
-    expect(first.out).toMatch(/decision: +\d+\.\d ms/);
+    expect(first.out).toMatch(/prefix hit: +0\/\d+ blocks: the picked pod holds none/);
+    expect(first.out).toMatch(/fallback: +no-prefix-match/);
+    expect(first.out).toMatch(/decision: +\d+\.\d{3} ms in kvroute, \d+\.\d ms round trip/);
+    // Without --emit-endpoint-scores there are no scores, and nothing needs them.
+    expect(first.out).not.toContain("scores:");
 
     // Same prefix, another question: kvroute's approximate index remembers where the first one went.
     const second = await route([...args, "--prompt", `${PROMPT} second question`]);
     expect(second.code).toBe(0);
-    expect(second.out).toMatch(/prefix hit: +\d+% of the prompt's blocks are cached on this pod/);
-    expect(second.out).toMatch(/scores: +127\.0\.0\.1:\d+ \d\.\d{3}/);
+    const [, hit, looked] =
+      /prefix hit: +(\d+)\/(\d+) blocks of the prompt cached on the picked pod/.exec(second.out) ?? [];
+    expect(Number(hit)).toBeGreaterThan(0);
+    expect(Number(hit)).toBeLessThanOrEqual(Number(looked));
+    expect(second.out).not.toContain("fallback:");
+  });
+
+  it("says so when the strategy looked no prefix up", async () => {
+    const r = await route(["--grpc-address", address, "--model", "m1", "--prompt", PROMPT]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/strategy: +least-request/);
+    expect(r.out).toMatch(/prefix hit: +not looked up/);
   });
 
   it("--send forwards to the chosen pod and reports the pod's answer back through kvroute", async () => {
@@ -102,5 +117,26 @@ describe("kvroute route", () => {
     const bad = await route(["--model", "m1"]);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain("--model and --prompt are required");
+  });
+});
+
+describe("kvroute route, kvroute with --emit-endpoint-scores", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(
+      [pod("a", "127.0.0.21", ["m1"]), pod("b", "127.0.0.22", ["m1"])],
+      ["--emit-endpoint-scores"],
+    );
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it("adds the combined scores as extra detail", async () => {
+    const address = `127.0.0.1:${h.server.grpcPort}`;
+    const r = await route(["--grpc-address", address, "--model", "m1", "--prompt", PROMPT]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/prefix hit: +not looked up/);
+    expect(r.out).toMatch(/scores: +127\.0\.0\.2[12]:\d+ \d\.\d{3}/);
   });
 });

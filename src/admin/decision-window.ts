@@ -1,5 +1,5 @@
 /**
- * The status page's sliding window: routing decisions per strategy, fallbacks, derived prefix outcomes and
+ * The status page's sliding window: routing decisions per strategy, fallbacks, prefix lookups (blocks) and
  * decision latency over the last {@link WINDOW_SECONDS} seconds, in one-second slots. Memory is fixed: a slot ring,
  * a latency histogram per slot on log-spaced buckets, and at most {@link MAX_STRATEGIES_PER_SLOT} strategy names per
  * slot (a `routing-strategy` header is client input; beyond the bound a decision counts as `other`).
@@ -36,8 +36,10 @@ interface Slot {
   readonly strategies: Map<string, number>;
   fallbacks: number;
   readonly fallbackReasons: Map<string, number>;
-  prefixHits: number;
-  prefixMisses: number;
+  /** Finished requests whose decision looked a prefix up, and the blocks those lookups hit and looked up. */
+  prefixLookups: number;
+  prefixHitBlocks: number;
+  prefixLookupBlocks: number;
   readonly latency: Uint32Array;
   maxMs: number;
 }
@@ -49,8 +51,9 @@ function emptySlot(): Slot {
     strategies: new Map(),
     fallbacks: 0,
     fallbackReasons: new Map(),
-    prefixHits: 0,
-    prefixMisses: 0,
+    prefixLookups: 0,
+    prefixHitBlocks: 0,
+    prefixLookupBlocks: 0,
     latency: new Uint32Array(BUCKET_COUNT),
     maxMs: 0,
   };
@@ -79,8 +82,16 @@ export interface WindowSummary {
   readonly byStrategy: readonly { strategy: string; decisions: number; perSecond: number }[];
   readonly fallbacks: number;
   readonly fallbackReasons: Readonly<Record<string, number>>;
-  /** Decisions whose prefix outcome is known (see `status-recorder.ts`); `hitRate` null when there were none. */
-  readonly prefix: { readonly hits: number; readonly misses: number; readonly hitRate: number | null };
+  /**
+   * Finished requests whose decision looked a prefix up (any prefix-aware strategy of the plan), and the blocks
+   * they hit on the picked pod of those looked up; `hitRate` is hit blocks / looked-up blocks, null with no lookup.
+   */
+  readonly prefix: {
+    readonly lookups: number;
+    readonly hitBlocks: number;
+    readonly lookupBlocks: number;
+    readonly hitRate: number | null;
+  };
   readonly latencyMs: LatencySummary;
 }
 
@@ -90,8 +101,8 @@ export interface DecisionWindow {
   decision(strategy: string, ms: number): void;
   /** A finished request whose pod came from the fallback, for `reason`. */
   fallback(reason: string): void;
-  /** A finished request whose prefix outcome is known. */
-  prefix(hit: boolean): void;
+  /** A finished request whose decision's prefix lookup hit `hitBlocks` of `lookupBlocks` (> 0) on its pod. */
+  prefix(hitBlocks: number, lookupBlocks: number): void;
   summary(): WindowSummary;
 }
 
@@ -108,8 +119,9 @@ export function createDecisionWindow(now: () => number): DecisionWindow {
       slot.strategies.clear();
       slot.fallbacks = 0;
       slot.fallbackReasons.clear();
-      slot.prefixHits = 0;
-      slot.prefixMisses = 0;
+      slot.prefixLookups = 0;
+      slot.prefixHitBlocks = 0;
+      slot.prefixLookupBlocks = 0;
       slot.latency.fill(0);
       slot.maxMs = 0;
     }
@@ -131,10 +143,13 @@ export function createDecisionWindow(now: () => number): DecisionWindow {
       slot.fallbacks++;
       countBounded(slot.fallbackReasons, reason);
     },
-    prefix(hit) {
+    prefix(hitBlocks, lookupBlocks) {
+      if (!(lookupBlocks > 0) || !(hitBlocks >= 0)) return;
       const slot = slotNow();
-      if (hit) slot.prefixHits++;
-      else slot.prefixMisses++;
+      slot.prefixLookups++;
+      // A hit never exceeds its lookup (the contract); kept so even if an index disagreed.
+      slot.prefixHitBlocks += Math.min(hitBlocks, lookupBlocks);
+      slot.prefixLookupBlocks += lookupBlocks;
     },
     summary() {
       const t = now();
@@ -142,8 +157,9 @@ export function createDecisionWindow(now: () => number): DecisionWindow {
       const seconds = Math.max(1, Math.min(WINDOW_SECONDS, (t - startedMs) / 1000));
       let decisions = 0;
       let fallbacks = 0;
-      let hits = 0;
-      let misses = 0;
+      let lookups = 0;
+      let hitBlocks = 0;
+      let lookupBlocks = 0;
       let maxMs = 0;
       const strategies = new Map<string, number>();
       const reasons = new Map<string, number>();
@@ -152,8 +168,9 @@ export function createDecisionWindow(now: () => number): DecisionWindow {
         if (s.second <= second - WINDOW_SECONDS || s.second > second) continue;
         decisions += s.decisions;
         fallbacks += s.fallbacks;
-        hits += s.prefixHits;
-        misses += s.prefixMisses;
+        lookups += s.prefixLookups;
+        hitBlocks += s.prefixHitBlocks;
+        lookupBlocks += s.prefixLookupBlocks;
         maxMs = Math.max(maxMs, s.maxMs);
         for (const [k, n] of s.strategies) strategies.set(k, (strategies.get(k) ?? 0) + n);
         for (const [k, n] of s.fallbackReasons) reasons.set(k, (reasons.get(k) ?? 0) + n);
@@ -169,7 +186,12 @@ export function createDecisionWindow(now: () => number): DecisionWindow {
           .map(([strategy, n]) => ({ strategy, decisions: n, perSecond: perSecond(n) })),
         fallbacks,
         fallbackReasons: Object.fromEntries(reasons),
-        prefix: { hits, misses, hitRate: hits + misses === 0 ? null : hits / (hits + misses) },
+        prefix: {
+          lookups,
+          hitBlocks,
+          lookupBlocks,
+          hitRate: lookupBlocks === 0 ? null : hitBlocks / lookupBlocks,
+        },
         latencyMs: percentiles(latency, maxMs),
       };
     },

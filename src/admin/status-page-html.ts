@@ -44,6 +44,11 @@ const SCRIPT = `
     if (v === null || v === undefined) return "\\u2014";
     return typeof v === "number" ? (digits === undefined ? String(v) : v.toFixed(digits)) : String(v);
   }
+  // The decision's prefix lookup on the picked pod: "12/14 blocks"; a dash where nothing was looked up.
+  function prefixCell(p) {
+    if (!p) return el("span", "\\u2014", "mut");
+    return el("span", p.hitBlocks + "/" + p.lookupBlocks + " blocks", p.hitBlocks > 0 ? "ok" : "warn");
+  }
   function pct(v) { return v === null || v === undefined ? "\\u2014" : (v * 100).toFixed(1) + "%"; }
   // cells: text, numbers or elements (a TD as is, others wrapped); numeric: indices of right-aligned columns.
   function row(cells, numeric) {
@@ -119,8 +124,9 @@ const SCRIPT = `
     fill("recent-body", s.recent.map(function (d) {
       var tr = row([
         new Date(d.at).toLocaleTimeString(), fmt(d.pod), fmt(d.strategy), fmt(d.model),
-        el("span", d.prefix || "\\u2014", d.prefix === "hit" ? "ok" : d.prefix === "miss" ? "warn" : "mut"),
-        d.decisionMs === null ? "\\u2014" : d.decisionMs.toFixed(3), fmt(d.fallbackReason), d.status || "\\u2014", d.outcome
+        prefixCell(d.prefix),
+        d.decisionMs === null ? "\\u2014" : d.decisionMs.toFixed(3), fmt(d.fallbackReason), fmt(d.status),
+        d.closeReason ? d.outcome + " (" + d.closeReason + ")" : d.outcome
       ], [5, 7]);
       tr.className = "decision";
       return tr;
@@ -189,7 +195,7 @@ export const STATUS_PAGE_HTML =
   card("dps", "decisions / s") +
   card("decisions-total", "decisions in window") +
   card("fallbacks", "fallbacks in window") +
-  card("prefix-rate", "prefix hit rate (prefix-cache)") +
+  card("prefix-rate", "prefix hit rate (blocks)") +
   card("engine-prefix-rate", "engine prefix-cache hit rate") +
   `</div><div class="cards">` +
   card("p50", "decision p50 ms") +

@@ -4,7 +4,8 @@
  * hooks the request reporter already runs: a decision's strategy and latency (a counter bump, as for the metric),
  * and the finished request's record, which is off the hot path.
  *
- * Nothing here holds prompt text or who sent the request: a record keeps pod, strategy, model, outcome and timings.
+ * Nothing here holds prompt text or who sent the request: a record keeps pod, strategy, model, the decision's prefix
+ * lookup (block counts, as the pick carries them), outcome and timings.
  * Model and strategy can be client input (InferencePool mode accepts any model; the `routing-strategy` header), so
  * both are bounded like every other echo of client text.
  *
@@ -28,18 +29,25 @@ export interface FinishedRequestFacts {
   readonly pod: string | undefined;
   readonly strategy: string | undefined;
   readonly fallbackReason: string | undefined;
+  /** The decision's prefix lookup for the picked pod; both undefined when no strategy looked a prefix up. */
+  readonly prefixHitBlocks?: number | undefined;
+  readonly prefixLookupBlocks?: number | undefined;
   readonly decisionMs: number | undefined;
-  readonly status: number;
+  /** Upstream HTTP status; undefined when none was seen (the outcome and close reason say what happened). */
+  readonly status: number | undefined;
   readonly outcome: string;
+  /** How the stream's end ended the request (`cancelled`, `reset`, ...), when it did. */
+  readonly closeReason?: string | undefined;
 }
 
 /**
- * Whether the decision shows a prefix hit, as far as the routing outcome tells without the prompt: `prefix-cache`
- * alone routes only to a pod holding the prompt's first block (`hit`); its abstentions `no-prefix-match` (no pod
- * holds it) and `prefix-match-overloaded` (every holder above the load cap) are misses for the cache. Any other
- * strategy, combination or abstention says nothing: `null`.
+ * What the decision's prefix lookup found on the picked pod, in that pod's blocks: the leading prompt blocks it
+ * holds of those looked up. `null` when no strategy of the plan looked a prefix up (e.g. `least-request` alone).
  */
-export type PrefixOutcome = "hit" | "miss" | null;
+export interface PrefixHit {
+  readonly hitBlocks: number;
+  readonly lookupBlocks: number;
+}
 
 /** One row of the recent-decisions table. */
 export interface RecentDecision {
@@ -48,12 +56,14 @@ export interface RecentDecision {
   readonly pod: string | null;
   readonly strategy: string | null;
   readonly model: string | null;
-  readonly prefix: PrefixOutcome;
+  readonly prefix: PrefixHit | null;
   readonly decisionMs: number | null;
   readonly fallbackReason: string | null;
-  /** Upstream HTTP status, 0 when no response headers were seen. */
-  readonly status: number;
+  /** Upstream HTTP status; `null` when no response status was seen (see `outcome` and `closeReason`). */
+  readonly status: number | null;
   readonly outcome: string;
+  /** How the stream's end ended the request, when it did (`cancelled`, `reset`, `shutdown`, ...). */
+  readonly closeReason: string | null;
 }
 
 /** What the page shows of routing. */
@@ -72,12 +82,12 @@ export interface StatusRecorder {
   activity(): RoutingActivity;
 }
 
-const PREFIX_MISS_REASONS: ReadonlySet<string> = new Set(["no-prefix-match", "prefix-match-overloaded"]);
-
-function prefixOutcome(r: FinishedRequestFacts): PrefixOutcome {
-  if (r.strategy !== "prefix-cache" || r.pod === undefined) return null;
-  if (r.fallbackReason === undefined) return "hit";
-  return PREFIX_MISS_REASONS.has(r.fallbackReason) ? "miss" : null;
+/** The record's prefix lookup, when there was one (a lookup of zero blocks is not one: the lookup contract). */
+function prefixHitOf(r: FinishedRequestFacts): PrefixHit | null {
+  const hit = r.prefixHitBlocks;
+  const looked = r.prefixLookupBlocks;
+  if (hit === undefined || looked === undefined || !(looked > 0)) return null;
+  return { hitBlocks: hit, lookupBlocks: looked };
 }
 
 const bounded = (text: string | undefined): string | null =>
@@ -103,8 +113,8 @@ export function createStatusRecorder(now: () => number, wallNow: () => number = 
       window.decision(specText(strategy), seconds * 1000);
     },
     onFinished(r) {
-      const prefix = prefixOutcome(r);
-      if (prefix !== null) window.prefix(prefix === "hit");
+      const prefix = prefixHitOf(r);
+      if (prefix !== null) window.prefix(prefix.hitBlocks, prefix.lookupBlocks);
       if (r.fallbackReason !== undefined) window.fallback(specText(r.fallbackReason));
       ring[next] = {
         at: new Date(wallNow()).toISOString(),
@@ -114,8 +124,9 @@ export function createStatusRecorder(now: () => number, wallNow: () => number = 
         prefix,
         decisionMs: r.decisionMs === undefined ? null : Math.round(r.decisionMs * 1000) / 1000,
         fallbackReason: bounded(r.fallbackReason),
-        status: r.status,
+        status: r.status ?? null,
         outcome: r.outcome,
+        closeReason: r.closeReason ?? null,
       };
       next = (next + 1) % RECENT_DECISIONS;
     },

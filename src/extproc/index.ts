@@ -6,6 +6,7 @@
 export { createApiKeyCheck } from "./api-key";
 export { createBodyBudget } from "./body-budget";
 export { loadExtProcDefinition } from "./proto";
+export { DECISION_KEYS, ENDPOINT_SCORES, KVROUTE_NAMESPACE, LB_NAMESPACE } from "./replies";
 export type { ProcessingRequest, ProcessingResponse, ProtoStruct } from "./messages";
 export { createRequestReporter } from "./request-reporter";
 export { createExtProcService } from "./service";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Pod } from "../cluster";
-import type { EndpointScore } from "../routing";
+import type { EndpointScore, PrefixLookup } from "../routing";
 import { ROUTING_HEADERS, SYSTEM_OWNED_HEADERS, setHeader } from "./headers";
 import type { HeaderValueOption, ProcessingMode, ProcessingResponse, ProtoStruct } from "./messages";
 
@@ -14,6 +14,20 @@ export const LB_NAMESPACE = "envoy.lb";
 export const DESTINATION_ENDPOINT = "x-gateway-destination-endpoint";
 /** kvroute's own debugging key in the same namespace (`--emit-endpoint-scores`): a Struct, `ip:port` → score. */
 export const ENDPOINT_SCORES = "x-kvroute-endpoint-scores";
+/**
+ * kvroute's own namespace in the same dynamic metadata: the decision's facts, for Envoy's access log
+ * (`%DYNAMIC_METADATA(kvroute:prefix_hit_blocks)%`) and `kvroute route`. Keys are {@link DECISION_KEYS}.
+ */
+export const KVROUTE_NAMESPACE = "kvroute";
+/** The keys of the {@link KVROUTE_NAMESPACE} Struct. */
+export const DECISION_KEYS = {
+  strategy: "strategy",
+  pod: "pod",
+  prefixHitBlocks: "prefix_hit_blocks",
+  prefixLookupBlocks: "prefix_lookup_blocks",
+  decisionMs: "decision_ms",
+  fallbackReason: "fallback_reason",
+} as const;
 
 /** Every client-sent header the request-headers CONTINUE removes: routing headers and system-owned ones. */
 const CONTINUE_REMOVES: readonly string[] = [...ROUTING_HEADERS, ...SYSTEM_OWNED_HEADERS];
@@ -39,6 +53,12 @@ export interface Decision {
   readonly scores?: readonly EndpointScore[] | undefined;
   readonly strategy: string;
   readonly requestId: string;
+  /** The decision's prefix lookup for `pod`; absent when no strategy looked a prefix up. */
+  readonly prefix?: PrefixLookup | undefined;
+  /** Parse + pick, ms (what `kvroute_decision_duration_seconds` observes). */
+  readonly decisionMs: number;
+  /** Why the strategy abstained, when the fallback chose the pod. */
+  readonly fallbackReason?: string | undefined;
 }
 
 function decisionHeaders(d: Decision): HeaderValueOption[] {
@@ -68,18 +88,43 @@ function scoresStruct(scores: readonly EndpointScore[]): ProtoStruct {
   return { fields };
 }
 
+/**
+ * The decision's facts in kvroute's namespace: a handful of fields the decision already holds, so nothing is
+ * computed for them. The prefix keys appear only when a lookup happened, the fallback reason only for a fallback.
+ */
+function decisionFacts(d: Decision): ProtoStruct {
+  const fields: ProtoStruct["fields"] = {
+    [DECISION_KEYS.strategy]: { stringValue: d.strategy },
+    [DECISION_KEYS.pod]: { stringValue: d.pod.name },
+    [DECISION_KEYS.decisionMs]: { numberValue: Math.round(d.decisionMs * 1000) / 1000 },
+  };
+  if (d.prefix !== undefined) {
+    fields[DECISION_KEYS.prefixHitBlocks] = { numberValue: d.prefix.hitBlocks };
+    fields[DECISION_KEYS.prefixLookupBlocks] = { numberValue: d.prefix.lookupBlocks };
+  }
+  if (d.fallbackReason !== undefined)
+    fields[DECISION_KEYS.fallbackReason] = { stringValue: d.fallbackReason };
+  return { fields };
+}
+
+/** Both namespaces in the one Struct ext_proc allows: `envoy.lb` (the endpoint-picker protocol) and `kvroute`. */
 function decisionMetadata(d: Decision): ProtoStruct {
   const lb: ProtoStruct["fields"] = { [DESTINATION_ENDPOINT]: { stringValue: endpointList(d) } };
   if (d.scores !== undefined && d.scores.length > 0) {
     lb[ENDPOINT_SCORES] = { structValue: scoresStruct(d.scores) };
   }
-  return { fields: { [LB_NAMESPACE]: { structValue: { fields: lb } } } };
+  return {
+    fields: {
+      [LB_NAMESPACE]: { structValue: { fields: lb } },
+      [KVROUTE_NAMESPACE]: { structValue: decisionFacts(d) },
+    },
+  };
 }
 
 /**
  * The decision as a reply to `phase`: header mutation (AIBrix's `target-pod` and the inference extension's
  * `x-gateway-destination-endpoint`, both overwriting anything the client sent), `clear_route_cache`, and the
- * `envoy.lb` dynamic metadata. As the headers reply (deferred modes, where no CONTINUE went before it) it also
+ * dynamic metadata (`envoy.lb` and `kvroute`). As the headers reply (deferred modes, where no CONTINUE went before it) it also
  * removes the system-owned headers; the routing headers it sets need no removal.
  */
 export function decisionReply(

@@ -21,6 +21,12 @@ export interface RequestRecord {
   readonly fallbackReason: string | undefined;
   /** What the decision fell back to when the strategy had no signal. */
   readonly fallbackTo: string | undefined;
+  /**
+   * The decision's prefix lookup for the picked pod (the pick's `prefix`): leading prompt blocks it holds, of
+   * `prefixLookupBlocks` looked up. Both undefined when no strategy of the plan looked a prefix up.
+   */
+  readonly prefixHitBlocks?: number | undefined;
+  readonly prefixLookupBlocks?: number | undefined;
   /** Final upstream HTTP status; undefined when no (valid) response status was seen. */
   readonly status: number | undefined;
   readonly outcome: Outcome["kind"];

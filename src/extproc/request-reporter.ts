@@ -100,6 +100,8 @@ export function createRequestReporter(
           strategy: r.strategy,
           fallbackReason: r.fallbackReason,
           fallbackTo: r.fallbackTo,
+          prefixHitBlocks: r.prefixHitBlocks,
+          prefixLookupBlocks: r.prefixLookupBlocks,
           status: r.status,
           outcome: r.outcome,
           closeReason: r.closeReason,

@@ -182,6 +182,8 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       strategy: o.pick?.strategy,
       fallbackReason: o.pick?.t === "fallback" ? o.pick.reason : undefined,
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
+      prefixHitBlocks: o.pick?.prefix?.hitBlocks,
+      prefixLookupBlocks: o.pick?.prefix?.lookupBlocks,
       // 0 is "no response status" (none seen, or out of range): the record says so by leaving it out.
       status: outcome.status || seen?.status || undefined,
       outcome: outcome.kind,

@@ -314,7 +314,8 @@ export function createSession(deps: SessionDeps): Session {
         : new RouteError(Code.NoReadyPod, `error on getting pods for model ${model}`);
       return fail(err, head.requestId);
     }
-    deps.hooks.onDecision?.(pick.strategy, (deps.now() - t0) / 1000, request.model);
+    const decisionMs = deps.now() - t0;
+    deps.hooks.onDecision?.(pick.strategy, decisionMs / 1000, request.model);
     if (timeline && pick.prefix)
       timeline.prefixHit = { blocks: pick.prefix.hitBlocks, promptBlocks: pick.prefix.lookupBlocks };
     deps.hooks.onRouted?.(request.model, pick);
@@ -343,6 +344,9 @@ export function createSession(deps: SessionDeps): Session {
       scores: pick.scores,
       strategy: pick.strategy,
       requestId: head.requestId,
+      prefix: pick.prefix,
+      decisionMs,
+      fallbackReason: pick.t === "fallback" ? pick.reason : undefined,
     };
     const out: ProcessingResponse[] = [];
     if (plan.mode === "FULL_DUPLEX_STREAMED") {

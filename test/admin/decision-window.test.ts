@@ -84,20 +84,37 @@ describe("status recorder", () => {
     });
   });
 
-  it("derives prefix outcomes from prefix-cache alone, and bounds client text", () => {
+  it("takes the prefix hit from the record's blocks for any strategy that looked one up, and bounds client text", () => {
     const r = createStatusRecorder(
       () => 0,
       () => 0,
     );
-    r.onFinished(finished("a", { strategy: "prefix-cache" }));
-    r.onFinished(finished("b", { strategy: "prefix-cache", fallbackReason: "no-prefix-match" }));
+    r.onFinished(finished("a", { strategy: "prefix-cache", prefixHitBlocks: 12, prefixLookupBlocks: 14 }));
+    r.onFinished(
+      finished("b", {
+        strategy: "prefix-cache",
+        fallbackReason: "no-prefix-match",
+        prefixHitBlocks: 0,
+        prefixLookupBlocks: 4,
+      }),
+    );
     r.onFinished(finished("c", { strategy: "prefix-cache", fallbackReason: "prefix-match-overloaded" }));
     r.onFinished(finished("d", { strategy: "prefix-cache", fallbackReason: "no-tokens" }));
-    r.onFinished(finished("e", { strategy: "prefix-cache:2,least-request" }));
+    r.onFinished(
+      finished("e", { strategy: "prefix-cache:2,least-request", prefixHitBlocks: 2, prefixLookupBlocks: 2 }),
+    );
     r.onFinished(finished("f", { model: `${"x".repeat(500)}\n` }));
     const { recent, window } = r.activity();
-    expect(recent.map((d) => d.prefix)).toEqual([null, null, null, "miss", "miss", "hit"]);
-    expect(window.prefix).toEqual({ hits: 1, misses: 2, hitRate: 1 / 3 });
+    expect(recent.map((d) => d.prefix)).toEqual([
+      null,
+      { hitBlocks: 2, lookupBlocks: 2 },
+      null,
+      null,
+      { hitBlocks: 0, lookupBlocks: 4 },
+      { hitBlocks: 12, lookupBlocks: 14 },
+    ]);
+    // Blocks, not requests: 14 hit of 20 looked up over three lookups.
+    expect(window.prefix).toEqual({ lookups: 3, hitBlocks: 14, lookupBlocks: 20, hitRate: 0.7 });
     expect(window.fallbackReasons).toEqual({
       "no-prefix-match": 1,
       "prefix-match-overloaded": 1,
@@ -105,5 +122,17 @@ describe("status recorder", () => {
     });
     expect(Buffer.byteLength(recent[0]?.model ?? "")).toBeLessThanOrEqual(96);
     expect(recent[0]?.model).not.toContain("\n");
+  });
+
+  it("keeps an absent status absent; the outcome and close reason say what happened", () => {
+    const r = createStatusRecorder(
+      () => 0,
+      () => 0,
+    );
+    r.onFinished(finished("a", { status: undefined, outcome: "cancelled", closeReason: "client-ended" }));
+    r.onFinished(finished("b"));
+    const [b, a] = r.activity().recent;
+    expect(a).toMatchObject({ status: null, outcome: "cancelled", closeReason: "client-ended" });
+    expect(b).toMatchObject({ status: 200, outcome: "completed", closeReason: null });
   });
 });

@@ -23,10 +23,13 @@ const SCREENSHOT = path.join(__dirname, "..", "..", "test-output", "status-page.
 
 jest.setTimeout(90_000);
 
-async function route(h: Harness, id: string): Promise<void> {
+async function route(h: Harness, id: string, strategy?: string): Promise<void> {
   const s = h.client.open();
-  await s.exchange(headers({ ...CHAT_HEADERS, "x-request-id": id }));
-  await s.exchange(body(chatBody("m1", `${MARKER} hello`)));
+  await s.exchange(
+    headers({ ...CHAT_HEADERS, "x-request-id": id, ...(strategy ? { "routing-strategy": strategy } : {}) }),
+  );
+  // A prefix strategy gets a prompt of several blocks, the same each time.
+  await s.exchange(body(chatBody("m1", `${MARKER} ${strategy ? "a shared prefix ".repeat(8) : "hello"}`)));
   s.cancel();
   await finishedLine(h, { requestId: id });
 }
@@ -102,7 +105,24 @@ describe("status page in headless Chromium", () => {
     for (const r of rows) {
       expect(["vllm-a", "vllm-b"]).toContain(r[1]);
       expect(r.slice(2, 4)).toEqual(["least-request", "m1"]);
+      // No prefix looked up, no response status: the client ended each stream after its decision.
+      expect(r[4]).toBe("\u2014");
+      expect(r.slice(7, 9)).toEqual(["\u2014", "cancelled (client-ended)"]);
     }
+    // prefix-cache: the first prompt hits no block, the same prompt again all of them.
+    await route(open, "browser-prefix-0", "prefix-cache");
+    await route(open, "browser-prefix-1", "prefix-cache");
+    await page.waitFor(
+      `document.querySelectorAll("#recent-body tr.decision").length === 6`,
+      "six recent decisions",
+    );
+    const [hit, miss] = await page.evaluate<string[]>(
+      `[...document.querySelectorAll("#recent-body tr.decision")].slice(0, 2).map((r) => r.cells[4].textContent)`,
+    );
+    const looked = /^0\/(\d+) blocks$/.exec(miss ?? "")?.[1];
+    expect(looked).toBeDefined();
+    expect(hit).toBe(`${looked}/${looked} blocks`);
+    expect(await page.evaluate<string>(text("#prefix-rate"))).toBe("50.0%");
     expect(await page.evaluate<string>(text("#strategy-body"))).toContain("least-request");
     expect(await page.evaluate<string>(`document.documentElement.outerHTML`)).not.toContain(MARKER);
 

@@ -1,7 +1,7 @@
 /**
  * The status page's JSON and HTML over real loopback HTTP, with requests routed through the real gRPC ext_proc
  * harness: the fleet appears, recent decisions grow as requests finish, the window counts decisions by strategy and
- * derives prefix hits, prompt text never appears, the optional token is required and compared, and the page can be
+ * shows the decisions' prefix hits in blocks (any prefix-aware strategy), prompt text never appears, the optional token is required and compared, and the page can be
  * turned off.
  */
 import { finishedLine } from "../extproc/harness-probes";
@@ -26,15 +26,18 @@ interface StatusDoc {
     byStrategy: { strategy: string; decisions: number }[];
     fallbacks: number;
     fallbackReasons: Record<string, number>;
-    prefix: { hits: number; misses: number; hitRate: number | null };
+    prefix: { lookups: number; hitBlocks: number; lookupBlocks: number; hitRate: number | null };
     latencyMs: { p50: number | null; p99: number | null; max: number | null };
   };
   recent: {
     pod: string | null;
     strategy: string | null;
     model: string | null;
-    prefix: string | null;
+    prefix: { hitBlocks: number; lookupBlocks: number } | null;
     decisionMs: number | null;
+    status: number | null;
+    outcome: string;
+    closeReason: string | null;
   }[];
 }
 
@@ -95,7 +98,15 @@ describe("status page, open", () => {
       targets.reverse().map((t) => (t.startsWith("10.0.0.1") ? "p1" : "p2")),
     );
     for (const d of doc.recent) {
-      expect(d).toMatchObject({ strategy: "least-request", model: "m1", prefix: null });
+      // Nothing looked a prefix up; the client ended the stream after the decision, so there is no status.
+      expect(d).toMatchObject({
+        strategy: "least-request",
+        model: "m1",
+        prefix: null,
+        status: null,
+        outcome: "cancelled",
+        closeReason: "client-ended",
+      });
       expect(typeof d.decisionMs).toBe("number");
     }
     expect(doc.window.decisions).toBe(3);
@@ -106,18 +117,35 @@ describe("status page, open", () => {
     expect(doc.window.latencyMs.max).toBeGreaterThanOrEqual(doc.window.latencyMs.p99 ?? Infinity);
   });
 
-  it("prefix-cache: a first prompt is a miss (fallback no-prefix-match), the same prompt again a hit", async () => {
+  it("prefix-cache: a first prompt hits no block (fallback no-prefix-match), the same prompt again all of them", async () => {
     await route(h, "prefix-0", "prefix-cache");
     await route(h, "prefix-1", "prefix-cache");
     const doc = await status(h);
-    expect(doc.recent.slice(0, 2).map((d) => [d.strategy, d.prefix])).toEqual([
-      ["prefix-cache", "hit"],
-      ["prefix-cache", "miss"],
-    ]);
-    expect(doc.window.prefix).toEqual({ hits: 1, misses: 1, hitRate: 0.5 });
+    const [second, first] = doc.recent;
+    const looked = first?.prefix?.lookupBlocks ?? 0;
+    expect(looked).toBeGreaterThan(0);
+    expect(first).toMatchObject({ strategy: "prefix-cache", prefix: { hitBlocks: 0, lookupBlocks: looked } });
+    expect(second).toMatchObject({
+      strategy: "prefix-cache",
+      prefix: { hitBlocks: looked, lookupBlocks: looked },
+    });
+    expect(doc.window.prefix).toEqual({
+      lookups: 2,
+      hitBlocks: looked,
+      lookupBlocks: 2 * looked,
+      hitRate: 0.5,
+    });
     expect(doc.window.fallbackReasons).toEqual({ "no-prefix-match": 1 });
     expect(doc.window.fallbacks).toBe(1);
     expect(doc.fleet.some((p) => (p.blocks.approximate ?? 0) > 0)).toBe(true);
+  });
+
+  it("a combined strategy with a prefix-aware part shows its lookup too", async () => {
+    await route(h, "prefix-2", "prefix-cache:2,least-request");
+    const doc = await status(h);
+    expect(doc.recent[0]?.strategy).toBe("prefix-cache:2,least-request");
+    expect(doc.recent[0]?.prefix?.lookupBlocks).toBe(doc.recent[1]?.prefix?.lookupBlocks);
+    expect(doc.window.prefix.lookups).toBe(3);
   });
 
   it("never returns prompt text: not in the JSON, the page, or /debug/state", async () => {

@@ -1,14 +1,23 @@
 /**
  * The routing benchmark end to end at a tiny scale: a real `kvroute-sim` child, two real kvroute replicas per
  * strategy (`--router-replicas 2`, requests round-robin) and the Envoy driver. Asserts the report's shape only;
- * speed and ranking depend on the machine and the load, which is what the benchmark itself is for.
+ * speed and ranking depend on the machine and the load, which is what the benchmark itself is for. The metrics
+ * check is asserted in full: promtool (required, as in test/observability/promtool.test.ts) finds the replicas'
+ * `/metrics` clean and every request-level family has samples.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseRoutingOptions, runRoutingBenchmark } from "../../bench/routing";
 import type { RoutingReport } from "../../bench/routing";
+import {
+  REQUEST_FAMILIES,
+  foldChecks,
+  formatMetricsCheck,
+  runPromtoolCheck,
+} from "../../bench/routing-metrics-check";
 import { formatRanking, formatTable } from "../../bench/routing-report";
+import { promtool } from "../support/promtool";
 
 /**
  * Well-formed XML check (no XML parser is among the dependencies): one root element, every tag closed in order,
@@ -51,8 +60,9 @@ describe("npm run bench -- routing, tiny scale", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "routing-bench-test-"));
+    // 16 output tokens at scale 0.25: about 4 per request, so time per output token (≥ 2 completion tokens) is seen.
     const o = parseRoutingOptions([
-      ...["--groups", "4", "--prompts-per-group", "2", "--output-tokens", "4", "--scale", "0.25"],
+      ...["--groups", "4", "--prompts-per-group", "2", "--output-tokens", "16", "--scale", "0.25"],
       ...[
         "--rate",
         "20",
@@ -98,11 +108,25 @@ describe("npm run bench -- routing, tiny scale", () => {
     expect(table[0]).toContain("per-replica");
   });
 
+  it("checks one replica's /metrics per strategy before it stops: promtool clean, every new family present", () => {
+    promtool(); // Fails naming the install command when promtool is missing (the check would say "not checked").
+    expect(report.metrics).toEqual({
+      scrapes: 2,
+      promtool: { t: "clean" },
+      present: [...REQUEST_FAMILIES],
+      missing: [],
+    });
+    expect(formatMetricsCheck(report.metrics)).toBe(
+      `metrics: promtool clean; ${REQUEST_FAMILIES.join(", ")} present`,
+    );
+  });
+
   it("writes the JSON report", () => {
     const json = JSON.parse(readFileSync(path.join(dir, "r.json"), "utf8")) as RoutingReport;
     expect(json.results.map((r) => r.strategy)).toEqual(report.results.map((r) => r.strategy));
     expect(json.options.strategies).toEqual(["random", "prefix-cache-precise"]);
     expect(json.scenario).toBeNull();
+    expect(json.metrics.promtool).toEqual({ t: "clean" });
     expect(json.routerReplicas).toBe(2);
     expect(json.options.routerReplicas).toBe(2);
     expect(json.results.map((r) => r.perReplica)).toEqual([
@@ -141,5 +165,28 @@ describe("routing bench scenarios", () => {
     expect(() => parseRoutingOptions(["--scenario", "ha", "--router-replicas", "3"])).toThrow(/--scenario/);
     expect(() => parseRoutingOptions(["--scenario", "ha", "--workload", "multi-turn"])).toThrow(/--scenario/);
     expect(() => parseRoutingOptions(["--router-replicas", "0"])).toThrow(/--router-replicas/);
+  });
+});
+
+describe("routing bench metrics check", () => {
+  it("says 'not checked' without promtool, never clean", async () => {
+    const verdict = await runPromtoolCheck("up 1\n", "promtool-not-installed-here");
+    expect(verdict).toEqual({ t: "not-checked", why: "promtool is not on PATH" });
+    const folded = foldChecks([{ promtool: verdict, present: new Set(["kvroute_routed_requests_total"]) }]);
+    expect(formatMetricsCheck(folded)).toMatch(
+      /^metrics: promtool not checked \(promtool is not on PATH\); kvroute_routed_requests_total present; missing: /,
+    );
+  });
+
+  it("reports promtool's problems, which win over clean scrapes", async () => {
+    promtool();
+    const verdict = await runPromtoolCheck("# HELP bad_total a gauge\n# TYPE bad_total gauge\nbad_total 1\n");
+    expect(verdict.t).toBe("problems");
+    const folded = foldChecks([
+      { promtool: { t: "clean" }, present: new Set() },
+      { promtool: verdict, present: new Set() },
+    ]);
+    expect(folded.promtool.t).toBe("problems");
+    expect(formatMetricsCheck(folded)).toMatch(/^metrics: promtool found problems: .*bad_total/);
   });
 });

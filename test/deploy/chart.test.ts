@@ -281,7 +281,7 @@ describe("charts/kvroute: optional objects", () => {
       },
       messageTimeout: "60s",
       failOpen: false,
-      metadata: { accessibleNamespaces: ["envoy.lb"], writableNamespaces: ["envoy.lb"] },
+      metadata: { accessibleNamespaces: ["envoy.lb"], writableNamespaces: ["envoy.lb", "kvroute"] },
     });
   });
 

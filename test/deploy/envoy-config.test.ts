@@ -1,11 +1,13 @@
 /**
- * envoy/envoy.yaml is what users copy: check the parts kvroute depends on, since no Envoy runs here.
+ * envoy/envoy.yaml is what users copy: check the parts kvroute depends on, since no Envoy runs here. Also the
+ * access-log example of docs/observability.md, which users copy into it.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
 import { envoyProtoChecker } from "./envoy-proto-check";
 import { gracefulCloseSetting } from "./envoy-runtime";
+import { DECISION_KEYS, KVROUTE_NAMESPACE } from "../../src/extproc/replies";
 
 type Obj = Record<string, unknown>;
 const doc = parse(readFileSync(path.resolve(__dirname, "../../envoy/envoy.yaml"), "utf8")) as Obj;
@@ -49,7 +51,10 @@ describe("envoy/envoy.yaml", () => {
     });
     expect(extProc["failure_mode_allow"]).toBe(false);
     expect(extProc["message_timeout"]).toMatch(/^\d+s$/);
-    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual(["envoy.lb"]);
+    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toEqual([
+      "envoy.lb",
+      "kvroute",
+    ]);
     // The gateway's served-endpoint report reaches kvroute only when envoy.lb is forwarded.
     expect(at(extProc, "metadata_options", "forwarding_namespaces", "untyped")).toEqual(["envoy.lb"]);
   });
@@ -73,5 +78,27 @@ describe("envoy/envoy.yaml", () => {
 
   it("turns on graceful ext_proc stream close in its runtime (no RST_STREAM per request)", () => {
     expect(gracefulCloseSetting(doc)).toBe(true);
+  });
+});
+
+describe("docs/observability.md's access-log example", () => {
+  const markdown = readFileSync(path.resolve(__dirname, "../../docs/observability.md"), "utf8");
+  const section = markdown.slice(markdown.indexOf("## The decision in Envoy's access log"));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
+  const example = parse(yaml) as Obj;
+
+  it("is a valid access_log for the listener's HttpConnectionManager", () => {
+    const checker = envoyProtoChecker();
+    // Each entry is an AccessLog; its typed_config (an Any) is checked as the StdoutAccessLog it names.
+    for (const entry of at(example, "access_log") as Obj[])
+      expect(checker.check(entry, "envoy.config.accesslog.v3.AccessLog")).toEqual([]);
+    expect(Object.keys(example)).toEqual(["access_log"]);
+  });
+
+  it("prints every key of the kvroute namespace, which envoy.yaml lets kvroute write", () => {
+    const format = JSON.stringify(at(example, "access_log", 0, "typed_config", "log_format", "json_format"));
+    for (const key of Object.values(DECISION_KEYS))
+      expect(format).toContain(`%DYNAMIC_METADATA(kvroute:${key})%`);
+    expect(at(extProc, "metadata_options", "receiving_namespaces", "untyped")).toContain(KVROUTE_NAMESPACE);
   });
 });

@@ -88,7 +88,7 @@ describe("envoy/istio/envoyfilter.yaml", () => {
     expect(extProc["failure_mode_allow"]).toBe(false);
     // envoy.lb both ways: kvroute writes its decision there and reads the gateway's served-endpoint report.
     expect(at(extProc, "metadata_options")).toEqual({
-      receiving_namespaces: { untyped: ["envoy.lb"] },
+      receiving_namespaces: { untyped: ["envoy.lb", "kvroute"] },
       forwarding_namespaces: { untyped: ["envoy.lb"] },
     });
   });
@@ -163,7 +163,7 @@ describe("envoy/envoy-gateway", () => {
     expect(extProc["messageTimeout"]).toMatch(/^\d+s$/);
     expect(extProc["metadata"]).toEqual({
       accessibleNamespaces: ["envoy.lb"],
-      writableNamespaces: ["envoy.lb"],
+      writableNamespaces: ["envoy.lb", "kvroute"],
     });
     // The ExtProcBodyProcessingMode enum of Envoy Gateway's API.
     const modes = ["Streamed", "Buffered", "BufferedPartial", "FullDuplexStreamed"];

@@ -100,11 +100,14 @@ describe("--emit-endpoint-scores", () => {
     const byAddress = new Map(PODS.map((p) => [p.address, p]));
     const [pick, ...fallbacks] = listed.map((a) => byAddress.get(a)!);
     const sent = setHeaders(r.reply);
+    // The decision's time is the run's own: read back from kvroute's namespace (docs/observability.md).
+    const facts = r.reply.dynamic_metadata?.fields["kvroute"]?.structValue?.fields;
     const expected = decisionReply("request_body", {
       pod: pick!,
       fallbacks,
       strategy: sent["routing-strategy"]!,
       requestId: sent["x-request-id"]!,
+      decisionMs: facts?.["decision_ms"]?.numberValue ?? NaN,
     });
     expect(process.responseSerialize(r.reply)).toStrictEqual(process.responseSerialize(expected));
     for (const s of [...held, r.stream]) await finish(s);

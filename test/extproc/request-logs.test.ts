@@ -1,7 +1,8 @@
 /**
  * The request lines through a real kvroute over gRPC, read from the server's logger sink: level names, durations
- * rounded to 0.01 ms, `--log-requests` choosing info or debug for them, and a request whose stream ends before its
- * decision or before its response logged and counted as `cancelled` with the close reason, never as status 0.
+ * rounded to 0.01 ms, `--log-requests` choosing info or debug for them, the decision's prefix lookup in blocks, and a
+ * request whose stream ends before its decision or before its response logged and counted as `cancelled` with the
+ * close reason, never as status 0.
  */
 import * as grpc from "@grpc/grpc-js";
 import { CHAT_HEADERS, headers, pod, responseHeaders, startHarness } from "./harness";
@@ -48,6 +49,25 @@ describe("request log lines", () => {
     await s.exchange(responseHeaders(200, {}, true));
     s.end();
     expect(await finishedLine(h, { outcome: "success" })).toMatchObject({ level: "info", status: 200 });
+  });
+
+  it("carries the decision's prefix lookup in blocks when a strategy looked one up, and only then", async () => {
+    h = await startHarness(PODS, ["--log-requests"]);
+    const prompt = "a prompt of several blocks ".repeat(8);
+    for (const [id, strategy] of [
+      ["lr", "least-request"],
+      ["pc", "prefix-cache"],
+    ] as const) {
+      const s = h.client.open();
+      await decide(s, { headers: { "x-request-id": id, "routing-strategy": strategy }, prompt });
+      await s.exchange(responseHeaders(200, {}, true));
+      s.end();
+    }
+    const plain = await finishedLine(h, { requestId: "lr" });
+    expect(plain["prefixLookupBlocks"]).toBeUndefined();
+    const looked = await finishedLine(h, { requestId: "pc" });
+    expect(looked).toMatchObject({ prefixHitBlocks: 0, prefixLookupBlocks: expect.any(Number) });
+    expect(looked["prefixLookupBlocks"]).toBeGreaterThan(0);
   });
 
   it("a stream cancelled before its decision is logged and counted as cancelled, with the close reason", async () => {

@@ -2,7 +2,7 @@
  * The request phase as Envoy drives it, for tests that only need a decision: headers (optionally with the
  * endpoint picker's subset hint as metadata), then a buffered chat body, and the reply that routes it. The stream
  * is left open so the pick stays in flight; the test decides how the request ends. Also what such a test reads off
- * the decision: the `target-pod` header and the `envoy.lb` metadata fields.
+ * the decision: the `target-pod` header and the `envoy.lb` and `kvroute` metadata fields.
  *
  * @module
  */
@@ -55,4 +55,9 @@ export function targetOf(reply: ProcessingResponse | undefined): string {
 /** The fields of a decision's `envoy.lb` dynamic metadata (empty when it has none). */
 export function lbFields(reply: ProcessingResponse | undefined): Record<string, ProtoValue> {
   return reply?.dynamic_metadata?.fields["envoy.lb"]?.structValue?.fields ?? {};
+}
+
+/** The fields of a decision's `kvroute` dynamic metadata, the decision's facts (empty when it has none). */
+export function kvrouteFields(reply: ProcessingResponse | undefined): Record<string, ProtoValue> {
+  return reply?.dynamic_metadata?.fields["kvroute"]?.structValue?.fields ?? {};
 }

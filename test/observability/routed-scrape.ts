@@ -10,22 +10,16 @@ import { pod, responseBody, responseHeaders, startHarness } from "../extproc/har
 import { decide } from "../extproc/request-phase";
 import type { Harness } from "../extproc/harness";
 import { finishedLine } from "../extproc/harness-probes";
+import { REQUEST_FAMILIES as BENCH_REQUEST_FAMILIES } from "../../bench/routing-metrics-check";
 
 /** A prompt of several blocks whatever the tokenizer, so prefix lookups count blocks. */
 const PROMPT = "The quick brown fox jumps over the lazy dog. ".repeat(8);
 
-/** The families the request path records, each of which must have samples after {@link routeSome}. */
-export const REQUEST_FAMILIES = [
-  "kvroute_routed_requests_total",
-  "kvroute_time_to_first_token_seconds",
-  "kvroute_request_duration_seconds",
-  "kvroute_time_per_output_token_seconds",
-  "kvroute_prompt_tokens",
-  "kvroute_completion_tokens",
-  "kvroute_prefix_hit_blocks_total",
-  "kvroute_prefix_lookup_blocks_total",
-  "kvroute_build_info",
-] as const;
+/**
+ * The families the request path records (the list `make demo`'s metrics check looks for too), and the build info:
+ * each must have samples after {@link routeSome}.
+ */
+export const REQUEST_FAMILIES = [...BENCH_REQUEST_FAMILIES, "kvroute_build_info"] as const;
 
 /** Start kvroute with two pods of `m1`, `prefix-cache` as the default strategy and Node's process metrics on. */
 export function startRoutedHarness(): Promise<Harness> {

@@ -62,7 +62,9 @@ describe("Redis hang breaker against a frozen redis-server", () => {
     expect(conn.ready()).toBe(true);
     expect(await conn.run((c) => c.get("k"))).toEqual({ ok: true, value: "v" });
     expect(breaker).toEqual(["open", "closed"]);
-    expect(log.lines).toEqual([
+    // From the first connection on (on a loaded machine the first connect can outlast the 200 ms timeout, which is
+    // logged as a down before it): one line per change.
+    expect(log.lines.slice(log.lines.indexOf("info redis connection up"))).toEqual([
       "info redis connection up",
       "warn redis connection down",
       "info redis connection up",
