@@ -11,6 +11,7 @@ import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
+import { PREFIX_SETTINGS } from "./settings-prefix";
 import { TRACING_SETTINGS } from "./settings-tracing";
 import { VTC_SETTINGS } from "./settings-vtc";
 import type { ValueType } from "./values";
@@ -319,64 +320,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
       "Tokenizer worker threads. The default leaves one CPU to the gRPC event loop: on a 2-CPU machine two workers " +
       "and the loop contend, and the loop's delay p99 doubled (measured).",
   },
-  prefixHash: {
-    flag: "prefix-hash",
-    env: "KVROUTE_PREFIX_HASH",
-    type: oneOf(["kvroute", "aibrix"] as const, "kvroute"),
-    description:
-      "Approximate-index block keys: kvroute (token blocks) or aibrix (byte blocks, AIBrix-compatible).",
-  },
-  prefixBlockSize: {
-    flag: "prefix-block-size",
-    env: "AIBRIX_PREFIX_CACHE_BLOCK_SIZE",
-    type: integer({ min: 1, max: 65_536, default: 16 }),
-    description: "Block size: tokens (kvroute) or bytes of the token byte array (aibrix).",
-  },
-  prefixHashSeed: {
-    flag: "prefix-hash-seed",
-    env: "AIBRIX_PREFIX_CACHE_HASH_SEED",
-    type: integer({ min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 }),
-    description: "Seed of the block-key hash; keep it equal on every replica.",
-  },
-  prefixCacheBlockNumber: {
-    flag: "prefix-cache-block-number",
-    env: "AIBRIX_PREFIX_CACHE_BLOCK_NUMBER",
-    type: integer({ min: 1, max: 100_000_000, default: 200_000 }),
-    description: "Most blocks in the approximate prefix index (least recently used evicted beyond).",
-  },
-  prefixPodMaxBlocks: {
-    flag: "prefix-pod-max-blocks",
-    env: "KVROUTE_PREFIX_POD_MAX_BLOCKS",
-    type: integer({ min: 1, max: 100_000_000, default: 65_536 }),
-    description: "Approximate index: a pod's bound while its engine's num_gpu_blocks is unknown or stale.",
-  },
-  prefixMaxPromptBlocks: {
-    flag: "prefix-max-prompt-blocks",
-    env: "KVROUTE_PREFIX_MAX_PROMPT_BLOCKS",
-    type: integer({ min: 1, max: 10_000_000, default: 8192 }),
-    description: "Prefix strategies match and record at most this many leading blocks of a prompt.",
-  },
-  prefixStreamedPrompt: {
-    flag: "prefix-streamed-prompt",
-    env: "KVROUTE_PREFIX_STREAMED_PROMPT",
-    type: boolean(true),
-    description:
-      "Read and hash a chunked (STREAMED) request body's prompt as its chunks arrive, on the event loop; false: " +
-      "after the whole body, in a tokenizer worker when long.",
-  },
-  prefixImbalanceAbsCount: {
-    flag: "prefix-imbalance-abs-count",
-    env: "AIBRIX_PREFIX_CACHE_POD_RUNNING_REQUEST_IMBALANCE_ABS_COUNT",
-    type: integer({ min: 0, max: 1_000_000, default: 8 }),
-    description:
-      "prefix-cache: above this max−min in-flight spread, only the least-loaded pods are considered.",
-  },
-  prefixStdDevFactor: {
-    flag: "prefix-stddev-factor",
-    env: "AIBRIX_PREFIX_CACHE_STANDARD_DEVIATION_FACTOR",
-    type: integer({ min: 0, max: 1000, default: 1 }),
-    description: "prefix-cache: a matched pod above mean + k·σ in-flight requests is skipped.",
-  },
+  ...PREFIX_SETTINGS,
   ...VTC_SETTINGS,
   ...KV_EVENTS_SETTINGS,
   redisHost: {
