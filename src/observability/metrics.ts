@@ -18,6 +18,8 @@ import { createKvEventMetrics } from "./kv-event-metrics";
 import type { KvEventMetrics } from "./kv-event-metrics";
 import { createRedisFeatureMetrics } from "./redis-feature-metrics";
 import type { RedisFeatureMetrics } from "./redis-feature-metrics";
+import { createGatewayHintMetrics } from "./gateway-hint-metrics";
+import type { GatewayHintMetrics } from "./gateway-hint-metrics";
 import { createRequestMetrics } from "./request-metrics";
 import type { RequestMetrics } from "./request-metrics";
 import { registerProcessMetrics } from "./process-metrics";
@@ -41,7 +43,8 @@ export interface MetricsOptions {
 }
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
-export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics, RequestMetrics {
+export interface Metrics
+  extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics, RequestMetrics, GatewayHintMetrics {
   readonly registry: Registry;
   /**
    * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
@@ -86,22 +89,6 @@ export interface Metrics extends KvEventMetrics, RedisFeatureMetrics, ClusterSou
    * `authorization-length` (refused, 401), `strategy-header` (the header was ignored).
    */
   readonly requestBounds: Counter<"bound">;
-  /**
-   * Requests that carried the gateway's endpoint subset hint, by outcome (a closed set): `honoured` (picked within
-   * it), `empty`, `malformed`, `no-eligible-pod` (no ready pod of the model in it); all but `honoured` answer 503.
-   */
-  readonly subsetHints: Counter<"outcome">;
-  /**
-   * The gateway's served-endpoint reports, by outcome (a closed set): `same`, `moved` (another pod of the model
-   * served; the reservation and prefix record followed), `unknown` (no pod of the model: kept on the pick),
-   * `malformed`, `absent` (a routed response without a report).
-   */
-  readonly servedEndpoints: Counter<"outcome">;
-  /**
-   * Requests with the conformance test header, by outcome: `narrowed`, `unmatched` (named no pod of the model:
-   * ignored), `malformed` (400), `ignored` (conformance test mode off).
-   */
-  readonly testSelections: Counter<"outcome">;
   /** Failed requests whose prompt the approximate prefix index took back (it had recorded it at routing). */
   readonly prefixForgotten: Counter;
   /** Prompts routed without tokens because the tokenizer failed, by reason. */
@@ -390,30 +377,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
       labelNames: ["bound"],
       registers,
     }),
-    subsetHints: new Counter({
-      name: "kvroute_subset_hint_total",
-      help:
-        "Requests with the gateway's endpoint subset hint, by outcome: honoured, empty, malformed, " +
-        "no-eligible-pod (all but honoured answered 503).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    servedEndpoints: new Counter({
-      name: "kvroute_served_endpoint_total",
-      help:
-        "The gateway's served-endpoint reports, by outcome: same, moved (reservation moved to the serving pod), " +
-        "unknown (no pod of the model; pick kept), malformed, absent (routed response without a report).",
-      labelNames: ["outcome"],
-      registers,
-    }),
-    testSelections: new Counter({
-      name: "kvroute_conformance_test_selection_total",
-      help:
-        "Requests with the conformance test-epp-endpoint-selection header, by outcome: narrowed, unmatched " +
-        "(ignored), malformed (400), ignored (conformance test mode off).",
-      labelNames: ["outcome"],
-      registers,
-    }),
+    ...createGatewayHintMetrics(registry),
     prefixForgotten: new Counter({
       name: "kvroute_prefix_forgotten_total",
       help: "Failed requests (HTTP >= 400 or no upstream answer) whose prompt the approximate index took back.",
