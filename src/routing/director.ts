@@ -19,17 +19,14 @@ import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { InferenceRequest } from "../request";
 import type { PreparedPrompt, StreamedPrompt } from "../prefix";
-import type { HeaderView, Outcome, Pick, RouteFinisher, RoutingContext } from "./framework";
-import { prefixLookupOf } from "./prefix-lookup";
+import type { HeaderView, Outcome, Pick } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
-import { createPickLease } from "./pick-lease";
+import { createPickStep, WAITING, type Waiting } from "./pick-step";
 import { narrowToSelection } from "./test-selection";
-import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
-import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
 import type { RoutePhases } from "./route-phases";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
@@ -154,10 +151,6 @@ export interface Director {
   routeWithPrompt(input: RouteInput): Pick | Promise<Pick>;
 }
 
-/** A decision that found no pod with headroom (internal: callers get a pick, `none` or a queue error). */
-type Waiting = { readonly t: "wait" };
-const WAITING: Waiting = { t: "wait" };
-
 /** The prompt of a decision for which nothing was tokenized. */
 const NOT_PREPARED: PreparedPrompt = {
   tokens: undefined,
@@ -181,19 +174,6 @@ function unknownModel(model: string): RouteError {
   });
 }
 
-/** Response headers every strategy of the plan adds for `pod`, in plan order. */
-function responseHeadersOf(
-  plan: StrategyPlan,
-  ctx: RoutingContext,
-  pod: Pod,
-): readonly (readonly [string, string])[] {
-  const out: (readonly [string, string])[] = [];
-  for (const { strategy } of plan.entries) {
-    if (strategy.responseHeaders) out.push(...strategy.responseHeaders(ctx, pod));
-  }
-  return out;
-}
-
 /**
  * Create a director. Validates `defaultStrategy` and that every configured strategy param names a registered type.
  *
@@ -202,7 +182,6 @@ function responseHeadersOf(
 export function createDirector(options: DirectorOptions): Director {
   const { registry, cluster, load } = options;
   const observer = options.observer ?? {};
-  const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
   const random = options.random ?? Math.random;
   const metricsView = options.metrics;
   const preparePrompt = options.preparePrompt;
@@ -216,6 +195,14 @@ export function createDirector(options: DirectorOptions): Director {
   const headroomQueue = options.headroomQueue;
   const health = options.health;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
+  const pick = createPickStep({
+    scheduler,
+    load,
+    observer,
+    health,
+    headroomQueue,
+    emitEndpointScores: options.emitEndpointScores,
+  });
 
   registry.checkParams();
   const defaultStrategy = options.defaultStrategy.trim();
@@ -338,85 +325,5 @@ export function createDirector(options: DirectorOptions): Director {
       phases?.mark("prompt-end");
       return settle(prompt, podsForModel(cluster(), request.model) ?? []);
     });
-  }
-
-  /** Score, pick, reserve and tell the strategies: one synchronous step. */
-  function pick(
-    plan: StrategyPlan,
-    spec: string,
-    ready: readonly Pod[],
-    ctx: RoutingContext,
-  ): Pick | Waiting {
-    const decision = scheduler.schedule(plan, ctx, ready, true);
-    if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
-    if (decision.t === "wait") return WAITING;
-
-    const pod = decision.pod;
-    // Ranked before the reservation, so every candidate's load is as the scheduler saw it.
-    const fallbacks = decision.ranking
-      ? runnersUp({
-          ...decision.ranking,
-          picked: pod,
-          load: ctx.load,
-          ...(health ? { eligible: (p: Pod) => health.healthy(p) } : {}),
-          count: FALLBACK_ENDPOINTS,
-        })
-      : [];
-    const scored =
-      options.emitEndpointScores && decision.ranking
-        ? endpointScores(decision.ranking.candidates, decision.ranking.totals, pod, SCORED_ENDPOINTS)
-        : [];
-    // Headers before the reservation: if a strategy throws here, nothing is left reserved.
-    const responseHeaders = responseHeadersOf(plan, ctx, pod);
-    // The reservation happens in the same synchronous step as the decision: the next route() call, even one
-    // already queued on the event loop, sees this request in the pod's load.
-    const releaseLoad = load.reserve(pod.key, ctx.request.promptTokens);
-    const finishers: (readonly [string, RouteFinisher])[] = [];
-    for (const { strategy } of plan.entries) {
-      try {
-        const finish = strategy.onRouted?.(ctx, pod);
-        if (finish) finishers.push([strategy.type, finish]);
-      } catch (err) {
-        // The pod is reserved already: routing on keeps the reservation tied to a pick whose release gives it
-        // back, where rethrowing would leak it. Only this strategy's bookkeeping for the request is lost.
-        observer.onHookError?.(strategy.type, "on-routed", err);
-      }
-    }
-    const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
-    // The pick's optional parts, present only when there is something to say.
-    const extras = {
-      ...(scored.length > 0 ? { scores: scored } : {}),
-      ...(prefix === undefined ? {} : { prefix }),
-    };
-    // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
-    const ticket = health?.routed(pod);
-    const model = ctx.request.model;
-    const { release, moveTo } = createPickLease({
-      pod,
-      tokens: ctx.request.promptTokens,
-      load,
-      releaseLoad,
-      finishers,
-      ...(health && ticket ? { health: { gate: health, ticket } } : {}),
-      observer,
-      // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
-      afterRelease: () => headroomQueue?.wake(model),
-      // The pick's pod got its slot (and strategies' reservations) back: a waiter may fit there now.
-      afterMove: () => headroomQueue?.wake(model),
-    });
-    return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }
-      : {
-          t: "fallback",
-          pod,
-          strategy: spec,
-          reason: decision.reason,
-          fallbackTo: decision.fallbackTo,
-          responseHeaders,
-          release,
-          moveTo,
-          fallbacks,
-          ...extras,
-        };
   }
 }

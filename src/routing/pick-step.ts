@@ -1,0 +1,137 @@
+/**
+ * The director's last step: turn the scheduler's decision into a {@link Pick}. Rank the runners-up, collect the
+ * strategies' response headers, reserve load on the chosen pod, tell the strategies (`onRouted`) and tie it all
+ * to the pick's lease, in one synchronous step so two decisions back to back never both see the pod as idle.
+ *
+ * @module
+ */
+import type { HealthGate, LoadTracker, Pod } from "../cluster";
+import { Code } from "../errors";
+import type { Pick, RouteFinisher, RoutingContext } from "./framework";
+import { prefixLookupOf } from "./prefix-lookup";
+import type { StrategyPlan } from "./registry";
+import type { HeadroomQueue } from "./headroom-queue";
+import type { Scheduler } from "./scheduler";
+import { createPickLease, type LeaseObserver } from "./pick-lease";
+import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
+import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
+
+/** A decision that found no pod with headroom (internal: callers get a pick, `none` or a queue error). */
+export type Waiting = { readonly t: "wait" };
+export const WAITING: Waiting = { t: "wait" };
+
+/** Response headers every strategy of the plan adds for `pod`, in plan order. */
+function responseHeadersOf(
+  plan: StrategyPlan,
+  ctx: RoutingContext,
+  pod: Pod,
+): readonly (readonly [string, string])[] {
+  const out: (readonly [string, string])[] = [];
+  for (const { strategy } of plan.entries) {
+    if (strategy.responseHeaders) out.push(...strategy.responseHeaders(ctx, pod));
+  }
+  return out;
+}
+
+/** Hooks the pick step calls; each optional and must not throw. */
+export interface PickStepObserver extends LeaseObserver {
+  /** A strategy's `onRouted` (or, through the lease, its finisher or move) threw. */
+  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move", err: unknown): void;
+}
+
+/** What the pick step needs from the director. */
+export interface PickStepOptions {
+  readonly scheduler: Scheduler;
+  readonly load: LoadTracker;
+  readonly observer: PickStepObserver;
+  readonly health: HealthGate | undefined;
+  readonly headroomQueue: HeadroomQueue | undefined;
+  readonly emitEndpointScores: boolean | undefined;
+}
+
+/** Score, pick, reserve and tell the strategies: one synchronous step. */
+export type PickStep = (
+  plan: StrategyPlan,
+  spec: string,
+  ready: readonly Pod[],
+  ctx: RoutingContext,
+) => Pick | Waiting;
+
+/** Create the pick step for one director. */
+export function createPickStep(options: PickStepOptions): PickStep {
+  const { scheduler, load, observer, health, headroomQueue } = options;
+  const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
+  return (plan: StrategyPlan, spec: string, ready: readonly Pod[], ctx: RoutingContext): Pick | Waiting => {
+    const decision = scheduler.schedule(plan, ctx, ready, true);
+    if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
+    if (decision.t === "wait") return WAITING;
+
+    const pod = decision.pod;
+    // Ranked before the reservation, so every candidate's load is as the scheduler saw it.
+    const fallbacks = decision.ranking
+      ? runnersUp({
+          ...decision.ranking,
+          picked: pod,
+          load: ctx.load,
+          ...(health ? { eligible: (p: Pod) => health.healthy(p) } : {}),
+          count: FALLBACK_ENDPOINTS,
+        })
+      : [];
+    const scored =
+      options.emitEndpointScores && decision.ranking
+        ? endpointScores(decision.ranking.candidates, decision.ranking.totals, pod, SCORED_ENDPOINTS)
+        : [];
+    // Headers before the reservation: if a strategy throws here, nothing is left reserved.
+    const responseHeaders = responseHeadersOf(plan, ctx, pod);
+    // The reservation happens in the same synchronous step as the decision: the next route() call, even one
+    // already queued on the event loop, sees this request in the pod's load.
+    const releaseLoad = load.reserve(pod.key, ctx.request.promptTokens);
+    const finishers: (readonly [string, RouteFinisher])[] = [];
+    for (const { strategy } of plan.entries) {
+      try {
+        const finish = strategy.onRouted?.(ctx, pod);
+        if (finish) finishers.push([strategy.type, finish]);
+      } catch (err) {
+        // The pod is reserved already: routing on keeps the reservation tied to a pick whose release gives it
+        // back, where rethrowing would leak it. Only this strategy's bookkeeping for the request is lost.
+        observer.onHookError?.(strategy.type, "on-routed", err);
+      }
+    }
+    const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
+    // The pick's optional parts, present only when there is something to say.
+    const extras = {
+      ...(scored.length > 0 ? { scores: scored } : {}),
+      ...(prefix === undefined ? {} : { prefix }),
+    };
+    // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
+    const ticket = health?.routed(pod);
+    const model = ctx.request.model;
+    const { release, moveTo } = createPickLease({
+      pod,
+      tokens: ctx.request.promptTokens,
+      load,
+      releaseLoad,
+      finishers,
+      ...(health && ticket ? { health: { gate: health, ticket } } : {}),
+      observer,
+      // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
+      afterRelease: () => headroomQueue?.wake(model),
+      // The pick's pod got its slot (and strategies' reservations) back: a waiter may fit there now.
+      afterMove: () => headroomQueue?.wake(model),
+    });
+    return decision.t === "routed"
+      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }
+      : {
+          t: "fallback",
+          pod,
+          strategy: spec,
+          reason: decision.reason,
+          fallbackTo: decision.fallbackTo,
+          responseHeaders,
+          release,
+          moveTo,
+          fallbacks,
+          ...extras,
+        };
+  };
+}
