@@ -87,6 +87,11 @@ export type OpenedRequest =
       readonly testSelectionOutcome?: Extract<TestSelectionOutcome, "malformed">;
     };
 
+/** The answer to a request a drain refused: at its headers, or later while it was not routed yet (the session). */
+export function draining(): RouteError {
+  return new RouteError(Code.Draining, "kvroute is shutting down");
+}
+
 /**
  * Read a `request_headers` message. Throws `ProtocolError` for malformed headers (as read in state
  * `awaitHeaders`); every reason to refuse the request itself is returned, not thrown. `signal`: the stream's, asked
@@ -103,7 +108,7 @@ export function openRequest(
   const conformance = deps.conformanceTestMode === true;
   const requested = pathWithoutQuery(headers.get(":path") ?? "");
   const refuse = (error: RouteError): OpenedRequest => ({ t: "refused", requestId, error });
-  if (deps.isDraining()) return refuse(new RouteError(Code.Draining, "kvroute is shutting down"));
+  if (deps.isDraining()) return refuse(draining());
   if (deps.apiKey && !deps.apiKey(headers.get("authorization"))) {
     return refuse(new RouteError(Code.Unauthenticated, "Incorrect API key provided", { param: "api_key" }));
   }

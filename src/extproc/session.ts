@@ -31,23 +31,18 @@ import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import { subsetRefusal } from "./subset-hint";
 import type { SessionDeps } from "./session-deps";
-import { openRequest } from "./request-head";
+import { draining, openRequest } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
 import type { ResponseTracker } from "./response-phase";
 import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
 import type { AbortReason, SessionClose, SessionEnd } from "./close-reason";
-import { createResponseTracker } from "./response-phase";
+import { routedResponse, undecidedResponse } from "./response-start";
+import { decisionReplies } from "./decision-replies";
 import { endedBeforeDecision } from "./request-record";
 import { raceAbort } from "./race-abort";
 import type { RequestTimeline } from "../observability";
-import { endClosed, endRejected, tracedFinish } from "./trace-record";
-import {
-  bodyContinue,
-  bodyStreamed,
-  decisionReply,
-  requestHeadersContinue,
-  trailersContinue,
-} from "./replies";
+import { endClosed, endRejected } from "./trace-record";
+import { bodyContinue, requestHeadersContinue, trailersContinue } from "./replies";
 
 export type { Router, SessionDeps, SessionHooks, SessionOptions } from "./session-deps";
 
@@ -87,11 +82,6 @@ export interface Session {
   abort(why: AbortReason): void;
   /** The single cleanup: aborts the signal, releases any held pick and reports the request once. Idempotent. */
   close(why: SessionClose): void;
-}
-
-/** The answer to a request a drain refused after its headers were read. */
-function draining(): RouteError {
-  return new RouteError(Code.Draining, "kvroute is shutting down");
 }
 
 /** Create the state machine for one stream. */
@@ -319,58 +309,18 @@ export function createSession(deps: SessionDeps): Session {
     if (timeline && pick.prefix)
       timeline.prefixHit = { blocks: pick.prefix.hitBlocks, promptBlocks: pick.prefix.lookupBlocks };
     deps.hooks.onRouted?.(request.model, pick);
-    const tracker = createResponseTracker({
-      requestId: head.requestId,
-      startedMs: head.startedMs,
-      decidedMs: deps.now(),
-      request,
-      pick,
-      responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
-      maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
-      now: deps.now,
-      onFinished: timeline
-        ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished)
-        : deps.hooks.onFinished,
-      // Whose usage the completion is charged to, and the hook's response headers (`x-update-rpm`).
-      user: admitted?.chargeTo,
-      responseHeaders: admitted?.responseHeaders ?? [],
-      ...servedOptions(request.model),
-    });
+    const tracker = routedResponse(deps, { head, protocolResponseMode, timeline }, request, pick, admitted);
     state = { t: "responding", tracker };
     buffered.release();
-    const d = {
-      pod: pick.pod,
-      fallbacks: pick.fallbacks,
-      scores: pick.scores,
-      strategy: pick.strategy,
+    return decisionReplies({
       requestId: head.requestId,
-      prefix: pick.prefix,
+      plan,
+      pick,
       decisionMs,
-      fallbackReason: pick.t === "fallback" ? pick.reason : undefined,
-    };
-    const out: ProcessingResponse[] = [];
-    if (plan.mode === "FULL_DUPLEX_STREAMED") {
-      out.push(decisionReply("request_headers", d));
-      out.push(bodyStreamed("request_body", body, !byTrailers));
-    } else if (plan.deferHeaders) {
-      out.push(decisionReply("request_headers", d));
-      const held = s.heldChunkReplies + (byTrailers ? 0 : 1);
-      for (let i = 0; i < held; i++) out.push(bodyContinue("request_body"));
-    } else if (!byTrailers) {
-      out.push(decisionReply("request_body", d));
-    }
-    if (byTrailers) out.push(trailersContinue("request_trailers"));
-    return out;
-  }
-
-  /** The response tracker's served-endpoint options for a request of `model`. */
-  function servedOptions(model: string) {
-    const { servedPod } = deps;
-    return {
-      ...(servedPod ? { servedPod: (address: string) => servedPod(model, address) } : {}),
-      ...(deps.hooks.onServed ? { onServed: deps.hooks.onServed } : {}),
-      echoServed: deps.options.conformanceTestMode === true,
-    };
+      body,
+      heldChunkReplies: s.heldChunkReplies,
+      byTrailers,
+    });
   }
 
   function onRequestTrailers(): Replies {
@@ -387,19 +337,7 @@ export function createSession(deps: SessionDeps): Session {
     if (state.t === "responding") return state.tracker.handle(msg, kind);
     if (state.t === "awaitBody" && kind === "response_headers") {
       // Envoy answered before kvroute decided (a local reply, or an upstream that did not wait for the body).
-      const tracker = createResponseTracker({
-        requestId: state.head.requestId,
-        startedMs: state.head.startedMs,
-        decidedMs: undefined,
-        request: undefined,
-        pick: undefined,
-        responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
-        maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
-        now: deps.now,
-        onFinished: timeline
-          ? tracedFinish(timeline, state.head.startedMs, deps.hooks.onFinished)
-          : deps.hooks.onFinished,
-      });
+      const tracker = undecidedResponse(deps, { head: state.head, protocolResponseMode, timeline });
       state = { t: "responding", tracker };
       buffered.release();
       return tracker.handle(msg, kind);
