@@ -27,23 +27,16 @@ export interface ResponseStart {
 /** The tracker of a routed request's response. */
 export function routedResponse(
   deps: SessionDeps,
-  { head, protocolResponseMode, timeline }: ResponseStart,
+  start: ResponseStart,
   request: InferenceRequest,
   pick: RoutedPick,
   admitted: Admitted | undefined,
 ): ResponseTracker {
   return createResponseTracker({
-    requestId: head.requestId,
-    startedMs: head.startedMs,
+    ...sharedOptions(deps, start),
     decidedMs: deps.now(),
     request,
     pick,
-    responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
-    maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
-    now: deps.now,
-    onFinished: timeline
-      ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished)
-      : deps.hooks.onFinished,
     // Whose usage the completion is charged to, and the hook's response headers (`x-update-rpm`).
     user: admitted?.chargeTo,
     responseHeaders: admitted?.responseHeaders ?? [],
@@ -52,23 +45,27 @@ export function routedResponse(
 }
 
 /** The tracker of a response Envoy began before kvroute decided. */
-export function undecidedResponse(
-  deps: SessionDeps,
-  { head, protocolResponseMode, timeline }: ResponseStart,
-): ResponseTracker {
+export function undecidedResponse(deps: SessionDeps, start: ResponseStart): ResponseTracker {
   return createResponseTracker({
-    requestId: head.requestId,
-    startedMs: head.startedMs,
+    ...sharedOptions(deps, start),
     decidedMs: undefined,
     request: undefined,
     pick: undefined,
+  });
+}
+
+/** The tracker options a response has whether or not kvroute decided. */
+function sharedOptions(deps: SessionDeps, { head, protocolResponseMode, timeline }: ResponseStart) {
+  return {
+    requestId: head.requestId,
+    startedMs: head.startedMs,
     responseMode: protocolResponseMode ?? deps.options.responseBodyMode,
     maxResponseBufferBytes: deps.options.maxResponseBufferBytes,
     now: deps.now,
     onFinished: timeline
       ? tracedFinish(timeline, head.startedMs, deps.hooks.onFinished)
       : deps.hooks.onFinished,
-  });
+  };
 }
 
 /** The response tracker's served-endpoint options for a request of `model`. */
