@@ -6,20 +6,20 @@
  * @module
  */
 import { commandFromProcess } from "./config";
-import { main } from "./main";
-import { runRoute } from "./route-command";
 import { kvrouteVersion } from "./version";
 
-function run(): Promise<number> {
+// Each command loads only what it runs: `--version` and `route` start without loading the server (the whole router,
+// its gRPC and Redis clients and tokenizers), which is most of a start's CPU.
+async function run(): Promise<number> {
   const command = commandFromProcess();
   switch (command.kind) {
     case "version":
       process.stdout.write(`kvroute ${kvrouteVersion()}\n`);
-      return Promise.resolve(0);
+      return 0;
     case "route":
-      return runRoute(command.args);
+      return (await import("./route-command")).runRoute(command.args);
     case "serve":
-      return main();
+      return (await import("./main")).main();
   }
 }
 
