@@ -97,7 +97,10 @@ const bounded = (text: string | undefined): string | null =>
 export function createStatusRecorder(now: () => number, wallNow: () => number = Date.now): StatusRecorder {
   const window = createDecisionWindow(now);
   // A fixed array used as a ring: `next` is where the next record goes.
-  const ring: (RecentDecision | undefined)[] = new Array<RecentDecision | undefined>(RECENT_DECISIONS);
+  // Rows keep the finish time as a number; the ISO text is made when the page reads them (once a second), not on
+  // every finished request.
+  type Row = Omit<RecentDecision, "at"> & { readonly atMs: number };
+  const ring: (Row | undefined)[] = new Array<Row | undefined>(RECENT_DECISIONS);
   let next = 0;
   // Strategy specs repeat (the default, a few header values): remember their bounded text, up to a bound.
   const specs = new Map<string, string>();
@@ -117,9 +120,9 @@ export function createStatusRecorder(now: () => number, wallNow: () => number = 
       if (prefix !== null) window.prefix(prefix.hitBlocks, prefix.lookupBlocks);
       if (r.fallbackReason !== undefined) window.fallback(specText(r.fallbackReason));
       ring[next] = {
-        at: new Date(wallNow()).toISOString(),
+        atMs: wallNow(),
         pod: bounded(r.pod),
-        strategy: bounded(r.strategy),
+        strategy: r.strategy === undefined ? null : specText(r.strategy),
         model: bounded(r.model),
         prefix,
         decisionMs: r.decisionMs === undefined ? null : Math.round(r.decisionMs * 1000) / 1000,
@@ -133,9 +136,10 @@ export function createStatusRecorder(now: () => number, wallNow: () => number = 
     activity() {
       const recent: RecentDecision[] = [];
       for (let i = 1; i <= RECENT_DECISIONS; i++) {
-        const d = ring[(next - i + RECENT_DECISIONS) % RECENT_DECISIONS];
-        if (d === undefined) break;
-        recent.push(d);
+        const row = ring[(next - i + RECENT_DECISIONS) % RECENT_DECISIONS];
+        if (row === undefined) break;
+        const { atMs, ...rest } = row;
+        recent.push({ at: new Date(atMs).toISOString(), ...rest });
       }
       return { window: window.summary(), recent };
     },
