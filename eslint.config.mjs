@@ -9,7 +9,14 @@ import kvroute from "./scripts/eslint/area-boundaries.mjs";
  */
 export const AREA_BOUNDARIES = {
   root: "src",
-  shared: ["errors", "client-echo", "seeded-random", "background-thread-priority", "state-change-log"],
+  shared: [
+    "errors",
+    "client-echo",
+    "seeded-random",
+    "background-thread-priority",
+    "state-change-log",
+    "bearer-token",
+  ],
   areas: {
     config: {},
     observability: {},

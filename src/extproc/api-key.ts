@@ -10,6 +10,9 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { bearerToken } from "../bearer-token";
+
+export { bearerToken };
 
 /** Returns true when the `authorization` header carries the configured token. */
 export type ApiKeyCheck = (authorization: string | undefined) => boolean;
@@ -17,23 +20,6 @@ export type ApiKeyCheck = (authorization: string | undefined) => boolean;
 /** Longest `Authorization` header looked at: 8 KiB, or the token plus 1 KiB of scheme and whitespace if longer. */
 export function maxAuthorizationChars(token: string): number {
   return Math.max(8 * 1024, token.length + 1024);
-}
-
-/** Line terminators: the old pattern's `.` did not cross them, so a token containing one never matched. */
-const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
-/** `bearer` and at least one whitespace character, at the start only: linear, no backtracking. */
-const BEARER_SCHEME = /^bearer\s/i;
-
-/**
- * The token of a `Bearer` authorization value, or undefined when the value is not one: leading whitespace, the
- * scheme (any case), at least one whitespace, the token, trailing whitespace (whitespace as in JavaScript's `\s`,
- * which is what `trim` removes).
- */
-export function bearerToken(authorization: string): string | undefined {
-  const value = authorization.trimStart();
-  if (!BEARER_SCHEME.test(value)) return undefined;
-  const token = value.slice("bearer".length).trim();
-  return LINE_TERMINATOR.test(token) ? undefined : token;
 }
 
 /** Build the check for `token` (non-empty); `onTooLong` is told of each header refused for its length. */
