@@ -83,3 +83,17 @@ export interface FlowQueue<T> {
   /** Queued requests per model and band, for gauges. */
   sizes(): readonly (readonly [model: string, band: number, queued: number])[];
 }
+
+/** Options of a flow queue (`createFlowQueue` in `flow-queue.ts`). */
+export interface FlowQueueOptions {
+  readonly limits: FlowQueueLimits;
+  readonly fairness: FairnessPolicy;
+  readonly order: OrderPolicy;
+  /** Window of least-attained service (ms): tokens served longer ago than this no longer count. */
+  readonly fairnessWindowMs: number;
+  /** Most flows remembered for fairness; at the bound the least recently served is forgotten (restarts at zero). */
+  readonly maxFlows: number;
+}
+
+/** The queue's factory, as `flow-queue.ts` exports it. */
+export type CreateFlowQueue = <T>(options: FlowQueueOptions) => FlowQueue<T>;
