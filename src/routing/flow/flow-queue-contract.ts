@@ -74,8 +74,12 @@ export interface FlowQueue<T> {
   expire(nowMs: number): readonly Queued<T>[];
   /** When the next request will expire (ms, queue's clock), or undefined when empty. */
   nextExpiryMs(): number | undefined;
-  /** Correct a dispatched request's fairness charge with the tokens it really used. */
-  settle(flow: string, charged: number, actual: number, nowMs: number): void;
+  /**
+   * Correct a dispatched request's fairness charge with the tokens it really used. `chargedAtMs` (optional) is the
+   * `nowMs` its `pop` was given: the charge then comes back out of the window slot it went into, and not at all once
+   * that slot has left the window; without it, it comes out of the flow's newest tokens.
+   */
+  settle(flow: string, charged: number, actual: number, nowMs: number, chargedAtMs?: number): void;
   /** Requests queued for a model (0 when none). */
   length(model: string): number;
   /** Requests queued over all models. */

@@ -13,7 +13,7 @@ import type { Endpoint } from "../../../request";
 import type { Outcome, RoutingContext, Strategy, StrategyDeps, StrategyFactory } from "../../framework";
 import { minMax } from "../signal-scores";
 import type { StrategyContract } from "../../strategy-contract";
-import { createTokenTracker, type TokenTracker } from "./token-tracker";
+import { createTokenTracker, type TokenTracker } from "../../token-tracker";
 
 /** Registered type name (as AIBrix registers it). */
 export const TYPE = "vtc-basic";

@@ -1,6 +1,7 @@
 /**
- * Per-user token counts over a sliding window, with the minimum and maximum over users, for `vtc-basic`
- * (AIBrix `vtc/token_tracker.go`, in memory, per replica).
+ * Per-user token counts over a sliding window, with the minimum and maximum over users (in memory, per replica).
+ * Used by `vtc-basic` (AIBrix `vtc/token_tracker.go`; a user is its `user` header) and by flow control's
+ * least-attained fairness (a user is a flow, i.e. a tenant).
  *
  * Time is cut into slots of `windowMs / SLOTS_PER_WINDOW` (at least 1 ms). Each user keeps one entry per slot in
  * which tokens were charged, oldest first; an entry leaves the window once its slot is older than `now − windowMs`,
@@ -70,6 +71,13 @@ export interface TokenTracker {
    * the usage became known. A second settle of the same charge does nothing.
    */
   settle(charge: Charge, actual: number): void;
+  /**
+   * Take back `amount` charged to `user` when the {@link Charge} itself was not kept: from the slot of
+   * `chargedAtMs` (the clock when it was charged) if that slot is still in the window, else nothing; without
+   * `chargedAtMs`, from the user's newest tokens. Never below zero; a user left with nothing is dropped. Unlike
+   * `settle`, it cannot tell a forgotten-then-new user from the one charged, so it may take from the new record.
+   */
+  refund(user: string, amount: number, chargedAtMs?: number): void;
   /** Users currently tracked. */
   size(): number;
 }
@@ -189,12 +197,31 @@ export function createTokenTracker(options: TokenTrackerOptions): TokenTracker {
     if (users.get(user) !== w || slot < cutoffSlot) return;
     const i = w.slots.lastIndexOf(slot);
     if (i < 0) return;
-    const left = (w.amounts[i] as number) - amount;
-    if (left > EPSILON) w.amounts[i] = left;
-    else {
-      w.slots.splice(i, 1);
-      w.amounts.splice(i, 1);
+    takeAt(w, i, amount);
+    resum(user, w);
+  }
+
+  /** Take back `amount` from `w`'s newest entries. */
+  function takeNewest(user: string, w: UserWindow, amount: number): void {
+    let left = amount;
+    for (let i = w.slots.length - 1; i >= 0 && left > EPSILON; i--) left = takeAt(w, i, left);
+    resum(user, w);
+  }
+
+  /** Take up to `amount` from `w`'s entry `i` (dropped when emptied); returns what is still to take. */
+  function takeAt(w: UserWindow, i: number, amount: number): number {
+    const had = w.amounts[i] as number;
+    if (had - amount > EPSILON) {
+      w.amounts[i] = had - amount;
+      return 0;
     }
+    w.slots.splice(i, 1);
+    w.amounts.splice(i, 1);
+    return amount - had;
+  }
+
+  /** After entries of `w` changed: its total and the bounds; a user left with nothing is dropped. */
+  function resum(user: string, w: UserWindow): void {
     const before = w.total;
     w.total = w.amounts.reduce((a, b) => a + b, 0);
     if (w.slots.length === 0 || w.total <= EPSILON) {
@@ -232,6 +259,13 @@ export function createTokenTracker(options: TokenTrackerOptions): TokenTracker {
       advance();
       if (charge.window) takeBack(charge.user, charge.window, charge.slot, charge.amount);
       if (actual > 0 && Number.isFinite(actual)) add(charge.user, actual);
+    },
+    refund(user, amount, chargedAtMs) {
+      advance();
+      const w = users.get(user);
+      if (!w || !(amount > 0) || !Number.isFinite(amount)) return;
+      if (chargedAtMs === undefined) takeNewest(user, w, amount);
+      else takeBack(user, w, Math.floor(chargedAtMs / slotMs), amount);
     },
     size: () => users.size,
   };

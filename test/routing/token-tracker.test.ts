@@ -1,9 +1,5 @@
-import {
-  createTokenTracker,
-  SLOTS_PER_WINDOW,
-  type TokenTracker,
-} from "../../../src/routing/strategies/vtc-basic/token-tracker";
-import { seededRandom } from "../pods";
+import { createTokenTracker, SLOTS_PER_WINDOW, type TokenTracker } from "../../src/routing/token-tracker";
+import { seededRandom } from "./pods";
 
 const WINDOW_MS = 64_000;
 const SLOT_MS = WINDOW_MS / SLOTS_PER_WINDOW;
@@ -21,7 +17,7 @@ function tracker(maxUsers = 100): { t: TokenTracker; clock: { ms: number } } {
   return { t, clock };
 }
 
-describe("vtc-basic token tracker", () => {
+describe("token tracker (vtc-basic, flow control)", () => {
   it("sums charges per user, with min and max over users (defaults when none)", () => {
     const { t } = tracker();
     expect([t.minTokens(), t.maxTokens(), t.size()]).toEqual([1000, 8000, 0]);
@@ -126,6 +122,41 @@ describe("vtc-basic token tracker", () => {
       t.charge("a", 300); // a again: a new record in the same slot
       t.settle(c, 5);
       expect(t.tokens("a")).toBe(305);
+    });
+  });
+
+  describe("refund (a charge known only by its amount)", () => {
+    it("at a known time: from that slot while it is in the window, else not at all", () => {
+      const { t, clock } = tracker();
+      const at = clock.ms;
+      t.charge("a", 400);
+      clock.ms += WINDOW_MS / 2;
+      t.charge("a", 100);
+      t.refund("a", 400, at);
+      expect(t.tokens("a")).toBe(100);
+      const later = clock.ms;
+      t.charge("a", 50);
+      clock.ms += WINDOW_MS + SLOT_MS; // the 100 and the 50 have left the window
+      t.charge("a", 7);
+      t.refund("a", 50, later); // its slot is gone: the new 7 is not touched
+      expect(t.tokens("a")).toBe(7);
+    });
+
+    it("at an unknown time: from the newest tokens, never below zero, dropping an emptied user", () => {
+      const { t, clock } = tracker();
+      t.charge("a", 100);
+      clock.ms += 2 * SLOT_MS;
+      t.charge("a", 30);
+      t.refund("a", 50);
+      expect(t.tokens("a")).toBe(80);
+      // The 30 went first: what is left is the old charge's, which leaves the window first.
+      clock.ms += WINDOW_MS - SLOT_MS;
+      expect(t.tokens("a")).toBe(0);
+      t.charge("b", 10);
+      t.refund("b", 1e9);
+      t.refund("nobody", 5);
+      t.refund("b", NaN);
+      expect([t.tokens("b"), t.size(), t.minTokens()]).toEqual([0, 0, 1000]);
     });
   });
 
