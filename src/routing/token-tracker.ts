@@ -95,6 +95,7 @@ export function createTokenTracker(options: TokenTrackerOptions): TokenTracker {
   let evictFrom = users.keys();
   let currentSlot = -Infinity;
   let cutoffSlot = -Infinity;
+  let lastNow = NaN;
   // Cached bounds over users (all tracked totals are > 0) and how many users sit at each, so a user leaving the
   // bound only forces a full scan when it was the last one there; a dirty flag says the cached value may be wrong.
   let min = Infinity;
@@ -107,6 +108,9 @@ export function createTokenTracker(options: TokenTrackerOptions): TokenTracker {
   /** Move the clock; when the cutoff slot moves, drop expired entries of every user and recompute the bounds. */
   function advance(): void {
     const t = now();
+    // Least-attained fairness reads every waiting flow's tokens at one instant: only the first read moves anything.
+    if (t === lastNow) return;
+    lastNow = t;
     currentSlot = Math.max(currentSlot, Math.floor(t / slotMs));
     const cutoff = Math.max(cutoffSlot, Math.floor((t - windowMs) / slotMs));
     if (cutoff === cutoffSlot) return;
