@@ -88,26 +88,19 @@ describe("flow queue", () => {
     const las = (extra: Options = {}): FlowQueue<string> => queue({ fairness: "least-attained", ...extra });
 
     it("is token-weighted: a light flow goes ahead of a heavy one until it has used as many tokens", () => {
-      const q = las();
-      const order: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        order.push(
+      /** Three heavy (100 tokens) and three light (10) requests, alternating; their ids in push order. */
+      const pushPairs = (q: FlowQueue<string>): string[] =>
+        [0, 1, 2].flatMap(() => [
           push(q, { flow: "heavy", tokens: 100 }).payload,
           push(q, { flow: "light", tokens: 10 }).payload,
-        );
-      }
-      const [h1, l1, h2, l2, h3, l3] = order;
+        ]);
+      const q = las();
+      const [h1, l1, h2, l2, h3, l3] = pushPairs(q);
       // A tie at zero goes to the flow waiting longest (heavy arrived first); then light until it has 30 < 100.
       expect(drain(q)).toEqual([h1, l1, l2, l3, h2, h3]);
       // The same pushes round-robin alternate.
       const rr = queue();
-      const again: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        again.push(
-          push(rr, { flow: "heavy", tokens: 100 }).payload,
-          push(rr, { flow: "light", tokens: 10 }).payload,
-        );
-      }
+      const again = pushPairs(rr);
       expect(drain(rr)).toEqual(again);
     });
 
