@@ -13,10 +13,6 @@ export class BandMap<V> {
   /** The bands present, ascending. */
   private readonly order: number[] = [];
 
-  get size(): number {
-    return this.order.length;
-  }
-
   get(band: number): V | undefined {
     return this.byBand.get(band);
   }

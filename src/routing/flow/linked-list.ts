@@ -49,10 +49,6 @@ export class LinkedList<T> {
     this.link(node);
   }
 
-  *[Symbol.iterator](): IterableIterator<T> {
-    for (let n = this.first; n; n = n.next) yield n.value;
-  }
-
   private link(node: ListNode<T>): void {
     node.prev = this.last;
     node.list = this;
