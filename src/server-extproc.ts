@@ -93,7 +93,7 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
         : undefined,
       hooks: sessionHooks,
       now: () => performance.now(),
-      admission: usage.admission,
+      admission: usage.budgets,
       bodyBudget: createBodyBudget(config.maxBufferedBytes, (bytes) => metrics.bufferedBodyBytes.set(bytes)),
       streamPrompt: (path) => kvCache.streamPrompt(path),
       servedPod: (model, address) =>

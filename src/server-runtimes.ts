@@ -181,6 +181,10 @@ function startUsage(
       onCheck: (outcome) => metrics.userLimitChecks.inc({ outcome }),
       onCharge: (outcome) => metrics.userTpmCharges.inc({ outcome }),
     },
+    budgetObserver: {
+      onCheck: (outcome) => metrics.tenantBudgetChecks.inc({ outcome }),
+      onWrite: (outcome) => metrics.tenantBudgetWrites.inc({ outcome }),
+    },
   });
 }
 

@@ -22,6 +22,8 @@ import { createUserAdmission } from "./usage";
 import { OutputPredictor, createGpuProfiles } from "./usage";
 import type { GpuProfileRefreshResult, GpuProfiles } from "./usage";
 import type { AdmissionObserver, UserAdmission } from "./usage";
+import { createRedisTokenBudget, createTenantBudgets, createTenantTokenWindows } from "./usage";
+import type { BudgetObserver, TenantBudgetSettings, TenantBudgets } from "./usage";
 
 /** The usage features that are on, and their request-path hooks. */
 export interface UsageRuntime {
@@ -34,6 +36,11 @@ export interface UsageRuntime {
   /** Per-user RPM/TPM limits (AIBrix keys), and the request path's admission over them. */
   readonly userLimits: UserLimits | undefined;
   readonly admission: UserAdmission | undefined;
+  /**
+   * The session's pre-route hook: tenant token budgets reserved at admission and settled on completion (in Redis
+   * with the user limits above, else in memory); undefined when nothing is limited (no Redis and no tenant budget).
+   */
+  readonly budgets: TenantBudgets | undefined;
   /** Output lengths of finished requests by model and prompt length (the SLO strategies' prediction); always on. */
   readonly predictor: OutputPredictor;
   /** GPU profiles the AIBrix GPU optimizer publishes (refreshed every 10 s); undefined without Redis. */
@@ -63,6 +70,8 @@ export function startUsageRuntime(
     onModelRpsCheck?: (outcome: ModelRpsOutcome) => void;
     /** User-limit check and TPM charge outcomes (metrics). */
     userLimitObserver?: AdmissionObserver;
+    /** Tenant token budget check and write outcomes (metrics). */
+    budgetObserver?: BudgetObserver;
     /** Requests of a model waiting for headroom (`meta_queueing_reqs` of the traces); default 0. */
     queueLength?: (model: string) => number;
     /** GPU profiles were refreshed (waiters may fit under the new profiles). */
@@ -99,6 +108,7 @@ export function startUsageRuntime(
       modelRps: undefined,
       userLimits: undefined,
       admission: undefined,
+      budgets: inMemoryBudgets(config, predictor, fleet),
       predictor,
       gpuProfiles: undefined,
       hooks: withPredictor({}),
@@ -155,11 +165,22 @@ export function startUsageRuntime(
     limits: userLimits,
     ...(fleet.userLimitObserver ? { observer: fleet.userLimitObserver } : {}),
   });
-  // AIBrix's completion rule: a limited user's harvested usage goes to their TPM window, no Redis wait.
-  const chargeTokens: NonNullable<SessionHooks["onFinished"]> = (r) => {
-    if (r.user !== undefined && r.totalTokens !== undefined && r.totalTokens > 0)
-      admission.charge(r.user, r.totalTokens);
-  };
+  // A user's TPM and a tenant's budget are reserved at admission and settled (or the usage of a request admitted
+  // unreserved charged) when it ends, through the hook's own `finished`: nothing to do in `onFinished`.
+  const budgets = createTenantBudgets({
+    settings: budgetSettings(config),
+    store: {
+      t: "redis",
+      users: admission,
+      ledger: createRedisTokenBudget({
+        redis,
+        ...(fleet.wallNow ? { now: fleet.wallNow } : {}),
+        ...(fleet.budgetObserver?.onWrite ? { onWrite: fleet.budgetObserver.onWrite } : {}),
+      }),
+    },
+    predict: (model, promptTokens) => predictor.predict(model, promptTokens),
+    ...(fleet.budgetObserver ? { observer: fleet.budgetObserver } : {}),
+  });
   return {
     redis,
     traces,
@@ -167,6 +188,7 @@ export function startUsageRuntime(
     modelRps,
     userLimits,
     admission,
+    budgets,
     predictor,
     gpuProfiles,
     hooks: withPredictor(
@@ -174,7 +196,6 @@ export function startUsageRuntime(
         ? {
             onDecision: (_strategy, _seconds, model) => traces.addPending(model, 1),
             onFinished: (r) => {
-              chargeTokens(r);
               if (r.model === undefined || r.strategy === undefined) return;
               traces.addPending(r.model, -1);
               if (r.promptTokens !== undefined && r.completionTokens !== undefined) {
@@ -182,7 +203,7 @@ export function startUsageRuntime(
               }
             },
           }
-        : { onFinished: chargeTokens },
+        : {},
     ),
     // Each piece closes even when another fails to; the connection goes last, after charges already started.
     close: () =>
@@ -191,10 +212,39 @@ export function startUsageRuntime(
           { name: "gpu-profiles", close: () => gpuProfiles.stop() },
           { name: "replica-load", close: () => replicaLoad.stop() },
           { name: "request-traces", close: () => traces?.stop() },
-          { name: "user-charges", close: () => admission.settled() },
+          { name: "user-charges", close: () => budgets.settled() },
           { name: "redis", close: () => redis.close() },
         ],
         (piece, error) => log.error({ piece, error: (error as Error).message }, "usage: close failed"),
       ),
   };
+}
+
+/** The configured tenant budgets, as the hook reads them. */
+function budgetSettings(config: Config): TenantBudgetSettings {
+  return {
+    // Header names arrive lower-case; the setting may be written in any case.
+    tenantHeader: config.tenantHeader?.toLowerCase(),
+    defaultTpm: config.tenantTpm,
+    overrides: new Map(config.tenantTpmOverrides),
+  };
+}
+
+/**
+ * Without Redis: tenant budgets counted in this replica's memory, when any is configured (a `user` header names no
+ * record then: it is only a tenant key).
+ */
+function inMemoryBudgets(
+  config: Config,
+  predictor: OutputPredictor,
+  fleet: { budgetObserver?: BudgetObserver; wallNow?: () => number },
+): TenantBudgets | undefined {
+  const observer = fleet.budgetObserver;
+  if (config.tenantTpm === 0 && config.tenantTpmOverrides.every(([, tpm]) => tpm === 0)) return undefined;
+  return createTenantBudgets({
+    settings: budgetSettings(config),
+    store: { t: "memory", windows: createTenantTokenWindows(fleet.wallNow ? { now: fleet.wallNow } : {}) },
+    predict: (model, promptTokens) => predictor.predict(model, promptTokens),
+    ...(observer ? { observer } : {}),
+  });
 }

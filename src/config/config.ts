@@ -181,6 +181,12 @@ export interface Config {
   readonly sloQueueMax: number;
   /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
   readonly sloQueueMaxWaitMs: number;
+  /** Header naming a request's tenant (tenant budgets, flow control), before `user`, the API key, anonymous. */
+  readonly tenantHeader: string | undefined;
+  /** Tokens per minute of a tenant without an override (or, with Redis, a user record); 0 = no budget. */
+  readonly tenantTpm: number;
+  /** Tokens per minute by tenant key (`header:<v>`, `user:<v>`, `key:<digest>`, `anonymous`); 0 = no budget. */
+  readonly tenantTpmOverrides: readonly (readonly [string, number])[];
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */
   readonly emitEndpointScores: boolean;
   /**

@@ -12,6 +12,7 @@ import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
 import { PREFIX_SETTINGS } from "./settings-prefix";
+import { TENANT_SETTINGS } from "./settings-tenant";
 import { TRACING_SETTINGS } from "./settings-tracing";
 import { VTC_SETTINGS } from "./settings-vtc";
 import type { ValueType } from "./values";
@@ -363,6 +364,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     type: integer({ min: 0, max: MAX_TIMER_MS, default: 30_000 }),
     description: "SLO strategies: longest wait for a pod with headroom, ms (then 503).",
   },
+  ...TENANT_SETTINGS,
   emitEndpointScores: {
     flag: "emit-endpoint-scores",
     env: "KVROUTE_EMIT_ENDPOINT_SCORES",

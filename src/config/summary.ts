@@ -53,6 +53,8 @@ export function startupSummary(config: Config): StartupSummary {
       gpuOptimizerTracing: config.gpuOptimizerTracing && redis,
       passiveHealth: config.outlierDetection,
       sloQueue: config.sloQueueMax > 0,
+      // Configured budgets for tenants without a user record (user records' TPM apply whenever Redis is on).
+      tenantBudgets: config.tenantTpm > 0 || config.tenantTpmOverrides.some(([, tpm]) => tpm > 0),
       prefixSpeculative: config.prefixSpeculativeTtlMs > 0,
       prefixStreamedPrompt: config.prefixStreamedPrompt,
       grpcTls: config.grpcTlsCertPath !== undefined || config.grpcTlsSelfSigned,

@@ -242,3 +242,38 @@ export function optionalPort(): ValueType<number | undefined> {
     isBoolean: false,
   };
 }
+
+/** Entries {@link namedIntegers} accepts: operator input, but still bounded. */
+const MAX_NAMED_INTEGERS = 10_000;
+
+/**
+ * `name=N,name=N,…` (an integer per name, in `[min, max]`), or none when not given. A name may hold `=` (the last
+ * one separates the number) but not `,`; names are kept as written (no trimming inside an entry) and must be
+ * distinct.
+ */
+export function namedIntegers(opts: {
+  readonly min: number;
+  readonly max: number;
+}): ValueType<readonly (readonly [string, number])[]> {
+  const parse = (raw: string): Parsed<readonly (readonly [string, number])[]> => {
+    const entries = raw.split(",");
+    if (entries.length > MAX_NAMED_INTEGERS) return fail(`must have at most ${MAX_NAMED_INTEGERS} entries`);
+    const out: [string, number][] = [];
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      const at = entry.lastIndexOf("=");
+      const name = at < 0 ? "" : entry.slice(0, at);
+      const text = entry.slice(at + 1);
+      const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+      if (name === "" || !Number.isSafeInteger(n) || n < opts.min || n > opts.max)
+        return fail(
+          `must be name=N entries with N >= ${opts.min} and <= ${opts.max}, got ${JSON.stringify(entry)}`,
+        );
+      if (seen.has(name)) return fail(`names the same entry twice: ${JSON.stringify(name)}`);
+      seen.add(name);
+      out.push([name, n]);
+    }
+    return ok(out);
+  };
+  return { schema: fromParser(parse, () => []), defaultText: "none", hint: "<name=N,...>", isBoolean: false };
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import { Code, RouteError } from "../errors";
+import type { PromptStream } from "../prefix";
 import { ADMITTED_UNCHANGED } from "../routing";
 import type { PreRouteHook, PreRouteVerdict } from "../routing";
 import type { ApiKeyCheck } from "./api-key";
@@ -86,6 +87,19 @@ export type OpenedRequest =
       /** Set when the refusal is the test header's (for its counter). */
       readonly testSelectionOutcome?: Extract<TestSelectionOutcome, "malformed">;
     };
+
+/**
+ * How a body is read as it arrives: only a body that arrives in several chunks is (a body in one message gains
+ * nothing), and only in the modes that send it so; `none` otherwise.
+ */
+export function promptStreamOf(
+  plan: BodyPlan,
+  path: string,
+  streamPrompt: ((path: string) => PromptStream | undefined) | undefined,
+): PromptStream | "none" {
+  const chunked = plan.mode === "STREAMED" || plan.mode === "FULL_DUPLEX_STREAMED";
+  return (chunked && streamPrompt?.(path)) || "none";
+}
 
 /** The answer to a request a drain refused: at its headers, or later while it was not routed yet (the session). */
 export function draining(): RouteError {

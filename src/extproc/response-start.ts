@@ -11,7 +11,7 @@ import type { Admitted } from "../routing";
 import type { BodySendMode } from "./messages";
 import type { Head } from "./request-head";
 import { createResponseTracker } from "./response-phase";
-import type { ResponseTracker } from "./response-phase";
+import type { RequestRecord, ResponseTracker } from "./response-phase";
 import type { RoutedPick, SessionDeps } from "./session-deps";
 import { tracedFinish } from "./trace-record";
 
@@ -32,8 +32,19 @@ export function routedResponse(
   pick: RoutedPick,
   admitted: Admitted | undefined,
 ): ResponseTracker {
+  const shared = sharedOptions(deps, start);
+  const finished = admitted?.finished;
   return createResponseTracker({
-    ...sharedOptions(deps, start),
+    ...shared,
+    // The hook's effects end with the request's usage (a tenant's reservation settled), then the request reports.
+    ...(finished === undefined
+      ? {}
+      : {
+          onFinished: (r: RequestRecord) => {
+            finished.call(admitted, r.totalTokens);
+            shared.onFinished?.(r);
+          },
+        }),
     decidedMs: deps.now(),
     request,
     pick,

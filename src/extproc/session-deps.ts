@@ -98,8 +98,8 @@ export interface SessionDeps {
   /** Monotonic milliseconds. */
   readonly now: () => number;
   /**
-   * The pre-route hook (per-user RPM/TPM admission, from `src/usage`); absent without Redis, and then the `user`
-   * header is ignored (AIBrix's noop).
+   * The pre-route hook (per-user RPM/TPM admission and tenant token budgets, from `src/usage`); absent without Redis
+   * and without a configured tenant budget, and then the `user` header is ignored (AIBrix's noop).
    */
   readonly admission?: PreRouteHook | undefined;
   /** Memory budget shared by every stream's buffered request body; absent: unbounded (tests of other concerns). */

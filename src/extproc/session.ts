@@ -31,7 +31,7 @@ import { requestCase } from "./messages";
 import { ProtocolError } from "./protocol-error";
 import { subsetRefusal } from "./subset-hint";
 import type { SessionDeps } from "./session-deps";
-import { draining, openRequest } from "./request-head";
+import { draining, openRequest, promptStreamOf } from "./request-head";
 import type { BodyPlan, Head } from "./request-head";
 import type { ResponseTracker } from "./response-phase";
 import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
@@ -104,10 +104,18 @@ export function createSession(deps: SessionDeps): Session {
   const buffered = holdOn(deps.bodyBudget);
   // Only a traced request (tracing on) has one: the untraced path marks nothing.
   let timeline: RequestTimeline | undefined;
+  // The hook's effects from its `refuse` check until a response tracker takes them; ended here if none does.
+  let held: Admitted | undefined;
+  const endHeld = (): void => {
+    const ended = held;
+    held = undefined;
+    ended?.finished?.(undefined);
+  };
 
   function fail(reason: unknown, requestId: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
     buffered.release();
+    endHeld();
     deps.hooks.onError?.(err.code, requestId, err);
     if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
     if (timeline) endRejected(timeline, err, deps.now());
@@ -149,15 +157,7 @@ export function createSession(deps: SessionDeps): Session {
     if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
     const { head, plan } = opened;
     timeline = deps.tracer?.begin(head.requestId, head.startedMs, head.headers);
-    state = {
-      t: "awaitBody",
-      head,
-      plan,
-      chunks: [],
-      bytes: 0,
-      heldChunkReplies: 0,
-      stream: undefined,
-    };
+    state = { t: "awaitBody", head, plan, chunks: [], bytes: 0, heldChunkReplies: 0, stream: undefined };
     if (plan.deferHeaders) return [];
     // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
     // buffer the body instead, so the decision can still steer the request.
@@ -178,7 +178,7 @@ export function createSession(deps: SessionDeps): Session {
     if (!buffered.take(chunk.length)) return fail(bodyBufferFull(), s.head.requestId);
     if (chunk.length > 0) s.chunks.push(chunk);
     const last = msg.request_body?.end_of_stream === true;
-    if (s.stream === undefined) s.stream = last ? "none" : startStream(s);
+    s.stream ??= last ? "none" : promptStreamOf(s.plan, s.head.path, deps.streamPrompt);
     if (s.stream !== "none" && chunk.length > 0) s.stream.push(chunk);
     if (last) return decide(s, false);
     switch (s.plan.mode) {
@@ -198,15 +198,6 @@ export function createSession(deps: SessionDeps): Session {
         }
         return [bodyContinue("request_body")];
     }
-  }
-
-  /**
-   * Only a body that arrives in several chunks is read as it arrives (a body in one message gains nothing), and
-   * only in the modes that send it so.
-   */
-  function startStream(s: Extract<State, { t: "awaitBody" }>): PromptStream | "none" {
-    const chunked = s.plan.mode === "STREAMED" || s.plan.mode === "FULL_DUPLEX_STREAMED";
-    return (chunked && deps.streamPrompt?.(s.head.path)) || "none";
   }
 
   /**
@@ -252,6 +243,7 @@ export function createSession(deps: SessionDeps): Session {
         timeline.mark("parse-end");
         timeline.setModel(request.model);
       }
+      held = admitted;
       const refused = admitted?.refuse?.(request);
       if (refused) throw refused;
       picked = deps.router.routeWithPrompt({
@@ -310,6 +302,7 @@ export function createSession(deps: SessionDeps): Session {
       timeline.prefixHit = { blocks: pick.prefix.hitBlocks, promptBlocks: pick.prefix.lookupBlocks };
     deps.hooks.onRouted?.(request.model, pick);
     const tracker = routedResponse(deps, { head, protocolResponseMode, timeline }, request, pick, admitted);
+    held = undefined;
     state = { t: "responding", tracker };
     buffered.release();
     return decisionReplies({
@@ -385,6 +378,7 @@ export function createSession(deps: SessionDeps): Session {
     close(why) {
       controller?.abort(streamAborted(why));
       buffered.release();
+      endHeld();
       if (state.t === "responding") state.tracker.close(why);
       // Past its headers, not decided yet: the request went away unanswered; it is still reported, once.
       else if (state.t === "awaitBody" || state.t === "deciding")

@@ -14,6 +14,13 @@ export interface RedisFeatureMetrics {
   readonly userLimitChecks: Counter<"outcome">;
   /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
   readonly userTpmCharges: Counter<"outcome">;
+  /**
+   * Tenant token budget checks by outcome (reserved, exceeded, unavailable: Redis could not read the budget and the
+   * request went through unreserved); with and without Redis.
+   */
+  readonly tenantBudgetChecks: Counter<"outcome">;
+  /** Tenant budget writes to Redis by outcome (settled, released, unavailable: a reservation or settlement failed). */
+  readonly tenantBudgetWrites: Counter<"outcome">;
   /** Per-model RPS checks by outcome (allowed, exceeded, unavailable). */
   readonly modelRpsChecks: Counter<"outcome">;
   /** 1 while the Redis connection is up; 0 while it is down or Redis is not configured. */
@@ -42,6 +49,22 @@ export function createRedisFeatureMetrics(registry: Registry): RedisFeatureMetri
     userTpmCharges: new Counter({
       name: "kvroute_user_tpm_charges_total",
       help: "Per-user TPM charges of completed requests by outcome (unavailable: the tokens were not counted).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    tenantBudgetChecks: new Counter({
+      name: "kvroute_tenant_budget_checks_total",
+      help:
+        "Tenant token budget checks by outcome (reserved; exceeded: answered 429; unavailable: Redis could not " +
+        "read the budget, the request went through unreserved).",
+      labelNames: ["outcome"],
+      registers,
+    }),
+    tenantBudgetWrites: new Counter({
+      name: "kvroute_tenant_budget_writes_total",
+      help:
+        "Tenant token budget settlements in Redis by outcome (settled with usage; released: no usage known; " +
+        "unavailable: a reservation or settlement did not reach Redis).",
       labelNames: ["outcome"],
       registers,
     }),

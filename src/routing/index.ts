@@ -31,3 +31,4 @@ export type { HeadroomQueue } from "./headroom-queue";
 export type { RoutePhase, RoutePhases } from "./route-phases";
 export { ADMITTED_UNCHANGED } from "./pre-route-hook";
 export type { Admitted, PreRouteHook, PreRouteVerdict } from "./pre-route-hook";
+export { ANONYMOUS_TENANT, tenantOf } from "./flow/tenant";

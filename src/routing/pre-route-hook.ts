@@ -19,6 +19,13 @@ export interface Admitted {
    * stream that does not ask for usage). Undefined result: go on.
    */
   refuse?(request: InferenceRequest): RouteError | undefined;
+  /**
+   * The request ended, once `refuse` was asked about it (whatever it answered): `totalTokens` is the usage its
+   * response reported, undefined when none is known (it failed, was refused or went away first). Called exactly
+   * once for such a request, never for one that ended before `refuse` was asked. A tenant's token reservation made
+   * by `refuse` is settled (or given back whole) here, and an unreserved user's usage charged.
+   */
+  finished?(totalTokens: number | undefined): void;
   /** Whose usage the completed request is charged to (copied into the finished request's record), if anyone's. */
   readonly chargeTo: string | undefined;
   /** Headers added to the response sent to the client. */

@@ -16,3 +16,7 @@ export { createReplicaLoadSync } from "./replica-load";
 export type { ReplicaLoadSync } from "./replica-load";
 export { createUserAdmission } from "./user-admission";
 export type { AdmissionObserver, UserAdmission } from "./user-admission";
+export { createTenantBudgets } from "./tenant-budgets";
+export type { BudgetObserver, TenantBudgetSettings, TenantBudgets } from "./tenant-budgets";
+export { createTenantTokenWindows } from "./tenant-token-window";
+export { createRedisTokenBudget } from "./redis-token-budget";

@@ -11,7 +11,7 @@
  * @module
  */
 import { Code, RouteError } from "../errors";
-import type { PreRouteHook, PreRouteVerdict } from "../routing";
+import type { Admitted, PreRouteHook, PreRouteVerdict } from "../routing";
 import { limitError } from "./user-limits";
 import type { LimitErrorDescriptor, UserLimits, UserLimitsFailure, UserRecord } from "./user-limits";
 
@@ -27,8 +27,11 @@ export type ChargeOutcome = "ok" | "unavailable" | "bad_tokens";
 
 /** The decision for one request of a named user. */
 export type Admission =
-  /** `user` is the raw record (its `tpm` drives the include_usage rule); `rpmAfter` is echoed as `x-update-rpm`. */
-  | { readonly t: "allowed"; readonly user: UserRecord; readonly rpmAfter: number }
+  /**
+   * `user` is the raw record (its `tpm` drives the include_usage rule); `rpmAfter` is echoed as `x-update-rpm`;
+   * `tpmSeen` is the TPM counter as read (what a token reservation is checked against).
+   */
+  | { readonly t: "allowed"; readonly user: UserRecord; readonly rpmAfter: number; readonly tpmSeen: number }
   /** Answer the request with this error (429 `RateLimited` or 403 `UnknownUser`). */
   | { readonly t: "rejected"; readonly error: RouteError }
   /** Redis could not decide: let the request through unlimited (fail-open). */
@@ -60,11 +63,15 @@ export interface UserAdmissionOptions {
 }
 
 /**
- * The pre-route verdict for `admission`: a rejection is the answer; an allowed user is charged by the record's name
- * and gets `x-update-rpm`; unchecked (fail-open) charges the header's name, so a request served across an outage's
- * end is still counted.
+ * The pre-route verdict for `admission` without token reservations (AIBrix's behaviour): a rejection is the answer;
+ * an allowed user is charged its usage on completion by the record's name and gets `x-update-rpm`; unchecked
+ * (fail-open) charges the header's name, so a request served across an outage's end is still counted.
  */
-export function verdictOf(admission: Admission, userName: string): PreRouteVerdict {
+export function verdictOf(
+  admission: Admission,
+  userName: string,
+  charge: (userName: string, totalTokens: number) => void,
+): PreRouteVerdict {
   switch (admission.t) {
     case "rejected":
       return { t: "rejected", error: admission.error };
@@ -73,13 +80,35 @@ export function verdictOf(admission: Admission, userName: string): PreRouteVerdi
         t: "admitted",
         admitted: {
           refuse: (request) => includeUsageError(admission, request),
+          finished: (total) => chargeUsage(charge, admission.user.name, total),
           chargeTo: admission.user.name,
           responseHeaders: [["x-update-rpm", String(admission.rpmAfter)]],
         },
       };
     case "unchecked":
-      return { t: "admitted", admitted: { chargeTo: userName, responseHeaders: [] } };
+      return { t: "admitted", admitted: uncheckedAdmitted(userName, charge) };
   }
+}
+
+/** A user admitted unchecked (Redis could not decide): its usage is still charged, best-effort, on completion. */
+export function uncheckedAdmitted(
+  userName: string,
+  charge: (userName: string, totalTokens: number) => void,
+): Admitted {
+  return {
+    finished: (total) => chargeUsage(charge, userName, total),
+    chargeTo: userName,
+    responseHeaders: [],
+  };
+}
+
+/** AIBrix's completion rule: harvested usage goes to the user's TPM window; nothing when there is none. */
+function chargeUsage(
+  charge: (userName: string, totalTokens: number) => void,
+  userName: string,
+  total: number | undefined,
+): void {
+  if (total !== undefined && total > 0) charge(userName, total);
 }
 
 /**
@@ -151,35 +180,36 @@ export function createUserAdmission(opts: UserAdmissionOptions): UserAdmission {
         return rejected("tpm_exceeded", limitError(counted, user.name));
       case "allowed":
         observer?.onCheck?.("allowed");
-        return { t: "allowed", user, rpmAfter: counted.rpmAfter };
+        return { t: "allowed", user, rpmAfter: counted.rpmAfter, tpmSeen: counted.tpm };
     }
   }
 
   const begin = (userName: string, signal?: AbortSignal): Promise<Admission> =>
     // `UserLimits` promises never to reject; the catch keeps that a guarantee of this interface even if it did.
     check(userName, signal).catch(() => unchecked("internal"));
+  const charge = (userName: string, totalTokens: number): void => {
+    // chargeTokens reads only the record's name: the limits are not needed to add to a counter.
+    const p = limits
+      .chargeTokens({ name: userName, rpm: 0, tpm: 0 }, totalTokens)
+      .then(
+        (r) => (r.ok ? "ok" : r.reason === "bad-tokens" ? "bad_tokens" : "unavailable"),
+        (): ChargeOutcome => "unavailable",
+      )
+      .then((outcome: ChargeOutcome) => observer?.onCharge?.(outcome))
+      // Nothing awaits a charge: a throwing observer must not become an unhandled rejection.
+      .catch(() => undefined);
+    const tracked = p.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  };
   return {
     begin,
     beforeRoute(headers, signal) {
       // The `user` header names the record; without one there is nothing to limit (AIBrix's behaviour).
       const userName = headers.get("user")?.trim();
       if (!userName) return undefined;
-      return begin(userName, signal).then((admission) => verdictOf(admission, userName));
+      return begin(userName, signal).then((admission) => verdictOf(admission, userName, charge));
     },
-    charge(userName, totalTokens) {
-      // chargeTokens reads only the record's name: the limits are not needed to add to a counter.
-      const p = limits
-        .chargeTokens({ name: userName, rpm: 0, tpm: 0 }, totalTokens)
-        .then(
-          (r) => (r.ok ? "ok" : r.reason === "bad-tokens" ? "bad_tokens" : "unavailable"),
-          (): ChargeOutcome => "unavailable",
-        )
-        .then((outcome: ChargeOutcome) => observer?.onCharge?.(outcome))
-        // Nothing awaits a charge: a throwing observer must not become an unhandled rejection.
-        .catch(() => undefined);
-      const tracked = p.finally(() => pending.delete(tracked));
-      pending.add(tracked);
-    },
+    charge,
     async settled() {
       while (pending.size > 0) await Promise.all([...pending]);
     },

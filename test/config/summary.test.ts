@@ -19,7 +19,14 @@ describe("startupSummary", () => {
     const secret = "s3cret-value";
     const summary = startupSummary(
       load(
-        ["--grpc-tls-self-signed", "--log-requests", "--outlier-detection=false", "--slo-queue-max", "0"],
+        [
+          "--grpc-tls-self-signed",
+          "--log-requests",
+          "--outlier-detection=false",
+          "--slo-queue-max",
+          "0",
+          "--tenant-tpm-overrides=anonymous=100",
+        ],
         {
           REDIS_URL: `redis://:${secret}@127.0.0.1:6379`,
           AIBRIX_AUTH_BEARER_TOKEN: secret,
@@ -33,6 +40,7 @@ describe("startupSummary", () => {
       logRequests: true,
       passiveHealth: false,
       sloQueue: false,
+      tenantBudgets: true,
       conformanceTestMode: false,
     });
     expect(JSON.stringify(summary)).not.toContain(secret);

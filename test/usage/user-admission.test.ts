@@ -52,6 +52,7 @@ describe("user admission", () => {
       t: "allowed",
       user: { name: "u", rpm: 1, tpm: 0 },
       rpmAfter: 1,
+      tpmSeen: 0,
     });
     const second = await admission.begin("u");
     expect(second.t).toBe("rejected");
@@ -101,6 +102,7 @@ describe("user admission", () => {
       t: "allowed" as const,
       user: { name: "u", rpm: 0, tpm },
       rpmAfter: 1,
+      tpmSeen: 0,
     });
     const chat = { endpoint: "chat-completions", stream: true, includeUsage: false };
     expect(includeUsageError(allowed(5), chat)?.errorHeader).toEqual([
