@@ -12,7 +12,10 @@ import type { Registry } from "prom-client";
 export interface RedisFeatureMetrics {
   /** Per-user limit checks by outcome (allowed, rpm_exceeded, tpm_exceeded, unknown_user, unavailable, cancelled). */
   readonly userLimitChecks: Counter<"outcome">;
-  /** Per-user TPM charges of completed requests by outcome (ok, unavailable, bad_tokens). */
+  /**
+   * Per-user TPM charges of completed requests admitted unreserved (Redis could not check them) by outcome (ok,
+   * unavailable, bad_tokens); a reserved request's usage is a settlement (`tenantBudgetWrites`).
+   */
   readonly userTpmCharges: Counter<"outcome">;
   /**
    * Tenant token budget checks by outcome (reserved, exceeded, unavailable: Redis could not read the budget and the
@@ -48,7 +51,9 @@ export function createRedisFeatureMetrics(registry: Registry): RedisFeatureMetri
     }),
     userTpmCharges: new Counter({
       name: "kvroute_user_tpm_charges_total",
-      help: "Per-user TPM charges of completed requests by outcome (unavailable: the tokens were not counted).",
+      help:
+        "Per-user TPM charges of completed requests admitted unreserved by outcome (unavailable: the tokens were " +
+        "not counted); reserved requests are settled (kvroute_tenant_budget_writes_total).",
       labelNames: ["outcome"],
       registers,
     }),

@@ -12,10 +12,13 @@
  *   the reservation is over, its bin is never read again before it expires, so a surplus is dropped, and a shortfall
  *   (`actual > reserved`) is charged to the current bin, where AIBrix would have charged the whole usage.
  *
- * What this does not guarantee, stated: replicas decide on what they read at request headers, so requests admitted
- * by different replicas within one Redis round trip of each other may together overshoot by their reservations
- * (one replica never does: it counts its own reservations in flight, possibly twice for one round trip, erring
- * closed). Redis unavailable never blocks a request (fail-open, counted by the caller): a failed read admits the
+ * What "in use" is, on one replica: the larger of the value read at headers and the last value Redis answered to
+ * this replica's own writes of that bin (an `INCRBY` reply is the counter after it), plus its reservations still
+ * on their way. So a burst on one replica cannot overshoot, even when its reads all left before the first
+ * reservation landed. What this does not guarantee, stated: replicas see each other's reservations only through
+ * their reads at headers, so requests admitted by different replicas within one Redis round trip of each other may
+ * together overshoot by their reservations. Where the two views disagree (a read older than a settlement) the
+ * larger wins: it errs closed, for one request's time at most. Redis unavailable never blocks a request (fail-open, counted by the caller): a failed read admits the
  * request unreserved, a failed reservation leaves it unreserved (its settlement then charges its whole usage,
  * best-effort, as AIBrix's completion charge does).
  *
@@ -68,6 +71,9 @@ export interface RedisTokenBudget {
   settled(): Promise<void>;
 }
 
+/** Bound on the remembered counter answers (one per tenant and minute written by this replica). */
+const MAX_ANSWERED_KEYS = 10_000;
+
 /** The minute (window) a wall-clock time falls in: two times in the same minute address the same bin. */
 const minuteOf = (ms: number): number => Math.floor(Math.trunc(ms / 1000) / USER_WINDOW_SECONDS);
 
@@ -82,6 +88,17 @@ export function createRedisTokenBudget(opts: RedisTokenBudgetOptions): RedisToke
   // Reservations sent and not answered yet, by full key (counter and bin): an entry lives one round trip, so the
   // map is bounded by the requests in flight.
   const inFlight = new Map<string, number>();
+  // The counter each key had after this replica's last write to it, as Redis answered. Keyed by bin, so an entry is
+  // useful for a minute; bounded, forgetting the least recently written key (then only the read at headers counts).
+  const answered = new Map<string, number>();
+  const remember = (key: string, value: number): void => {
+    answered.delete(key);
+    if (answered.size >= MAX_ANSWERED_KEYS) {
+      const oldest = answered.keys().next();
+      if (oldest.done !== true) answered.delete(oldest.value);
+    }
+    answered.set(key, value);
+  };
   const pending = new Set<Promise<unknown>>();
 
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -97,7 +114,10 @@ export function createRedisTokenBudget(opts: RedisTokenBudgetOptions): RedisToke
   const write = (counter: string, by: number, atMs: number, outcome: BudgetWriteOutcome): void => {
     void track(
       window.incr(tpmCounter(counter), by, atMs).then(
-        (r) => opts.onWrite?.(r.ok ? outcome : "unavailable"),
+        (r) => {
+          if (r.ok) remember(window.keyFor(tpmCounter(counter), atMs), r.value);
+          opts.onWrite?.(r.ok ? outcome : "unavailable");
+        },
         () => opts.onWrite?.("unavailable"),
       ),
     );
@@ -108,19 +128,25 @@ export function createRedisTokenBudget(opts: RedisTokenBudgetOptions): RedisToke
     reserve(counter, seen, tokens, budget) {
       const atMs = now();
       const key = window.keyFor(tpmCounter(counter), atMs);
-      const used = seen + (inFlight.get(key) ?? 0);
+      const used = Math.max(seen, answered.get(key) ?? 0) + (inFlight.get(key) ?? 0);
       if (used + tokens > budget) return { ok: false, used };
       adjust(key, tokens);
+      // The answer and the end of the in-flight count in one callback: the tokens are counted once all along.
       const landed = track(
         window.incr(tpmCounter(counter), tokens, atMs).then(
-          (r) => r.ok,
-          () => false,
+          (r) => {
+            adjust(key, -tokens);
+            if (r.ok) remember(key, r.value);
+            else opts.onWrite?.("unavailable");
+            return r.ok;
+          },
+          () => {
+            adjust(key, -tokens);
+            opts.onWrite?.("unavailable");
+            return false;
+          },
         ),
-      ).then((ok) => {
-        adjust(key, -tokens);
-        if (!ok) opts.onWrite?.("unavailable");
-        return ok;
-      });
+      );
       return { ok: true, reservation: { counter, tokens, atMs, landed, settled: false } };
     },
     settle(r, actualTokens) {
