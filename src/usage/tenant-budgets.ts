@@ -111,6 +111,8 @@ function fromRedis(ledger: RedisTokenBudget, counter: string, seen: number, budg
 /** Create the hook over `store`. */
 export function createTenantBudgets(opts: TenantBudgetsOptions): TenantBudgets {
   const { settings, store, predict, observer } = opts;
+  // Without a configured budget only user records limit: the tenant key (an API key's digest) is not even computed.
+  const anyTenantBudget = settings.defaultTpm > 0 || [...settings.overrides.values()].some((tpm) => tpm > 0);
 
   function reserving(r: Reserving): Admitted {
     let settle: ((actualTokens: number | undefined) => void) | undefined;
@@ -223,6 +225,7 @@ export function createTenantBudgets(opts: TenantBudgetsOptions): TenantBudgets {
         if (userName)
           return store.users.begin(userName, signal).then((a) => userVerdict(a, userName, store, signal));
       }
+      if (!anyTenantBudget) return undefined;
       const tenant = tenantOf(headers, settings.tenantHeader);
       const budget = settings.overrides.get(tenant) ?? settings.defaultTpm;
       if (budget <= 0) return undefined;
