@@ -317,6 +317,23 @@ export function setHeaders(r: ProcessingResponse | undefined): Record<string, st
   return out;
 }
 
+/** An immediate response's status, headers (decoded) and JSON body (the OpenAI envelope); undefined when none. */
+export function immediateReply(r: ProcessingResponse | undefined): {
+  status: number | undefined;
+  headers: Record<string, string>;
+  body: unknown;
+} {
+  const ir = r?.immediate_response;
+  const hs: Record<string, string> = {};
+  for (const o of ir?.headers?.set_headers ?? [])
+    hs[o.header.key] = Buffer.from(o.header.raw_value ?? []).toString("utf8");
+  return {
+    status: ir?.status.code,
+    headers: hs,
+    body: ir?.body === undefined ? undefined : (JSON.parse(Buffer.from(ir.body).toString("utf8")) as unknown),
+  };
+}
+
 export const CHAT_HEADERS = {
   ":method": "POST",
   ":path": "/v1/chat/completions",

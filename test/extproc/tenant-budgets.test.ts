@@ -12,6 +12,7 @@ import {
   body,
   chatBody,
   headers,
+  immediateReply,
   pod,
   responseBody,
   responseHeaders,
@@ -34,19 +35,6 @@ let wall = WALL;
 
 /** `aibrix:<counter>_TPM_CURRENT:<bin>` at the pinned clock. */
 const tpmKey = (counter: string): string => `aibrix:${counter}_TPM_CURRENT:${rateWindowBin(wall, 60)}`;
-
-/** The immediate response's status, headers and decoded body. */
-function immediate(r: ProcessingResponse | undefined) {
-  const ir = r?.immediate_response;
-  const hs: Record<string, string> = {};
-  for (const o of ir?.headers?.set_headers ?? [])
-    hs[o.header.key] = Buffer.from(o.header.raw_value ?? []).toString("utf8");
-  return {
-    status: ir?.status.code,
-    headers: hs,
-    body: ir?.body === undefined ? undefined : (JSON.parse(Buffer.from(ir.body).toString("utf8")) as unknown),
-  };
-}
 
 /** Send a request's headers; the stream, its body not sent yet. */
 async function open(h: Harness, extra: Record<string, string>): Promise<ExtProcStream> {
@@ -117,7 +105,7 @@ describe("tenant token budgets with Redis (AIBrix's TPM keys)", () => {
     const [ra, rb] = await Promise.all([ask(a, 600), ask(b, 600)]);
     expect([routed(ra), routed(rb)].sort()).toEqual([false, true]);
     const [first, refused] = routed(ra) ? [a, rb] : [b, ra];
-    expect(immediate(refused)).toMatchObject({
+    expect(immediateReply(refused)).toMatchObject({
       status: 429,
       headers: { "x-error-tpm-exceeded": "true", "content-type": "application/json" },
       body: {
@@ -184,7 +172,7 @@ describe("tenant token budgets with Redis (AIBrix's TPM keys)", () => {
       await reader.ping();
     }
     const s = await open(h, { "x-team": "acme" });
-    expect(immediate(await ask(s, 5000)).status).toBe(429);
+    expect(immediateReply(await ask(s, 5000)).status).toBe(429);
   });
 });
 
@@ -200,7 +188,7 @@ describe("tenant token budgets without Redis (in-process, per replica)", () => {
     const a = await open(h, { user: "u1" });
     expect(routed(await ask(a, 600))).toBe(true);
     // Same tenant while the first holds its reservation: refused; another tenant has its own budget.
-    expect(immediate(await ask(await open(h, { user: "u1" }), 600))).toMatchObject({
+    expect(immediateReply(await ask(await open(h, { user: "u1" }), 600))).toMatchObject({
       status: 429,
       headers: { "x-error-tpm-exceeded": "true" },
     });

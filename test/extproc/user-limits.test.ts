@@ -13,6 +13,7 @@ import {
   body,
   chatBody,
   headers,
+  immediateReply,
   pod,
   responseBody,
   responseHeaders,
@@ -34,23 +35,6 @@ const WALL = Date.UTC(2026, 0, 1, 12, 0, 30);
 /** `aibrix:<user>_<kind>_CURRENT:<bin>` for the pinned minute. */
 function counterKey(user: string, kind: "RPM" | "TPM"): string {
   return `aibrix:${user}_${kind}_CURRENT:${rateWindowBin(WALL, 60)}`;
-}
-
-/** The immediate response's status, headers and decoded body. */
-function immediate(r: ProcessingResponse | undefined): {
-  status: number | undefined;
-  headers: Record<string, string>;
-  body: unknown;
-} {
-  const ir = r?.immediate_response;
-  const hs: Record<string, string> = {};
-  for (const o of ir?.headers?.set_headers ?? [])
-    hs[o.header.key] = Buffer.from(o.header.raw_value ?? []).toString("utf8");
-  return {
-    status: ir?.status.code,
-    headers: hs,
-    body: ir?.body === undefined ? undefined : JSON.parse(Buffer.from(ir.body).toString("utf8")),
-  };
 }
 
 describe("per-user limits through kvroute", () => {
@@ -102,7 +86,7 @@ describe("per-user limits through kvroute", () => {
 
     const before = await checks("rpm_exceeded");
     const { s, reply } = await send({ user: "alice" });
-    expect(immediate(reply)).toMatchObject({
+    expect(immediateReply(reply)).toMatchObject({
       status: 429,
       headers: { "x-error-rpm-exceeded": "true", "content-type": "application/json" },
       body: {
@@ -132,7 +116,7 @@ describe("per-user limits through kvroute", () => {
     expect(settled.values.find((v) => v.labels["outcome"] === "settled")?.value).toBeGreaterThanOrEqual(1);
 
     const { reply } = await send({ user: "bob" });
-    expect(immediate(reply)).toMatchObject({
+    expect(immediateReply(reply)).toMatchObject({
       status: 429,
       headers: { "x-error-tpm-exceeded": "true" },
       body: { error: { message: "user: bob has exceeded TPM: 1000", code: "rate_limit_exceeded" } },
@@ -143,7 +127,7 @@ describe("per-user limits through kvroute", () => {
 
   it("an unknown user gets 403 with x-error-user", async () => {
     const { reply } = await send({ user: "carol" });
-    expect(immediate(reply)).toMatchObject({
+    expect(immediateReply(reply)).toMatchObject({
       status: 403,
       headers: { "x-error-user": "true" },
       body: { error: { message: "unknown user carol", type: "permission_error", code: "user_not_found" } },
@@ -193,7 +177,7 @@ describe("per-user limits through kvroute", () => {
     await setUser("erin", 10, 0);
     const streamed = chatBody("m1", "hi", { stream: true });
     const { reply } = await send({ user: "dave" }, streamed);
-    expect(immediate(reply)).toMatchObject({
+    expect(immediateReply(reply)).toMatchObject({
       status: 400,
       headers: { "x-error-no-stream-options-include-usage": "include usage for stream options not set" },
       body: { error: { param: "stream_options", type: "invalid_request_error" } },
@@ -218,6 +202,6 @@ describe("per-user limits through kvroute", () => {
     await setUser("frank", 1, 0);
     await conversation({ user: "frank" });
     const { reply } = await send({ user: "frank" });
-    expect(immediate(reply)).toMatchObject({ status: 429, headers: { "x-error-rpm-exceeded": "true" } });
+    expect(immediateReply(reply)).toMatchObject({ status: 429, headers: { "x-error-rpm-exceeded": "true" } });
   });
 });
