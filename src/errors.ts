@@ -37,6 +37,18 @@ export enum Code {
    * client can send it again, to another replica.
    */
   Draining = "draining",
+  /**
+   * Flow control: the queue (or the request's priority band in it) is full and nothing sheddable could make room.
+   * HTTP 429 with `x-kvroute-dropped-reason: queue-full`.
+   */
+  FlowQueueFull = "flow_queue_full",
+  /** Flow control: the request waited its whole TTL for its model to have room. HTTP 503, `…-reason: ttl`. */
+  FlowExpired = "flow_expired",
+  /**
+   * Flow control: a sheddable (negative-priority) queued request was dropped to make room for a higher band. HTTP
+   * 503 (the fleet is overloaded, not the client over a rate), `x-kvroute-dropped-reason: shed`.
+   */
+  FlowShed = "flow_shed",
   /** A bug or an unexpected failure inside kvroute. HTTP 500. */
   Internal = "internal",
 }

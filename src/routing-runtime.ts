@@ -17,7 +17,7 @@ import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
 import { createDirector, createStrategyRegistry, registerBuiltins } from "./routing";
 import type { Director, StrategyRegistry } from "./routing";
-import type { HeadroomQueue } from "./routing";
+import type { FlowController, HeadroomQueue } from "./routing";
 import type { UsageRuntime } from "./usage-runtime";
 import { PendingLoadAccumulator } from "./cluster";
 
@@ -31,6 +31,8 @@ export interface RoutingRuntimeDeps {
   readonly kvCache: KvCacheRuntime;
   readonly usage: UsageRuntime;
   readonly headroomQueue: HeadroomQueue;
+  /** Flow control in front of every strategy; undefined when off. */
+  readonly flowControl: FlowController | undefined;
   readonly passiveHealth: HealthRuntime;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -92,6 +94,7 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue: deps.headroomQueue,
+      ...(deps.flowControl ? { flowControl: deps.flowControl } : {}),
       ...(passiveHealth.gate ? { health: passiveHealth.gate } : {}),
       emitEndpointScores: config.emitEndpointScores,
       ...(usage.modelRps ? { modelRateLimit: usage.modelRps } : {}),

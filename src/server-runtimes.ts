@@ -29,6 +29,8 @@ import { createMetrics } from "./observability";
 import type { Metrics } from "./observability";
 import { createHeadroomQueue } from "./routing";
 import type { HeadroomQueue } from "./routing";
+import type { FlowController } from "./routing";
+import { createFlowControl } from "./flow-control-runtime";
 import { createRoutingRuntime } from "./routing-runtime";
 import type { RoutingRuntime } from "./routing-runtime";
 import { kvrouteVersion } from "./version";
@@ -56,6 +58,8 @@ export interface Runtimes {
   readonly observations: Observations;
   readonly metrics: Metrics;
   readonly headroomQueue: HeadroomQueue;
+  /** Flow control in front of every strategy; undefined when `--flow-control=false`. */
+  readonly flowControl: FlowController | undefined;
   readonly usage: UsageRuntime;
   readonly kvCache: KvCacheRuntime;
   readonly passiveHealth: HealthRuntime;
@@ -83,8 +87,19 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     return metrics.podLabel.admit(pod === undefined ? key : endpointName(pod));
   };
   const headroomQueue = createSloQueue(config, metrics);
-  const usage = startUsage(config, log, cluster, load, headroomQueue, metrics, deps.usageWallNow);
+  // Late-bound: flow control reads the usage runtime's output predictor, and usage wakes it on new GPU profiles.
+  let flowControl: FlowController | undefined;
+  const wakeAll = (): void => {
+    headroomQueue.wakeAll();
+    flowControl?.wakeAll();
+  };
+  const usage = startUsage(config, log, cluster, load, headroomQueue, wakeAll, metrics, deps.usageWallNow);
   piece("usage", () => usage.close());
+  flowControl = createFlowControl({ config, cluster, load, engineMetrics, metrics, usage });
+  if (flowControl !== undefined) {
+    const flow = flowControl;
+    piece("flow-control", () => flow.close());
+  }
   const kvCache = await startKvCacheRuntime({
     config,
     cluster,
@@ -112,6 +127,7 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     kvCache,
     usage,
     headroomQueue,
+    flowControl,
     passiveHealth,
     metrics,
     log,
@@ -124,6 +140,7 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     observations,
     metrics,
     headroomQueue,
+    flowControl,
     usage,
     kvCache,
     passiveHealth,
@@ -158,6 +175,7 @@ function startUsage(
   cluster: ClusterStore,
   load: LoadTracker,
   headroomQueue: HeadroomQueue,
+  wakeAll: () => void,
   metrics: Metrics,
   wallNow: (() => number) | undefined,
 ): UsageRuntime {
@@ -166,7 +184,7 @@ function startUsage(
     load,
     ...(wallNow ? { wallNow } : {}),
     queueLength: (model) => headroomQueue.length(model),
-    onGpuProfiles: () => headroomQueue.wakeAll(),
+    onGpuProfiles: wakeAll,
     onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),
     onRedisState: (state) => {
       metrics.redisUp.set(state === "up" ? 1 : 0);

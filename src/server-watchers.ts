@@ -42,6 +42,8 @@ export function startServerScraper(deps: WatcherDeps, piece: RegisterPiece): voi
         metrics.scrapes.inc({ pod, result });
         metrics.scrapeSeconds.observe({ pod }, seconds);
         passiveHealth.onScrape(podKey, result);
+        // Fresh engine figures may show room for requests flow control holds back.
+        if (result === "ok") runtimes.flowControl?.wakeAll();
       },
       onParseProblems(_podKey, problems) {
         for (const [kind, n] of parseProblemCounts(problems)) metrics.scrapeParseProblems.inc({ kind }, n);
@@ -76,6 +78,7 @@ export function subscribeToCluster(
     void runtimes.metrics.removeDepartedPodSeries();
     // New or newly ready pods may have room for requests waiting on headroom.
     runtimes.headroomQueue.wakeAll();
+    runtimes.flowControl?.wakeAll();
   });
   piece("cluster-subscription", unsubscribe);
 }

@@ -28,7 +28,7 @@ import type { Logger } from "./observability";
 import type { Metrics, TraceBatchOptions } from "./observability";
 import type { WorkerPool } from "./tokenize";
 import { createPodDebugState } from "./pod-debug-state";
-import type { HeadroomQueue } from "./routing";
+import type { FlowController, HeadroomQueue } from "./routing";
 import { createServerExtProc } from "./server-extproc";
 import { startRuntimes } from "./server-runtimes";
 import type { Runtimes } from "./server-runtimes";
@@ -81,6 +81,8 @@ export interface KvrouteServer {
   readonly usage: UsageRuntime;
   /** Requests waiting for a pod with headroom (SLO strategies). */
   readonly headroomQueue: HeadroomQueue;
+  /** Flow control in front of every strategy; undefined when `--flow-control=false`. */
+  readonly flowControl: FlowController | undefined;
   readonly observations: Observations;
   /** Passive health (outlier detection) and its per-pod facts. */
   readonly passiveHealth: HealthRuntime;
@@ -245,6 +247,7 @@ async function start(deps: ServerDeps, stages: Stages): Promise<KvrouteServer> {
     passiveHealth: runtimes.passiveHealth,
     usage: runtimes.usage,
     headroomQueue: runtimes.headroomQueue,
+    flowControl: runtimes.flowControl,
     extProc,
     tokenizerPool: kvCache.tokenizerPool,
     isReady,

@@ -187,6 +187,34 @@ export interface Config {
   readonly tenantTpm: number;
   /** Tokens per minute by tenant key (`header:<v>`, `user:<v>`, `key:<digest>`, `anonymous`); 0 = no budget. */
   readonly tenantTpmOverrides: readonly (readonly [string, number])[];
+  /** Flow control on: requests wait in a bounded priority queue while their model's pods are saturated. */
+  readonly flowControl: boolean;
+  /** Flow control: most requests queued over all models. */
+  readonly flowMaxQueued: number;
+  /** Flow control: most requests queued in one priority band. */
+  readonly flowMaxQueuedPerBand: number;
+  /** Flow control: longest wait in the queue, ms (then 503). */
+  readonly flowTtlMs: number;
+  /** Flow control: how tenants share a band. */
+  readonly flowFairness: "round-robin" | "least-attained";
+  /** Flow control: order of one tenant's requests. */
+  readonly flowOrder: "fcfs" | "edf";
+  /** Flow control: window of least-attained service, ms. */
+  readonly flowFairnessWindowMs: number;
+  /** Flow control: most tenants remembered for fairness. */
+  readonly flowMaxFlows: number;
+  /** Flow control: request header naming the tenant; unset: the user header, the API key, or anonymous. */
+  readonly flowTenantHeader: string | undefined;
+  /** Flow control: `name=priority,...` for `x-gateway-inference-objective`; unset: every objective is 0. */
+  readonly flowObjectivePriorities: string | undefined;
+  /** Flow control: engine waiting requests above which a pod is saturated. */
+  readonly flowQueueDepthThreshold: number;
+  /** Flow control: KV-cache usage (0..1) above which a pod is saturated. */
+  readonly flowKvCacheThreshold: number;
+  /** Flow control: token capacity of every pod; 0 = from the engine, else the default. */
+  readonly flowPodCapacityTokens: number;
+  /** Flow control: re-check interval of a non-empty queue, ms. */
+  readonly flowRecheckIntervalMs: number;
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */
   readonly emitEndpointScores: boolean;
   /**

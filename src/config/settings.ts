@@ -9,6 +9,7 @@
 import { availableParallelism, hostname } from "node:os";
 import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
+import { FLOW_SETTINGS } from "./settings-flow";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
 import { PREFIX_SETTINGS } from "./settings-prefix";
@@ -365,6 +366,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     description: "SLO strategies: longest wait for a pod with headroom, ms (then 503).",
   },
   ...TENANT_SETTINGS,
+  ...FLOW_SETTINGS,
   emitEndpointScores: {
     flag: "emit-endpoint-scores",
     env: "KVROUTE_EMIT_ENDPOINT_SCORES",

@@ -17,6 +17,9 @@ interface WireForm {
   readonly openaiCode?: string;
 }
 
+/** Why flow control dropped a request (`queue-full`, `ttl`, `shed`). */
+export const DROPPED_REASON_HEADER = "x-kvroute-dropped-reason";
+
 const WIRE: Readonly<Record<Code, WireForm>> = {
   [Code.BadRequest]: { status: 400, header: ["x-error-request-body-processing", "true"] },
   [Code.PayloadTooLarge]: {
@@ -42,6 +45,21 @@ const WIRE: Readonly<Record<Code, WireForm>> = {
     openaiCode: "service_unavailable",
   },
   [Code.Draining]: { status: 503, header: ["x-error-draining", "true"], openaiCode: "service_unavailable" },
+  [Code.FlowQueueFull]: {
+    status: 429,
+    header: [DROPPED_REASON_HEADER, "queue-full"],
+    openaiCode: "rate_limit_exceeded",
+  },
+  [Code.FlowExpired]: {
+    status: 503,
+    header: [DROPPED_REASON_HEADER, "ttl"],
+    openaiCode: "service_unavailable",
+  },
+  [Code.FlowShed]: {
+    status: 503,
+    header: [DROPPED_REASON_HEADER, "shed"],
+    openaiCode: "service_unavailable",
+  },
   [Code.Internal]: { status: 500 },
 };
 

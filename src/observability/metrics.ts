@@ -18,6 +18,8 @@ import { createKvEventMetrics } from "./kv-event-metrics";
 import type { KvEventMetrics } from "./kv-event-metrics";
 import { createRedisFeatureMetrics } from "./redis-feature-metrics";
 import type { RedisFeatureMetrics } from "./redis-feature-metrics";
+import { createFlowMetrics } from "./flow-metrics";
+import type { FlowMetrics } from "./flow-metrics";
 import { createGatewayHintMetrics } from "./gateway-hint-metrics";
 import type { GatewayHintMetrics } from "./gateway-hint-metrics";
 import { createRequestMetrics } from "./request-metrics";
@@ -44,7 +46,13 @@ export interface MetricsOptions {
 
 /** The metric handles kvroute records into, plus the registry that renders them. */
 export interface Metrics
-  extends KvEventMetrics, RedisFeatureMetrics, ClusterSourceMetrics, RequestMetrics, GatewayHintMetrics {
+  extends
+    KvEventMetrics,
+    RedisFeatureMetrics,
+    ClusterSourceMetrics,
+    RequestMetrics,
+    GatewayHintMetrics,
+    FlowMetrics {
   readonly registry: Registry;
   /**
    * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
@@ -378,6 +386,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
       registers,
     }),
     ...createGatewayHintMetrics(registry),
+    ...createFlowMetrics(registry, modelLabel),
     prefixForgotten: new Counter({
       name: "kvroute_prefix_forgotten_total",
       help: "Failed requests (HTTP >= 400 or no upstream answer) whose prompt the approximate index took back.",

@@ -22,6 +22,7 @@ import type { PreparedPrompt, StreamedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
+import type { FlowController } from "./flow/flow-controller";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
@@ -93,6 +94,12 @@ export interface DirectorOptions {
    * pod's trial is counted on the pick, and every released pick reports its outcome. Default: none (all ready pods).
    */
   readonly health?: HealthGate;
+  /**
+   * Flow control in front of every strategy (`routeWithPrompt` only): after prompt preparation and before the pick,
+   * a request of a saturated model (or one with others queued) waits in the flow queue. Absent: no flow control
+   * (today's behaviour, at no cost).
+   */
+  readonly flowControl?: FlowController;
   /** Debug: picks carry their top `SCORED_ENDPOINTS` combined scores (`Pick.scores`). Default: false. */
   readonly emitEndpointScores?: boolean;
 }
@@ -193,6 +200,7 @@ export function createDirector(options: DirectorOptions): Director {
   };
   const observations = options.observations;
   const headroomQueue = options.headroomQueue;
+  const flowControl = options.flowControl;
   const health = options.health;
   const scheduler = createScheduler({ observer, ...(options.nowMs ? { nowMs: options.nowMs } : {}) });
   const pick = createPickStep({
@@ -201,6 +209,7 @@ export function createDirector(options: DirectorOptions): Director {
     observer,
     health,
     headroomQueue,
+    flowControl: options.flowControl,
     emitEndpointScores: options.emitEndpointScores,
   });
 
@@ -316,14 +325,29 @@ export function createDirector(options: DirectorOptions): Director {
       }
       return waited;
     };
+    /** Flow control (async path only), then the decision; a dispatched request re-reads the fleet. */
+    const admit = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Promise<Pick> => {
+      if (!prepare || flowControl === undefined) return settle(prompt, pods);
+      const flow = {
+        requestId,
+        model: request.model,
+        headers,
+        promptTokens: prompt.tokens?.length ?? request.promptTokens,
+        maxTokens: request.maxTokens,
+        signal,
+      };
+      return flowControl.admit(flow, pods, (queued) =>
+        settle(prompt, queued ? (podsForModel(cluster(), request.model) ?? []) : pods),
+      );
+    };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
-    if (!needsPrompt || preparePrompt === undefined) return settle(NOT_PREPARED, all);
+    if (!needsPrompt || preparePrompt === undefined) return admit(NOT_PREPARED, all);
     const context = promptContext(all, request.model);
     phases?.mark("prompt-start");
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.
     return preparePrompt(request, context, streamed, signal).then((prompt) => {
       phases?.mark("prompt-end");
-      return settle(prompt, podsForModel(cluster(), request.model) ?? []);
+      return admit(prompt, podsForModel(cluster(), request.model) ?? []);
     });
   }
 }

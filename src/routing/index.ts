@@ -32,3 +32,8 @@ export type { RoutePhase, RoutePhases } from "./route-phases";
 export { ADMITTED_UNCHANGED } from "./pre-route-hook";
 export type { Admitted, PreRouteHook, PreRouteVerdict } from "./pre-route-hook";
 export { ANONYMOUS_TENANT, tenantOf } from "./flow/tenant";
+export { createFlowController } from "./flow/flow-controller";
+export type { FlowControlObserver, FlowController, FlowControllerOptions } from "./flow/flow-controller";
+export { parseObjectivePriorities } from "./flow/flow-request";
+export type { SaturationResult } from "./flow/saturation";
+export type { DropReason } from "./flow/flow-queue-contract";

@@ -11,6 +11,7 @@ import type { Pick, RouteFinisher, RoutingContext } from "./framework";
 import { prefixLookupOf } from "./prefix-lookup";
 import type { StrategyPlan } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
+import type { FlowController } from "./flow/flow-controller";
 import type { Scheduler } from "./scheduler";
 import { createPickLease, type LeaseObserver } from "./pick-lease";
 import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
@@ -46,6 +47,7 @@ export interface PickStepOptions {
   readonly observer: PickStepObserver;
   readonly health: HealthGate | undefined;
   readonly headroomQueue: HeadroomQueue | undefined;
+  readonly flowControl: FlowController | undefined;
   readonly emitEndpointScores: boolean | undefined;
 }
 
@@ -59,7 +61,12 @@ export type PickStep = (
 
 /** Create the pick step for one director. */
 export function createPickStep(options: PickStepOptions): PickStep {
-  const { scheduler, load, observer, health, headroomQueue } = options;
+  const { scheduler, load, observer, health, headroomQueue, flowControl } = options;
+  /** Room was made on a pod of `model`: the SLO waiters (already past flow control) first, then flow control. */
+  const roomMade = (model: string): void => {
+    headroomQueue?.wake(model);
+    flowControl?.wake(model);
+  };
   const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
   return (plan: StrategyPlan, spec: string, ready: readonly Pod[], ctx: RoutingContext): Pick | Waiting => {
     const decision = scheduler.schedule(plan, ctx, ready, true);
@@ -115,9 +122,9 @@ export function createPickStep(options: PickStepOptions): PickStep {
       ...(health && ticket ? { health: { gate: health, ticket } } : {}),
       observer,
       // Last: the load and the strategies' reservations are given back, so a waiter may now fit.
-      afterRelease: () => headroomQueue?.wake(model),
+      afterRelease: () => roomMade(model),
       // The pick's pod got its slot (and strategies' reservations) back: a waiter may fit there now.
-      afterMove: () => headroomQueue?.wake(model),
+      afterMove: () => roomMade(model),
     });
     return decision.t === "routed"
       ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }

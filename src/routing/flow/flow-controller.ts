@@ -1,0 +1,293 @@
+/**
+ * Flow control in front of every strategy: a request whose model is not saturated, and whose model has nobody
+ * queued, goes straight on (the fast path: no promise, no queue entry); otherwise it waits in the bounded flow queue
+ * and is dispatched — band, then fairness across tenants, then order, as the queue decides — when its model is no
+ * longer saturated.
+ *
+ * Dispatch runs the request's decision synchronously (`go`), so the pick's reservation is in the load tracker before
+ * the next saturation check of the same pass: a burst of dispatches sees its own in-flight work grow.
+ *
+ * Triggers that try to dispatch: a pick released (the director), engine metrics refreshed (the scraper), the fleet
+ * or GPU profiles changed (the server), and one timer while anything is queued, at the next TTL expiry or the
+ * re-check interval, whichever is sooner (unref'd; no timer while the queue is empty).
+ *
+ * Nothing accepted is lost: every queued request is dispatched, dropped with a reason (`queue-full`, `ttl`, `shed`;
+ * each answered with its own code), cancelled (its stream ended: it leaves the queue at once), or refused at
+ * shutdown (`close`).
+ *
+ * @module
+ */
+import type { Pod } from "../../cluster";
+import { echoClientText } from "../../client-echo";
+import { Code, RouteError } from "../../errors";
+import type { HeaderView } from "../framework";
+import type { DropReason, FlowQueue, FlowQueueOptions, FlowRequest, Queued } from "./flow-queue-contract";
+import { createFlowQueue } from "./flow-queue";
+import { deadlineOf, priorityOf } from "./flow-request";
+import { isSaturated, modelSaturation } from "./saturation";
+import type { SaturationResult, SaturationSignals, SaturationThresholds } from "./saturation";
+import { tenantOf } from "./tenant";
+
+/** Flow-control events, for metrics. Every hook is optional and must not throw. */
+export interface FlowControlObserver {
+  /** A saturation check of `model` (on arrival and before each dispatch). */
+  onSaturationCheck?(model: string, result: SaturationResult): void;
+  /** A request started waiting. */
+  onQueued?(model: string, band: number): void;
+  /** A queued request was dispatched to the strategies after `waitedMs`. */
+  onDispatched?(model: string, band: number, waitedMs: number): void;
+  /** A request was dropped (arriving: `queue-full`; queued: `ttl`, `shed`). */
+  onDropped?(model: string, band: number, reason: DropReason): void;
+  /** A queued request's stream ended; it left the queue. */
+  onCancelled?(model: string, band: number): void;
+}
+
+/** Options of {@link createFlowController}. */
+export interface FlowControllerOptions {
+  readonly queue: FlowQueueOptions;
+  readonly thresholds: SaturationThresholds;
+  readonly signals: SaturationSignals;
+  /** A model's pods as the fleet has them now (re-read before each dispatch). */
+  readonly pods: (model: string) => readonly Pod[] | undefined;
+  /** The configured tenant header (lower-case), if any. */
+  readonly tenantHeader?: string | undefined;
+  /** Priority of each `x-gateway-inference-objective` name. */
+  readonly objectives?: ReadonlyMap<string, number>;
+  /** Re-check interval while anything is queued, ms. */
+  readonly recheckMs: number;
+  /** Predicted output tokens when the request sets no `max_tokens` (the output predictor). Default: 0. */
+  readonly predictOutput?: (model: string, promptTokens: number) => number;
+  readonly observer?: FlowControlObserver;
+  /** Monotonic clock, ms. Default `performance.now`. */
+  readonly nowMs?: () => number;
+}
+
+/** One request at flow control. */
+export interface FlowInput {
+  readonly requestId: string;
+  readonly model: string;
+  readonly headers: HeaderView;
+  /** Prompt tokens: the tokenized prompt's count when there is one, else the request's estimate. */
+  readonly promptTokens: number;
+  /** The request's `max_tokens`, when set. */
+  readonly maxTokens: number | undefined;
+  /** Aborts when the request's stream ends: a queued request leaves the queue at once. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Flow control. */
+export interface FlowController {
+  /**
+   * Run `go` now when `input.model` is not saturated and has nobody queued (`queued` false), else queue the
+   * request and run `go(true)` when it is dispatched. `pods` are the model's pods as the caller read them.
+   *
+   * @throws RouteError `Code.BadRequest` for a malformed priority or TTFT SLO header (before anything is queued).
+   * @returns `go`'s answer, or a promise of it that rejects with `Code.FlowQueueFull` (429), `Code.FlowExpired` or
+   *   `Code.FlowShed` (503), `Code.Unavailable` when `input.signal` aborts, `Code.Draining` at `close`.
+   */
+  admit<T>(input: FlowInput, pods: readonly Pod[], go: (queued: boolean) => T | Promise<T>): T | Promise<T>;
+  /** Dispatch the model's queued requests while it has room. Synchronous; never throws. */
+  wake(model: string): void;
+  /** `wake` every model with queued requests. */
+  wakeAll(): void;
+  /** Requests queued for a model. */
+  queued(model: string): number;
+  /** Queued requests per model and band, for the gauge. */
+  sizes(): readonly (readonly [model: string, band: number, queued: number])[];
+  /** Stop: every queued request is refused (`Code.Draining`) and the timer cleared. */
+  close(): void;
+}
+
+/** What the controller keeps with each queued request. */
+interface Waiter {
+  dispatch(): void;
+  drop(err: RouteError): void;
+}
+
+/** Create a flow controller with an empty queue. */
+export function createFlowController(options: FlowControllerOptions): FlowController {
+  const { thresholds, signals, observer = {}, recheckMs } = options;
+  const nowMs = options.nowMs ?? (() => performance.now());
+  const objectives = options.objectives ?? new Map<string, number>();
+  const queue: FlowQueue<Waiter> = createFlowQueue<Waiter>(options.queue);
+  const ttlMs = options.queue.limits.ttlMs;
+  let timer: NodeJS.Timeout | undefined;
+  let timerDueMs = Number.POSITIVE_INFINITY;
+  const draining = new Set<string>();
+  const again = new Set<string>();
+
+  const check = (model: string, pods: readonly Pod[]): boolean => {
+    const result = modelSaturation(pods, signals, thresholds);
+    observer.onSaturationCheck?.(model, result);
+    return isSaturated(result);
+  };
+
+  function drain(model: string): void {
+    // A dispatch whose decision wakes this model again is folded into one more pass.
+    if (draining.has(model)) {
+      again.add(model);
+      return;
+    }
+    draining.add(model);
+    try {
+      do {
+        again.delete(model);
+        while (queue.length(model) > 0 && !check(model, options.pods(model) ?? [])) {
+          const now = nowMs();
+          const entry = queue.pop(model, now);
+          if (entry === undefined) break;
+          observer.onDispatched?.(model, entry.request.priority, now - entry.enqueuedMs);
+          entry.payload.dispatch();
+        }
+      } while (again.has(model));
+    } finally {
+      draining.delete(model);
+    }
+    schedule();
+  }
+
+  function wakeAll(): void {
+    if (queue.size === 0) return;
+    for (const model of new Set(queue.sizes().map(([m]) => m))) drain(model);
+  }
+
+  /** One timer while anything is queued: at the next expiry or the re-check, whichever is sooner. */
+  function schedule(): void {
+    if (queue.size === 0) {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      timerDueMs = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const now = nowMs();
+    const due = Math.min(queue.nextExpiryMs() ?? Number.POSITIVE_INFINITY, now + recheckMs);
+    if (timer !== undefined && timerDueMs <= due) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timerDueMs = due;
+    timer = setTimeout(onTimer, Math.max(0, due - now));
+    // The streams keep the process alive while they matter; the queue's timer alone must not.
+    timer.unref();
+  }
+
+  function onTimer(): void {
+    timer = undefined;
+    timerDueMs = Number.POSITIVE_INFINITY;
+    for (const e of queue.expire(nowMs())) {
+      observer.onDropped?.(e.request.model, e.request.priority, "ttl");
+      e.payload.drop(dropped("ttl", e.request.model, ttlMs));
+    }
+    wakeAll();
+    schedule();
+  }
+
+  function enqueue<T>(
+    request: FlowRequest,
+    signal: AbortSignal | undefined,
+    go: (queued: boolean) => T | Promise<T>,
+  ) {
+    const { model, priority } = request;
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(cancelled(model));
+        return;
+      }
+      let entry: Queued<Waiter> | undefined;
+      const leave = (): void => signal?.removeEventListener("abort", onAbort);
+      const waiter: Waiter = {
+        dispatch() {
+          leave();
+          try {
+            resolve(go(true));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        drop(err) {
+          leave();
+          reject(err);
+        },
+      };
+      const onAbort = (): void => {
+        if (entry === undefined || !queue.remove(entry)) return;
+        observer.onCancelled?.(model, priority);
+        reject(cancelled(model));
+        // The request that left may have been the one holding the others back (a large head): try again.
+        drain(model);
+      };
+      const pushed = queue.push(request, waiter, nowMs());
+      if (pushed.t === "rejected") {
+        observer.onDropped?.(model, priority, "queue-full");
+        reject(dropped("queue-full", model, ttlMs));
+        return;
+      }
+      entry = pushed.entry;
+      signal?.addEventListener("abort", onAbort, { once: true });
+      observer.onQueued?.(model, priority);
+      for (const s of pushed.shed) {
+        observer.onDropped?.(s.request.model, s.request.priority, "shed");
+        s.payload.drop(dropped("shed", s.request.model, ttlMs));
+      }
+      // Nobody may be left waiting for a trigger that already passed: try at once (also arms the timer).
+      drain(model);
+    });
+  }
+
+  return {
+    admit(input, pods, go) {
+      // Parsed on every request, so a malformed header is a 400 whatever the load.
+      const priority = priorityOf(input.headers, objectives);
+      const now = nowMs();
+      const deadlineMs = deadlineOf(input.headers, now);
+      const { model } = input;
+      // Fast path: nobody queued ahead and room now.
+      if (queue.length(model) === 0 && !check(model, pods)) return go(false);
+      const output = input.maxTokens ?? options.predictOutput?.(model, input.promptTokens) ?? 0;
+      const request: FlowRequest = {
+        id: input.requestId,
+        model,
+        priority,
+        flow: tenantOf(input.headers, options.tenantHeader),
+        tokens: Math.max(0, input.promptTokens + output),
+        deadlineMs,
+      };
+      return enqueue(request, input.signal, go);
+    },
+    wake: (model) => {
+      if (queue.length(model) > 0) drain(model);
+    },
+    wakeAll,
+    queued: (model) => queue.length(model),
+    sizes: () => queue.sizes(),
+    close() {
+      for (const e of queue.expire(Number.POSITIVE_INFINITY))
+        e.payload.drop(new RouteError(Code.Draining, "kvroute is stopping; the request was not routed"));
+      schedule();
+    },
+  };
+}
+
+/** The answer to a dropped request; the wire mapping adds `x-kvroute-dropped-reason`. */
+function dropped(reason: DropReason, model: string, ttlMs: number): RouteError {
+  const shown = echoClientText(model);
+  switch (reason) {
+    case "queue-full":
+      return new RouteError(
+        Code.FlowQueueFull,
+        `too many requests are queued for model ${shown}; try again later`,
+      );
+    case "ttl":
+      return new RouteError(Code.FlowExpired, `model ${shown} had no room within ${ttlMs} ms`);
+    case "shed":
+      return new RouteError(
+        Code.FlowShed,
+        `sheddable request for model ${shown} dropped to make room for others`,
+      );
+  }
+}
+
+function cancelled(model: string): RouteError {
+  return new RouteError(
+    Code.Unavailable,
+    `request for model ${echoClientText(model)} cancelled while queued by flow control`,
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * Is a model's fleet saturated? Flow control admits a request straight to the strategies only when it is not; else
+ * the request waits in the flow queue. Judged per ready pod from signals kvroute already has:
+ *
+ * - the engine's waiting queue (`requestsWaiting`) above `queueDepth` (default 5), or its KV-cache usage above
+ *   `kvCacheUsage` (default 0.8): the engine itself says it is behind — the inference extension's two signals and
+ *   defaults;
+ * - kvroute's own in-flight prompt tokens on the pod (the load tracker) above `kvCacheUsage` × the pod's token
+ *   capacity: a look-ahead for work routed since the last scrape, which the engine's figures cannot show yet.
+ *
+ * A pod with room makes the model not saturated (one pod with room is enough: the strategies will find it).
+ *
+ * Stale or missing metrics are UNKNOWN, never idle. The inference extension counts such a pod as saturated; here an
+ * unknown pod is judged by the one signal kvroute still has, its own in-flight token work against the capacity, so
+ * a fleet whose metrics are not scraped at all (a static endpoints file, scraping off) still flows, bounded by that
+ * work, instead of queueing every request until its TTL. An unknown pod is never counted as free headroom on the
+ * strength of missing figures: with no capacity known from the flag or the engine, the default capacity bounds it.
+ * The verdicts say `unknown-…` so a metric counts them apart from measured ones.
+ *
+ * Capacity of a pod, in tokens: `--flow-pod-capacity-tokens` when set, else what the engine reported in
+ * `cache_config_info` (block size × GPU blocks, from its last good scrape even when stale: it does not change while
+ * the engine runs), else {@link DEFAULT_POD_CAPACITY_TOKENS}.
+ *
+ * Pure: no clock, no I/O; the caller hands in the views.
+ *
+ * @module
+ */
+import type { EngineMetrics, Pod, PodLoad } from "../../cluster";
+
+/** The inference extension's default engine waiting-queue threshold. */
+export const DEFAULT_QUEUE_DEPTH_THRESHOLD = 5;
+/** The inference extension's default KV-cache usage threshold (also the share of token capacity kvroute fills). */
+export const DEFAULT_KV_CACHE_THRESHOLD = 0.8;
+/** Token capacity of a pod that reports none and has no override: a modest single-GPU KV cache. */
+export const DEFAULT_POD_CAPACITY_TOKENS = 65_536;
+
+/** Thresholds of the detector. */
+export interface SaturationThresholds {
+  /** Engine waiting requests above which a pod is full. */
+  readonly queueDepth: number;
+  /** KV-cache usage (0..1) above which a pod is full; also the share of token capacity in-flight work may fill. */
+  readonly kvCacheUsage: number;
+  /** Token capacity of every pod (override); undefined: from the engine, else the default. */
+  readonly podCapacityTokens: number | undefined;
+}
+
+/** The signals of one pod. */
+export interface SaturationSignals {
+  /** Fresh engine metrics, undefined when stale or missing. */
+  fresh(podKey: string): EngineMetrics | undefined;
+  /** The last good metrics, fresh or not (for the engine's reported capacity). */
+  lastKnown(podKey: string): EngineMetrics | undefined;
+  /** kvroute's in-flight work on the pod. */
+  load(podKey: string): PodLoad;
+}
+
+/** One pod: room or full, on fresh metrics or (unknown) on kvroute's own in-flight work alone. */
+export type PodVerdict = "room" | "full" | "unknown-room" | "unknown-full";
+
+/**
+ * A model: `free` (a pod with fresh metrics has room), `unknown-free` (only pods without fresh metrics have room, by
+ * in-flight work), `unknown-saturated` (no pod has room and some had no fresh metrics), `saturated` (every pod
+ * measured full).
+ */
+export type SaturationResult = "free" | "unknown-free" | "unknown-saturated" | "saturated";
+
+/** Whether a result holds requests back. */
+export function isSaturated(result: SaturationResult): boolean {
+  return result === "saturated" || result === "unknown-saturated";
+}
+
+/** The token capacity of a pod, as the module comment orders the sources. */
+export function podCapacityTokens(
+  podKey: string,
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+): number {
+  if (thresholds.podCapacityTokens !== undefined) return thresholds.podCapacityTokens;
+  const m = signals.lastKnown(podKey);
+  if (m?.blockSize !== undefined && m.numGpuBlocks !== undefined && m.blockSize * m.numGpuBlocks > 0)
+    return m.blockSize * m.numGpuBlocks;
+  return DEFAULT_POD_CAPACITY_TOKENS;
+}
+
+/** The verdict on one pod. */
+export function podVerdict(
+  podKey: string,
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+): PodVerdict {
+  const overWork =
+    signals.load(podKey).tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds);
+  const m = signals.fresh(podKey);
+  if (m === undefined) return overWork ? "unknown-full" : "unknown-room";
+  const behind =
+    (m.requestsWaiting ?? 0) > thresholds.queueDepth || (m.kvCacheUsage ?? 0) > thresholds.kvCacheUsage;
+  return behind || overWork ? "full" : "room";
+}
+
+/**
+ * The verdict on a model from its pods (only ready ones count). No ready pod: `free`, since waiting cannot help and
+ * the director answers such a request at once.
+ */
+export function modelSaturation(
+  pods: readonly Pod[],
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+): SaturationResult {
+  let unknownRoom = false;
+  let unknown = false;
+  let anyReady = false;
+  for (const pod of pods) {
+    if (!pod.ready) continue;
+    anyReady = true;
+    const v = podVerdict(pod.key, signals, thresholds);
+    if (v === "room") return "free";
+    if (v === "unknown-room") unknownRoom = true;
+    else if (v === "unknown-full") unknown = true;
+  }
+  if (!anyReady) return "free";
+  if (unknownRoom) return "unknown-free";
+  return unknown ? "unknown-saturated" : "saturated";
+}
