@@ -55,6 +55,7 @@ export function startupSummary(config: Config): StartupSummary {
       sloQueue: config.sloQueueMax > 0,
       // Configured budgets for tenants without a user record (user records' TPM apply whenever Redis is on).
       tenantBudgets: config.tenantTpm > 0 || config.tenantTpmOverrides.some(([, tpm]) => tpm > 0),
+      flowControl: config.flowControl,
       prefixSpeculative: config.prefixSpeculativeTtlMs > 0,
       prefixStreamedPrompt: config.prefixStreamedPrompt,
       grpcTls: config.grpcTlsCertPath !== undefined || config.grpcTlsSelfSigned,

@@ -23,8 +23,11 @@ const ENVOY_DEFAULT_MESSAGE_TIMEOUT_MS = 200;
 const loaded = loadConfig([], {});
 if ("help" in loaded) throw new Error("loadConfig([], {}) asked for help");
 const defaults: Config = loaded;
-/** kvroute's longest wait before it answers a request-body message, by its own defaults. */
-const longestWaitMs = defaults.sloQueueMaxWaitMs;
+/**
+ * kvroute's longest wait before it answers a request-body message, by its own defaults: the flow-control queue's
+ * TTL, then the SLO strategies' headroom wait.
+ */
+const longestWaitMs = (defaults.flowControl ? defaults.flowTtlMs : 0) + defaults.sloQueueMaxWaitMs;
 
 /** A duration as Envoy's JSON ("60s", "0.5s") or Gateway API / Envoy Gateway ("60s", "1m30s", "500ms") write it, in ms. */
 function durationMs(text: unknown): number {
@@ -116,8 +119,8 @@ const everySource = (): { source: string; objs: Obj[] }[] => [
 ];
 
 describe("timeouts: kvroute's defaults against every shipped config", () => {
-  it("kvroute's longest wait before it answers is the SLO queue wait (30 s by default)", () => {
-    expect(longestWaitMs).toBe(30_000);
+  it("kvroute's longest wait before it answers is the flow TTL plus the SLO queue wait (45 s by default)", () => {
+    expect(longestWaitMs).toBe(45_000);
   });
 
   it("finds an ext_proc message timeout in each config that configures ext_proc", () => {
@@ -190,21 +193,36 @@ describe("timeouts: the chart refuses a message timeout that would cut the queue
 
   it("below kvroute's default wait plus 10 s", async () => {
     expect(await fails("--set", "envoyGateway.extProc.messageTimeout=39s")).toContain(
-      "must exceed kvroute's SLO queue wait",
+      "must exceed kvroute's longest queue wait",
     );
   });
 
   it("below a queue wait raised through config, and accepted once raised with it", async () => {
-    const wait = ["--set", `config.KVROUTE_SLO_QUEUE_MAX_WAIT_MS=${longestWaitMs * 3}`];
-    expect(await fails(...wait)).toContain("(config.KVROUTE_SLO_QUEUE_MAX_WAIT_MS, 90000 ms)");
+    const wait = ["--set", "config.KVROUTE_SLO_QUEUE_MAX_WAIT_MS=90000"];
+    expect(await fails(...wait)).toContain(
+      "(config.KVROUTE_FLOW_TTL_MS + config.KVROUTE_SLO_QUEUE_MAX_WAIT_MS, 105000 ms)",
+    );
     const objs = await renderChart([
       "--set",
       "envoyGateway.enabled=true",
       ...wait,
       "--set",
-      "envoyGateway.extProc.messageTimeout=1m40s",
+      "envoyGateway.extProc.messageTimeout=1m55s",
     ]);
-    expect(at(ofKind(objs, "EnvoyExtensionPolicy")[0], "spec", "extProc", 0, "messageTimeout")).toBe("1m40s");
+    expect(at(ofKind(objs, "EnvoyExtensionPolicy")[0], "spec", "extProc", 0, "messageTimeout")).toBe("1m55s");
+  });
+
+  it("with flow control off, the flow TTL no longer counts", async () => {
+    const short = ["--set", "envoyGateway.extProc.messageTimeout=40s"];
+    expect(await fails(...short)).toContain("45000 ms");
+    const objs = await renderChart([
+      "--set",
+      "envoyGateway.enabled=true",
+      "--set",
+      "config.KVROUTE_FLOW_CONTROL=false",
+      ...short,
+    ]);
+    expect(at(ofKind(objs, "EnvoyExtensionPolicy")[0], "spec", "extProc", 0, "messageTimeout")).toBe("40s");
   });
 
   it("a message timeout that is not a duration", async () => {
