@@ -88,18 +88,16 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
   };
   const headroomQueue = createSloQueue(config, metrics);
   // Late-bound: flow control reads the usage runtime's output predictor, and usage wakes it on new GPU profiles.
-  let flowControl: FlowController | undefined;
+  const late: { flow?: FlowController | undefined } = {};
   const wakeAll = (): void => {
     headroomQueue.wakeAll();
-    flowControl?.wakeAll();
+    late.flow?.wakeAll();
   };
   const usage = startUsage(config, log, cluster, load, headroomQueue, wakeAll, metrics, deps.usageWallNow);
   piece("usage", () => usage.close());
-  flowControl = createFlowControl({ config, cluster, load, engineMetrics, metrics, usage });
-  if (flowControl !== undefined) {
-    const flow = flowControl;
-    piece("flow-control", () => flow.close());
-  }
+  const flowControl = createFlowControl({ config, cluster, load, engineMetrics, metrics, usage });
+  late.flow = flowControl;
+  if (flowControl !== undefined) piece("flow-control", () => flowControl.close());
   const kvCache = await startKvCacheRuntime({
     config,
     cluster,

@@ -21,7 +21,7 @@ import type { Pod } from "../../cluster";
 import { echoClientText } from "../../client-echo";
 import { Code, RouteError } from "../../errors";
 import type { HeaderView } from "../framework";
-import type { DropReason, FlowQueue, FlowQueueOptions, FlowRequest, Queued } from "./flow-queue-contract";
+import type { DropReason, FlowQueue, FlowQueueOptions, FlowRequest } from "./flow-queue-contract";
 import { createFlowQueue } from "./flow-queue";
 import { deadlineOf, priorityOf } from "./flow-request";
 import { isSaturated, modelSaturation } from "./saturation";
@@ -191,11 +191,9 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         reject(cancelled(model));
         return;
       }
-      let entry: Queued<Waiter> | undefined;
-      const leave = (): void => signal?.removeEventListener("abort", onAbort);
       const waiter: Waiter = {
         dispatch() {
-          leave();
+          signal?.removeEventListener("abort", onAbort);
           try {
             resolve(go(true));
           } catch (err) {
@@ -203,16 +201,9 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
           }
         },
         drop(err) {
-          leave();
+          signal?.removeEventListener("abort", onAbort);
           reject(err);
         },
-      };
-      const onAbort = (): void => {
-        if (entry === undefined || !queue.remove(entry)) return;
-        observer.onCancelled?.(model, priority);
-        reject(cancelled(model));
-        // The request that left may have been the one holding the others back (a large head): try again.
-        drain(model);
       };
       const pushed = queue.push(request, waiter, nowMs());
       if (pushed.t === "rejected") {
@@ -220,7 +211,14 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         reject(dropped("queue-full", model, ttlMs));
         return;
       }
-      entry = pushed.entry;
+      const entry = pushed.entry;
+      function onAbort(): void {
+        if (!queue.remove(entry)) return;
+        observer.onCancelled?.(model, priority);
+        reject(cancelled(model));
+        // The request that left may have been the one holding the others back (a large head): try again.
+        drain(model);
+      }
       signal?.addEventListener("abort", onAbort, { once: true });
       observer.onQueued?.(model, priority);
       for (const s of pushed.shed) {

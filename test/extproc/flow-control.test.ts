@@ -1,0 +1,238 @@
+/**
+ * Flow control end to end through the real gRPC server, on a one-pod fleet whose engine metrics are kept in memory
+ * (never scraped). With `--flow-pod-capacity-tokens 1` the pod holds one request in flight: its metrics are missing,
+ * so every check is `unknown-*`, decided on kvroute's own in-flight work. A second request waits in the flow queue
+ * and is dispatched — band first, then tenants in turn — as picks are released; it leaves at once when its stream
+ * is cancelled; a full queue, a sheddable request and a TTL each answer with `x-kvroute-dropped-reason`. With fresh
+ * metrics showing room the request goes straight on; with `--flow-control=false` nothing is held back.
+ */
+import type { ProcessingResponse } from "../../src/extproc/messages";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseBody,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { ExtProcStream, Harness } from "./harness";
+import { metricValue } from "./harness-probes";
+import { until } from "./slo-fleet";
+
+const PODS = [pod("p1", "10.0.0.1", ["m1"])];
+const P1 = PODS[0]!.address;
+/** One request in flight fills the pod (its prompt is more than 0.8 of a 1-token capacity). */
+const ONE_AT_A_TIME = ["--flow-pod-capacity-tokens", "1", "--flow-tenant-header", "x-tenant"];
+const USAGE = '{"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}';
+
+const target = (r: ProcessingResponse | undefined): string | undefined => setHeaders(r)["target-pod"];
+const status = (r: ProcessingResponse | undefined): number | undefined => r?.immediate_response?.status.code;
+const replyHeaders = (r: ProcessingResponse | undefined): Record<string, string> =>
+  Object.fromEntries(
+    (r?.immediate_response?.headers?.set_headers ?? []).map((o) => [
+      o.header.key,
+      Buffer.from(o.header.raw_value ?? []).toString("utf8"),
+    ]),
+  );
+const envelope = (r: ProcessingResponse | undefined): { error: Record<string, unknown> } =>
+  JSON.parse(Buffer.from(r?.immediate_response?.body ?? []).toString("utf8")) as {
+    error: Record<string, unknown>;
+  };
+
+describe("flow control through the server", () => {
+  const harnesses: Harness[] = [];
+  const streams: ExtProcStream[] = [];
+  afterAll(async () => {
+    for (const s of streams) s.cancel();
+    for (const h of harnesses) await h.close();
+  });
+
+  async function start(flags: string[]): Promise<Harness> {
+    const h = await startHarness(PODS, flags);
+    harnesses.push(h);
+    return h;
+  }
+  /** Open a stream and send a chat request; resolves once the body is sent (the decision may still be pending). */
+  async function send(h: Harness, extra: Record<string, string> = {}): Promise<ExtProcStream> {
+    const s = h.client.open();
+    streams.push(s);
+    await s.exchange(headers({ ...CHAT_HEADERS, ...extra }));
+    s.send(body(chatBody("m1", "a prompt long enough to count several tokens")));
+    return s;
+  }
+  /** The response ends: the pick is released. */
+  async function finish(s: ExtProcStream): Promise<void> {
+    await s.exchange(responseHeaders(200));
+    await s.exchange(responseBody(USAGE, true));
+  }
+  const queued = (h: Harness): number => h.server.flowControl?.queued("m1") ?? -1;
+
+  describe("one request at a time, metrics unknown", () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await start(ONE_AT_A_TIME);
+    });
+
+    it("routes the first at once, queues the second (counted unknown) and dispatches it on release", async () => {
+      const s1 = await send(h);
+      expect(target(await s1.next())).toBe(P1);
+      expect(await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "unknown-free" })).toBe(
+        1,
+      );
+      const s2 = await send(h);
+      await until(() => queued(h) === 1);
+      expect(s2.pending()).toBe(0);
+      expect(h.server.load.totalRequests()).toBe(1);
+      expect(
+        await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "unknown-saturated" }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "saturated" })).toBe(0);
+      expect(await metricValue(h, "kvroute_flow_queued_requests", { model: "m1", band: "0" })).toBe(1);
+      await finish(s1);
+      expect(target(await s2.next())).toBe(P1);
+      expect(queued(h)).toBe(0);
+      expect(await metricValue(h, "kvroute_flow_dispatched_total", { model: "m1", band: "0" })).toBe(1);
+      await finish(s2);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+
+    it("serves bands in strict priority order", async () => {
+      const busy = await send(h);
+      expect(target(await busy.next())).toBe(P1);
+      const low = await send(h, { "x-kvroute-priority": "0" });
+      const high = await send(h, { "x-kvroute-priority": "5" });
+      await until(() => queued(h) === 2);
+      await finish(busy);
+      expect(target(await high.next())).toBe(P1);
+      expect(low.pending()).toBe(0);
+      expect(queued(h)).toBe(1);
+      await finish(high);
+      expect(target(await low.next())).toBe(P1);
+      await finish(low);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+
+    it("takes tenants of a band in turn, not in arrival order", async () => {
+      const busy = await send(h);
+      await busy.next();
+      const a1 = await send(h, { "x-tenant": "a" });
+      const a2 = await send(h, { "x-tenant": "a" });
+      const b1 = await send(h, { "x-tenant": "b" });
+      await until(() => queued(h) === 3);
+      await finish(busy);
+      expect(target(await a1.next())).toBe(P1);
+      await finish(a1);
+      // Tenant b's only request goes before tenant a's second, although it arrived later.
+      expect(target(await b1.next())).toBe(P1);
+      expect(a2.pending()).toBe(0);
+      await finish(b1);
+      expect(target(await a2.next())).toBe(P1);
+      await finish(a2);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+
+    it("a cancelled stream leaves the queue at once: nothing picked or reserved for it", async () => {
+      const busy = await send(h);
+      await busy.next();
+      const waiting = await send(h);
+      await until(() => queued(h) === 1);
+      const dispatched = await metricValue(h, "kvroute_flow_dispatched_total", { model: "m1", band: "0" });
+      waiting.cancel();
+      await until(() => queued(h) === 0);
+      expect(await metricValue(h, "kvroute_flow_cancelled_total", { model: "m1" })).toBe(1);
+      expect(h.server.load.totalRequests()).toBe(1);
+      await finish(busy);
+      await until(() => h.server.load.totalRequests() === 0);
+      expect(await metricValue(h, "kvroute_flow_dispatched_total", { model: "m1", band: "0" })).toBe(
+        dispatched,
+      );
+    });
+
+    it("a malformed priority is a 400 naming the header, whatever the load", async () => {
+      const s = await send(h, { "x-kvroute-priority": "urgent" });
+      const r = await s.next();
+      expect(status(r)).toBe(400);
+      expect(envelope(r).error["message"]).toContain("x-kvroute-priority");
+      expect(queued(h)).toBe(0);
+    });
+  });
+
+  it("a full queue answers 429 queue-full; a sheddable request is shed (503) to make room", async () => {
+    const h = await start([...ONE_AT_A_TIME, "--flow-max-queued", "1"]);
+    const busy = await send(h);
+    await busy.next();
+    const sheddable = await send(h, { "x-kvroute-priority": "-1" });
+    await until(() => queued(h) === 1);
+    // A normal request arrives at the full queue: the sheddable one makes room.
+    const normal = await send(h);
+    const shed = await sheddable.next();
+    expect(status(shed)).toBe(503);
+    expect(replyHeaders(shed)).toMatchObject({ "x-kvroute-dropped-reason": "shed" });
+    expect(envelope(shed).error).toMatchObject({ type: "overloaded_error", code: "service_unavailable" });
+    expect(queued(h)).toBe(1);
+    // Nothing sheddable left: the next is refused.
+    const refused = await (await send(h)).next();
+    expect(status(refused)).toBe(429);
+    expect(replyHeaders(refused)).toMatchObject({ "x-kvroute-dropped-reason": "queue-full" });
+    expect(envelope(refused).error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+    expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "shed", band: "-1" })).toBe(1);
+    expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "queue-full", band: "0" })).toBe(1);
+    // Nothing accepted is lost: the queued one is still dispatched.
+    await finish(busy);
+    expect(target(await normal.next())).toBe(P1);
+  });
+
+  it("a request that waits its TTL is dropped with 503 ttl", async () => {
+    const h = await start([...ONE_AT_A_TIME, "--flow-ttl-ms", "20"]);
+    const busy = await send(h);
+    await busy.next();
+    const r = await (await send(h)).next();
+    expect(status(r)).toBe(503);
+    expect(replyHeaders(r)).toMatchObject({ "x-kvroute-dropped-reason": "ttl" });
+    expect(envelope(r).error["message"]).toContain("had no room within 20 ms");
+    expect(queued(h)).toBe(0);
+    expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "ttl" })).toBe(1);
+    expect(h.server.load.totalRequests()).toBe(1);
+  });
+
+  it("fresh metrics with room: straight on; measured saturation holds a request until a re-check finds room", async () => {
+    // Metrics stay fresh for the whole test on a loaded machine: the verdicts here are measured ones.
+    const h = await start(["--flow-recheck-interval-ms", "5", "--metrics-stale-after-ms", "600000"]);
+    const key = PODS[0]!.key;
+    const record = (waiting: number): void =>
+      h.server.engineMetrics.record(key, {
+        scrapedAtMs: performance.now(),
+        requestsWaiting: waiting,
+        kvCacheUsage: 0.1,
+        byModel: new Map(),
+      });
+    record(0);
+    const fast = await send(h);
+    expect(target(await fast.next())).toBe(P1);
+    expect(await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "free" })).toBe(1);
+    record(6);
+    const held = await send(h);
+    await until(() => queued(h) === 1);
+    expect(
+      await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "saturated" }),
+    ).toBeGreaterThan(0);
+    // The engine catches up; no release happens: the periodic re-check dispatches it.
+    record(0);
+    expect(target(await held.next())).toBe(P1);
+    expect(h.server.load.totalRequests()).toBe(2);
+  });
+
+  it("--flow-control=false: nothing is held back, and there is no flow controller", async () => {
+    const h = await start([...ONE_AT_A_TIME, "--flow-control=false"]);
+    expect(h.server.flowControl).toBeUndefined();
+    const s1 = await send(h);
+    const s2 = await send(h);
+    expect(target(await s1.next())).toBe(P1);
+    expect(target(await s2.next())).toBe(P1);
+    expect(h.server.load.totalRequests()).toBe(2);
+    expect(await metricValue(h, "kvroute_flow_saturation_checks_total")).toBe(0);
+  });
+});
