@@ -23,6 +23,7 @@ import type { HeaderView, Outcome, Pick } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
 import type { FlowController } from "./flow/flow-controller";
+import { settleOnRelease } from "./flow/flow-charge";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
@@ -336,8 +337,14 @@ export function createDirector(options: DirectorOptions): Director {
         maxTokens: request.maxTokens,
         signal,
       };
-      return flowControl.admit(flow, pods, (queued) =>
-        settle(prompt, queued ? (podsForModel(cluster(), request.model) ?? []) : pods),
+      return flowControl.admit(flow, pods, (charge) =>
+        charge === undefined
+          ? settle(prompt, pods)
+          : settleOnRelease(
+              settle(prompt, podsForModel(cluster(), request.model) ?? []),
+              charge,
+              flow.promptTokens,
+            ),
       );
     };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));

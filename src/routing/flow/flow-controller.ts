@@ -22,6 +22,7 @@ import { echoClientText } from "../../client-echo";
 import { Code, RouteError } from "../../errors";
 import type { HeaderView } from "../framework";
 import type { DropReason, FlowQueue, FlowQueueOptions, FlowRequest } from "./flow-queue-contract";
+import type { FlowCharge } from "./flow-charge";
 import { createFlowQueue } from "./flow-queue";
 import { deadlineOf, priorityOf } from "./flow-request";
 import { isSaturated, modelSaturation } from "./saturation";
@@ -78,14 +79,19 @@ export interface FlowInput {
 /** Flow control. */
 export interface FlowController {
   /**
-   * Run `go` now when `input.model` is not saturated and has nobody queued (`queued` false), else queue the
-   * request and run `go(true)` when it is dispatched. `pods` are the model's pods as the caller read them.
+   * Run `go(undefined)` now when `input.model` is not saturated and has nobody queued, else queue the request and
+   * run `go(charge)` when it is dispatched; `charge.settle` corrects the tenant's fairness charge with the tokens the
+   * request really used. `pods` are the model's pods as the caller read them.
    *
    * @throws RouteError `Code.BadRequest` for a malformed priority or TTFT SLO header (before anything is queued).
    * @returns `go`'s answer, or a promise of it that rejects with `Code.FlowQueueFull` (429), `Code.FlowExpired` or
    *   `Code.FlowShed` (503), `Code.Unavailable` when `input.signal` aborts, `Code.Draining` at `close`.
    */
-  admit<T>(input: FlowInput, pods: readonly Pod[], go: (queued: boolean) => T | Promise<T>): T | Promise<T>;
+  admit<T>(
+    input: FlowInput,
+    pods: readonly Pod[],
+    go: (charge: FlowCharge | undefined) => T | Promise<T>,
+  ): T | Promise<T>;
   /** Dispatch the model's queued requests while it has room. Synchronous; never throws. */
   wake(model: string): void;
   /** `wake` every model with queued requests. */
@@ -183,7 +189,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
   function enqueue<T>(
     request: FlowRequest,
     signal: AbortSignal | undefined,
-    go: (queued: boolean) => T | Promise<T>,
+    go: (charge: FlowCharge | undefined) => T | Promise<T>,
   ) {
     const { model, priority } = request;
     return new Promise<T>((resolve, reject) => {
@@ -195,7 +201,10 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         dispatch() {
           signal?.removeEventListener("abort", onAbort);
           try {
-            resolve(go(true));
+            const charge: FlowCharge = {
+              settle: (actual) => queue.settle(request.flow, request.tokens, actual, nowMs()),
+            };
+            resolve(go(charge));
           } catch (err) {
             reject(err);
           }
@@ -238,7 +247,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
       const deadlineMs = deadlineOf(input.headers, now);
       const { model } = input;
       // Fast path: nobody queued ahead and room now.
-      if (queue.length(model) === 0 && !check(model, pods)) return go(false);
+      if (queue.length(model) === 0 && !check(model, pods)) return go(undefined);
       const output = input.maxTokens ?? options.predictOutput?.(model, input.promptTokens) ?? 0;
       const request: FlowRequest = {
         id: input.requestId,
