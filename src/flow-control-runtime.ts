@@ -62,7 +62,7 @@ export function createFlowControl(deps: FlowControlDeps): FlowController | undef
     },
     signals: {
       fresh: (key) => engineMetrics.fresh(key),
-      lastKnown: (key) => engineMetrics.entry(key)?.metrics,
+      lastKnown: (key) => engineMetrics.lastGood(key),
       load: (key) => load.get(key),
     },
     pods: (m) => podsForModel(cluster.snapshot(), m),

@@ -56,6 +56,8 @@ export interface EngineMetricsStore extends EngineMetricsView {
   recordFailure(podKey: string, reason: ScrapeFailureReason, message?: string): void;
   /** Forget a pod (it left the fleet). Returns whether it was known. */
   delete(podKey: string): boolean;
+  /** The pod's last good metrics, fresh or not (facts that do not age, such as its KV capacity); no allocation. */
+  lastGood(podKey: string): EngineMetrics | undefined;
   /** A pod's state, or undefined when the store has never heard of it. */
   entry(podKey: string): EngineMetricsEntry | undefined;
   /** Every pod the store holds an entry for. */
@@ -118,6 +120,7 @@ export function createEngineMetricsStore(o: EngineMetricsStoreOptions): EngineMe
       e.lastError = { reason, message, atMs: t };
       e.consecutiveFailures += 1;
     },
+    lastGood: (podKey) => entries.get(podKey)?.metrics,
     delete: (podKey) => entries.delete(podKey),
     entry(podKey) {
       const e = entries.get(podKey);

@@ -88,8 +88,10 @@ export function podVerdict(
   signals: SaturationSignals,
   thresholds: SaturationThresholds,
 ): PodVerdict {
+  const tokens = signals.load(podKey).tokens;
+  // Nothing in flight is never over capacity: the capacity lookup is skipped on the common idle path.
   const overWork =
-    signals.load(podKey).tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds);
+    tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds);
   const m = signals.fresh(podKey);
   if (m === undefined) return overWork ? "unknown-full" : "unknown-room";
   const behind =

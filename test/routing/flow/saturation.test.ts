@@ -25,7 +25,7 @@ function fleet() {
   const load = createLoadTracker();
   const signals: SaturationSignals = {
     fresh: (k) => store.fresh(k),
-    lastKnown: (k) => store.entry(k)?.metrics,
+    lastKnown: (k) => store.lastGood(k),
     load: (k) => load.get(k),
   };
   const record = (key: string, m: Partial<EngineMetrics>): void =>
