@@ -106,7 +106,8 @@ export interface FlowController {
 
 /** What the controller keeps with each queued request. */
 interface Waiter {
-  dispatch(): void;
+  /** `poppedAtMs`: the time its `pop` was given (where the queue charged its tenant). */
+  dispatch(poppedAtMs: number): void;
   drop(err: RouteError): void;
 }
 
@@ -143,7 +144,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
           const entry = queue.pop(model, now);
           if (entry === undefined) break;
           observer.onDispatched?.(model, entry.request.priority, now - entry.enqueuedMs);
-          entry.payload.dispatch();
+          entry.payload.dispatch(now);
         }
       } while (again.has(model));
     } finally {
@@ -198,11 +199,11 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         return;
       }
       const waiter: Waiter = {
-        dispatch() {
+        dispatch(poppedAtMs) {
           signal?.removeEventListener("abort", onAbort);
           try {
             const charge: FlowCharge = {
-              settle: (actual) => queue.settle(request.flow, request.tokens, actual, nowMs()),
+              settle: (actual) => queue.settle(request.flow, request.tokens, actual, nowMs(), poppedAtMs),
             };
             resolve(go(charge));
           } catch (err) {
