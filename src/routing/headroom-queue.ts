@@ -16,6 +16,7 @@
  */
 import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
+import { foldReentrant } from "./reentrant-pass";
 
 /** Default bound on waiters per model (`--slo-queue-max`). */
 export const DEFAULT_HEADROOM_QUEUE_MAX = 128;
@@ -88,27 +89,12 @@ export function createHeadroomQueue(options: HeadroomQueueOptions = {}): Headroo
   const nowMs = options.nowMs ?? (() => performance.now());
   // A Set iterates in insertion order (FIFO) and deletes in O(1), also while being iterated.
   const queues = new Map<string, Set<Waiter>>();
-  const draining = new Set<string>();
-  const again = new Set<string>();
-
-  function drain(model: string): void {
-    // Re-entrant wakes (an attempt whose side effects release another pick) are folded into one more pass.
-    if (draining.has(model)) {
-      again.add(model);
-      return;
-    }
-    draining.add(model);
-    try {
-      do {
-        again.delete(model);
-        const q = queues.get(model);
-        if (q === undefined) break;
-        for (const w of q) if (!w.tryNow()) break;
-      } while (again.has(model));
-    } finally {
-      draining.delete(model);
-    }
-  }
+  // Re-entrant wakes (an attempt whose side effects release another pick) are folded into one more pass.
+  const drain = foldReentrant((model) => {
+    const q = queues.get(model);
+    if (q === undefined) return;
+    for (const w of q) if (!w.tryNow()) break;
+  });
 
   function wait<T>(model: string, attempt: Attempt<T>, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) return Promise.reject(cancelled(model));

@@ -24,6 +24,7 @@ import type { HeaderView } from "../framework";
 import type { DropReason, FlowQueue, FlowQueueOptions, FlowRequest } from "./flow-queue-contract";
 import type { FlowCharge } from "./flow-charge";
 import { createFlowQueue } from "./flow-queue";
+import { foldReentrant } from "../reentrant-pass";
 import { deadlineOf, priorityOf } from "./flow-request";
 import { isSaturated, modelSaturation } from "./saturation";
 import type { SaturationResult, SaturationSignals, SaturationThresholds } from "./saturation";
@@ -120,8 +121,6 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
   const ttlMs = options.queue.limits.ttlMs;
   let timer: NodeJS.Timeout | undefined;
   let timerDueMs = Number.POSITIVE_INFINITY;
-  const draining = new Set<string>();
-  const again = new Set<string>();
 
   const check = (model: string, pods: readonly Pod[]): boolean => {
     const result = modelSaturation(pods, signals, thresholds);
@@ -129,27 +128,18 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     return isSaturated(result);
   };
 
+  /** Dispatch the model's requests while it has room, then re-arm the timer. */
+  const dispatchWhileRoom = foldReentrant((model) => {
+    while (queue.length(model) > 0 && !check(model, options.pods(model) ?? [])) {
+      const now = nowMs();
+      const entry = queue.pop(model, now);
+      if (entry === undefined) break;
+      observer.onDispatched?.(model, entry.request.priority, now - entry.enqueuedMs);
+      entry.payload.dispatch(now);
+    }
+  });
   function drain(model: string): void {
-    // A dispatch whose decision wakes this model again is folded into one more pass.
-    if (draining.has(model)) {
-      again.add(model);
-      return;
-    }
-    draining.add(model);
-    try {
-      do {
-        again.delete(model);
-        while (queue.length(model) > 0 && !check(model, options.pods(model) ?? [])) {
-          const now = nowMs();
-          const entry = queue.pop(model, now);
-          if (entry === undefined) break;
-          observer.onDispatched?.(model, entry.request.priority, now - entry.enqueuedMs);
-          entry.payload.dispatch(now);
-        }
-      } while (again.has(model));
-    } finally {
-      draining.delete(model);
-    }
+    dispatchWhileRoom(model);
     schedule();
   }
 
