@@ -66,7 +66,8 @@ export function createFlowControl(deps: FlowControlDeps): FlowController | undef
       load: (key) => load.get(key),
     },
     pods: (m) => podsForModel(cluster.snapshot(), m),
-    tenantHeader: config.flowTenantHeader?.toLowerCase(),
+    // The same tenant key as tenant budgets: one tenant is one tenant everywhere.
+    tenantHeader: config.tenantHeader?.toLowerCase(),
     objectives,
     recheckMs: config.flowRecheckIntervalMs,
     predictOutput: (m, promptTokens) => usage.predictor.predictOrCold(m, promptTokens),

@@ -203,8 +203,6 @@ export interface Config {
   readonly flowFairnessWindowMs: number;
   /** Flow control: most tenants remembered for fairness. */
   readonly flowMaxFlows: number;
-  /** Flow control: request header naming the tenant; unset: the user header, the API key, or anonymous. */
-  readonly flowTenantHeader: string | undefined;
   /** Flow control: `name=priority,...` for `x-gateway-inference-objective`; unset: every objective is 0. */
   readonly flowObjectivePriorities: string | undefined;
   /** Flow control: engine waiting requests above which a pod is saturated. */

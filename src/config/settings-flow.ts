@@ -1,7 +1,7 @@
 /**
  * The flow-control rows of the settings table (`--flow-*`): the queue in front of every strategy, its bounds, its
- * fairness and order, where priorities and tenants come from, and the saturation thresholds that decide when a
- * request waits. Spread into `SETTINGS`; the order here is their order in `--help`. See docs/flow-control.md.
+ * fairness and order, where priorities come from, and the saturation thresholds that decide when a request waits.
+ * The tenant (flow) header is `--tenant-header`, shared with tenant budgets: one tenant key everywhere. Spread into `SETTINGS`; the order here is their order in `--help`. See docs/flow-control.md.
  *
  * @module
  */
@@ -22,7 +22,6 @@ export type FlowSettingKey =
   | "flowOrder"
   | "flowFairnessWindowMs"
   | "flowMaxFlows"
-  | "flowTenantHeader"
   | "flowObjectivePriorities"
   | "flowQueueDepthThreshold"
   | "flowKvCacheThreshold"
@@ -81,13 +80,6 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
     type: integer({ min: 1, max: 1_000_000, default: 10_000 }),
     description:
       "Flow control: most tenants remembered for fairness (beyond: the least recently served is forgotten).",
-  },
-  flowTenantHeader: {
-    flag: "flow-tenant-header",
-    env: "KVROUTE_FLOW_TENANT_HEADER",
-    type: optionalText({ hint: "<header>" }),
-    description:
-      "Flow control: request header naming the tenant (else the user header, the API key, or anonymous).",
   },
   flowObjectivePriorities: {
     flag: "flow-objective-priorities",

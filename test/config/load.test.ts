@@ -93,7 +93,6 @@ describe("loadConfig defaults", () => {
       flowOrder: "fcfs",
       flowFairnessWindowMs: 60000,
       flowMaxFlows: 10000,
-      flowTenantHeader: undefined,
       flowObjectivePriorities: undefined,
       flowQueueDepthThreshold: 5,
       flowKvCacheThreshold: 0.8,

@@ -25,7 +25,7 @@ import { until } from "./slo-fleet";
 const PODS = [pod("p1", "10.0.0.1", ["m1"])];
 const P1 = PODS[0]!.address;
 /** One request in flight fills the pod (its prompt is more than 0.8 of a 1-token capacity). */
-const ONE_AT_A_TIME = ["--flow-pod-capacity-tokens", "1", "--flow-tenant-header", "x-tenant"];
+const ONE_AT_A_TIME = ["--flow-pod-capacity-tokens", "1", "--tenant-header", "x-tenant"];
 const USAGE = '{"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}';
 
 const target = (r: ProcessingResponse | undefined): string | undefined => setHeaders(r)["target-pod"];
