@@ -101,7 +101,7 @@ export interface FlowController {
   queued(model: string): number;
   /** Queued requests per model and band, for the gauge. */
   sizes(): readonly (readonly [model: string, band: number, queued: number])[];
-  /** Stop: every queued request is refused (`Code.Draining`) and the timer cleared. */
+  /** Stop: every queued request is refused (`Code.Draining`), as is any that would queue later; timer cleared. */
   close(): void;
 }
 
@@ -121,6 +121,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
   const ttlMs = options.queue.limits.ttlMs;
   let timer: NodeJS.Timeout | undefined;
   let timerDueMs = Number.POSITIVE_INFINITY;
+  let closed = false;
 
   const check = (model: string, pods: readonly Pod[]): boolean => {
     const result = modelSaturation(pods, signals, thresholds);
@@ -186,6 +187,10 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted === true) {
         reject(cancelled(model));
+        return;
+      }
+      if (closed) {
+        reject(stopping());
         return;
       }
       const waiter: Waiter = {
@@ -257,8 +262,10 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     queued: (model) => queue.length(model),
     sizes: () => queue.sizes(),
     close() {
-      for (const e of queue.expire(Number.POSITIVE_INFINITY))
-        e.payload.drop(new RouteError(Code.Draining, "kvroute is stopping; the request was not routed"));
+      closed = true;
+      // Everything queued was pushed at or before now, so all of it has expired by now + TTL. (A finite time: the
+      // queue's clock never goes back, and infinity would stick.)
+      for (const e of queue.expire(nowMs() + ttlMs)) e.payload.drop(stopping());
       schedule();
     },
   };
@@ -281,6 +288,10 @@ function dropped(reason: DropReason, model: string, ttlMs: number): RouteError {
         `sheddable request for model ${shown} dropped to make room for others`,
       );
   }
+}
+
+function stopping(): RouteError {
+  return new RouteError(Code.Draining, "kvroute is stopping; the request was not routed");
 }
 
 function cancelled(model: string): RouteError {

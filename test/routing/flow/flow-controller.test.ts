@@ -84,6 +84,10 @@ describe("flow controller", () => {
     flow.close();
     await expect(waiting).rejects.toMatchObject({ code: Code.Draining });
     expect(flow.queued(MODEL)).toBe(0);
+    // After close nothing queues: a request that would wait is refused at once.
+    const late = flow.admit(input("late"), [pod], () => "never");
+    await expect(late).rejects.toMatchObject({ code: Code.Draining });
+    expect(flow.queued(MODEL)).toBe(0);
   });
 
   it("an aborted request leaves at once; an already aborted one is never queued", async () => {
