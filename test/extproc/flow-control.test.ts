@@ -151,6 +151,31 @@ describe("flow control through the server", () => {
       );
     });
 
+    it("stale figures that say idle are not believed: the pod is unknown, judged on in-flight work", async () => {
+      // An engine that last said "idle" long ago (older than --metrics-stale-after-ms, 2 s by default).
+      h.server.engineMetrics.record(PODS[0]!.key, {
+        scrapedAtMs: performance.now() - 60_000,
+        requestsWaiting: 0,
+        kvCacheUsage: 0,
+        byModel: new Map(),
+      });
+      const checks = (result: string): Promise<number> =>
+        metricValue(h, "kvroute_flow_saturation_checks_total", { result });
+      const free = await checks("free");
+      const unknownFree = await checks("unknown-free");
+      const busy = await send(h);
+      expect(target(await busy.next())).toBe(P1);
+      // Admitted on in-flight work (nothing yet), not on the stale "idle".
+      expect(await checks("unknown-free")).toBe(unknownFree + 1);
+      const waiting = await send(h);
+      await until(() => queued(h) === 1);
+      expect(await checks("free")).toBe(free);
+      await finish(busy);
+      expect(target(await waiting.next())).toBe(P1);
+      await finish(waiting);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+
     it("a malformed priority is a 400 naming the header, whatever the load", async () => {
       const s = await send(h, { "x-kvroute-priority": "urgent" });
       const r = await s.next();
