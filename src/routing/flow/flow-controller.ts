@@ -182,6 +182,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     request: FlowRequest,
     signal: AbortSignal | undefined,
     go: (charge: FlowCharge | undefined) => T | Promise<T>,
+    checked: boolean,
   ) {
     const { model, priority } = request;
     return new Promise<T>((resolve, reject) => {
@@ -230,8 +231,10 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         observer.onDropped?.(s.request.model, s.request.priority, "shed");
         s.payload.drop(dropped("shed", s.request.model, ttlMs));
       }
-      // Nobody may be left waiting for a trigger that already passed: try at once (also arms the timer).
-      drain(model);
+      // Found saturated just now: only the timer needs arming. Queued behind others without a check: try at once, so
+      // nobody is left waiting for a trigger that already passed.
+      if (checked) schedule();
+      else drain(model);
     });
   }
 
@@ -243,7 +246,8 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
       const deadlineMs = deadlineOf(input.headers, now);
       const { model } = input;
       // Fast path: nobody queued ahead and room now.
-      if (queue.length(model) === 0 && !check(model, pods)) return go(undefined);
+      const behind = queue.length(model) > 0;
+      if (!behind && !check(model, pods)) return go(undefined);
       const output = input.maxTokens ?? options.predictOutput?.(model, input.promptTokens) ?? 0;
       const request: FlowRequest = {
         id: input.requestId,
@@ -253,7 +257,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
         tokens: Math.max(0, input.promptTokens + output),
         deadlineMs,
       };
-      return enqueue(request, input.signal, go);
+      return enqueue(request, input.signal, go, !behind);
     },
     wake: (model) => {
       if (queue.length(model) > 0) drain(model);
