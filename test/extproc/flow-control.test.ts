@@ -12,6 +12,7 @@ import {
   body,
   chatBody,
   headers,
+  immediateReply,
   pod,
   responseBody,
   responseHeaders,
@@ -29,18 +30,11 @@ const ONE_AT_A_TIME = ["--flow-pod-capacity-tokens", "1", "--tenant-header", "x-
 const USAGE = '{"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14}}';
 
 const target = (r: ProcessingResponse | undefined): string | undefined => setHeaders(r)["target-pod"];
-const status = (r: ProcessingResponse | undefined): number | undefined => r?.immediate_response?.status.code;
-const replyHeaders = (r: ProcessingResponse | undefined): Record<string, string> =>
-  Object.fromEntries(
-    (r?.immediate_response?.headers?.set_headers ?? []).map((o) => [
-      o.header.key,
-      Buffer.from(o.header.raw_value ?? []).toString("utf8"),
-    ]),
-  );
-const envelope = (r: ProcessingResponse | undefined): { error: Record<string, unknown> } =>
-  JSON.parse(Buffer.from(r?.immediate_response?.body ?? []).toString("utf8")) as {
-    error: Record<string, unknown>;
-  };
+/** An immediate reply's status, headers and OpenAI error envelope. */
+const reply = (r: ProcessingResponse | undefined) => {
+  const { status, headers: hs, body: b } = immediateReply(r);
+  return { status, headers: hs, error: (b as { error: Record<string, unknown> } | undefined)?.error ?? {} };
+};
 
 describe("flow control through the server", () => {
   const harnesses: Harness[] = [];
@@ -179,8 +173,8 @@ describe("flow control through the server", () => {
     it("a malformed priority is a 400 naming the header, whatever the load", async () => {
       const s = await send(h, { "x-kvroute-priority": "urgent" });
       const r = await s.next();
-      expect(status(r)).toBe(400);
-      expect(envelope(r).error["message"]).toContain("x-kvroute-priority");
+      expect(reply(r).status).toBe(400);
+      expect(reply(r).error["message"]).toContain("x-kvroute-priority");
       expect(queued(h)).toBe(0);
     });
   });
@@ -194,15 +188,15 @@ describe("flow control through the server", () => {
     // A normal request arrives at the full queue: the sheddable one makes room.
     const normal = await send(h);
     const shed = await sheddable.next();
-    expect(status(shed)).toBe(503);
-    expect(replyHeaders(shed)).toMatchObject({ "x-kvroute-dropped-reason": "shed" });
-    expect(envelope(shed).error).toMatchObject({ type: "overloaded_error", code: "service_unavailable" });
+    expect(reply(shed).status).toBe(503);
+    expect(reply(shed).headers).toMatchObject({ "x-kvroute-dropped-reason": "shed" });
+    expect(reply(shed).error).toMatchObject({ type: "overloaded_error", code: "service_unavailable" });
     expect(queued(h)).toBe(1);
     // Nothing sheddable left: the next is refused.
     const refused = await (await send(h)).next();
-    expect(status(refused)).toBe(429);
-    expect(replyHeaders(refused)).toMatchObject({ "x-kvroute-dropped-reason": "queue-full" });
-    expect(envelope(refused).error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+    expect(reply(refused).status).toBe(429);
+    expect(reply(refused).headers).toMatchObject({ "x-kvroute-dropped-reason": "queue-full" });
+    expect(reply(refused).error).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
     expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "shed", band: "-1" })).toBe(1);
     expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "queue-full", band: "0" })).toBe(1);
     // Nothing accepted is lost: the queued one is still dispatched.
@@ -215,9 +209,9 @@ describe("flow control through the server", () => {
     const busy = await send(h);
     await busy.next();
     const r = await (await send(h)).next();
-    expect(status(r)).toBe(503);
-    expect(replyHeaders(r)).toMatchObject({ "x-kvroute-dropped-reason": "ttl" });
-    expect(envelope(r).error["message"]).toContain("had no room within 20 ms");
+    expect(reply(r).status).toBe(503);
+    expect(reply(r).headers).toMatchObject({ "x-kvroute-dropped-reason": "ttl" });
+    expect(reply(r).error["message"]).toContain("had no room within 20 ms");
     expect(queued(h)).toBe(0);
     expect(await metricValue(h, "kvroute_flow_dropped_total", { reason: "ttl" })).toBe(1);
     expect(h.server.load.totalRequests()).toBe(1);
