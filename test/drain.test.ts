@@ -177,6 +177,7 @@ describe("drain", () => {
       "scraper",
       "passive-health",
       "kv-cache",
+      "flow-control",
       "usage",
       "admin",
     ]);

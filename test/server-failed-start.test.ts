@@ -42,6 +42,7 @@ describe("a failed start (HTTP port taken)", () => {
       "scraper",
       "passive-health",
       "kv-cache",
+      "flow-control",
       "usage",
       "grpc-health",
     ]);
