@@ -5,7 +5,7 @@
  * @module
  */
 import type { ClusterStore, LoadTracker, PodLoad } from "../cluster";
-import { endpointName } from "../cluster";
+import { endpointName, pdFacts } from "../cluster";
 
 /** What the document is built from (a part of the admin server's dependencies). */
 export interface DebugStateDeps {
@@ -57,6 +57,8 @@ export function debugState(deps: DebugStateDeps): DebugState {
     adapters: p.adapters,
     ready: p.ready,
     engine: p.engine,
+    // Prefill/decode role and roleset (`pdRole`, `pdRoleset`), only for a disaggregated pod.
+    ...pdFacts(p),
     inflight: deps.load.get(p.key),
     ...deps.podDetails?.(p.key),
   }));

@@ -30,4 +30,13 @@ export { createObservations } from "./observations";
 export type { Observations, PodObservation } from "./observations";
 export * from "./pending-load";
 export { endpointName, podIdentity } from "./pod";
+export {
+  completeRolesets,
+  pdFacts,
+  pdPlacement,
+  IMPLICIT_ROLESET,
+  ROLE_LABEL,
+  ROLESET_LABEL,
+} from "./pd-roles";
+export type { PdPlacement, PdRole, Roleset } from "./pd-roles";
 export type { Pod } from "./pod";

@@ -17,8 +17,18 @@
  * An endpoint listed under several models is one pod serving all of them (their `deployment`s and `config`s must
  * then agree, as their engines and data-parallel sizes must). An endpoint with `dataParallelSize: n` serves n
  * data-parallel ranks on consecutive ports from its own, each routed as an endpoint of its own (see
- * `cluster/data-parallel.ts`). AIBrix's `rolesets` (prefill/decode)
- * form is not supported yet and is rejected by name rather than ignored. Watching the file is `static-file.ts`.
+ * `cluster/data-parallel.ts`).
+ *
+ * A disaggregated model lists AIBrix's `rolesets` instead of `endpoints` (one or the other per model):
+ *
+ * ```yaml
+ *   - name: qwen3-72b
+ *     rolesets:
+ *       - { name: rs-a, prefill: [10.0.1.1:8000], decode: [10.0.2.1:8000, 10.0.2.2:8000] }
+ * ```
+ *
+ * Each listed pod carries the `role-name` and `roleset-name` labels a Kubernetes pod of that role would (see
+ * `cluster/pd-roles.ts`). Watching the file is `static-file.ts`.
  *
  * @module
  */
@@ -27,6 +37,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { expandRanks, MAX_DATA_PARALLEL_SIZE, rankPorts } from "../data-parallel";
 import { parseModelConfig, sameModelConfig, type ModelConfig } from "../model-config";
+import { ROLE_LABEL, ROLESET_LABEL, type PdRole } from "../pd-roles";
 import { formatAddress, type Pod } from "../pod";
 
 /** Largest endpoints file accepted, bytes. A bigger file is almost surely the wrong file. */
@@ -136,22 +147,60 @@ const modelConfigSchema = z.unknown().transform((raw, ctx): ModelConfig => {
   return z.NEVER;
 });
 
-const modelSchema = z.strictObject(
-  {
-    name: nameSchema,
-    engine: nameSchema.optional(),
-    deployment: nameSchema.optional(),
-    config: modelConfigSchema.optional(),
-    // An empty list is allowed: scaling a model to zero must not leave the old endpoints in place.
-    endpoints: z.array(endpointSchema, { error: 'must be a list of "host:port" strings' }),
-  },
+const endpointListSchema = z.array(endpointSchema, { error: 'must be a list of "host:port" strings' });
+
+/** AIBrix's prefill/decode group: pods of one roleset exchange KV caches. */
+const rolesetSchema = z.strictObject(
+  { name: nameSchema, prefill: endpointListSchema, decode: endpointListSchema },
   {
     error: (issue) =>
       issue.code === "unrecognized_keys"
-        ? `unsupported field(s) ${issue.keys.join(", ")} (only name, engine, endpoints, deployment, config; rolesets are not supported yet)`
-        : "must be a mapping with name and endpoints",
+        ? `unsupported field(s) ${issue.keys.join(", ")} (only name, prefill, decode)`
+        : "must be a mapping with name, prefill and decode",
   },
 );
+
+const modelSchema = z
+  .strictObject(
+    {
+      name: nameSchema,
+      engine: nameSchema.optional(),
+      deployment: nameSchema.optional(),
+      config: modelConfigSchema.optional(),
+      // An empty list is allowed: scaling a model to zero must not leave the old endpoints in place.
+      endpoints: endpointListSchema.optional(),
+      rolesets: z.array(rolesetSchema, { error: "must be a list of rolesets" }).optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `unsupported field(s) ${issue.keys.join(", ")} (only name, engine, endpoints, rolesets, deployment, config)`
+          : "must be a mapping with name and endpoints (or rolesets)",
+    },
+  )
+  .superRefine((m, ctx) => {
+    if ((m.endpoints === undefined) === (m.rolesets === undefined))
+      ctx.addIssue({ code: "custom", message: "must list either endpoints or rolesets (one, not both)" });
+  });
+
+/** One endpoint as a model lists it: with its role and roleset when listed under `rolesets`. */
+interface ListedEndpoint {
+  readonly ep: Endpoint;
+  readonly role?: { readonly role: PdRole; readonly roleset: string };
+}
+
+/** A model's endpoints in listing order: `endpoints`, or each roleset's prefill then decode pods. */
+function listedEndpoints(
+  endpoints: readonly Endpoint[] | undefined,
+  rolesets: readonly { name: string; prefill: Endpoint[]; decode: Endpoint[] }[] | undefined,
+): ListedEndpoint[] {
+  const out: ListedEndpoint[] = (endpoints ?? []).map((ep) => ({ ep }));
+  for (const rs of rolesets ?? []) {
+    for (const role of ["prefill", "decode"] as const)
+      for (const ep of rs[role]) out.push({ ep, role: { role, roleset: rs.name } });
+  }
+  return out;
+}
 
 const fileSchema = z
   .strictObject(
@@ -181,18 +230,27 @@ const fileSchema = z
         });
       } else seenModels.set(m.name, i);
       const seenEndpoints = new Map<string, number>();
-      m.endpoints.forEach((ep, j) => {
+      const listed = listedEndpoints(m.endpoints, m.rolesets);
+      listed.forEach(({ ep }, j) => {
         const addr = formatAddress(ep.host, ep.port);
         const dup = seenEndpoints.get(addr);
         if (dup !== undefined) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["models", i, "endpoints", j],
-            message: `${addr} is listed twice (also endpoints[${dup}])`,
-          });
+          ctx.addIssue(
+            m.rolesets === undefined
+              ? {
+                  code: "custom",
+                  path: ["models", i, "endpoints", j],
+                  message: `${addr} is listed twice (also endpoints[${dup}])`,
+                }
+              : {
+                  code: "custom",
+                  path: ["models", i, "rolesets"],
+                  message: `${addr} is listed twice (a pod has one role in one roleset)`,
+                },
+          );
         } else seenEndpoints.set(addr, j);
       });
-      count += m.endpoints.length;
+      count += listed.length;
     });
     if (count > MAX_ENDPOINTS) {
       ctx.addIssue({
@@ -256,6 +314,7 @@ export function parseEndpointsFile(text: string): Pod[] {
     deployment?: [string, string] | undefined;
     config?: [ModelConfig, string] | undefined;
     dataParallelSize?: [number, string] | undefined;
+    role?: [NonNullable<ListedEndpoint["role"]>, string] | undefined;
   }
   const byAddress = new Map<string, Merged>();
   const problems: string[] = [];
@@ -280,7 +339,7 @@ export function parseEndpointsFile(text: string): Pod[] {
   };
   parsed.data.models.forEach((m, i) => {
     const where = `models[${i}]`;
-    for (const ep of m.endpoints) {
+    for (const { ep, role } of listedEndpoints(m.endpoints, m.rolesets)) {
       const addr = formatAddress(ep.host, ep.port);
       let entry = byAddress.get(addr);
       if (!entry) byAddress.set(addr, (entry = { ep, models: [] }));
@@ -293,12 +352,19 @@ export function parseEndpointsFile(text: string): Pod[] {
         what: "dataParallelSize",
         addr,
       });
+      // One process has one role in one roleset, whichever models it serves.
+      entry.role = merge(
+        entry.role,
+        role,
+        { where, what: "rolesets", addr },
+        (a, b) => a.role === b.role && a.roleset === b.roleset,
+      );
     }
   });
   if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
 
   const pods: Pod[] = [];
-  for (const [addr, { ep, models, engine, deployment, config, dataParallelSize }] of byAddress) {
+  for (const [addr, { ep, models, engine, deployment, config, dataParallelSize, role }] of byAddress) {
     const sorted = [...models].sort();
     const pod: Pod = {
       key: `${STATIC_NAMESPACE}/${addr}`,
@@ -310,7 +376,10 @@ export function parseEndpointsFile(text: string): Pod[] {
       models: sorted,
       ready: true,
       engine: engine?.[0] ?? DEFAULT_ENGINE,
-      labels: { [MODEL_LABEL]: sorted[0] ?? "" },
+      labels: {
+        [MODEL_LABEL]: sorted[0] ?? "",
+        ...(role && { [ROLE_LABEL]: role[0].role, [ROLESET_LABEL]: role[0].roleset }),
+      },
       metricsPort: ep.port,
       adapters: [],
       ...(deployment === undefined ? {} : { deployment: deployment[0] }),

@@ -14,6 +14,7 @@ import {
   watchEndpointsFile,
 } from "../../../src/cluster/discovery/static-file";
 import type { Pod } from "../../../src/cluster/pod";
+import { completeRolesets, pdPlacement } from "../../../src/cluster/pd-roles";
 
 const pod = (addr: string, ip: string, port: number, models: string[], engine = "vllm"): Pod => ({
   key: `static/${addr}`,
@@ -104,15 +105,21 @@ describe("parseEndpointsFile", () => {
     ["models missing", "endpoints: []\n", "(file): unsupported field(s) endpoints (only models)"],
     ["not a list", "models: {}\n", "models: must be a list of models"],
     ["empty model name", file(model('""', ["h:1"])), "models[0].name: must not be empty"],
+    ["endpoints missing", "models:\n  - name: m\n", "models[0]: must list either endpoints or rolesets"],
     [
-      "endpoints missing",
-      "models:\n  - name: m\n",
-      `models[0].endpoints: must be a list of "host:port" strings`,
+      "both endpoints and rolesets",
+      "models:\n  - name: m\n    endpoints: []\n    rolesets: []\n",
+      "models[0]: must list either endpoints or rolesets (one, not both)",
     ],
     [
-      "rolesets refused by name",
-      "models:\n  - name: m\n    endpoints: []\n    rolesets: []\n",
-      "models[0]: unsupported field(s) rolesets",
+      "a pod in two roles",
+      "models:\n  - name: m\n    rolesets:\n      - { name: a, prefill: [h:1], decode: [h:1] }\n",
+      "models[0].rolesets: h:1 is listed twice",
+    ],
+    [
+      "a roleset field it does not know",
+      "models:\n  - name: m\n    rolesets:\n      - { name: a, prefill: [], decode: [], both: [] }\n",
+      "models[0].rolesets[0]: unsupported field(s) both (only name, prefill, decode)",
     ],
     ["not YAML", "models: [\n", "not valid YAML: "],
     ["duplicate YAML key", "models: []\nmodels: []\n", "not valid YAML: Map keys must be unique"],
@@ -141,6 +148,35 @@ describe("parseEndpointsFile", () => {
     }
     expect(caught).toBeInstanceOf(EndpointsFileError);
     expect((caught as Error).message).toContain(expected);
+  });
+
+  it("reads AIBrix's rolesets: each pod labelled with its role and roleset, shown by pdPlacement", () => {
+    const pods = parseEndpointsFile(
+      [
+        "models:",
+        "  - name: big",
+        "    engine: sglang",
+        "    rolesets:",
+        "      - { name: rs-a, prefill: [10.0.1.1:8000], decode: [10.0.2.1:8000, 10.0.2.2:8000] }",
+        "      - name: rs-b",
+        "        prefill: [10.0.1.2:8000]",
+        "        decode: []",
+        "",
+      ].join("\n"),
+    );
+    expect(pods.map((p) => [p.address, p.engine, pdPlacement(p)])).toEqual([
+      ["10.0.1.1:8000", "sglang", { role: "prefill", roleset: "rs-a" }],
+      ["10.0.1.2:8000", "sglang", { role: "prefill", roleset: "rs-b" }],
+      ["10.0.2.1:8000", "sglang", { role: "decode", roleset: "rs-a" }],
+      ["10.0.2.2:8000", "sglang", { role: "decode", roleset: "rs-a" }],
+    ]);
+    expect(pods[0]!.labels).toEqual({
+      "model.aibrix.ai/name": "big",
+      "role-name": "prefill",
+      "roleset-name": "rs-a",
+    });
+    // rs-b has no decode pod: half a pair is no roleset to route to.
+    expect([...completeRolesets(pods).keys()]).toEqual(["rs-a"]);
   });
 
   it("lists at most five problems and counts the rest", () => {
