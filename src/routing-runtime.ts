@@ -15,8 +15,14 @@ import type { HealthRuntime } from "./health-runtime";
 import type { KvCacheRuntime } from "./kv-cache-runtime";
 import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
-import { createDirector, createStrategyRegistry, registerBuiltins } from "./routing";
-import type { Director, StrategyRegistry } from "./routing";
+import {
+  createDirector,
+  createPdRouter,
+  createPrefillClient,
+  createStrategyRegistry,
+  registerBuiltins,
+} from "./routing";
+import type { Director, PdRouter, PrefillClient, StrategyRegistry } from "./routing";
 import type { FlowController, HeadroomQueue } from "./routing";
 import type { UsageRuntime } from "./usage-runtime";
 import { PendingLoadAccumulator } from "./cluster";
@@ -44,6 +50,10 @@ export interface RoutingRuntimeDeps {
 export interface RoutingRuntime {
   readonly strategies: StrategyRegistry;
   readonly director: Director;
+  /** The director with the `pd` strategy's prefill hop after its pick: what sessions route with. */
+  readonly router: PdRouter;
+  /** The prefill hop's HTTP client (closed at shutdown). */
+  readonly prefillClient: PrefillClient;
 }
 
 /**
@@ -119,8 +129,47 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
           }),
       },
     });
-    return { strategies, director };
+    const pd = createPd(deps, strategies, director);
+    return { strategies, director, ...pd };
   } catch (e) {
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The P/D step over the director: its prefill client and metrics.
+ *
+ * @throws Error naming `--pd-prefill-strategy` when that spec does not resolve.
+ */
+function createPd(
+  deps: RoutingRuntimeDeps,
+  strategies: StrategyRegistry,
+  director: Director,
+): Pick<RoutingRuntime, "router" | "prefillClient"> {
+  const { config, metrics } = deps;
+  try {
+    strategies.resolve(config.pdPrefillStrategy);
+  } catch (e) {
+    throw new Error(`--pd-prefill-strategy: ${(e as Error).message}`, { cause: e });
+  }
+  const prefillClient = createPrefillClient({
+    timeoutMs: config.pdPrefillRequestTimeoutSeconds * 1000,
+    maxConcurrent: config.pdPrefillMaxConcurrency,
+  });
+  const router = createPdRouter({
+    director,
+    registry: strategies,
+    cluster: () => deps.cluster.snapshot(),
+    client: prefillClient,
+    prefillStrategy: config.pdPrefillStrategy,
+    minPrefillTokens: config.pdMinPrefillTokens,
+    connector: config.pdKvConnectorType,
+    ...(deps.random ? { random: deps.random } : {}),
+    observer: {
+      onPrefill: (ok, seconds) => metrics.pdPrefillSeconds.observe({ result: ok ? "ok" : "error" }, seconds),
+      onSkip: (reason) => metrics.pdSkips.inc({ reason }),
+      onPair: (roleset) => metrics.pdPairs.inc({ roleset: metrics.pdRolesetLabel.admit(roleset) }),
+    },
+  });
+  return { router, prefillClient };
 }

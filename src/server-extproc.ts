@@ -82,7 +82,7 @@ export function createServerExtProc(deps: ServerExtProcDeps): ExtProcService {
         allowStrategyHeader: config.allowStrategyHeader,
         conformanceTestMode: config.conformanceTestMode,
       },
-      router: director,
+      router: runtimes.routing.router,
       parse: (path, body) => parseRequest(path, body, limits),
       endpointKnown: (path) => endpointForPath(path) !== undefined,
       isDraining: deps.isRefusing,

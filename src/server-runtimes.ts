@@ -131,6 +131,8 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     log,
     ...(deps.random ? { random: deps.random } : {}),
   });
+  // Its keep-alive sockets to prefill pods would otherwise hold the process open after a drain.
+  piece("pd-prefill-client", () => routing.prefillClient.close());
   return {
     now,
     load,

@@ -181,6 +181,16 @@ export interface Config {
   readonly sloQueueMax: number;
   /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
   readonly sloQueueMaxWaitMs: number;
+  /** pd: strategy spec choosing the prefill pod within the decode pod's roleset. */
+  readonly pdPrefillStrategy: string;
+  /** pd: longest prefill request, seconds (AIBrix's `AIBRIX_PREFILL_REQUEST_TIMEOUT`); then a counted fallback. */
+  readonly pdPrefillRequestTimeoutSeconds: number;
+  /** pd: most prefill requests in flight; beyond, a counted fallback (the decode pod prefills). */
+  readonly pdPrefillMaxConcurrency: number;
+  /** pd: uncached prompt tokens below which the decode pod prefills itself; a model profile may override it. */
+  readonly pdMinPrefillTokens: number;
+  /** pd, vLLM: KV connector family (AIBrix's `AIBRIX_KV_CONNECTOR_TYPE`). */
+  readonly pdKvConnectorType: "shfs" | "nixl";
   /** Header naming a request's tenant (tenant budgets, flow control), before `user`, the API key, anonymous. */
   readonly tenantHeader: string | undefined;
   /** Tokens per minute of a tenant without an override (or, with Redis, a user record); 0 = no budget. */

@@ -12,6 +12,7 @@ import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 import { FLOW_SETTINGS } from "./settings-flow";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
+import { PD_SETTINGS } from "./settings-pd";
 import { PREFIX_SETTINGS } from "./settings-prefix";
 import { TENANT_SETTINGS } from "./settings-tenant";
 import { TRACING_SETTINGS } from "./settings-tracing";
@@ -325,6 +326,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
   ...PREFIX_SETTINGS,
   ...VTC_SETTINGS,
   ...KV_EVENTS_SETTINGS,
+  ...PD_SETTINGS,
   redisHost: {
     env: "REDIS_HOST",
     flag: "redis-host",

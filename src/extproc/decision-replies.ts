@@ -25,9 +25,22 @@ export interface DecidedRequest {
   readonly byTrailers: boolean;
 }
 
+/**
+ * Whether the decision's replies can replace the request body: FULL_DUPLEX_STREAMED (the whole body is streamed
+ * back after the decision anyway), or a body that came as one message answered by the decision itself (BUFFERED).
+ * Not when chunk replies already went upstream unchanged (STREAMED) or headers went before it with trailers after.
+ */
+export function bodyReplaceable(plan: BodyPlan, messages: number, byTrailers: boolean): boolean {
+  if (plan.mode === "FULL_DUPLEX_STREAMED") return true;
+  return !plan.deferHeaders && !byTrailers && messages === 1;
+}
+
 /** The replies that answer a routed request's body (and trailers), in order. */
 export function decisionReplies(r: DecidedRequest): ProcessingResponse[] {
-  const { pick, plan, body, byTrailers } = r;
+  const { pick, plan, byTrailers } = r;
+  // The pick's replacement (P/D's decode request), which the router only sets when `bodyReplaceable` said so.
+  const replaced = pick.body === undefined ? undefined : Buffer.from(pick.body);
+  const body = replaced ?? r.body;
   const d = {
     pod: pick.pod,
     fallbacks: pick.fallbacks,
@@ -37,6 +50,7 @@ export function decisionReplies(r: DecidedRequest): ProcessingResponse[] {
     prefix: pick.prefix,
     decisionMs: r.decisionMs,
     fallbackReason: pick.t === "fallback" ? pick.reason : undefined,
+    ...(replaced === undefined ? {} : { contentLength: replaced.length }),
   };
   const out: ProcessingResponse[] = [];
   if (plan.mode === "FULL_DUPLEX_STREAMED") {
@@ -47,7 +61,7 @@ export function decisionReplies(r: DecidedRequest): ProcessingResponse[] {
     const held = r.heldChunkReplies + (byTrailers ? 0 : 1);
     for (let i = 0; i < held; i++) out.push(bodyContinue("request_body"));
   } else if (!byTrailers) {
-    out.push(decisionReply("request_body", d));
+    out.push(decisionReply("request_body", d, replaced && { body: replaced }));
   }
   if (byTrailers) out.push(trailersContinue("request_trailers"));
   return out;

@@ -59,15 +59,19 @@ export interface Decision {
   readonly decisionMs: number;
   /** Why the strategy abstained, when the fallback chose the pod. */
   readonly fallbackReason?: string | undefined;
+  /** The replaced body's length, when the decision replaces the body (its `content-length` must follow). */
+  readonly contentLength?: number | undefined;
 }
 
 function decisionHeaders(d: Decision): HeaderValueOption[] {
-  return [
+  const set = [
     setHeader("target-pod", d.pod.address),
     setHeader(DESTINATION_ENDPOINT, d.pod.address),
     setHeader("routing-strategy", d.strategy),
     setHeader("x-request-id", d.requestId),
   ];
+  if (d.contentLength !== undefined) set.push(setHeader("content-length", String(d.contentLength)));
+  return set;
 }
 
 /**
@@ -125,12 +129,13 @@ function decisionMetadata(d: Decision): ProtoStruct {
  * The decision as a reply to `phase`: header mutation (AIBrix's `target-pod` and the inference extension's
  * `x-gateway-destination-endpoint`, both overwriting anything the client sent), `clear_route_cache`, and the
  * dynamic metadata (`envoy.lb` and `kvroute`). As the headers reply (deferred modes, where no CONTINUE went before it) it also
- * removes the system-owned headers; the routing headers it sets need no removal.
+ * removes the system-owned headers; the routing headers it sets need no removal. `newBody` (a buffered body's
+ * reply) replaces the request body, as AIBrix's P/D decode request does.
  */
 export function decisionReply(
   phase: "request_headers" | "request_body",
   d: Decision,
-  streamedBody?: { body: Buffer; endOfStream: boolean },
+  newBody?: { body: Buffer },
 ): ProcessingResponse {
   const response = {
     header_mutation: {
@@ -138,13 +143,7 @@ export function decisionReply(
       ...(phase === "request_headers" ? { remove_headers: [...SYSTEM_OWNED_HEADERS] } : {}),
     },
     clear_route_cache: true,
-    ...(streamedBody
-      ? {
-          body_mutation: {
-            streamed_response: { body: streamedBody.body, end_of_stream: streamedBody.endOfStream },
-          },
-        }
-      : {}),
+    ...(newBody ? { body_mutation: { body: newBody.body } } : {}),
   };
   return { [phase]: { response }, dynamic_metadata: decisionMetadata(d) };
 }

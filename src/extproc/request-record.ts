@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Outcome } from "../routing";
+import type { Outcome, PdStep } from "../routing";
 import { outcomeOfEnd } from "./close-reason";
 import type { SessionClose } from "./close-reason";
 
@@ -27,6 +27,8 @@ export interface RequestRecord {
    */
   readonly prefixHitBlocks?: number | undefined;
   readonly prefixLookupBlocks?: number | undefined;
+  /** What the P/D step did (prefill pod and time, or why none), for a `pd` pick of a disaggregated model. */
+  readonly pd?: PdStep | undefined;
   /** Final upstream HTTP status; undefined when no (valid) response status was seen. */
   readonly status: number | undefined;
   readonly outcome: Outcome["kind"];

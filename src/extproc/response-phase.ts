@@ -184,6 +184,7 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
       fallbackTo: o.pick?.t === "fallback" ? o.pick.fallbackTo : undefined,
       prefixHitBlocks: o.pick?.prefix?.hitBlocks,
       prefixLookupBlocks: o.pick?.prefix?.lookupBlocks,
+      pd: o.pick?.pd,
       // 0 is "no response status" (none seen, or out of range): the record says so by leaving it out.
       status: outcome.status || seen?.status || undefined,
       outcome: outcome.kind,

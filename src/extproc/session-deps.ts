@@ -58,6 +58,11 @@ export interface Router {
     testSelection?: ReadonlySet<string>;
     /** A traced request's phase marks; undefined when the request is not traced. */
     phases?: RoutePhases | undefined;
+    /**
+     * The whole request body, when the decision's reply can replace it (see `bodyReplaceable`): a pick carrying
+     * `body` (P/D's decode request) is then sent upstream instead. Absent: the pick must not carry one.
+     */
+    body?: Uint8Array;
   }): Pick | Promise<Pick>;
 }
 

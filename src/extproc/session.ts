@@ -37,7 +37,7 @@ import type { ResponseTracker } from "./response-phase";
 import { outcomeOfEnd, streamAborted, StreamAborted } from "./close-reason";
 import type { AbortReason, SessionClose, SessionEnd } from "./close-reason";
 import { routedResponse, undecidedResponse } from "./response-start";
-import { decisionReplies } from "./decision-replies";
+import { bodyReplaceable, decisionReplies } from "./decision-replies";
 import { endedBeforeDecision } from "./request-record";
 import { raceAbort } from "./race-abort";
 import type { RequestTimeline } from "../observability";
@@ -56,6 +56,8 @@ type State =
       bytes: number;
       /** Body chunks received whose replies are held until the decision (deferred modes). */
       heldChunkReplies: number;
+      /** Body messages received (empty ones too): the decision may replace the body only when it answers all. */
+      messages: number;
       /** The prompt read as the chunks arrive: `undefined` until a first chunk that is not the last, then `none`. */
       stream: PromptStream | "none" | undefined;
     }
@@ -157,7 +159,16 @@ export function createSession(deps: SessionDeps): Session {
     if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
     const { head, plan } = opened;
     timeline = deps.tracer?.begin(head.requestId, head.startedMs, head.headers);
-    state = { t: "awaitBody", head, plan, chunks: [], bytes: 0, heldChunkReplies: 0, stream: undefined };
+    state = {
+      t: "awaitBody",
+      head,
+      plan,
+      chunks: [],
+      bytes: 0,
+      heldChunkReplies: 0,
+      messages: 0,
+      stream: undefined,
+    };
     if (plan.deferHeaders) return [];
     // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
     // buffer the body instead, so the decision can still steer the request.
@@ -169,6 +180,7 @@ export function createSession(deps: SessionDeps): Session {
     const s = state;
     const chunk = msg.request_body?.body ?? Buffer.alloc(0);
     s.bytes += chunk.length;
+    s.messages += 1;
     if (s.bytes > deps.options.maxBodyBytes) {
       return fail(
         new RouteError(Code.PayloadTooLarge, `request body exceeds ${deps.options.maxBodyBytes} bytes`),
@@ -255,6 +267,7 @@ export function createSession(deps: SessionDeps): Session {
         ...(streamed === undefined ? {} : { streamed }),
         ...(head.subset === undefined ? {} : { subset: head.subset }),
         ...(head.testSelection === undefined ? {} : { testSelection: head.testSelection }),
+        ...(bodyReplaceable(s.plan, s.messages, byTrailers) ? { body } : {}),
         phases: timeline,
       });
     } catch (e) {

@@ -22,6 +22,8 @@ import { createFlowMetrics } from "./flow-metrics";
 import type { FlowMetrics } from "./flow-metrics";
 import { createGatewayHintMetrics } from "./gateway-hint-metrics";
 import type { GatewayHintMetrics } from "./gateway-hint-metrics";
+import { createPdMetrics } from "./pd-metrics";
+import type { PdMetrics } from "./pd-metrics";
 import { createRequestMetrics } from "./request-metrics";
 import type { RequestMetrics } from "./request-metrics";
 import { registerProcessMetrics } from "./process-metrics";
@@ -52,7 +54,8 @@ export interface Metrics
     ClusterSourceMetrics,
     RequestMetrics,
     GatewayHintMetrics,
-    FlowMetrics {
+    FlowMetrics,
+    PdMetrics {
   readonly registry: Registry;
   /**
    * Finished requests by model, strategy and final HTTP status; a request without one is counted under its
@@ -387,6 +390,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     }),
     ...createGatewayHintMetrics(registry),
     ...createFlowMetrics(registry, modelLabel),
+    ...createPdMetrics(registry),
     prefixForgotten: new Counter({
       name: "kvroute_prefix_forgotten_total",
       help: "Failed requests (HTTP >= 400 or no upstream answer) whose prompt the approximate index took back.",

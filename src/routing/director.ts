@@ -130,6 +130,11 @@ export interface RouteInput {
   readonly testSelection?: ReadonlySet<string>;
   /** A traced request's phase marks (tokenize, queue, pick); absent when not traced. */
   readonly phases?: RoutePhases | undefined;
+  /**
+   * A second decision for a request already counted against its model's requests-per-second window (P/D: the
+   * prefill pod after the decode pod): not counted again.
+   */
+  readonly counted?: boolean;
 }
 
 /** Routes requests. */
@@ -253,7 +258,7 @@ export function createDirector(options: DirectorOptions): Director {
     const decideLater = (): Pick | Promise<Pick> =>
       route(input, prepare, spec, plan, podsForModel(cluster(), request.model));
     const limit = selection?.profile.requestsPerSecond;
-    const limiter = prepare ? options.modelRateLimit : undefined;
+    const limiter = prepare && input.counted !== true ? options.modelRateLimit : undefined;
     // Only a request that can be routed is counted: an unknown model or no ready pod answers without it.
     const picked =
       limiter && limit && pods?.some((p) => p.ready)

@@ -233,6 +233,19 @@ export type Release = (outcome: Outcome) => void;
  */
 export type MoveReservation = (pod: Pod) => boolean;
 
+/** What the P/D step of a decision did, for the request log line and trace. */
+export interface PdStep {
+  /** The prefill pod's name, when a prefill request was sent there. */
+  readonly prefillPod?: string;
+  /** The prefill request's duration, ms (to its dispatch, for an engine whose prefill runs alongside decode). */
+  readonly prefillMs?: number;
+  /**
+   * Why the request went to the decode pod without a prefill hop (it prefills there): `short-prompt`, or the
+   * reason of a counted fallback (`prefill-status`, `prefill-timeout`, ...). Absent when disaggregated.
+   */
+  readonly skipped?: string;
+}
+
 /**
  * The result of one routing decision. The in-flight slot on `pod` is already reserved when a pick is returned;
  * whoever receives a `routed` or `fallback` pick must call `release` exactly once (extra calls are harmless).
@@ -255,6 +268,10 @@ export type Pick =
       readonly scores?: readonly EndpointScore[];
       /** What the plan's first prefix-aware strategy looked up for `pod`; absent when none looked anything up. */
       readonly prefix?: PrefixLookup;
+      /** The request body to send `pod` instead of the client's (P/D: the decode request); absent: unchanged. */
+      readonly body?: Uint8Array;
+      /** What the P/D step did (`pd` strategy on a disaggregated model); absent otherwise. */
+      readonly pd?: PdStep;
     }
   | {
       readonly t: "fallback";
@@ -276,5 +293,9 @@ export type Pick =
       readonly scores?: readonly EndpointScore[];
       /** What the plan's first prefix-aware strategy looked up for `pod`; absent when none looked anything up. */
       readonly prefix?: PrefixLookup;
+      /** The request body to send `pod` instead of the client's (P/D: the decode request); absent: unchanged. */
+      readonly body?: Uint8Array;
+      /** What the P/D step did (`pd` strategy on a disaggregated model); absent otherwise. */
+      readonly pd?: PdStep;
     }
   | { readonly t: "none"; readonly code: Code.NoReadyPod; readonly strategy: string };

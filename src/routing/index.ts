@@ -16,6 +16,7 @@ export type {
   RouteFinisher,
   Pick,
   PrefixLookup,
+  PdStep,
   Release,
   RoutingContext,
   ScoreResult,
@@ -27,6 +28,15 @@ export type {
 export type { EndpointScore } from "./endpoint-scores";
 export type { PrefixDeps, ResponseSource } from "./framework";
 export { createHeadroomQueue } from "./headroom-queue";
+export {
+  createPdRouter,
+  PD_FALLBACK_HEADER,
+  PREFILL_TARGET_POD,
+  PREFILL_TARGET_POD_IP,
+} from "./pd/pd-router";
+export type { PdObserver, PdRouter, PdRouteInput, PdSkipReason } from "./pd/pd-router";
+export { createPrefillClient } from "./pd/prefill-client";
+export type { PrefillClient } from "./pd/prefill-client";
 export type { HeadroomQueue } from "./headroom-queue";
 export type { RoutePhase, RoutePhases } from "./route-phases";
 export { ADMITTED_UNCHANGED } from "./pre-route-hook";

@@ -29,6 +29,10 @@ export interface TraceResult {
   readonly strategy?: string | undefined;
   readonly fallbackReason?: string | undefined;
   readonly fallbackTo?: string | undefined;
+  /** P/D: the prefill pod, the prefill request's ms, or why there was no prefill hop (see `Pick.pd`). */
+  readonly prefillPod?: string | undefined;
+  readonly prefillMs?: number | undefined;
+  readonly pdSkipped?: string | undefined;
   /** kvroute's error code of an immediate (error) response. */
   readonly errorCode?: string | undefined;
   readonly stream?: boolean | undefined;

@@ -13,6 +13,7 @@ import * as leastRequest from "./least-request";
 import * as leastUtilization from "./least-utilization";
 import * as leastWaiting from "./least-waiting";
 import * as loraAffinity from "./lora-affinity";
+import * as pd from "./pd";
 import * as powerOfTwo from "./power-of-two";
 import * as prefixCache from "./prefix-cache";
 import * as prefixCacheAndLoad from "./prefix-cache-and-load";
@@ -47,4 +48,5 @@ export function registerBuiltins(registry: StrategyRegistry): void {
   registry.register(slo.sloPackLoad);
   registry.register(slo.sloLeastLoad);
   registry.register(vtcBasic.factory);
+  registry.register(pd.factory);
 }

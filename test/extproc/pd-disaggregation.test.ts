@@ -1,0 +1,202 @@
+/**
+ * Prefill/decode disaggregation end to end through the real gRPC server: a `pd` request's prefill request reaches
+ * the prefill pod of the decode pod's roleset (a real loopback HTTP server) in vLLM's form, and the decode request
+ * Envoy forwards carries the returned `kv_transfer_params` as a body mutation (BUFFERED and FULL_DUPLEX_STREAMED).
+ * Short prompts skip the hop; a failing or hanging prefill pod falls back to the decode pod with a counted reason;
+ * a cancelled stream closes the prefill connection.
+ */
+import type { Pod } from "../../src/cluster/pod";
+import type { ProcessingResponse } from "../../src/extproc/messages";
+import { KV_PARAMS, startFakePrefillPod } from "../support/fake-prefill-pod";
+import type { FakePrefillPod } from "../support/fake-prefill-pod";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "./harness";
+import type { Harness } from "./harness";
+import { debugPods, finishedLine, metricValue } from "./harness-probes";
+
+const PD = { ...CHAT_HEADERS, "routing-strategy": "pd", authorization: "Bearer k1" };
+/** ~75 estimated tokens: above the threshold of 20. */
+const LONG = "a long prompt that is worth a prefill on its own pod ".repeat(6);
+
+function placed(p: Pod, role: string, roleset: string, engine = "vllm"): Pod {
+  return { ...p, engine, labels: { ...p.labels, "role-name": role, "roleset-name": roleset } };
+}
+
+const bodyOf = (r: ProcessingResponse | undefined): Record<string, unknown> | undefined => {
+  const b = r?.request_body?.response?.body_mutation?.body;
+  return b === undefined
+    ? undefined
+    : (JSON.parse(Buffer.from(b).toString("utf8")) as Record<string, unknown>);
+};
+
+describe("pd: prefill/decode disaggregation", () => {
+  let prefill: FakePrefillPod;
+  let lonePrefill: FakePrefillPod;
+  let h: Harness;
+
+  beforeAll(async () => {
+    prefill = await startFakePrefillPod();
+    lonePrefill = await startFakePrefillPod();
+    h = await startHarness(
+      [
+        placed(pod("p-a", "127.0.0.1", ["m1"], true, prefill.port), "prefill", "rs-a"),
+        placed(pod("d-a", "127.0.0.2", ["m1"]), "decode", "rs-a"),
+        // An incomplete roleset: its prefill pod must never be used (no decode pod to pair with).
+        placed(pod("p-b", "127.0.0.1", ["m1"], true, lonePrefill.port), "prefill", "rs-b"),
+      ],
+      ["--pd-min-prefill-tokens", "20", "--pd-prefill-request-timeout", "0.3"],
+    );
+  });
+  afterAll(async () => {
+    await h.close();
+    await prefill.stop();
+    await lonePrefill.stop();
+  });
+  beforeEach(() => {
+    prefill.mode = "ok";
+    prefill.seen.length = 0;
+  });
+
+  it("shows each pod's role and roleset in /debug/state", async () => {
+    const pods = await debugPods<{ name: string; pdRole?: string; pdRoleset?: string }>(h);
+    expect(pods.map((p) => [p.name, p.pdRole, p.pdRoleset]).sort()).toEqual([
+      ["d-a", "decode", "rs-a"],
+      ["p-a", "prefill", "rs-a"],
+      ["p-b", "prefill", "rs-b"],
+    ]);
+  });
+
+  it("BUFFERED: prefills on the roleset's prefill pod, then routes the decode pod with kv_transfer_params", async () => {
+    const s = h.client.open();
+    await s.exchange(headers({ ...PD, "x-request-id": "pd-1" }));
+    const original = chatBody("m1", LONG, { stream: true, stream_options: { include_usage: true } });
+    const [decision] = await s.exchange(body(original));
+
+    expect(prefill.seen).toHaveLength(1);
+    const sent = prefill.seen[0]!;
+    expect(sent.path).toBe("/v1/chat/completions");
+    expect(sent.headers["x-request-id"]).toBe("pd-1");
+    expect(sent.headers.authorization).toBe("Bearer k1");
+    const { stream_options: _dropped, ...rest } = JSON.parse(original) as Record<string, unknown>;
+    expect(sent.body).toEqual({
+      ...rest,
+      max_tokens: 1,
+      max_completion_tokens: 1,
+      stream: false,
+      kv_transfer_params: {
+        do_remote_decode: true,
+        do_remote_prefill: false,
+        remote_engine_id: null,
+        remote_block_ids: null,
+        remote_host: null,
+        remote_port: null,
+      },
+    });
+    expect(lonePrefill.seen).toHaveLength(0);
+
+    const set = setHeaders(decision);
+    expect(set["target-pod"]).toBe("127.0.0.2:8000");
+    const decode = bodyOf(decision);
+    expect(decode).toEqual({
+      ...(JSON.parse(original) as object),
+      kv_transfer_params: { ...KV_PARAMS, remote_host: "127.0.0.1" },
+    });
+    expect(set["content-length"]).toBe(String(Buffer.byteLength(JSON.stringify(decode))));
+
+    const [rh] = await s.exchange(responseHeaders(200));
+    expect(setHeaders(rh)).toMatchObject({
+      "prefill-target-pod": "p-a",
+      "prefill-target-pod-ip": "127.0.0.1",
+    });
+    expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBeUndefined();
+    s.end();
+    const line = await finishedLine(h, { requestId: "pd-1" });
+    expect(line).toMatchObject({ pod: "d-a", prefillPod: "p-a" });
+    expect(typeof line["prefillMs"]).toBe("number");
+    expect(await metricValue(h, "kvroute_pd_pairs_total", { roleset: "rs-a" })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(h, "kvroute_pd_prefill_duration_seconds", { result: "ok" })).toBeGreaterThan(0);
+  });
+
+  it("FULL_DUPLEX_STREAMED: the body streamed back to Envoy is the decode request", async () => {
+    const s = h.client.open();
+    const original = chatBody("m1", LONG);
+    s.send({ protocol_config: { request_body_mode: "FULL_DUPLEX_STREAMED" }, ...headers(PD) });
+    s.send(body(original.slice(0, 40), false));
+    const [hr, br] = await s.exchange(body(original.slice(40), true), 2);
+    expect(prefill.seen).toHaveLength(1);
+    expect(setHeaders(hr)["target-pod"]).toBe("127.0.0.2:8000");
+    const streamed = br?.request_body?.response?.body_mutation?.streamed_response;
+    expect(streamed?.end_of_stream).toBe(true);
+    const decode = Buffer.from(streamed?.body ?? []);
+    expect(setHeaders(hr)["content-length"]).toBe(String(decode.length));
+    expect(JSON.parse(decode.toString("utf8"))).toEqual({
+      ...(JSON.parse(original) as object),
+      kv_transfer_params: { ...KV_PARAMS, remote_host: "127.0.0.1" },
+    });
+    s.end();
+  });
+
+  it("a short prompt skips the hop: the decode pod prefills it, body unchanged", async () => {
+    const before = await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "short-prompt" });
+    const s = h.client.open();
+    await s.exchange(headers(PD));
+    const [decision] = await s.exchange(body(chatBody("m1", "hi")));
+    expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+    expect(decision?.request_body?.response?.body_mutation).toBeUndefined();
+    expect(prefill.seen).toHaveLength(0);
+    const [rh] = await s.exchange(responseHeaders(200));
+    expect(setHeaders(rh)["prefill-target-pod"]).toBeUndefined();
+    expect(await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "short-prompt" })).toBe(
+      before + 1,
+    );
+    s.end();
+  });
+
+  it.each([
+    ["fail", "prefill-status"],
+    ["hang", "prefill-timeout"],
+  ] as const)(
+    "a prefill pod that does %s falls back to the decode pod (%s, counted)",
+    async (mode, reason) => {
+      prefill.mode = mode;
+      const before = await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason });
+      const s = h.client.open();
+      await s.exchange(headers(PD));
+      const [decision] = await s.exchange(body(chatBody("m1", LONG)));
+      expect(prefill.seen).toHaveLength(1);
+      expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+      expect(decision?.request_body?.response?.body_mutation).toBeUndefined();
+      const [rh] = await s.exchange(responseHeaders(200));
+      expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBe(reason);
+      expect(await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason })).toBe(before + 1);
+      if (mode === "hang") await prefill.closed(1);
+      s.end();
+    },
+  );
+
+  it("a cancelled stream aborts its prefill request and holds no load", async () => {
+    prefill.mode = "hang";
+    const timeouts = await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "prefill-timeout" });
+    const s = h.client.open();
+    await s.exchange(headers({ ...PD, "x-request-id": "pd-cancel" }));
+    s.send(body(chatBody("m1", LONG)));
+    await prefill.received(1);
+    const closed = prefill.closed(2);
+    s.cancel();
+    await closed;
+    // Closed by the cancel, not by the timeout (which would have counted a fallback before closing the socket).
+    expect(await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "prefill-timeout" })).toBe(
+      timeouts,
+    );
+    expect(await finishedLine(h, { requestId: "pd-cancel" })).toMatchObject({ outcome: "cancelled" });
+    expect(h.server.load.totalRequests()).toBe(0);
+  });
+});
