@@ -175,6 +175,7 @@ describe("drain", () => {
     expect(closing).toEqual([
       "cluster-subscription",
       "scraper",
+      "pd-prefill-client",
       "passive-health",
       "kv-cache",
       "flow-control",

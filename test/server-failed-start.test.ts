@@ -40,6 +40,7 @@ describe("a failed start (HTTP port taken)", () => {
     expect(closing).toEqual([
       "cluster-subscription",
       "scraper",
+      "pd-prefill-client",
       "passive-health",
       "kv-cache",
       "flow-control",
