@@ -21,6 +21,7 @@ import {
 } from "./harness";
 import type { Harness } from "./harness";
 import { debugPods, finishedLine, metricValue } from "./harness-probes";
+import { until } from "./slo-fleet";
 
 const PD = { ...CHAT_HEADERS, "routing-strategy": "pd", authorization: "Bearer k1" };
 /** ~75 estimated tokens: above the threshold of 20. */
@@ -167,6 +168,7 @@ describe("pd: prefill/decode disaggregation", () => {
     "a prefill pod that does %s falls back to the decode pod (%s, counted)",
     async (mode, reason) => {
       prefill.mode = mode;
+      const closedBefore = prefill.closedCount;
       const before = await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason });
       const s = h.client.open();
       await s.exchange(headers(PD));
@@ -177,10 +179,81 @@ describe("pd: prefill/decode disaggregation", () => {
       const [rh] = await s.exchange(responseHeaders(200));
       expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBe(reason);
       expect(await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason })).toBe(before + 1);
-      if (mode === "hang") await prefill.closed(1);
+      if (mode === "hang") await prefill.closed(closedBefore + 1);
       s.end();
     },
   );
+
+  /** Swap the fleet for one test (restored after): the same pods, changed by `change`. */
+  async function withFleet(change: (p: Pod) => Pod, run: () => Promise<void>): Promise<void> {
+    const before = [...h.cluster.snapshot().pods.values()];
+    h.cluster.replace(before.map(change));
+    try {
+      await run();
+    } finally {
+      h.cluster.replace(before);
+    }
+  }
+
+  /** Route one LONG `pd` request; the decision and the response-headers reply. */
+  async function routeLong(): Promise<[ProcessingResponse | undefined, ProcessingResponse | undefined]> {
+    const s = h.client.open();
+    await s.exchange(headers(PD));
+    const [decision] = await s.exchange(body(chatBody("m1", LONG)));
+    const [rh] = await s.exchange(responseHeaders(200));
+    s.end();
+    return [decision, rh];
+  }
+
+  it("a model's profile sets its own threshold (routingConfig.pdMinPrefillTokens)", async () => {
+    const config = { profiles: { default: { routingConfig: { pdMinPrefillTokens: 100_000 } } } };
+    await withFleet(
+      (p) => ({ ...p, modelConfig: config }),
+      async () => {
+        const [decision, rh] = await routeLong();
+        expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+        expect(prefill.seen).toHaveLength(0);
+        expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBeUndefined();
+      },
+    );
+  });
+
+  it("no ready prefill pod in the decode pod's roleset: a counted no-prefill-pod fallback", async () => {
+    await withFleet(
+      (p) => (p.name === "p-a" ? { ...p, ready: false } : p),
+      async () => {
+        const [decision, rh] = await routeLong();
+        expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+        expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBe("no-prefill-pod");
+        // The other roleset's prefill pod is never borrowed.
+        expect(lonePrefill.seen).toHaveLength(0);
+      },
+    );
+  });
+
+  it("SGLang: both requests carry the bootstrap host, port and room; the decode does not wait", async () => {
+    prefill.mode = "hang";
+    const closedBefore = prefill.closedCount;
+    await withFleet(
+      (p) => ({ ...p, engine: "sglang" }),
+      async () => {
+        const [decision, rh] = await routeLong();
+        await prefill.received(1);
+        const decode = bodyOf(decision);
+        const bootstrap = {
+          bootstrap_host: "127.0.0.1",
+          bootstrap_port: 8998,
+          bootstrap_room: decode?.["bootstrap_room"],
+        };
+        expect(Number.isSafeInteger(bootstrap.bootstrap_room)).toBe(true);
+        expect(decode).toEqual({ ...(JSON.parse(chatBody("m1", LONG)) as object), ...bootstrap });
+        expect(prefill.seen[0]?.body).toMatchObject({ ...bootstrap, max_tokens: 1, stream: false });
+        expect(setHeaders(rh)["prefill-target-pod"]).toBe("p-a");
+        // The prefill ran alongside; the stream's end cancels it (nothing lingers into the next test).
+        await prefill.closed(closedBefore + 1);
+      },
+    );
+  });
 
   it("a cancelled stream aborts its prefill request and holds no load", async () => {
     prefill.mode = "hang";
@@ -189,7 +262,7 @@ describe("pd: prefill/decode disaggregation", () => {
     await s.exchange(headers({ ...PD, "x-request-id": "pd-cancel" }));
     s.send(body(chatBody("m1", LONG)));
     await prefill.received(1);
-    const closed = prefill.closed(2);
+    const closed = prefill.closed(prefill.closedCount + 1);
     s.cancel();
     await closed;
     // Closed by the cancel, not by the timeout (which would have counted a fallback before closing the socket).
@@ -197,6 +270,7 @@ describe("pd: prefill/decode disaggregation", () => {
       timeouts,
     );
     expect(await finishedLine(h, { requestId: "pd-cancel" })).toMatchObject({ outcome: "cancelled" });
-    expect(h.server.load.totalRequests()).toBe(0);
+    // Both reservations (decode and prefill) go back as the aborted hop unwinds, a few turns after the close.
+    await until(() => h.server.load.totalRequests() === 0);
   });
 });

@@ -28,7 +28,9 @@ export interface FakePrefillPod {
   readonly port: number;
   mode: "ok" | "fail" | "hang";
   readonly seen: SeenRequest[];
-  /** Resolves with the count of hung requests whose connection has closed, once it reaches `n`. */
+  /** Hung requests whose connection has closed so far. */
+  readonly closedCount: number;
+  /** Resolves once `closedCount` reaches `n`. */
   closed(n: number): Promise<void>;
   /** Resolves once `n` requests were received. */
   received(n: number): Promise<void>;
@@ -52,6 +54,9 @@ export async function startFakePrefillPod(): Promise<FakePrefillPod> {
     port: 0,
     mode: "ok",
     seen,
+    get closedCount() {
+      return closedCount;
+    },
     closed: (n) => until(() => closedCount >= n),
     received: (n) => until(() => seen.length >= n),
     stop: () => new Promise((resolve) => server.close(() => resolve())),
