@@ -131,8 +131,8 @@ export interface RouteInput {
   /** A traced request's phase marks (tokenize, queue, pick); absent when not traced. */
   readonly phases?: RoutePhases | undefined;
   /**
-   * A second decision for a request already counted against its model's requests-per-second window (P/D: the
-   * prefill pod after the decode pod): not counted again.
+   * A second decision for a request already admitted (P/D: the prefill pod after the decode pod): not counted again
+   * against its model's requests-per-second window, and not held by flow control a second time.
    */
   readonly counted?: boolean;
 }
@@ -271,7 +271,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed, subset, testSelection, phases }: RouteInput,
+    { requestId, request, headers, signal, streamed, subset, testSelection, phases, counted }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -333,7 +333,7 @@ export function createDirector(options: DirectorOptions): Director {
     };
     /** Flow control (async path only), then the decision; a dispatched request re-reads the fleet. */
     const admit = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Promise<Pick> => {
-      if (!prepare || flowControl === undefined) return settle(prompt, pods);
+      if (!prepare || flowControl === undefined || counted === true) return settle(prompt, pods);
       const flow = {
         requestId,
         model: request.model,

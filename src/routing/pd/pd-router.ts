@@ -21,9 +21,9 @@ import type { ClusterSnapshot, Pod } from "../../cluster";
 import { Code, RouteError } from "../../errors";
 import { CONFIG_PROFILE_HEADER, selectProfile } from "../config-profile";
 import type { Director, RouteInput } from "../director";
-import type { Pick, PdStep } from "../framework";
+import type { Outcome, Pick, PdStep } from "../framework";
 import type { StrategyRegistry } from "../registry";
-import type { PrefillClient, PrefillFailure } from "./prefill-client";
+import type { PrefillClient, PrefillFailure, PrefillResult } from "./prefill-client";
 import { formFor, parseBody, parseResponse } from "./prefill-forms";
 import type { JsonObject, KvConnectorType } from "./prefill-forms";
 
@@ -77,6 +77,28 @@ export interface PdRouterOptions {
 }
 
 type Routed = Extract<Pick, { t: "routed" | "fallback" }>;
+
+/**
+ * The prefill pick's outcome, for passive health and observations. kvroute's own connect failure and timeout take
+ * the verdicts Envoy's would (`envoy-connect-failure`, `envoy-timeout`): the prefill pod failed the same way.
+ */
+function prefillOutcome(r: PrefillResult, ok: boolean, ms: number): Outcome {
+  if (r.ok)
+    return { kind: ok ? "success" : "upstream-error", status: r.status, source: "pod", durationMs: ms };
+  switch (r.reason) {
+    case "cancelled":
+      return { kind: "cancelled" };
+    case "prefill-connect":
+      return { kind: "upstream-error", source: "envoy-connect-failure" };
+    case "prefill-timeout":
+      return { kind: "upstream-error", source: "envoy-timeout" };
+    default:
+      return {
+        kind: "upstream-error",
+        ...(r.status === undefined ? {} : { status: r.status, source: "pod" }),
+      };
+  }
+}
 
 /** The uncached prompt tokens on the decode pod: the estimate less the share its prefix lookup found cached. */
 function uncachedTokens(pick: Routed, promptTokens: number): number {
@@ -182,13 +204,7 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
       const decodeBody = r.ok && !form.async ? form.decodeBody(original, parseResponse(r.body)) : undefined;
       const ok = r.ok && (form.async || decodeBody !== undefined);
       if (r.ok || r.reason !== "cancelled") observer.onPrefill?.(ok, ms / 1000);
-      prefill.release(
-        r.ok
-          ? { kind: ok ? "success" : "upstream-error", status: r.status, source: "pod", durationMs: ms }
-          : r.reason === "cancelled"
-            ? { kind: "cancelled" }
-            : { kind: "upstream-error", ...(r.status === undefined ? {} : { status: r.status }) },
-      );
+      prefill.release(prefillOutcome(r, ok, ms));
       return { r, decodeBody, ms };
     });
     const prefillStep = { prefillPod: prefill.pod.name };
