@@ -59,6 +59,7 @@ describe("createStrategyRegistry", () => {
       "slo-pack-load",
       "slo-least-load",
       "vtc-basic",
+      "pd",
     ]);
     expect(registry.has("least-request")).toBe(true);
     expect(registry.has("prefix-cache-preble")).toBe(false);
@@ -78,7 +79,7 @@ describe("createStrategyRegistry", () => {
     expect(b.entries[1]?.strategy).toBe(a.entries[0]?.strategy);
   });
 
-  it.each([["prefix-cache-preble"], ["random,nope"], ["least-request:2,pd"]])(
+  it.each([["prefix-cache-preble"], ["random,nope"], ["least-request:2,pd-disaggregation"]])(
     "rejects unknown type in %j",
     (raw) => {
       const registry = createStrategyRegistry();
