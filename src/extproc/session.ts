@@ -59,7 +59,7 @@ type State =
       /** Body messages received (empty ones too): the decision may replace the body only when it answers all. */
       messages: number;
       /** The prompt read as the chunks arrive: `undefined` until a first chunk that is not the last, then `none`. */
-      stream: PromptStream | "none" | undefined;
+      stream?: PromptStream | "none" | undefined;
     }
   | { readonly t: "deciding"; readonly head: Head }
   | { readonly t: "responding"; readonly tracker: ResponseTracker }
@@ -159,16 +159,7 @@ export function createSession(deps: SessionDeps): Session {
     if (opened.testSelectionOutcome !== undefined) deps.hooks.onTestSelection?.(opened.testSelectionOutcome);
     const { head, plan } = opened;
     timeline = deps.tracer?.begin(head.requestId, head.startedMs, head.headers);
-    state = {
-      t: "awaitBody",
-      head,
-      plan,
-      chunks: [],
-      bytes: 0,
-      heldChunkReplies: 0,
-      messages: 0,
-      stream: undefined,
-    };
+    state = { t: "awaitBody", head, plan, chunks: [], bytes: 0, heldChunkReplies: 0, messages: 0 };
     if (plan.deferHeaders) return [];
     // Plain STREAMED sends the headers upstream before the body: ask Envoy (when it allows mode overrides) to
     // buffer the body instead, so the decision can still steer the request.
@@ -309,7 +300,8 @@ export function createSession(deps: SessionDeps): Session {
         : new RouteError(Code.NoReadyPod, `error on getting pods for model ${model}`);
       return fail(err, head.requestId);
     }
-    const decisionMs = deps.now() - t0;
+    // kvroute's own work: a P/D prefill request has its own histogram, and would swamp this one.
+    const decisionMs = deps.now() - t0 - (pick.pd?.prefillMs ?? 0);
     deps.hooks.onDecision?.(pick.strategy, decisionMs / 1000, request.model);
     if (timeline && pick.prefix)
       timeline.prefixHit = { blocks: pick.prefix.hitBlocks, promptBlocks: pick.prefix.lookupBlocks };

@@ -4,6 +4,7 @@
  */
 import type { Pod } from "../../../src/cluster/pod";
 import { completeRolesets, pdPlacement } from "../../../src/cluster/pd-roles";
+import { podFromObject } from "../../../src/cluster/discovery/kubernetes/pod-mapping";
 import { createPrefillClient } from "../../../src/routing/pd/prefill-client";
 import { formFor } from "../../../src/routing/pd/prefill-forms";
 import { decodeCandidates } from "../../../src/routing/strategies/pd";
@@ -26,6 +27,18 @@ describe("roles from labels", () => {
     });
     expect(pdPlacement(labelled("c", { "llm-d.ai/role": "both" }))).toBeUndefined();
     expect(pdPlacement(labelled("d", { "role-name": "all", "roleset-name": "x" }))).toBeUndefined();
+  });
+
+  it("an InferencePool member keeps its role labels (llm-d's role on a pool selected by app label)", () => {
+    const member = podFromObject(
+      {
+        metadata: { name: "vllm-p-0", namespace: "ns", labels: { app: "qwen", "llm-d.ai/role": "prefill" } },
+        status: { podIP: "127.0.0.9", phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
+      },
+      [],
+      { matchLabels: { app: "qwen" }, port: 8000, ports: [8000] },
+    );
+    expect(member && pdPlacement(member)).toEqual({ role: "prefill", roleset: "default" });
   });
 
   it("decode candidates: decode pods of complete rolesets, else any decode pods, else everyone", () => {
