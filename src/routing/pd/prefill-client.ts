@@ -49,7 +49,7 @@ export interface PrefillClient {
   close(): void;
 }
 
-const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** Create the client. */
 export function createPrefillClient(options: PrefillClientOptions): PrefillClient {
