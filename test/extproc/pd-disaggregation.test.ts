@@ -220,6 +220,25 @@ describe("pd: prefill/decode disaggregation", () => {
     );
   });
 
+  it("a model's profile selects pd without the header (routingStrategy: pd)", async () => {
+    const config = { profiles: { default: { routingStrategy: "pd" } } };
+    await withFleet(
+      (p) => ({ ...p, modelConfig: config }),
+      async () => {
+        const s = h.client.open();
+        await s.exchange(headers(CHAT_HEADERS));
+        const [decision] = await s.exchange(body(chatBody("m1", LONG)));
+        expect(setHeaders(decision)).toMatchObject({
+          "target-pod": "127.0.0.2:8000",
+          "routing-strategy": "pd",
+        });
+        expect(prefill.seen).toHaveLength(1);
+        expect(bodyOf(decision)?.["kv_transfer_params"]).toEqual({ ...KV_PARAMS, remote_host: "127.0.0.1" });
+        s.end();
+      },
+    );
+  });
+
   it("no ready prefill pod in the decode pod's roleset: a counted no-prefill-pod fallback", async () => {
     await withFleet(
       (p) => (p.name === "p-a" ? { ...p, ready: false } : p),
