@@ -19,15 +19,8 @@
  * data-parallel ranks on consecutive ports from its own, each routed as an endpoint of its own (see
  * `cluster/data-parallel.ts`).
  *
- * A disaggregated model lists AIBrix's `rolesets` instead of `endpoints` (one or the other per model):
- *
- * ```yaml
- *   - name: qwen3-72b
- *     rolesets:
- *       - { name: rs-a, prefill: [10.0.1.1:8000], decode: [10.0.2.1:8000, 10.0.2.2:8000] }
- * ```
- *
- * Each listed pod carries the `role-name` and `roleset-name` labels a Kubernetes pod of that role would (see
+ * A disaggregated model lists AIBrix's `rolesets: [{ name, prefill: [...], decode: [...] }]` instead of
+ * `endpoints`; each of those pods carries the `role-name` and `roleset-name` labels a Kubernetes pod would (see
  * `cluster/pd-roles.ts`). Watching the file is `static-file.ts`.
  *
  * @module
@@ -314,7 +307,8 @@ export function parseEndpointsFile(text: string): Pod[] {
     deployment?: [string, string] | undefined;
     config?: [ModelConfig, string] | undefined;
     dataParallelSize?: [number, string] | undefined;
-    role?: [NonNullable<ListedEndpoint["role"]>, string] | undefined;
+    /** `null`: listed under `endpoints` (a combined pod). */
+    role?: [NonNullable<ListedEndpoint["role"]> | null, string] | undefined;
   }
   const byAddress = new Map<string, Merged>();
   const problems: string[] = [];
@@ -352,12 +346,12 @@ export function parseEndpointsFile(text: string): Pod[] {
         what: "dataParallelSize",
         addr,
       });
-      // One process has one role in one roleset, whichever models it serves.
+      // One process has one role in one roleset (or none), whichever models it serves.
       entry.role = merge(
         entry.role,
-        role,
+        role ?? null,
         { where, what: "rolesets", addr },
-        (a, b) => a.role === b.role && a.roleset === b.roleset,
+        (a, b) => a?.role === b?.role && a?.roleset === b?.roleset,
       );
     }
   });
@@ -378,7 +372,7 @@ export function parseEndpointsFile(text: string): Pod[] {
       engine: engine?.[0] ?? DEFAULT_ENGINE,
       labels: {
         [MODEL_LABEL]: sorted[0] ?? "",
-        ...(role && { [ROLE_LABEL]: role[0].role, [ROLESET_LABEL]: role[0].roleset }),
+        ...(role?.[0] && { [ROLE_LABEL]: role[0].role, [ROLESET_LABEL]: role[0].roleset }),
       },
       metricsPort: ep.port,
       adapters: [],

@@ -117,6 +117,11 @@ describe("parseEndpointsFile", () => {
       "models[0].rolesets: h:1 is listed twice",
     ],
     [
+      "a pod combined for one model and in a roleset for another",
+      "models:\n  - name: a\n    endpoints: [h:1]\n  - name: b\n    rolesets:\n      - { name: r, prefill: [h:1], decode: [] }\n",
+      "models[1].rolesets: conflicts with (models[0]) for endpoint h:1",
+    ],
+    [
       "a roleset field it does not know",
       "models:\n  - name: m\n    rolesets:\n      - { name: a, prefill: [], decode: [], both: [] }\n",
       "models[0].rolesets[0]: unsupported field(s) both (only name, prefill, decode)",
