@@ -7,8 +7,9 @@
  * @module
  */
 import { BlockPool } from "./block-pool";
-import { hashBlock, loraKey } from "./hash";
-import { blockDigest, noneHash, publishedHash } from "./vllm-hash";
+import { loraKey } from "./hash";
+import { KvLink } from "./kv-transfer";
+import { seqCaching, total, type Seq } from "./seq";
 import {
   SimInvalidRequestError,
   SimOverloadedError,
@@ -19,40 +20,10 @@ import {
   type SimEngineParams,
   type SimEngineStats,
   type SimKvEvent,
-  type SimRequest,
+  type SimRequestDone,
 } from "./types";
 
 const DEFAULT_MAX_WAITING = 1024;
-
-/** Per-request scheduler state (vLLM's `Request`). */
-interface Seq {
-  readonly req: SimRequest;
-  readonly lora: number;
-  readonly prompt: Uint32Array;
-  readonly out: number[];
-  /** Block ids in chain order. */
-  blocks: number[];
-  /** Chain hashes of the full blocks of prompt+output computed so far (lazily extended). */
-  readonly hashes: bigint[];
-  /** With the `sha256_cbor` hash: the full digests behind `hashes` (vLLM chains on the whole digest). */
-  readonly digests: Buffer[];
-  /** Tokens whose KV is computed, including those scheduled in the step in flight (vLLM updates at schedule). */
-  computed: number;
-  /** Blocks [0, registered) were already offered to the prefix cache. */
-  registered: number;
-  /** Tokens scheduled in the step in flight (0 when not in the batch). */
-  scheduled: number;
-  /** Prefix-cache hit of the first admission, reported as usage.prompt_tokens_details.cached_tokens. */
-  cachedTokens: number | undefined;
-  preempted: number;
-  state: "waiting" | "running" | "done";
-}
-
-const total = (s: Seq): number => s.prompt.length + s.out.length;
-
-/** Token id at position i of prompt + output. */
-const tokenAt = (s: Seq, i: number): number =>
-  i < s.prompt.length ? (s.prompt[i] as number) : (s.out[i - s.prompt.length] as number);
 
 export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEngine {
   const B = params.blockSize;
@@ -65,8 +36,6 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
   const maxWaiting = params.maxWaiting ?? DEFAULT_MAX_WAITING;
   // A request must fit the whole cache alone, or it could never be scheduled (vLLM refuses it at startup/admission).
   const maxLen = Math.min(params.maxModelLen ?? Number.POSITIVE_INFINITY, params.numGpuBlocks * B);
-  const rootHash = params.hashSeed ?? 0n;
-  const rootDigest = params.blockHash === "sha256_cbor" ? noneHash(params.pythonHashSeed ?? "0") : undefined;
   // vLLM v0 kept a 1% watermark so fresh admissions do not immediately force running requests into preemption;
   // we keep it for the same reason (only while something runs, so a lone request can always start).
   const watermark = Math.max(1, Math.floor(params.numGpuBlocks * 0.01));
@@ -76,6 +45,8 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
   const waiting: Seq[] = [];
   const running: Seq[] = [];
   let batch: Seq[] = [];
+  const loading = new Set<Seq>();
+  const link = new KvLink(params);
   const listeners: ((events: SimKvEvent[]) => void)[] = [];
   const st = {
     prefixQueriedTokens: 0,
@@ -85,6 +56,8 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     finished: 0,
     preemptions: 0,
     callbackErrors: 0,
+    kvTransfers: 0,
+    kvTransferredTokens: 0,
   };
   let timer: { cancel(): void } | undefined;
   /** True while a step's effects are applied: submits from callbacks then wait for the loop instead of a timer. */
@@ -99,56 +72,23 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     }
   };
 
-  /** Extend s.hashes to cover `n` full blocks (tokens must be known). */
-  const ensureHashes = (s: Seq, n: number): void => {
-    const at = (i: number): number => tokenAt(s, i);
-    for (let i = s.hashes.length; i < n; i++) {
-      if (rootDigest !== undefined) {
-        // vLLM's extra key of a LoRA request: its name, on every block.
-        const extra = s.req.lora === undefined || s.req.lora === "" ? undefined : [s.req.lora];
-        const digest = blockDigest(i === 0 ? rootDigest : (s.digests[i - 1] as Buffer), at, i * B, B, extra);
-        s.digests.push(digest);
-        s.hashes.push(publishedHash(digest));
-        continue;
-      }
-      const parent = i === 0 ? rootHash : (s.hashes[i - 1] as bigint);
-      s.hashes.push(hashBlock(parent, at, i * B, B, s.lora));
-    }
-  };
+  const { ensureHashes, registerFull } = seqCaching(pool, params);
 
   /**
-   * Offer the blocks that become full once `upTo` tokens are computed to the prefix cache, queueing one
-   * BlockStored per run of newly cached blocks (vLLM `cache_full_blocks` runs at schedule time, too).
+   * The longest cached prefix of `s`'s first `maxBlocks` full blocks: the blocks, and how many of them sit idle in
+   * the free queue (taking those does not consume free capacity twice).
    */
-  const registerFull = (s: Seq, upTo: number): void => {
-    const full = Math.floor(upTo / B);
-    if (full <= s.registered) return;
-    ensureHashes(s, full);
-    let run: bigint[] = [];
-    let runStart = s.registered;
-    const flush = (): void => {
-      if (run.length === 0) return;
-      const tokenIds: number[] = [];
-      for (let i = runStart * B; i < (runStart + run.length) * B; i++) tokenIds.push(tokenAt(s, i));
-      const ev: SimKvEvent = {
-        t: "stored",
-        blockHashes: run,
-        parentHash: runStart === 0 ? undefined : s.hashes[runStart - 1],
-        tokenIds,
-        blockSize: B,
-      };
-      if (s.req.lora !== undefined && s.req.lora !== "") ev.lora = s.req.lora;
-      pool.pending.push(ev);
-      run = [];
-    };
-    for (let i = s.registered; i < full; i++) {
-      if (pool.register(s.blocks[i] as number, s.hashes[i] as bigint)) {
-        if (run.length === 0) runStart = i;
-        run.push(s.hashes[i] as bigint);
-      } else flush();
+  const cachedPrefix = (s: Seq, maxBlocks: number): { hits: number[]; idleHits: number } => {
+    ensureHashes(s, maxBlocks);
+    const hits: number[] = [];
+    let idleHits = 0;
+    for (let i = 0; i < maxBlocks; i++) {
+      const b = pool.lookup(s.hashes[i] as bigint);
+      if (b === undefined) break;
+      hits.push(b);
+      if (pool.isFree(b)) idleHits++;
     }
-    flush();
-    s.registered = full;
+    return { hits, idleHits };
   };
 
   /** Grow s.blocks to hold `tokens` tokens; false (nothing changed) when the pool lacks free blocks. */
@@ -181,15 +121,7 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     const n = total(s);
     // At least one token must be computed to produce logits, so a full hit is capped at n - 1 (vLLM does the same).
     const maxHitBlocks = Math.floor((n - 1) / B);
-    ensureHashes(s, maxHitBlocks);
-    const hits: number[] = [];
-    let idleHits = 0;
-    for (let i = 0; i < maxHitBlocks; i++) {
-      const b = pool.lookup(s.hashes[i] as bigint);
-      if (b === undefined) break;
-      hits.push(b);
-      if (pool.isFree(b)) idleHits++;
-    }
+    const { hits, idleHits } = cachedPrefix(s, maxHitBlocks);
     const cached = hits.length * B;
     const numNew = Math.min(n - cached, budget);
     const need = Math.ceil((cached + numNew) / B) - hits.length;
@@ -204,6 +136,56 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     st.prefixHitTokens += cached;
     s.cachedTokens ??= cached;
     return numNew;
+  };
+
+  /**
+   * Admit a remote-prefilled request at the head of the queue: local prefix hits as {@link admit}, blocks for the
+   * whole prompt, and a pull of the full blocks the prefill pod holds beyond the hits, timed on the pod's link.
+   * Returns false when the blocks do not fit (FIFO: it waits); when there is nothing to pull the request is
+   * turned into an ordinary one (the caller admits it as such).
+   */
+  const startLoad = (s: Seq, remote: NonNullable<Seq["remote"]>): boolean => {
+    const n = s.prompt.length;
+    // As for local hits, the last prompt token is always computed here (vLLM recomputes it after a full pull).
+    const maxBlocks = Math.floor((n - 1) / B);
+    const { hits, idleHits } = cachedPrefix(s, maxBlocks);
+    const pulled = Math.max(0, Math.min(remote.blocks, maxBlocks) - hits.length) * B;
+    if (pulled === 0) {
+      s.remote = undefined;
+      return true;
+    }
+    const need = Math.ceil(n / B) - hits.length;
+    const reserve = running.length > 0 ? watermark : 0;
+    if (pool.freeBlocks - idleHits - need < reserve) return false;
+    for (const b of hits) pool.touch(b);
+    const cached = hits.length * B;
+    s.blocks = hits;
+    s.registered = hits.length;
+    s.computed = cached;
+    grow(s, n, 0);
+    st.prefixQueriedTokens += n;
+    st.prefixHitTokens += cached;
+    // vLLM's num_cached_tokens counts local and external (pulled) tokens alike.
+    s.cachedTokens ??= cached + pulled;
+    s.transferred = pulled;
+    s.state = "loading";
+    remote.state = "loading";
+    loading.add(s);
+    const doneAt = link.reserve(pulled, clock.now());
+    remote.timer = clock.setTimer(doneAt - clock.now(), () => {
+      loading.delete(s);
+      remote.state = "loaded";
+      remote.timer = undefined;
+      st.kvTransfers++;
+      st.kvTransferredTokens += pulled;
+      s.computed = cached + pulled;
+      // The pulled blocks enter the prefix cache (and are published) like computed ones.
+      registerFull(s, s.computed);
+      s.state = "waiting";
+      waiting.unshift(s);
+      kick();
+    });
+    return true;
   };
 
   /** Build the next batch; returns its duration in seconds (0 when there is nothing to run). */
@@ -241,7 +223,18 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     // New admissions only when nothing was preempted this step (vLLM avoids admitting into a thrashing pool).
     while (!preempted && budget > 0 && running.length < params.maxNumSeqs && waiting.length > 0) {
       const s = waiting[0] as Seq;
-      const numNew = admit(s, budget);
+      const remote = s.remote;
+      if (remote?.state === "pending") {
+        if (!startLoad(s, remote)) break;
+        if (s.state === "loading") waiting.shift();
+        continue;
+      }
+      let numNew: number;
+      if (remote?.state === "loaded") {
+        // Its blocks cover the whole prompt already: only the tokens after the pulled ones are computed.
+        s.remote = undefined;
+        numNew = Math.min(total(s) - s.computed, budget);
+      } else numNew = admit(s, budget);
       if (numNew === 0) break;
       waiting.shift();
       s.state = "running";
@@ -268,18 +261,22 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
   };
 
   const finish = (s: Seq): void => {
+    const done: SimRequestDone = {
+      promptTokens: s.prompt.length,
+      completionTokens: s.out.length,
+      cachedTokens: s.cachedTokens ?? 0,
+      preempted: s.preempted,
+      // The prompt's blocks, read before the release below. vLLM would hold them until the decode pod has pulled
+      // them (delay_free_blocks); here they are freed at once but stay cached, which pulls do not check.
+      ...(s.req.remoteDecode === true ? { blockIds: s.blocks.slice(0, Math.ceil(s.prompt.length / B)) } : {}),
+      ...(s.transferred > 0 ? { transferredTokens: s.transferred } : {}),
+    };
     s.state = "done";
     running.splice(running.indexOf(s), 1);
     byId.delete(s.req.id);
     pool.release(s.blocks);
     s.blocks = [];
     st.finished++;
-    const done = {
-      promptTokens: s.prompt.length,
-      completionTokens: s.out.length,
-      cachedTokens: s.cachedTokens ?? 0,
-      preempted: s.preempted,
-    };
     guard(() => s.req.onDone(done));
   };
 
@@ -359,6 +356,11 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
         cachedTokens: undefined,
         preempted: 0,
         state: "waiting",
+        remote:
+          r.remotePrefill !== undefined && r.remotePrefill.blocks > 0
+            ? { blocks: r.remotePrefill.blocks, state: "pending" }
+            : undefined,
+        transferred: 0,
       };
       byId.set(r.id, s);
       waiting.push(s);
@@ -370,6 +372,10 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
       byId.delete(id);
       if (s.state === "waiting") waiting.splice(waiting.indexOf(s), 1);
       else if (s.state === "running") running.splice(running.indexOf(s), 1);
+      else if (s.state === "loading") {
+        loading.delete(s);
+        s.remote?.timer?.cancel();
+      }
       s.state = "done";
       // Blocks registered at schedule time stay cached (vLLM keeps hashes of freed blocks).
       pool.release(s.blocks);
@@ -379,7 +385,8 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
     stats(): SimEngineStats {
       return {
         running: running.length,
-        waiting: waiting.length,
+        // vLLM counts requests waiting for remote KV among the waiting ones.
+        waiting: waiting.length + loading.size,
         kvUsage: pool.usage(),
         numGpuBlocks: params.numGpuBlocks,
         blockSize: B,
@@ -398,6 +405,8 @@ export function createSimEngine(params: SimEngineParams, clock: SimClock): SimEn
       stopped = true;
       timer?.cancel();
       timer = undefined;
+      for (const s of loading) s.remote?.timer?.cancel();
+      loading.clear();
     },
   };
 }

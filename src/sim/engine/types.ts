@@ -25,6 +25,13 @@ export interface SimEngineParams {
   blockHash?: "sim" | "sha256_cbor";
   /** `PYTHONHASHSEED` of the `sha256_cbor` hash (its NONE_HASH). Default "0". */
   pythonHashSeed?: string;
+  /**
+   * KV cache bytes per token of the whole model (all layers, K and V), for the P/D transfer time
+   * (`kv-transfer.ts`). Default 256 KiB (Qwen3-32B in bf16).
+   */
+  kvBytesPerToken?: number;
+  /** Bandwidth of the link a decode pod pulls remote-prefilled KV over, bytes/s. Default 12.5e9 (100 Gb/s). */
+  kvTransferBytesPerSecond?: number;
 }
 
 export interface SimRequestDone {
@@ -32,6 +39,13 @@ export interface SimRequestDone {
   completionTokens: number;
   cachedTokens: number;
   preempted: number;
+  /**
+   * With {@link SimRequest.remoteDecode}: the ids of the blocks that held the prompt when it finished (vLLM's
+   * NIXL `remote_block_ids`, which a decode pod pulls).
+   */
+  blockIds?: number[];
+  /** Prompt tokens whose KV was pulled from a prefill pod rather than computed (0 when none). */
+  transferredTokens?: number;
 }
 
 export interface SimRequest {
@@ -48,6 +62,17 @@ export interface SimRequest {
    * filler id is used, identical for identical prompts (like greedy decoding).
    */
   nextToken?(index: number): number;
+  /**
+   * vLLM's `kv_transfer_params.do_remote_decode`: a prefill-only request whose KV a decode pod will pull; the
+   * engine reports the prompt's block ids when it finishes ({@link SimRequestDone.blockIds}).
+   */
+  readonly remoteDecode?: boolean;
+  /**
+   * vLLM's `kv_transfer_params.do_remote_prefill`: the prompt was prefilled on another pod, which holds it in
+   * `blocks` KV blocks. The engine pulls the full blocks it does not already cache (paying the transfer time of
+   * `kv-transfer.ts`) and computes only the rest locally. 0 blocks: an ordinary local prefill.
+   */
+  readonly remotePrefill?: { readonly blocks: number };
 }
 
 export type SimKvEvent =
@@ -77,6 +102,9 @@ export interface SimEngineStats {
   preemptions: number;
   /** Exceptions thrown by request callbacks (caught so one bad stream cannot wedge the pod). */
   callbackErrors: number;
+  /** Requests whose prompt KV was pulled from a prefill pod, and the tokens pulled. */
+  kvTransfers: number;
+  kvTransferredTokens: number;
 }
 
 export interface SimClock {
