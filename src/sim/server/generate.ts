@@ -41,6 +41,34 @@ export interface GenerateContext {
   readonly defaultMaxTokens: number;
   /** A fresh engine request id. */
   nextId(): string;
+  /** Where decode pods would pull this pod's KV from (the NIXL side channel), for `kv_transfer_params`. */
+  kvSource(): KvSource;
+}
+
+/** The identity a prefill pod puts in the `kv_transfer_params` it returns (vLLM's NIXL connector fields). */
+export interface KvSource {
+  /** vLLM's engine id (a UUID unless configured). */
+  readonly engineId: string;
+  /** `VLLM_NIXL_SIDE_CHANNEL_HOST` / `_PORT`. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * The `kv_transfer_params` a vLLM prefill pod (NIXL connector) returns for a `do_remote_decode` request: what the
+ * decode pod needs to pull the prompt's KV, flipped to `do_remote_prefill`.
+ */
+export function prefillKvParams(source: KvSource, requestId: string, blockIds: readonly number[]): object {
+  return {
+    do_remote_prefill: true,
+    do_remote_decode: false,
+    remote_block_ids: blockIds,
+    remote_engine_id: source.engineId,
+    remote_request_id: requestId,
+    remote_host: source.host,
+    remote_port: source.port,
+    tp_size: 1,
+  };
 }
 
 const now = (): number => performance.now();
@@ -73,6 +101,7 @@ export function handleGenerate(ctx: GenerateContext, kind: ApiKind, res: ServerR
     return;
   }
   const maxTokens = parsed.maxTokens ?? ctx.defaultMaxTokens;
+  const kv = parsed.kvTransfer;
   const head: ResponseHead = {
     kind,
     id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`,
@@ -98,6 +127,8 @@ export function handleGenerate(ctx: GenerateContext, kind: ApiKind, res: ServerR
       tokens,
       maxTokens,
       ...(parsed.model === ctx.baseModel ? {} : { lora: parsed.model }),
+      ...(kv?.doRemoteDecode === true ? { remoteDecode: true } : {}),
+      ...(kv?.doRemotePrefill === true ? { remotePrefill: { blocks: kv.remoteBlocks } } : {}),
       onFirstToken() {
         ctx.metrics.observeTtft((now() - arrival) / 1000);
         // vLLM's first chat chunk (the role) goes out with the first output, not on admission.
@@ -121,7 +152,11 @@ export function handleGenerate(ctx: GenerateContext, kind: ApiKind, res: ServerR
           return;
         }
         const u = usage(r.promptTokens, r.completionTokens, r.cachedTokens);
-        sendJson(res, 200, completionBody(head, outputText(r.completionTokens), reason, u));
+        const body = completionBody(head, outputText(r.completionTokens), reason, u);
+        // vLLM returns the parameters only in the non-streaming answer (the router's prefill hop is non-streaming).
+        const params =
+          r.blockIds === undefined ? undefined : prefillKvParams(ctx.kvSource(), head.id, r.blockIds);
+        sendJson(res, 200, params === undefined ? body : { ...body, kv_transfer_params: params });
       },
     });
   } catch (err) {

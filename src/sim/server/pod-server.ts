@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -55,6 +56,8 @@ export interface PodServerOptions {
   readonly defaultMaxTokens?: number;
   /** Largest request body (default 64 MiB). */
   readonly maxBodyBytes?: number;
+  /** Port announced as `remote_port` in the `kv_transfer_params` of prefill answers (default 5600, vLLM's). */
+  readonly kvSideChannelPort?: number;
 }
 
 const CREATED = Math.floor(Date.now() / 1000);
@@ -65,6 +68,8 @@ export class PodServer {
   readonly publisher: KvEventPublisher;
   readonly metrics: PodMetrics;
   readonly maxModelLen: number;
+  /** vLLM's KV-transfer engine id, announced as `remote_engine_id` by a prefill answer. */
+  readonly engineId = randomUUID();
   private readonly server: Server;
   private readonly opts: PodServerOptions;
   private readonly ctx: GenerateContext;
@@ -96,6 +101,7 @@ export class PodServer {
       baseModel: opts.model,
       defaultMaxTokens: opts.defaultMaxTokens ?? 128,
       nextId: () => `req-${++seq}`,
+      kvSource: () => ({ engineId: this.engineId, host: this.host, port: opts.kvSideChannelPort ?? 5600 }),
     };
     this.server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {

@@ -32,6 +32,20 @@ export interface SimRequest {
   readonly prompt: SimPrompt;
   /** Present for chat bodies. */
   readonly chat?: readonly SimTurn[];
+  /** vLLM's `kv_transfer_params` (P/D disaggregation), when the body carries an object there. */
+  readonly kvTransfer?: SimKvTransferParams;
+}
+
+/**
+ * What the simulator reads of vLLM's `kv_transfer_params` (the NIXL connector's fields): a prefill request asks
+ * `do_remote_decode`; a decode request carries `do_remote_prefill` with the prefill pod's `remote_block_ids` (and
+ * its engine, host and port, which the simulator does not need: every pull is timed, none is performed).
+ */
+export interface SimKvTransferParams {
+  readonly doRemoteDecode: boolean;
+  readonly doRemotePrefill: boolean;
+  /** Length of `remote_block_ids` (of its first KV-cache group when it is a list of lists); 0 when absent. */
+  readonly remoteBlocks: number;
 }
 
 /** A body the simulator rejects with 400 (vLLM's BadRequestError), naming the offending field. */
@@ -120,6 +134,40 @@ function optionalBoolean(o: Obj, key: string): boolean {
   return v;
 }
 
+/**
+ * `kv_transfer_params`, or undefined when absent or null. Types are checked as vLLM's pydantic model would;
+ * `remote_block_ids` is only counted (its ids name blocks on the prefill pod, which the simulator never reads).
+ */
+function kvTransferOf(body: Obj): SimKvTransferParams | undefined {
+  const v = body["kv_transfer_params"];
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw new SimRequestError("'kv_transfer_params' must be an object", "kv_transfer_params");
+  const flag = (key: string): boolean => {
+    const f = v[key];
+    if (f === undefined || f === null) return false;
+    if (typeof f !== "boolean")
+      throw new SimRequestError(`'kv_transfer_params.${key}' must be a boolean`, "kv_transfer_params");
+    return f;
+  };
+  const ids = v["remote_block_ids"];
+  let remoteBlocks = 0;
+  if (ids !== undefined && ids !== null) {
+    // vLLM ≥ 0.11 may send one list per KV-cache group; every group covers the same tokens.
+    const first: unknown = Array.isArray(ids) && Array.isArray(ids[0]) ? ids[0] : ids;
+    if (!Array.isArray(first) || !first.every(isTokenId))
+      throw new SimRequestError(
+        "'kv_transfer_params.remote_block_ids' must be a list of block ids",
+        "kv_transfer_params",
+      );
+    remoteBlocks = first.length;
+  }
+  return {
+    doRemoteDecode: flag("do_remote_decode"),
+    doRemotePrefill: flag("do_remote_prefill"),
+    remoteBlocks,
+  };
+}
+
 function maxTokensOf(body: Obj): number | undefined {
   for (const key of ["max_completion_tokens", "max_tokens"]) {
     const v = body[key];
@@ -138,11 +186,13 @@ export function parseGenerate(raw: Buffer, kind: "chat" | "completions"): SimReq
   const options = body["stream_options"];
   if (options !== undefined && options !== null && !isObject(options))
     throw new SimRequestError("'stream_options' must be an object", "stream_options");
+  const kvTransfer = kvTransferOf(body);
   const common = {
     model,
     stream: optionalBoolean(body, "stream"),
     includeUsage: isObject(options) && optionalBoolean(options, "include_usage"),
     maxTokens: maxTokensOf(body),
+    ...(kvTransfer === undefined ? {} : { kvTransfer }),
   };
   if (kind === "completions") return { ...common, prompt: completionPrompt(body["prompt"]) };
   const { turns, text } = chatOf(body);
