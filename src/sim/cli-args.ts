@@ -5,7 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { PRESET_NAMES } from "./fleet";
-import type { FleetLayout, FleetOptions } from "./fleet";
+import type { FleetLayout, FleetOptions, SimPodRole } from "./fleet";
+import type { SimEngineParams } from "./engine/types";
 
 /** The help text. */
 export const USAGE = `Usage: kvroute-sim [options]
@@ -19,6 +20,10 @@ export const USAGE = `Usage: kvroute-sim [options]
   --layout L            loopback (pod i on 127.0.0.(i+1), shared KV ports; Linux default) or shared
   --kv-port P           KV-event PUB port of every pod, loopback layout (default 5557)
   --kv-replay-port P    KV-event replay port of every pod, loopback layout (default 5558)
+  --roles LIST          prefill/decode disaggregated fleet, e.g. prefill:2,decode:2 (pods in that order; sets
+                        --pods; the endpoints file lists them as an AIBrix roleset)
+  --kv-bytes-per-token N   KV bytes per token for P/D transfers (default 262144, Qwen3-32B bf16)
+  --kv-link-gbps G      link a decode pod pulls prefilled KV over, Gb/s (default 100)
   --endpoints-out FILE  write the kvroute endpoints file here
   --help                this text
 `;
@@ -27,6 +32,26 @@ function int(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
   if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** `prefill:2,decode:2` → one role per pod, in the order given. */
+export function parseRoles(text: string): SimPodRole[] {
+  const roles: SimPodRole[] = [];
+  for (const part of text.split(",")) {
+    const m = /^(prefill|decode):([0-9]{1,3})$/.exec(part.trim());
+    if (!m) throw new Error(`--roles: expected role:count (prefill or decode), got ${JSON.stringify(part)}`);
+    for (let i = 0; i < Number(m[2]); i++) roles.push(m[1] as SimPodRole);
+  }
+  if (!roles.includes("prefill") || !roles.includes("decode"))
+    throw new Error("--roles needs at least one prefill and one decode pod");
+  return roles;
+}
+
+function positive(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${text}`);
   return n;
 }
 
@@ -49,6 +74,9 @@ export function parseCli(
       "kv-port": { type: "string" },
       "kv-replay-port": { type: "string" },
       "endpoints-out": { type: "string" },
+      roles: { type: "string" },
+      "kv-bytes-per-token": { type: "string" },
+      "kv-link-gbps": { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -59,8 +87,18 @@ export function parseCli(
   const blockHash = values["block-hash"];
   if (blockHash !== undefined && blockHash !== "sim" && blockHash !== "sha256_cbor")
     throw new Error(`--block-hash must be sim or sha256_cbor, got ${JSON.stringify(blockHash)}`);
+  const roles = values.roles === undefined ? undefined : parseRoles(values.roles);
+  const pods = int("pods", values.pods, roles?.length ?? 4);
+  if (roles !== undefined && pods !== roles.length)
+    throw new Error(`--pods ${pods} disagrees with --roles (${roles.length} pods)`);
+  const overrides: Partial<SimEngineParams> = {};
+  if (blockHash !== undefined) overrides.blockHash = blockHash;
+  const bytes = positive("kv-bytes-per-token", values["kv-bytes-per-token"]);
+  if (bytes !== undefined) overrides.kvBytesPerToken = bytes;
+  const gbps = positive("kv-link-gbps", values["kv-link-gbps"]);
+  if (gbps !== undefined) overrides.kvTransferBytesPerSecond = (gbps * 1e9) / 8;
   const fleet: FleetOptions = {
-    pods: int("pods", values.pods, 4),
+    pods,
     basePort: int("base-port", values["base-port"], 8001),
     preset: values.preset ?? "demo",
     model: values.model ?? "sim-model",
@@ -69,7 +107,8 @@ export function parseCli(
     ...(layout === undefined ? {} : { layout: layout as FleetLayout }),
     ...(values.tokenizer === undefined ? {} : { tokenizer: values.tokenizer }),
     ...(values.lora === undefined ? {} : { loras: values.lora }),
-    ...(blockHash === undefined ? {} : { overrides: { blockHash } }),
+    ...(Object.keys(overrides).length === 0 ? {} : { overrides }),
+    ...(roles === undefined ? {} : { roles }),
   };
   return values["endpoints-out"] === undefined ? { fleet } : { fleet, endpointsOut: values["endpoints-out"] };
 }

@@ -23,11 +23,13 @@ async function run(): Promise<number> {
     return 0;
   }
   const fleet = await Fleet.start(parsed.fleet);
-  for (const a of fleet.addresses()) {
+  fleet.addresses().forEach((a, i) => {
+    const role = parsed.fleet.roles?.[i];
     process.stdout.write(
-      `kvroute-sim: pod http://${a.host}:${a.port} (kv events tcp://${a.host}:${a.pubPort}, replay ${a.replayPort})\n`,
+      `kvroute-sim: pod http://${a.host}:${a.port}${role === undefined ? "" : ` (${role})`} ` +
+        `(kv events tcp://${a.host}:${a.pubPort}, replay ${a.replayPort})\n`,
     );
-  }
+  });
   if (parsed.endpointsOut !== undefined) {
     fleet.writeEndpoints(parsed.endpointsOut);
     process.stdout.write(`kvroute-sim: endpoints written to ${parsed.endpointsOut}\n`);

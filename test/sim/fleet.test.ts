@@ -11,7 +11,8 @@ import { createBlockHasher } from "../../src/prefix/block-hasher";
 import { createEventIndex } from "../../src/prefix/event-index";
 import { createTokenizerRegistry } from "../../src/tokenize/registry";
 import { parseCli } from "../../src/sim/cli-args";
-import { Fleet, fleetAddresses } from "../../src/sim/fleet";
+import { parse as parseYaml } from "yaml";
+import { Fleet, SIM_ROLESET, endpointsYaml, fleetAddresses } from "../../src/sim/fleet";
 import { post, until } from "./helpers";
 import { compiled } from "../support/compiled-build";
 
@@ -143,6 +144,32 @@ describe("fleet", () => {
     expect(() => parseCli(["--bogus"])).toThrow();
     expect(parseCli(["--block-hash", "sha256_cbor"])?.fleet.overrides).toEqual({ blockHash: "sha256_cbor" });
     expect(() => parseCli(["--block-hash", "md5"])).toThrow(/--block-hash/);
+  });
+
+  it("a P/D fleet: --roles sets one role per pod, the endpoints file lists them as AIBrix's roleset", () => {
+    const parsed = parseCli(["--roles", "prefill:1,decode:2", "--kv-link-gbps", "200"]);
+    expect(parsed?.fleet).toMatchObject({
+      pods: 3,
+      roles: ["prefill", "decode", "decode"],
+      overrides: { kvTransferBytesPerSecond: 25e9 },
+    });
+    expect(() => parseCli(["--roles", "prefill:2"])).toThrow(/at least one prefill and one decode/);
+    expect(() => parseCli(["--roles", "prefill:1,decode:1", "--pods", "3"])).toThrow(/disagrees/);
+    expect(() => parseCli(["--roles", "both:2"])).toThrow(/--roles/);
+    const o = parsed?.fleet ?? { pods: 0, basePort: 0, preset: "demo", model: "m" };
+    const text = endpointsYaml(o, fleetAddresses({ ...o, basePort: 9100, layout: "loopback" }));
+    // kvroute's own parser is not the judge here (its rolesets support is separate work): the shape is AIBrix's.
+    expect(parseYaml(text)).toEqual({
+      models: [
+        {
+          name: "sim-model",
+          engine: "vllm",
+          rolesets: [
+            { name: SIM_ROLESET, prefill: ["127.0.0.1:9100"], decode: ["127.0.0.2:9101", "127.0.0.3:9102"] },
+          ],
+        },
+      ],
+    });
   });
 
   it("kvroute-sim runs, writes the endpoints file, and exits 0 on SIGTERM", async () => {
