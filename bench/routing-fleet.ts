@@ -25,14 +25,18 @@ export interface SimFleetOptions {
   readonly pods: number;
   readonly preset: string;
   readonly model: string;
+  /** A prefill/decode layout (`kvroute-sim --roles`, e.g. `prefill:2,decode:2`); absent: undisaggregated pods. */
+  readonly roles?: string;
 }
 
 /** A running simulated fleet. */
 export interface SimFleet {
   /** `ip:port` of every pod, in order. */
   readonly pods: readonly string[];
-  /** The kvroute endpoints file the fleet wrote. */
+  /** The kvroute endpoints file the fleet wrote (AIBrix's `rolesets` form with {@link SimFleet.roles}). */
   readonly endpointsFile: string;
+  /** The prefill/decode layout, when the fleet is disaggregated. */
+  readonly roles: string | undefined;
   /** KV-event PUB and replay ports shared by every pod (each pod has its own loopback IP). */
   readonly kvPort: number;
   readonly kvReplayPort: number;
@@ -59,6 +63,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     ...sourceEntryArgs(path.join("src", "sim", "cli.ts")),
     ...["--pods", String(o.pods), "--base-port", String(basePort), "--preset", o.preset],
     ...["--model", o.model, "--layout", "loopback"],
+    ...(o.roles === undefined ? [] : ["--roles", o.roles]),
     ...[
       "--kv-port",
       String(kvPort),
@@ -102,6 +107,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   return {
     pods,
     endpointsFile,
+    roles: o.roles,
     kvPort,
     kvReplayPort,
     async stop() {

@@ -9,6 +9,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "./children";
+import { LONG_MIX_DEFAULTS, PD_SCENARIO_STRATEGIES, pdRoles } from "./routing-pd";
 
 /** A strategy as the benchmark runs it. */
 export interface StrategySpec {
@@ -16,6 +17,8 @@ export interface StrategySpec {
   readonly label: string;
   readonly algorithm: string;
   readonly kvEvents: boolean;
+  /** Runs on the prefill/decode disaggregated fleet (`--prefill-pods`) instead of undisaggregated pods. */
+  readonly disaggregated?: boolean;
 }
 
 /** Every strategy, in report order. */
@@ -32,9 +35,11 @@ export const STRATEGIES: readonly StrategySpec[] = [
     algorithm: "prefix-cache-and-load",
     kvEvents: true,
   },
+  // Prefill/decode disaggregation (`routing-pd.ts`): not in the default set, it needs the role fleet.
+  { key: "pd", label: "pd (disaggregated)", algorithm: "pd", kvEvents: true, disaggregated: true },
 ];
 
-const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake"] as const;
+const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake", "long-prompt-mix"] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 
 /**
@@ -47,6 +52,8 @@ type WorkloadName = (typeof WORKLOADS)[number];
 export const SCENARIOS = {
   single: { workload: "shared-prefix", routerReplicas: 1 },
   ha: { workload: "shared-prefix", routerReplicas: 2 },
+  // Prefill/decode disaggregation vs the same GPUs undisaggregated (`routing-pd.ts`).
+  pd: { workload: "long-prompt-mix", routerReplicas: 1 },
 } as const satisfies Record<string, { workload: WorkloadName; routerReplicas: number }>;
 export type ScenarioName = keyof typeof SCENARIOS;
 
@@ -64,6 +71,11 @@ export interface RoutingOptions {
   readonly outputTokens: number | undefined;
   readonly scale: number;
   readonly pods: number;
+  /**
+   * The disaggregated fleet of the `disaggregated` strategies, as `kvroute-sim --roles` takes it; undefined when
+   * none was selected.
+   */
+  readonly pdRoles: string | undefined;
   readonly preset: string;
   readonly strategies: readonly StrategySpec[];
   readonly seed: number;
@@ -75,11 +87,15 @@ export interface RoutingOptions {
 
 /** Usage text of this benchmark. */
 export const ROUTING_USAGE =
-  "routing [--scenario single|ha] [--router-replicas N=1] [--workload shared-prefix|multi-turn|mooncake]\n" +
+  "routing [--scenario single|ha|pd] [--router-replicas N=1]\n" +
+  "          [--workload shared-prefix|multi-turn|mooncake|long-prompt-mix]\n" +
   "          [--rate R=28] [--requests N] [--groups N=96]\n" +
   "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
   "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
-  "          prefix-cache-and-load] [--seed N=1] [--trace FILE] [--json FILE] [--chart FILE] [--no-progress]";
+  "          prefix-cache-and-load,pd] [--prefill-pods N=pods/2] [--seed N=1] [--trace FILE] [--json FILE]\n" +
+  "          [--chart FILE] [--no-progress]\n" +
+  "  (long-prompt-mix, --scenario pd: --rate 8 --requests 240 --output-tokens 128 unless given;\n" +
+  "   pd runs on --prefill-pods prefill + the rest decode pods, the other strategies on --pods mixed pods)";
 
 function num(name: string, v: string | undefined, fallback: number, integer = false): number {
   if (v === undefined) return fallback;
@@ -106,6 +122,7 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
       "output-tokens": { type: "string" },
       scale: { type: "string" },
       pods: { type: "string" },
+      "prefill-pods": { type: "string" },
       preset: { type: "string" },
       strategies: { type: "string" },
       seed: { type: "string" },
@@ -129,20 +146,31 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
   const workload = scenario ? SCENARIOS[scenario].workload : (values.workload ?? "shared-prefix");
   if (!(WORKLOADS as readonly string[]).includes(workload))
     throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}`);
-  const keys = values.strategies?.split(",").map((s) => s.trim()) ?? STRATEGIES.map((s) => s.key);
+  const longMix = workload === "long-prompt-mix";
+  const keys =
+    values.strategies?.split(",").map((s) => s.trim()) ??
+    (scenario === "pd"
+      ? PD_SCENARIO_STRATEGIES
+      : STRATEGIES.filter((s) => !s.disaggregated).map((s) => s.key));
   const strategies = keys.map((k) => {
     const s = STRATEGIES.find((x) => x.key === k);
     if (!s) throw new Error(`--strategies: unknown ${k}; known: ${STRATEGIES.map((x) => x.key).join(",")}`);
     return s;
   });
+  const pods = num("pods", values.pods, 4, true);
   return {
     scenario,
     routerReplicas: scenario
       ? SCENARIOS[scenario].routerReplicas
       : num("router-replicas", values["router-replicas"], 1, true),
     workload: workload as WorkloadName,
-    rate: num("rate", values.rate, 28),
-    requests: values.requests === undefined ? undefined : num("requests", values.requests, 0, true),
+    rate: num("rate", values.rate, longMix ? LONG_MIX_DEFAULTS.rate : 28),
+    requests:
+      values.requests === undefined
+        ? longMix
+          ? LONG_MIX_DEFAULTS.requests
+          : undefined
+        : num("requests", values.requests, 0, true),
     groups: num("groups", values.groups, 96, true),
     promptsPerGroup: num("prompts-per-group", values["prompts-per-group"], 5, true),
     outputTokens:
@@ -150,7 +178,15 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
         ? undefined
         : num("output-tokens", values["output-tokens"], 0, true),
     scale: num("scale", values.scale, 1),
-    pods: num("pods", values.pods, 4, true),
+    pods,
+    pdRoles: strategies.some((s) => s.disaggregated)
+      ? pdRoles(
+          pods,
+          values["prefill-pods"] === undefined
+            ? undefined
+            : num("prefill-pods", values["prefill-pods"], 1, true),
+        )
+      : undefined,
     preset: values.preset ?? "demo",
     strategies,
     seed: values.seed === undefined ? 1 : Math.trunc(Number(values.seed)),

@@ -43,6 +43,10 @@ export interface StrategyResult {
   readonly decisionMeanUs: number;
   /** Time from the request's start to the routing decision, seen by the driver (includes the gRPC round trips). */
   readonly driverDecisionMs: Percentiles;
+  /** The pods it ran on: `4 pods`, or a disaggregated layout such as `prefill:2,decode:2`. */
+  readonly fleet?: string;
+  /** Time per output token of each successful request (`routing-pd.ts`), ms. */
+  readonly tpotMs?: Percentiles;
 }
 
 /** The strategies the ranking check compares, by report label. */
@@ -178,6 +182,11 @@ export function formatTable(results: readonly StrategyResult[]): string {
     String(r.requests - r.succeeded),
     ...(replicated ? [r.perReplica.join("/")] : []),
   ]);
+  return fixedWidthTable(head, rows);
+}
+
+/** A fixed-width text table: the first column left-aligned, the others right-aligned, a dashed rule under `head`. */
+export function fixedWidthTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");

@@ -40,6 +40,7 @@ import { startKvroute } from "./children";
 import type { BenchChild, KvrouteChildOptions } from "./children";
 import { readMooncakeTrace, mooncakeWorkload } from "./e2e/mooncake";
 import { ReplicatedDriver } from "./e2e/replicated-driver";
+import { longPromptMixWorkload } from "./e2e/long-prompt-mix";
 import { runWorkload } from "./e2e/run-workload";
 import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
@@ -50,6 +51,7 @@ import type { MetricsCheck, ScrapeCheck } from "./routing-metrics-check";
 import { counterDelta, podCounters, resetPrefixCaches, startSimFleet } from "./routing-fleet";
 import type { SimFleet } from "./routing-fleet";
 import { parseRoutingOptions, ROUTING_USAGE } from "./routing-options";
+import { formatPdTable, LONG_MIX_DEFAULTS, tpotPercentiles } from "./routing-pd";
 import type { RoutingOptions, ScenarioName, StrategySpec } from "./routing-options";
 import { checkRanking, formatRanking, formatTable } from "./routing-report";
 import type { RankingCheck, StrategyResult } from "./routing-report";
@@ -84,6 +86,15 @@ export function buildWorkload(o: RoutingOptions): Workload {
       rate: o.rate,
       users: o.groups,
       answerTokens: o.outputTokens ?? 100,
+      scale: o.scale,
+      tokenizer: "character",
+    });
+  } else if (o.workload === "long-prompt-mix") {
+    w = longPromptMixWorkload({
+      seed: o.seed,
+      rate: o.rate,
+      requests: o.requests ?? LONG_MIX_DEFAULTS.requests,
+      outputTokens: o.outputTokens ?? LONG_MIX_DEFAULTS.outputTokens,
       scale: o.scale,
       tokenizer: "character",
     });
@@ -178,7 +189,7 @@ async function runStrategy(
     const d0 = await fleetDecisionStats(kvroutes);
     const bar = showProgress ? new ProgressBar(s.label.padEnd(22), workload.requests.length) : undefined;
     let failed = 0;
-    const { summary } = await runWorkload(workload, {
+    const { summary, records } = await runWorkload(workload, {
       driver,
       model: MODEL,
       pods: fleet.pods,
@@ -212,6 +223,8 @@ async function runStrategy(
       loadSpreadCv: summary.loadSpreadCv,
       decisionMeanUs: d1.count > d0.count ? ((d1.sum - d0.sum) / (d1.count - d0.count)) * 1e6 : Number.NaN,
       driverDecisionMs: summary.decisionMs,
+      fleet: fleet.roles ?? `${fleet.pods.length} pods`,
+      tpotMs: tpotPercentiles(records),
     };
     return { result, scrape };
   } finally {
@@ -260,18 +273,31 @@ export async function runRoutingBenchmark(
       `${workload.requests.length} requests, ${o.pods} × ${o.preset} pods, ${replicasText(o.routerReplicas)}, ` +
       `${o.strategies.length} strategies`,
   );
-  const fleet = await startSimFleet({ pods: o.pods, preset: o.preset, model: MODEL });
+  // One fleet at a time: undisaggregated pods, or the prefill/decode layout of the `disaggregated` strategies
+  // (the same number of simulated GPUs); switched when the next strategy needs the other one.
+  let fleet: SimFleet | undefined;
   const results: StrategyResult[] = [];
   const scrapes: ScrapeCheck[] = [];
   try {
     for (const s of o.strategies) {
+      const roles = s.disaggregated === true ? o.pdRoles : undefined;
+      if (fleet === undefined || fleet.roles !== roles) {
+        await fleet?.stop();
+        fleet = undefined;
+        fleet = await startSimFleet({
+          pods: o.pods,
+          preset: o.preset,
+          model: MODEL,
+          ...(roles === undefined ? {} : { roles }),
+        });
+      }
       const { result: r, scrape } = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
       log(`  ${s.label}: ${r.succeeded}/${r.requests} ok in ${r.wallSeconds.toFixed(1)} s`);
       results.push(r);
       scrapes.push(scrape);
     }
   } finally {
-    await fleet.stop();
+    await fleet?.stop();
   }
   const ranking = checkRanking(results, { scenario: o.scenario ?? null, routerReplicas: o.routerReplicas });
   const rate = o.workload === "mooncake" ? `speedup ${o.rate}` : `${o.rate} req/s`;
@@ -311,6 +337,8 @@ export async function runRouting(argv: readonly string[]): Promise<number> {
   const heading = `${o.scenario ? `scenario ${o.scenario}: ` : ""}${replicasText(o.routerReplicas)}`;
   process.stdout.write(`\n${heading}\n${formatTable(report.results)}\n\n`);
   if (o.workload === "shared-prefix") process.stdout.write(`${formatRanking(report.ranking)}\n\n`);
+  if (o.workload === "long-prompt-mix" || o.pdRoles !== undefined)
+    process.stdout.write(`time to first token and per output token:\n${formatPdTable(report.results)}\n\n`);
   process.stdout.write(`${formatMetricsCheck(report.metrics)}\n`);
   if (o.json) process.stdout.write(`json: ${path.resolve(o.json)}\n`);
   process.stdout.write(`chart: ${report.chart}\n`);
