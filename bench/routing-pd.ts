@@ -42,6 +42,16 @@ export function tpotPercentiles(records: readonly RequestRecord[]): Percentiles 
   return percentiles(values);
 }
 
+/**
+ * Each successful streamed request's longest pause between two tokens, ms: where a long prefill sharing the pod's
+ * engine steps shows up whole, while TPOT spreads it over the request's tokens.
+ */
+export function stallPercentiles(records: readonly RequestRecord[]): Percentiles {
+  const values: number[] = [];
+  for (const r of records) if (r.ok && r.maxInterChunkMs !== undefined) values.push(r.maxInterChunkMs);
+  return percentiles(values);
+}
+
 /** The P/D table: one row per strategy, TTFT and TPOT percentiles side by side. */
 export function formatPdTable(results: readonly StrategyResult[]): string {
   const head = [
@@ -52,6 +62,8 @@ export function formatPdTable(results: readonly StrategyResult[]): string {
     "p99 ms",
     "TPOT p50",
     "p90",
+    "p99 ms",
+    "stall p50",
     "p99 ms",
     "E2E p50",
     "p99 s",
@@ -65,6 +77,7 @@ export function formatPdTable(results: readonly StrategyResult[]): string {
     r.ttftMs.p90.toFixed(0),
     r.ttftMs.p99.toFixed(0),
     ...(r.tpotMs ? [r.tpotMs.p50, r.tpotMs.p90, r.tpotMs.p99].map((x) => x.toFixed(1)) : ["-", "-", "-"]),
+    ...(r.stallMs ? [r.stallMs.p50, r.stallMs.p99].map((x) => x.toFixed(0)) : ["-", "-"]),
     (r.e2eMs.p50 / 1000).toFixed(2),
     (r.e2eMs.p99 / 1000).toFixed(2),
     r.outputTokensPerSecond.toFixed(0),

@@ -47,6 +47,8 @@ export interface StrategyResult {
   readonly fleet?: string;
   /** Time per output token of each successful request (`routing-pd.ts`), ms. */
   readonly tpotMs?: Percentiles;
+  /** Each successful request's longest pause between two tokens (`routing-pd.ts`), ms. */
+  readonly stallMs?: Percentiles;
 }
 
 /** The strategies the ranking check compares, by report label. */

@@ -51,7 +51,7 @@ import type { MetricsCheck, ScrapeCheck } from "./routing-metrics-check";
 import { counterDelta, podCounters, resetPrefixCaches, startSimFleet } from "./routing-fleet";
 import type { SimFleet } from "./routing-fleet";
 import { parseRoutingOptions, ROUTING_USAGE } from "./routing-options";
-import { formatPdTable, LONG_MIX_DEFAULTS, tpotPercentiles } from "./routing-pd";
+import { formatPdTable, LONG_MIX_DEFAULTS, stallPercentiles, tpotPercentiles } from "./routing-pd";
 import type { RoutingOptions, ScenarioName, StrategySpec } from "./routing-options";
 import { checkRanking, formatRanking, formatTable } from "./routing-report";
 import type { RankingCheck, StrategyResult } from "./routing-report";
@@ -225,6 +225,7 @@ async function runStrategy(
       driverDecisionMs: summary.decisionMs,
       fleet: fleet.roles ?? `${fleet.pods.length} pods`,
       tpotMs: tpotPercentiles(records),
+      stallMs: stallPercentiles(records),
     };
     return { result, scrape };
   } finally {

@@ -94,6 +94,11 @@ export interface DriverResult {
   readonly decisionMs?: number;
   /** When the first content token became visible to the client. */
   readonly ttftMs?: number;
+  /**
+   * The longest pause between two body chunks the client saw after the first token (a streamed answer writes one
+   * chunk per token, so this is the request's worst inter-token time: a decode stalled behind a prefill).
+   */
+  readonly maxInterChunkMs?: number;
   /** When the response ended (or the request failed). */
   readonly e2eMs: number;
   readonly promptTokens?: number;

@@ -46,9 +46,14 @@ export async function respond(x: Exchange, res: http.IncomingMessage): Promise<D
 
   const reader = new ResponseReader(String(res.headers["content-type"] ?? "").includes("text/event-stream"));
   let ttftMs: number | undefined;
+  let lastChunkMs: number | undefined;
+  let maxGapMs: number | undefined;
   let errorText = "";
   const visible = (b: Buffer): void => {
-    if (reader.push(b) && ttftMs === undefined) ttftMs = performance.now() - x.t0;
+    const at = performance.now() - x.t0;
+    if (reader.push(b) && ttftMs === undefined) ttftMs = at;
+    else if (lastChunkMs !== undefined) maxGapMs = Math.max(maxGapMs ?? 0, at - lastChunkMs);
+    if (ttftMs !== undefined) lastChunkMs = at;
     if (status >= 300 && errorText.length < ERROR_TEXT_CHARS) errorText += b.toString("utf8");
   };
   await body(x, upstreamChunks(res, status), visible);
@@ -69,6 +74,7 @@ export async function respond(x: Exchange, res: http.IncomingMessage): Promise<D
     ...(x.pod === undefined ? {} : { pod: x.pod }),
     ...(x.decisionMs === undefined ? {} : { decisionMs: x.decisionMs }),
     ...(ttftMs === undefined ? {} : { ttftMs }),
+    ...(maxGapMs === undefined ? {} : { maxInterChunkMs: maxGapMs }),
     e2eMs,
     ...(u?.promptTokens === undefined ? {} : { promptTokens: u.promptTokens }),
     ...(u?.completionTokens === undefined ? {} : { outputTokens: u.completionTokens }),

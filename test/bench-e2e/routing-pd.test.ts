@@ -6,7 +6,7 @@
 import { longPromptMixWorkload } from "../../bench/e2e/long-prompt-mix";
 import type { RequestRecord } from "../../bench/e2e/run-workload";
 import { parseRoutingOptions } from "../../bench/routing-options";
-import { pdRoles, tpotPercentiles } from "../../bench/routing-pd";
+import { pdRoles, stallPercentiles, tpotPercentiles } from "../../bench/routing-pd";
 
 describe("routing bench, --scenario pd", () => {
   it("selects the long-prompt mix, two baselines and pd on half prefill, half decode pods", () => {
@@ -56,7 +56,7 @@ describe("routing bench, --scenario pd", () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
-  it("TPOT is per request (end − first token) / (tokens − 1); failures and 1-token answers have none", () => {
+  it("TPOT is per request (end − first token) / (tokens − 1); failures and 1-token answers have none; stalls", () => {
     const rec = (over: Partial<RequestRecord>): RequestRecord => ({
       ok: true,
       e2eMs: 0,
@@ -76,5 +76,13 @@ describe("routing bench, --scenario pd", () => {
     expect(p.count).toBe(2);
     expect(p.p50).toBeCloseTo(55, 9);
     expect(p.max).toBeCloseTo(100, 9);
+    // The stall is the request's longest pause, as the driver saw it; failed requests do not count.
+    const s = stallPercentiles([
+      rec({ maxInterChunkMs: 600 }),
+      rec({ maxInterChunkMs: 8 }),
+      rec({ ok: false, maxInterChunkMs: 9000 }),
+      rec({}),
+    ]);
+    expect(s).toMatchObject({ count: 2, max: 600 });
   });
 });
