@@ -57,6 +57,7 @@ export function formatPdTable(results: readonly StrategyResult[]): string {
   const head = [
     "strategy",
     "pods",
+    "not computed",
     "TTFT p50",
     "p90",
     "p99 ms",
@@ -73,6 +74,7 @@ export function formatPdTable(results: readonly StrategyResult[]): string {
   const rows = results.map((r) => [
     r.strategy,
     r.fleet ?? "-",
+    r.usageHitRate === undefined ? "-" : `${(100 * r.usageHitRate).toFixed(1)}%`,
     r.ttftMs.p50.toFixed(0),
     r.ttftMs.p90.toFixed(0),
     r.ttftMs.p99.toFixed(0),
