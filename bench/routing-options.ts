@@ -35,6 +35,8 @@ export const STRATEGIES: readonly StrategySpec[] = [
     algorithm: "prefix-cache-and-load",
     kvEvents: true,
   },
+  // Sticky until saturated, on the precise index as llm-d runs it.
+  { key: "prefix-affinity", label: "prefix-affinity", algorithm: "prefix-affinity", kvEvents: true },
   // Prefill/decode disaggregation (`routing-pd.ts`): not in the default set, it needs the role fleet.
   { key: "pd", label: "pd (disaggregated)", algorithm: "pd", kvEvents: true, disaggregated: true },
 ];
@@ -92,7 +94,7 @@ export const ROUTING_USAGE =
   "          [--rate R=28] [--requests N] [--groups N=96]\n" +
   "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
   "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
-  "          prefix-cache-and-load,pd] [--prefill-pods N=pods/2] [--seed N=1] [--trace FILE] [--json FILE]\n" +
+  "          prefix-cache-and-load,prefix-affinity,pd] [--prefill-pods N=pods/2] [--seed N=1] [--trace FILE] [--json FILE]\n" +
   "          [--chart FILE] [--no-progress]\n" +
   "  (long-prompt-mix, --scenario pd: --rate 8 --requests 240 --output-tokens 128 unless given;\n" +
   "   pd runs on --prefill-pods prefill + the rest decode pods, the other strategies on --pods mixed pods)";

@@ -77,6 +77,11 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
         imbalanceAbsCount: config.prefixImbalanceAbsCount,
         stdDevFactor: config.prefixStdDevFactor,
       },
+      "prefix-affinity": {
+        threshold: config.prefixAffinityThreshold,
+        ttftPenaltySeconds: config.prefixAffinityTtftPenaltyMs / 1000,
+        prefillTokensPerSecond: Object.fromEntries(config.prefixAffinityPrefillThroughput),
+      },
       "vtc-basic": {
         windowSize: config.vtcWindowSize,
         timeUnit: config.vtcTimeUnit,

@@ -29,6 +29,14 @@ export type { AutoHints, ModelConfig, ModelConfigProfile } from "./model-config"
 export { createObservations } from "./observations";
 export type { Observations, PodObservation } from "./observations";
 export * from "./pending-load";
+export {
+  computedPromptTokens,
+  prefillRate,
+  profilePrefillThroughput,
+  PrefillMeter,
+  PREFILL_WINDOW_MS,
+} from "./prefill-throughput";
+export type { PrefillSample } from "./prefill-throughput";
 export { endpointName, podIdentity } from "./pod";
 export {
   completeRolesets,

@@ -131,6 +131,12 @@ export interface Config {
   readonly prefixImbalanceAbsCount: number;
   /** prefix-cache: skip prefix matches on pods above mean + k·σ in-flight requests. */
   readonly prefixStdDevFactor: number;
+  /** prefix-affinity: a pod holding at least this fraction of the prompt's blocks is affine. */
+  readonly prefixAffinityThreshold: number;
+  /** prefix-affinity: extra TTFT accepted to keep a prompt on its cache, ms (the gate is throughput × this). */
+  readonly prefixAffinityTtftPenaltyMs: number;
+  /** prefix-affinity: prefill tokens/s per model name; models not listed use the GPU profile or the measured rate. */
+  readonly prefixAffinityPrefillThroughput: readonly (readonly [string, number])[];
   /** vtc-basic: sliding-window length, in `vtcTimeUnit`s. */
   readonly vtcWindowSize: number;
   /** vtc-basic: unit of `vtcWindowSize`. */

@@ -14,6 +14,7 @@ import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
 import { PD_SETTINGS } from "./settings-pd";
 import { PREFIX_SETTINGS } from "./settings-prefix";
+import { PREFIX_AFFINITY_SETTINGS } from "./settings-prefix-affinity";
 import { TENANT_SETTINGS } from "./settings-tenant";
 import { TRACING_SETTINGS } from "./settings-tracing";
 import { VTC_SETTINGS } from "./settings-vtc";
@@ -324,6 +325,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
       "and the loop contend, and the loop's delay p99 doubled (measured).",
   },
   ...PREFIX_SETTINGS,
+  ...PREFIX_AFFINITY_SETTINGS,
   ...VTC_SETTINGS,
   ...KV_EVENTS_SETTINGS,
   ...PD_SETTINGS,

@@ -15,6 +15,7 @@ import * as leastWaiting from "./least-waiting";
 import * as loraAffinity from "./lora-affinity";
 import * as pd from "./pd";
 import * as powerOfTwo from "./power-of-two";
+import * as prefixAffinity from "./prefix-affinity";
 import * as prefixCache from "./prefix-cache";
 import * as prefixCacheAndLoad from "./prefix-cache-and-load";
 import * as random from "./random";
@@ -43,6 +44,7 @@ export function registerBuiltins(registry: StrategyRegistry): void {
   registry.register(throughput.factory);
   registry.register(prefixCache.factory);
   registry.register(prefixCacheAndLoad.factory);
+  registry.register(prefixAffinity.factory);
   registry.register(slo.slo);
   registry.register(slo.sloLeastLoadPulling);
   registry.register(slo.sloPackLoad);
