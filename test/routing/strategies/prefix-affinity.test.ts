@@ -1,0 +1,242 @@
+import { createBlockHasher } from "../../../src/prefix/block-hasher";
+import type { BlockHasher } from "../../../src/prefix/block-key";
+import type { Pod } from "../../../src/cluster/pod";
+import type { EngineMetrics } from "../../../src/cluster/engine-metrics";
+import type { GpuProfile } from "../../../src/cluster/gpu-profiles";
+import { PendingLoadAccumulator } from "../../../src/cluster/pending-load";
+import type { RouteFinisher, ScoreResult, Strategy, StrategyDeps } from "../../../src/routing/framework";
+import { factory, TYPE } from "../../../src/routing/strategies/prefix-affinity";
+import { createPrefillGate } from "../../../src/routing/strategies/prefix-affinity/gate";
+import { makePrefixFixture, makePrompt, range, SEED, storeEvent } from "../../prefix/fixtures";
+import type { PrefixFixture } from "../../prefix/fixtures";
+import { byPod, makeContext, makeFleet, makeMetrics, makePod, MODEL } from "../pods";
+import type { Fleet } from "../pods";
+import { runStrategyContract } from "../strategy-contract";
+
+let hasher: BlockHasher;
+beforeAll(async () => {
+  hasher = await createBlockHasher(SEED);
+});
+
+function contractFixture(): PrefixFixture {
+  const f = makePrefixFixture(hasher);
+  f.approximate.add(makePod(0).key, hasher.chain(range(20), 4, ""));
+  f.approximate.add(makePod(3).key, hasher.chain(range(40), 4, ""));
+  return f;
+}
+
+runStrategyContract({
+  name: TYPE,
+  factory,
+  deps: () => ({ now: () => 0, prefix: contractFixture().deps }),
+  prompt: () => makePrompt(hasher, range(40)),
+  signalSets: [
+    {},
+    { metrics: (i) => makeMetrics({ promptTokensTotal: 1000 * i, scrapedAtMs: 10 * i }) },
+    { metrics: (i) => (i % 2 === 0 ? makeMetrics({ promptTokensTotal: Number.NaN }) : undefined) },
+  ],
+});
+runStrategyContract({ name: `${TYPE} without indexes`, factory });
+
+const key = (i: number) => makePod(i).key;
+/** The index of the single best score, or the abstain reason. */
+const best = (r: ScoreResult): number | string => {
+  if (r.t !== "scores") return r.reason;
+  const s = Array.from(r.scores);
+  const top = Math.max(...s);
+  return s.filter((x) => x === top).length === 1 ? s.indexOf(top) : "tie";
+};
+
+/** A 40-token prompt `1..40` (10 blocks of 4); `cold(k)` a 40-token prompt no pod holds. */
+const PROMPT = range(40);
+const cold = (k: number) => range(40, 10_000 + 100 * k);
+
+interface Rig {
+  readonly fleet: Fleet;
+  readonly f: PrefixFixture;
+  readonly s: Strategy;
+  score(tokens?: readonly number[], metrics?: readonly (EngineMetrics | undefined)[]): ScoreResult;
+  /** Route `tokens` to pod `i` through score + onRouted, as the director does; returns the finisher. */
+  route(i: number, tokens: readonly number[]): RouteFinisher;
+}
+
+function rig(n: number, params: unknown = {}, deps: Partial<StrategyDeps> = {}): Rig {
+  const fleet = makeFleet(n);
+  const f = makePrefixFixture(hasher);
+  const s = factory.create(factory.paramsSchema.parse(params), { now: () => 0, prefix: f.deps, ...deps });
+  const ctxOf = (tokens: readonly number[], metrics: readonly (EngineMetrics | undefined)[] = []) =>
+    makeContext(fleet.load, { prompt: makePrompt(hasher, tokens), metrics: byPod(fleet.pods, metrics) });
+  return {
+    fleet,
+    f,
+    s,
+    score: (tokens = PROMPT, metrics = []) => s.score(ctxOf(tokens, metrics), fleet.pods),
+    route(i, tokens) {
+      const ctx = ctxOf(tokens);
+      s.score(ctx, fleet.pods);
+      const finish = s.onRouted?.(ctx, fleet.pods[i] as Pod);
+      if (!finish) throw new Error("prefix-affinity must return a finisher");
+      return finish;
+    },
+  };
+}
+
+const OK = { kind: "success" } as const;
+/** τ = 100 tokens/s × 1 s = 100 uncached tokens of look-ahead backlog. */
+const GATE_100 = { ttftPenaltySeconds: 1, prefillTokensPerSecond: { [MODEL]: 100 } };
+
+describe(TYPE, () => {
+  it("sticks to the pod holding the prompt while its look-ahead backlog is under the gate, then leaves", () => {
+    const r = rig(2, GATE_100);
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    expect(best(r.score())).toBe(0);
+    // Two cold prompts on pod-0: 80 uncached tokens there, 0 + 0 for this prompt → 80 ≤ 100: still sticky,
+    // although pod-1 (look-ahead 40, a full recompute) is lighter.
+    r.route(0, cold(1));
+    const second = r.route(0, cold(2));
+    expect(best(r.score())).toBe(0);
+    // A third: 120 > 100 → over the gate; pod-1's 40 is the least look-ahead backlog.
+    const third = r.route(0, cold(3));
+    expect(best(r.score())).toBe(1);
+    // A release gives its 40 back exactly once: after a repeated release pod-0 is at 80 (under), and one more
+    // cold prompt takes it to 120 (over); had the repeat counted, it would be at 80 and still under.
+    third(OK);
+    third(OK);
+    expect(best(r.score())).toBe(0);
+    r.route(0, cold(4));
+    expect(best(r.score())).toBe(1);
+    second(OK);
+    expect(best(r.score())).toBe(0);
+  });
+
+  it("among affine pods under the gate prefers the best hit, then the least backlog", () => {
+    const r = rig(3, GATE_100);
+    r.f.approximate.add(key(0), hasher.chain(range(24), 4, ""));
+    r.f.approximate.add(key(1), hasher.chain(PROMPT, 4, ""));
+    r.f.approximate.add(key(2), hasher.chain(PROMPT, 4, ""));
+    r.route(1, cold(1)); // pod-1: 40 in flight, still under the gate
+    expect(best(r.score())).toBe(2);
+    r.route(2, cold(2));
+    r.route(2, cold(3)); // pod-2: 80 > pod-1's 40, both under the gate, equal hits
+    expect(best(r.score())).toBe(1);
+  });
+
+  it("a pod under the threshold fraction is not affine: the least look-ahead backlog decides", () => {
+    const r = rig(2, GATE_100);
+    // pod-0 holds 16 of 40 tokens (0.4): look-ahead 40 (in flight) + 24 = 64; pod-1 0 + 40 = 40.
+    r.f.approximate.add(key(0), hasher.chain(range(16), 4, ""));
+    r.route(0, cold(1));
+    expect(best(r.score())).toBe(1);
+    const lower = rig(2, { ...GATE_100, threshold: 0.3 });
+    lower.f.approximate.add(key(0), hasher.chain(range(16), 4, ""));
+    lower.route(0, cold(1));
+    expect(best(lower.score())).toBe(0);
+  });
+
+  it("reads the precise index for pods publishing KV events", () => {
+    const r = rig(2, GATE_100);
+    r.f.publishing.add(key(0));
+    r.f.publishing.add(key(1));
+    storeEvent(r.f.events, key(1), PROMPT, 4);
+    // The approximate index believes pod-0; the events of a publishing pod win.
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    expect(best(r.score())).toBe(1);
+  });
+
+  it("without any throughput the gate is relative: one cold prefill above the least look-ahead backlog", () => {
+    const r = rig(2);
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    // pod-0: 40 in flight + 0 = 40 ≤ min(40, 40) + 40 → sticky.
+    r.route(0, cold(1));
+    expect(best(r.score())).toBe(0);
+    // 80 ≤ 40 + 40 → still sticky; 120 > 80 → leaves.
+    r.route(0, cold(2));
+    expect(best(r.score())).toBe(0);
+    r.route(0, cold(3));
+    expect(best(r.score())).toBe(1);
+  });
+
+  it("a move carries the held backlog to the serving pod at its own uncached count", () => {
+    const r = rig(2, GATE_100);
+    r.f.approximate.add(key(1), hasher.chain(PROMPT, 4, ""));
+    const a = r.route(0, cold(1));
+    const b = r.route(0, cold(2));
+    const c = r.route(0, cold(3));
+    // pod-0 has 120; the gateway served them on pod-1 instead: 120 there (cold prompts), 0 on pod-0.
+    a.moveTo?.(r.fleet.pods[1] as Pod);
+    b.moveTo?.(r.fleet.pods[1] as Pod);
+    c.moveTo?.(r.fleet.pods[1] as Pod);
+    // pod-1 holds the prompt but is over its gate (120 > 100) → least look-ahead: pod-0 at 40.
+    expect(best(r.score())).toBe(0);
+    a(OK);
+    expect(best(r.score())).toBe(1);
+  });
+
+  it("abstains no-tokens without tokens and no-prefix-index without indexes", () => {
+    const fleet = makeFleet(2);
+    const f = makePrefixFixture(hasher);
+    const withIdx = factory.create(factory.paramsSchema.parse({}), { now: () => 0, prefix: f.deps });
+    expect(best(withIdx.score(makeContext(fleet.load), fleet.pods))).toBe("no-tokens");
+    const without = factory.create(factory.paramsSchema.parse({}), { now: () => 0 });
+    const ctx = makeContext(fleet.load, { prompt: makePrompt(hasher, range(8)) });
+    expect(best(without.score(ctx, fleet.pods))).toBe("no-prefix-index");
+  });
+
+  it("has documented defaults and rejects unknown params", () => {
+    expect(factory.paramsSchema.parse({})).toEqual({
+      threshold: 0.5,
+      ttftPenaltySeconds: 0.5,
+      prefillTokensPerSecond: {},
+    });
+    expect(() => factory.paramsSchema.parse({ gate: 1 })).toThrow();
+    expect(() => factory.paramsSchema.parse({ threshold: 0 })).toThrow();
+  });
+});
+
+describe(`${TYPE} gate`, () => {
+  const pod = makePod(0);
+  const profile: GpuProfile = {
+    deployment: "d",
+    cost: 1,
+    // 2^10 = 1024 and 2^12 = 4096 input tokens at the smallest output: 5 and 3 RPS → 5120 and 12288 tokens/s.
+    indexes: [
+      [4, 6],
+      [10, 12],
+    ],
+    tputs: [
+      [5, 3],
+      [1, 1],
+    ],
+    created: 0,
+  };
+  const slo = (p: GpuProfile | undefined) => ({
+    profileFor: () => p,
+    pending: new PendingLoadAccumulator(),
+    predictOutput: () => 1,
+  });
+  const metrics = (atMs: number, prompt: number, hits = 0) =>
+    makeMetrics({ scrapedAtMs: atMs, promptTokensTotal: prompt, prefixCacheHitsTotal: hits });
+
+  it("takes the throughput from the flag, else the GPU profile, else the pod's measured rate", () => {
+    const params = { ttftPenaltySeconds: 0.5, prefillTokensPerSecond: { other: 1 } };
+    const measured = createPrefillGate(params, slo(undefined));
+    expect(measured.throughput(MODEL, pod)).toBeUndefined();
+    // 30,000 prompt tokens of which 10,000 cached over 2 s: 10,000 computed tokens/s.
+    measured.observe(pod.key, metrics(1000, 0));
+    measured.observe(pod.key, metrics(3000, 30_000, 10_000));
+    expect(measured.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 10_000, source: "measured" });
+    expect(measured.tokens(MODEL, pod, 0, 40)).toBe(5000);
+    const profiled = createPrefillGate(params, slo(profile));
+    profiled.observe(pod.key, metrics(1000, 0));
+    profiled.observe(pod.key, metrics(3000, 30_000));
+    expect(profiled.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 12_288, source: "gpu-profile" });
+    const flagged = createPrefillGate({ ...params, prefillTokensPerSecond: { [MODEL]: 7000 } }, slo(profile));
+    expect(flagged.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 7000, source: "flag" });
+    expect(flagged.tokens(MODEL, pod, 0, 40)).toBe(3500);
+  });
+
+  it("without a throughput τ is the least look-ahead backlog plus one cold prefill", () => {
+    const gate = createPrefillGate({ ttftPenaltySeconds: 1, prefillTokensPerSecond: {} }, undefined);
+    expect(gate.tokens(MODEL, pod, 300, 40)).toBe(340);
+  });
+});
