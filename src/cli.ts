@@ -1,6 +1,7 @@
 /**
- * The `kvroute` command: serve (`main()`, the default), `kvroute --version`, or `kvroute route ...` (one request
- * through a running kvroute, `route-command.ts`); exit with the command's code. Kept apart from `main.ts` so tests
+ * The `kvroute` command: serve (`main()`, the default), `kvroute --version`, `kvroute route ...` (one request
+ * through a running kvroute, `route-command.ts`) or `kvroute calibrate ...` (a pod's prefill throughput,
+ * `calibrate-command.ts`); exit with the command's code. Kept apart from `main.ts` so tests
  * can import `main` without starting a process.
  *
  * @module
@@ -8,7 +9,7 @@
 import { commandFromProcess } from "./config";
 import { kvrouteVersion } from "./version";
 
-// Each command loads only what it runs: `--version` and `route` start without loading the server (the whole router,
+// Each command loads only what it runs: `--version`, `route` and `calibrate` start without loading the server (the whole router,
 // its gRPC and Redis clients and tokenizers), which is most of a start's CPU.
 async function run(): Promise<number> {
   const command = commandFromProcess();
@@ -18,6 +19,8 @@ async function run(): Promise<number> {
       return 0;
     case "route":
       return (await import("./route-command")).runRoute(command.args);
+    case "calibrate":
+      return (await import("./calibrate-command")).runCalibrate(command.args);
     case "serve":
       return (await import("./main")).main();
   }

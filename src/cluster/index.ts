@@ -23,7 +23,14 @@ export { createOutlierDetector, isReachabilityCause } from "./health";
 export type { HealthGate, RequestVerdict, ScrapeVerdict } from "./health";
 export { createLoadTracker } from "./load-tracker";
 export type { LoadTracker, PodLoad, ReleaseLoad } from "./load-tracker";
-export { createEngineMetricsStore, parseProblemCounts, startScraper, startScraperThread } from "./metrics";
+export {
+  createEngineMetricsStore,
+  engineMetricsFromText,
+  parsePrometheusText,
+  parseProblemCounts,
+  startScraper,
+  startScraperThread,
+} from "./metrics";
 export type { EngineMetricsStore, ScrapeResult, ScraperOptions } from "./metrics";
 export type { AutoHints, ModelConfig, ModelConfigProfile } from "./model-config";
 export { createObservations } from "./observations";

@@ -1,4 +1,4 @@
-/** Which command a `kvroute` command line names: serve by default, `--version` alone, `route` first. */
+/** Which command a `kvroute` command line names: serve by default, `--version` alone, `route` or `calibrate` first. */
 import { parseCommand } from "../../src/config";
 
 describe("parseCommand", () => {
@@ -12,6 +12,7 @@ describe("parseCommand", () => {
     [["--standalone", "--version"], { kind: "serve" }],
     [["route", "--model", "m", "--prompt", "p"], { kind: "route", args: ["--model", "m", "--prompt", "p"] }],
     [["--standalone", "route"], { kind: "serve" }],
+    [["calibrate", "--seconds", "5"], { kind: "calibrate", args: ["--seconds", "5"] }],
   ])("%j", (argv, want) => {
     expect(parseCommand(argv)).toEqual(want);
   });
