@@ -1,0 +1,83 @@
+/**
+ * `prefix-affinity` through a real kvroute over gRPC: a prompt stays on the pod that holds it while that pod's
+ * look-ahead prefill backlog (uncached prompt tokens in flight + this prompt's uncached tokens) is under the gate
+ * τ = prefill throughput × TTFT penalty, comes back under it when a request there ends, and leaves for the
+ * least backlog once it is over. The gate here: `m1=1000` tokens/s × 100 ms = 100 tokens (character tokenizer: one token per
+ * byte). Cold work is put on pod-a with the endpoint subset hint, as a gateway's subset would.
+ */
+import type { Metadata } from "../../src/extproc/messages";
+import type { ExtProcStream, Harness } from "./harness";
+import { body, headers, pod, responseHeaders, setHeaders, startHarness } from "./harness";
+import { subsetHint } from "./request-phase";
+
+const A = pod("pod-a", "127.0.0.21", ["m1"]);
+const B = pod("pod-b", "127.0.0.22", ["m1"]);
+/** 64 tokens: 4 blocks of 16. */
+const P = "p".repeat(32) + "q".repeat(32);
+
+/** Route a completions request for `prompt`; the stream stays open, so its pick (and backlog) stays in flight. */
+async function route(h: Harness, prompt: string, hint?: Metadata) {
+  const stream = h.client.open();
+  const msg = headers({ ":method": "POST", ":path": "/v1/completions", "content-type": "application/json" });
+  await stream.exchange(hint === undefined ? msg : { ...msg, metadata_context: hint });
+  const [decision] = await stream.exchange(body(JSON.stringify({ model: "m1", prompt, max_tokens: 1 })));
+  return { stream, target: setHeaders(decision)["target-pod"] };
+}
+
+/** End a routed request as Envoy does when the upstream answers without a body: its pick is released. */
+async function finish(stream: ExtProcStream): Promise<void> {
+  await stream.exchange(responseHeaders(200, { "content-type": "application/json" }, true));
+  stream.end();
+  await stream.status;
+}
+
+describe("prefix-affinity end to end", () => {
+  let h: Harness;
+  const open: ExtProcStream[] = [];
+  beforeAll(async () => {
+    h = await startHarness(
+      [A, B],
+      [
+        "--routing-algorithm",
+        "prefix-affinity",
+        "--prefix-affinity-prefill-throughput",
+        "m1=1000",
+        "--prefix-affinity-ttft-penalty-ms",
+        "100",
+      ],
+    );
+  });
+  afterAll(async () => {
+    for (const s of open) s.cancel();
+    await h.close();
+  });
+
+  it("sticks to the pod holding the prompt under the gate, again after a release, and leaves when over it", async () => {
+    const onA = subsetHint([A.address]);
+    // pod-a prefills P (64 uncached tokens in flight) and a cold 16-token prompt: 80 in flight there.
+    const first = await route(h, P, onA);
+    expect(first.target).toBe(A.address);
+    const cold = await route(h, "c".repeat(16), onA);
+    expect(cold.target).toBe(A.address);
+    open.push(first.stream, cold.stream);
+    // P again: pod-a's look-ahead 80 + 0 ≤ 100, so it stays, although pod-b's (0 + 64) is less.
+    const sticky = await route(h, P);
+    expect(sticky.target).toBe(A.address);
+    open.push(sticky.stream);
+    // 48 more cold tokens on pod-a: 128 > 100. When that request ends its 48 are given back: 80, sticky again.
+    const heavy = await route(h, "h".repeat(48), onA);
+    expect(heavy.target).toBe(A.address);
+    await finish(heavy.stream);
+    const again = await route(h, P);
+    expect(again.target).toBe(A.address);
+    open.push(again.stream);
+    // Over the gate once more (128; had the release counted twice it would be 80): P goes to the least
+    // look-ahead backlog, pod-b, and recomputes there.
+    const heavier = await route(h, "k".repeat(48), onA);
+    expect(heavier.target).toBe(A.address);
+    open.push(heavier.stream);
+    const left = await route(h, P);
+    expect(left.target).toBe(B.address);
+    open.push(left.stream);
+  });
+});
