@@ -2,8 +2,9 @@
  * `prefix-affinity` through a real kvroute over gRPC: a prompt stays on the pod that holds it while that pod's
  * look-ahead prefill backlog (uncached prompt tokens in flight + this prompt's uncached tokens) is under the gate
  * τ = prefill throughput × TTFT penalty, comes back under it when a request there ends, and leaves for the
- * least backlog once it is over. The gate here: `m1=1000` tokens/s × 100 ms = 100 tokens (character tokenizer: one token per
- * byte). Cold work is put on pod-a with the endpoint subset hint, as a gateway's subset would.
+ * least backlog once it is over. The gate here: `m1=1` token/s × 100 s = 100 tokens (character tokenizer: one
+ * token per byte); at 1 token/s the backlog drains by about a token per second of the test, far inside the
+ * margins below. Cold work is put on pod-a with the endpoint subset hint, as a gateway's subset would.
  */
 import type { Metadata } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
@@ -41,9 +42,9 @@ describe("prefix-affinity end to end", () => {
         "--routing-algorithm",
         "prefix-affinity",
         "--prefix-affinity-prefill-throughput",
-        "m1=1000",
+        "m1=1",
         "--prefix-affinity-ttft-penalty-ms",
-        "100",
+        "100000",
       ],
     );
   });

@@ -62,7 +62,7 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
 
       /**
        * With `T` the prompt's tokens, `h` a pod's hit fraction (as in `prefix-cache`), `B` the uncached prompt
-       * tokens kvroute has in flight there: look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
+       * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`): look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
        * `L ≤ τ` (the pod's gate, see `gate.ts`) score in [0.5, 1] by `h` (ties: least `L`); every other pod scores
        * below 0.5 by least `L`, so when no affine pod is under its gate the least backlog wins. Abstains
        * `no-prefix-index` or `no-tokens` only.
@@ -73,6 +73,7 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
         if (m.t === "abstain") return m;
         const tokens = (ctx.prompt.tokens as Uint32Array).length;
         const n = pods.length;
+        const now = deps.now();
         const uncached = new Float64Array(n);
         const look = new Float64Array(n);
         let maxLook = 0;
@@ -82,7 +83,7 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           const metrics = ctx.metrics(pod.key);
           if (metrics) gate.observe(pod.key, metrics);
           uncached[i] = Math.ceil(tokens * (1 - (m.fractions[i] as number)));
-          look[i] = inflight.tokens(pod.key) + (uncached[i] as number);
+          look[i] = inflight.tokens(pod.key, now) + (uncached[i] as number);
           if ((look[i] as number) > maxLook) maxLook = look[i] as number;
           if ((look[i] as number) < minLook) minLook = look[i] as number;
         }
@@ -130,13 +131,15 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           const j = d ? d.pods.indexOf(to) : -1;
           return j >= 0 ? (d?.uncached[j] as number) : (ctx.prompt.tokens?.length ?? 0);
         };
-        const held = inflight.reserve(pod.key, uncachedOn(pod));
+        const drain = (to: Pod): number | undefined =>
+          gate.throughput(ctx.request.model, to)?.tokensPerSecond;
+        const held = inflight.reserve(pod.key, uncachedOn(pod), deps.now(), drain(pod));
         const finish = (outcome: Outcome): void => {
           held.release();
           prefixFinish?.(outcome);
         };
         const moveTo = (to: Pod): void => {
-          held.moveTo(to.key, uncachedOn(to));
+          held.moveTo(to.key, uncachedOn(to), deps.now(), drain(to));
           prefixFinish?.moveTo?.(to);
         };
         return Object.assign(finish, { moveTo });
