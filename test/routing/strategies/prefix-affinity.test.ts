@@ -172,6 +172,29 @@ describe(TYPE, () => {
     expect(best(r.score())).toBe(1);
   });
 
+  it("a held share drains at the pod's throughput behind the shares queued before it", () => {
+    let now = 0;
+    const r = rig(2, GATE_100, { now: () => now });
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    // 120 uncached on pod-0 at 100 tokens/s: over the gate (120 + 0 > 100) until 20 tokens have drained.
+    r.route(0, cold(1));
+    r.route(0, cold(2));
+    r.route(0, cold(3));
+    expect(best(r.score())).toBe(1);
+    now = 150; // 15 drained: 105 left, still over
+    expect(best(r.score())).toBe(1);
+    now = 250; // 25 drained: 95 left, under
+    expect(best(r.score())).toBe(0);
+    // Two more queue behind the 95 (drained at 1200 ms), done at 1600 and 2000 ms. At 900 ms: 30 + 40 + 40 =
+    // 110, over (had they started draining when routed they would be gone by 650 ms); at 1100 ms: 10 + 40 + 40.
+    r.route(0, cold(4));
+    r.route(0, cold(5));
+    now = 900;
+    expect(best(r.score())).toBe(1);
+    now = 1100;
+    expect(best(r.score())).toBe(0);
+  });
+
   it("abstains no-tokens without tokens and no-prefix-index without indexes", () => {
     const fleet = makeFleet(2);
     const f = makePrefixFixture(hasher);
