@@ -62,7 +62,8 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
 
       /**
        * With `T` the prompt's tokens, `h` a pod's hit fraction (as in `prefix-cache`), `B` the uncached prompt
-       * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`): look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
+       * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`; the engine's
+       * fresh waiting-queue length corrects its drain model): look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
        * `L ≤ τ` (the pod's gate, see `gate.ts`) score in [0.5, 1] by `h` (ties: least `L`); every other pod scores
        * below 0.5 by least `L`, so when no affine pod is under its gate the least backlog wins. Abstains
        * `no-prefix-index` or `no-tokens` only.
@@ -83,7 +84,7 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           const metrics = ctx.metrics(pod.key);
           if (metrics) gate.observe(pod.key, metrics);
           uncached[i] = Math.ceil(tokens * (1 - (m.fractions[i] as number)));
-          look[i] = inflight.tokens(pod.key, now) + (uncached[i] as number);
+          look[i] = inflight.tokens(pod.key, now, metrics?.requestsWaiting) + (uncached[i] as number);
           if ((look[i] as number) > maxLook) maxLook = look[i] as number;
           if ((look[i] as number) < minLook) minLook = look[i] as number;
         }

@@ -18,8 +18,12 @@ export interface HeldTokens {
 
 /** Per-pod backlogs of the held shares. */
 export interface UncachedInflight {
-  /** Tokens of the pod's held shares not yet drained at `nowMs` (0 when none). */
-  tokens(podKey: string, nowMs: number): number;
+  /**
+   * Tokens of the pod's held shares not yet drained at `nowMs` (0 when none). `waiting`, the engine's own queue
+   * length from fresh metrics, corrects the drain model: the pod has not started the newest `waiting` requests,
+   * so the newest `waiting` shares count in full whatever the model says.
+   */
+  tokens(podKey: string, nowMs: number, waiting?: number): number;
   /**
    * Hold `tokens` (≥ 0; anything else counts 0) on `podKey` from `nowMs`, draining at `tokensPerSecond` after the
    * pod's earlier shares; undefined throughput: it counts in full until released.
@@ -72,15 +76,24 @@ export function createUncachedInflight(): UncachedInflight {
     if (q.shares.size === 0) byPod.delete(podKey);
   };
   return {
-    tokens(podKey, nowMs) {
+    tokens(podKey, nowMs, waiting = 0) {
       const q = byPod.get(podKey);
       if (q === undefined) return 0;
-      let sum = 0;
+      let modelled = 0;
       for (const s of q.shares) {
-        if (s.perMs === 0) sum += s.tokens;
-        else if (s.doneMs > nowMs) sum += Math.min(s.tokens, (s.doneMs - nowMs) * s.perMs);
+        if (s.perMs === 0) modelled += s.tokens;
+        else if (s.doneMs > nowMs) modelled += Math.min(s.tokens, (s.doneMs - nowMs) * s.perMs);
       }
-      return sum;
+      const k = Number.isFinite(waiting) && waiting > 0 ? Math.min(Math.floor(waiting), q.shares.size) : 0;
+      if (k === 0) return modelled;
+      // Insertion order is queue order (a move re-queues the share at the end, where it now is).
+      let newest = 0;
+      let skip = q.shares.size - k;
+      for (const s of q.shares) {
+        if (skip > 0) skip--;
+        else newest += s.tokens;
+      }
+      return Math.max(modelled, newest);
     },
     reserve(podKey, tokens, nowMs, perSecond) {
       let at = podKey;
