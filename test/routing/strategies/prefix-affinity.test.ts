@@ -195,6 +195,21 @@ describe(TYPE, () => {
     expect(best(r.score())).toBe(0);
   });
 
+  it("the engine's waiting queue corrects the drain: its newest waiting shares count in full", () => {
+    let now = 0;
+    const r = rig(2, GATE_100, { now: () => now });
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    r.route(0, cold(1));
+    r.route(0, cold(2));
+    r.route(0, cold(3));
+    now = 10_000; // drained by the model: pod-0 back under its gate
+    expect(best(r.score())).toBe(0);
+    // The engine says 3 requests still wait: the 3 newest shares (120) count → over the gate; 2 waiting: 80.
+    const waiting = (n: number) => [makeMetrics({ requestsWaiting: n, scrapedAtMs: now }), undefined];
+    expect(best(r.score(PROMPT, waiting(3)))).toBe(1);
+    expect(best(r.score(PROMPT, waiting(2)))).toBe(0);
+  });
+
   it("abstains no-tokens without tokens and no-prefix-index without indexes", () => {
     const fleet = makeFleet(2);
     const f = makePrefixFixture(hasher);
