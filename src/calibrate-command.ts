@@ -20,7 +20,7 @@ the pod is saturated: an idle pod shows less than its capacity.
 
   --metrics-url URL      the pod's metrics, e.g. http://127.0.0.1:8000/metrics
   --seconds N            time between the two readings (default 10)
-  --ttft-penalty-ms MS   the acceptable TTFT penalty of the gate (default 500, as --prefix-affinity-ttft-penalty-ms)
+  --ttft-penalty-ms MS   the acceptable TTFT penalty of the gate (default 1000, as --prefix-affinity-ttft-penalty-ms)
   --model NAME           the model name to print in the flag value (default MODEL)
   --timeout-ms MS        give up on a reading after this long (default 5000)
   --help                 this text
@@ -93,7 +93,7 @@ export function parseCalibrateArgs(args: readonly string[]): CalibrateOptions | 
   return {
     url,
     seconds: positive("seconds", values.seconds, 10),
-    penaltyMs: positive("ttft-penalty-ms", values["ttft-penalty-ms"], 500),
+    penaltyMs: positive("ttft-penalty-ms", values["ttft-penalty-ms"], 1000),
     model: values.model ?? "MODEL",
     timeoutMs: positive("timeout-ms", values["timeout-ms"], 5000),
   };

@@ -25,7 +25,7 @@ export const PREFIX_AFFINITY_SETTINGS: {
   prefixAffinityTtftPenaltyMs: {
     flag: "prefix-affinity-ttft-penalty-ms",
     env: "KVROUTE_PREFIX_AFFINITY_TTFT_PENALTY_MS",
-    type: integer({ min: 1, max: 3_600_000, default: 500 }),
+    type: integer({ min: 1, max: 3_600_000, default: 1000 }),
     description:
       "prefix-affinity: extra TTFT accepted to stay on the cache, ms; gate = prefill tokens/s × this.",
   },

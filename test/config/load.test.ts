@@ -59,7 +59,7 @@ describe("loadConfig defaults", () => {
       prefixImbalanceAbsCount: 8,
       prefixStdDevFactor: 1,
       prefixAffinityThreshold: 0.5,
-      prefixAffinityTtftPenaltyMs: 500,
+      prefixAffinityTtftPenaltyMs: 1000,
       prefixAffinityPrefillThroughput: {},
       vtcWindowSize: 5,
       vtcTimeUnit: "minutes",

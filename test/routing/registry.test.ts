@@ -54,6 +54,7 @@ describe("createStrategyRegistry", () => {
       "throughput",
       "prefix-cache",
       "prefix-cache-and-load",
+      "prefix-affinity",
       "slo",
       "slo-least-load-pulling",
       "slo-pack-load",

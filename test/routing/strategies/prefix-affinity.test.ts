@@ -223,7 +223,7 @@ describe(TYPE, () => {
   it("has documented defaults and rejects unknown params", () => {
     expect(factory.paramsSchema.parse({})).toEqual({
       threshold: 0.5,
-      ttftPenaltySeconds: 0.5,
+      ttftPenaltySeconds: 1,
       prefillTokensPerSecond: {},
     });
     expect(() => factory.paramsSchema.parse({ gate: 1 })).toThrow();

@@ -21,7 +21,7 @@ export const paramsSchema = z.strictObject({
   /** A pod is affine when it holds at least this fraction of the prompt's blocks. */
   threshold: z.number().gt(0).max(1).default(0.5),
   /** Extra TTFT one accepts to keep a prompt on its cache, seconds: the gate is throughput × this. */
-  ttftPenaltySeconds: z.number().gt(0).max(3600).default(0.5),
+  ttftPenaltySeconds: z.number().gt(0).max(3600).default(1),
   /** Prefill throughput per model (tokens/s); wins over the GPU profile and the measured rate. */
   prefillTokensPerSecond: z.record(z.string(), z.number().positive().finite()).default({}),
 });
