@@ -31,6 +31,12 @@ export type PrefixAffinityParams = z.infer<typeof paramsSchema>;
 
 /** Ties between equal hit fractions go to the pod with less look-ahead backlog, by at most this much. */
 const BACKLOG_TIE_BREAK = 1e-6;
+/**
+ * Look-ahead backlogs within this share of the largest count as equal; fewer requests in flight then wins. Pods
+ * whose backlog has drained all score the same by backlog, and a pod busy decoding many requests runs longer
+ * steps, so its prefill of the next prompt is slower.
+ */
+const REQUEST_TIE_BREAK = 0.01;
 /** Scores of the pods the gate keeps lie in [0.5, 1]; every other pod scores below this. */
 const OTHERS_BELOW = 0.49;
 
@@ -58,14 +64,15 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
     let last: Decision | undefined;
     return {
       type: TYPE,
-      reads: ["prefix", "engine-metrics", "pending-load"],
+      reads: ["prefix", "inflight", "engine-metrics", "pending-load"],
 
       /**
        * With `T` the prompt's tokens, `h` a pod's hit fraction (as in `prefix-cache`), `B` the uncached prompt
        * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`; the engine's
        * fresh waiting-queue length corrects its drain model): look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
        * `L ≤ τ` (the pod's gate, see `gate.ts`) score in [0.5, 1] by `h` (ties: least `L`); every other pod scores
-       * below 0.5 by least `L`, so when no affine pod is under its gate the least backlog wins. Abstains
+       * below 0.5 by least `L`, so when no affine pod is under its gate the least backlog wins. Backlogs within 1%
+       * of the largest go to the pod with fewer requests in flight. Abstains
        * `no-prefix-index` or `no-tokens` only.
        */
       score(ctx, pods) {
@@ -77,18 +84,29 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
         const now = deps.now();
         const uncached = new Float64Array(n);
         const look = new Float64Array(n);
+        const requests = new Float64Array(n);
         let maxLook = 0;
         let minLook = Infinity;
+        let maxRequests = 0;
         for (let i = 0; i < n; i++) {
           const pod = pods[i] as Pod;
           const metrics = ctx.metrics(pod.key);
           if (metrics) gate.observe(pod.key, metrics);
           uncached[i] = Math.ceil(tokens * (1 - (m.fractions[i] as number)));
-          look[i] = inflight.tokens(pod.key, now, metrics?.requestsWaiting) + (uncached[i] as number);
-          if ((look[i] as number) > maxLook) maxLook = look[i] as number;
-          if ((look[i] as number) < minLook) minLook = look[i] as number;
+          const l = inflight.tokens(pod.key, now, metrics?.requestsWaiting) + (uncached[i] as number);
+          look[i] = l;
+          if (l > maxLook) maxLook = l;
+          if (l < minLook) minLook = l;
+          requests[i] = ctx.load(pod.key).requests;
+          if ((requests[i] as number) > maxRequests) maxRequests = requests[i] as number;
         }
         last = { ctx, pods, uncached };
+        // In [0, 1], 1 best: less look-ahead backlog, then (within REQUEST_TIE_BREAK) fewer requests in flight.
+        const lighter = (i: number): number => {
+          const byLook = maxLook > minLook ? (maxLook - (look[i] as number)) / (maxLook - minLook) : 1;
+          const byRequests = maxRequests > 0 ? 1 - (requests[i] as number) / maxRequests : 1;
+          return (1 - REQUEST_TIE_BREAK) * byLook + REQUEST_TIE_BREAK * byRequests;
+        };
         const scores = new Float64Array(n);
         let kept = false;
         for (let i = 0; i < n; i++) {
@@ -97,15 +115,13 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           const pod = pods[i] as Pod;
           const tau = gate.tokens(ctx.request.model, pod, minLook, tokens);
           if ((look[i] as number) > tau) continue;
-          const lighter = maxLook > 0 ? 1 - (look[i] as number) / maxLook : 1;
-          scores[i] = 0.5 + 0.5 * (h * (1 - BACKLOG_TIE_BREAK) + BACKLOG_TIE_BREAK * lighter);
+          scores[i] = 0.5 + 0.5 * (h * (1 - BACKLOG_TIE_BREAK) + BACKLOG_TIE_BREAK * lighter(i));
           kept = true;
         }
         for (let i = 0; i < n; i++) {
           if (kept && (scores[i] as number) > 0) continue;
-          const lighter = maxLook > 0 ? 1 - (look[i] as number) / maxLook : 1;
           // Without an affine pod under its gate the least backlog is the best pick, so it may score 1.
-          scores[i] = kept ? OTHERS_BELOW * lighter : maxLook > minLook ? lighter : 1;
+          scores[i] = kept ? OTHERS_BELOW * lighter(i) : lighter(i);
         }
         return { t: "scores", scores };
       },
@@ -127,13 +143,17 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           // A failed index update only costs a future cache hit; the backlog is still held below.
           prefixFinish = undefined;
         }
-        // A pod the decision did not score (a gateway fallback): its whole prompt counts as uncached.
+        // Only what the finisher needs outlives the decision (not the prompt): the candidates' uncached counts,
+        // the prompt's length and the model. A pod the decision did not score counts the whole prompt as uncached.
+        const scored = d?.pods;
+        const uncached = d?.uncached;
+        const promptTokens = ctx.prompt.tokens?.length ?? 0;
+        const model = ctx.request.model;
         const uncachedOn = (to: Pod): number => {
-          const j = d ? d.pods.indexOf(to) : -1;
-          return j >= 0 ? (d?.uncached[j] as number) : (ctx.prompt.tokens?.length ?? 0);
+          const j = scored ? scored.indexOf(to) : -1;
+          return j >= 0 ? (uncached?.[j] as number) : promptTokens;
         };
-        const drain = (to: Pod): number | undefined =>
-          gate.throughput(ctx.request.model, to)?.tokensPerSecond;
+        const drain = (to: Pod): number | undefined => gate.throughput(model, to)?.tokensPerSecond;
         const held = inflight.reserve(pod.key, uncachedOn(pod), deps.now(), drain(pod));
         const finish = (outcome: Outcome): void => {
           held.release();
