@@ -9,7 +9,7 @@ import { factory, TYPE } from "../../../src/routing/strategies/prefix-affinity";
 import { createPrefillGate } from "../../../src/routing/strategies/prefix-affinity/gate";
 import { makePrefixFixture, makePrompt, range, SEED, storeEvent } from "../../prefix/fixtures";
 import type { PrefixFixture } from "../../prefix/fixtures";
-import { byPod, makeContext, makeFleet, makeMetrics, makePod, MODEL } from "../pods";
+import { byPod, makeContext, makeFleet, makeMetrics, makePod, MODEL, preload } from "../pods";
 import type { Fleet } from "../pods";
 import { runStrategyContract } from "../strategy-contract";
 
@@ -208,6 +208,16 @@ describe(TYPE, () => {
     const waiting = (n: number) => [makeMetrics({ requestsWaiting: n, scrapedAtMs: now }), undefined];
     expect(best(r.score(PROMPT, waiting(3)))).toBe(1);
     expect(best(r.score(PROMPT, waiting(2)))).toBe(0);
+  });
+
+  it("equal backlogs (within 1%) go to the pod with fewer requests in flight", () => {
+    const r = rig(3, GATE_100);
+    // Nothing held, nothing queued: look-ahead 40 everywhere; kvroute has 2, 1 and 3 requests in flight.
+    preload(r.fleet.load, r.fleet.pods, [2, 1, 3]);
+    expect(best(r.score())).toBe(1);
+    // A real backlog difference still wins over requests: 40 queued on pod-1 makes pod-0 the lightest.
+    r.route(1, cold(1));
+    expect(best(r.score())).toBe(0);
   });
 
   it("abstains no-tokens without tokens and no-prefix-index without indexes", () => {
