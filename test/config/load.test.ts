@@ -60,7 +60,7 @@ describe("loadConfig defaults", () => {
       prefixStdDevFactor: 1,
       prefixAffinityThreshold: 0.5,
       prefixAffinityTtftPenaltyMs: 1000,
-      prefixAffinityPrefillThroughput: {},
+      prefixAffinityPrefillThroughput: [],
       vtcWindowSize: 5,
       vtcTimeUnit: "minutes",
       vtcMinTokens: 1000,
