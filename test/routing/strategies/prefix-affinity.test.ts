@@ -12,23 +12,17 @@ import type { PrefixFixture } from "../../prefix/fixtures";
 import { byPod, makeContext, makeFleet, makeMetrics, makePod, MODEL, preload } from "../pods";
 import type { Fleet } from "../pods";
 import { runStrategyContract } from "../strategy-contract";
+import { prefixContractFixture } from "./prefix-contract-fixture";
 
 let hasher: BlockHasher;
 beforeAll(async () => {
   hasher = await createBlockHasher(SEED);
 });
 
-function contractFixture(): PrefixFixture {
-  const f = makePrefixFixture(hasher);
-  f.approximate.add(makePod(0).key, hasher.chain(range(20), 4, ""));
-  f.approximate.add(makePod(3).key, hasher.chain(range(40), 4, ""));
-  return f;
-}
-
 runStrategyContract({
   name: TYPE,
   factory,
-  deps: () => ({ now: () => 0, prefix: contractFixture().deps }),
+  deps: () => ({ now: () => 0, prefix: prefixContractFixture(hasher).deps }),
   prompt: () => makePrompt(hasher, range(40)),
   signalSets: [
     {},

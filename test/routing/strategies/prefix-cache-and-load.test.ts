@@ -4,26 +4,20 @@ import type { Pod } from "../../../src/cluster/pod";
 import type { EngineMetrics } from "../../../src/cluster/engine-metrics";
 import type { ScoreResult } from "../../../src/routing/framework";
 import { factory, TYPE } from "../../../src/routing/strategies/prefix-cache-and-load";
-import { makePrefixFixture, makePrompt, range, SEED, type PrefixFixture } from "../../prefix/fixtures";
+import { makePrefixFixture, makePrompt, range, SEED } from "../../prefix/fixtures";
 import { byPod, makeContext, makeFleet, makeMetrics, makePod } from "../pods";
 import { runStrategyContract } from "../strategy-contract";
+import { prefixContractFixture } from "./prefix-contract-fixture";
 
 let hasher: BlockHasher;
 beforeAll(async () => {
   hasher = await createBlockHasher(SEED);
 });
 
-function contractFixture(): PrefixFixture {
-  const f = makePrefixFixture(hasher);
-  f.approximate.add(makePod(0).key, hasher.chain(range(20), 4, ""));
-  f.approximate.add(makePod(3).key, hasher.chain(range(40), 4, ""));
-  return f;
-}
-
 runStrategyContract({
   name: TYPE,
   factory,
-  deps: () => ({ now: () => 0, prefix: contractFixture().deps }),
+  deps: () => ({ now: () => 0, prefix: prefixContractFixture(hasher).deps }),
   prompt: () => makePrompt(hasher, range(40)),
   signalSets: [
     {},
