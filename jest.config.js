@@ -22,8 +22,12 @@ module.exports = {
   // One compiled build per run for the tests that start kvroute as a process (test/support/compiled-build.ts).
   globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/global-teardown.ts",
-  // Removes the scratch directories a test file made (test/support/scratch-dir.ts).
-  setupFilesAfterEnv: ["<rootDir>/test/support/scratch-cleanup.ts"],
+  // Removes the scratch directories a test file made (test/support/scratch-dir.ts); starts kvroute's worker threads
+  // from that compiled build too (test/support/compiled-threads.ts).
+  setupFilesAfterEnv: [
+    "<rootDir>/test/support/scratch-cleanup.ts",
+    "<rootDir>/test/support/compiled-threads.ts",
+  ],
   // Fail fast on handles left open rather than hanging CI.
   forceExit: false,
 };

@@ -1,6 +1,7 @@
 /**
- * The worker pool (from the `.ts` source through tsx, as under jest): offloading, equality with inline encoding,
- * the queue bound, abort and crash recovery.
+ * The worker pool: offloading, equality with inline encoding, the queue bound, abort and crash recovery. Its
+ * workers run the run's compiled build (test/support/compiled-threads.ts), except in the first test, which starts
+ * one from the `.ts` source through tsx (what `npx kvroute` does without a build).
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -11,6 +12,7 @@ import { createTokenizerRegistry } from "../../src/tokenize/registry";
 import { tiktokenEncoder } from "../../src/tokenize/encoder";
 import { CRAFTED_SAMPLES } from "../../src/tokenize/parity-sample";
 import { chatRenderer } from "../../src/tokenize/hf";
+import { withSourceThreads } from "../support/compiled-threads";
 import { QWEN3_TOKENIZER_JSON } from "./fixtures";
 
 // A bound against a hang, not a speed check: loading Qwen3 twice (main thread and worker) is CPU-bound, and took
@@ -24,9 +26,9 @@ describe("WorkerPool", () => {
   beforeEach(() => (pool = new WorkerPool({ workers: 1, maxQueue: 2 })));
   afterEach(() => pool.close());
 
-  it("encodes in a worker, identically to inline", async () => {
+  it("encodes in a worker started from the .ts source, identically to inline", async () => {
     const inline = tiktokenEncoder();
-    const ids = await pool.encode({ type: "tiktoken" }, LONG);
+    const ids = await withSourceThreads(() => pool.encode({ type: "tiktoken" }, LONG));
     expect(Array.from(ids)).toEqual(Array.from(inline.encode(LONG)));
     expect(pool.stats()).toMatchObject({ dispatched: 1, completed: 1, queued: 0, inFlight: 0 });
     inline.free?.();
