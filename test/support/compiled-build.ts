@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { transformFileSync } from "@swc/core";
+import type * as Swc from "@swc/core";
 
 const ROOT = join(__dirname, "..", "..");
 /** Trees compiled, relative to the repository root. */
@@ -13,7 +13,17 @@ const TREES = ["src", "bench", join("test", "process", "fixtures")];
 /** The env var through which the global setup hands the build's directory to the test workers. */
 const ENV = "KVROUTE_TEST_BUILD_DIR";
 
+/**
+ * swc, loaded by the global setup only: every test file loads this module (through `compiled-threads.ts`), and
+ * evaluating `@swc/core` there would cost each of them CPU for nothing.
+ */
+function swc(): typeof Swc {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("@swc/core") as typeof Swc;
+}
+
 function compileTree(dir: string, out: string): void {
+  const { transformFileSync } = swc();
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const from = join(dir, entry.name);
     if (entry.isDirectory()) {
