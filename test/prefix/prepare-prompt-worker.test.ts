@@ -14,7 +14,7 @@ import { createTokenizerRegistry } from "../../src/tokenize";
 import { CHEAP_INLINE_MAX } from "../../src/tokenize/registry";
 import type { LocalTokenizerRegistry } from "../../src/tokenize";
 import { CRAFTED_SAMPLES } from "../../src/tokenize/parity-sample";
-import { QWEN3_TOKENIZER_JSON } from "../tokenize/fixtures";
+import { qwen3MiniTokenizerJson } from "../tokenize/fixtures";
 
 jest.setTimeout(90_000);
 
@@ -70,7 +70,8 @@ interface Pair {
 describe.each([
   ["character", "character"],
   ["tiktoken", "tiktoken"],
-  ["Qwen3 hf", `hf:${QWEN3_TOKENIZER_JSON}`],
+  // Qwen3's pipeline and chat template with a small vocabulary: the keys' equality does not depend on its size.
+  ["Qwen3 (first merges) hf", `hf:${qwen3MiniTokenizerJson()}`],
 ])("keys from a worker equal keys hashed inline (%s)", (_name, spec) => {
   let inlineRegistry: LocalTokenizerRegistry;
   let workerRegistry: LocalTokenizerRegistry;
