@@ -1,7 +1,7 @@
 /**
- * Builders for Kubernetes objects and an event-driven harness around `startKubernetesDiscovery` for tests that
- * run the real client against `fake-kube-api.ts`. Waits re-check their condition whenever the store, the observer
- * or the log reports something; timeouts are failure guards only.
+ * An event-driven harness around `startKubernetesDiscovery` for tests that run the real client against
+ * `fake-kube-api.ts`, and the object builders of `kube-objects.ts` again. Waits re-check their condition whenever
+ * the store, the observer or the log reports something; timeouts are failure guards only.
  *
  * @module
  */
@@ -16,79 +16,10 @@ import type {
 import { startKubernetesDiscovery } from "../../src/cluster/discovery/kubernetes";
 import type { DiscoveryLog } from "../../src/cluster/discovery/static-file";
 import type { Pod } from "../../src/cluster/pod";
-import type { FakeKubeApi, FakeObject } from "./fake-kube-api";
+import type { FakeKubeApi } from "./fake-kube-api";
 
-/** Options of `podObject`. */
-export interface PodSpec {
-  readonly name: string;
-  readonly namespace?: string;
-  /** Pod IP; absent = not yet assigned. */
-  readonly ip?: string;
-  /** Ready condition; default true. */
-  readonly ready?: boolean;
-  readonly labels?: Record<string, string>;
-  readonly annotations?: Record<string, string>;
-  /** Set `metadata.deletionTimestamp` (terminating). */
-  readonly terminating?: boolean;
-  /** `metadata.ownerReferences` (kind and name; `controller` defaults to true). */
-  readonly owners?: readonly { kind: string; name: string; controller?: boolean }[];
-}
-
-/** A Pod object as the API server would return it. */
-export function podObject(p: PodSpec): FakeObject {
-  return {
-    kind: "Pod",
-    metadata: {
-      name: p.name,
-      namespace: p.namespace ?? "default",
-      labels: p.labels ?? {},
-      ...(p.annotations ? { annotations: p.annotations } : {}),
-      ...(p.terminating ? { deletionTimestamp: "2026-01-01T00:00:00Z" } : {}),
-      ...(p.owners
-        ? {
-            ownerReferences: p.owners.map((o) => ({
-              apiVersion: o.kind === "ReplicaSet" || o.kind === "StatefulSet" ? "apps/v1" : "v1",
-              kind: o.kind,
-              name: o.name,
-              uid: `uid-${o.name}`,
-              controller: o.controller ?? true,
-            })),
-          }
-        : {}),
-    },
-    spec: { containers: [{ name: "engine", image: "vllm/vllm-openai" }] },
-    status: {
-      phase: "Running",
-      ...(p.ip !== undefined ? { podIP: p.ip } : {}),
-      conditions: [{ type: "Ready", status: (p.ready ?? true) ? "True" : "False" }],
-    },
-  };
-}
-
-/** A ModelAdapter object with `status.instances`. */
-export function adapterObject(name: string, instances: string[], namespace = "default"): FakeObject {
-  return {
-    kind: "ModelAdapter",
-    metadata: { name, namespace },
-    spec: { baseModel: "base" },
-    status: { instances },
-  };
-}
-
-/** An InferencePool (v1) object; several ports: one data-parallel rank per port. */
-export function poolObject(
-  name: string,
-  matchLabels: Record<string, string>,
-  port: number | readonly number[],
-  namespace = "default",
-): FakeObject {
-  const targetPorts = (typeof port === "number" ? [port] : port).map((number) => ({ number }));
-  return {
-    kind: "InferencePool",
-    metadata: { name, namespace },
-    spec: { selector: { matchLabels }, targetPorts, endpointPickerRef: { name: "epp" } },
-  };
-}
+export type { PodSpec } from "./kube-objects";
+export { adapterObject, podObject, poolObject } from "./kube-objects";
 
 /** One recorded log call. */
 export interface LogLine {

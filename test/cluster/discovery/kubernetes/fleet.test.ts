@@ -5,7 +5,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { createFleet } from "../../../../src/cluster/discovery/kubernetes/fleet";
 import { podsFromObject } from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
 import type * as PodMapping from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
-import { adapterObject, podObject, poolObject } from "../../../support/kube-fixtures";
+import { adapterObject, podObject, poolObject } from "../../../support/kube-objects";
 
 const M = "model.aibrix.ai/name";
 const pods = (n: number): KubernetesObject[] =>

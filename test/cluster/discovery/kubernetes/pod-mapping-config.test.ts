@@ -5,7 +5,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { createFleet } from "../../../../src/cluster/discovery/kubernetes/fleet";
 import { podFromObject, samePod } from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
-import { podObject } from "../../../support/kube-fixtures";
+import { podObject } from "../../../support/kube-objects";
 
 const M = "model.aibrix.ai/name";
 const v1 = (p: Parameters<typeof podObject>[0]): V1Pod => podObject(p) as V1Pod;

@@ -19,7 +19,7 @@ import {
   samePod,
 } from "../../../../src/cluster/discovery/kubernetes/pod-mapping";
 import { createBackoff } from "../../../../src/cluster/discovery/kubernetes/backoff";
-import { podObject } from "../../../support/kube-fixtures";
+import { podObject } from "../../../support/kube-objects";
 
 const M = "model.aibrix.ai/name";
 const v1 = (p: Parameters<typeof podObject>[0]): V1Pod => podObject(p) as V1Pod;
