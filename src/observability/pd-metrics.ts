@@ -22,7 +22,7 @@ export interface PdMetrics {
   /**
    * P/D requests that went to their decode pod without a prefill hop, by reason (a closed set): `short-prompt`,
    * or a fallback (`prefill-status`, `prefill-timeout`, `prefill-connect`, `prefill-malformed`, `prefill-busy`,
-   * `no-prefill-pod`, `engine-unsupported`, `body-not-mutable`, `body-not-json`).
+   * `no-prefill-pod`, `no-decode-pod`, `engine-unsupported`, `body-not-mutable`, `body-not-json`).
    */
   readonly pdSkips: Counter<"reason">;
   /** Disaggregated requests by the roleset of their prefill/decode pair (limited label). */

@@ -113,3 +113,27 @@ export function strategyFor(
   if (p) return { spec: p, source: "profile" };
   return { spec: defaultStrategy, source: "default" };
 }
+
+/** What {@link requestStrategy} reads of a request. */
+export interface StrategyRequest {
+  readonly headers: { get(name: string): string | undefined };
+  readonly request: RequestFeatures;
+  readonly strategyHeader: string | undefined;
+}
+
+/**
+ * A request's model config (as AIBrix: the first of the model's pods that carries one), its selected profile and
+ * its strategy spec by AIBrix's precedence (locked, header, profile, default). The director decides with it; the
+ * P/D router reads it first, to know a `pd` request before any pod is picked.
+ */
+export function requestStrategy(
+  pods: readonly { readonly modelConfig?: ModelConfig | undefined }[] | undefined,
+  input: StrategyRequest,
+  defaultStrategy: string,
+): { readonly selection: ProfileSelection | undefined; readonly spec: string } {
+  const config = pods?.find((p) => p.modelConfig !== undefined)?.modelConfig;
+  const { promptTokens, maxTokens } = input.request;
+  const selection =
+    config && selectProfile(config, input.headers.get(CONFIG_PROFILE_HEADER), { promptTokens, maxTokens });
+  return { selection, spec: strategyFor(config, selection, input.strategyHeader, defaultStrategy).spec };
+}

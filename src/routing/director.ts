@@ -25,7 +25,7 @@ import type { HeadroomQueue } from "./headroom-queue";
 import type { FlowController } from "./flow/flow-controller";
 import { settleOnRelease } from "./flow/flow-charge";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
-import { CONFIG_PROFILE_HEADER, selectProfile, strategyFor } from "./config-profile";
+import { requestStrategy } from "./config-profile";
 import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admission";
 import { createPickStep, WAITING, type Waiting } from "./pick-step";
 import { narrowToSelection } from "./test-selection";
@@ -131,10 +131,15 @@ export interface RouteInput {
   /** A traced request's phase marks (tokenize, queue, pick); absent when not traced. */
   readonly phases?: RoutePhases | undefined;
   /**
-   * A second decision for a request already admitted (P/D: the prefill pod after the decode pod): not counted again
+   * A second decision for a request already admitted (P/D: the decode pod after the prefill pod): not counted again
    * against its model's requests-per-second window, and not held by flow control a second time.
    */
   readonly counted?: boolean;
+  /**
+   * Prompt tokens the pick reserves on its pod (its in-flight token load), when not the request's estimate (P/D:
+   * a decode pod given the prompt's KV does not compute the prompt). Absent: `request.promptTokens`.
+   */
+  readonly reserveTokens?: number;
 }
 
 /** Routes requests. */
@@ -242,15 +247,7 @@ export function createDirector(options: DirectorOptions): Director {
   function withModelConfig(input: RouteInput, prepare: boolean): Pick | Promise<Pick> {
     const { request } = input;
     const pods = podsForModel(cluster(), request.model);
-    // As AIBrix: the model's config is the first of its pods that carries one.
-    const config = pods?.find((p) => p.modelConfig !== undefined)?.modelConfig;
-    const selection =
-      config &&
-      selectProfile(config, input.headers.get(CONFIG_PROFILE_HEADER), {
-        promptTokens: request.promptTokens,
-        maxTokens: request.maxTokens,
-      });
-    const { spec } = strategyFor(config, selection, input.strategyHeader, defaultStrategy);
+    const { selection, spec } = requestStrategy(pods, input, defaultStrategy);
     // Resolve before any fleet check: a bad header (or locked strategy) is a 400 whatever the fleet state.
     const plan = registry.resolve(spec);
     const decide = (): Pick | Promise<Pick> => route(input, prepare, spec, plan, pods);
@@ -271,7 +268,7 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed, subset, testSelection, phases, counted }: RouteInput,
+    { requestId, request, headers, signal, streamed, subset, testSelection, phases, counted, reserveTokens }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -299,7 +296,7 @@ export function createDirector(options: DirectorOptions): Director {
         metrics: (key) => metricsView?.fresh(key),
         observation: (key) => observations?.get(key),
         prompt,
-      });
+      }, reserveTokens);
       phases?.mark("pick-end");
       return picked;
     };

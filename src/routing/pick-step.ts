@@ -57,6 +57,8 @@ export type PickStep = (
   spec: string,
   ready: readonly Pod[],
   ctx: RoutingContext,
+  /** Prompt tokens reserved with the slot; default the request's estimate. */
+  tokens?: number,
 ) => Pick | Waiting;
 
 /** Create the pick step for one director. */
@@ -68,7 +70,13 @@ export function createPickStep(options: PickStepOptions): PickStep {
     flowControl?.wake(model);
   };
   const onLookupError = (type: string, err: unknown): void => observer.onHookError?.(type, "on-routed", err);
-  return (plan: StrategyPlan, spec: string, ready: readonly Pod[], ctx: RoutingContext): Pick | Waiting => {
+  return (
+    plan: StrategyPlan,
+    spec: string,
+    ready: readonly Pod[],
+    ctx: RoutingContext,
+    tokens = ctx.request.promptTokens,
+  ): Pick | Waiting => {
     const decision = scheduler.schedule(plan, ctx, ready, true);
     if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
     if (decision.t === "wait") return WAITING;
@@ -92,7 +100,7 @@ export function createPickStep(options: PickStepOptions): PickStep {
     const responseHeaders = responseHeadersOf(plan, ctx, pod);
     // The reservation happens in the same synchronous step as the decision: the next route() call, even one
     // already queued on the event loop, sees this request in the pod's load.
-    const releaseLoad = load.reserve(pod.key, ctx.request.promptTokens);
+    const releaseLoad = load.reserve(pod.key, tokens);
     const finishers: (readonly [string, RouteFinisher])[] = [];
     for (const { strategy } of plan.entries) {
       try {
@@ -115,7 +123,7 @@ export function createPickStep(options: PickStepOptions): PickStep {
     const model = ctx.request.model;
     const { release, moveTo } = createPickLease({
       pod,
-      tokens: ctx.request.promptTokens,
+      tokens,
       load,
       releaseLoad,
       finishers,

@@ -1,31 +1,38 @@
 /**
- * The P/D step of a decision: after the director picked a decode pod with the `pd` strategy, choose a prefill pod
- * of the same roleset, send it the prefill request, and answer with the decode pod plus the decode request body
- * that carries the prefill's KV-transfer parameters. It wraps the director (same `routeWithPrompt` contract), so
- * the director's pick stays synchronous and the hop is one awaited step after it, as the headroom queue's wait is
- * one before it.
+ * The P/D decision of a `pd` request for a disaggregated model, in the issue's order (AIBrix's too): pick the
+ * prefill pod, run the prefill request, take its KV-transfer parameters, then pick the decode pod. It wraps the
+ * director (same `routeWithPrompt` contract); every pick is an ordinary director decision, so each is a real
+ * reservation released exactly once, and the hop is one awaited step between them.
  *
- * Decode is chosen first (load and KV usage among decode pods), then prefill within the decode pod's roleset (the
- * pairing constraint) by the prefill strategy (`--pd-prefill-strategy`: prefix hits and prefill token work by
- * default). The prefill pick is a real director decision: its in-flight reservation is the prefill token load the
- * next decision sees, and its release reports the hop's outcome to passive health.
+ * 1. **Prefill pod**: among the ready prefill pods of the model's complete rolesets (a roleset with both roles; half
+ *    a pair cannot serve a request), by `--pd-prefill-strategy` (prefix hits and prefill token work by default).
+ *    This is the request's admitted decision (requests-per-second window, flow control). Its reservation is the
+ *    prefill token load the next decision sees, and is released when the hop ends, with the hop's outcome.
+ * 2. **Prefill request** to that pod (`prefill-hop.ts`); SGLang's is sent and not awaited (bootstrap).
+ * 3. **Decode pod**: among the ready decode pods of the prefill pod's roleset (the pairing constraint), by the
+ *    request's own strategy spec (`pd`: load over free KV cache), picked after the hop so it sees the load of that
+ *    moment. It reserves a request slot and no prompt tokens: the prompt's KV arrives from the prefill pod, so the
+ *    prompt is not work the decode pod computes (at most its last, partial block).
  *
- * The request is never lost to the hop: a prompt whose uncached part is short, or any failure of the prefill
- * request, routes it to the decode pod unchanged (it prefills there), counted by reason and named in the
- * `x-kvroute-pd-fallback` response header. Only the client's stream ending aborts it (nobody is left to answer).
+ * The request is never lost to the hop: a prompt shorter than the threshold, or any failure of the prefill request,
+ * routes it to a decode pod with its body unchanged (it prefills there) — after a failed hop, one of the prefill
+ * pod's roleset — counted by reason and named in the `x-kvroute-pd-fallback` response header. Only the client's
+ * stream ending aborts it (nobody is left to answer).
  *
  * @module
  */
-import { podsForModel, pdPlacement } from "../../cluster";
+import { completeRolesets, pdPlacement, podsForModel } from "../../cluster";
 import type { ClusterSnapshot, Pod } from "../../cluster";
 import { Code, RouteError } from "../../errors";
-import { CONFIG_PROFILE_HEADER, selectProfile } from "../config-profile";
+import { requestStrategy } from "../config-profile";
 import type { Director, RouteInput } from "../director";
-import type { Outcome, Pick, PdStep } from "../framework";
+import type { Pick, PdStep } from "../framework";
 import type { StrategyRegistry } from "../registry";
-import type { PrefillClient, PrefillFailure, PrefillResult } from "./prefill-client";
-import { formFor, parseBody, parseResponse } from "./prefill-forms";
+import type { PrefillClient, PrefillFailure } from "./prefill-client";
+import { formFor, parseBody } from "./prefill-forms";
 import type { JsonObject, KvConnectorType } from "./prefill-forms";
+import { runPrefillHop } from "./prefill-hop";
+import type { HopResult, PrefillPick } from "./prefill-hop";
 
 /** AIBrix's response headers naming the prefill pod (name) and its IP. */
 export const PREFILL_TARGET_POD = "prefill-target-pod";
@@ -42,6 +49,7 @@ export type PdSkipReason =
   | "body-not-json"
   | "engine-unsupported"
   | "no-prefill-pod"
+  | "no-decode-pod"
   | Exclude<PrefillFailure, "cancelled">;
 
 /** Metrics and logs of the P/D step; every hook is optional and must not throw. */
@@ -62,13 +70,13 @@ export interface PdRouteInput extends RouteInput {
 /** Options of {@link createPdRouter}. */
 export interface PdRouterOptions {
   readonly director: Director;
-  /** Resolves a pick's strategy spec, to tell a `pd` decision from others. */
+  /** Resolves a request's strategy spec, to tell a `pd` request from others. */
   readonly registry: StrategyRegistry;
   readonly cluster: () => ClusterSnapshot;
   readonly client: PrefillClient;
-  /** Strategy spec choosing the prefill pod among the roleset's prefill pods. */
+  /** Strategy spec choosing the prefill pod among the complete rolesets' prefill pods. */
   readonly prefillStrategy: string;
-  /** Uncached prompt tokens below which the decode pod prefills itself; a model's profile may override it. */
+  /** Prompt tokens below which a decode pod prefills itself; a model's profile may override it. */
   readonly minPrefillTokens: number;
   readonly connector: KvConnectorType;
   readonly observer?: PdObserver;
@@ -76,58 +84,21 @@ export interface PdRouterOptions {
   readonly random?: () => number;
 }
 
-type Routed = Extract<Pick, { t: "routed" | "fallback" }>;
-
-/**
- * The prefill pick's outcome, for passive health and observations. kvroute's own connect failure and timeout take
- * the verdicts Envoy's would (`envoy-connect-failure`, `envoy-timeout`): the prefill pod failed the same way.
- */
-function prefillOutcome(r: PrefillResult, ok: boolean, ms: number): Outcome {
-  if (r.ok)
-    return { kind: ok ? "success" : "upstream-error", status: r.status, source: "pod", durationMs: ms };
-  switch (r.reason) {
-    case "cancelled":
-      return { kind: "cancelled" };
-    case "prefill-connect":
-      return { kind: "upstream-error", source: "envoy-connect-failure" };
-    case "prefill-timeout":
-      return { kind: "upstream-error", source: "envoy-timeout" };
-    default:
-      return {
-        kind: "upstream-error",
-        ...(r.status === undefined ? {} : { status: r.status, source: "pod" }),
-      };
-  }
-}
-
-/** The uncached prompt tokens on the decode pod: the estimate less the share its prefix lookup found cached. */
-function uncachedTokens(pick: Routed, promptTokens: number): number {
-  const p = pick.prefix;
-  return p && p.lookupBlocks > 0
-    ? Math.round(promptTokens * (1 - p.hitBlocks / p.lookupBlocks))
-    : promptTokens;
-}
-
-/** The model's own threshold (`routingConfig.pdMinPrefillTokens` of its selected profile), when it sets one. */
-function modelThreshold(pod: Pod, input: RouteInput): number | undefined {
-  const config = pod.modelConfig;
-  if (config === undefined) return undefined;
-  const { request } = input;
-  const selection = selectProfile(config, input.headers.get(CONFIG_PROFILE_HEADER), {
-    promptTokens: request.promptTokens,
-    maxTokens: request.maxTokens,
-  });
-  const v = selection?.profile.routingConfig?.[MIN_PREFILL_TOKENS_KEY];
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
-}
-
-/** The director's `routeWithPrompt` with the P/D step after its pick. */
+/** The director's `routeWithPrompt` with the P/D decision for `pd` requests of disaggregated models. */
 export interface PdRouter {
   /** As `Director.routeWithPrompt`; a `pd` pick of a decode pod may carry `body` and `pd` (see the module). */
   routeWithPrompt(input: PdRouteInput): Pick | Promise<Pick>;
 }
 
-/** Wrap `director` with the P/D step. */
+/** A hop that did not end by cancellation. */
+type Settled = Exclude<HopResult, { ok: false }> | (Extract<HopResult, { ok: false }> & { reason: PdSkipReason });
+
+/** The stream ended during the hop: nobody is left to answer. */
+function aborted(): RouteError {
+  return new RouteError(Code.Unavailable, "the request's stream ended during its prefill");
+}
+
+/** Wrap `director` with the P/D decision. */
 export function createPdRouter(options: PdRouterOptions): PdRouter {
   const { director, registry, client, observer = {} } = options;
   const nowMs = options.nowMs ?? (() => performance.now());
@@ -137,128 +108,124 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
     try {
       return registry.resolve(spec).entries.some((e) => e.strategy.type === "pd");
     } catch {
-      return false;
+      return false; // the director answers the invalid spec (400)
     }
   };
 
-  /** The decode pick as is, saying why there was no hop. */
-  function skip(pick: Routed, reason: PdSkipReason, step: Omit<PdStep, "skipped"> = {}): Routed {
+  /** Addresses of the model's ready pods of `role` (in `roleset`, when given) that the gateway's subset allows. */
+  function addresses(input: RouteInput, role: "prefill" | "decode", roleset?: string): Set<string> {
+    const pods = podsForModel(options.cluster(), input.request.model) ?? [];
+    const usable = pods.filter((p) => p.ready && (input.subset?.has(p.address) ?? true));
+    const out = new Set<string>();
+    for (const set of completeRolesets(usable).values())
+      if (roleset === undefined || set.name === roleset) for (const p of set[role]) out.add(p.address);
+    return out;
+  }
+
+  /** `pick` as is, saying why there was no hop (when it is a decode pod: a plain model's pick says nothing). */
+  function skipped(pick: Pick, reason: PdSkipReason, step: Omit<PdStep, "skipped"> = {}): Pick {
+    if (pick.t === "none" || pdPlacement(pick.pod)?.role !== "decode") return pick;
     observer.onSkip?.(reason);
     const responseHeaders: (readonly [string, string])[] = [...pick.responseHeaders];
     if (reason !== "short-prompt") responseHeaders.push([PD_FALLBACK_HEADER, reason]);
     return { ...pick, responseHeaders, pd: { ...step, skipped: reason } };
   }
 
-  /** The roleset's ready prefill pods' addresses, as the prefill decision's subset. */
-  function prefillAddresses(model: string, roleset: string): Set<string> {
-    const out = new Set<string>();
-    for (const p of podsForModel(options.cluster(), model) ?? []) {
-      const at = pdPlacement(p);
-      if (p.ready && at?.role === "prefill" && at.roleset === roleset) out.add(p.address);
-    }
-    return out;
+  /** The request's own decision (the `pd` strategy keeps decode pods of complete rolesets), without a hop. */
+  async function direct(input: RouteInput, reason: PdSkipReason, step?: Omit<PdStep, "skipped">): Promise<Pick> {
+    return skipped(await director.routeWithPrompt(input), reason, step);
   }
 
-  async function disaggregate(input: PdRouteInput, pick: Routed, roleset: string): Promise<Pick> {
-    const { request } = input;
-    const threshold = modelThreshold(pick.pod, input) ?? options.minPrefillTokens;
-    if (uncachedTokens(pick, request.promptTokens) < threshold) return skip(pick, "short-prompt");
-    if (input.body === undefined) return skip(pick, "body-not-mutable");
-    const original = parseBody(input.body);
-    if (original === undefined) return skip(pick, "body-not-json");
-    const subset = prefillAddresses(request.model, roleset);
-    if (subset.size === 0) return skip(pick, "no-prefill-pod");
-    let prefill: Pick;
-    try {
-      prefill = await director.routeWithPrompt({
-        ...input,
-        strategyHeader: options.prefillStrategy,
-        subset,
-        phases: undefined,
-        counted: true,
-      });
-    } catch (err) {
-      if (input.signal?.aborted === true) throw err;
-      return skip(pick, "no-prefill-pod");
-    }
-    if (prefill.t === "none") return skip(pick, "no-prefill-pod");
-    const form = formFor(prefill.pod, options.connector, random);
-    if (form === undefined) {
-      prefill.release({ kind: "cancelled" });
-      return skip(pick, "engine-unsupported");
-    }
-    const headers: Record<string, string> = { "x-request-id": input.requestId };
-    const auth = input.headers.get("authorization");
-    if (auth !== undefined) headers.authorization = auth;
-    const started = nowMs();
-    const sent = client.post(
-      prefill.pod,
-      request.path,
-      Buffer.from(JSON.stringify(form.prefillBody(original)), "utf8"),
-      headers,
-      input.signal,
-    );
-    // Settled once, whether awaited (vLLM) or not (SGLang): releases the prefill pick with the hop's outcome.
-    const settle = sent.then((r) => {
-      const ms = nowMs() - started;
-      const decodeBody = r.ok && !form.async ? form.decodeBody(original, parseResponse(r.body)) : undefined;
-      const ok = r.ok && (form.async || decodeBody !== undefined);
-      if (r.ok || r.reason !== "cancelled") observer.onPrefill?.(ok, ms / 1000);
-      prefill.release(prefillOutcome(r, ok, ms));
-      return { r, decodeBody, ms };
-    });
-    const prefillStep = { prefillPod: prefill.pod.name };
-    let decodeBody: JsonObject | undefined;
-    let prefillMs: number;
-    if (form.async) {
-      // SGLang: the engines meet through the bootstrap server; the prefill's answer is not needed to decode.
-      void settle;
-      decodeBody = form.decodeBody(original, undefined);
-      prefillMs = nowMs() - started;
-    } else {
-      const done = await settle;
-      prefillMs = done.ms;
-      if (!done.r.ok) {
-        if (done.r.reason === "cancelled") throw aborted();
-        return skip(pick, done.r.reason, { ...prefillStep, prefillMs });
-      }
-      decodeBody = done.decodeBody;
-      if (decodeBody === undefined) return skip(pick, "prefill-malformed", { ...prefillStep, prefillMs });
-    }
+  /**
+   * The decode pick after a prefill pick: in `roleset`, after the fleet's latest state. Without a ready decode pod
+   * there any decode pod of a complete roleset takes the request with its body unchanged (`no-decode-pod`).
+   */
+  async function decode(
+    input: RouteInput,
+    roleset: string,
+    prefill: PrefillPick,
+    hop: Settled,
+  ): Promise<Pick> {
+    const next = { ...input, counted: true, phases: undefined };
+    const step = { prefillPod: prefill.pod.name, prefillMs: hop.ms };
+    const subset = addresses(input, "decode", roleset);
+    const pick =
+      subset.size === 0
+        ? undefined
+        : await director.routeWithPrompt({ ...next, subset, ...(hop.ok ? { reserveTokens: 0 } : {}) });
+    if (pick === undefined || pick.t === "none") return direct(next, hop.ok ? "no-decode-pod" : hop.reason, step);
+    if (!hop.ok) return skipped(pick, hop.reason, step);
     observer.onPair?.(roleset);
     return {
       ...pick,
-      body: Buffer.from(JSON.stringify(decodeBody), "utf8"),
+      body: Buffer.from(JSON.stringify(hop.decodeBody), "utf8"),
       responseHeaders: [
         ...pick.responseHeaders,
         [PREFILL_TARGET_POD, prefill.pod.name],
         [PREFILL_TARGET_POD_IP, prefill.pod.ip],
       ],
-      pd: { ...prefillStep, prefillMs },
+      pd: step,
     };
   }
 
-  /** The stream ended during the hop: nobody is left to answer (the decode slot is given back by the caller). */
-  function aborted(): RouteError {
-    return new RouteError(Code.Unavailable, "the request's stream ended during its prefill");
-  }
-
-  function afterPick(input: PdRouteInput, pick: Pick): Pick | Promise<Pick> {
-    if (pick.t === "none" || !usesPd(pick.strategy)) return pick;
-    const at = pdPlacement(pick.pod);
-    // A model that is not disaggregated, or whose prefill pods are all gone: a plain decision.
-    if (at?.role !== "decode") return pick;
-    // Whatever the step throws (the stream ended, or a bug), the decode slot goes back: no pick reaches the session.
-    return disaggregate(input, pick, at.roleset).catch((err: unknown) => {
-      pick.release({ kind: input.signal?.aborted === true ? "cancelled" : "error" });
-      throw err;
+  async function disaggregate(input: PdRouteInput, original: JsonObject): Promise<Pick> {
+    const prefill = await director.routeWithPrompt({
+      ...input,
+      strategyHeader: options.prefillStrategy,
+      subset: addresses(input, "prefill"),
     });
+    const after = { ...input, counted: true, phases: undefined };
+    if (prefill.t === "none") return direct(after, "no-prefill-pod");
+    const roleset = pdPlacement(prefill.pod)?.roleset;
+    const form = formFor(prefill.pod, options.connector, random);
+    if (roleset === undefined || form === undefined) {
+      prefill.release({ kind: "cancelled" });
+      return direct(after, roleset === undefined ? "no-prefill-pod" : "engine-unsupported");
+    }
+    const headers: Record<string, string> = { "x-request-id": input.requestId };
+    const auth = input.headers.get("authorization");
+    if (auth !== undefined) headers.authorization = auth;
+    const hop = runPrefillHop({
+      client,
+      prefill,
+      form,
+      path: input.request.path,
+      original,
+      headers,
+      signal: input.signal,
+      nowMs,
+      onPrefill: observer.onPrefill?.bind(observer),
+    });
+    // SGLang: the decode goes at once (the hop releases its pick when it ends); vLLM: after the answer.
+    const result = hop.now ?? (await hop.done);
+    if (input.signal?.aborted === true) throw aborted();
+    if (result.ok) return decode(input, roleset, prefill, result);
+    const { reason, ms } = result;
+    if (reason === "cancelled") throw aborted();
+    return decode(input, roleset, prefill, { ok: false, reason, ms });
   }
 
-  return {
-    routeWithPrompt(input: PdRouteInput) {
+  function route(input: PdRouteInput): Pick | Promise<Pick> {
+    const { request } = input;
+    const pods = podsForModel(options.cluster(), request.model);
+    const { selection, spec } = requestStrategy(pods, input, director.defaultStrategy);
+    // Not `pd`, or (below) an unknown model or one without a complete roleset: a plain decision.
+    if (!usesPd(spec)) return director.routeWithPrompt(input);
+    if (addresses(input, "prefill").size === 0) {
       const picked = director.routeWithPrompt(input);
-      return picked instanceof Promise ? picked.then((p) => afterPick(input, p)) : afterPick(input, picked);
-    },
-  };
+      // Decode pods without a prefill pod to pair with prefill themselves (counted); other pods are left alone.
+      return picked instanceof Promise
+        ? picked.then((p) => skipped(p, "no-prefill-pod"))
+        : skipped(picked, "no-prefill-pod");
+    }
+    const own = selection?.profile.routingConfig?.[MIN_PREFILL_TOKENS_KEY];
+    const threshold = typeof own === "number" && Number.isFinite(own) && own >= 0 ? own : options.minPrefillTokens;
+    if (request.promptTokens < threshold) return direct(input, "short-prompt");
+    if (input.body === undefined) return direct(input, "body-not-mutable");
+    const original = parseBody(input.body);
+    if (original === undefined) return direct(input, "body-not-json");
+    return disaggregate(input, original);
+  }
+
+  return { routeWithPrompt: route };
 }
