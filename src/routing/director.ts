@@ -268,7 +268,18 @@ export function createDirector(options: DirectorOptions): Director {
   }
 
   function route(
-    { requestId, request, headers, signal, streamed, subset, testSelection, phases, counted, reserveTokens }: RouteInput,
+    {
+      requestId,
+      request,
+      headers,
+      signal,
+      streamed,
+      subset,
+      testSelection,
+      phases,
+      counted,
+      reserveTokens,
+    }: RouteInput,
     prepare: boolean,
     spec: string,
     plan: StrategyPlan,
@@ -287,16 +298,22 @@ export function createDirector(options: DirectorOptions): Director {
       const ready = named.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       phases?.mark("pick-start");
-      const picked = pick(plan, spec, health ? health.routable(ready) : ready, {
-        requestId,
-        request,
-        headers,
-        load: podLoad,
-        random,
-        metrics: (key) => metricsView?.fresh(key),
-        observation: (key) => observations?.get(key),
-        prompt,
-      }, reserveTokens);
+      const picked = pick(
+        plan,
+        spec,
+        health ? health.routable(ready) : ready,
+        {
+          requestId,
+          request,
+          headers,
+          load: podLoad,
+          random,
+          metrics: (key) => metricsView?.fresh(key),
+          observation: (key) => observations?.get(key),
+          prompt,
+        },
+        reserveTokens,
+      );
       phases?.mark("pick-end");
       return picked;
     };

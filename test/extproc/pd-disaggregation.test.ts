@@ -1,7 +1,9 @@
 /**
- * Prefill/decode disaggregation end to end through the real gRPC server: a `pd` request's prefill request reaches
- * the prefill pod of the decode pod's roleset (a real loopback HTTP server) in vLLM's form, and the decode request
- * Envoy forwards carries the returned `kv_transfer_params` as a body mutation (BUFFERED and FULL_DUPLEX_STREAMED).
+ * Prefill/decode disaggregation end to end through the real gRPC server, in the issue's order: a `pd` request's
+ * prefill pod is picked first among the complete rolesets' prefill pods (prefix hits and prefill token load), its
+ * prefill request reaches it (a real loopback HTTP server) in vLLM's form, its reservation is given back when the
+ * hop ends, and only then is the decode pod picked within the prefill pod's roleset; the decode request Envoy
+ * forwards carries the returned `kv_transfer_params` as a body mutation (BUFFERED and FULL_DUPLEX_STREAMED).
  * Short prompts skip the hop; a failing or hanging prefill pod falls back to the decode pod with a counted reason;
  * a cancelled stream closes the prefill connection.
  */
@@ -186,6 +188,69 @@ describe("pd: prefill/decode disaggregation", () => {
     },
   );
 
+  /** A pod's load-tracker key, by name. */
+  function keyOf(name: string): string {
+    const p = [...h.cluster.snapshot().pods.values()].find((x) => x.name === name);
+    if (p === undefined) throw new Error(`no pod ${name}`);
+    return p.key;
+  }
+
+  it("the prefill reservation ends with the hop; the decode pod's holds a slot and no prompt tokens until the end", async () => {
+    const s = h.client.open();
+    await s.exchange(headers({ ...PD, "x-request-id": "pd-load" }));
+    const [decision] = await s.exchange(body(chatBody("m1", LONG)));
+    expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+    expect(prefill.seen).toHaveLength(1);
+    // The request is still open: the hop is over, so the prefill pod is free; the decode pod computes no prompt.
+    expect(h.server.load.get(keyOf("p-a"))).toEqual({ requests: 0, tokens: 0 });
+    expect(h.server.load.get(keyOf("d-a"))).toEqual({ requests: 1, tokens: 0 });
+    await s.exchange(responseHeaders(200));
+    s.end();
+    await finishedLine(h, { requestId: "pd-load" });
+    expect(h.server.load.get(keyOf("d-a")).requests).toBe(0);
+  });
+
+  it("the prefill pod is chosen by prefix hits over two rolesets, and the decode pod within its roleset", async () => {
+    const before = [...h.cluster.snapshot().pods.values()];
+    // A second complete roleset: rs-b's lone prefill pod gets a decode pod.
+    const dB = placed(pod("d-b", "127.0.0.3", ["m1"]), "decode", "rs-b");
+    const prompt = chatBody(
+      "m1",
+      "a prompt that only roleset b has seen before it comes back again ".repeat(5),
+    );
+    const route = async (): Promise<[ProcessingResponse | undefined, ProcessingResponse | undefined]> => {
+      const s = h.client.open();
+      await s.exchange(headers(PD));
+      const [decision] = await s.exchange(body(prompt));
+      const [rh] = await s.exchange(responseHeaders(200));
+      s.end();
+      return [decision, rh];
+    };
+    const held: (() => void)[] = [];
+    try {
+      // rs-a incomplete for one request: the prompt is prefilled (and indexed) on rs-b's prefill pod.
+      h.cluster.replace([...before.map((p) => (p.name === "p-a" ? { ...p, ready: false } : p)), dB]);
+      const [first] = await route();
+      expect(setHeaders(first)["target-pod"]).toBe("127.0.0.3:8000");
+      expect(lonePrefill.seen).toHaveLength(1);
+
+      h.cluster.replace([...before, dB]);
+      // A request in flight (no prompt tokens) on rs-b's pods: anything choosing by request counts, or decode
+      // first by load, would take rs-a; the prefix hit on p-b is what takes rs-b.
+      held.push(h.server.load.reserve(keyOf("p-b"), 0), h.server.load.reserve(keyOf("d-b"), 0));
+      const [decision, rh] = await route();
+      expect(lonePrefill.seen).toHaveLength(2);
+      expect(prefill.seen).toHaveLength(0);
+      expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.3:8000");
+      expect(setHeaders(rh)).toMatchObject({ "prefill-target-pod": "p-b" });
+      expect(await metricValue(h, "kvroute_pd_pairs_total", { roleset: "rs-b" })).toBe(2);
+    } finally {
+      for (const release of held) release();
+      h.cluster.replace(before);
+      lonePrefill.seen.length = 0;
+    }
+  });
+
   /** Swap the fleet for one test (restored after): the same pods, changed by `change`. */
   async function withFleet(change: (p: Pod) => Pod, run: () => Promise<void>): Promise<void> {
     const before = [...h.cluster.snapshot().pods.values()];
@@ -239,7 +304,7 @@ describe("pd: prefill/decode disaggregation", () => {
     );
   });
 
-  it("no ready prefill pod in the decode pod's roleset: a counted no-prefill-pod fallback", async () => {
+  it("no complete roleset (its prefill pod down): the decode pod prefills, a counted no-prefill-pod fallback", async () => {
     await withFleet(
       (p) => (p.name === "p-a" ? { ...p, ready: false } : p),
       async () => {
@@ -283,6 +348,10 @@ describe("pd: prefill/decode disaggregation", () => {
     await s.exchange(headers({ ...PD, "x-request-id": "pd-cancel" }));
     s.send(body(chatBody("m1", LONG)));
     await prefill.received(1);
+    // Prefill first: during the hop the prefill pod holds the prompt's tokens, and no decode pod is picked yet.
+    expect(h.server.load.get(keyOf("p-a")).requests).toBe(1);
+    expect(h.server.load.get(keyOf("p-a")).tokens).toBeGreaterThan(20);
+    expect(h.server.load.get(keyOf("d-a")).requests).toBe(0);
     const closed = prefill.closed(prefill.closedCount + 1);
     s.cancel();
     await closed;
@@ -291,7 +360,7 @@ describe("pd: prefill/decode disaggregation", () => {
       timeouts,
     );
     expect(await finishedLine(h, { requestId: "pd-cancel" })).toMatchObject({ outcome: "cancelled" });
-    // Both reservations (decode and prefill) go back as the aborted hop unwinds, a few turns after the close.
+    // The prefill reservation goes back as the aborted hop unwinds, a few turns after the close.
     await until(() => h.server.load.totalRequests() === 0);
   });
 });

@@ -91,7 +91,8 @@ export interface PdRouter {
 }
 
 /** A hop that did not end by cancellation. */
-type Settled = Exclude<HopResult, { ok: false }> | (Extract<HopResult, { ok: false }> & { reason: PdSkipReason });
+type Settled =
+  Exclude<HopResult, { ok: false }> | (Extract<HopResult, { ok: false }> & { reason: PdSkipReason });
 
 /** The stream ended during the hop: nobody is left to answer. */
 function aborted(): RouteError {
@@ -132,7 +133,11 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
   }
 
   /** The request's own decision (the `pd` strategy keeps decode pods of complete rolesets), without a hop. */
-  async function direct(input: RouteInput, reason: PdSkipReason, step?: Omit<PdStep, "skipped">): Promise<Pick> {
+  async function direct(
+    input: RouteInput,
+    reason: PdSkipReason,
+    step?: Omit<PdStep, "skipped">,
+  ): Promise<Pick> {
     return skipped(await director.routeWithPrompt(input), reason, step);
   }
 
@@ -153,7 +158,8 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
       subset.size === 0
         ? undefined
         : await director.routeWithPrompt({ ...next, subset, ...(hop.ok ? { reserveTokens: 0 } : {}) });
-    if (pick === undefined || pick.t === "none") return direct(next, hop.ok ? "no-decode-pod" : hop.reason, step);
+    if (pick === undefined || pick.t === "none")
+      return direct(next, hop.ok ? "no-decode-pod" : hop.reason, step);
     if (!hop.ok) return skipped(pick, hop.reason, step);
     observer.onPair?.(roleset);
     return {
@@ -219,7 +225,8 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
         : skipped(picked, "no-prefill-pod");
     }
     const own = selection?.profile.routingConfig?.[MIN_PREFILL_TOKENS_KEY];
-    const threshold = typeof own === "number" && Number.isFinite(own) && own >= 0 ? own : options.minPrefillTokens;
+    const threshold =
+      typeof own === "number" && Number.isFinite(own) && own >= 0 ? own : options.minPrefillTokens;
     if (request.promptTokens < threshold) return direct(input, "short-prompt");
     if (input.body === undefined) return direct(input, "body-not-mutable");
     const original = parseBody(input.body);

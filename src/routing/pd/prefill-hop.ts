@@ -60,7 +60,10 @@ function prefillOutcome(r: PrefillResult, ok: boolean, ms: number): Outcome {
  * so the decode body is known at once and the decode request does not wait, as AIBrix does). The promise never
  * rejects; a cancelled hop resolves `{ ok: false, reason: "cancelled" }`.
  */
-export function runPrefillHop(hop: PrefillHop): { readonly now?: HopResult; readonly done: Promise<HopResult> } {
+export function runPrefillHop(hop: PrefillHop): {
+  readonly now?: HopResult;
+  readonly done: Promise<HopResult>;
+} {
   const { prefill, form, original, nowMs } = hop;
   const started = nowMs();
   // An async form's decode body does not depend on the prefill's answer.
@@ -78,7 +81,9 @@ export function runPrefillHop(hop: PrefillHop): { readonly now?: HopResult; read
     if (r.ok || r.reason !== "cancelled") hop.onPrefill?.(decodeBody !== undefined, ms / 1000);
     prefill.release(prefillOutcome(r, decodeBody !== undefined, ms));
     if (!r.ok) return { ok: false, reason: r.reason, ms };
-    return decodeBody === undefined ? { ok: false, reason: "prefill-malformed", ms } : { ok: true, decodeBody, ms };
+    return decodeBody === undefined
+      ? { ok: false, reason: "prefill-malformed", ms }
+      : { ok: true, decodeBody, ms };
   });
   if (asyncBody === undefined) return { done };
   return { now: { ok: true, decodeBody: asyncBody, ms: nowMs() - started }, done };
