@@ -22,7 +22,7 @@
  * @module
  */
 import { completeRolesets, pdPlacement, podsForModel } from "../../cluster";
-import type { ClusterSnapshot, Pod } from "../../cluster";
+import type { ClusterSnapshot } from "../../cluster";
 import { Code, RouteError } from "../../errors";
 import { requestStrategy } from "../config-profile";
 import type { Director, RouteInput } from "../director";
