@@ -22,7 +22,7 @@
  * @module
  */
 import { completeRolesets, pdPlacement, podsForModel } from "../../cluster";
-import type { ClusterSnapshot } from "../../cluster";
+import type { ClusterSnapshot, Pod } from "../../cluster";
 import { Code, RouteError } from "../../errors";
 import { requestStrategy } from "../config-profile";
 import type { Director, RouteInput } from "../director";
@@ -113,10 +113,16 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
     }
   };
 
-  /** Addresses of the model's ready pods of `role` (in `roleset`, when given) that the gateway's subset allows. */
+  /**
+   * Addresses of the model's ready pods of `role` in its complete rolesets (in `roleset`, when given). The gateway's
+   * endpoint subset bounds the decode pods only: it names where Envoy may send the request, and the prefill
+   * request is kvroute's own.
+   */
   function addresses(input: RouteInput, role: "prefill" | "decode", roleset?: string): Set<string> {
     const pods = podsForModel(options.cluster(), input.request.model) ?? [];
-    const usable = pods.filter((p) => p.ready && (input.subset?.has(p.address) ?? true));
+    const allowed = (p: Pod): boolean =>
+      pdPlacement(p)?.role === "prefill" || (input.subset?.has(p.address) ?? true);
+    const usable = pods.filter((p) => p.ready && allowed(p));
     const out = new Set<string>();
     for (const set of completeRolesets(usable).values())
       if (roleset === undefined || set.name === roleset) for (const p of set[role]) out.add(p.address);
