@@ -187,13 +187,13 @@ export interface Config {
   readonly sloQueueMax: number;
   /** SLO strategies: longest wait for a pod with headroom, ms (then 503). */
   readonly sloQueueMaxWaitMs: number;
-  /** pd: strategy spec choosing the prefill pod within the decode pod's roleset. */
+  /** pd: strategy spec choosing the prefill pod among the complete rolesets' prefill pods. */
   readonly pdPrefillStrategy: string;
   /** pd: longest prefill request, seconds (AIBrix's `AIBRIX_PREFILL_REQUEST_TIMEOUT`); then a counted fallback. */
   readonly pdPrefillRequestTimeoutSeconds: number;
   /** pd: most prefill requests in flight; beyond, a counted fallback (the decode pod prefills). */
   readonly pdPrefillMaxConcurrency: number;
-  /** pd: uncached prompt tokens below which the decode pod prefills itself; a model profile may override it. */
+  /** pd: prompt tokens (estimated) below which the decode pod prefills itself; a model profile may override it. */
   readonly pdMinPrefillTokens: number;
   /** pd, vLLM: KV connector family (AIBrix's `AIBRIX_KV_CONNECTOR_TYPE`). */
   readonly pdKvConnectorType: "shfs" | "nixl";

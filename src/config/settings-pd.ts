@@ -22,7 +22,7 @@ export const PD_SETTINGS: { readonly [K in PdSettingKey]: Setting<Config[K]> } =
     flag: "pd-prefill-strategy",
     env: "KVROUTE_PD_PREFILL_STRATEGY",
     type: text(() => "prefix-cache-and-load", "prefix-cache-and-load", { hint: "<strategy>" }),
-    description: "pd: strategy spec choosing the prefill pod within the decode pod's roleset.",
+    description: "pd: strategy spec choosing the prefill pod among the complete rolesets' prefill pods.",
   },
   pdPrefillRequestTimeoutSeconds: {
     flag: "pd-prefill-request-timeout",
@@ -43,7 +43,7 @@ export const PD_SETTINGS: { readonly [K in PdSettingKey]: Setting<Config[K]> } =
     env: "KVROUTE_PD_MIN_PREFILL_TOKENS",
     type: integer({ min: 0, max: 100_000_000, default: 0 }),
     description:
-      "pd: uncached prompt tokens below which the decode pod prefills itself (a model profile's routingConfig.pdMinPrefillTokens wins).",
+      "pd: prompt tokens (estimated) below which the decode pod prefills itself (a model profile's routingConfig.pdMinPrefillTokens wins).",
   },
   pdKvConnectorType: {
     flag: "pd-kv-connector-type",

@@ -1,8 +1,9 @@
 /**
  * `pd` (AIBrix's name): the decode half of prefill/decode disaggregation. For a model served by prefill and decode
- * pods it keeps the decode pods of complete rolesets and ranks them by load over free KV cache; the prefill pod and
- * the prefill request itself are the P/D router's step after this pick (`routing/pd/`). For a model without
- * disaggregated pods it keeps every candidate and ranks them the same way, so `pd` as a default is harmless.
+ * pods it keeps the decode pods of complete rolesets and ranks them by load over free KV cache. The P/D router
+ * (`routing/pd/`) picks the prefill pod and runs the prefill request before this pick, and narrows its candidates
+ * to the prefill pod's roleset. For a model without disaggregated pods it keeps every candidate and ranks them the
+ * same way, so `pd` as a default is harmless.
  *
  * @module
  */
