@@ -251,6 +251,30 @@ describe("pd: prefill/decode disaggregation", () => {
     }
   });
 
+  it("the decode pod is picked after the hop: its roleset losing its decode pod meanwhile is a counted no-decode-pod", async () => {
+    const before = [...h.cluster.snapshot().pods.values()];
+    const dB = placed(pod("d-b", "127.0.0.3", ["m1"]), "decode", "rs-b");
+    const ready = (name: string, up: boolean) => (p: Pod) => (p.name === name ? { ...p, ready: up } : p);
+    try {
+      // Only rs-a is complete when the prefill pod is picked; during the hop d-a goes and rs-b completes.
+      h.cluster.replace([...before.map(ready("p-b", false)), dB]);
+      prefill.onRequest = () => h.cluster.replace([...before.map(ready("d-a", false)), dB]);
+      const before0 = await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "no-decode-pod" });
+      const [decision, rh] = await routeLong();
+      expect(prefill.seen).toHaveLength(1);
+      expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.3:8000");
+      // Another roleset's decode pod cannot use p-a's KV: it gets the client's body and prefills.
+      expect(decision?.request_body?.response?.body_mutation).toBeUndefined();
+      expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBe("no-decode-pod");
+      expect(await metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "no-decode-pod" })).toBe(
+        before0 + 1,
+      );
+    } finally {
+      prefill.onRequest = undefined;
+      h.cluster.replace(before);
+    }
+  });
+
   /** Swap the fleet for one test (restored after): the same pods, changed by `change`. */
   async function withFleet(change: (p: Pod) => Pod, run: () => Promise<void>): Promise<void> {
     const before = [...h.cluster.snapshot().pods.values()];

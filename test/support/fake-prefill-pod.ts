@@ -27,6 +27,8 @@ export const KV_PARAMS = {
 export interface FakePrefillPod {
   readonly port: number;
   mode: "ok" | "fail" | "hang";
+  /** Called with each request before it is answered (a test changing the fleet while the hop is in flight). */
+  onRequest: (() => void) | undefined;
   readonly seen: SeenRequest[];
   /** Hung requests whose connection has closed so far. */
   readonly closedCount: number;
@@ -53,6 +55,7 @@ export async function startFakePrefillPod(): Promise<FakePrefillPod> {
   const pod: FakePrefillPod = {
     port: 0,
     mode: "ok",
+    onRequest: undefined,
     seen,
     get closedCount() {
       return closedCount;
@@ -67,6 +70,7 @@ export async function startFakePrefillPod(): Promise<FakePrefillPod> {
     req.on("end", () => {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
       seen.push({ path: req.url ?? "", headers: req.headers, body });
+      pod.onRequest?.();
       const mode = pod.mode;
       if (mode === "hang") {
         res.on("close", () => {
