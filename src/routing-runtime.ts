@@ -50,7 +50,7 @@ export interface RoutingRuntimeDeps {
 export interface RoutingRuntime {
   readonly strategies: StrategyRegistry;
   readonly director: Director;
-  /** The director with the P/D decision (prefill pod, prefill hop, decode pod) for `pd` requests: what sessions route with. */
+  /** The director with the P/D decision for `pd` requests (prefill pod, hop, decode pod): what sessions route with. */
   readonly router: PdRouter;
   /** The prefill hop's HTTP client (closed at shutdown). */
   readonly prefillClient: PrefillClient;
