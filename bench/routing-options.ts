@@ -41,7 +41,7 @@ export const STRATEGIES: readonly StrategySpec[] = [
   { key: "pd", label: "pd (disaggregated)", algorithm: "pd", kvEvents: true, disaggregated: true },
 ];
 
-const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake", "long-prompt-mix"] as const;
+const WORKLOADS = ["shared-prefix", "multi-turn", "mooncake", "long-prompt-mix", "overload"] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 
 /**
@@ -56,8 +56,29 @@ export const SCENARIOS = {
   ha: { workload: "shared-prefix", routerReplicas: 2 },
   // Prefill/decode disaggregation vs the same GPUs undisaggregated (`routing-pd.ts`).
   pd: { workload: "long-prompt-mix", routerReplicas: 1 },
+  // Past saturation with tenants of three priority bands, flow control on vs off (`overload.ts`).
+  overload: { workload: "overload", routerReplicas: 1 },
 } as const satisfies Record<string, { workload: WorkloadName; routerReplicas: number }>;
 export type ScenarioName = keyof typeof SCENARIOS;
+
+/** Flow control's modes as the overload scenario runs them (`overload-table.ts`). */
+export const FLOW_CONTROL_MODES = ["on", "off"] as const;
+
+/** Flags of the overload scenario. */
+export interface OverloadOptions {
+  /** Offered load of the loaded runs, × the fleet's saturation rate (`--saturation`). */
+  readonly saturation: number;
+  /** Requests/s at 1× (`--saturation-rate`); undefined: the measured default of `overload.ts`. */
+  readonly saturationRate: number | undefined;
+  /** Measure the saturation rate by a sweep first (`--measure-saturation`). */
+  readonly measureSaturation: boolean;
+  /** Modes run, in order, on the same seeded workload (`--flow-control off,on`). */
+  readonly flowControl: readonly (typeof FLOW_CONTROL_MODES)[number][];
+  /** Requests of a loaded run when `--requests` is not given. */
+  readonly requests: number;
+  /** Requests of the unloaded reference run (`--unloaded-requests`). */
+  readonly unloadedRequests: number;
+}
 
 /** Parsed command line. */
 export interface RoutingOptions {
@@ -85,6 +106,8 @@ export interface RoutingOptions {
   readonly json: string | undefined;
   readonly chart: string;
   readonly progress: boolean;
+  /** The overload scenario's flags (defaults when another workload runs). */
+  readonly overload: OverloadOptions;
 }
 
 /** Usage text of this benchmark. */
@@ -97,7 +120,10 @@ export const ROUTING_USAGE =
   "          prefix-cache-and-load,prefix-affinity,pd] [--prefill-pods N=pods/2] [--seed N=1] [--trace FILE] [--json FILE]\n" +
   "          [--chart FILE] [--no-progress]\n" +
   "  (long-prompt-mix, --scenario pd: --rate 8 --requests 240 --output-tokens 128 unless given;\n" +
-  "   pd runs on --prefill-pods prefill + the rest decode pods, the other strategies on --pods mixed pods)";
+  "   pd runs on --prefill-pods prefill + the rest decode pods, the other strategies on --pods mixed pods)\n" +
+  "        --scenario overload [--saturation X=2] [--saturation-rate R] [--measure-saturation]\n" +
+  "          [--flow-control off,on] [--requests N=720] [--unloaded-requests N=240] [--pods N=2]\n" +
+  "          [--strategies least-request] [--kvroute-arg=--flag=value ...]";
 
 function num(name: string, v: string | undefined, fallback: number, integer = false): number {
   if (v === undefined) return fallback;
@@ -132,6 +158,11 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
       json: { type: "string" },
       chart: { type: "string" },
       "no-progress": { type: "boolean" },
+      saturation: { type: "string" },
+      "saturation-rate": { type: "string" },
+      "measure-saturation": { type: "boolean" },
+      "flow-control": { type: "string" },
+      "unloaded-requests": { type: "string" },
     },
   });
   let scenario: ScenarioName | undefined;
@@ -149,17 +180,22 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
   if (!(WORKLOADS as readonly string[]).includes(workload))
     throw new Error(`--workload must be one of ${WORKLOADS.join(", ")}`);
   const longMix = workload === "long-prompt-mix";
+  const overload = workload === "overload";
+  // The overload scenario runs one strategy (its prompts share nothing, so a load-aware one is the fair choice).
   const keys =
     values.strategies?.split(",").map((s) => s.trim()) ??
     (scenario === "pd"
       ? PD_SCENARIO_STRATEGIES
-      : STRATEGIES.filter((s) => !s.disaggregated).map((s) => s.key));
+      : overload
+        ? ["least-request"]
+        : STRATEGIES.filter((s) => !s.disaggregated).map((s) => s.key));
   const strategies = keys.map((k) => {
     const s = STRATEGIES.find((x) => x.key === k);
     if (!s) throw new Error(`--strategies: unknown ${k}; known: ${STRATEGIES.map((x) => x.key).join(",")}`);
     return s;
   });
-  const pods = num("pods", values.pods, 4, true);
+  // Two pods for overload: its prompts are long, so 2 pods saturate at a rate the driver sends easily on 2 cores.
+  const pods = num("pods", values.pods, overload ? 2 : 4, true);
   return {
     scenario,
     routerReplicas: scenario
@@ -196,5 +232,31 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
     json: values.json,
     chart: values.chart ?? path.join("bench-results", "routing.svg"),
     progress: values["no-progress"] !== true,
+    overload: parseOverloadOptions(values),
+  };
+}
+
+/** The overload scenario's flags out of the parsed values. */
+function parseOverloadOptions(values: {
+  saturation?: string;
+  "saturation-rate"?: string;
+  "measure-saturation"?: boolean;
+  "flow-control"?: string;
+  "unloaded-requests"?: string;
+}): OverloadOptions {
+  const modes = (values["flow-control"] ?? "off,on").split(",").map((s) => s.trim());
+  for (const m of modes)
+    if (!(FLOW_CONTROL_MODES as readonly string[]).includes(m))
+      throw new Error(`--flow-control: unknown mode ${m}; known: ${FLOW_CONTROL_MODES.join(",")}`);
+  return {
+    saturation: num("saturation", values.saturation, 2),
+    saturationRate:
+      values["saturation-rate"] === undefined
+        ? undefined
+        : num("saturation-rate", values["saturation-rate"], 0),
+    measureSaturation: values["measure-saturation"] === true,
+    flowControl: modes as OverloadOptions["flowControl"],
+    requests: 720,
+    unloadedRequests: num("unloaded-requests", values["unloaded-requests"], 240, true),
   };
 }

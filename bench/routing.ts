@@ -44,6 +44,9 @@ import { longPromptMixWorkload } from "./e2e/long-prompt-mix";
 import { runWorkload } from "./e2e/run-workload";
 import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
+import { runOverloadBenchmark } from "./overload";
+import { formatOverload } from "./overload-table";
+import { overloadWorkload } from "./overload-workload";
 import { ProgressBar } from "./progress";
 import { routingChartSvg } from "./routing-chart";
 import { checkScrape, foldChecks, formatMetricsCheck } from "./routing-metrics-check";
@@ -98,6 +101,9 @@ export function buildWorkload(o: RoutingOptions): Workload {
       scale: o.scale,
       tokenizer: "character",
     });
+  } else if (o.workload === "overload") {
+    // The overload scenario sets its own rate (× saturation, `overload.ts`); this is the mix at --rate.
+    return overloadWorkload({ seed: o.seed, rate: o.rate, requests: o.requests ?? o.overload.requests });
   } else {
     // --rate is the trace's speedup here (Dynamo's --speedup-ratio).
     w = mooncakeWorkload(readMooncakeTrace(o.trace), {
@@ -333,6 +339,12 @@ export async function runRouting(argv: readonly string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\nusage: npm run bench -- ${ROUTING_USAGE}\n`);
     return 2;
+  }
+  if (o.workload === "overload") {
+    const overload = await runOverloadBenchmark(o);
+    process.stdout.write(`\n${formatOverload(overload)}\n`);
+    if (o.json) process.stdout.write(`json: ${path.resolve(o.json)}\n`);
+    return 0;
   }
   const report = await runRoutingBenchmark(o);
   const heading = `${o.scenario ? `scenario ${o.scenario}: ` : ""}${replicasText(o.routerReplicas)}`;

@@ -88,6 +88,11 @@ export interface DriverResult {
   readonly status?: number;
   /** Local reply body, upstream error body or gRPC details (first 500 characters). */
   readonly errorMessage?: string;
+  /**
+   * Headers of kvroute's local reply (`immediate_response`), lower-case names, when it answered one: e.g.
+   * flow control's `x-kvroute-dropped-reason`.
+   */
+  readonly localReplyHeaders?: Readonly<Record<string, string>>;
   /** `ip:port` kvroute chose. */
   readonly pod?: string;
   /** When the routing decision (the reply carrying the target header) arrived. */

@@ -95,6 +95,7 @@ export class EnvoyDriver {
         errorKind: f.kind,
         ...(f.status === undefined ? {} : { status: f.status }),
         errorMessage: f.message.slice(0, 500),
+        ...(f.headers === undefined ? {} : { localReplyHeaders: f.headers }),
         ...(x.pod === undefined ? {} : { pod: x.pod }),
         ...(x.decisionMs === undefined ? {} : { decisionMs: x.decisionMs }),
         e2eMs: performance.now() - t0,

@@ -15,6 +15,8 @@ export class Failure extends Error {
     readonly kind: ErrorKind,
     readonly status: number | undefined,
     message: string,
+    /** Headers of a local reply (`immediate_response`), when the failure is one. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
@@ -56,7 +58,10 @@ export async function expectReply(
   const r = n.reply;
   if (r.immediate_response) {
     const body = Buffer.from(r.immediate_response.body ?? []).toString("utf8");
-    throw new Failure("immediate_response", immediateStatus(r), body);
+    const headers: Record<string, string> = {};
+    for (const o of r.immediate_response.headers?.set_headers ?? [])
+      headers[o.header.key.toLowerCase()] = Buffer.from(o.header.raw_value ?? []).toString("latin1");
+    throw new Failure("immediate_response", immediateStatus(r), body, headers);
   }
   if (r[phase] === undefined)
     throw new Failure("extproc_spurious", 500, `expected ${phase}, got ${replyKind(r)}`);

@@ -138,7 +138,8 @@ export async function runWorkload(
     let result: DriverResult;
     try {
       const { path, body } = requestBody(r, o.model, o.ignoreEos ?? true);
-      const headers = o.sessionHeader && r.sessionId ? { [o.sessionHeader]: r.sessionId } : undefined;
+      const session = o.sessionHeader && r.sessionId ? { [o.sessionHeader]: r.sessionId } : undefined;
+      const headers = r.headers || session ? { ...r.headers, ...session } : undefined;
       result = await driver.send({ path, body, requestId: r.id, ...(headers ? { headers } : {}) });
     } finally {
       slots.give();

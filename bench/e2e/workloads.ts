@@ -43,6 +43,8 @@ export interface WorkloadRequest {
   readonly sharedPrefixTokens?: number;
   /** A request that must finish before this one is sent (the previous turn of a closed-loop conversation). */
   readonly after?: string;
+  /** Extra request headers (lower-case names), e.g. the tenant's `user` and `x-kvroute-priority`. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** A generated workload. */
