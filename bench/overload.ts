@@ -18,9 +18,9 @@
  * @module
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { startKvroute } from "./children";
+import { machine } from "./machine";
 import { ReplicatedDriver } from "./e2e/replicated-driver";
 import { runWorkload } from "./e2e/run-workload";
 import { percentiles } from "./e2e/run-workload";
@@ -195,12 +195,6 @@ async function sweep(
     if (saturationRateOf(points) !== undefined) break;
   }
   return points;
-}
-
-/** A one-line description of the machine. */
-function machine(): string {
-  const cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU";
-  return `${os.cpus().length} × ${cpu}, Node ${process.version}`;
 }
 
 /** Run the overload scenario; the report is returned (and written to `--json`), nothing printed but progress. */

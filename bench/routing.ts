@@ -34,7 +34,6 @@
  * @module
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { startKvroute } from "./children";
 import type { BenchChild, KvrouteChildOptions } from "./children";
@@ -44,6 +43,7 @@ import { longPromptMixWorkload } from "./e2e/long-prompt-mix";
 import { runWorkload } from "./e2e/run-workload";
 import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
+import { machine } from "./machine";
 import { runOverloadBenchmark } from "./overload";
 import { formatOverload } from "./overload-table";
 import { overloadWorkload } from "./overload-workload";
@@ -261,12 +261,6 @@ export interface RoutingReport {
 /** "1 kvroute" / "2 kvroute replicas (round-robin)". */
 export function replicasText(n: number): string {
   return n === 1 ? "1 kvroute" : `${n} kvroute replicas (round-robin)`;
-}
-
-/** A one-line description of the machine (for the chart and the JSON). */
-function machine(): string {
-  const cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU";
-  return `${os.cpus().length} × ${cpu}, Node ${process.version}`;
 }
 
 /** Run every selected strategy and write the chart (and JSON); the report is returned, nothing printed. */
