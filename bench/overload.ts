@@ -80,17 +80,20 @@ async function runOnce(
   label: string,
   workload: Workload,
   fleet: SimFleet,
-  algorithm: string,
+  o: RoutingOptions,
   mode: FlowControlMode,
-  progress: boolean,
   onRunning?: () => { stop(): Promise<number> },
 ): Promise<{ records: OverloadRecord[]; wallSeconds: number; meanWaiting: number }> {
   const kvroute = await startKvroute({
     name: `kvroute-overload-${mode}`,
     endpointsFile: fleet.endpointsFile,
     logLevel: "warn",
-    routingAlgorithm: algorithm,
-    extraArgs: ["--tokenizer", "character", "--metrics-interval-ms", "50", ...flowControlArgs(mode)],
+    routingAlgorithm: o.strategies[0]?.algorithm ?? "least-request",
+    extraArgs: [
+      ...["--tokenizer", "character", "--metrics-interval-ms", "50"],
+      ...o.overload.kvrouteArgs,
+      ...flowControlArgs(mode),
+    ],
   });
   const driver = new ReplicatedDriver([`127.0.0.1:${kvroute.grpcPort}`], {
     messageTimeoutMs: MESSAGE_TIMEOUT_MS,
@@ -98,7 +101,7 @@ async function runOnce(
   try {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     await resetPrefixCaches(fleet.pods);
-    const bar = progress ? new ProgressBar(label.padEnd(22), workload.requests.length) : undefined;
+    const bar = o.progress ? new ProgressBar(label.padEnd(22), workload.requests.length) : undefined;
     let failed = 0;
     const sampler = onRunning?.();
     const { records, summary } = await runWorkload(workload, {
@@ -142,9 +145,8 @@ async function measuredRun(
 ): Promise<OverloadRunResult> {
   const rate = multiple * saturationRate;
   const workload = overloadWorkload({ seed: o.seed, rate, requests });
-  const algorithm = o.strategies[0]?.algorithm ?? "least-request";
   const label = `fc ${mode} ${multiple}x`;
-  const { records, wallSeconds } = await runOnce(label, workload, fleet, algorithm, mode, o.progress);
+  const { records, wallSeconds } = await runOnce(label, workload, fleet, o, mode);
   const windowMs = windowOf(workload);
   const bands = OVERLOAD_BANDS.map((b) => bandResult(b, records, windowMs));
   return {
@@ -169,7 +171,6 @@ async function sweep(
   log: (line: string) => void,
 ): Promise<SaturationPoint[]> {
   const points: SaturationPoint[] = [];
-  const algorithm = o.strategies[0]?.algorithm ?? "least-request";
   for (const m of SWEEP_MULTIPLES) {
     const rate = m * around;
     const workload = overloadWorkload({
@@ -181,9 +182,8 @@ async function sweep(
       `sweep ${rate.toFixed(1)}/s`,
       workload,
       fleet,
-      algorithm,
+      o,
       mode,
-      o.progress,
       () => sampleWaiting(fleet.pods, 250),
     );
     const ttfts = records.map((r) => r.record.ttftMs).filter((t): t is number => t !== undefined);

@@ -78,6 +78,8 @@ export interface OverloadOptions {
   readonly requests: number;
   /** Requests of the unloaded reference run (`--unloaded-requests`). */
   readonly unloadedRequests: number;
+  /** Extra kvroute flags for every run (`--kvroute-arg=--flow-queue-depth-threshold=1`, repeatable). */
+  readonly kvrouteArgs: readonly string[];
 }
 
 /** Parsed command line. */
@@ -163,6 +165,7 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
       "measure-saturation": { type: "boolean" },
       "flow-control": { type: "string" },
       "unloaded-requests": { type: "string" },
+      "kvroute-arg": { type: "string", multiple: true },
     },
   });
   let scenario: ScenarioName | undefined;
@@ -243,6 +246,7 @@ function parseOverloadOptions(values: {
   "measure-saturation"?: boolean;
   "flow-control"?: string;
   "unloaded-requests"?: string;
+  "kvroute-arg"?: string[];
 }): OverloadOptions {
   const modes = (values["flow-control"] ?? "off,on").split(",").map((s) => s.trim());
   for (const m of modes)
@@ -258,5 +262,6 @@ function parseOverloadOptions(values: {
     flowControl: modes as OverloadOptions["flowControl"],
     requests: 720,
     unloadedRequests: num("unloaded-requests", values["unloaded-requests"], 240, true),
+    kvrouteArgs: values["kvroute-arg"] ?? [],
   };
 }

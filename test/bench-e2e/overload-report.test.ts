@@ -167,6 +167,11 @@ describe("overload workload", () => {
     expect(o.strategies.map((s) => s.key)).toEqual(["least-request"]);
     expect(o.overload).toMatchObject({ saturation: 3, flowControl: ["on"], measureSaturation: false });
     expect(parseRoutingOptions(["--scenario", "overload"]).overload.flowControl).toEqual(["off", "on"]);
+    const tuned = ["--kvroute-arg=--flow-queue-depth-threshold=1", "--kvroute-arg=--flow-ttl-ms=5000"];
+    expect(parseRoutingOptions(["--scenario", "overload", ...tuned]).overload.kvrouteArgs).toEqual([
+      "--flow-queue-depth-threshold=1",
+      "--flow-ttl-ms=5000",
+    ]);
     expect(() => parseRoutingOptions(["--scenario", "overload", "--flow-control", "maybe"])).toThrow(
       /unknown mode maybe/,
     );
