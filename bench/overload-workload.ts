@@ -5,11 +5,10 @@
  *
  * - `interactive` (band `interactive`, priority 1): Poisson, 15% of the offered load. Small enough that even at 3×
  *   saturation (0.45× of the fleet) flow control can serve all of it, so its TTFT is what strict priority buys.
- * - `standard-a` and `standard-b` (band `standard`, priority 0): the equal-weight pair the fairness index is taken
- *   over. Poisson, 35% and 15% of the load: at 2× saturation the standard band's leftover (≈ 0.7× of the fleet)
- *   has a fair share of 0.35× each; `standard-b` asks 0.3× (all of it is its due), `standard-a` 0.7× (twice its
- *   due). A fair queue serves them ≈ 0.4 : 0.3 (Jain ≈ 0.98); first-come service in proportion to demand, 0.7 : 0.3
- *   (Jain ≈ 0.86).
+ * - `standard-a` and `standard-b` (band `standard`, priority 0): the two equal-weight tenants the fairness index is
+ *   taken over, equal in demand too (Poisson, 25% of the load each), so a fair share is an equal share: at 2×
+ *   saturation the band alone asks for about the whole fleet, and whatever flow control holds back or drops must
+ *   not fall on one of them more than on the other.
  * - `batch` (band `batch`, priority -1, sheddable): 35% of the load on average, in bursts: it sends only during
  *   the first quarter of every {@link BURST_PERIOD_MS} window, at four times its mean rate.
  *
@@ -60,8 +59,8 @@ export const OVERLOAD_BANDS: readonly OverloadBand[] = [
 /** The tenants (shares sum to 1). */
 export const OVERLOAD_TENANTS: readonly OverloadTenant[] = [
   { user: "interactive", band: "interactive", share: 0.15, arrivals: "poisson" },
-  { user: "standard-a", band: "standard", share: 0.35, arrivals: "poisson" },
-  { user: "standard-b", band: "standard", share: 0.15, arrivals: "poisson" },
+  { user: "standard-a", band: "standard", share: 0.25, arrivals: "poisson" },
+  { user: "standard-b", band: "standard", share: 0.25, arrivals: "poisson" },
   { user: "batch", band: "batch", share: 0.35, arrivals: "bursty" },
 ];
 
