@@ -38,7 +38,12 @@ export interface BandResult {
   /** Not dropped by flow control, yet not completed: failures by kind (`errorKind[:status]`). */
   readonly lost: number;
   readonly lostKinds: Readonly<Record<string, number>>;
+  /** The error messages of the first few lost requests (at most {@link LOST_EXAMPLES}), to tell why. */
+  readonly lostExamples: readonly string[];
 }
+
+/** Lost requests whose error message a band keeps. */
+export const LOST_EXAMPLES = 3;
 
 /** Jain's index over the equal-weight tenants. */
 export interface Fairness {
@@ -72,6 +77,7 @@ export function bandResult(
   const good = ttfts.filter((t) => t <= band.ttftSloMs).length;
   const drops: Record<string, number> = {};
   const lostKinds: Record<string, number> = {};
+  const lostExamples: string[] = [];
   let lost = 0;
   for (const r of mine) {
     if (r.ok) continue;
@@ -83,6 +89,7 @@ export function bandResult(
     lost++;
     const kind = `${r.errorKind ?? "internal"}${r.status === undefined ? "" : `:${r.status}`}`;
     lostKinds[kind] = (lostKinds[kind] ?? 0) + 1;
+    if (lostExamples.length < LOST_EXAMPLES) lostExamples.push(`${kind}: ${r.errorMessage ?? ""}`);
   }
   return {
     band: band.name,
@@ -96,6 +103,7 @@ export function bandResult(
     drops,
     lost,
     lostKinds,
+    lostExamples,
   };
 }
 

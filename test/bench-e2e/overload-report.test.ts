@@ -57,7 +57,11 @@ describe("overload report", () => {
       tag("interactive", "i", dropped("ttl", 503)),
       tag("interactive", "i", dropped("ttl", 503)),
       // Accepted (no reason header) but failed: lost.
-      tag("interactive", "i", rec({ ok: false, errorKind: "upstream_status", status: 503 })),
+      tag(
+        "interactive",
+        "i",
+        rec({ ok: false, errorKind: "upstream_status", status: 503, errorMessage: "busy" }),
+      ),
       tag("interactive", "i", rec({ ok: false, errorKind: "immediate_response", status: 503 })),
       // Another band's: not counted here.
       tag("standard", "s", rec({ ttftMs: 1 })),
@@ -73,6 +77,7 @@ describe("overload report", () => {
     expect(b.drops).toEqual({ "queue-full": 1, ttl: 2 });
     expect(b.lost).toBe(2);
     expect(b.lostKinds).toEqual({ "upstream_status:503": 1, "immediate_response:503": 1 });
+    expect(b.lostExamples).toEqual(["upstream_status:503: busy", "immediate_response:503: "]);
   });
 
   it("fairness counts the tokens of requests completed within the window, for the named tenants only", () => {
