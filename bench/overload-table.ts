@@ -25,6 +25,8 @@ export interface OverloadRunResult {
   readonly fairness: Fairness;
   /** Σ of the bands' accepted-but-lost requests. */
   readonly lost: number;
+  /** kvroute's `kvroute_flow_*_total` counters after the run (`saturation_checks:<result>`, `dispatched`, `dropped:<reason>`). */
+  readonly flowCounters: Readonly<Record<string, number>>;
 }
 
 /** Both runs of one mode. */
@@ -167,6 +169,11 @@ export function formatOverload(r: OverloadReport): string {
         `${m.loaded.bands[0]?.band ?? "high"} p90 ${m.loaded.saturation}x/unloaded ${highP90Ratio(m).toFixed(2)}x; ` +
         `lost ${m.loaded.lost + m.unloaded.lost}${lostKinds.length ? ` (${lostKinds.join(", ")})` : ""}`,
     );
+    const counters = Object.entries(m.loaded.flowCounters);
+    if (counters.length)
+      lines.push(
+        `  kvroute flow counters at ${m.loaded.saturation}x: ${counters.map(([k, n]) => `${k} ${n}`).join(", ")}`,
+      );
   }
   if (r.targets.length) {
     lines.push("", `targets (flow control on): ${r.targets.every((t) => t.pass) ? "PASS" : "FAIL"}`);

@@ -75,6 +75,29 @@ export function flowControlArgs(mode: FlowControlMode): string[] {
   return mode === "off" ? ["--flow-control=false"] : [];
 }
 
+/**
+ * kvroute's flow-control counters after a run, summed over label sets other than `result`/`reason`: saturation
+ * checks by verdict (`free`, `unknown-free`, `saturated`, `unknown-saturated`), dispatched from the queue, dropped by
+ * reason. They say why flow control held back (or did not), which the client's figures alone cannot. Empty when
+ * the scrape fails or flow control is off.
+ */
+async function flowCounters(httpPort: number | undefined): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  if (httpPort === undefined) return out;
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${String(httpPort)}/metrics`)).text();
+    const re = /^kvroute_flow_(saturation_checks|dispatched|dropped)_total\{([^}]*)\} (\S+)$/gm;
+    for (const m of text.matchAll(re)) {
+      const label = /(?:result|reason)="([^"]*)"/.exec(m[2] ?? "")?.[1];
+      const key = label === undefined ? (m[1] ?? "") : `${m[1] ?? ""}:${label}`;
+      out[key] = (out[key] ?? 0) + Number(m[3]);
+    }
+  } catch {
+    // No counters: reported as none.
+  }
+  return out;
+}
+
 /** One open-loop run of `workload` through a fresh kvroute; records tagged with tenant and band. */
 async function runOnce(
   label: string,
@@ -83,7 +106,12 @@ async function runOnce(
   o: RoutingOptions,
   mode: FlowControlMode,
   onRunning?: () => { stop(): Promise<number> },
-): Promise<{ records: OverloadRecord[]; wallSeconds: number; meanWaiting: number }> {
+): Promise<{
+  records: OverloadRecord[];
+  wallSeconds: number;
+  meanWaiting: number;
+  counters: Record<string, number>;
+}> {
   const kvroute = await startKvroute({
     name: `kvroute-overload-${mode}`,
     endpointsFile: fleet.endpointsFile,
@@ -115,6 +143,7 @@ async function runOnce(
     });
     bar?.finish();
     const meanWaiting = sampler ? await sampler.stop() : 0;
+    const counters = await flowCounters(kvroute.httpPort);
     const tenantOf = new Map(workload.requests.map((r) => [r.id, r.headers ?? {}]));
     const tagged = records.map((record) => {
       const h = tenantOf.get(record.id) ?? {};
@@ -122,7 +151,7 @@ async function runOnce(
       const band = OVERLOAD_BANDS.find((b) => b.priority === priority)?.name ?? "unknown";
       return { record, tenant: h[USER_HEADER] ?? "unknown", band };
     });
-    return { records: tagged, wallSeconds: summary.wallSeconds, meanWaiting };
+    return { records: tagged, wallSeconds: summary.wallSeconds, meanWaiting, counters };
   } finally {
     driver.close();
     await kvroute.stop();
@@ -146,7 +175,7 @@ async function measuredRun(
   const rate = multiple * saturationRate;
   const workload = overloadWorkload({ seed: o.seed, rate, requests });
   const label = `fc ${mode} ${multiple}x`;
-  const { records, wallSeconds } = await runOnce(label, workload, fleet, o, mode);
+  const { records, wallSeconds, counters } = await runOnce(label, workload, fleet, o, mode);
   const windowMs = windowOf(workload);
   const bands = OVERLOAD_BANDS.map((b) => bandResult(b, records, windowMs));
   return {
@@ -159,6 +188,7 @@ async function measuredRun(
     bands,
     fairness: fairness(records, FAIRNESS_TENANTS, windowMs),
     lost: bands.reduce((s, b) => s + b.lost, 0),
+    flowCounters: counters,
   };
 }
 

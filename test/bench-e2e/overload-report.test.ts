@@ -124,6 +124,7 @@ describe("overload report", () => {
       ],
       fairness: { servedTokens: { a: jainServed[0], b: jainServed[1] }, jain: jainIndex(jainServed) },
       lost,
+      flowCounters: {},
     });
     const good: OverloadModeResult = {
       mode: "on",
