@@ -196,9 +196,16 @@ describe("fleet", () => {
       { cwd: join(__dirname, "..", ".."), stdio: ["ignore", "pipe", "pipe"] },
     );
     try {
-      let stdout = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      await until(() => stdout.includes("kvroute-sim: ready"), "ready", 15_000);
+      // The ready line is the event to wait for (no deadline of its own: a starved machine may take long to start
+      // the simulator; the test's timeout bounds it, and an early exit fails at once).
+      await new Promise<void>((resolve, reject) => {
+        let stdout = "";
+        child.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString();
+          if (stdout.includes("kvroute-sim: ready")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`kvroute-sim exited (${code}) before it was ready`)));
+      });
       expect(parseEndpointsFile(readFileSync(out, "utf8")).map((p) => p.models[0])).toEqual([
         "cli-model",
         "cli-model",
@@ -212,5 +219,5 @@ describe("fleet", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30_000);
+  }, 60_000);
 });

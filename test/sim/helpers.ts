@@ -88,11 +88,11 @@ export function sseData(text: string): (Record<string, unknown> | "[DONE]")[] {
     .map((d) => (d === "[DONE]" ? "[DONE]" : (JSON.parse(d) as Record<string, unknown>)));
 }
 
-/** Poll `cond` until it holds; reject after `timeoutMs`. */
+/** Poll `cond` until it holds; reject after `timeoutMs` (generous: under CPU starvation polls run late). */
 export async function until(
   cond: () => boolean | Promise<boolean>,
   what: string,
-  timeoutMs = 5000,
+  timeoutMs = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {

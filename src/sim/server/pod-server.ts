@@ -108,6 +108,10 @@ export class PodServer {
         sendError(res, 500, err instanceof Error ? err.message : String(err));
       });
     });
+    // Longer than any client's idle keep-alive (undici's is 4 s), so the client always closes an idle connection
+    // first: with Node's 5 s default, a request written just as a starved event loop ran the server's timer was
+    // answered with ECONNRESET.
+    this.server.keepAliveTimeout = 65_000;
   }
 
   /** Bind the HTTP server and both ZeroMQ sockets; the engine starts idle. */
