@@ -168,25 +168,37 @@ describe(TYPE, () => {
 
   it("a held share drains at the pod's throughput behind the shares queued before it", () => {
     let now = 0;
-    const r = rig(2, GATE_100, { now: () => now });
+    // 100 tokens/s × 0.2 s: a prompt may wait at most 20 tokens more than on the least busy pod.
+    const r = rig(2, { ...GATE_100, ttftPenaltySeconds: 0.2 }, { now: () => now });
     r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
-    // 120 uncached on pod-0 at 100 tokens/s: over the gate (120 + 0 > 100) until 20 tokens have drained.
+    // 120 uncached on pod-0 at 100 tokens/s; pod-1's look-ahead is 40 → τ = 60: over until 60 have drained.
     r.route(0, cold(1));
     r.route(0, cold(2));
     r.route(0, cold(3));
     expect(best(r.score())).toBe(1);
-    now = 150; // 15 drained: 105 left, still over
+    now = 550; // 55 drained: 65 left, still over
     expect(best(r.score())).toBe(1);
-    now = 250; // 25 drained: 95 left, under
+    now = 650; // 65 drained: 55 left, under
     expect(best(r.score())).toBe(0);
-    // Two more queue behind the 95 (drained at 1200 ms), done at 1600 and 2000 ms. At 900 ms: 30 + 40 + 40 =
-    // 110, over (had they started draining when routed they would be gone by 650 ms); at 1100 ms: 10 + 40 + 40.
+    // Two more queue behind the 55 (drained at 1200 ms), done at 1600 and 2000 ms. At 1100 ms: 10 + 40 + 40 =
+    // 90, over (had they started draining when routed they would be at 10 + 0 + 35 = 45); at 1500 ms: 10 + 40.
     r.route(0, cold(4));
     r.route(0, cold(5));
-    now = 900;
-    expect(best(r.score())).toBe(1);
     now = 1100;
+    expect(best(r.score())).toBe(1);
+    now = 1500;
     expect(best(r.score())).toBe(0);
+  });
+
+  it("when every pod is backed up alike the prompt stays on its cache past throughput × penalty", () => {
+    const r = rig(2, GATE_100);
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    for (let k = 1; k <= 4; k++) r.route(1, cold(k)); // pod-1: 160 held → look-ahead 200
+    for (let k = 5; k <= 10; k++) r.route(0, cold(k)); // pod-0: 240 held, 0 uncached for this prompt
+    // 240 > 100 (an absolute gate would leave for pod-1's 200), but ≤ 200 + one cold prefill (40): sticky.
+    expect(best(r.score())).toBe(0);
+    r.route(0, cold(11)); // 280 > 240 → leaves for the least look-ahead backlog
+    expect(best(r.score())).toBe(1);
   });
 
   it("the engine's waiting queue corrects the drain: its newest waiting shares count in full", () => {
@@ -267,14 +279,16 @@ describe(`${TYPE} gate`, () => {
     measured.observe(pod.key, metrics(1000, 0));
     measured.observe(pod.key, metrics(3000, 30_000, 10_000));
     expect(measured.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 10_000, source: "measured" });
-    expect(measured.tokens(MODEL, pod, 0, 40)).toBe(5000);
+    // τ = least look-ahead + the smaller of one cold prefill of this prompt and throughput × penalty.
+    expect(measured.tokens(MODEL, pod, 300, 40)).toBe(340);
+    expect(measured.tokens(MODEL, pod, 300, 8000)).toBe(5300);
     const profiled = createPrefillGate(params, slo(profile));
     profiled.observe(pod.key, metrics(1000, 0));
     profiled.observe(pod.key, metrics(3000, 30_000));
     expect(profiled.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 12_288, source: "gpu-profile" });
     const flagged = createPrefillGate({ ...params, prefillTokensPerSecond: { [MODEL]: 7000 } }, slo(profile));
     expect(flagged.throughput(MODEL, pod)).toEqual({ tokensPerSecond: 7000, source: "flag" });
-    expect(flagged.tokens(MODEL, pod, 0, 40)).toBe(3500);
+    expect(flagged.tokens(MODEL, pod, 0, 8000)).toBe(3500);
   });
 
   it("without a throughput τ is the least look-ahead backlog plus one cold prefill", () => {

@@ -1,7 +1,9 @@
 /**
  * The gate of `prefix-affinity`: how much look-ahead prefill backlog (uncached prompt tokens) a pod may carry and
- * still keep a prompt on its cache. `τ = prefill throughput × acceptable TTFT penalty`: a backlog of τ tokens
- * delays this prompt's first token by about the penalty.
+ * still keep a prompt on its cache. Relative to the best alternative: `τ = least look-ahead backlog among the
+ * candidates + min(T, prefill throughput × acceptable TTFT penalty)`, `T` the prompt's tokens. Leaving the cache
+ * makes the fleet recompute up to `T` tokens that later prompts queue behind, so a prompt waits at most that much
+ * longer than on the least busy pod, and never more than the penalty one accepts.
  *
  * @module
  */
@@ -29,9 +31,9 @@ export interface PrefillGate {
     pod: Pod,
   ): { readonly tokensPerSecond: number; readonly source: ThroughputSource } | undefined;
   /**
-   * τ in tokens for `pod` serving `model`. Without any throughput it is relative: the least look-ahead backlog
-   * among the candidates (`minLookAhead`) plus one cold prefill of this prompt (`promptTokens`), so a prompt
-   * stays on its cache unless the wait there exceeds recomputing it on the least busy pod.
+   * τ in tokens for `pod` serving `model`: `minLookAhead` (the least look-ahead backlog among the candidates)
+   * plus one cold prefill of this prompt (`promptTokens`), capped at throughput × penalty when a throughput is
+   * known.
    */
   tokens(model: string, pod: Pod, minLookAhead: number, promptTokens: number): number;
 }
@@ -54,9 +56,17 @@ export function createPrefillGate(params: GateParams, slo: SloDeps | undefined):
     observe: (podKey, m) => meter.observe(podKey, m),
     throughput,
     tokens(model, pod, minLookAhead, promptTokens) {
+      // Relative to the best alternative: leaving costs the fleet a recompute of up to the whole prompt, so a
+      // prompt stays while its wait there exceeds the least busy pod's by no more than that, and never by more
+      // than the accepted penalty. An absolute gate (τ alone) keeps prompts on a pod a whole penalty behind an
+      // idle one (the TTFT tail at warm-up) and sends every prompt off its cache when all pods are equally
+      // backed up (lost hits, more work, under overload).
       const t = throughput(model, pod);
-      if (t === undefined) return minLookAhead + promptTokens;
-      return t.tokensPerSecond * params.ttftPenaltySeconds;
+      const extra =
+        t === undefined
+          ? promptTokens
+          : Math.min(promptTokens, t.tokensPerSecond * params.ttftPenaltySeconds);
+      return minLookAhead + extra;
     },
   };
 }

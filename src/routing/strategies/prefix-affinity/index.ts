@@ -68,12 +68,12 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
 
       /**
        * With `T` the prompt's tokens, `h` a pod's hit fraction (as in `prefix-cache`), `B` the uncached prompt
-       * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`; the engine's
-       * fresh waiting-queue length corrects its drain model): look-ahead `L = B + T·(1 − h)`. Affine pods (`h ≥ threshold`) with
-       * `L ≤ τ` (the pod's gate, see `gate.ts`) score in [0.5, 1] by `h` (ties: least `L`); every other pod scores
-       * below 0.5 by least `L`, so when no affine pod is under its gate the least backlog wins. Backlogs within 1%
-       * of the largest go to the pod with fewer requests in flight. Abstains
-       * `no-prefix-index` or `no-tokens` only.
+       * tokens kvroute has in flight there and the pod has not prefilled yet (`uncached-inflight.ts`; the
+       * engine's fresh waiting-queue length corrects its drain model): look-ahead `L = B + T·(1 − h)`. Affine
+       * pods (`h ≥ threshold`) with `L ≤ τ` (`gate.ts`: the least `L` plus min(T, throughput × penalty)) score
+       * in [0.5, 1] by `h` (ties: least `L`); every other pod scores below 0.5 by least `L`, so when no affine
+       * pod is under the gate the least backlog wins. Backlogs within 1% of the largest go to the pod with fewer
+       * requests in flight. Abstains `no-prefix-index` or `no-tokens` only.
        */
       score(ctx, pods) {
         last = undefined;
