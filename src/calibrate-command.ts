@@ -165,7 +165,9 @@ export async function runCalibrate(
     return 1;
   }
   const tau = (rate * o.penaltyMs) / 1000;
-  out(`gate τ at a ${fmt(o.penaltyMs)} ms TTFT penalty: ${fmt(tau)} uncached prompt tokens of backlog`);
+  out(
+    `gate cap at a ${fmt(o.penaltyMs)} ms TTFT penalty: ${fmt(tau)} uncached prompt tokens of backlog beyond the least busy pod's`,
+  );
   out(`flag:  --prefix-affinity-prefill-throughput ${o.model}=${Math.round(rate)}`);
   out(`env:   KVROUTE_PREFIX_AFFINITY_PREFILL_THROUGHPUT=${o.model}=${Math.round(rate)}`);
   return 0;

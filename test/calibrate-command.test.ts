@@ -74,7 +74,7 @@ describe("kvroute calibrate", () => {
     expect(r.clock.slept).toEqual([2000]);
     expect(r.out).toContain("prefill throughput: 10,000 tokens/s computed over 2.0 s");
     expect(r.out).toContain("(prompt tokens 25,000/s, of which cached 15,000/s)");
-    expect(r.out).toContain("gate τ at a 300 ms TTFT penalty: 3,000 uncached prompt tokens");
+    expect(r.out).toContain("gate cap at a 300 ms TTFT penalty: 3,000 uncached prompt tokens");
     expect(r.out).toContain("--prefix-affinity-prefill-throughput m=10000");
     expect(r.out).toContain("KVROUTE_PREFIX_AFFINITY_PREFILL_THROUGHPUT=m=10000");
   });

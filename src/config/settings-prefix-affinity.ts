@@ -27,7 +27,7 @@ export const PREFIX_AFFINITY_SETTINGS: {
     env: "KVROUTE_PREFIX_AFFINITY_TTFT_PENALTY_MS",
     type: integer({ min: 1, max: 3_600_000, default: 1000 }),
     description:
-      "prefix-affinity: extra TTFT accepted to stay on the cache, ms; gate = prefill tokens/s × this.",
+      "prefix-affinity: most extra TTFT accepted to stay on the cache, ms; caps the backlog over the least busy pod's at prefill tokens/s × this.",
   },
   prefixAffinityPrefillThroughput: {
     flag: "prefix-affinity-prefill-throughput",

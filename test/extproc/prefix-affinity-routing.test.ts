@@ -1,10 +1,11 @@
 /**
  * `prefix-affinity` through a real kvroute over gRPC: a prompt stays on the pod that holds it while that pod's
  * look-ahead prefill backlog (uncached prompt tokens in flight + this prompt's uncached tokens) is under the gate
- * τ = prefill throughput × TTFT penalty, comes back under it when a request there ends, and leaves for the
- * least backlog once it is over. The gate here: `m1=1` token/s × 100 s = 100 tokens (character tokenizer: one
- * token per byte); at 1 token/s the backlog drains by about a token per second of the test, far inside the
- * margins below. Cold work is put on pod-a with the endpoint subset hint, as a gateway's subset would.
+ * τ = the least look-ahead backlog + min(prompt tokens, prefill throughput × TTFT penalty), comes back under it
+ * when a request there ends, and leaves for the least backlog once it is over. Here throughput × penalty is
+ * `m1=1` token/s × 40 s = 40 tokens, below the 64-token prompt, so the flags bind: τ = pod-b's 64 + 40 = 104
+ * (character tokenizer: one token per byte); at 1 token/s the backlog drains by about a token per second of the
+ * test, far inside the margins below. Cold work is put on pod-a with the endpoint subset hint, as a gateway's subset would.
  */
 import type { Metadata } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
@@ -44,7 +45,7 @@ describe("prefix-affinity end to end", () => {
         "--prefix-affinity-prefill-throughput",
         "m1=1",
         "--prefix-affinity-ttft-penalty-ms",
-        "100000",
+        "40000",
       ],
     );
   });
@@ -61,19 +62,19 @@ describe("prefix-affinity end to end", () => {
     const cold = await route(h, "c".repeat(16), onA);
     expect(cold.target).toBe(A.address);
     open.push(first.stream, cold.stream);
-    // P again: pod-a's look-ahead 80 + 0 ≤ 100, so it stays, although pod-b's (0 + 64) is less.
+    // P again: pod-a's look-ahead 80 + 0 ≤ 104, so it stays, although pod-b's (0 + 64) is less.
     const sticky = await route(h, P);
     expect(sticky.target).toBe(A.address);
     open.push(sticky.stream);
-    // 48 more cold tokens on pod-a: 128 > 100. When that request ends its 48 are given back: 80, sticky again.
+    // 48 more cold tokens on pod-a: 128 > 104. When that request ends its 48 are given back: 80, sticky again.
     const heavy = await route(h, "h".repeat(48), onA);
     expect(heavy.target).toBe(A.address);
     await finish(heavy.stream);
     const again = await route(h, P);
     expect(again.target).toBe(A.address);
     open.push(again.stream);
-    // Over the gate once more (128; had the release counted twice it would be 80): P goes to the least
-    // look-ahead backlog, pod-b, and recomputes there.
+    // Over the gate once more (128 > 104; had the release counted twice it would be 80; without the flags'
+    // cap τ would be 64 + 64 = 128): P goes to the least look-ahead backlog, pod-b, and recomputes there.
     const heavier = await route(h, "k".repeat(48), onA);
     expect(heavier.target).toBe(A.address);
     open.push(heavier.stream);
