@@ -227,6 +227,8 @@ export interface Config {
   readonly flowKvCacheThreshold: number;
   /** Flow control: token capacity of every pod; 0 = from the engine, else the default. */
   readonly flowPodCapacityTokens: number;
+  /** Flow control: running seats of every pod; 0 = learned from the engine's metrics. */
+  readonly flowPodMaxRunning: number;
   /** Flow control: re-check interval of a non-empty queue, ms. */
   readonly flowRecheckIntervalMs: number;
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */

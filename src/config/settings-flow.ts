@@ -26,6 +26,7 @@ export type FlowSettingKey =
   | "flowQueueDepthThreshold"
   | "flowKvCacheThreshold"
   | "flowPodCapacityTokens"
+  | "flowPodMaxRunning"
   | "flowRecheckIntervalMs";
 
 /** Flow-control settings. */
@@ -107,6 +108,13 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
     type: integer({ min: 0, max: 1_000_000_000, default: 0 }),
     description:
       "Flow control: token capacity of each pod; 0 = from the engine's cache_config_info, else 65536.",
+  },
+  flowPodMaxRunning: {
+    flag: "flow-pod-max-running",
+    env: "KVROUTE_FLOW_POD_MAX_RUNNING",
+    type: integer({ min: 0, max: 1_000_000, default: 0 }),
+    description:
+      "Flow control: requests each pod runs at once (max_num_seqs); a pod with this many + 1 in flight is saturated; 0 = learned from its metrics.",
   },
   flowRecheckIntervalMs: {
     flag: "flow-recheck-interval-ms",

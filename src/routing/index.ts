@@ -45,5 +45,6 @@ export { ANONYMOUS_TENANT, tenantOf } from "./flow/tenant";
 export { createFlowController } from "./flow/flow-controller";
 export type { FlowControlObserver, FlowController, FlowControllerOptions } from "./flow/flow-controller";
 export { parseObjectivePriorities } from "./flow/flow-request";
+export { createRunningSeats } from "./flow/running-seats";
 export type { SaturationResult } from "./flow/saturation";
 export type { DropReason } from "./flow/flow-queue-contract";

@@ -105,6 +105,7 @@ describe("loadConfig defaults", () => {
       flowQueueDepthThreshold: 5,
       flowKvCacheThreshold: 0.8,
       flowPodCapacityTokens: 0,
+      flowPodMaxRunning: 0,
       flowRecheckIntervalMs: 100,
       emitEndpointScores: false,
       conformanceTestMode: false,

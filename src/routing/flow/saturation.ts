@@ -6,12 +6,19 @@
  *   `kvCacheUsage` (default 0.8): the engine itself says it is behind — the inference extension's two signals and
  *   defaults;
  * - kvroute's own in-flight prompt tokens on the pod (the load tracker) above `kvCacheUsage` × the pod's token
- *   capacity: a look-ahead for work routed since the last scrape, which the engine's figures cannot show yet.
+ *   capacity: a look-ahead for work routed since the last scrape, which the engine's figures cannot show yet;
+ * - kvroute's own in-flight requests on the pod at or above its running seats + {@link SEATS_MARGIN}: the engine
+ *   would have to queue the next one. This keeps the ENGINE's queue short, which is what a queued interactive
+ *   request's TTFT depends on (the token bound above is about KV memory, and lets a pod take many more requests
+ *   than it runs). Seats: `--flow-pod-max-running` when set, else learned from the pod's metrics
+ *   ({@link RunningSeats}); unknown seats: the signal is off for the pod. The load tracker counts a pick in the
+ *   same synchronous step, so a burst of dispatches sees each dispatched request at once, between scrapes.
  *
  * A pod with room makes the model not saturated (one pod with room is enough: the strategies will find it).
  *
  * Stale or missing metrics are UNKNOWN, never idle. The inference extension counts such a pod as saturated; here an
- * unknown pod is judged by the one signal kvroute still has, its own in-flight token work against the capacity, so
+ * unknown pod is judged by the signals kvroute still has, its own in-flight token work against the capacity and its
+ * in-flight requests against the seats (learned before the metrics went stale: they do not change), so
  * a fleet whose metrics are not scraped at all (a static endpoints file, scraping off) still flows, bounded by that
  * work, instead of queueing every request until its TTL. An unknown pod is never counted as free headroom on the
  * strength of missing figures: with no capacity known from the flag or the engine, the default capacity bounds it.
@@ -33,6 +40,11 @@ export const DEFAULT_QUEUE_DEPTH_THRESHOLD = 5;
 export const DEFAULT_KV_CACHE_THRESHOLD = 0.8;
 /** Token capacity of a pod that reports none and has no override: a modest single-GPU KV cache. */
 export const DEFAULT_POD_CAPACITY_TOKENS = 65_536;
+/**
+ * Requests kvroute lets wait at a pod's engine beyond its seats: one, so a seat the engine frees is refilled at once
+ * rather than after kvroute sees the finished request's stream end, and a dispatched request waits behind nobody.
+ */
+export const SEATS_MARGIN = 1;
 
 /** Thresholds of the detector. */
 export interface SaturationThresholds {
@@ -42,6 +54,8 @@ export interface SaturationThresholds {
   readonly kvCacheUsage: number;
   /** Token capacity of every pod (override); undefined: from the engine, else the default. */
   readonly podCapacityTokens: number | undefined;
+  /** Running seats of every pod (override); undefined: learned from the engine, unknown until then. */
+  readonly podMaxRunning?: number | undefined;
 }
 
 /** The signals of one pod. */
@@ -52,6 +66,8 @@ export interface SaturationSignals {
   lastKnown(podKey: string): EngineMetrics | undefined;
   /** kvroute's in-flight work on the pod. */
   load(podKey: string): PodLoad;
+  /** The pod's learned running seats, undefined while unknown (absent: never known). */
+  runningSeats?(podKey: string): number | undefined;
 }
 
 /** One pod: room or full, on fresh metrics or (unknown) on kvroute's own in-flight work alone. */
@@ -82,16 +98,22 @@ export function podCapacityTokens(
   return DEFAULT_POD_CAPACITY_TOKENS;
 }
 
+/** The running seats of a pod, as the module comment orders the sources; Infinity while unknown. */
+export function podSeats(podKey: string, signals: SaturationSignals, thresholds: SaturationThresholds): number {
+  return thresholds.podMaxRunning ?? signals.runningSeats?.(podKey) ?? Number.POSITIVE_INFINITY;
+}
+
 /** The verdict on one pod. */
 export function podVerdict(
   podKey: string,
   signals: SaturationSignals,
   thresholds: SaturationThresholds,
 ): PodVerdict {
-  const tokens = signals.load(podKey).tokens;
-  // Nothing in flight is never over capacity: the capacity lookup is skipped on the common idle path.
+  const { tokens, requests } = signals.load(podKey);
+  // Nothing in flight is never over capacity: the capacity and seat lookups are skipped on the common idle path.
   const overWork =
-    tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds);
+    (tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds)) ||
+    (requests > 0 && requests >= podSeats(podKey, signals, thresholds) + SEATS_MARGIN);
   const m = signals.fresh(podKey);
   if (m === undefined) return overWork ? "unknown-full" : "unknown-room";
   const behind =
