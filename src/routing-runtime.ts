@@ -17,6 +17,7 @@ import type { Logger } from "./observability";
 import type { Metrics } from "./observability";
 import {
   createDirector,
+  createPromptTokenCalibration,
   createPdRouter,
   createPrefillClient,
   createStrategyRegistry,
@@ -106,6 +107,8 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
       defaultStrategy: config.routingAlgorithm,
       metrics: deps.engineMetrics,
       observations,
+      // Always on: the in-flight token work every load-aware part reads is only as right as the estimate.
+      promptCalibration: createPromptTokenCalibration(),
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue: deps.headroomQueue,

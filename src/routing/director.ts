@@ -30,6 +30,7 @@ import { admitThen, withProfileHeader, type ModelRateLimit } from "./rps-admissi
 import { createPickStep, WAITING, type Waiting } from "./pick-step";
 import { narrowToSelection } from "./test-selection";
 import type { RoutePhases } from "./route-phases";
+import { calibratedPromptTokens, type PromptTokenCalibration } from "./prompt-token-calibration";
 
 /** Scheduler hooks plus the end of a routed request. Every hook is optional and must not throw. */
 export interface DirectorObserver extends SchedulerObserver {
@@ -65,6 +66,11 @@ export interface DirectorOptions {
   readonly remoteLoad?: (podKey: string) => number;
   /** Fresh engine metrics per pod (scraper). Default: none, so metric strategies abstain. */
   readonly metrics?: EngineMetricsView;
+  /**
+   * Per-model calibration of text prompts' token estimates against the engine's reported usage: fed by every pick's
+   * release, read by the in-flight token reservation and flow control. Default: none, the raw estimate.
+   */
+  readonly promptCalibration?: PromptTokenCalibration;
   /** kvroute's own latency observations per pod; fed through `onRelease` by the caller. Default: none. */
   readonly observations?: { get: Observations["get"] };
   /**
@@ -222,6 +228,7 @@ export function createDirector(options: DirectorOptions): Director {
     headroomQueue,
     flowControl: options.flowControl,
     emitEndpointScores: options.emitEndpointScores,
+    promptCalibration: options.promptCalibration,
   });
 
   registry.checkParams();
@@ -352,7 +359,7 @@ export function createDirector(options: DirectorOptions): Director {
         requestId,
         model: request.model,
         headers,
-        promptTokens: prompt.tokens?.length ?? request.promptTokens,
+        promptTokens: prompt.tokens?.length ?? calibratedPromptTokens(request, options.promptCalibration),
         maxTokens: request.maxTokens,
         signal,
       };

@@ -16,6 +16,7 @@ import type { Scheduler } from "./scheduler";
 import { createPickLease, type LeaseObserver } from "./pick-lease";
 import { FALLBACK_ENDPOINTS, runnersUp } from "./runners-up";
 import { SCORED_ENDPOINTS, endpointScores } from "./endpoint-scores";
+import { calibratedPromptTokens, type PromptTokenCalibration } from "./prompt-token-calibration";
 
 /** A decision that found no pod with headroom (internal: callers get a pick, `none` or a queue error). */
 export type Waiting = { readonly t: "wait" };
@@ -49,6 +50,8 @@ export interface PickStepOptions {
   readonly headroomQueue: HeadroomQueue | undefined;
   readonly flowControl: FlowController | undefined;
   readonly emitEndpointScores: boolean | undefined;
+  /** Calibrates the reserved estimate and learns from each release; absent: the raw estimate. */
+  readonly promptCalibration?: PromptTokenCalibration | undefined;
 }
 
 /** Score, pick, reserve and tell the strategies: one synchronous step. */
@@ -63,7 +66,7 @@ export type PickStep = (
 
 /** Create the pick step for one director. */
 export function createPickStep(options: PickStepOptions): PickStep {
-  const { scheduler, load, observer, health, headroomQueue, flowControl } = options;
+  const { scheduler, load, observer, health, headroomQueue, flowControl, promptCalibration } = options;
   /** Room was made on a pod of `model`: the SLO waiters (already past flow control) first, then flow control. */
   const roomMade = (model: string): void => {
     headroomQueue?.wake(model);
@@ -75,8 +78,9 @@ export function createPickStep(options: PickStepOptions): PickStep {
     spec: string,
     ready: readonly Pod[],
     ctx: RoutingContext,
-    tokens = ctx.request.promptTokens,
+    reserveTokens?: number,
   ): Pick | Waiting => {
+    const tokens = reserveTokens ?? calibratedPromptTokens(ctx.request, promptCalibration);
     const decision = scheduler.schedule(plan, ctx, ready, true);
     if (decision.t === "none") return { t: "none", code: Code.NoReadyPod, strategy: spec };
     if (decision.t === "wait") return WAITING;
@@ -102,6 +106,15 @@ export function createPickStep(options: PickStepOptions): PickStep {
     // already queued on the event loop, sees this request in the pod's load.
     const releaseLoad = load.reserve(pod.key, tokens);
     const finishers: (readonly [string, RouteFinisher])[] = [];
+    // The engine's usage on release calibrates the model's estimate (text prompts of the default reservation only: a
+    // token-id prompt's count is exact, and an explicit reservation is not the prompt's estimate).
+    if (promptCalibration && reserveTokens === undefined && ctx.request.prompt.t === "text") {
+      const { model, promptTokens: estimate } = ctx.request;
+      finishers.push([
+        "prompt-calibration",
+        (outcome) => promptCalibration.observe(model, estimate, outcome.promptTokens),
+      ]);
+    }
     for (const { strategy } of plan.entries) {
       try {
         const finish = strategy.onRouted?.(ctx, pod);

@@ -99,7 +99,11 @@ export function podCapacityTokens(
 }
 
 /** The running seats of a pod, as the module comment orders the sources; Infinity while unknown. */
-export function podSeats(podKey: string, signals: SaturationSignals, thresholds: SaturationThresholds): number {
+export function podSeats(
+  podKey: string,
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+): number {
   return thresholds.podMaxRunning ?? signals.runningSeats?.(podKey) ?? Number.POSITIVE_INFINITY;
 }
 
