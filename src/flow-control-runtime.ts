@@ -9,7 +9,12 @@ import type { ClusterStore, EngineMetricsStore, LoadTracker } from "./cluster";
 import { podsForModel } from "./cluster";
 import type { Config } from "./config";
 import type { Metrics } from "./observability";
-import { createFlowController, createRunningSeats, parseObjectivePriorities } from "./routing";
+import {
+  createFlowController,
+  createPrefillBacklog,
+  createRunningSeats,
+  parseObjectivePriorities,
+} from "./routing";
 import type { FlowController } from "./routing";
 import type { UsageRuntime } from "./usage-runtime";
 
@@ -44,6 +49,7 @@ export function createFlowControl(deps: FlowControlDeps): FlowController | undef
   }
   const model = (m: string): string => metrics.modelLabel.admit(m);
   const seats = createRunningSeats();
+  const prefillBacklog = createPrefillBacklog();
   const flow = createFlowController({
     queue: {
       limits: {
@@ -61,17 +67,23 @@ export function createFlowControl(deps: FlowControlDeps): FlowController | undef
       kvCacheUsage: config.flowKvCacheThreshold,
       podCapacityTokens: config.flowPodCapacityTokens > 0 ? config.flowPodCapacityTokens : undefined,
       podMaxRunning: config.flowPodMaxRunning > 0 ? config.flowPodMaxRunning : undefined,
+      maxPrefillDelayMs: config.flowMaxPrefillDelayMs,
     },
+    prefillBacklog,
     signals: {
-      fresh: (key) => engineMetrics.fresh(key),
-      lastKnown: (key) => engineMetrics.lastGood(key),
-      load: (key) => load.get(key),
-      runningSeats: (key) => {
+      fresh: (key) => {
         // Learned where it is read: every check sees the pod's current scrape, and a scrape seen twice is a no-op.
         const m = engineMetrics.fresh(key);
-        if (m !== undefined) seats.observe(key, m);
-        return seats.get(key);
+        if (m !== undefined) {
+          seats.observe(key, m);
+          prefillBacklog.observe(key, m);
+        }
+        return m;
       },
+      lastKnown: (key) => engineMetrics.lastGood(key),
+      load: (key) => load.get(key),
+      runningSeats: (key) => seats.get(key),
+      prefillDelayMs: (key, waiting) => prefillBacklog.delayMs(key, waiting),
     },
     pods: (m) => podsForModel(cluster.snapshot(), m),
     // The same tenant key as tenant budgets: one tenant is one tenant everywhere.

@@ -229,6 +229,8 @@ export interface Config {
   readonly flowPodCapacityTokens: number;
   /** Flow control: running seats of every pod; 0 = learned from the engine's metrics. */
   readonly flowPodMaxRunning: number;
+  /** Flow control: queued prefill delay per pod above which it is saturated, ms; 0 = no such limit. */
+  readonly flowMaxPrefillDelayMs: number;
   /** Flow control: re-check interval of a non-empty queue, ms. */
   readonly flowRecheckIntervalMs: number;
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */

@@ -27,6 +27,7 @@ export type FlowSettingKey =
   | "flowKvCacheThreshold"
   | "flowPodCapacityTokens"
   | "flowPodMaxRunning"
+  | "flowMaxPrefillDelayMs"
   | "flowRecheckIntervalMs";
 
 /** Flow-control settings. */
@@ -115,6 +116,13 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
     type: integer({ min: 0, max: 1_000_000, default: 0 }),
     description:
       "Flow control: requests each pod runs at once (max_num_seqs); a pod with this many + 1 in flight is saturated; 0 = learned from its metrics.",
+  },
+  flowMaxPrefillDelayMs: {
+    flag: "flow-max-prefill-delay-ms",
+    env: "KVROUTE_FLOW_MAX_PREFILL_DELAY_MS",
+    type: integer({ min: 0, max: MAX_TIMER_MS, default: 250 }),
+    description:
+      "Flow control: prefill delay (ms) kvroute may queue on a pod (its dispatched prompt tokens not yet prefilled, over the pod's measured prefill throughput); 0 = no such limit.",
   },
   flowRecheckIntervalMs: {
     flag: "flow-recheck-interval-ms",

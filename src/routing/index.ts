@@ -46,6 +46,7 @@ export { createFlowController } from "./flow/flow-controller";
 export type { FlowControlObserver, FlowController, FlowControllerOptions } from "./flow/flow-controller";
 export { parseObjectivePriorities } from "./flow/flow-request";
 export { createRunningSeats } from "./flow/running-seats";
+export { createPrefillBacklog } from "./flow/prefill-backlog";
 export { createPromptTokenCalibration } from "./prompt-token-calibration";
 export type { PromptTokenCalibration } from "./prompt-token-calibration";
 export type { SaturationResult } from "./flow/saturation";

@@ -7,7 +7,7 @@
  */
 import type { HealthGate, LoadTracker, Pod } from "../cluster";
 import { Code } from "../errors";
-import type { Pick, RouteFinisher, RoutingContext } from "./framework";
+import type { Pick, PrefixLookup, RouteFinisher, RoutingContext } from "./framework";
 import { prefixLookupOf } from "./prefix-lookup";
 import type { StrategyPlan } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
@@ -126,6 +126,7 @@ export function createPickStep(options: PickStepOptions): PickStep {
       }
     }
     const prefix = prefixLookupOf(plan, ctx, pod, onLookupError);
+    holdPrefill(flowControl, pod, tokens, prefix, finishers);
     // The pick's optional parts, present only when there is something to say.
     const extras = {
       ...(scored.length > 0 ? { scores: scored } : {}),
@@ -162,4 +163,25 @@ export function createPickStep(options: PickStepOptions): PickStep {
           ...extras,
         };
   };
+}
+
+/**
+ * Hold the pick's uncached prompt tokens (its reserved tokens less the prefix hit, when a lookup says it) in flow
+ * control's prefill backlog; its finisher gives them back, and a move carries them (in full: the serving pod's
+ * cache is not known) to the pod that served.
+ */
+function holdPrefill(
+  flowControl: FlowController | undefined,
+  pod: Pod,
+  tokens: number,
+  prefix: PrefixLookup | undefined,
+  finishers: (readonly [string, RouteFinisher])[],
+): void {
+  const hit = prefix && prefix.lookupBlocks > 0 ? prefix.hitBlocks / prefix.lookupBlocks : 0;
+  const held = flowControl?.holdPrefill(pod.key, Math.ceil(tokens * (1 - Math.min(1, hit))));
+  if (held === undefined) return;
+  const finish: RouteFinisher = Object.assign(() => held.release(), {
+    moveTo: (to: Pod) => held.moveTo(to.key),
+  });
+  finishers.push(["flow-prefill", finish]);
 }

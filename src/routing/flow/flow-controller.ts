@@ -29,6 +29,7 @@ import { deadlineOf, priorityOf } from "./flow-request";
 import { isSaturated, modelSaturation } from "./saturation";
 import type { SaturationResult, SaturationSignals, SaturationThresholds } from "./saturation";
 import { tenantOf } from "./tenant";
+import type { HeldPrefill, PrefillBacklog } from "./prefill-backlog";
 
 /** Flow-control events, for metrics. Every hook is optional and must not throw. */
 export interface FlowControlObserver {
@@ -49,6 +50,8 @@ export interface FlowControllerOptions {
   readonly queue: FlowQueueOptions;
   readonly thresholds: SaturationThresholds;
   readonly signals: SaturationSignals;
+  /** The prefill backlog the signals read, held by every pick ({@link FlowController.holdPrefill}). Default: none. */
+  readonly prefillBacklog?: PrefillBacklog;
   /** A model's pods as the fleet has them now (re-read before each dispatch). */
   readonly pods: (model: string) => readonly Pod[] | undefined;
   /** The configured tenant header (lower-case), if any. */
@@ -93,6 +96,12 @@ export interface FlowController {
     pods: readonly Pod[],
     go: (charge: FlowCharge | undefined) => T | Promise<T>,
   ): T | Promise<T>;
+  /**
+   * Hold a pick's uncached prompt tokens on its pod in the prefill backlog, in the pick's synchronous step, until
+   * the returned share is released (undefined without a backlog). Every pick holds, queued or not: the backlog is
+   * the pod's, whoever sent the work.
+   */
+  holdPrefill(podKey: string, tokens: number): HeldPrefill | undefined;
   /** Dispatch the model's queued requests while it has room. Synchronous; never throws. */
   wake(model: string): void;
   /** `wake` every model with queued requests. */
@@ -259,6 +268,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
       };
       return enqueue(request, input.signal, go, !behind);
     },
+    holdPrefill: (podKey, tokens) => options.prefillBacklog?.hold(podKey, tokens),
     wake: (model) => {
       if (queue.length(model) > 0) drain(model);
     },

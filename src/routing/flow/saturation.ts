@@ -11,8 +11,12 @@
  *   would have to queue the next one. This keeps the ENGINE's queue short, which is what a queued interactive
  *   request's TTFT depends on (the token bound above is about KV memory, and lets a pod take many more requests
  *   than it runs). Seats: `--flow-pod-max-running` when set, else learned from the pod's metrics
- *   ({@link RunningSeats}); unknown seats: the signal is off for the pod. The load tracker counts a pick in the
- *   same synchronous step, so a burst of dispatches sees each dispatched request at once, between scrapes.
+ *   (`running-seats.ts`); unknown seats: the signal is off for the pod. The load tracker counts a pick in the
+ *   same synchronous step, so a burst of dispatches sees each dispatched request at once, between scrapes;
+ * - the prefill delay kvroute has queued on the pod (its dispatched requests' prompt tokens the pod has not
+ *   prefilled yet, over the pod's measured prefill throughput: `prefill-backlog.ts`) above `maxPrefillDelayMs`:
+ *   a request admitted now would wait that long for its prefill to start, behind work the pod already took. Off
+ *   while the pod's throughput is unknown, and when `maxPrefillDelayMs` is 0. Held synchronously at the pick too.
  *
  * A pod with room makes the model not saturated (one pod with room is enough: the strategies will find it).
  *
@@ -56,6 +60,8 @@ export interface SaturationThresholds {
   readonly podCapacityTokens: number | undefined;
   /** Running seats of every pod (override); undefined: learned from the engine, unknown until then. */
   readonly podMaxRunning?: number | undefined;
+  /** Queued prefill delay (ms) above which a pod is full; 0 or undefined: no such signal. */
+  readonly maxPrefillDelayMs?: number | undefined;
 }
 
 /** The signals of one pod. */
@@ -68,6 +74,8 @@ export interface SaturationSignals {
   load(podKey: string): PodLoad;
   /** The pod's learned running seats, undefined while unknown (absent: never known). */
   runningSeats?(podKey: string): number | undefined;
+  /** The prefill delay queued on the pod, ms (`waiting`: the engine's fresh queue length); undefined: unknown. */
+  prefillDelayMs?(podKey: string, waiting: number | undefined): number | undefined;
 }
 
 /** One pod: room or full, on fresh metrics or (unknown) on kvroute's own in-flight work alone. */
@@ -107,6 +115,18 @@ export function podSeats(
   return thresholds.podMaxRunning ?? signals.runningSeats?.(podKey) ?? Number.POSITIVE_INFINITY;
 }
 
+function overPrefillDelay(
+  podKey: string,
+  m: EngineMetrics | undefined,
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+): boolean {
+  const max = thresholds.maxPrefillDelayMs;
+  if (max === undefined || !(max > 0) || signals.prefillDelayMs === undefined) return false;
+  const delay = signals.prefillDelayMs(podKey, m?.requestsWaiting);
+  return delay !== undefined && delay > max;
+}
+
 /** The verdict on one pod. */
 export function podVerdict(
   podKey: string,
@@ -114,11 +134,12 @@ export function podVerdict(
   thresholds: SaturationThresholds,
 ): PodVerdict {
   const { tokens, requests } = signals.load(podKey);
-  // Nothing in flight is never over capacity: the capacity and seat lookups are skipped on the common idle path.
+  const m = signals.fresh(podKey);
+  // Nothing in flight is never over capacity: the capacity, seat and delay lookups are skipped on the idle path.
   const overWork =
     (tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds)) ||
-    (requests > 0 && requests >= podSeats(podKey, signals, thresholds) + SEATS_MARGIN);
-  const m = signals.fresh(podKey);
+    (requests > 0 && requests >= podSeats(podKey, signals, thresholds) + SEATS_MARGIN) ||
+    (requests > 0 && overPrefillDelay(podKey, m, signals, thresholds));
   if (m === undefined) return overWork ? "unknown-full" : "unknown-room";
   const behind =
     (m.requestsWaiting ?? 0) > thresholds.queueDepth || (m.kvCacheUsage ?? 0) > thresholds.kvCacheUsage;

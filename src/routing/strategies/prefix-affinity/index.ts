@@ -11,7 +11,7 @@ import type { Outcome, RouteFinisher, RoutingContext, Strategy, StrategyFactory 
 import type { StrategyContract } from "../../strategy-contract";
 import { createMatchMemo, matchPrefix, recordRouted } from "../prefix-cache/match";
 import { createPrefillGate } from "./gate";
-import { createUncachedInflight } from "./uncached-inflight";
+import { createUncachedInflight } from "../../uncached-inflight";
 
 /** Registered type name. */
 export const TYPE = "prefix-affinity";

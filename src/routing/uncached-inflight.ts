@@ -1,5 +1,5 @@
 /**
- * The prefill backlog `prefix-affinity` has queued per pod: the uncached prompt tokens of its picks that the pod
+ * The prefill backlog kvroute has queued per pod (`prefix-affinity`'s look-ahead; flow control's prefill-delay signal): the uncached prompt tokens of its picks that the pod
  * has not prefilled yet. Each pick holds its share until its request ends (given back exactly once); while it is
  * held, the share drains at the pod's prefill throughput behind the shares queued before it, because a request
  * that is already decoding adds nothing to the next prompt's wait, and a request stays in flight for its whole
