@@ -2,7 +2,8 @@
  * The prefill-delay signal in memory, on an injected clock: the throughput is learned only from scrapes showing a
  * queue (an idle pod's rate is its load, not its capacity), the queued delay is the held uncached tokens over it and
  * drains as the pod prefills, each hold counts at once (a dispatch burst sees its own backlog), a release or a move
- * gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known.
+ * gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known; a pick holds
+ * its share through the director at the calibrated estimate.
  */
 import { createEngineMetricsStore } from "../../../src/cluster/metrics/engine-metrics-store";
 import { createLoadTracker } from "../../../src/cluster/load-tracker";
@@ -11,6 +12,10 @@ import { PREFILL_WINDOW_MS } from "../../../src/cluster/prefill-throughput";
 import { createPrefillBacklog } from "../../../src/routing/flow/prefill-backlog";
 import { podVerdict } from "../../../src/routing/flow/saturation";
 import type { SaturationSignals, SaturationThresholds } from "../../../src/routing/flow/saturation";
+import { createFlowController } from "../../../src/routing/flow/flow-controller";
+import { createPromptTokenCalibration } from "../../../src/routing/prompt-token-calibration";
+import { fleetDirector, routeInput } from "../../support/director-fixture";
+import { makeFleet, makeRequest, MODEL } from "../pods";
 
 const THRESHOLDS: SaturationThresholds = {
   queueDepth: 5,
@@ -109,5 +114,37 @@ describe("prefill backlog", () => {
     // The pod prefills: room again.
     c.advance(100);
     expect(podVerdict("a", signals, THRESHOLDS)).toBe("room");
+  });
+});
+
+describe("a pick's prefill share", () => {
+  it("is held in the pick's step at the calibrated estimate, and given back by its release", () => {
+    const fleet = makeFleet(1);
+    const c = clock();
+    const backlog = createPrefillBacklog(c.now);
+    learn(backlog, fleet.pods[0]?.key ?? "", 1);
+    const flowControl = createFlowController({
+      queue: {
+        limits: { maxQueued: 2, maxQueuedPerBand: 2, ttlMs: 60_000 },
+        fairness: "round-robin",
+        order: "fcfs",
+        fairnessWindowMs: 60_000,
+        maxFlows: 10,
+      },
+      thresholds: THRESHOLDS,
+      signals: { fresh: () => undefined, lastKnown: () => undefined, load: (k) => fleet.load.get(k) },
+      prefillBacklog: backlog,
+      pods: () => fleet.pods,
+      recheckMs: 60_000,
+    });
+    const calibration = createPromptTokenCalibration();
+    calibration.observe(MODEL, 100, 200);
+    const director = fleetDirector(fleet, { flowControl, promptCalibration: calibration });
+    const pick = director.route(routeInput({ requestId: "r", request: makeRequest(MODEL, 500) }));
+    if (pick.t === "none") throw new Error("expected a pick");
+    // 1,000 calibrated tokens at 10,000 tokens/s.
+    expect(backlog.delayMs(pick.pod.key, undefined)).toBe(100);
+    pick.release({ kind: "success" });
+    expect(backlog.delayMs(pick.pod.key, undefined)).toBe(0);
   });
 });
