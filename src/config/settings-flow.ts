@@ -120,7 +120,7 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
   flowMaxPrefillDelayMs: {
     flag: "flow-max-prefill-delay-ms",
     env: "KVROUTE_FLOW_MAX_PREFILL_DELAY_MS",
-    type: integer({ min: 0, max: MAX_TIMER_MS, default: 250 }),
+    type: integer({ min: 0, max: MAX_TIMER_MS, default: 100 }),
     description:
       "Flow control: prefill delay (ms) kvroute may queue on a pod (its dispatched prompt tokens not yet prefilled, over the pod's measured prefill throughput); 0 = no such limit.",
   },

@@ -106,7 +106,7 @@ describe("loadConfig defaults", () => {
       flowKvCacheThreshold: 0.8,
       flowPodCapacityTokens: 0,
       flowPodMaxRunning: 0,
-      flowMaxPrefillDelayMs: 250,
+      flowMaxPrefillDelayMs: 100,
       flowRecheckIntervalMs: 100,
       emitEndpointScores: false,
       conformanceTestMode: false,
