@@ -61,7 +61,9 @@ describe("prompt-token calibration", () => {
     const second = route();
     expect(fleet.load.get(second.pod.key).tokens).toBe(100);
     second.release({ kind: "success" });
-    const ids = route(makeRequest(MODEL, 25, { prompt: { t: "tokens", ids: [new Array<number>(25).fill(1)] } }));
+    const ids = route(
+      makeRequest(MODEL, 25, { prompt: { t: "tokens", ids: [new Array<number>(25).fill(1)] } }),
+    );
     expect(fleet.load.get(ids.pod.key).tokens).toBe(25);
   });
 });
