@@ -22,7 +22,8 @@
  *
  * Stale or missing metrics are UNKNOWN, never idle. The inference extension counts such a pod as saturated; here an
  * unknown pod is judged by the signals kvroute still has, its own in-flight token work against the capacity and its
- * in-flight requests against the seats (learned before the metrics went stale: they do not change), so
+ * in-flight requests against the seats and its queued prefill delay (seats and throughput learned before the metrics
+ * went stale: they do not change while the engine runs), so
  * a fleet whose metrics are not scraped at all (a static endpoints file, scraping off) still flows, bounded by that
  * work, instead of queueing every request until its TTL. An unknown pod is never counted as free headroom on the
  * strength of missing figures: with no capacity known from the flag or the engine, the default capacity bounds it.
