@@ -23,7 +23,7 @@ import {
   createStrategyRegistry,
   registerBuiltins,
 } from "./routing";
-import type { Director, PdRouter, PrefillClient, StrategyRegistry } from "./routing";
+import type { Director, PdRouter, PrefillClient, PromptTokenCalibration, StrategyRegistry } from "./routing";
 import type { FlowController, HeadroomQueue } from "./routing";
 import type { UsageRuntime } from "./usage-runtime";
 import { PendingLoadAccumulator } from "./cluster";
@@ -99,6 +99,8 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
   });
   registerBuiltins(strategies);
   strategies.checkParams();
+  // Always on: the in-flight token work every load-aware part reads is only as right as the estimate.
+  const promptCalibration = createPromptTokenCalibration();
   try {
     const director = createDirector({
       registry: strategies,
@@ -107,8 +109,7 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
       defaultStrategy: config.routingAlgorithm,
       metrics: deps.engineMetrics,
       observations,
-      // Always on: the in-flight token work every load-aware part reads is only as right as the estimate.
-      promptCalibration: createPromptTokenCalibration(),
+      promptCalibration,
       preparePrompt: kvCache.preparePrompt,
       ...(usage.replicaLoad ? { remoteLoad: usage.replicaLoad.remote } : {}),
       headroomQueue: deps.headroomQueue,
@@ -137,7 +138,7 @@ export function createRoutingRuntime(deps: RoutingRuntimeDeps): RoutingRuntime {
           }),
       },
     });
-    const pd = createPd(deps, strategies, director);
+    const pd = createPd(deps, strategies, director, promptCalibration);
     return { strategies, director, ...pd };
   } catch (e) {
     throw new Error(`--routing-algorithm (ROUTING_ALGORITHM): ${(e as Error).message}`, { cause: e });
@@ -153,6 +154,7 @@ function createPd(
   deps: RoutingRuntimeDeps,
   strategies: StrategyRegistry,
   director: Director,
+  promptCalibration: PromptTokenCalibration,
 ): Pick<RoutingRuntime, "router" | "prefillClient"> {
   const { config, metrics } = deps;
   try {
@@ -171,6 +173,10 @@ function createPd(
     client: prefillClient,
     prefillStrategy: config.pdPrefillStrategy,
     minPrefillTokens: config.pdMinPrefillTokens,
+    // The threshold counts the prompt's uncached tokens on the best decode pod (the prefix indexes say which).
+    preparePrompt: deps.kvCache.preparePrompt,
+    prefix: deps.kvCache.deps,
+    promptCalibration,
     connector: config.pdKvConnectorType,
     ...(deps.random ? { random: deps.random } : {}),
     observer: {

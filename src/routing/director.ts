@@ -146,6 +146,11 @@ export interface RouteInput {
    * a decode pod given the prompt's KV does not compute the prompt). Absent: `request.promptTokens`.
    */
   readonly reserveTokens?: number;
+  /**
+   * The request's prompt, already prepared for this request (P/D: for the uncached-prompt threshold); a plan that
+   * reads `"prefix"` uses it rather than tokenizing again. Absent: prepared here when needed.
+   */
+  readonly prompt?: PreparedPrompt;
 }
 
 /** Routes requests. */
@@ -286,6 +291,7 @@ export function createDirector(options: DirectorOptions): Director {
       phases,
       counted,
       reserveTokens,
+      prompt: given,
     }: RouteInput,
     prepare: boolean,
     spec: string,
@@ -375,6 +381,7 @@ export function createDirector(options: DirectorOptions): Director {
     };
     const needsPrompt = prepare && plan.entries.some((e) => e.strategy.reads.includes("prefix"));
     if (!needsPrompt || preparePrompt === undefined) return admit(NOT_PREPARED, all);
+    if (given !== undefined) return admit(given, all);
     const context = promptContext(all, request.model);
     phases?.mark("prompt-start");
     // Re-read the fleet after tokenizing: it may have taken a while, and pods may have come or gone meanwhile.

@@ -251,6 +251,53 @@ describe("pd: prefill/decode disaggregation", () => {
     }
   });
 
+  it("a long prompt a decode pod already holds skips the hop (cached-prompt) and goes to that pod", async () => {
+    const before = [...h.cluster.snapshot().pods.values()];
+    const dB = placed(pod("d-b", "127.0.0.3", ["m1"]), "decode", "rs-b");
+    const prompt = chatBody("m1", "a long prompt that one decode pod already holds in its cache ".repeat(6));
+    const route = async (
+      strategy: string,
+    ): Promise<[ProcessingResponse | undefined, ProcessingResponse | undefined]> => {
+      const s = h.client.open();
+      await s.exchange(headers({ ...PD, "routing-strategy": strategy }));
+      const [decision] = await s.exchange(body(prompt));
+      const [rh] = await s.exchange(responseHeaders(200));
+      s.end();
+      return [decision, rh];
+    };
+    const skips = (): Promise<number> =>
+      metricValue(h, "kvroute_pd_prefill_skipped_total", { reason: "cached-prompt" });
+    const held: (() => void)[] = [];
+    try {
+      h.cluster.replace([...before, dB]);
+      // Nothing cached on any decode pod: the long prompt takes the hop.
+      const [cold] = await route("pd");
+      expect(prefill.seen.length + lonePrefill.seen.length).toBe(1);
+      expect(bodyOf(cold)).toHaveProperty("kv_transfer_params");
+      // d-a serves the prompt once on its own (a prefix-aware pick records it there).
+      h.cluster.replace(before.filter((p) => p.name === "d-a"));
+      const [seed] = await route("prefix-cache");
+      expect(setHeaders(seed)["target-pod"]).toBe("127.0.0.2:8000");
+      h.cluster.replace([...before, dB]);
+      prefill.seen.length = 0;
+      lonePrefill.seen.length = 0;
+      // d-a busier than d-b: by load alone the request would go to d-b; d-a's cached prompt takes it there.
+      held.push(h.server.load.reserve(keyOf("d-a"), 0));
+      const skipped = await skips();
+      const [decision, rh] = await route("pd");
+      expect(prefill.seen.length + lonePrefill.seen.length).toBe(0);
+      expect(setHeaders(decision)["target-pod"]).toBe("127.0.0.2:8000");
+      expect(decision?.request_body?.response?.body_mutation).toBeUndefined();
+      expect(setHeaders(rh)["prefill-target-pod"]).toBeUndefined();
+      expect(setHeaders(rh)["x-kvroute-pd-fallback"]).toBeUndefined();
+      expect(await skips()).toBe(skipped + 1);
+    } finally {
+      for (const release of held) release();
+      h.cluster.replace(before);
+      lonePrefill.seen.length = 0;
+    }
+  });
+
   it("the decode pod is picked after the hop: its roleset losing its decode pod meanwhile is a counted no-decode-pod", async () => {
     const before = [...h.cluster.snapshot().pods.values()];
     const dB = placed(pod("d-b", "127.0.0.3", ["m1"]), "decode", "rs-b");

@@ -14,25 +14,31 @@
  *    moment. It reserves a request slot and no prompt tokens: the prompt's KV arrives from the prefill pod, so the
  *    prompt is not work the decode pod computes (at most its last, partial block).
  *
- * The request is never lost to the hop: a prompt shorter than the threshold, or any failure of the prefill request,
+ * The request is never lost to the hop: a prompt whose uncached part is shorter than the threshold (the whole
+ * prompt, or — with a prefix index and the prompt's block keys — what the ready decode pod holding most of it would
+ * still compute, and then one of the decode pods that holds enough of it takes it), or any failure of the prefill request,
  * routes it to a decode pod with its body unchanged (it prefills there) — after a failed hop, one of the prefill
  * pod's roleset — counted by reason and named in the `x-kvroute-pd-fallback` response header. Only the client's
  * stream ending aborts it (nobody is left to answer).
  *
  * @module
  */
-import { completeRolesets, pdPlacement, podsForModel } from "../../cluster";
+import { completeRolesets, pdPlacement, podsForModel, promptContext } from "../../cluster";
 import type { ClusterSnapshot, Pod } from "../../cluster";
 import { Code, RouteError } from "../../errors";
 import { requestStrategy } from "../config-profile";
 import type { Director, RouteInput } from "../director";
-import type { Pick, PdStep } from "../framework";
+import type { Pick, PdStep, PrefixDeps } from "../framework";
+import type { PreparedPrompt, StreamedPrompt } from "../../prefix";
+import type { InferenceRequest } from "../../request";
+import { calibratedPromptTokens, type PromptTokenCalibration } from "../prompt-token-calibration";
 import type { StrategyRegistry } from "../registry";
 import type { PrefillClient, PrefillFailure } from "./prefill-client";
 import { formFor, parseBody } from "./prefill-forms";
 import type { JsonObject, KvConnectorType } from "./prefill-forms";
 import { runPrefillHop } from "./prefill-hop";
 import type { HopResult, PrefillPick } from "./prefill-hop";
+import { podsHoldingPrompt } from "./uncached-prompt";
 
 /** AIBrix's response headers naming the prefill pod (name) and its IP. */
 export const PREFILL_TARGET_POD = "prefill-target-pod";
@@ -45,6 +51,7 @@ export const MIN_PREFILL_TOKENS_KEY = "pdMinPrefillTokens";
 /** Why a P/D request prefilled on its decode pod (a closed set: metric label and header value). */
 export type PdSkipReason =
   | "short-prompt"
+  | "cached-prompt"
   | "body-not-mutable"
   | "body-not-json"
   | "engine-unsupported"
@@ -76,8 +83,24 @@ export interface PdRouterOptions {
   readonly client: PrefillClient;
   /** Strategy spec choosing the prefill pod among the complete rolesets' prefill pods. */
   readonly prefillStrategy: string;
-  /** Prompt tokens below which a decode pod prefills itself; a model's profile may override it. */
+  /**
+   * Uncached prompt tokens (on the best decode pod) below which a decode pod prefills itself; a model's profile may
+   * override it.
+   */
   readonly minPrefillTokens: number;
+  /**
+   * The director's prompt preparation and the prefix indexes, to count the prompt tokens a decode pod already
+   * holds. Absent (either): the whole prompt counts as uncached.
+   */
+  readonly preparePrompt?: (
+    request: InferenceRequest,
+    context: string,
+    streamed?: StreamedPrompt,
+    signal?: AbortSignal,
+  ) => Promise<PreparedPrompt>;
+  readonly prefix?: PrefixDeps;
+  /** The director's calibration of prompt-token estimates (used when the prompt is not tokenized). */
+  readonly promptCalibration?: PromptTokenCalibration;
   readonly connector: KvConnectorType;
   readonly observer?: PdObserver;
   readonly nowMs?: () => number;
@@ -134,7 +157,8 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
     if (pick.t === "none" || pdPlacement(pick.pod)?.role !== "decode") return pick;
     observer.onSkip?.(reason);
     const responseHeaders: (readonly [string, string])[] = [...pick.responseHeaders];
-    if (reason !== "short-prompt") responseHeaders.push([PD_FALLBACK_HEADER, reason]);
+    if (reason !== "short-prompt" && reason !== "cached-prompt")
+      responseHeaders.push([PD_FALLBACK_HEADER, reason]);
     return { ...pick, responseHeaders, pd: { ...step, skipped: reason } };
   }
 
@@ -233,7 +257,28 @@ export function createPdRouter(options: PdRouterOptions): PdRouter {
     const own = selection?.profile.routingConfig?.[MIN_PREFILL_TOKENS_KEY];
     const threshold =
       typeof own === "number" && Number.isFinite(own) && own >= 0 ? own : options.minPrefillTokens;
-    if (request.promptTokens < threshold) return direct(input, "short-prompt");
+    const estimate = calibratedPromptTokens(request, options.promptCalibration);
+    if (estimate < threshold) return direct(input, "short-prompt");
+    const { preparePrompt, prefix } = options;
+    // Long enough as a whole: what counts is what the best decode pod would still compute. The prompt prepared
+    // for that is handed on, so no decision of this request tokenizes it again.
+    if (threshold === 0 || preparePrompt === undefined || prefix === undefined) return hop(input);
+    const decodePods = (pods ?? []).filter((p) => addresses(input, "decode").has(p.address));
+    const context = promptContext(pods ?? [], request.model);
+    return preparePrompt(request, context, input.streamed, input.signal).then((prompt) => {
+      if (input.signal?.aborted === true) throw aborted();
+      const withPrompt = { ...input, prompt };
+      const tokens = prompt.tokens?.length ?? estimate;
+      const holding = podsHoldingPrompt(tokens, threshold, prompt, decodePods, prefix);
+      // The request's own strategy picks among the decode pods that hold enough of the prompt.
+      if (holding.length > 0)
+        return direct({ ...withPrompt, subset: new Set(holding.map((p) => p.address)) }, "cached-prompt");
+      return hop(withPrompt);
+    });
+  }
+
+  /** Disaggregate `input` when its body allows it. */
+  function hop(input: PdRouteInput): Promise<Pick> {
     if (input.body === undefined) return direct(input, "body-not-mutable");
     const original = parseBody(input.body);
     if (original === undefined) return direct(input, "body-not-json");
