@@ -43,7 +43,7 @@ export const PD_SETTINGS: { readonly [K in PdSettingKey]: Setting<Config[K]> } =
     env: "KVROUTE_PD_MIN_PREFILL_TOKENS",
     type: integer({ min: 0, max: 100_000_000, default: 0 }),
     description:
-      "pd: prompt tokens (estimated) below which the decode pod prefills itself (a model profile's routingConfig.pdMinPrefillTokens wins).",
+      "pd: uncached prompt tokens (the prompt minus what the best decode pod's prefix cache holds) below which a decode pod prefills itself (a model profile's routingConfig.pdMinPrefillTokens wins).",
   },
   pdKvConnectorType: {
     flag: "pd-kv-connector-type",

@@ -21,8 +21,8 @@ export interface PdMetrics {
   readonly pdPrefillSeconds: Histogram<"result">;
   /**
    * P/D requests that went to their decode pod without a prefill hop, by reason (a closed set): `short-prompt`,
-   * or a fallback (`prefill-status`, `prefill-timeout`, `prefill-connect`, `prefill-malformed`, `prefill-busy`,
-   * `no-prefill-pod`, `no-decode-pod`, `engine-unsupported`, `body-not-mutable`, `body-not-json`).
+   * `cached-prompt`, or a fallback (`prefill-status`, `prefill-timeout`, `prefill-connect`, `prefill-malformed`,
+   * `prefill-busy`, `no-prefill-pod`, `no-decode-pod`, `engine-unsupported`, `body-not-mutable`, `body-not-json`).
    */
   readonly pdSkips: Counter<"reason">;
   /** Disaggregated requests by the roleset of their prefill/decode pair (limited label). */
@@ -45,7 +45,7 @@ export function createPdMetrics(registry: Registry): PdMetrics {
     pdSkips: new Counter({
       name: "kvroute_pd_prefill_skipped_total",
       help:
-        "pd: requests sent to their decode pod without a prefill hop, by reason (short-prompt, or a fallback: " +
+        "pd: requests sent to their decode pod without a prefill hop, by reason (short-prompt, cached-prompt, or a fallback: " +
         "prefill-status, prefill-timeout, prefill-connect, prefill-malformed, prefill-busy, no-prefill-pod, ...).",
       labelNames: ["reason"],
       registers,

@@ -240,7 +240,7 @@ export interface PdStep {
   /** The prefill request's duration, ms (to its dispatch, for an engine whose prefill runs alongside decode). */
   readonly prefillMs?: number;
   /**
-   * Why the request went to the decode pod without a prefill hop (it prefills there): `short-prompt`, or the
+   * Why the request went to the decode pod without a prefill hop (it prefills there): `short-prompt`, `cached-prompt`, or the
    * reason of a counted fallback (`prefill-status`, `prefill-timeout`, ...). Absent when disaggregated.
    */
   readonly skipped?: string;
