@@ -27,10 +27,8 @@ import { completeRolesets, pdPlacement, podsForModel, promptContext } from "../.
 import type { ClusterSnapshot, Pod } from "../../cluster";
 import { Code, RouteError } from "../../errors";
 import { requestStrategy } from "../config-profile";
-import type { Director, RouteInput } from "../director";
+import type { Director, DirectorOptions, RouteInput } from "../director";
 import type { Pick, PdStep, PrefixDeps } from "../framework";
-import type { PreparedPrompt, StreamedPrompt } from "../../prefix";
-import type { InferenceRequest } from "../../request";
 import { calibratedPromptTokens, type PromptTokenCalibration } from "../prompt-token-calibration";
 import type { StrategyRegistry } from "../registry";
 import type { PrefillClient, PrefillFailure } from "./prefill-client";
@@ -92,12 +90,7 @@ export interface PdRouterOptions {
    * The director's prompt preparation and the prefix indexes, to count the prompt tokens a decode pod already
    * holds. Absent (either): the whole prompt counts as uncached.
    */
-  readonly preparePrompt?: (
-    request: InferenceRequest,
-    context: string,
-    streamed?: StreamedPrompt,
-    signal?: AbortSignal,
-  ) => Promise<PreparedPrompt>;
+  readonly preparePrompt?: DirectorOptions["preparePrompt"];
   readonly prefix?: PrefixDeps;
   /** The director's calibration of prompt-token estimates (used when the prompt is not tokenized). */
   readonly promptCalibration?: PromptTokenCalibration;
