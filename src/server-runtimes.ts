@@ -47,6 +47,8 @@ export interface RuntimeDeps {
   readonly healthNow?: (() => number) | undefined;
   readonly speculativeNow?: (() => number) | undefined;
   readonly usageWallNow?: (() => number) | undefined;
+  /** Redis command timeout, ms (tests); default the usage area's. */
+  readonly usageRedisTimeoutMs?: number | undefined;
   readonly logDroppedLines?: (() => number) | undefined;
 }
 
@@ -93,7 +95,17 @@ export async function startRuntimes(deps: RuntimeDeps, piece: RegisterPiece): Pr
     headroomQueue.wakeAll();
     late.flow?.wakeAll();
   };
-  const usage = startUsage(config, log, cluster, load, headroomQueue, wakeAll, metrics, deps.usageWallNow);
+  const usage = startUsage(
+    config,
+    log,
+    cluster,
+    load,
+    headroomQueue,
+    wakeAll,
+    metrics,
+    deps.usageWallNow,
+    deps.usageRedisTimeoutMs,
+  );
   piece("usage", () => usage.close());
   const flowControl = createFlowControl({ config, cluster, load, engineMetrics, metrics, usage });
   late.flow = flowControl;
@@ -178,11 +190,13 @@ function startUsage(
   wakeAll: () => void,
   metrics: Metrics,
   wallNow: (() => number) | undefined,
+  redisTimeoutMs: number | undefined,
 ): UsageRuntime {
   return startUsageRuntime(config, log, {
     cluster,
     load,
     ...(wallNow ? { wallNow } : {}),
+    ...(redisTimeoutMs === undefined ? {} : { redisTimeoutMs }),
     queueLength: (model) => headroomQueue.length(model),
     onGpuProfiles: wakeAll,
     onReplicaSyncFailure: (reason) => metrics.errors.inc({ reason: `replica-sync:${reason}` }),

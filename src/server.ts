@@ -62,6 +62,11 @@ export interface ServerDeps {
   readonly speculativeNow?: () => number;
   /** Wall clock of the rate windows, Unix epoch ms. Default `Date.now`; tests pin it inside one window. */
   readonly usageWallNow?: () => number;
+  /**
+   * Redis command timeout, ms. Default the usage area's 500 ms; tests of Redis's happy path raise it so a starved
+   * machine does not turn a slow answer into a (correctly) failed-open check.
+   */
+  readonly usageRedisTimeoutMs?: number;
   /** Log lines the process logger dropped at its buffer bound, for `kvroute_log_lines_dropped_total`. */
   readonly logDroppedLines?: () => number;
   /** Trace export bounds and delays (tests shorten the batch delay); defaults otherwise. */

@@ -78,6 +78,8 @@ export function startUsageRuntime(
     onGpuProfiles?: () => void;
     /** Wall clock of the rate windows (user RPM/TPM, model RPS), Unix epoch ms. Default `Date.now`. */
     wallNow?: () => number;
+    /** Redis command timeout, ms. Default the connection's own (500 ms). */
+    redisTimeoutMs?: number;
   },
 ): UsageRuntime {
   const predictor = new OutputPredictor();
@@ -121,6 +123,7 @@ export function startUsageRuntime(
     ...(config.redisPassword === undefined ? {} : { password: config.redisPassword }),
     ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
     log,
+    ...(fleet.redisTimeoutMs === undefined ? {} : { timeoutMs: fleet.redisTimeoutMs }),
     ...(fleet.onRedisState ? { onStateChange: fleet.onRedisState } : {}),
     ...(fleet.onRedisBreaker ? { onBreakerChange: fleet.onRedisBreaker } : {}),
   });

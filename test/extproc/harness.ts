@@ -98,6 +98,7 @@ export async function startHarness(
     healthNow?: () => number;
     speculativeNow?: () => number;
     usageWallNow?: () => number;
+    usageRedisTimeoutMs?: number;
     tlsRefreshIntervalMs?: number;
     traceBatch?: TraceBatchOptions;
     /** Node's process metrics on /metrics (off by default: they cost CPU at every scrape). */
@@ -134,6 +135,9 @@ export async function startHarness(
     ...(options.healthNow ? { healthNow: options.healthNow } : {}),
     ...(options.speculativeNow ? { speculativeNow: options.speculativeNow } : {}),
     ...(options.usageWallNow ? { usageWallNow: options.usageWallNow } : {}),
+    ...(options.usageRedisTimeoutMs === undefined
+      ? {}
+      : { usageRedisTimeoutMs: options.usageRedisTimeoutMs }),
     ...(options.traceBatch ? { traceBatch: options.traceBatch } : {}),
     ...(options.tlsRefreshIntervalMs === undefined
       ? {}

@@ -44,7 +44,9 @@ describe("per-user limits through kvroute", () => {
   let reader: Redis;
 
   beforeAll(async () => {
-    rh = await startRedisHarness(PODS, [], {}, { usageWallNow: () => WALL });
+    // Redis's answers are what this file checks: a starved machine must not turn a slow one into a failed-open
+    // check (the 500 ms default; the outage paths have their own tests).
+    rh = await startRedisHarness(PODS, [], {}, { usageWallNow: () => WALL, usageRedisTimeoutMs: 10_000 });
     ({ redis, h, reader } = rh);
   });
   afterAll(() => rh.close());
