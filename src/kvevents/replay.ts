@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { Dealer } from "zeromq";
+import type { Dealer } from "zeromq";
 import { socketFailure } from "./types";
+import { loadZeromq } from "./zeromq";
 
 /**
  * Largest message part kvroute takes from an engine's sockets (libzmq's `ZMQ_MAXMSGSIZE`: a peer sending a larger
@@ -57,6 +58,7 @@ export class ReplayRequest {
     private readonly from: bigint,
     timeoutMs: number,
   ) {
+    const { Dealer } = loadZeromq();
     this.dealer = new Dealer({
       linger: 0,
       receiveTimeout: timeoutMs,

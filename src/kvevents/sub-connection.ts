@@ -11,10 +11,11 @@
  *
  * @module
  */
-import { Subscriber } from "zeromq";
+import type { Subscriber } from "zeromq";
 import { MAX_KV_MESSAGE_BYTES, tcpEndpoint } from "./replay";
 import type { SocketFailure } from "./types";
 import { socketFailure } from "./types";
+import { loadZeromq } from "./zeromq";
 
 /** What a {@link SubConnection} reports. Handlers run synchronously and must not throw. */
 export interface SubConnectionHandlers {
@@ -64,6 +65,7 @@ export class SubConnection {
     const { initialMs, maxMs } = this.backoff;
     let backoff = initialMs;
     const endpoint = tcpEndpoint(this.ip, this.port);
+    const { Subscriber } = loadZeromq();
     while (!this.closed) {
       const sub = new Subscriber({
         linger: 0,

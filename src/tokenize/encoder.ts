@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { get_encoding } from "tiktoken";
 import type { Tiktoken } from "tiktoken";
 import type { ChatMessage } from "./tokenizer";
 import type { LocalSpec } from "./spec";
 import { loadHfEncoder } from "./hf";
+import { loadTiktoken } from "./packages";
 
 /** Receives the fast-path decision of an HF load (which encoder is used and why). */
 export type EncoderLog = (msg: string, fields: Record<string, unknown>) => void;
@@ -36,7 +36,7 @@ export function characterEncoder(): SyncEncoder {
 
 /** cl100k_base via the tiktoken WASM package (`encode_ordinary`: special-token text is ordinary text). */
 export function tiktokenEncoder(): SyncEncoder {
-  const enc: Tiktoken = get_encoding("cl100k_base");
+  const enc: Tiktoken = loadTiktoken().get_encoding("cl100k_base");
   return {
     name: "tiktoken:cl100k_base",
     encode: (text) => enc.encode_ordinary(text),

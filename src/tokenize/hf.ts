@@ -8,9 +8,8 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
-import { Tiktoken } from "tiktoken";
-import { Template } from "@huggingface/jinja";
+import type { Tiktoken } from "tiktoken";
+import { loadHfTokenizers, loadJinja, loadTiktoken } from "./packages";
 import type { ChatMessage } from "./tokenizer";
 import type { EncoderLog, SyncEncoder } from "./encoder";
 import { fastPathSample } from "./parity-sample";
@@ -84,7 +83,8 @@ function readFiles(path: string): { json: TokenizerJson; config: Record<string, 
 export function loadHfEncoder(path: string, options: HfLoadOptions = {}): HfEncoder {
   const { json, config, file } = readFiles(path);
   const name = `hf:${file}`;
-  const hf = new HfTokenizer(json, config);
+  const { Tokenizer } = loadHfTokenizers();
+  const hf = new Tokenizer(json, config);
   const hfEncode = (text: string): Uint32Array =>
     Uint32Array.from(hf.encode(text, { add_special_tokens: false }).ids);
   const renderChat = chatRenderer(config);
@@ -185,6 +185,7 @@ function buildTiktoken(json: TokenizerJson): { enc: Tiktoken; nfc: boolean } | s
   }
   const special: Record<string, number> = {};
   for (const t of json.added_tokens ?? []) special[t.content] = t.id;
+  const { Tiktoken } = loadTiktoken();
   try {
     return { enc: new Tiktoken(lines.join("\n"), special, pattern), nfc: normalizer === "NFC" };
   } catch (err) {
@@ -213,6 +214,7 @@ export function chatRenderer(
     source = (named.find((t) => t.name === "default") ?? named[0])?.template;
   }
   if (typeof source !== "string" || source === "") return undefined;
+  const { Template } = loadJinja();
   const template = new Template(source);
   const tokens: Record<string, string> = {};
   for (const key of ["bos_token", "eos_token", "unk_token", "pad_token"]) {

@@ -5,7 +5,7 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { loadYaml } from "./packages";
 
 /** A tokenizer that runs in this process (or in one of its workers). Plain data: it crosses to workers. */
 export type LocalSpec = { readonly type: "character" } | { readonly type: "tiktoken" } | HfSpec;
@@ -92,7 +92,7 @@ export function validateSpec(raw: unknown, where: string): TokenizerSpec {
 export function loadSpecFile(file: string): Record<string, TokenizerSpec> {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, "utf8"));
+    doc = loadYaml().parse(readFileSync(file, "utf8"));
   } catch (err) {
     throw new Error(`tokenizer config ${file}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,

@@ -14,8 +14,8 @@
  *
  * @module
  */
-import Redis from "ioredis";
-import type { RedisOptions } from "ioredis";
+import type * as Ioredis from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { createRedisBreaker, DEFAULT_BREAKER_MAX_BACKOFF_MS } from "./redis-breaker";
 import type { RedisBreakerState } from "./redis-breaker";
 
@@ -119,6 +119,7 @@ function clientOptions(opts: RedisConnectionOptions): Omit<RedisOptions, "replyM
 /** Create a connection; it starts connecting at once and reconnects forever until `close()`. */
 export function createRedisConnection(opts: RedisConnectionOptions): RedisConnection {
   const options = clientOptions(opts);
+  const { Redis } = loadIoredis();
   const client = opts.url !== undefined ? new Redis(opts.url, options) : new Redis(options);
   const where = opts.url !== undefined ? { url: redactUrl(opts.url) } : { host: opts.host, port: opts.port };
   // "unknown" until the first connect attempt resolves, so the first failure is logged once as well.
@@ -238,6 +239,15 @@ async function ping(client: Redis, timeoutMs: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * `ioredis`, loaded when the first connection is made: only a kvroute with a Redis feature on connects, and the
+ * package costs every other process (each test file too) 15–30 ms of CPU to load.
+ */
+function loadIoredis(): typeof Ioredis {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
+  return require("ioredis") as typeof Ioredis;
 }
 
 /** Drop any password from a redis:// URL before logging it. */

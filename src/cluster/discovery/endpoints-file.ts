@@ -26,7 +26,7 @@
  * @module
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { parse as parseYaml } from "yaml";
+import type * as Yaml from "yaml";
 import { z } from "zod";
 import { expandRanks, MAX_DATA_PARALLEL_SIZE, rankPorts } from "../data-parallel";
 import { parseModelConfig, sameModelConfig, type ModelConfig } from "../model-config";
@@ -282,6 +282,7 @@ export function parseEndpointsFile(text: string): Pod[] {
       `file is ${bytes} bytes, more than the limit of ${MAX_ENDPOINTS_FILE_BYTES}`,
     );
   }
+  const { parse: parseYaml } = loadYaml();
   let doc: unknown;
   try {
     // Alias expansion is capped so a small file cannot expand into a huge one.
@@ -392,4 +393,10 @@ export function parseEndpointsFile(text: string): Pod[] {
   }
   if (problems.length > 0) throw new EndpointsFileError(problems.slice(0, MAX_LISTED_PROBLEMS).join("; "));
   return pods.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** `yaml`, loaded when a file is first parsed: most processes that import this module never parse one. */
+function loadYaml(): typeof Yaml {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
+  return require("yaml") as typeof Yaml;
 }
