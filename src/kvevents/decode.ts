@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { Decoder } from "@msgpack/msgpack";
+import type * as Msgpack from "@msgpack/msgpack";
 import { decodeBatchFast } from "./fast-decode";
 import { msgpackBoundsProblem } from "./msgpack-bounds";
 
@@ -99,7 +99,17 @@ class ShapeError extends Error {
   }
 }
 
-const decoder = new Decoder({ useBigInt64: true });
+/**
+ * The generic decoder, made for the first payload the fast path leaves to it: a kvroute whose engines send only
+ * the common payloads (and every process that never decodes one) does not load `@msgpack/msgpack`.
+ */
+let decoder: Msgpack.Decoder | undefined;
+function genericDecoder(): Msgpack.Decoder {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use (see above)
+  decoder ??= new (require("@msgpack/msgpack") as typeof Msgpack).Decoder({ useBigInt64: true });
+  return decoder;
+}
+
 const U64 = 64;
 
 /** True when `x` is a {@link DecodeError}. */
@@ -258,9 +268,10 @@ export function decodeBatchGeneric(payload: Uint8Array): DecodedBatch | DecodeEr
   // Checked before decoding: the decoder allocates for claimed lengths and has no depth limit.
   const unbounded = msgpackBoundsProblem(payload);
   if (unbounded !== undefined) return { kind: "error", reason: "msgpack", detail: unbounded };
+  const generic = genericDecoder();
   let raw: unknown;
   try {
-    raw = decoder.decode(payload);
+    raw = generic.decode(payload);
   } catch (err) {
     return { kind: "error", reason: "msgpack", detail: err instanceof Error ? err.message : String(err) };
   }
