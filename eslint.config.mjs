@@ -36,6 +36,23 @@ export const AREA_BOUNDARIES = {
   },
 };
 
+/**
+ * Packages that only some configurations use: src/ loads each with a `require` where its feature starts (typed by
+ * an `import type`), never with an import that runs when the module loads. Every jest test file loads its modules
+ * anew, so one such import in a module the server imports costs each of the ~60 files that build a server its load
+ * time (docs/testing.md). The simulator is not kvroute and imports them as it likes.
+ */
+export const LOADED_ON_FIRST_USE = [
+  "tiktoken",
+  "@huggingface/tokenizers",
+  "@huggingface/jinja",
+  "ioredis",
+  "zeromq",
+  "@msgpack/msgpack",
+  "yaml",
+  "selfsigned",
+];
+
 export default tseslint.config(
   { ignores: ["node_modules/**", "dist/**", "coverage/**", "bin/**", "jest.config.js"] },
   js.configs.recommended,
@@ -58,6 +75,23 @@ export default tseslint.config(
     files: ["src/**/*.ts"],
     plugins: { kvroute },
     rules: { "kvroute/area-boundaries": ["error", AREA_BOUNDARIES] },
+  },
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/sim/**"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: LOADED_ON_FIRST_USE.map((name) => ({
+            name,
+            allowTypeImports: true,
+            message:
+              "Load it where its feature starts (`require`, typed by `import type`): see eslint.config.mjs.",
+          })),
+        },
+      ],
+    },
   },
   {
     files: ["src/config/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],

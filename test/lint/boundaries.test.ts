@@ -3,7 +3,8 @@
  * (in a child process, `lint-snippets.mjs`: the configuration is an ES module Jest cannot load) on small snippets
  * under made-up file names, reports each wrong-way import the table forbids (an observability
  * file calling ext_proc, a deep import into a cluster file, prefix importing routing, routing importing usage) and
- * lets the allowed ones through. The snippets need not exist on disk: the rule judges paths, not files.
+ * lets the allowed ones through. The snippets need not exist on disk: the rule judges paths, not files. The same
+ * run checks that src/ may import a package loaded on first use (`LOADED_ON_FIRST_USE`) only as a type.
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -128,12 +129,24 @@ function lintAll(snippets: readonly Snippet[]): LintMessage[][] {
   return JSON.parse(stdout) as LintMessage[][];
 }
 
-describe("area boundaries (docs/architecture.md)", () => {
-  let results: LintMessage[][] = [];
-  beforeAll(() => {
-    results = lintAll([...WRONG, ...ALLOWED]);
-  }, 60_000);
+/** A package only some configurations use, imported as a value and as a type (see `LOADED_ON_FIRST_USE`). */
+const FIRST_USE_VALUE: Snippet = {
+  what: "a value import of ioredis",
+  file: "src/usage/x.ts",
+  code: 'import { Redis } from "ioredis";\nexport const R = Redis;\n',
+};
+const FIRST_USE_TYPE: Snippet = {
+  what: "a type import of ioredis",
+  file: "src/usage/x.ts",
+  code: 'import type { Redis } from "ioredis";\nexport type R = Redis;\n',
+};
 
+let results: LintMessage[][] = [];
+beforeAll(() => {
+  results = lintAll([...WRONG, ...ALLOWED, FIRST_USE_VALUE, FIRST_USE_TYPE]);
+}, 60_000);
+
+describe("area boundaries (docs/architecture.md)", () => {
   /** The boundary messages of snippet `i`; a parse or configuration failure fails the test instead. */
   const boundaryMessages = (i: number): string[] => {
     const messages = results[i] ?? [];
@@ -142,7 +155,7 @@ describe("area boundaries (docs/architecture.md)", () => {
   };
 
   it("linted every snippet", () => {
-    expect(results).toHaveLength(WRONG.length + ALLOWED.length);
+    expect(results).toHaveLength(WRONG.length + ALLOWED.length + 2);
   });
 
   it.each(WRONG.map((s, i) => ({ ...s, i })))("reports $what", ({ i, says }) => {
@@ -153,5 +166,23 @@ describe("area boundaries (docs/architecture.md)", () => {
 
   it.each(ALLOWED.map((s, i) => ({ ...s, i: WRONG.length + i })))("allows $what", ({ i }) => {
     expect(boundaryMessages(i)).toEqual([]);
+  });
+});
+
+describe("packages loaded on first use (eslint.config.mjs)", () => {
+  const FIRST_USE_RULE = "@typescript-eslint/no-restricted-imports";
+  const messagesOf = (i: number): LintMessage[] =>
+    (results[i] ?? []).filter((m) => m.ruleId === FIRST_USE_RULE);
+  const base = WRONG.length + ALLOWED.length;
+
+  it("reports a value import in src/ (it would load the package with the module)", () => {
+    const messages = messagesOf(base);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]?.message).toMatch(/'ioredis' import is restricted.*where its feature starts/);
+  });
+
+  it("allows a type import (erased: nothing loads)", () => {
+    expect(results[base + 1]?.filter((m) => m.fatal)).toEqual([]);
+    expect(messagesOf(base + 1)).toEqual([]);
   });
 });
