@@ -90,19 +90,21 @@ function scrapeView(p: Pod): Pod {
  * cross to the thread; it uses the defaults).
  *
  * `limits.maxPendingBatches` is the bound on batches sent and not yet applied (default {@link MAX_PENDING_BATCHES};
- * tests make it small).
+ * tests make it small); `limits.restartDelayMs` the wait before a thread that died is started again (default
+ * {@link RESTART_DELAY_MS}; tests shorten it).
  *
  * @throws RangeError as `startScraper`; TypeError when `path`, `interpret` or `wallNow` is given.
  */
 export function startScraperThread(
   o: ScraperOptions,
-  limits: { readonly maxPendingBatches?: number } = {},
+  limits: { readonly maxPendingBatches?: number; readonly restartDelayMs?: number } = {},
 ): ThreadScraper {
   checkScraperOptions(o);
   if (o.path || o.interpret || o.wallNow)
     throw new TypeError("path, interpret and wallNow cannot be passed to the scrape thread");
   const { cluster, store } = o;
   const now = o.now ?? (() => performance.now());
+  const restartDelayMs = limits.restartDelayMs ?? RESTART_DELAY_MS;
   const shared = new Int32Array(new SharedArrayBuffer(SHARED_BYTES));
   let stats: ScraperStats = emptyScraperStats();
   let restarts = 0;
@@ -158,13 +160,13 @@ export function startScraperThread(
       restarts += 1;
       try {
         o.log?.warn(
-          { exitCode: code, restarts, restartInMs: RESTART_DELAY_MS },
+          { exitCode: code, restarts, restartInMs: restartDelayMs },
           "engine metrics scrape thread stopped; starting it again (pods' metrics age out meanwhile)",
         );
       } catch {
         // As above.
       }
-      restartTimer = setTimeout(start, RESTART_DELAY_MS);
+      restartTimer = setTimeout(start, restartDelayMs);
       restartTimer.unref();
     });
     const init: ThreadInit = {

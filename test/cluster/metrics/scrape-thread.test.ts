@@ -58,7 +58,8 @@ function rig(
       },
       ...o,
     },
-    limits,
+    // A thread that dies is started again at once rather than after kvroute's 1 s (two tests crash it).
+    { restartDelayMs: 10, ...limits },
   );
   scrapers.push(scraper);
   return { cluster, store, rec, logs, scraper };
