@@ -71,8 +71,13 @@ eslint: $(NPM_STAMP)
 prettier-check: $(NPM_STAMP)
 	$(STATIC_NICE) npx prettier --check --cache --cache-strategy content .
 
+# Type checking runs TypeScript 7 (the native compiler, devDependency typescript-native) on one checker thread: a
+# third of TypeScript 5's CPU for the same verdict. Builds still emit with TypeScript 5 (`typescript`), which
+# typescript-eslint's parser needs too (7 has no JavaScript API yet) and which the image installs without optional
+# packages (7's compiler is one). tsconfig.json is valid for both.
 typecheck: $(NPM_STAMP)
-	$(STATIC_NICE) npx tsc --noEmit --incremental --tsBuildInfoFile node_modules/.cache/tsc/tsconfig.tsbuildinfo -p tsconfig.json
+	$(STATIC_NICE) node node_modules/typescript-native/bin/tsc --noEmit --checkers 1 --incremental \
+		--tsBuildInfoFile node_modules/.cache/tsc/tsconfig.tsbuildinfo -p tsconfig.json
 
 jest: node-check
 	npx jest $(JEST_ARGS)

@@ -16,6 +16,9 @@ module.exports = {
   transformIgnorePatterns: [
     "/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|@opentelemetry/otlp-exporter-base)/)",
   ],
+  // src writes its few dynamic imports of its own files with the `.js` extension Node's ESM resolution needs
+  // (tsconfig's module node20); jest resolves them to the `.ts` source.
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   testTimeout: 20000,
   // jest's default on a 2-core machine is one worker; much of the suite waits on sockets and child processes, so
   // two overlap that waiting (the suite must pass under CPU contention anyway: npm run test:stress).

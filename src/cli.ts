@@ -18,11 +18,11 @@ async function run(): Promise<number> {
       process.stdout.write(`kvroute ${kvrouteVersion()}\n`);
       return 0;
     case "route":
-      return (await import("./route-command")).runRoute(command.args);
+      return (await import("./route-command.js")).runRoute(command.args);
     case "calibrate":
-      return (await import("./calibrate-command")).runCalibrate(command.args);
+      return (await import("./calibrate-command.js")).runCalibrate(command.args);
     case "serve":
-      return (await import("./main")).main();
+      return (await import("./main.js")).main();
   }
 }
 

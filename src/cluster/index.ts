@@ -13,7 +13,7 @@ export type { KubernetesDiscovery, KubernetesDiscoveryOptions } from "./discover
  * only Kubernetes mode needs it (standalone processes and every test that builds a server never pay it).
  */
 export function loadKubernetesDiscovery(): Promise<typeof KubernetesDiscoveryModule> {
-  return import("./discovery/kubernetes");
+  return import("./discovery/kubernetes/index.js");
 }
 export { watchEndpointsFile } from "./discovery/static-file";
 export type { EngineMetrics, EngineMetricsView, LoraState } from "./engine-metrics";

@@ -11,6 +11,6 @@ export type { RequestTimeline, TracePhase, TraceResult } from "./request-timelin
 
 /** Load the SDK and create the tracer (see `createRequestTracer`). */
 export async function loadRequestTracer(options: RequestTracerOptions): Promise<RequestTracer> {
-  const { createRequestTracer } = await import("./request-tracer");
+  const { createRequestTracer } = await import("./request-tracer.js");
   return createRequestTracer(options);
 }
