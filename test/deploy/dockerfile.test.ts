@@ -3,11 +3,12 @@
  * source exists (in the repo, outside .dockerignore, or as a build-stage output), the user is numeric and non-root,
  * the entrypoint runs the built CLI, the ports are kvroute's defaults, and the health check needs only node.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
 import { SETTINGS } from "../../src/config/settings";
+import { scratchDir } from "../support/scratch-dir";
+import { buildFiles } from "./build-files";
 
 const ROOT = path.resolve(__dirname, "../..");
 const read = (rel: string): string => readFileSync(path.join(ROOT, rel), "utf8");
@@ -134,16 +135,9 @@ describe("Dockerfile", () => {
   });
 
   it("ships no simulator: the production build leaves src/sim out, the context excludes it, bin copies kvroute only", () => {
-    // The files the production build compiles, imports followed: a kvroute module importing the simulator would
-    // pull it back in despite the exclude.
-    const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const listed = execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--listFilesOnly"], {
-      cwd: ROOT,
-      encoding: "utf8",
-    })
-      .split("\n")
-      .map((f) => path.relative(ROOT, f.trim()))
-      .filter((f) => f.startsWith("src/"));
+    // The files the production build compiles, imports followed (as `tsc --listFilesOnly` lists them): a kvroute
+    // module importing the simulator would pull it back in despite the exclude.
+    const listed = buildFiles(ROOT, path.join(ROOT, "tsconfig.build.json"));
     expect(listed).toContain("src/cli.ts");
     expect(listed.filter((f) => f.startsWith("src/sim/"))).toEqual([]);
     expect(listed.filter((f) => f.startsWith("bench/"))).toEqual([]);
@@ -158,5 +152,37 @@ describe("Dockerfile", () => {
       .flatMap((parts) => parts.slice(0, -1));
     expect(bins.sort()).toEqual(["bin/kvroute.js", "bin/require-node.js"]);
     expect(read("bin/kvroute.js")).not.toContain("sim");
+  });
+
+  it("the build's file list follows every import form into an excluded directory, as tsc does", () => {
+    const dir = scratchDir("kvroute-build-files-");
+    const files: Record<string, string> = {
+      "tsconfig.json": JSON.stringify({
+        compilerOptions: { module: "commonjs", moduleResolution: "node10", types: [], rootDir: "." },
+        include: ["src"],
+        exclude: ["src/sim"],
+      }),
+      "src/main.ts": [
+        '/// <reference path="../extra/f.ts" />',
+        'import type { A } from "./sim/a";',
+        'export * from "./sim/b";',
+        'import c = require("./sim/c");',
+        'export const d = import("./sim/d");',
+        'export type E = typeof import("./sim/e") | A | typeof c;',
+      ].join("\n"),
+      "src/sim/a.ts": 'import "./g";\nexport type A = 1;',
+      "src/sim/g.ts": "export {};",
+      "src/sim/unused.ts": "export {};",
+      "extra/f.ts": "export {};",
+      ...Object.fromEntries(["b", "c", "d", "e"].map((m) => [`src/sim/${m}.ts`, "export const x = 1;"])),
+    };
+    for (const [file, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      writeFileSync(path.join(dir, file), text);
+    }
+    // What `tsc -p tsconfig.json --listFilesOnly` lists there, apart from the lib files.
+    expect(buildFiles(dir, path.join(dir, "tsconfig.json"))).toEqual(
+      ["extra/f.ts", "src/main.ts", ...["a", "b", "c", "d", "e", "g"].map((m) => `src/sim/${m}.ts`)].sort(),
+    );
   });
 });
