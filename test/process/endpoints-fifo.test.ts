@@ -1,7 +1,9 @@
 /**
- * The real process with a FIFO swapped in for its endpoints file, which nobody ever writes to. A reader that
- * opened it would block a libuv thread for ever, and Node's exit waits for that thread: SIGTERM would drain and
- * then hang. kvroute must refuse the FIFO without opening it, keep serving, and exit 0 on SIGTERM.
+ * Two things that could keep the real process from exiting on SIGTERM, in one process (each start costs most of a
+ * CPU-second): a FIFO swapped in for its endpoints file, which nobody ever writes to, and a log nobody reads any
+ * more. A reader that opened the FIFO would block a libuv thread for ever, and Node's exit waits for that thread:
+ * SIGTERM would drain and then hang. kvroute must refuse the FIFO without opening it and keep serving. Then the
+ * reader of its stdout goes away, so the drain's log lines fail with EPIPE: kvroute must still exit 0.
  */
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
@@ -36,7 +38,7 @@ async function logLine(
   throw new Error("log ended before the expected line");
 }
 
-it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM", async () => {
+it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM with nobody reading its log", async () => {
   dir = await mkdtemp(path.join(tmpdir(), "kvroute-fifo-"));
   const endpoints = path.join(dir, "endpoints.yaml");
   await copyFile(path.join(ROOT, "examples", "endpoints.yaml"), endpoints);
@@ -76,6 +78,8 @@ it("refuses a FIFO at the endpoints path, keeps serving, and exits 0 on SIGTERM"
   };
   expect(models.data.map((m) => m.id)).toEqual(["qwen3-8b"]);
 
+  // Close our end of the log pipe: the "draining" and "stopped" lines now fail with EPIPE.
+  proc.stdout.destroy();
   proc.kill("SIGTERM");
   expect(await exited).toBe(0);
 });

@@ -1,7 +1,8 @@
 /**
  * A new user's first commands, as real processes on the compiled build: `kvroute --version`, and `make run`'s
  * launcher (scripts/run-with-sim.mjs) starting a simulated fleet and kvroute on it, a request routed to a sim pod
- * by `kvroute route`, and Ctrl-C (SIGINT) stopping both processes.
+ * by `kvroute route`, and Ctrl-C (SIGINT) stopping both processes. That `--help` names the other commands is
+ * checked with the rest of its output in cli.test.ts (one process for both).
  */
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
@@ -47,13 +48,6 @@ describe("first run", () => {
   it.each([["--version"], ["-v"]])("kvroute %s prints package.json's version and exits 0", async (flag) => {
     const r = await collect(node([...compiled("src/cli.ts"), flag]));
     expect(r).toEqual({ code: 0, stdout: `kvroute ${VERSION}\n`, stderr: "" });
-  });
-
-  it("--help names the other commands", async () => {
-    const r = await collect(node([...compiled("src/cli.ts"), "--help"]));
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain("kvroute --version");
-    expect(r.stdout).toContain("kvroute route --help");
   });
 
   it("make run's launcher: a sim fleet and kvroute on it, a request routed to a sim pod, SIGINT stops both", async () => {

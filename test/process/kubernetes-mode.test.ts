@@ -9,7 +9,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { createFakeKubeApi } from "../support/fake-kube-api";
 import type { FakeKubeApi } from "../support/fake-kube-api";
-import { adapterObject, podObject } from "../support/kube-fixtures";
+import { adapterObject, podObject } from "../support/kube-objects";
 import { compiled } from "../support/compiled-build";
 import { scratchDir } from "../support/scratch-dir";
 

@@ -13,7 +13,8 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import type * as KubeClient from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 
 /** The resources the fake serves. */
 export type FakeResource = "pods" | "modeladapters" | "inferencepools";
@@ -380,7 +381,11 @@ export function createFakeKubeApi(): FakeKubeApi {
       });
     },
     kubeConfig() {
-      const kc = new KubeConfig();
+      // Loaded on first use: a test that drives a kvroute process against the fake never calls this, and loading
+      // the client costs ~1 s of CPU in jest (more with a cold transform cache).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const client = require("@kubernetes/client-node") as typeof KubeClient;
+      const kc = new client.KubeConfig();
       kc.loadFromOptions({
         clusters: [{ name: "fake", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
         users: [{ name: "u" }],
