@@ -38,12 +38,7 @@ describe("charts/kvroute: cluster-scoped RBAC", () => {
       });
     }
   });
-
-  it("a namespaced Role keeps the plain name (it cannot collide)", async () => {
-    const objs = await renderChart(["--set", "watchNamespace=models"]);
-    expect(name(only(objs, "Role"))).toBe("r1-kvroute");
-    expect(at(only(objs, "RoleBinding"), "roleRef", "name")).toBe("r1-kvroute");
-  });
+  // That a namespaced Role keeps the plain name (it cannot collide) is checked in chart.test.ts, with watchNamespace.
 });
 
 describe("charts/kvroute: PodDisruptionBudget", () => {
@@ -61,7 +56,7 @@ describe("charts/kvroute: PodDisruptionBudget", () => {
       1,
     ],
     ["disabled, two replicas", ["--set", "replicaCount=2,podDisruptionBudget.enabled=false"], 0],
-  ])("%s → %i PDB", async (_label, args, count) => {
+  ])("%s (%j) → %i PDB", async (_label, args, count) => {
     const objs = await renderChart(args);
     expect(ofKind(objs, "PodDisruptionBudget")).toHaveLength(count);
     if (count === 1) expect(at(only(objs, "PodDisruptionBudget"), "spec", "maxUnavailable")).toBe(1);

@@ -202,6 +202,9 @@ describe("charts/kvroute: values", () => {
     expect(kinds(objs)).toEqual(expect.arrayContaining(["Role", "RoleBinding"]));
     expect(kinds(objs)).not.toContain("ClusterRole");
     expect(at(one(objs, "Role"), "metadata", "namespace")).toBe("models");
+    // A namespaced Role keeps the plain name: unlike a ClusterRole, it cannot collide across namespaces.
+    expect(at(one(objs, "Role"), "metadata", "name")).toBe("r1-kvroute");
+    expect(at(one(objs, "RoleBinding"), "roleRef", "name")).toBe("r1-kvroute");
     expect(envValue(objs, "KVROUTE_NAMESPACE")).toBe("models");
   });
 

@@ -4,9 +4,11 @@
  * cluster: `template` and helm 4's client dry run are offline.
  */
 import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { perRunPath } from "../support/compiled-build";
 
 export type Obj = Record<string, unknown>;
 export type HelmMajor = 3 | 4;
@@ -17,21 +19,52 @@ const run = promisify(execFile);
 
 const helmPaths = new Map<HelmMajor, string>();
 
-/** The path of the packaged helm of that major (extracted on first use; asked of scripts/helm.mjs once per file). */
+/**
+ * The path of the packaged helm of that major, extracted and checked by scripts/helm.mjs on first use. Its answer is
+ * kept for the rest of the jest run (a file beside the run's compiled build), so the test files that render the
+ * chart start one node for it per run rather than one each.
+ */
 export function helmPath(major: HelmMajor): string {
   let bin = helmPaths.get(major);
   if (bin === undefined) {
-    const args = major === 3 ? ["--helm3", "--path"] : ["--path"];
-    bin = execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), ...args], {
-      encoding: "utf8",
-    }).trim();
+    const memo = perRunPath(`helm${major}-path`);
+    bin = memo !== undefined && existsSync(memo) ? readFileSync(memo, "utf8") : askHelmScript(major);
+    if (memo !== undefined && !existsSync(memo)) {
+      // Beside the memo and renamed: a parallel worker never reads half a path.
+      writeFileSync(`${memo}.${process.pid}`, bin);
+      renameSync(`${memo}.${process.pid}`, memo);
+    }
     helmPaths.set(major, bin);
   }
   return bin;
 }
 
-/** Runs helm with its cache/config/data beside the binary, never under $HOME. */
-export async function helm(major: HelmMajor, args: readonly string[]): Promise<string> {
+function askHelmScript(major: HelmMajor): string {
+  const args = major === 3 ? ["--helm3", "--path"] : ["--path"];
+  return execFileSync(process.execPath, [path.join(ROOT, "scripts/helm.mjs"), ...args], {
+    encoding: "utf8",
+  }).trim();
+}
+
+/** helm's output per command line, for this test file: renders repeated by several tests run helm once. */
+const outputs = new Map<string, Promise<string>>();
+
+/**
+ * Runs helm with its cache/config/data beside the binary, never under $HOME. A command line already run in this
+ * test file is answered from the first run (helm's output depends only on the arguments and the chart, which no
+ * test changes); a failure is answered again as the same failure.
+ */
+export function helm(major: HelmMajor, args: readonly string[]): Promise<string> {
+  const key = JSON.stringify([major, ...args]);
+  let output = outputs.get(key);
+  if (output === undefined) {
+    output = runHelm(major, args);
+    outputs.set(key, output);
+  }
+  return output;
+}
+
+async function runHelm(major: HelmMajor, args: readonly string[]): Promise<string> {
   const bin = helmPath(major);
   const dir = path.dirname(bin);
   const env = {

@@ -71,3 +71,12 @@ export function compiled(script: string): string[] {
     throw new Error(`${ENV} is not set: run the process tests through jest (its global setup builds once)`);
   return [join(out, script.replace(/\.ts$/, ".js"))];
 }
+
+/**
+ * A path for `name` in this jest run's build directory, for an answer worth keeping across the run's test files
+ * (removed with the build); undefined outside a jest run.
+ */
+export function perRunPath(name: string): string | undefined {
+  const out = process.env[ENV];
+  return out === undefined ? undefined : join(out, name);
+}
