@@ -68,7 +68,9 @@ export function createFlowControl(deps: FlowControlDeps): FlowController | undef
       podCapacityTokens: config.flowPodCapacityTokens > 0 ? config.flowPodCapacityTokens : undefined,
       podMaxRunning: config.flowPodMaxRunning > 0 ? config.flowPodMaxRunning : undefined,
       maxPrefillDelayMs: config.flowMaxPrefillDelayMs,
+      reserve: { seats: config.flowReservedSeats, prefillShare: config.flowReservedPrefill },
     },
+    topBandWindowMs: config.flowTopBandWindowMs,
     prefillBacklog,
     signals: {
       fresh: (key) => {

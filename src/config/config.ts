@@ -231,6 +231,12 @@ export interface Config {
   readonly flowPodMaxRunning: number;
   /** Flow control: queued prefill delay per pod above which it is saturated, ms; 0 = no such limit. */
   readonly flowMaxPrefillDelayMs: number;
+  /** Flow control: in-flight requests per pod a lower band leaves for the model's top band; 0 = none. */
+  readonly flowReservedSeats: number;
+  /** Flow control: share (0..1) of the prefill-delay budget a lower band leaves for the top band; 0 = none. */
+  readonly flowReservedPrefill: number;
+  /** Flow control: a model's top band is its highest priority seen within this window, ms. */
+  readonly flowTopBandWindowMs: number;
   /** Flow control: re-check interval of a non-empty queue, ms. */
   readonly flowRecheckIntervalMs: number;
   /** Debug: add the decision's top combined endpoint scores to the `envoy.lb` metadata. */

@@ -28,6 +28,9 @@ export type FlowSettingKey =
   | "flowPodCapacityTokens"
   | "flowPodMaxRunning"
   | "flowMaxPrefillDelayMs"
+  | "flowReservedSeats"
+  | "flowReservedPrefill"
+  | "flowTopBandWindowMs"
   | "flowRecheckIntervalMs";
 
 /** Flow-control settings. */
@@ -123,6 +126,27 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
     type: integer({ min: 0, max: MAX_TIMER_MS, default: 100 }),
     description:
       "Flow control: prefill delay (ms) kvroute may queue on a pod (its dispatched prompt tokens not yet prefilled, over the pod's measured prefill throughput); 0 = no such limit.",
+  },
+  flowReservedSeats: {
+    flag: "flow-reserved-seats",
+    env: "KVROUTE_FLOW_RESERVED_SEATS",
+    type: integer({ min: 0, max: 1_000_000, default: 2 }),
+    description:
+      "Flow control: in-flight requests per pod kept for the model's top band: a lower band may have this many fewer than seats + 1; 0 = none.",
+  },
+  flowReservedPrefill: {
+    flag: "flow-reserved-prefill",
+    env: "KVROUTE_FLOW_RESERVED_PREFILL",
+    type: decimal({ min: 0, max: 1, default: 0.5 }),
+    description:
+      "Flow control: share of --flow-max-prefill-delay-ms kept for the model's top band (a lower band is held above the rest); 0 = none.",
+  },
+  flowTopBandWindowMs: {
+    flag: "flow-top-band-window-ms",
+    env: "KVROUTE_FLOW_TOP_BAND_WINDOW_MS",
+    type: integer({ min: 1, max: MAX_TIMER_MS, default: 60_000 }),
+    description:
+      "Flow control: a model's top band (the one room is reserved for) is its highest priority seen within this window, ms.",
   },
   flowRecheckIntervalMs: {
     flag: "flow-recheck-interval-ms",

@@ -71,7 +71,8 @@ export function createFlowMetrics(registry: Registry, modelLabel: LabelLimiter):
       name: "kvroute_flow_saturation_checks_total",
       help:
         "Flow control's saturation checks by model and result: free, saturated (measured), unknown-free and " +
-        "unknown-saturated (decided on pods without fresh engine metrics, by kvroute's own in-flight work).",
+        "unknown-saturated (decided on pods without fresh engine metrics, by kvroute's own in-flight work), " +
+        "reserved (a lower band held back: room left only in the room reserved for the model's top band).",
       labelNames: ["model", "result"],
       registers,
     }),

@@ -244,6 +244,58 @@ describe("flow control through the server", () => {
     expect(h.server.load.totalRequests()).toBe(2);
   });
 
+  describe("room reserved for the top band (one running seat, one in-flight request reserved)", () => {
+    const RESERVE = ["--flow-pod-max-running", "1", "--flow-reserved-seats", "1"];
+
+    it("a sheddable request waits while an interactive one is dispatched into the reserved room", async () => {
+      const h = await start(RESERVE);
+      // An interactive request makes priority 1 the model's top band.
+      const first = await send(h, { "x-kvroute-priority": "1" });
+      expect(target(await first.next())).toBe(P1);
+      await finish(first);
+      await until(() => h.server.load.totalRequests() === 0);
+      // Seats 1 + 1 = 2 for the top band; a lower band stops at 1.
+      const low1 = await send(h, { "x-kvroute-priority": "-1" });
+      expect(target(await low1.next())).toBe(P1);
+      const low2 = await send(h, { "x-kvroute-priority": "-1" });
+      await until(() => queued(h) === 1);
+      expect(low2.pending()).toBe(0);
+      expect(await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "reserved" })).toBe(1);
+      // The interactive request goes past the waiting sheddable one, to the pod, at once.
+      const interactive = await send(h, { "x-kvroute-priority": "1" });
+      expect(target(await interactive.next())).toBe(P1);
+      expect(h.server.load.totalRequests()).toBe(2);
+      expect(queued(h)).toBe(1);
+      expect(await metricValue(h, "kvroute_flow_dispatched_total", { model: "m1", band: "1" })).toBe(1);
+      // The sheddable one's own release leaves the pod at the lower band's cut: it still waits.
+      await finish(low1);
+      await until(() => h.server.load.totalRequests() === 1);
+      expect(queued(h)).toBe(1);
+      expect(low2.pending()).toBe(0);
+      await finish(interactive);
+      expect(target(await low2.next())).toBe(P1);
+      expect(await metricValue(h, "kvroute_flow_dispatched_total", { model: "m1", band: "-1" })).toBe(1);
+      await finish(low2);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+
+    it("one band alone fills the seats and the one beyond, as without a reserve", async () => {
+      const h = await start(RESERVE);
+      const a = await send(h);
+      const b = await send(h);
+      expect(target(await a.next())).toBe(P1);
+      expect(target(await b.next())).toBe(P1);
+      const c = await send(h);
+      await until(() => queued(h) === 1);
+      expect(await metricValue(h, "kvroute_flow_saturation_checks_total", { result: "reserved" })).toBe(0);
+      await finish(a);
+      expect(target(await c.next())).toBe(P1);
+      await finish(b);
+      await finish(c);
+      await until(() => h.server.load.totalRequests() === 0);
+    });
+  });
+
   it("--flow-control=false: nothing is held back, and there is no flow controller", async () => {
     const h = await start([...ONE_AT_A_TIME, "--flow-control=false"]);
     expect(h.server.flowControl).toBeUndefined();

@@ -11,6 +11,11 @@
  * or GPU profiles changed (the server), and one timer while anything is queued, at the next TTL expiry or the
  * re-check interval, whichever is sooner (unref'd; no timer while the queue is empty).
  *
+ * Room reserved for the top band: each model's top band is the highest priority among its requests of the last
+ * `topBandWindowMs` (`top-band.ts`); a request of a lower band is judged against the stricter cuts of
+ * `thresholds.reserve` (`saturation.ts`), on arrival and at the head of the queue, so an arrival of the top band
+ * finds room (and is dispatched in the same pass, ahead of everything lower) instead of waiting for the pods to drain.
+ *
  * Nothing accepted is lost: every queued request is dispatched, dropped with a reason (`queue-full`, `ttl`, `shed`;
  * each answered with its own code), cancelled (its stream ended: it leaves the queue at once), or refused at
  * shutdown (`close`).
@@ -29,6 +34,7 @@ import { deadlineOf, priorityOf } from "./flow-request";
 import { isSaturated, modelSaturation } from "./saturation";
 import type { SaturationResult, SaturationSignals, SaturationThresholds } from "./saturation";
 import { tenantOf } from "./tenant";
+import { createTopBands } from "./top-band";
 import type { HeldPrefill, PrefillBacklog } from "./prefill-backlog";
 
 /** Flow-control events, for metrics. Every hook is optional and must not throw. */
@@ -58,6 +64,11 @@ export interface FlowControllerOptions {
   readonly tenantHeader?: string | undefined;
   /** Priority of each `x-gateway-inference-objective` name. */
   readonly objectives?: ReadonlyMap<string, number>;
+  /**
+   * How long a band stays its model's top band after its last request, ms (the band `thresholds.reserve` is kept
+   * for). Default: 60 s.
+   */
+  readonly topBandWindowMs?: number;
   /** Re-check interval while anything is queued, ms. */
   readonly recheckMs: number;
   /** Predicted output tokens when the request sets no `max_tokens` (the output predictor). Default: 0. */
@@ -128,20 +139,30 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
   const objectives = options.objectives ?? new Map<string, number>();
   const queue: FlowQueue<Waiter> = createFlowQueue<Waiter>(options.queue);
   const ttlMs = options.queue.limits.ttlMs;
+  const reserve = thresholds.reserve;
+  const hasReserve = reserve !== undefined && (reserve.seats > 0 || reserve.prefillShare > 0);
+  const tops = createTopBands(options.topBandWindowMs ?? DEFAULT_TOP_BAND_WINDOW_MS);
   let timer: NodeJS.Timeout | undefined;
   let timerDueMs = Number.POSITIVE_INFINITY;
   let closed = false;
 
-  const check = (model: string, pods: readonly Pod[]): boolean => {
-    const result = modelSaturation(pods, signals, thresholds);
+  /** Whether `model` is saturated for a request of `priority` (a band below the top must leave the reserve). */
+  const check = (model: string, pods: readonly Pod[], priority: number): boolean => {
+    const lower = hasReserve && !tops.isTop(model, priority, nowMs());
+    const result = modelSaturation(pods, signals, thresholds, lower);
     observer.onSaturationCheck?.(model, result);
     return isSaturated(result);
   };
 
-  /** Dispatch the model's requests while it has room, then re-arm the timer. */
+  /**
+   * Dispatch the model's requests while it has room for the one at the head (its band decides the cut), then re-arm
+   * the timer. A head held back by the reserve stops the pass: everything behind it is of its band or lower.
+   */
   const dispatchWhileRoom = foldReentrant((model) => {
-    while (queue.length(model) > 0 && !check(model, options.pods(model) ?? [])) {
+    for (;;) {
       const now = nowMs();
+      const head = queue.peek(model, now);
+      if (head === undefined || check(model, options.pods(model) ?? [], head.request.priority)) break;
       const entry = queue.pop(model, now);
       if (entry === undefined) break;
       observer.onDispatched?.(model, entry.request.priority, now - entry.enqueuedMs);
@@ -254,9 +275,10 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
       const now = nowMs();
       const deadlineMs = deadlineOf(input.headers, now);
       const { model } = input;
+      if (hasReserve) tops.see(model, priority, now);
       // Fast path: nobody queued ahead and room now.
       const behind = queue.length(model) > 0;
-      if (!behind && !check(model, pods)) return go(undefined);
+      if (!behind && !check(model, pods, priority)) return go(undefined);
       const output = input.maxTokens ?? options.predictOutput?.(model, input.promptTokens) ?? 0;
       const request: FlowRequest = {
         id: input.requestId,
@@ -284,6 +306,9 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     },
   };
 }
+
+/** How long a band stays its model's top band after its last request, by default (the fairness window's default). */
+export const DEFAULT_TOP_BAND_WINDOW_MS = 60_000;
 
 /** The answer to a dropped request; the wire mapping adds `x-kvroute-dropped-reason`. */
 function dropped(reason: DropReason, model: string, ttlMs: number): RouteError {

@@ -20,6 +20,12 @@
  *
  * A pod with room makes the model not saturated (one pod with room is enough: the strategies will find it).
  *
+ * Room reserved for the top band ({@link TopBandReserve}, `top-band.ts`): a request of a band below its model's top
+ * band is judged against stricter cuts of the two look-aheads that bound TTFT, fewer in-flight requests than the seats
+ * allow and a share of the prefill-delay budget, so the top band's arrivals find room at once. A pod full for the
+ * lower band only is `reserved`; a model whose pods are all full or reserved, with one reserved, is `reserved`
+ * (held back, counted apart). An idle pod has room for every band.
+ *
  * Stale or missing metrics are UNKNOWN, never idle. The inference extension counts such a pod as saturated; here an
  * unknown pod is judged by the signals kvroute still has, its own in-flight token work against the capacity and its
  * in-flight requests against the seats and its queued prefill delay (seats and throughput learned before the metrics
@@ -51,6 +57,17 @@ export const DEFAULT_POD_CAPACITY_TOKENS = 65_536;
  */
 export const SEATS_MARGIN = 1;
 
+/**
+ * Room kept on every pod for its model's top band: what a request of a lower band may not take. Both 0: none (every
+ * band is judged as the top).
+ */
+export interface TopBandReserve {
+  /** In-flight requests a lower band may have on a pod: this many fewer than the top band (seats + margin). */
+  readonly seats: number;
+  /** Share (0..1) of `maxPrefillDelayMs` kept for the top band: a lower band is cut at (1 − share) × the max. */
+  readonly prefillShare: number;
+}
+
 /** Thresholds of the detector. */
 export interface SaturationThresholds {
   /** Engine waiting requests above which a pod is full. */
@@ -63,6 +80,8 @@ export interface SaturationThresholds {
   readonly podMaxRunning?: number | undefined;
   /** Queued prefill delay (ms) above which a pod is full; 0 or undefined: no such signal. */
   readonly maxPrefillDelayMs?: number | undefined;
+  /** Room reserved for the top band; undefined: none. */
+  readonly reserve?: TopBandReserve | undefined;
 }
 
 /** The signals of one pod. */
@@ -79,19 +98,22 @@ export interface SaturationSignals {
   prefillDelayMs?(podKey: string, waiting: number | undefined): number | undefined;
 }
 
-/** One pod: room or full, on fresh metrics or (unknown) on kvroute's own in-flight work alone. */
-export type PodVerdict = "room" | "full" | "unknown-room" | "unknown-full";
+/**
+ * One pod: room or full, on fresh metrics or (unknown) on kvroute's own in-flight work alone; `reserved`: full for
+ * a lower band, its only room reserved for the top band.
+ */
+export type PodVerdict = "room" | "full" | "unknown-room" | "unknown-full" | "reserved";
 
 /**
  * A model: `free` (a pod with fresh metrics has room), `unknown-free` (only pods without fresh metrics have room, by
- * in-flight work), `unknown-saturated` (no pod has room and some had no fresh metrics), `saturated` (every pod
- * measured full).
+ * in-flight work), `reserved` (no pod has room for this lower band; one has room reserved for the top band),
+ * `unknown-saturated` (no pod has room and some had no fresh metrics), `saturated` (every pod measured full).
  */
-export type SaturationResult = "free" | "unknown-free" | "unknown-saturated" | "saturated";
+export type SaturationResult = "free" | "unknown-free" | "reserved" | "unknown-saturated" | "saturated";
 
 /** Whether a result holds requests back. */
 export function isSaturated(result: SaturationResult): boolean {
-  return result === "saturated" || result === "unknown-saturated";
+  return result === "saturated" || result === "unknown-saturated" || result === "reserved";
 }
 
 /** The token capacity of a pod, as the module comment orders the sources. */
@@ -116,35 +138,54 @@ export function podSeats(
   return thresholds.podMaxRunning ?? signals.runningSeats?.(podKey) ?? Number.POSITIVE_INFINITY;
 }
 
-function overPrefillDelay(
+/** The prefill delay queued on the pod (ms), or undefined when the signal is off or the throughput unknown. */
+function prefillDelay(
   podKey: string,
   m: EngineMetrics | undefined,
   signals: SaturationSignals,
   thresholds: SaturationThresholds,
-): boolean {
+): number | undefined {
   const max = thresholds.maxPrefillDelayMs;
-  if (max === undefined || !(max > 0) || signals.prefillDelayMs === undefined) return false;
-  const delay = signals.prefillDelayMs(podKey, m?.requestsWaiting);
-  return delay !== undefined && delay > max;
+  if (max === undefined || !(max > 0) || signals.prefillDelayMs === undefined) return undefined;
+  return signals.prefillDelayMs(podKey, m?.requestsWaiting);
 }
 
-/** The verdict on one pod. */
+/**
+ * The verdict on one pod for a request of the model's top band, or (`lower`) of a band below it, which must leave
+ * the {@link TopBandReserve} free.
+ */
 export function podVerdict(
   podKey: string,
   signals: SaturationSignals,
   thresholds: SaturationThresholds,
+  lower = false,
 ): PodVerdict {
   const { tokens, requests } = signals.load(podKey);
   const m = signals.fresh(podKey);
-  // Nothing in flight is never over capacity: the capacity, seat and delay lookups are skipped on the idle path.
-  const overWork =
-    (tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds)) ||
-    (requests > 0 && requests >= podSeats(podKey, signals, thresholds) + SEATS_MARGIN) ||
-    (requests > 0 && overPrefillDelay(podKey, m, signals, thresholds));
-  if (m === undefined) return overWork ? "unknown-full" : "unknown-room";
   const behind =
-    (m.requestsWaiting ?? 0) > thresholds.queueDepth || (m.kvCacheUsage ?? 0) > thresholds.kvCacheUsage;
-  return behind || overWork ? "full" : "room";
+    m !== undefined &&
+    ((m.requestsWaiting ?? 0) > thresholds.queueDepth || (m.kvCacheUsage ?? 0) > thresholds.kvCacheUsage);
+  // Nothing in flight is never over capacity: the capacity, seat and delay lookups are skipped on the idle path,
+  // and an idle pod has room for every band, reserve or not.
+  const overTokens =
+    tokens > 0 && tokens > thresholds.kvCacheUsage * podCapacityTokens(podKey, signals, thresholds);
+  if (behind || overTokens) return m === undefined ? "unknown-full" : "full";
+  if (requests > 0) {
+    const seats = podSeats(podKey, signals, thresholds) + SEATS_MARGIN;
+    const delay = prefillDelay(podKey, m, signals, thresholds);
+    const max = thresholds.maxPrefillDelayMs ?? 0;
+    if (requests >= seats || (delay !== undefined && delay > max))
+      return m === undefined ? "unknown-full" : "full";
+    const h = thresholds.reserve;
+    if (
+      lower &&
+      h !== undefined &&
+      ((h.seats > 0 && requests >= seats - h.seats) ||
+        (delay !== undefined && h.prefillShare > 0 && delay > (1 - h.prefillShare) * max))
+    )
+      return "reserved";
+  }
+  return m === undefined ? "unknown-room" : "room";
 }
 
 /**
@@ -155,19 +196,23 @@ export function modelSaturation(
   pods: readonly Pod[],
   signals: SaturationSignals,
   thresholds: SaturationThresholds,
+  lower = false,
 ): SaturationResult {
   let unknownRoom = false;
   let unknown = false;
+  let reserved = false;
   let anyReady = false;
   for (const pod of pods) {
     if (!pod.ready) continue;
     anyReady = true;
-    const v = podVerdict(pod.key, signals, thresholds);
+    const v = podVerdict(pod.key, signals, thresholds, lower);
     if (v === "room") return "free";
     if (v === "unknown-room") unknownRoom = true;
     else if (v === "unknown-full") unknown = true;
+    else if (v === "reserved") reserved = true;
   }
   if (!anyReady) return "free";
   if (unknownRoom) return "unknown-free";
+  if (reserved) return "reserved";
   return unknown ? "unknown-saturated" : "saturated";
 }
