@@ -62,7 +62,10 @@ export const SEATS_MARGIN = 1;
  * band is judged as the top).
  */
 export interface TopBandReserve {
-  /** In-flight requests a lower band may have on a pod: this many fewer than the top band (seats + margin). */
+  /**
+   * In-flight requests a lower band may have on a pod: this many fewer than the top band (seats + margin). Only
+   * with configured seats (`podMaxRunning`).
+   */
   readonly seats: number;
   /** Share (0..1) of `maxPrefillDelayMs` kept for the top band: a lower band is cut at (1 − share) × the max. */
   readonly prefillShare: number;
@@ -180,7 +183,9 @@ export function podVerdict(
     if (
       lower &&
       h !== undefined &&
-      ((h.seats > 0 && requests >= seats - h.seats) ||
+      // Seats only when configured: a learned figure grows only while the pod is filled past it, so a lower band
+      // held below it would freeze a figure learned low (a budget-limited or transient queue) for good.
+      ((h.seats > 0 && thresholds.podMaxRunning !== undefined && requests >= seats - h.seats) ||
         (delay !== undefined && h.prefillShare > 0 && delay > (1 - h.prefillShare) * max))
     )
       return "reserved";
