@@ -231,7 +231,7 @@ export interface Config {
   readonly flowPodMaxRunning: number;
   /** Flow control: queued prefill delay per pod above which it is saturated, ms; 0 = no such limit. */
   readonly flowMaxPrefillDelayMs: number;
-  /** Flow control: in-flight requests per pod a lower band leaves for the model's top band; 0 = none. */
+  /** Flow control: in-flight requests per pod a lower band leaves for the top band (configured seats only); 0 = none. */
   readonly flowReservedSeats: number;
   /** Flow control: share (0..1) of the prefill-delay budget a lower band leaves for the top band; 0 = none. */
   readonly flowReservedPrefill: number;

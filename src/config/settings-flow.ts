@@ -130,16 +130,16 @@ export const FLOW_SETTINGS: { readonly [K in FlowSettingKey]: Setting<Config[K]>
   flowReservedSeats: {
     flag: "flow-reserved-seats",
     env: "KVROUTE_FLOW_RESERVED_SEATS",
-    type: integer({ min: 0, max: 1_000_000, default: 2 }),
+    type: integer({ min: 0, max: 1_000_000, default: 0 }),
     description:
-      "Flow control: in-flight requests per pod kept for the model's top band: a lower band may have this many fewer than seats + 1; 0 = none.",
+      "Flow control: in-flight requests per pod reserved for the model's top band (a lower band may have this many fewer than seats + 1); only with --flow-pod-max-running set; 0 = none.",
   },
   flowReservedPrefill: {
     flag: "flow-reserved-prefill",
     env: "KVROUTE_FLOW_RESERVED_PREFILL",
-    type: decimal({ min: 0, max: 1, default: 0.5 }),
+    type: decimal({ min: 0, max: 1, default: 0 }),
     description:
-      "Flow control: share of --flow-max-prefill-delay-ms kept for the model's top band (a lower band is held above the rest); 0 = none.",
+      "Flow control: share of --flow-max-prefill-delay-ms reserved for the model's top band (a lower band is held above the rest); 0 = none.",
   },
   flowTopBandWindowMs: {
     flag: "flow-top-band-window-ms",

@@ -21,8 +21,9 @@
  * A pod with room makes the model not saturated (one pod with room is enough: the strategies will find it).
  *
  * Room reserved for the top band ({@link TopBandReserve}, `top-band.ts`): a request of a band below its model's top
- * band is judged against stricter cuts of the two look-aheads that bound TTFT, fewer in-flight requests than the seats
- * allow and a share of the prefill-delay budget, so the top band's arrivals find room at once. A pod full for the
+ * band is judged against stricter cuts of the two look-aheads that bound TTFT, a share of the prefill-delay budget
+ * and (configured seats only) fewer in-flight requests than the seats allow, so the top band's arrivals find room
+ * at once. A pod full for the
  * lower band only is `reserved`; a model whose pods are all full or reserved, with one reserved, is `reserved`
  * (held back, counted apart). An idle pod has room for every band.
  *
