@@ -106,6 +106,8 @@ export interface RoutingOptions {
   readonly seed: number;
   readonly trace: string;
   readonly json: string | undefined;
+  /** Per-request records of every strategy, one JSON line each (`--records FILE`); undefined: none written. */
+  readonly records: string | undefined;
   readonly chart: string;
   readonly progress: boolean;
   /** The overload scenario's flags (defaults when another workload runs). */
@@ -120,6 +122,7 @@ export const ROUTING_USAGE =
   "          [--prompts-per-group N=5] [--output-tokens N=64] [--scale X=1] [--pods N=4] [--preset demo]\n" +
   "          [--strategies random,least-request,least-kv-cache,prefix-cache-approx,prefix-cache-precise,\n" +
   "          prefix-cache-and-load,prefix-affinity,pd] [--prefill-pods N=pods/2] [--seed N=1] [--trace FILE] [--json FILE]\n" +
+  "          [--records FILE]\n" +
   "          [--chart FILE] [--no-progress]\n" +
   "  (long-prompt-mix, --scenario pd: --rate 8 --requests 240 --output-tokens 128 unless given;\n" +
   "   pd runs on --prefill-pods prefill + the rest decode pods, the other strategies on --pods mixed pods)\n" +
@@ -158,6 +161,7 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
       seed: { type: "string" },
       trace: { type: "string" },
       json: { type: "string" },
+      records: { type: "string" },
       chart: { type: "string" },
       "no-progress": { type: "boolean" },
       saturation: { type: "string" },
@@ -233,6 +237,7 @@ export function parseRoutingOptions(argv: readonly string[]): RoutingOptions {
     seed: values.seed === undefined ? 1 : Math.trunc(Number(values.seed)),
     trace: values.trace ?? path.join(REPO_ROOT, "bench", "e2e", "traces", "mooncake-sample.jsonl"),
     json: values.json,
+    records: values.records,
     chart: values.chart ?? path.join("bench-results", "routing.svg"),
     progress: values["no-progress"] !== true,
     overload: parseOverloadOptions(values),

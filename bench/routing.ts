@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { startKvroute } from "./children";
 import type { BenchChild, KvrouteChildOptions } from "./children";
@@ -41,6 +41,7 @@ import { readMooncakeTrace, mooncakeWorkload } from "./e2e/mooncake";
 import { ReplicatedDriver } from "./e2e/replicated-driver";
 import { longPromptMixWorkload } from "./e2e/long-prompt-mix";
 import { runWorkload } from "./e2e/run-workload";
+import type { RequestRecord } from "./e2e/run-workload";
 import { multiTurnWorkload, sharedPrefixWorkload } from "./e2e/workloads";
 import type { Workload } from "./e2e/workloads";
 import { machine } from "./machine";
@@ -174,7 +175,7 @@ async function runStrategy(
   fleet: SimFleet,
   replicas: number,
   showProgress: boolean,
-): Promise<{ result: StrategyResult; scrape: ScrapeCheck }> {
+): Promise<{ result: StrategyResult; scrape: ScrapeCheck; records: RequestRecord[] }> {
   const extraArgs = ["--tokenizer", "character", "--metrics-interval-ms", "50"];
   if (s.kvEvents)
     extraArgs.push(
@@ -233,11 +234,36 @@ async function runStrategy(
       tpotMs: tpotPercentiles(records),
       stallMs: stallPercentiles(records),
     };
-    return { result, scrape };
+    return { result, scrape, records };
   } finally {
     driver.close();
     await Promise.all(kvroutes.map((k) => k.stop()));
   }
+}
+
+/**
+ * `--records`: one JSON line per request of `strategy` (when it was sent, its prefix group, the pod, TTFT and the
+ * cached tokens the pod reported), to see which requests make a percentile.
+ */
+function recordLines(strategy: string, records: readonly RequestRecord[]): string {
+  return records
+    .map((r) =>
+      JSON.stringify({
+        strategy,
+        id: r.id,
+        group: r.expectedPrefixGroup,
+        sentMs: Math.round(r.sentMs),
+        pod: r.pod,
+        ok: r.ok,
+        decisionMs: r.decisionMs === undefined ? undefined : Math.round(r.decisionMs),
+        ttftMs: r.ttftMs === undefined ? undefined : Math.round(r.ttftMs),
+        e2eMs: Math.round(r.e2eMs),
+        inputTokens: r.inputTokens,
+        cachedTokens: r.cachedTokens,
+      }),
+    )
+    .map((l) => `${l}\n`)
+    .join("");
 }
 
 /** Everything one run produced (also what `--json` writes). */
@@ -277,6 +303,7 @@ export async function runRoutingBenchmark(
   // One fleet at a time: undisaggregated pods, or the prefill/decode layout of the `disaggregated` strategies
   // (the same number of simulated GPUs); switched when the next strategy needs the other one.
   let fleet: SimFleet | undefined;
+  if (o.records !== undefined) writeFileSync(o.records, "");
   const results: StrategyResult[] = [];
   const scrapes: ScrapeCheck[] = [];
   try {
@@ -292,7 +319,12 @@ export async function runRoutingBenchmark(
           ...(roles === undefined ? {} : { roles }),
         });
       }
-      const { result: r, scrape } = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
+      const {
+        result: r,
+        scrape,
+        records,
+      } = await runStrategy(s, workload, fleet, o.routerReplicas, o.progress);
+      if (o.records !== undefined) appendFileSync(o.records, recordLines(s.key, records));
       log(`  ${s.label}: ${r.succeeded}/${r.requests} ok in ${r.wallSeconds.toFixed(1)} s`);
       results.push(r);
       scrapes.push(scrape);
