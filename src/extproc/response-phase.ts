@@ -261,7 +261,11 @@ export function createResponseTracker(o: ResponseTrackerOptions): ResponseTracke
         if (seen.firstByteMs === undefined && chunk.length > 0) seen.firstByteMs = o.now();
         seen.harvester.push(chunk);
         // A property read per chunk until the first event: keep-alive comments and empty lines are no token.
-        if (seen.firstTokenMs === undefined && seen.harvester.firstDataSeen) seen.firstTokenMs = o.now();
+        if (seen.firstTokenMs === undefined && seen.harvester.firstDataSeen) {
+          seen.firstTokenMs = o.now();
+          // The pod has prefilled the prompt: strategies holding it as prefill backlog learn it now, not at the end.
+          o.pick?.firstToken?.();
+        }
         const { sniff } = seen;
         if (sniff && sniff.bytes < LOCAL_REPLY_SNIFF_BYTES && chunk.length > 0) {
           const part = chunk.subarray(0, LOCAL_REPLY_SNIFF_BYTES - sniff.bytes);

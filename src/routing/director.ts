@@ -41,7 +41,7 @@ export interface DirectorObserver extends SchedulerObserver {
    * request is routed all the same and its reservation is released exactly once; only that strategy's own
    * bookkeeping for the request is skipped.
    */
-  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move", err: unknown): void;
+  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move" | "first-token", err: unknown): void;
   /** A conformance test selection named some of the model's pods (`narrowed`) or none (`unmatched`, ignored). */
   onTestSelection?(outcome: "narrowed" | "unmatched"): void;
 }

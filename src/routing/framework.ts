@@ -221,10 +221,22 @@ export interface Outcome {
 export interface RouteFinisher {
   (outcome: Outcome): void;
   readonly moveTo?: (pod: Pod) => void;
+  /**
+   * The request's first token reached kvroute (a stream's first data event): the pod it is on now has prefilled the
+   * prompt. Called at most once, before the finisher, and only for requests whose first token kvroute sees; bookkeeping
+   * of work not yet prefilled (a prefill backlog) may end there. Must not throw.
+   */
+  readonly firstToken?: () => void;
 }
 
 /** Releases the pod's reservation and records the outcome. Idempotent: only the first call has an effect. */
 export type Release = (outcome: Outcome) => void;
+
+/**
+ * Tells the pick's strategies (and flow control) that the request's first token arrived, so the pod has prefilled
+ * its prompt (`RouteFinisher.firstToken`). Only the first call before the release has an effect.
+ */
+export type FirstToken = () => void;
 
 /**
  * Moves a pick's reservation (in-flight load, strategies' per-pod bookkeeping, passive health's trial) to `pod`,
@@ -262,6 +274,8 @@ export type Pick =
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
       readonly moveTo: MoveReservation;
+      /** See {@link FirstToken}; absent on picks that hold nothing a first token ends. */
+      readonly firstToken?: FirstToken;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */
@@ -287,6 +301,8 @@ export type Pick =
       readonly responseHeaders: readonly (readonly [string, string])[];
       readonly release: Release;
       readonly moveTo: MoveReservation;
+      /** See {@link FirstToken}; absent on picks that hold nothing a first token ends. */
+      readonly firstToken?: FirstToken;
       /** Fallback endpoints for the gateway, best first (see {@link Pick}). */
       readonly fallbacks: readonly Pod[];
       /** With `emitEndpointScores`: the pick's and the best other candidates' combined scores; absent otherwise. */

@@ -2,18 +2,19 @@
  * What a routed pick holds until its request ends: the in-flight slot on the pod, the strategies' per-pod
  * bookkeeping, passive health's ticket. `release` gives all of it back exactly once; `moveTo` carries it to the pod
  * the gateway reports actually served the request (the gateway retried a fallback endpoint), so load, prefix
- * records and health verdicts land where the work went.
+ * records and health verdicts land where the work went; `firstToken` tells the strategies the pod has prefilled
+ * the prompt (the slot stays held: the request still decodes).
  *
  * @module
  */
 import type { HealthGate, LoadTracker, Pod, ReleaseLoad } from "../cluster";
-import type { MoveReservation, Outcome, Release, RouteFinisher } from "./framework";
+import type { FirstToken, MoveReservation, Outcome, Release, RouteFinisher } from "./framework";
 import { healthVerdictOf } from "./health-verdict";
 
 /** Hooks a lease calls; each optional and must not throw. */
 export interface LeaseObserver {
-  /** A strategy's finisher or move threw (a bug in that strategy); the others still ran. */
-  onHookError?(strategy: string, hook: "finish" | "move", err: unknown): void;
+  /** A strategy's finisher, move or first-token hook threw (a bug in that strategy); the others still ran. */
+  onHookError?(strategy: string, hook: "finish" | "move" | "first-token", err: unknown): void;
   /** The lease was released: called exactly once, with the pod it was on then. */
   onRelease?(pod: Pod, outcome: Outcome): void;
 }
@@ -35,12 +36,15 @@ export interface PickLeaseOptions {
   readonly afterRelease?: () => void;
   /** Called last on a move: the pick's pod has room again (e.g. to wake requests waiting for headroom). */
   readonly afterMove?: () => void;
+  /** Called last on the first token: the pod's prefill backlog shrank (e.g. to wake flow control's queue). */
+  readonly afterFirstToken?: () => void;
 }
 
-/** A pick's release and move. */
+/** A pick's release, move and first-token signal. */
 export interface PickLease {
   readonly release: Release;
   readonly moveTo: MoveReservation;
+  readonly firstToken: FirstToken;
 }
 
 /** Create the lease of a pick whose slot on `options.pod` is already reserved. */
@@ -51,6 +55,7 @@ export function createPickLease(options: PickLeaseOptions): PickLease {
   let ticket = options.health?.ticket;
   const gate = options.health?.gate;
   let released = false;
+  let firstTokenSeen = false;
 
   const release: Release = (outcome) => {
     if (released) return;
@@ -92,5 +97,18 @@ export function createPickLease(options: PickLeaseOptions): PickLease {
     return true;
   };
 
-  return { release, moveTo };
+  const firstToken: FirstToken = () => {
+    if (released || firstTokenSeen) return;
+    firstTokenSeen = true;
+    for (const [type, finish] of options.finishers) {
+      try {
+        finish.firstToken?.();
+      } catch (err) {
+        observer.onHookError?.(type, "first-token", err);
+      }
+    }
+    options.afterFirstToken?.();
+  };
+
+  return { release, moveTo, firstToken };
 }

@@ -38,7 +38,7 @@ function responseHeadersOf(
 /** Hooks the pick step calls; each optional and must not throw. */
 export interface PickStepObserver extends LeaseObserver {
   /** A strategy's `onRouted` (or, through the lease, its finisher or move) threw. */
-  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move", err: unknown): void;
+  onHookError?(strategy: string, hook: "on-routed" | "finish" | "move" | "first-token", err: unknown): void;
 }
 
 /** What the pick step needs from the director. */
@@ -135,7 +135,7 @@ export function createPickStep(options: PickStepOptions): PickStep {
     // Last before the release exists: from here on nothing throws, so a probing pod's trial slot cannot leak.
     const ticket = health?.routed(pod);
     const model = ctx.request.model;
-    const { release, moveTo } = createPickLease({
+    const { release, moveTo, firstToken } = createPickLease({
       pod,
       tokens,
       load,
@@ -147,9 +147,22 @@ export function createPickStep(options: PickStepOptions): PickStep {
       afterRelease: () => roomMade(model),
       // The pick's pod got its slot (and strategies' reservations) back: a waiter may fit there now.
       afterMove: () => roomMade(model),
+      // The pod has prefilled this prompt: its queued prefill delay dropped, so flow control's waiters may go now
+      // rather than at the next scrape or re-check (the SLO waiters wait for a release: nothing changed for them).
+      afterFirstToken: () => flowControl?.wake(model),
     });
     return decision.t === "routed"
-      ? { t: "routed", pod, strategy: spec, responseHeaders, release, moveTo, fallbacks, ...extras }
+      ? {
+          t: "routed",
+          pod,
+          strategy: spec,
+          responseHeaders,
+          release,
+          moveTo,
+          firstToken,
+          fallbacks,
+          ...extras,
+        }
       : {
           t: "fallback",
           pod,
@@ -159,6 +172,7 @@ export function createPickStep(options: PickStepOptions): PickStep {
           responseHeaders,
           release,
           moveTo,
+          firstToken,
           fallbacks,
           ...extras,
         };
@@ -167,8 +181,8 @@ export function createPickStep(options: PickStepOptions): PickStep {
 
 /**
  * Hold the pick's uncached prompt tokens (its reserved tokens less the prefix hit, when a lookup says it) in flow
- * control's prefill backlog; its finisher gives them back, and a move carries them (in full: the serving pod's
- * cache is not known) to the pod that served.
+ * control's prefill backlog; its first token or its finisher gives them back, and a move carries them (in full:
+ * the serving pod's cache is not known) to the pod that served.
  */
 function holdPrefill(
   flowControl: FlowController | undefined,
@@ -182,6 +196,7 @@ function holdPrefill(
   if (held === undefined) return;
   const finish: RouteFinisher = Object.assign(() => held.release(), {
     moveTo: (to: Pod) => held.moveTo(to.key),
+    firstToken: () => held.prefilled(),
   });
   finishers.push(["flow-prefill", finish]);
 }

@@ -1,9 +1,10 @@
 /**
- * The prefill backlog kvroute has queued per pod (`prefix-affinity`'s look-ahead; flow control's prefill-delay signal): the uncached prompt tokens of its picks that the pod
- * has not prefilled yet. Each pick holds its share until its request ends (given back exactly once); while it is
- * held, the share drains at the pod's prefill throughput behind the shares queued before it, because a request
- * that is already decoding adds nothing to the next prompt's wait, and a request stays in flight for its whole
- * generation, several times its prefill.
+ * The prefill backlog kvroute has queued per pod (`prefix-affinity`'s look-ahead; flow control's prefill-delay
+ * signal): the uncached prompt tokens of its picks that the pod has not prefilled yet. Each pick holds its share
+ * until its request ends (given back exactly once) or until its first token shows the pod has prefilled it; while
+ * it is held, the share drains at the pod's prefill throughput behind the shares queued before it, because a
+ * request that is already decoding adds nothing to the next prompt's wait, and a request stays in flight for its
+ * whole generation, several times its prefill.
  *
  * @module
  */
@@ -14,6 +15,13 @@ export interface HeldTokens {
   release(): void;
   /** Carry the share to `podKey` (the pod that actually served), queued there at `nowMs`; no-op once released. */
   moveTo(podKey: string, tokens: number, nowMs: number, tokensPerSecond: number | undefined): void;
+  /**
+   * The request's first token reached kvroute at `nowMs`: the pod has prefilled this share, and (it prefills in
+   * arrival order) every share queued before it. They stop counting; the pod's later shares drain from `nowMs`
+   * instead of from where the model had them, so the backlog is re-anchored on what the pod really did. Only the
+   * first call has an effect, and none after a release.
+   */
+  prefilled(nowMs: number): void;
 }
 
 /** Per-pod backlogs of the held shares. */
@@ -35,8 +43,10 @@ interface Share {
   readonly tokens: number;
   /** Tokens drained per ms; 0: never drains. */
   readonly perMs: number;
+  /** When it was queued on the pod, ms. */
+  readonly queuedMs: number;
   /** When the pod will have prefilled all of it (fluid FIFO), ms; Infinity when it never drains. */
-  readonly doneMs: number;
+  doneMs: number;
 }
 
 interface PodQueue {
@@ -49,7 +59,7 @@ interface PodQueue {
  * Create an empty tracker. Bounded by the requests in flight: a pod's entry exists only while a share is held on
  * it, and each share belongs to one pick whose release removes it. A share released before it drained (the
  * request was cancelled) leaves its successors' drain times as they were: they count a little longer than the
- * pod needs, the safe side for a gate.
+ * pod needs, the safe side for a gate, until the next first token on the pod re-anchors them.
  */
 export function createUncachedInflight(): UncachedInflight {
   const byPod = new Map<string, PodQueue>();
@@ -65,9 +75,27 @@ export function createUncachedInflight(): UncachedInflight {
     const startMs = Math.max(nowMs, q.tailMs);
     const doneMs = perMs > 0 ? startMs + tokens / perMs : Infinity;
     if (perMs > 0) q.tailMs = doneMs;
-    const share = { tokens, perMs, doneMs };
+    const share = { tokens, perMs, queuedMs: nowMs, doneMs };
     q.shares.add(share);
     return share;
+  };
+  /** `share` and every share before it on the pod are prefilled at `nowMs`: drop them, re-anchor the rest. */
+  const prefilledAt = (podKey: string, share: Share, nowMs: number): void => {
+    const q = byPod.get(podKey);
+    if (q === undefined || !q.shares.has(share)) return;
+    // Insertion order is queue order: everything up to and including `share` is done.
+    for (const s of q.shares) {
+      q.shares.delete(s);
+      if (s === share) break;
+    }
+    let tail = nowMs;
+    for (const s of q.shares) {
+      if (s.perMs === 0) continue;
+      s.doneMs = Math.max(tail, s.queuedMs) + s.tokens / s.perMs;
+      tail = s.doneMs;
+    }
+    q.tailMs = tail;
+    if (q.shares.size === 0) byPod.delete(podKey);
   };
   const remove = (podKey: string, share: Share): void => {
     const q = byPod.get(podKey);
@@ -99,6 +127,7 @@ export function createUncachedInflight(): UncachedInflight {
       let at = podKey;
       let share = add(at, clean(tokens), nowMs, perSecond);
       let released = false;
+      let prefilled = false;
       return {
         release() {
           if (released) return;
@@ -106,10 +135,16 @@ export function createUncachedInflight(): UncachedInflight {
           remove(at, share);
         },
         moveTo(to, moved, movedAtMs, movedPerSecond) {
-          if (released) return;
+          // Once prefilled there is nothing left to carry: the serving pod did the work already.
+          if (released || prefilled) return;
           remove(at, share);
           at = to;
           share = add(at, clean(moved), movedAtMs, movedPerSecond);
+        },
+        prefilled(nowMs) {
+          if (released || prefilled) return;
+          prefilled = true;
+          prefilledAt(at, share, nowMs);
         },
       };
     },

@@ -9,7 +9,7 @@
  */
 import type { Metadata } from "../../src/extproc/messages";
 import type { ExtProcStream, Harness } from "./harness";
-import { body, headers, pod, responseHeaders, setHeaders, startHarness } from "./harness";
+import { body, headers, pod, responseBody, responseHeaders, setHeaders, startHarness } from "./harness";
 import { subsetHint } from "./request-phase";
 
 const A = pod("pod-a", "127.0.0.21", ["m1"]);
@@ -18,12 +18,13 @@ const B = pod("pod-b", "127.0.0.22", ["m1"]);
 const P = "p".repeat(32) + "q".repeat(32);
 
 /** Route a completions request for `prompt`; the stream stays open, so its pick (and backlog) stays in flight. */
-async function route(h: Harness, prompt: string, hint?: Metadata) {
-  const stream = h.client.open();
+async function route(h: Harness, prompt: string, hint?: Metadata, stream = false) {
+  const s = h.client.open();
   const msg = headers({ ":method": "POST", ":path": "/v1/completions", "content-type": "application/json" });
-  await stream.exchange(hint === undefined ? msg : { ...msg, metadata_context: hint });
-  const [decision] = await stream.exchange(body(JSON.stringify({ model: "m1", prompt, max_tokens: 1 })));
-  return { stream, target: setHeaders(decision)["target-pod"] };
+  await s.exchange(hint === undefined ? msg : { ...msg, metadata_context: hint });
+  const request = { model: "m1", prompt, max_tokens: 8, stream };
+  const [decision] = await s.exchange(body(JSON.stringify(request)));
+  return { stream: s, target: setHeaders(decision)["target-pod"] };
 }
 
 /** End a routed request as Envoy does when the upstream answers without a body: its pick is released. */
@@ -81,5 +82,48 @@ describe("prefix-affinity end to end", () => {
     const left = await route(h, P);
     expect(left.target).toBe(B.address);
     open.push(left.stream);
+  });
+});
+
+describe("prefix-affinity end to end: the first token", () => {
+  let h: Harness;
+  const open: ExtProcStream[] = [];
+  beforeAll(async () => {
+    h = await startHarness(
+      [A, B],
+      [
+        "--routing-algorithm",
+        "prefix-affinity",
+        "--prefix-affinity-prefill-throughput",
+        "m1=1",
+        "--prefix-affinity-ttft-penalty-ms",
+        "40000",
+      ],
+    );
+  });
+  afterAll(async () => {
+    for (const s of open) s.cancel();
+    await h.close();
+  });
+
+  it("gives a streamed request's backlog back at its first token, while the request still decodes", async () => {
+    const onA = subsetHint([A.address]);
+    // As above: P and a cold 16-token prompt on pod-a (80 in flight), then a streamed 48-token cold prompt: 128 > 104.
+    const first = await route(h, P, onA);
+    const cold = await route(h, "c".repeat(16), onA);
+    const heavy = await route(h, "h".repeat(48), onA, true);
+    expect([first.target, cold.target, heavy.target]).toEqual([A.address, A.address, A.address]);
+    open.push(first.stream, cold.stream, heavy.stream);
+    // Response headers alone say nothing about the prefill (vLLM sends them before it): still over the gate.
+    await heavy.stream.exchange(responseHeaders(200, { "content-type": "text/event-stream" }));
+    const over = await route(h, P);
+    expect(over.target).toBe(B.address);
+    open.push(over.stream);
+    // The first data event: pod-a has prefilled the 48 tokens and every prompt queued before them, so nothing is
+    // left there to wait behind (look-ahead 0 + 0) and P stays, with all three requests still in flight.
+    await heavy.stream.exchange(responseBody('data: {"choices":[{"text":"x"}]}\n\n', false));
+    const back = await route(h, P);
+    expect(back.target).toBe(A.address);
+    open.push(back.stream);
   });
 });

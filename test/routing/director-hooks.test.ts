@@ -1,6 +1,7 @@
 /**
  * A strategy whose `onRouted` or finisher throws (a bug) must not leak the pod's reservation: the request is
- * routed all the same, the error is reported once, and releasing the pick gives the slot back exactly once.
+ * routed all the same, the error is reported once, and releasing the pick gives the slot back exactly once. The
+ * pick's first-token signal reaches every finisher's `firstToken` once, before the release only, and keeps the slot.
  */
 import { z } from "zod";
 import type { Outcome, Pick, RouteFinisher, Strategy, StrategyFactory } from "../../src/routing/framework";
@@ -81,5 +82,37 @@ describe("director: strategy hooks that throw", () => {
     expect(hookErrors.map(([s, h]) => [s, h])).toEqual([["throws-on-finish", "finish"]]);
     expect(finished).toEqual([{ kind: "upstream-error", status: 502 }]);
     expect(released).toHaveLength(1);
+  });
+
+  it("first token: each finisher hears it once and only before the release; the slot stays held", () => {
+    const heard: string[] = [];
+    const finisher = (name: string): RouteFinisher =>
+      Object.assign(() => heard.push(`${name}:finish`), { firstToken: () => heard.push(`${name}:first`) });
+    const { fleet, route, hookErrors } = setup("throws-on-first,keeps-books,no-hook", [
+      factory("throws-on-first", () =>
+        Object.assign(() => undefined, {
+          firstToken: () => {
+            throw new Error("bug in firstToken");
+          },
+        }),
+      ),
+      factory("keeps-books", () => finisher("books")),
+      factory("no-hook", () => () => heard.push("plain:finish")),
+    ]);
+    const pick = route();
+    if (pick.t === "none") throw new Error("expected a pick");
+    pick.firstToken?.();
+    pick.firstToken?.();
+    // The request still decodes: its slot is held until the release.
+    expect(fleet.load.get(pick.pod.key).requests).toBe(1);
+    expect(hookErrors.map(([s, h]) => [s, h])).toEqual([["throws-on-first", "first-token"]]);
+    pick.release({ kind: "success" });
+    expect(heard).toEqual(["books:first", "books:finish", "plain:finish"]);
+    // A second pick released before its first token: the late signal reaches nobody.
+    const late = route();
+    if (late.t === "none") throw new Error("expected a pick");
+    late.release({ kind: "cancelled" });
+    late.firstToken?.();
+    expect(heard.filter((h) => h === "books:first")).toHaveLength(1);
   });
 });

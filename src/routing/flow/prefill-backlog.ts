@@ -13,7 +13,7 @@
  * engine restart, whose counters start again) the throughput is unknown and the signal is off for the pod.
  *
  * Each pick holds its share synchronously (a dispatch burst sees its own backlog grow) and gives it back when its
- * request ends; bounded by the requests in flight (see {@link UncachedInflight}), and the meter by its pod cap.
+ * first token arrives (the pod has prefilled it) or its request ends; bounded by the requests in flight (see {@link UncachedInflight}), and the meter by its pod cap.
  *
  * @module
  */
@@ -42,6 +42,8 @@ export interface HeldPrefill {
   release(): void;
   /** Carry it, re-queued now, to `podKey` (the pod that served); no-op once released. */
   moveTo(podKey: string): void;
+  /** The request's first token arrived: the pod has prefilled it (`uncached-inflight.ts`: it and the shares before it stop counting). */
+  prefilled(): void;
 }
 
 /** Create an empty backlog on the monotonic clock `nowMs`. */
@@ -63,6 +65,7 @@ export function createPrefillBacklog(nowMs: () => number = () => performance.now
       return {
         release: () => held.release(),
         moveTo: (to) => held.moveTo(to, tokens, nowMs(), meter.peak(to)),
+        prefilled: () => held.prefilled(nowMs()),
       };
     },
   };

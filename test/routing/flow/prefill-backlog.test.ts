@@ -1,8 +1,8 @@
 /**
  * The prefill-delay signal in memory, on an injected clock: the throughput is learned only from scrapes showing a
  * queue (an idle pod's rate is its load, not its capacity), the queued delay is the held uncached tokens over it and
- * drains as the pod prefills, each hold counts at once (a dispatch burst sees its own backlog), a release or a move
- * gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known; a pick holds
+ * drains as the pod prefills, each hold counts at once (a dispatch burst sees its own backlog), a release, a move or a
+ * first token gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known; a pick holds
  * its share through the director at the calibrated estimate.
  */
 import { createEngineMetricsStore } from "../../../src/cluster/metrics/engine-metrics-store";
@@ -73,6 +73,24 @@ describe("prefill backlog", () => {
     expect(b.delayMs("a", undefined)).toBe(0);
   });
 
+  it("a first token gives the share back at once, with the shares queued before it", () => {
+    const c = clock();
+    const b = createPrefillBacklog(c.now);
+    learn(b, "a", 1);
+    b.hold("a", 1500);
+    const second = b.hold("a", 1500);
+    const third = b.hold("a", 1000);
+    expect(b.delayMs("a", undefined)).toBe(400);
+    // The second request's first token: the pod has prefilled it and the first; the third drains from now.
+    second.prefilled();
+    expect(b.delayMs("a", undefined)).toBe(100);
+    c.advance(50);
+    expect(b.delayMs("a", undefined)).toBe(50);
+    third.prefilled();
+    third.release();
+    expect(b.delayMs("a", undefined)).toBe(0);
+  });
+
   it("saturates a pod above the delay once its throughput is known, counting each hold at once", () => {
     const c = clock();
     const store = createEngineMetricsStore({ staleAfterMs: 1000, now: () => 10_000 });
@@ -118,7 +136,7 @@ describe("prefill backlog", () => {
 });
 
 describe("a pick's prefill share", () => {
-  it("is held in the pick's step at the calibrated estimate, and given back by its release", () => {
+  it("is held in the pick's step at the calibrated estimate, and given back by its release or first token", () => {
     const fleet = makeFleet(1);
     const c = clock();
     const backlog = createPrefillBacklog(c.now);
@@ -146,5 +164,58 @@ describe("a pick's prefill share", () => {
     expect(backlog.delayMs(pick.pod.key, undefined)).toBe(100);
     pick.release({ kind: "success" });
     expect(backlog.delayMs(pick.pod.key, undefined)).toBe(0);
+    // A second pick's first token gives its share back while the request still holds its slot.
+    const next = director.route(routeInput({ requestId: "r2", request: makeRequest(MODEL, 500) }));
+    if (next.t === "none") throw new Error("expected a pick");
+    expect(backlog.delayMs(next.pod.key, undefined)).toBe(100);
+    next.firstToken?.();
+    expect(backlog.delayMs(next.pod.key, undefined)).toBe(0);
+    expect(fleet.load.get(next.pod.key).requests).toBe(1);
+    next.release({ kind: "success" });
+  });
+});
+
+describe("a first token at flow control", () => {
+  it("dispatches the requests waiting on the pod's prefill delay at once, not at the next re-check", async () => {
+    const fleet = makeFleet(1);
+    const c = clock();
+    const backlog = createPrefillBacklog(c.now);
+    const key = fleet.pods[0]?.key ?? "";
+    learn(backlog, key, 1);
+    const flowControl = createFlowController({
+      queue: {
+        limits: { maxQueued: 2, maxQueuedPerBand: 2, ttlMs: 60_000 },
+        fairness: "round-robin",
+        order: "fcfs",
+        fairnessWindowMs: 60_000,
+        maxFlows: 10,
+      },
+      thresholds: THRESHOLDS,
+      signals: {
+        fresh: () => undefined,
+        lastKnown: () => undefined,
+        load: (k) => fleet.load.get(k),
+        prefillDelayMs: (k, waiting) => backlog.delayMs(k, waiting),
+      },
+      prefillBacklog: backlog,
+      pods: () => fleet.pods,
+      // Far beyond the test: only a wake-up can dispatch the waiting request.
+      recheckMs: 60_000,
+    });
+    const director = fleetDirector(fleet, { flowControl });
+    // 5,000 tokens at 10,000 tokens/s: 500 ms of queued prefill, over the 250 ms limit.
+    const first = director.routeWithPrompt(routeInput({ requestId: "a", request: makeRequest(MODEL, 5000) }));
+    if (first instanceof Promise || first.t === "none") throw new Error("expected a pick on the fast path");
+    const second = director.routeWithPrompt(routeInput({ requestId: "b", request: makeRequest(MODEL, 100) }));
+    expect(second).toBeInstanceOf(Promise);
+    expect(flowControl.queued(MODEL)).toBe(1);
+    // The first request's first token: nothing is left to prefill, so the waiting request goes now.
+    first.firstToken?.();
+    expect(flowControl.queued(MODEL)).toBe(0);
+    const dispatched = await second;
+    expect(dispatched.t).toBe("routed");
+    if (dispatched.t !== "none") dispatched.release({ kind: "success" });
+    first.release({ kind: "success" });
+    flowControl.close();
   });
 });

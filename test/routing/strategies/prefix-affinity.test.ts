@@ -1,18 +1,17 @@
 import { createBlockHasher } from "../../../src/prefix/block-hasher";
 import type { BlockHasher } from "../../../src/prefix/block-key";
 import type { Pod } from "../../../src/cluster/pod";
-import type { EngineMetrics } from "../../../src/cluster/engine-metrics";
 import type { GpuProfile } from "../../../src/cluster/gpu-profiles";
 import { PendingLoadAccumulator } from "../../../src/cluster/pending-load";
-import type { RouteFinisher, ScoreResult, Strategy, StrategyDeps } from "../../../src/routing/framework";
+import type { StrategyDeps } from "../../../src/routing/framework";
 import { factory, TYPE } from "../../../src/routing/strategies/prefix-affinity";
 import { createPrefillGate } from "../../../src/routing/strategies/prefix-affinity/gate";
 import { makePrefixFixture, makePrompt, range, SEED, storeEvent } from "../../prefix/fixtures";
-import type { PrefixFixture } from "../../prefix/fixtures";
-import { byPod, makeContext, makeFleet, makeMetrics, makePod, MODEL, preload } from "../pods";
-import type { Fleet } from "../pods";
+import { makeContext, makeFleet, makeMetrics, makePod, MODEL, preload } from "../pods";
 import { runStrategyContract } from "../strategy-contract";
 import { prefixContractFixture } from "./prefix-contract-fixture";
+import { best, cold, GATE_100, key, makeRig, OK, PROMPT } from "./prefix-affinity-rig";
+import type { Rig } from "./prefix-affinity-rig";
 
 let hasher: BlockHasher;
 beforeAll(async () => {
@@ -32,52 +31,8 @@ runStrategyContract({
 });
 runStrategyContract({ name: `${TYPE} without indexes`, factory });
 
-const key = (i: number) => makePod(i).key;
-/** The index of the single best score, or the abstain reason. */
-const best = (r: ScoreResult): number | string => {
-  if (r.t !== "scores") return r.reason;
-  const s = Array.from(r.scores);
-  const top = Math.max(...s);
-  return s.filter((x) => x === top).length === 1 ? s.indexOf(top) : "tie";
-};
-
-/** A 40-token prompt `1..40` (10 blocks of 4); `cold(k)` a 40-token prompt no pod holds. */
-const PROMPT = range(40);
-const cold = (k: number) => range(40, 10_000 + 100 * k);
-
-interface Rig {
-  readonly fleet: Fleet;
-  readonly f: PrefixFixture;
-  readonly s: Strategy;
-  score(tokens?: readonly number[], metrics?: readonly (EngineMetrics | undefined)[]): ScoreResult;
-  /** Route `tokens` to pod `i` through score + onRouted, as the director does; returns the finisher. */
-  route(i: number, tokens: readonly number[]): RouteFinisher;
-}
-
-function rig(n: number, params: unknown = {}, deps: Partial<StrategyDeps> = {}): Rig {
-  const fleet = makeFleet(n);
-  const f = makePrefixFixture(hasher);
-  const s = factory.create(factory.paramsSchema.parse(params), { now: () => 0, prefix: f.deps, ...deps });
-  const ctxOf = (tokens: readonly number[], metrics: readonly (EngineMetrics | undefined)[] = []) =>
-    makeContext(fleet.load, { prompt: makePrompt(hasher, tokens), metrics: byPod(fleet.pods, metrics) });
-  return {
-    fleet,
-    f,
-    s,
-    score: (tokens = PROMPT, metrics = []) => s.score(ctxOf(tokens, metrics), fleet.pods),
-    route(i, tokens) {
-      const ctx = ctxOf(tokens);
-      s.score(ctx, fleet.pods);
-      const finish = s.onRouted?.(ctx, fleet.pods[i] as Pod);
-      if (!finish) throw new Error("prefix-affinity must return a finisher");
-      return finish;
-    },
-  };
-}
-
-const OK = { kind: "success" } as const;
-/** τ = 100 tokens/s × 1 s = 100 uncached tokens of look-ahead backlog. */
-const GATE_100 = { ttftPenaltySeconds: 1, prefillTokensPerSecond: { [MODEL]: 100 } };
+const rig = (n: number, params: unknown = {}, deps: Partial<StrategyDeps> = {}): Rig =>
+  makeRig(hasher, n, params, deps);
 
 describe(TYPE, () => {
   it("sticks to the pod holding the prompt while its look-ahead backlog is under the gate, then leaves", () => {
@@ -214,6 +169,33 @@ describe(TYPE, () => {
     const waiting = (n: number) => [makeMetrics({ requestsWaiting: n, scrapedAtMs: now }), undefined];
     expect(best(r.score(PROMPT, waiting(3)))).toBe(1);
     expect(best(r.score(PROMPT, waiting(2)))).toBe(0);
+  });
+
+  it("a first token ends the share and those queued before it; the pod's later shares drain from then", () => {
+    let now = 0;
+    const r = rig(2, GATE_100, { now: () => now });
+    r.f.approximate.add(key(0), hasher.chain(PROMPT, 4, ""));
+    // Four cold prompts on pod-0 at 100 tokens/s: modelled done at 400, 800, 1200 and 1600 ms. Look-ahead 160
+    // against τ = pod-1's 40 + 40 = 80: the prompt leaves.
+    r.route(0, cold(1));
+    const second = r.route(0, cold(2));
+    r.route(0, cold(3));
+    r.route(0, cold(4));
+    expect(best(r.score())).toBe(1);
+    // At 100 ms the second prompt's first token: it and the first are prefilled, the other two now drain from
+    // 100 ms (done at 500 and 900 ms): 80 ≤ 80, the prompt stays (the model alone would count 30 + 120 = 150).
+    now = 100;
+    second.firstToken?.();
+    expect(best(r.score())).toBe(0);
+    // At 900 ms the re-anchored queue is empty, so a new cold prompt counts 40 (on the old schedule 30 + 40 would
+    // still be queued before it: 110, over the gate); two more: 80 (stays), then 120 (leaves).
+    now = 900;
+    r.route(0, cold(5));
+    expect(best(r.score())).toBe(0);
+    r.route(0, cold(6));
+    expect(best(r.score())).toBe(0);
+    r.route(0, cold(7));
+    expect(best(r.score())).toBe(1);
   });
 
   it("equal backlogs (within 1%) go to the pod with fewer requests in flight", () => {

@@ -163,7 +163,10 @@ export const factory: StrategyFactory<PrefixAffinityParams> = {
           held.moveTo(to.key, uncachedOn(to), deps.now(), drain(to));
           prefixFinish?.moveTo?.(to);
         };
-        return Object.assign(finish, { moveTo });
+        // The first token says the pod has prefilled the prompt: the share (and those queued before it) stop
+        // counting, and the pod's later shares drain from now (the exact backlog, not the fluid model's guess).
+        const firstToken = (): void => held.prefilled(deps.now());
+        return Object.assign(finish, { moveTo, firstToken });
       },
     } satisfies Strategy;
   },
