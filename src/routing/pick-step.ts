@@ -151,31 +151,19 @@ export function createPickStep(options: PickStepOptions): PickStep {
       // rather than at the next scrape or re-check (the SLO waiters wait for a release: nothing changed for them).
       afterFirstToken: () => flowControl?.wake(model),
     });
+    const picked = {
+      pod,
+      strategy: spec,
+      responseHeaders,
+      release,
+      moveTo,
+      firstToken,
+      fallbacks,
+      ...extras,
+    };
     return decision.t === "routed"
-      ? {
-          t: "routed",
-          pod,
-          strategy: spec,
-          responseHeaders,
-          release,
-          moveTo,
-          firstToken,
-          fallbacks,
-          ...extras,
-        }
-      : {
-          t: "fallback",
-          pod,
-          strategy: spec,
-          reason: decision.reason,
-          fallbackTo: decision.fallbackTo,
-          responseHeaders,
-          release,
-          moveTo,
-          firstToken,
-          fallbacks,
-          ...extras,
-        };
+      ? { t: "routed", ...picked }
+      : { t: "fallback", reason: decision.reason, fallbackTo: decision.fallbackTo, ...picked };
   };
 }
 

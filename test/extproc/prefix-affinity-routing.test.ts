@@ -34,8 +34,9 @@ async function finish(stream: ExtProcStream): Promise<void> {
   await stream.status;
 }
 
-describe("prefix-affinity end to end", () => {
-  let h: Harness;
+/** A kvroute of its own for the enclosing `describe` (1 token/s × 40 s); its open streams are cancelled after. */
+function kvroute(): { harness: () => Harness; readonly open: ExtProcStream[] } {
+  let h: Harness | undefined;
   const open: ExtProcStream[] = [];
   beforeAll(async () => {
     h = await startHarness(
@@ -52,10 +53,23 @@ describe("prefix-affinity end to end", () => {
   });
   afterAll(async () => {
     for (const s of open) s.cancel();
-    await h.close();
+    await h?.close();
   });
+  return {
+    harness: () => {
+      if (h === undefined) throw new Error("kvroute not started");
+      return h;
+    },
+    open,
+  };
+}
+
+describe("prefix-affinity end to end", () => {
+  const k = kvroute();
 
   it("sticks to the pod holding the prompt under the gate, again after a release, and leaves when over it", async () => {
+    const h = k.harness();
+    const { open } = k;
     const onA = subsetHint([A.address]);
     // pod-a prefills P (64 uncached tokens in flight) and a cold 16-token prompt: 80 in flight there.
     const first = await route(h, P, onA);
@@ -86,27 +100,11 @@ describe("prefix-affinity end to end", () => {
 });
 
 describe("prefix-affinity end to end: the first token", () => {
-  let h: Harness;
-  const open: ExtProcStream[] = [];
-  beforeAll(async () => {
-    h = await startHarness(
-      [A, B],
-      [
-        "--routing-algorithm",
-        "prefix-affinity",
-        "--prefix-affinity-prefill-throughput",
-        "m1=1",
-        "--prefix-affinity-ttft-penalty-ms",
-        "40000",
-      ],
-    );
-  });
-  afterAll(async () => {
-    for (const s of open) s.cancel();
-    await h.close();
-  });
+  const k = kvroute();
 
   it("gives a streamed request's backlog back at its first token, while the request still decodes", async () => {
+    const h = k.harness();
+    const { open } = k;
     const onA = subsetHint([A.address]);
     // As above: P and a cold 16-token prompt on pod-a (80 in flight), then a streamed 48-token cold prompt: 128 > 104.
     const first = await route(h, P, onA);

@@ -7,9 +7,9 @@
  * Dispatch runs the request's decision synchronously (`go`), so the pick's reservation is in the load tracker before
  * the next saturation check of the same pass: a burst of dispatches sees its own in-flight work grow.
  *
- * Triggers that try to dispatch: a pick released (the director), engine metrics refreshed (the scraper), the fleet
- * or GPU profiles changed (the server), and one timer while anything is queued, at the next TTL expiry or the
- * re-check interval, whichever is sooner (unref'd; no timer while the queue is empty).
+ * Triggers that try to dispatch: a pick released or its first token seen (the director), engine metrics refreshed
+ * (the scraper), the fleet or GPU profiles changed (the server), and one timer while anything is queued, at the next
+ * TTL expiry or the re-check interval, whichever is sooner (unref'd; no timer while the queue is empty).
  *
  * Room reserved for the top band: each model's top band is the highest priority among its requests of the last
  * `topBandWindowMs` (`top-band.ts`); a request of a lower band is judged against the stricter cuts of

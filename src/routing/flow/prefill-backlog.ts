@@ -13,7 +13,8 @@
  * engine restart, whose counters start again) the throughput is unknown and the signal is off for the pod.
  *
  * Each pick holds its share synchronously (a dispatch burst sees its own backlog grow) and gives it back when its
- * first token arrives (the pod has prefilled it) or its request ends; bounded by the requests in flight (see {@link UncachedInflight}), and the meter by its pod cap.
+ * first token arrives (the pod has prefilled it) or its request ends; bounded by the requests in flight (see
+ * {@link UncachedInflight}), and the meter by its pod cap.
  *
  * @module
  */
@@ -42,7 +43,10 @@ export interface HeldPrefill {
   release(): void;
   /** Carry it, re-queued now, to `podKey` (the pod that served); no-op once released. */
   moveTo(podKey: string): void;
-  /** The request's first token arrived: the pod has prefilled it (`uncached-inflight.ts`: it and the shares before it stop counting). */
+  /**
+   * The request's first token arrived: the pod has prefilled it (`uncached-inflight.ts`: it and the shares queued
+   * before it stop counting).
+   */
   prefilled(): void;
 }
 

@@ -1,9 +1,9 @@
 /**
  * The prefill-delay signal in memory, on an injected clock: the throughput is learned only from scrapes showing a
  * queue (an idle pod's rate is its load, not its capacity), the queued delay is the held uncached tokens over it and
- * drains as the pod prefills, each hold counts at once (a dispatch burst sees its own backlog), a release, a move or a
- * first token gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known; a pick holds
- * its share through the director at the calibrated estimate.
+ * drains as the pod prefills, each hold counts at once (a dispatch burst sees its own backlog), a release, a move or
+ * a first token gives it back, and a pod is saturated above `maxPrefillDelayMs` only once its throughput is known; a
+ * pick holds its share through the director at the calibrated estimate, and its first token wakes the flow queue.
  */
 import { createEngineMetricsStore } from "../../../src/cluster/metrics/engine-metrics-store";
 import { createLoadTracker } from "../../../src/cluster/load-tracker";
@@ -135,26 +135,36 @@ describe("prefill backlog", () => {
   });
 });
 
+/** Flow control over `fleet` with the prefill-delay signal of `backlog`, re-checking only once a minute. */
+function flowOver(fleet: ReturnType<typeof makeFleet>, backlog: ReturnType<typeof createPrefillBacklog>) {
+  return createFlowController({
+    queue: {
+      limits: { maxQueued: 2, maxQueuedPerBand: 2, ttlMs: 60_000 },
+      fairness: "round-robin",
+      order: "fcfs",
+      fairnessWindowMs: 60_000,
+      maxFlows: 10,
+    },
+    thresholds: THRESHOLDS,
+    signals: {
+      fresh: () => undefined,
+      lastKnown: () => undefined,
+      load: (k) => fleet.load.get(k),
+      prefillDelayMs: (k, waiting) => backlog.delayMs(k, waiting),
+    },
+    prefillBacklog: backlog,
+    pods: () => fleet.pods,
+    recheckMs: 60_000,
+  });
+}
+
 describe("a pick's prefill share", () => {
   it("is held in the pick's step at the calibrated estimate, and given back by its release or first token", () => {
     const fleet = makeFleet(1);
     const c = clock();
     const backlog = createPrefillBacklog(c.now);
     learn(backlog, fleet.pods[0]?.key ?? "", 1);
-    const flowControl = createFlowController({
-      queue: {
-        limits: { maxQueued: 2, maxQueuedPerBand: 2, ttlMs: 60_000 },
-        fairness: "round-robin",
-        order: "fcfs",
-        fairnessWindowMs: 60_000,
-        maxFlows: 10,
-      },
-      thresholds: THRESHOLDS,
-      signals: { fresh: () => undefined, lastKnown: () => undefined, load: (k) => fleet.load.get(k) },
-      prefillBacklog: backlog,
-      pods: () => fleet.pods,
-      recheckMs: 60_000,
-    });
+    const flowControl = flowOver(fleet, backlog);
     const calibration = createPromptTokenCalibration();
     calibration.observe(MODEL, 100, 200);
     const director = fleetDirector(fleet, { flowControl, promptCalibration: calibration });
@@ -182,26 +192,8 @@ describe("a first token at flow control", () => {
     const backlog = createPrefillBacklog(c.now);
     const key = fleet.pods[0]?.key ?? "";
     learn(backlog, key, 1);
-    const flowControl = createFlowController({
-      queue: {
-        limits: { maxQueued: 2, maxQueuedPerBand: 2, ttlMs: 60_000 },
-        fairness: "round-robin",
-        order: "fcfs",
-        fairnessWindowMs: 60_000,
-        maxFlows: 10,
-      },
-      thresholds: THRESHOLDS,
-      signals: {
-        fresh: () => undefined,
-        lastKnown: () => undefined,
-        load: (k) => fleet.load.get(k),
-        prefillDelayMs: (k, waiting) => backlog.delayMs(k, waiting),
-      },
-      prefillBacklog: backlog,
-      pods: () => fleet.pods,
-      // Far beyond the test: only a wake-up can dispatch the waiting request.
-      recheckMs: 60_000,
-    });
+    // Its re-check is far beyond the test: only a wake-up can dispatch the waiting request.
+    const flowControl = flowOver(fleet, backlog);
     const director = fleetDirector(fleet, { flowControl });
     // 5,000 tokens at 10,000 tokens/s: 500 ms of queued prefill, over the 250 ms limit.
     const first = director.routeWithPrompt(routeInput({ requestId: "a", request: makeRequest(MODEL, 5000) }));
