@@ -4,10 +4,14 @@
  * itself, and reports the upstream result back through the response phase — the pod's own response (with
  * `x-envoy-upstream-service-time`, as Envoy's router adds it), or Envoy's 503 local reply when the connect fails.
  *
- * Under load (8 requests in flight) one pod is killed: it must be ejected within its first few failures, and
- * after that it must get at most 1 % of the decisions (in practice none: passive health's clock is injected and
- * frozen, so the backoff cannot end by itself). Then the pod restarts and the clock is stepped past the longest
- * backoff: the pod must get traffic again through a probe. Driven by request counts and events, never by time.
+ * One kvroute serves every strategy at once: each request names its strategy in AIBrix's `routing-strategy` header
+ * (the same strategy instance `--routing-algorithm` would use; kvroute echoes the spec, and the test checks it),
+ * the strategies taking turns. Under load (8 requests in flight) one pod is killed: it must be ejected within its
+ * first few failures, and after that each strategy must send it at most 1 % of its decisions (in practice none:
+ * passive health's clock is injected and frozen, so the backoff cannot end by itself). Then the pod restarts and
+ * the clock is stepped past the longest backoff: the pod must get each strategy's traffic again through a probe.
+ * The default strategy also runs alone, once on the scrape thread and once with scraping off. Driven by request
+ * counts and events, never by time.
  */
 import type { Pod } from "../../src/cluster/pod";
 import { formatAddress } from "../../src/cluster/pod";
@@ -31,12 +35,15 @@ import {
 const CONCURRENCY = 8;
 const CONSECUTIVE = 5;
 /**
- * Decisions counted after the ejection: at least this many, and the `CONCURRENCY - 1` already in flight when the
- * count is reached (27 in all, in practice). 1 % of them may go to the dead pod (rounded down: none). Passive health
- * filters the candidates once, in the director, before any strategy runs. With that filter bypassed, every run
- * failed here (two per strategy): the dead pod got 3 to 14 of the 27, a quarter on average, and about 1/6 for the
- * least-hit strategy. A strategy that reached around the filter at that rate would pass unseen with probability
- * (5/6)^27 < 1 % ((5/6)^20 < 3 % at the least), a bypass in the director (every strategy at once) never.
+ * Decisions counted per strategy after the ejection: at least this many (a few more when the count is reached with
+ * requests of that strategy in flight). 1 % of them may go to the dead pod (rounded down: none). Passive health
+ * filters the candidates once, in the director, before any strategy runs. With that filter bypassed (two runs of
+ * the shared kvroute), this count failed 20 of the 21 strategies in one run and all 21 in the other: the dead pod
+ * got 0 to 11 of a strategy's 20 to 22 decisions, a quarter on average; `throughput` once got none (it ranks the
+ * dead pod by its poor measured rate), the others at least 2. The dead pod's total over the phase (110 and 123,
+ * against FIRST_FAILURES) failed every strategy's test as well. A single strategy that reached around the filter
+ * at a quarter would pass unseen with probability (3/4)^20 < 0.4 % (at 1/10, as the least-hit did: 12 %); a bypass
+ * in the director hits every strategy at once and cannot pass unseen.
  */
 const AFTER_EJECTION = 20;
 /**
@@ -56,16 +63,18 @@ const NEEDS_OBSERVATIONS: ReadonlySet<string> = new Set(["throughput", "least-la
 /**
  * Where the engine metrics are scraped: on kvroute's scrape thread (its default), on the main event loop
  * (`--metrics-scrape-thread=false`), or not at all. Both scrapers hand passive health the same result per scrape
- * (test/cluster/metrics/scrape-thread.test.ts); each strategy runs on the main loop, which spares the ~60 ms of CPU
+ * (test/cluster/metrics/scrape-thread.test.ts); the strategies run on the main loop, which spares the ~60 ms of CPU
  * a thread costs to start, and the default strategy runs on the thread too, kvroute's default set-up.
  */
 type Scrape = "thread" | "main-loop" | "off";
 /** kvroute's default routing strategy (`--routing-algorithm`). */
 const DEFAULT_STRATEGY = "least-request";
-/** Requests before the kill. */
+/** Requests before the kill: at least this many, and at least one per strategy. */
 const WARM_UP = 8;
 /** Hits on the restarted pod that show it is back. */
 const HITS_AFTER_RESTART = 3;
+/** Requests per strategy and phase at most, so a fault fails the assertions instead of running on. */
+const MAX_PER_STRATEGY = 300;
 /** Envoy's local reply to a refused connect (Envoy 1.3x wording). */
 const CONNECT_FAILURE_BODY =
   "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, " +
@@ -106,23 +115,31 @@ function podsOf(): Pod[] {
 
 let seq = 0;
 
-/** One request, Envoy's way. Resolves with the address kvroute picked (or undefined when it answered itself). */
-async function envoyRequest(client: ExtProcClient): Promise<string | undefined> {
+/** What kvroute decided: the picked address (undefined when it answered itself) and the strategy it echoed. */
+interface Picked {
+  readonly target: string | undefined;
+  readonly strategy: string | undefined;
+}
+
+/** One request, Envoy's way; `strategy` goes in the `routing-strategy` header unless undefined. */
+async function envoyRequest(client: ExtProcClient, strategy: string | undefined): Promise<Picked> {
   const n = seq++;
   const s = client.open();
-  await s.exchange(headers({ ...CHAT_HEADERS, "x-request-id": `req-${n}` }));
+  const chosen = strategy === undefined ? {} : { "routing-strategy": strategy };
+  await s.exchange(headers({ ...CHAT_HEADERS, ...chosen, "x-request-id": `req-${n}` }));
   // Each prompt its own from the first block on, and several blocks long: a prefix strategy then finds at most the
   // chat template's first block on the pods that served before, so the restarted pod (which holds nothing) is not
   // out-scored for ever by hits. Short prompts under one shared first block made `prefix-cache-and-load` send all
   // 1000 requests of the restart phase elsewhere once on a loaded machine.
   const payload = chatBody("m1", `request ${n} `.repeat(8) + "x".repeat(n % 7));
   const [decision] = await s.exchange(body(payload));
-  const target = setHeaders(decision)["target-pod"];
-  if (target === undefined) {
+  const set = setHeaders(decision);
+  const picked = { target: set["target-pod"], strategy: set["routing-strategy"] };
+  if (picked.target === undefined) {
     s.end();
-    return undefined;
+    return picked;
   }
-  const upstream = await forward(target, CHAT_HEADERS[":path"], payload);
+  const upstream = await forward(picked.target, CHAT_HEADERS[":path"], payload);
   if (upstream.t === "connect-failure") {
     await s.exchange(responseHeaders(503, { "content-type": "text/plain" }));
     await s.exchange(responseBody(CONNECT_FAILURE_BODY, true));
@@ -137,54 +154,81 @@ async function envoyRequest(client: ExtProcClient): Promise<string | undefined> 
   }
   s.end();
   await s.status;
-  return target;
+  return picked;
 }
 
 /**
- * Run requests `CONCURRENCY` at a time until `done()` holds or `max` were sent; `before` runs just before each
- * request's body is sent (when kvroute decides) and its value is handed to `after` with the picked address.
+ * Run requests `CONCURRENCY` at a time, the strategies taking turns among those `wants` still holds for (each at
+ * most `MAX_PER_STRATEGY` times), until it holds for none. `before` runs just before a request's body is sent (when
+ * kvroute decides) and its value is handed to `after` with what kvroute picked.
  */
 async function drive<T>(
   client: ExtProcClient,
-  max: number,
-  done: () => boolean,
+  strategies: readonly string[],
+  byHeader: boolean,
+  wants: (strategy: string) => boolean,
   before: () => T,
-  after: (state: T, target: string | undefined) => void,
-): Promise<number> {
-  let sent = 0;
+  after: (strategy: string, state: T, picked: Picked) => void,
+): Promise<void> {
+  const sent = new Map<string, number>(strategies.map((s) => [s, 0]));
+  let turn = 0;
+  const next = (): string | undefined => {
+    for (let k = 0; k < strategies.length; k++) {
+      const s = strategies[(turn + k) % strategies.length] as string;
+      if ((sent.get(s) ?? 0) < MAX_PER_STRATEGY && wants(s)) {
+        turn = (turn + k + 1) % strategies.length;
+        sent.set(s, (sent.get(s) ?? 0) + 1);
+        return s;
+      }
+    }
+    return undefined;
+  };
   const worker = async (): Promise<void> => {
-    while (sent < max && !done()) {
-      sent += 1;
+    for (let s = next(); s !== undefined; s = next()) {
       const state = before();
-      after(state, await envoyRequest(client));
+      after(s, state, await envoyRequest(client, byHeader ? s : undefined));
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return sent;
 }
 
 function healthOf(h: Harness, key: string): PodHealthDetails | null {
   return (h.server.passiveHealth?.podDetails(key)["health"] ?? null) as PodHealthDetails | null;
 }
 
+/** What one strategy's decisions did. */
+interface StrategyRun {
+  /** Routed decisions whose echoed strategy was not the one the request named. */
+  wrongStrategy: number;
+  decisionsAfterEjection: number;
+  victimHitsAfterEjection: number;
+  victimHitsAfterRestart: number;
+}
+
 interface Run {
   readonly victimHitsWhileDead: number;
   readonly ejected: boolean;
-  readonly decisionsAfterEjection: number;
-  readonly victimHitsAfterEjection: number;
-  readonly victimHitsAfterRestart: number;
-  /** False for a strategy that scores by measured rates (see NEEDS_OBSERVATIONS). */
-  readonly canReturn: boolean;
   readonly stateAfterRestart: string | undefined;
+  readonly strategies: ReadonlyMap<string, StrategyRun>;
 }
 
-/** Kill pod 1 under load, then restart it; what the victim got in each phase. */
-async function killAndRestart(strategy: string, scrape: Scrape): Promise<Run> {
+/** False for a strategy that scores by measured rates (see NEEDS_OBSERVATIONS). */
+const canReturn = (strategy: string): boolean => !NEEDS_OBSERVATIONS.has(strategy);
+
+/**
+ * Kill pod 1 under load, then restart it; what the victim got in each phase, per strategy. With `byHeader`, each
+ * request names its strategy; without, `strategies` is the default strategy alone, chosen by `--routing-algorithm`.
+ */
+async function killAndRestart(
+  strategies: readonly string[],
+  scrape: Scrape,
+  byHeader: boolean,
+): Promise<Run> {
   const clock = { t: 0 };
   const h = await startHarness(
     podsOf(),
     [
-      ...["--routing-algorithm", strategy, "--log-level", "warn", "--metrics-interval-ms", "100"],
+      ...["--routing-algorithm", DEFAULT_STRATEGY, "--log-level", "warn", "--metrics-interval-ms", "100"],
       ...(scrape === "main-loop" ? ["--metrics-scrape-thread=false"] : []),
     ],
     {},
@@ -198,68 +242,88 @@ async function killAndRestart(strategy: string, scrape: Scrape): Promise<Run> {
     const victimAddress = `127.0.0.1:${victim.port}`;
     const victimKey = "default/pod-1";
     const isOut = (): boolean => (healthOf(h, victimKey)?.state ?? "healthy") !== "healthy";
+    const runs = new Map<string, StrategyRun>(
+      strategies.map((s) => [
+        s,
+        {
+          wrongStrategy: 0,
+          decisionsAfterEjection: 0,
+          victimHitsAfterEjection: 0,
+          victimHitsAfterRestart: 0,
+        },
+      ]),
+    );
+    const runOf = (s: string): StrategyRun => runs.get(s) as StrategyRun;
+    const record = (s: string, picked: Picked): void => {
+      if (picked.target !== undefined && picked.strategy !== s) runOf(s).wrongStrategy += 1;
+    };
+    const warmUp = new Map<string, number>();
+    const warmUpEach = Math.ceil(WARM_UP / strategies.length);
     await drive(
       h.client,
-      WARM_UP,
-      () => false,
+      strategies,
+      byHeader,
+      (s) => (warmUp.get(s) ?? 0) < warmUpEach,
       () => undefined,
-      () => undefined,
+      (s, _, picked) => {
+        warmUp.set(s, (warmUp.get(s) ?? 0) + 1);
+        record(s, picked);
+      },
     );
     expect(isOut()).toBe(false);
 
     await victim.kill();
     // Counted from its ejection, or from its first FIRST_FAILURES requests if nothing ejects it.
     let victimHits = 0;
-    let afterFirstFailures = 0;
-    let hitsAfter = 0;
     await drive(
       h.client,
-      2000,
-      () => afterFirstFailures >= AFTER_EJECTION,
+      strategies,
+      byHeader,
+      (s) => runOf(s).decisionsAfterEjection < AFTER_EJECTION,
       () => victimHits >= FIRST_FAILURES || isOut(),
-      (late, target) => {
-        if (target === victimAddress) victimHits += 1;
+      (s, late, picked) => {
+        record(s, picked);
+        if (picked.target === victimAddress) victimHits += 1;
         if (!late) return;
-        afterFirstFailures += 1;
-        if (target === victimAddress) hitsAfter += 1;
+        runOf(s).decisionsAfterEjection += 1;
+        if (picked.target === victimAddress) runOf(s).victimHitsAfterEjection += 1;
       },
     );
     const ejected = isOut();
 
     await victim.restart();
-    let hitsAfterRestart = 0;
-    // A strategy that scores by measured rates picks the pod again only when its warm-up rate allows (see above).
-    const canReturn = !NEEDS_OBSERVATIONS.has(strategy);
+    const healthy = (): boolean => healthOf(h, victimKey)?.state === "healthy";
     await drive(
       h.client,
-      1000,
-      // The others: until a probe (the next scrape, or a trial request) has found the pod up again.
-      canReturn
-        ? () => hitsAfterRestart >= HITS_AFTER_RESTART
-        : () => healthOf(h, victimKey)?.state === "healthy",
+      strategies,
+      byHeader,
+      // A strategy that scores by measured rates picks the pod again only when its warm-up rate allows (see
+      // above): for it, until a probe (the next scrape, or a trial request) has found the pod up again.
+      (s) => (canReturn(s) ? runOf(s).victimHitsAfterRestart < HITS_AFTER_RESTART : !healthy()),
       // Time passes while the pod is out: the backoff ends, and a probe (scrape or trial request) decides. A scrape
       // that failed before the restart and is reported after it fails the first probe; the next backoff ends too.
       () => {
         if (healthOf(h, victimKey)?.state === "ejected") clock.t += 10 * 60_000;
       },
-      (_, target) => {
-        if (target === victimAddress) hitsAfterRestart += 1;
+      (s, _, picked) => {
+        record(s, picked);
+        if (picked.target === victimAddress) runOf(s).victimHitsAfterRestart += 1;
       },
     );
     return {
       victimHitsWhileDead: victimHits,
       ejected,
-      decisionsAfterEjection: afterFirstFailures,
-      victimHitsAfterEjection: hitsAfter,
-      victimHitsAfterRestart: hitsAfterRestart,
-      canReturn,
       stateAfterRestart: healthOf(h, victimKey)?.state,
+      strategies: runs,
     };
   } finally {
     await h.close();
     if (!(fleet[1] as KillablePod).alive) await (fleet[1] as KillablePod).restart();
   }
 }
+
+/** Every strategy on one main-loop-scraped kvroute, by header: run once, asserted per strategy. */
+let byHeaderRun: Promise<Run> | undefined;
 
 describe("passive health: a pod killed under load and restarted", () => {
   it("lists every built-in strategy", () => {
@@ -274,14 +338,19 @@ describe("passive health: a pod killed under load and restarted", () => {
   it.each(runs)(
     "%s (scraped on the %s): the dead pod is ejected within its first failures, gets ≤ 1 %% after, and returns after restart",
     async (strategy, scrape) => {
-      const run = await killAndRestart(strategy, scrape);
+      const run =
+        scrape === "main-loop"
+          ? await (byHeaderRun ??= killAndRestart(STRATEGIES, "main-loop", true))
+          : await killAndRestart([strategy], scrape, false);
+      const s = run.strategies.get(strategy) as StrategyRun;
+      expect(s.wrongStrategy).toBe(0);
       // Ejected by its own failures: at most the trigger plus what was already in flight towards it.
       expect(run.ejected).toBe(true);
       expect(run.victimHitsWhileDead).toBeLessThanOrEqual(FIRST_FAILURES);
-      expect(run.decisionsAfterEjection).toBeGreaterThanOrEqual(AFTER_EJECTION);
-      expect(run.victimHitsAfterEjection).toBeLessThanOrEqual(run.decisionsAfterEjection * 0.01);
+      expect(s.decisionsAfterEjection).toBeGreaterThanOrEqual(AFTER_EJECTION);
+      expect(s.victimHitsAfterEjection).toBeLessThanOrEqual(s.decisionsAfterEjection * 0.01);
       expect(run.stateAfterRestart).toBe("healthy");
-      expect(run.canReturn ? run.victimHitsAfterRestart : HITS_AFTER_RESTART).toBeGreaterThanOrEqual(
+      expect(canReturn(strategy) ? s.victimHitsAfterRestart : HITS_AFTER_RESTART).toBeGreaterThanOrEqual(
         HITS_AFTER_RESTART,
       );
     },
@@ -289,11 +358,12 @@ describe("passive health: a pod killed under load and restarted", () => {
   );
 
   it("without scraping, a trial request probes the restarted pod back (least-request)", async () => {
-    const run = await killAndRestart("least-request", "off");
+    const run = await killAndRestart([DEFAULT_STRATEGY], "off", false);
+    const s = run.strategies.get(DEFAULT_STRATEGY) as StrategyRun;
     expect(run.ejected).toBe(true);
     expect(run.victimHitsWhileDead).toBeLessThanOrEqual(FIRST_FAILURES);
-    expect(run.victimHitsAfterEjection).toBe(0);
-    expect(run.victimHitsAfterRestart).toBeGreaterThanOrEqual(HITS_AFTER_RESTART);
+    expect(s.victimHitsAfterEjection).toBe(0);
+    expect(s.victimHitsAfterRestart).toBeGreaterThanOrEqual(HITS_AFTER_RESTART);
     expect(run.stateAfterRestart).toBe("healthy");
   }, 60_000);
 });
