@@ -2,7 +2,7 @@
  * `character` and `tiktoken` encoders, and the HF fast path's eligibility rules on tiny synthetic vocabularies.
  */
 import { characterEncoder, tiktokenEncoder } from "../../src/tokenize/encoder";
-import { loadHfEncoder } from "../../src/tokenize/hf";
+import { loadHfEncoder, loadHfEncoders } from "../../src/tokenize/hf";
 import { writeByteLevelTokenizer } from "./synthetic";
 
 describe("character", () => {
@@ -38,10 +38,37 @@ describe("HF fast path eligibility", () => {
     enc.free?.();
   });
 
+  it("builds tokens longer than its scratch buffer (64 characters) into the fast path", () => {
+    // "a" doubled up to 128 characters, each merge in rank order: a long run merges as Hugging Face's BPE does.
+    const extra: Record<string, number> = {};
+    const merges: string[] = [];
+    for (let n = 2, id = 256; n <= 128; n *= 2, id++) {
+      extra["a".repeat(n)] = id;
+      merges.push(`${"a".repeat(n / 2)} ${"a".repeat(n / 2)}`);
+    }
+    const { chosen, general } = loadHfEncoders(writeByteLevelTokenizer(extra, merges));
+    expect(chosen.engine).toBe("tiktoken");
+    const run = "a".repeat(200); // 128 + 64 + 8
+    expect(Array.from(chosen.encode(run))).toEqual([262, 261, 258]);
+    expect(Array.from(general.encode(run))).toEqual([262, 261, 258]);
+    chosen.free?.();
+  });
+
+  it.each([
+    ["a space (a code unit the byte map leaves out)", "a b"],
+    ["a character beyond the byte map", "\u4e2d"],
+    ["a surrogate pair", "\u{1f600}"],
+  ])("falls back when a token holds %s: the vocabulary is not byte-level", (_what, token) => {
+    const enc = loadHfEncoder(writeByteLevelTokenizer({ [token]: 256 }, []));
+    expect(enc.engine).toBe("hf");
+    expect(enc.fallbackReason).toBe("vocabulary is not byte-level");
+  });
+
   it("falls back to @huggingface/tokenizers when merge order differs from rank order", () => {
     const file = writeByteLevelTokenizer({ he: 257, ll: 256 }, ["h e", "l l"]);
     const logged: unknown[] = [];
-    const enc = loadHfEncoder(file, { log: (_msg, fields) => logged.push(fields) });
+    const { chosen: enc, general } = loadHfEncoders(file, { log: (_msg, fields) => logged.push(fields) });
+    expect(general).toBe(enc); // no fast path: the general encoder is the one chosen
     expect(enc.engine).toBe("hf");
     expect(enc.fallbackReason).toBe("merge order differs from rank order");
     expect(logged).toEqual([expect.objectContaining({ reason: "merge order differs from rank order" })]);
