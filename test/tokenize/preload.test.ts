@@ -17,6 +17,14 @@ import { writeByteLevelTokenizer } from "./synthetic";
 
 jest.setTimeout(60_000);
 
+/*
+ * What is loaded is a tiny synthetic byte-level BPE (`hf:`), not tiktoken: loading cl100k_base costs ~0.3 s of
+ * CPU in each thread (main and every worker) and proves nothing more about when and where loads happen. The
+ * synthetic one still goes through a real `hf:` load (file, @huggingface/tokenizers, the tiktoken fast path).
+ */
+/** Writes a synthetic `tokenizer.json` in which "he" is one token (256) and every other byte its own id. */
+const heTokenizer = (): string => writeByteLevelTokenizer({ he: 256 }, ["h e"]);
+
 /** A `tokenizer.json` that exists (so the configuration validates) but does not load. */
 function corruptTokenizer(): string {
   const file = join(scratchDir("kvroute-badtok-"), "tokenizer.json");
@@ -28,11 +36,15 @@ describe("WorkerPool.preload", () => {
   it("starts every worker and loads each spec in each", async () => {
     const pool = new WorkerPool({ workers: 2 });
     try {
-      const hf = writeByteLevelTokenizer({ he: 256 }, ["h e"]);
-      const outcomes = await pool.preload([{ type: "tiktoken" }, { type: "hf", path: hf }]);
+      const hf = heTokenizer();
+      const yo = writeByteLevelTokenizer({ yo: 256 }, ["y o"]);
+      const outcomes = await pool.preload([
+        { type: "hf", path: yo },
+        { type: "hf", path: hf },
+      ]);
       expect(outcomes).toEqual([
-        [{ key: "tiktoken" }, { key: `hf:${hf}` }],
-        [{ key: "tiktoken" }, { key: `hf:${hf}` }],
+        [{ key: `hf:${yo}` }, { key: `hf:${hf}` }],
+        [{ key: `hf:${yo}` }, { key: `hf:${hf}` }],
       ]);
       expect(pool.stats()).toMatchObject({ dispatched: 2, completed: 2, inFlight: 0 });
       expect(Array.from(await pool.encode({ type: "hf", path: hf }, "hey"))).toEqual([256, 121]);
@@ -45,9 +57,13 @@ describe("WorkerPool.preload", () => {
     const pool = new WorkerPool({ workers: 1 });
     try {
       const bad = corruptTokenizer();
-      const [outcomes] = await pool.preload([{ type: "hf", path: bad }, { type: "tiktoken" }]);
+      const hf = heTokenizer();
+      const [outcomes] = await pool.preload([
+        { type: "hf", path: bad },
+        { type: "hf", path: hf },
+      ]);
       expect(outcomes?.[0]).toMatchObject({ key: `hf:${bad}`, error: expect.any(String) });
-      expect(outcomes?.[1]).toEqual({ key: "tiktoken" });
+      expect(outcomes?.[1]).toEqual({ key: `hf:${hf}` });
       await expect(pool.encode({ type: "hf", path: bad }, "x")).rejects.toMatchObject({
         reason: "worker-error",
       });
@@ -58,9 +74,10 @@ describe("WorkerPool.preload", () => {
   it("a worker that replaces a crashed one loads the preloaded specs before taking requests", async () => {
     const pool = new WorkerPool({ workers: 1 });
     try {
-      await pool.preload([{ type: "tiktoken" }]);
+      const hf = heTokenizer();
+      await pool.preload([{ type: "hf", path: hf }]);
       await expect(pool.crashOneForTest()).rejects.toMatchObject({ reason: "worker-crash" });
-      expect(Array.from(await pool.encode({ type: "tiktoken" }, "hello world"))).toEqual([15339, 1917]);
+      expect(Array.from(await pool.encode({ type: "hf", path: hf }, "hey"))).toEqual([256, 121]);
       // preload, crash, the replacement's load, the encode
       expect(pool.stats()).toMatchObject({ dispatched: 4, completed: 3, crashes: 1 });
     } finally {
@@ -72,14 +89,15 @@ describe("WorkerPool.preload", () => {
 describe("registry preload", () => {
   it("loads every model's tokenizer; a broken one is reported and its model prepares without tokens", async () => {
     const bad = corruptTokenizer();
+    const hf = heTokenizer();
     const registry = createTokenizerRegistry({
-      defaultSpec: "tiktoken",
+      defaultSpec: `hf:${hf}`,
       perModel: { broken: { type: "hf", path: bad }, plain: "character" },
       workers: 1,
     });
     try {
       const report = await registry.preload();
-      expect([...report.loaded].sort()).toEqual(["character", "tiktoken"]);
+      expect([...report.loaded].sort()).toEqual(["character", `hf:${hf}`]);
       expect(report.failed).toEqual([{ tokenizer: `hf:${bad}`, error: expect.any(String) }]);
       expect(registry.pool?.stats().dispatched).toBe(1); // one load job for the one worker
       const reasons: string[] = [];
@@ -104,7 +122,10 @@ describe("registry preload", () => {
       const broken = await prepare(request("broken"), "");
       expect(broken.tokens).toBeUndefined();
       expect(broken.unavailableReason).toBe("tokenizer-failed");
-      expect(Array.from((await prepare(request("other"), "")).tokens ?? [])).toEqual([15339, 1917]);
+      // "he" + the bytes of "llo world"
+      expect(Array.from((await prepare(request("other"), "")).tokens ?? [])).toEqual([
+        256, 108, 108, 111, 32, 119, 111, 114, 108, 100,
+      ]);
       expect(reasons).toEqual(["tokenizer-failed"]);
     } finally {
       await registry.close();
@@ -124,7 +145,8 @@ describe("registry preload", () => {
 
 describe("readiness", () => {
   it("turns SERVING only once the workers have loaded the tokenizers", async () => {
-    const h = await startHarness([pod("p1", "127.0.0.1", ["m1"])], ["--tokenizer", "tiktoken"]);
+    const hf = heTokenizer();
+    const h = await startHarness([pod("p1", "127.0.0.1", ["m1"])], ["--tokenizer", `hf:${hf}`]);
     const health = healthClient(h.server.grpcPort);
     try {
       const watch = health.watch("readiness");
