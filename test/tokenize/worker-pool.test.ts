@@ -9,11 +9,12 @@ import { Tokenizer as RustTokenizer } from "@anush008/tokenizers";
 import { WorkerPool } from "../../src/tokenize/worker-pool";
 import { TokenizeError } from "../../src/tokenize/errors";
 import { createTokenizerRegistry } from "../../src/tokenize/registry";
-import { tiktokenEncoder } from "../../src/tokenize/encoder";
+import { loadEncoder } from "../../src/tokenize/encoder";
 import { CRAFTED_SAMPLES } from "../../src/tokenize/parity-sample";
 import { chatRenderer } from "../../src/tokenize/hf";
 import { withSourceThreads } from "../support/compiled-threads";
 import { qwen3MiniTokenizerJson } from "./fixtures";
+import { writeByteLevelTokenizer } from "./synthetic";
 
 // A bound against a hang, not a speed check: loading a tokenizer twice (main thread and worker) is CPU-bound, and
 // loading the full Qwen3 so took over 60 s on a 2-core machine shared with CPU burners and other jobs.
@@ -27,17 +28,22 @@ describe("WorkerPool", () => {
   afterEach(() => pool.close());
 
   it("encodes in a worker started from the .ts source, identically to inline", async () => {
-    const inline = tiktokenEncoder();
-    const ids = await withSourceThreads(() => pool.encode({ type: "tiktoken" }, LONG));
+    // A tiny synthetic hf: tokenizer, not tiktoken's cl100k_base (~0.3 s of CPU per load, here and in the worker):
+    // its load still runs the encoder code and both tokenizer packages through the source worker.
+    const spec = { type: "hf", path: writeByteLevelTokenizer({ he: 256 }, ["h e"]) } as const;
+    const inline = loadEncoder(spec);
+    const ids = await withSourceThreads(() => pool.encode(spec, LONG));
     expect(Array.from(ids)).toEqual(Array.from(inline.encode(LONG)));
+    expect(ids.length).toBeLessThan(new TextEncoder().encode(LONG).length); // "he" merged: not just bytes
     expect(pool.stats()).toMatchObject({ dispatched: 1, completed: 1, queued: 0, inFlight: 0 });
     inline.free?.();
   });
 
   it("rejects with queue-full beyond the bound, and aborts queued jobs", async () => {
-    const first = pool.encode({ type: "tiktoken" }, LONG); // in flight
+    // `character` loads nothing: the queue's behaviour does not depend on what the jobs encode.
+    const first = pool.encode({ type: "character" }, LONG); // in flight
     const controller = new AbortController();
-    const second = pool.encode({ type: "tiktoken" }, LONG, controller.signal); // queued
+    const second = pool.encode({ type: "character" }, LONG, controller.signal); // queued
     const third = pool.encode({ type: "character" }, "x"); // queued
     await expect(pool.encode({ type: "character" }, "y")).rejects.toMatchObject({ reason: "queue-full" });
     expect(pool.stats()).toMatchObject({ queued: 2, inFlight: 1, rejectedQueueFull: 1 });
