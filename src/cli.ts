@@ -10,7 +10,8 @@ import { commandFromProcess } from "./config";
 import { kvrouteVersion } from "./version";
 
 // Each command loads only what it runs: `--version`, `route` and `calibrate` start without loading the server (the whole router,
-// its gRPC and Redis clients and tokenizers), which is most of a start's CPU.
+// its gRPC and Redis clients and tokenizers), which is most of a start's CPU; `main.ts` in turn loads it only once the
+// configuration was accepted (not for `--help` or a refused start).
 async function run(): Promise<number> {
   const command = commandFromProcess();
   switch (command.kind) {

@@ -93,6 +93,14 @@ const configSchema = z
           message: "required when --standalone is set",
         });
       }
+      // Checked here rather than when discovery starts, so the process refuses it before loading the server.
+      if (c.standalone === false && typeof c.inferencePool === "string" && c.namespace === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["inferencePool"],
+          message: `needs ${settingLabel("namespace")} (an InferencePool is namespaced)`,
+        });
+      }
       tlsRules(c, ctx);
       const base = c.outlierBaseEjectionMs;
       if (

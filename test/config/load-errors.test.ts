@@ -182,6 +182,18 @@ describe("loadConfig rejects bad values, naming the setting", () => {
       { KVROUTE_STANDALONE: "true" },
       "--endpoints-config (KVROUTE_ENDPOINTS_CONFIG): required when --standalone is set",
     ],
+    [
+      "InferencePool without namespace (flag alias)",
+      ["--pool-name", "pool"],
+      {},
+      "--pool-name (KVROUTE_INFERENCE_POOL): needs --namespace (KVROUTE_NAMESPACE)",
+    ],
+    [
+      "InferencePool without namespace (env)",
+      [],
+      { KVROUTE_INFERENCE_POOL: "pool" },
+      "--inference-pool (KVROUTE_INFERENCE_POOL): needs --namespace (KVROUTE_NAMESPACE)",
+    ],
   ])("%s", (_name, argv, env, expected) => {
     expect(problemOf(argv, env).message).toContain(expected);
   });
@@ -206,6 +218,17 @@ describe("loadConfig rejects bad values, naming the setting", () => {
     ]);
     expect(err.message).toBe(err.problems.join("\n"));
     expect(err.name).toBe("ConfigError");
+  });
+
+  it("accepts an InferencePool with its namespace, and ignores one in standalone mode", () => {
+    expect(load(["--inference-pool", "pool", "--namespace", "llm"])).toMatchObject({
+      inferencePool: "pool",
+      namespace: "llm",
+    });
+    expect(load(["--standalone", "--endpoints-config", "e.yaml", "--inference-pool", "pool"])).toMatchObject({
+      standalone: true,
+      inferencePool: "pool",
+    });
   });
 
   it("accepts standalone with an endpoints file", () => {

@@ -226,7 +226,7 @@ describe("loadConfig from flags", () => {
     [["--grpc-port", "9002"], "grpcBindAddress", { host: undefined, port: 9002 }],
     [["--grpc-bind-address=9003"], "grpcBindAddress", { host: undefined, port: 9003 }],
     [["--grpc-health-port", "9003"], "grpcHealthPort", 9003],
-    [["--pool-name", "vllm-pool"], "inferencePool", "vllm-pool"],
+    [["--pool-name", "vllm-pool", "--namespace=serving"], "inferencePool", "vllm-pool"],
     [["--pool-namespace=serving"], "namespace", "serving"],
     [["--grpc-tls-cert=/t/tls.crt", "--grpc-tls-key=/t/tls.key"], "grpcTlsCertPath", "/t/tls.crt"],
     [["--grpc-tls-cert=/t/tls.crt", "--grpc-tls-key=/t/tls.key"], "grpcTlsKeyPath", "/t/tls.key"],
