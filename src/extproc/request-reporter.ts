@@ -22,8 +22,8 @@ import type { SessionHooks } from "./session";
 import { roundMs } from "../observability";
 import type { Logger, Metrics } from "../observability";
 
-/** Distinct strategy specs whose metric label is remembered. */
-const MAX_REMEMBERED_STRATEGY_SPECS = 256;
+/** Distinct strategy specs whose metric label is remembered (exported for the test that goes past it). */
+export const MAX_REMEMBERED_STRATEGY_SPECS = 256;
 
 /** Options of {@link createRequestReporter}. */
 export interface RequestReporterOptions {

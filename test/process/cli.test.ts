@@ -64,17 +64,14 @@ describe("kvroute process", () => {
     }
   });
 
-  // One start reports every problem at once (src/config/load.ts), so one process proves all three kinds reach the
-  // operator: a bad flag value, a bad environment variable and an unknown flag.
-  it("bad settings exit 2 naming each: a flag value, an environment variable, an unknown flag", async () => {
+  // One start reports every problem at once (src/config/load.ts), so one process proves all four kinds reach the
+  // operator: a bad flag value, a bad environment variable, an unknown flag and a rule across settings (Kubernetes
+  // mode: an InferencePool without its namespace).
+  it("bad settings exit 2 naming each: a flag value, an env var, an unknown flag, a missing partner", async () => {
     const r = await collect(
-      kvroute(
-        [
-          ...["--standalone", "--endpoints-config", "examples/endpoints.yaml"],
-          ...["--drain-timeout-ms", "soon", "--no-such-flag"],
-        ],
-        { KVROUTE_MAX_BODY_BYTES: "-1" },
-      ),
+      kvroute(["--inference-pool", "pool", "--drain-timeout-ms", "soon", "--no-such-flag"], {
+        KVROUTE_MAX_BODY_BYTES: "-1",
+      }),
     );
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
@@ -82,6 +79,7 @@ describe("kvroute process", () => {
       /^kvroute: .*unknown flag --no-such-flag/m,
       /^--drain-timeout-ms \(KVROUTE_DRAIN_TIMEOUT_MS\): .*"soon"/m,
       /^--max-body-bytes \(KVROUTE_MAX_BODY_BYTES\): .*"-1"/m,
+      /^--inference-pool \(KVROUTE_INFERENCE_POOL\): needs --namespace \(KVROUTE_NAMESPACE\)/m,
     ])
       expect(r.stderr).toMatch(named);
   });
