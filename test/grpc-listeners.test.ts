@@ -1,9 +1,15 @@
 /**
- * TLS on the ext_proc gRPC port over real gRPC on loopback: a client that verifies the certificate (trusting it as
- * its CA, checking the server name) completes an ext_proc exchange and a health Check; a plaintext client is
- * refused; replaced certificate files are served to new connections without a restart; a bad replacement keeps
- * the previous certificate (counted, warned); unusable files stop the start; self-signed mode serves a certificate
- * a client can pin.
+ * kvroute's gRPC listeners over real gRPC on loopback, in one file because they share its set-up (each test file
+ * loads the whole server anew).
+ *
+ * TLS on the ext_proc gRPC port: a client that verifies the certificate (trusting it as its CA, checking the server
+ * name) completes an ext_proc exchange and a health Check; a plaintext client is refused; replaced certificate files
+ * are served to new connections without a restart; a bad replacement keeps the previous certificate (counted,
+ * warned); unusable files stop the start; self-signed mode serves a certificate a client can pin.
+ *
+ * `--grpc-health-port`: grpc.health.v1 also on a port of its own (plaintext, even when the gRPC port serves TLS),
+ * with the names the Endpoint Picker protocol's Health Checking section lists, tracking the same state as the main
+ * port, answering through a drain's delay and closed when the drain ends. Unset, there is no such port.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +24,8 @@ import { within } from "./support/within";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"])];
 const BOUND_MS = 10_000;
+/** What the protocol's Health Checking section names, plus the reference picker's deployments' own probe name. */
+const READINESS = ["readiness", "envoy.service.ext_proc.v3.ExternalProcessor", "inference-extension"];
 
 /** Channel credentials trusting exactly `caPem`, and the name its certificate is checked against. */
 function trusting(caPem: string, name = TEST_SERVER_NAME): [grpc.ChannelCredentials, grpc.ChannelOptions] {
@@ -36,6 +44,21 @@ async function routeOne(client: ExtProcClient): Promise<void> {
   expect(b?.request_body).toBeDefined();
   s.cancel();
 }
+
+/** Plaintext health Checks of `names` on `port`, one client. */
+async function statuses(port: number, names: readonly string[]): Promise<Record<string, string>> {
+  const health = healthClient(port);
+  try {
+    const out: Record<string, string> = {};
+    for (const name of names) out[name] = await health.check(name, BOUND_MS);
+    return out;
+  } finally {
+    health.close();
+  }
+}
+
+const all = (status: string): Record<string, string> =>
+  Object.fromEntries(READINESS.map((name) => [name, status]));
 
 async function checkOver(port: number, caPem: string, name?: string): Promise<string> {
   const health = healthClient(port, ...trusting(caPem, name));
@@ -80,6 +103,10 @@ describe("TLS from certificate files", () => {
     expect(h.log.lines).toContainEqual(
       expect.objectContaining({ msg: "gRPC port serves TLS", source: "files", fingerprint: a.fingerprint }),
     );
+  });
+
+  it("opens no health port of its own when --grpc-health-port is unset", () => {
+    expect(h.server.grpcHealthPort).toBeUndefined();
   });
 
   it("refuses a plaintext client, and a client that trusts another certificate", async () => {
@@ -185,10 +212,10 @@ describe("TLS files unusable at start", () => {
   });
 });
 
-describe("TLS with a self-signed certificate", () => {
+describe("TLS with a self-signed certificate, and a health port beside it", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness(PODS, ["--grpc-tls-self-signed"]);
+    h = await startHarness(PODS, ["--grpc-tls-self-signed", "--grpc-health-port=0"]);
   });
   afterAll(async () => {
     await h.close();
@@ -215,6 +242,82 @@ describe("TLS with a self-signed certificate", () => {
       });
     } finally {
       plain.close();
+    }
+  });
+
+  it("serves health Checks in plaintext on the health port", async () => {
+    expect(await statuses(h.server.grpcHealthPort ?? -1, READINESS)).toEqual(all("SERVING"));
+  });
+});
+
+describe("--grpc-health-port", () => {
+  describe("set", () => {
+    let h: Harness;
+    let healthPort: number;
+    beforeAll(async () => {
+      h = await startHarness(undefined, ["--grpc-health-port", "0"]);
+      healthPort = h.server.grpcHealthPort ?? -1;
+    });
+    afterAll(async () => {
+      await h.close();
+    });
+
+    it("serves the protocol's names on both ports, following the same readiness", async () => {
+      expect(healthPort).toBeGreaterThan(0);
+      expect(healthPort).not.toBe(h.server.grpcPort);
+      for (const port of [h.server.grpcPort, healthPort]) {
+        expect(await statuses(port, ["", "liveness"])).toEqual({ "": "SERVING", liveness: "SERVING" });
+        expect(await statuses(port, READINESS)).toEqual(all("NOT_SERVING"));
+      }
+      h.cluster.replace(PODS);
+      for (const port of [h.server.grpcPort, healthPort]) {
+        expect(await statuses(port, READINESS)).toEqual(all("SERVING"));
+      }
+      const health = healthClient(healthPort);
+      try {
+        await expect(health.check("no-such-service", BOUND_MS)).rejects.toMatchObject({
+          code: grpc.status.NOT_FOUND,
+        });
+      } finally {
+        health.close();
+      }
+    });
+
+    it("does not serve ext_proc", async () => {
+      const client = new ExtProcClient(`127.0.0.1:${healthPort}`);
+      try {
+        const s = client.open();
+        s.send({ request_headers: { headers: { headers: [] } } });
+        expect((await within(s.status, BOUND_MS, "ext_proc status")).code).toBe(grpc.status.UNIMPLEMENTED);
+      } finally {
+        client.close();
+      }
+    });
+  });
+
+  it("answers NOT_SERVING through a drain's delay, then closes with the rest", async () => {
+    const closing: string[] = [];
+    const h = await startHarness(PODS, ["--grpc-health-port=0"], {}, { onClosing: (p) => closing.push(p) });
+    try {
+      const port = h.server.grpcHealthPort ?? -1;
+      expect(await statuses(port, READINESS)).toEqual(all("SERVING"));
+      const drained = h.server.drain({ delayMs: 60_000, timeoutMs: 1000 });
+      expect(await statuses(port, READINESS)).toEqual(all("NOT_SERVING"));
+      expect(await statuses(port, ["liveness"])).toEqual({ liveness: "SERVING" });
+      expect(closing).not.toContain("grpc-health");
+      h.server.hurryDrain();
+      await within(drained, BOUND_MS, "drain");
+      expect(closing).toContain("grpc-health");
+      const health = healthClient(port);
+      try {
+        await expect(health.check("liveness", BOUND_MS)).rejects.toMatchObject({
+          code: grpc.status.UNAVAILABLE,
+        });
+      } finally {
+        health.close();
+      }
+    } finally {
+      await h.close();
     }
   });
 });
