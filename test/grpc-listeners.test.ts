@@ -60,6 +60,16 @@ async function statuses(port: number, names: readonly string[]): Promise<Record<
 const all = (status: string): Record<string, string> =>
   Object.fromEntries(READINESS.map((name) => [name, status]));
 
+/** A plaintext health Check of `service` on `port` fails with `code`. */
+async function expectCheckFails(port: number, service: string, code: grpc.status): Promise<void> {
+  const health = healthClient(port);
+  try {
+    await expect(health.check(service, BOUND_MS)).rejects.toMatchObject({ code });
+  } finally {
+    health.close();
+  }
+}
+
 async function checkOver(port: number, caPem: string, name?: string): Promise<string> {
   const health = healthClient(port, ...trusting(caPem, name));
   try {
@@ -110,14 +120,7 @@ describe("TLS from certificate files", () => {
   });
 
   it("refuses a plaintext client, and a client that trusts another certificate", async () => {
-    const plain = healthClient(h.server.grpcPort);
-    try {
-      await expect(plain.check("readiness", BOUND_MS)).rejects.toMatchObject({
-        code: grpc.status.UNAVAILABLE,
-      });
-    } finally {
-      plain.close();
-    }
+    await expectCheckFails(h.server.grpcPort, "readiness", grpc.status.UNAVAILABLE);
     const other = await makePair();
     await expect(checkOver(h.server.grpcPort, other.cert)).rejects.toMatchObject({
       code: grpc.status.UNAVAILABLE,
@@ -235,14 +238,7 @@ describe("TLS with a self-signed certificate, and a health port beside it", () =
       client.close();
     }
     expect(await checkOver(h.server.grpcPort, served.toString(), "kvroute")).toBe("SERVING");
-    const plain = healthClient(h.server.grpcPort);
-    try {
-      await expect(plain.check("readiness", BOUND_MS)).rejects.toMatchObject({
-        code: grpc.status.UNAVAILABLE,
-      });
-    } finally {
-      plain.close();
-    }
+    await expectCheckFails(h.server.grpcPort, "readiness", grpc.status.UNAVAILABLE);
   });
 
   it("serves health Checks in plaintext on the health port", async () => {
@@ -273,14 +269,7 @@ describe("--grpc-health-port", () => {
       for (const port of [h.server.grpcPort, healthPort]) {
         expect(await statuses(port, READINESS)).toEqual(all("SERVING"));
       }
-      const health = healthClient(healthPort);
-      try {
-        await expect(health.check("no-such-service", BOUND_MS)).rejects.toMatchObject({
-          code: grpc.status.NOT_FOUND,
-        });
-      } finally {
-        health.close();
-      }
+      await expectCheckFails(healthPort, "no-such-service", grpc.status.NOT_FOUND);
     });
 
     it("does not serve ext_proc", async () => {
@@ -308,14 +297,7 @@ describe("--grpc-health-port", () => {
       h.server.hurryDrain();
       await within(drained, BOUND_MS, "drain");
       expect(closing).toContain("grpc-health");
-      const health = healthClient(port);
-      try {
-        await expect(health.check("liveness", BOUND_MS)).rejects.toMatchObject({
-          code: grpc.status.UNAVAILABLE,
-        });
-      } finally {
-        health.close();
-      }
+      await expectCheckFails(port, "liveness", grpc.status.UNAVAILABLE);
     } finally {
       await h.close();
     }
