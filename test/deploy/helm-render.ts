@@ -4,7 +4,16 @@
  * cluster: `template` and helm 4's client dry run are offline.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
@@ -29,14 +38,16 @@ export function helmPath(major: HelmMajor): string {
   if (bin === undefined) {
     const memo = perRunPath(`helm${major}-path`);
     bin = memo !== undefined && existsSync(memo) ? readFileSync(memo, "utf8") : askHelmScript(major);
-    if (memo !== undefined && !existsSync(memo)) {
-      // Beside the memo and renamed: a parallel worker never reads half a path.
-      writeFileSync(`${memo}.${process.pid}`, bin);
-      renameSync(`${memo}.${process.pid}`, memo);
-    }
+    if (memo !== undefined && !existsSync(memo)) writeWhole(memo, bin);
     helmPaths.set(major, bin);
   }
   return bin;
+}
+
+/** Writes beside `file` and renames: a parallel worker reading the memo never sees half of it. */
+function writeWhole(file: string, text: string): void {
+  writeFileSync(`${file}.${process.pid}`, text);
+  renameSync(`${file}.${process.pid}`, file);
 }
 
 function askHelmScript(major: HelmMajor): string {
@@ -49,19 +60,70 @@ function askHelmScript(major: HelmMajor): string {
 /** helm's output per command line, for this test file: renders repeated by several tests run helm once. */
 const outputs = new Map<string, Promise<string>>();
 
+let chartDigest: string | undefined;
+
+/** A digest of every file of the chart (path and content), taken once per test file: no test changes the chart. */
+function chartFilesDigest(): string {
+  if (chartDigest === undefined) {
+    const hash = createHash("sha256");
+    const files = readdirSync(CHART, { recursive: true, encoding: "utf8" })
+      .filter((f) => statSync(path.join(CHART, f)).isFile())
+      .sort();
+    for (const f of files)
+      hash
+        .update(`${f}\0`)
+        .update(readFileSync(path.join(CHART, f)))
+        .update("\0");
+    chartDigest = hash.digest("hex");
+  }
+  return chartDigest;
+}
+
+/**
+ * The key of a helm command line for the run-wide memo: the exact arguments, the chart's files, and the content of
+ * any other file an argument names (a values file outside the chart).
+ */
+function memoKey(major: HelmMajor, args: readonly string[]): string {
+  const hash = createHash("sha256")
+    .update(JSON.stringify([major, ...args]))
+    .update(chartFilesDigest());
+  for (const a of args)
+    if (path.isAbsolute(a) && !a.startsWith(`${CHART}${path.sep}`) && existsSync(a) && statSync(a).isFile())
+      hash.update(readFileSync(a));
+  return hash.digest("hex").slice(0, 40);
+}
+
+/** The path of a run-wide memo file for `key` (`.out`: helm's stdout; `.json`: the parsed render); undefined outside jest. */
+function memoPath(key: string, ext: ".out" | ".json"): string | undefined {
+  const dir = perRunPath("helm-memo");
+  if (dir === undefined) return undefined;
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, key + ext);
+}
+
 /**
  * Runs helm with its cache/config/data beside the binary, never under $HOME. A command line already run in this
  * test file is answered from the first run (helm's output depends only on the arguments and the chart, which no
- * test changes); a failure is answered again as the same failure.
+ * test changes); a failure is answered again as the same failure. A success is also kept for the rest of the jest
+ * run, keyed on the command line and the chart's files ({@link memoKey}), so the test files that render the same
+ * values (the defaults, the ci/ values files) run helm once between them.
  */
 export function helm(major: HelmMajor, args: readonly string[]): Promise<string> {
   const key = JSON.stringify([major, ...args]);
   let output = outputs.get(key);
   if (output === undefined) {
-    output = runHelm(major, args);
+    output = runHelmOnce(major, args);
     outputs.set(key, output);
   }
   return output;
+}
+
+async function runHelmOnce(major: HelmMajor, args: readonly string[]): Promise<string> {
+  const memo = memoPath(memoKey(major, args), ".out");
+  if (memo !== undefined && existsSync(memo)) return readFileSync(memo, "utf8");
+  const stdout = await runHelm(major, args);
+  if (memo !== undefined) writeWhole(memo, stdout);
+  return stdout;
 }
 
 async function runHelm(major: HelmMajor, args: readonly string[]): Promise<string> {
@@ -81,22 +143,55 @@ async function runHelm(major: HelmMajor, args: readonly string[]): Promise<strin
   return stdout;
 }
 
-/** `helm template <release> charts/kvroute --namespace <ns> ...args` → the rendered objects, in order. */
+/** Each render's objects, for this test file: a render asked for again is rebuilt from JSON, not parsed from YAML. */
+const parsed = new Map<string, Promise<() => Obj[]>>();
+
+/**
+ * `helm template <release> charts/kvroute --namespace <ns> ...args` → the rendered objects, in order, fresh objects
+ * for each caller. Parsing helm's YAML costs far more CPU than JSON (tens of ms for a larger render in a test
+ * file's cold module instance), so the objects are also kept as JSON beside helm's output for the rest of the run.
+ */
 export async function renderChart(
   args: readonly string[] = [],
   opts: { major?: HelmMajor; release?: string; namespace?: string } = {},
 ): Promise<Obj[]> {
-  const stdout = await helm(opts.major ?? 4, [
-    "template",
-    opts.release ?? "r1",
-    CHART,
-    "--namespace",
-    opts.namespace ?? "llm",
-    ...args,
-  ]);
-  return parseAllDocuments(stdout)
+  const major = opts.major ?? 4;
+  const full = ["template", opts.release ?? "r1", CHART, "--namespace", opts.namespace ?? "llm", ...args];
+  const key = JSON.stringify([major, ...full]);
+  let objects = parsed.get(key);
+  if (objects === undefined) {
+    objects = parseRender(major, full);
+    parsed.set(key, objects);
+  }
+  return (await objects)();
+}
+
+const parseYaml = (stdout: string): Obj[] =>
+  parseAllDocuments(stdout)
     .map((d) => d.toJS() as Obj | null)
     .filter((o): o is Obj => o !== null);
+
+/** JSON of `objs`, or undefined when a value would not come back the same (JSON has no Infinity, NaN or -0). */
+function exactJson(objs: Obj[]): string | undefined {
+  let exact = true;
+  const json = JSON.stringify(objs, (_k, v: unknown) => {
+    if (typeof v === "number" && (!Number.isFinite(v) || Object.is(v, -0))) exact = false;
+    return v;
+  });
+  return exact ? json : undefined;
+}
+
+async function parseRender(major: HelmMajor, args: readonly string[]): Promise<() => Obj[]> {
+  const memo = memoPath(memoKey(major, args), ".json");
+  if (memo !== undefined && existsSync(memo)) {
+    const kept = readFileSync(memo, "utf8");
+    return () => JSON.parse(kept) as Obj[];
+  }
+  const stdout = await helm(major, args);
+  const json = exactJson(parseYaml(stdout));
+  if (json === undefined) return () => parseYaml(stdout);
+  if (memo !== undefined) writeWhole(memo, json);
+  return () => JSON.parse(json) as Obj[];
 }
 
 /** The chart's NOTES.txt as `helm install --dry-run=client` (helm 4, offline) prints them. */
