@@ -93,7 +93,10 @@ function memoKey(major: HelmMajor, args: readonly string[]): string {
   return hash.digest("hex").slice(0, 40);
 }
 
-/** The path of a run-wide memo file for `key` (`.out`: helm's stdout; `.json`: the parsed render); undefined outside jest. */
+/**
+ * The path of a run-wide memo file: `.out` for helm's output keyed by {@link memoKey}, `.json` for the objects of
+ * an output keyed by its digest; undefined outside jest.
+ */
 function memoPath(key: string, ext: ".out" | ".json"): string | undefined {
   const dir = perRunPath("helm-memo");
   if (dir === undefined) return undefined;
@@ -143,33 +146,50 @@ async function runHelm(major: HelmMajor, args: readonly string[]): Promise<strin
   return stdout;
 }
 
-/** Each render's objects, for this test file: a render asked for again is rebuilt from JSON, not parsed from YAML. */
-const parsed = new Map<string, Promise<() => Obj[]>>();
+/**
+ * Each render's objects as JSON, keyed on helm's output itself, for this test file: a render asked for again, or
+ * another command line with the very same output (helm 3's and helm 4's renders are byte-identical; so are a value
+ * set to its default and the default), is rebuilt from JSON rather than parsed from YAML again. Undefined: the
+ * objects do not survive JSON (see {@link exactJson}) and are parsed each time.
+ */
+const parsed = new Map<string, string | undefined>();
 
 /**
  * `helm template <release> charts/kvroute --namespace <ns> ...args` → the rendered objects, in order, fresh objects
  * for each caller. Parsing helm's YAML costs far more CPU than JSON (tens of ms for a larger render in a test
- * file's cold module instance), so the objects are also kept as JSON beside helm's output for the rest of the run.
+ * file's cold module instance), so the objects are also kept as JSON for the rest of the jest run.
  */
 export async function renderChart(
   args: readonly string[] = [],
   opts: { major?: HelmMajor; release?: string; namespace?: string } = {},
 ): Promise<Obj[]> {
-  const major = opts.major ?? 4;
-  const full = ["template", opts.release ?? "r1", CHART, "--namespace", opts.namespace ?? "llm", ...args];
-  const key = JSON.stringify([major, ...full]);
-  let objects = parsed.get(key);
-  if (objects === undefined) {
-    objects = parseRender(major, full);
-    parsed.set(key, objects);
-  }
-  return (await objects)();
+  const stdout = await helm(opts.major ?? 4, [
+    "template",
+    opts.release ?? "r1",
+    CHART,
+    "--namespace",
+    opts.namespace ?? "llm",
+    ...args,
+  ]);
+  const key = createHash("sha256").update(stdout).digest("hex").slice(0, 40);
+  if (!parsed.has(key)) parsed.set(key, jsonOf(key, stdout));
+  const json = parsed.get(key);
+  return json === undefined ? parseYaml(stdout) : (JSON.parse(json) as Obj[]);
 }
 
 const parseYaml = (stdout: string): Obj[] =>
   parseAllDocuments(stdout)
     .map((d) => d.toJS() as Obj | null)
     .filter((o): o is Obj => o !== null);
+
+/** The objects of the output whose digest is `key`, as JSON: from the run-wide memo, else parsed and kept there. */
+function jsonOf(key: string, stdout: string): string | undefined {
+  const memo = memoPath(key, ".json");
+  if (memo !== undefined && existsSync(memo)) return readFileSync(memo, "utf8");
+  const json = exactJson(parseYaml(stdout));
+  if (memo !== undefined && json !== undefined) writeWhole(memo, json);
+  return json;
+}
 
 /** JSON of `objs`, or undefined when a value would not come back the same (JSON has no Infinity, NaN or -0). */
 function exactJson(objs: Obj[]): string | undefined {
@@ -179,19 +199,6 @@ function exactJson(objs: Obj[]): string | undefined {
     return v;
   });
   return exact ? json : undefined;
-}
-
-async function parseRender(major: HelmMajor, args: readonly string[]): Promise<() => Obj[]> {
-  const memo = memoPath(memoKey(major, args), ".json");
-  if (memo !== undefined && existsSync(memo)) {
-    const kept = readFileSync(memo, "utf8");
-    return () => JSON.parse(kept) as Obj[];
-  }
-  const stdout = await helm(major, args);
-  const json = exactJson(parseYaml(stdout));
-  if (json === undefined) return () => parseYaml(stdout);
-  if (memo !== undefined) writeWhole(memo, json);
-  return () => JSON.parse(json) as Obj[];
 }
 
 /** The chart's NOTES.txt as `helm install --dry-run=client` (helm 4, offline) prints them. */
