@@ -3,6 +3,7 @@
  */
 import { EnvoyDriver } from "../../bench/e2e/envoy-driver";
 import type { RequestBodyMode, ResponseBodyMode } from "../../bench/e2e/envoy-driver";
+import { ReplicatedDriver } from "../../bench/e2e/replicated-driver";
 import { requestBody, runWorkload } from "../../bench/e2e/run-workload";
 import { sharedPrefixWorkload } from "../../bench/e2e/workloads";
 import { pod, startHarness } from "../extproc/harness";
@@ -151,6 +152,29 @@ describe("EnvoyDriver against kvroute", () => {
       expect(r).toMatchObject({ ok: false, errorKind: "extproc_error", status: 503 });
     } finally {
       nowhere.close();
+    }
+  });
+
+  // The routing benchmark's --router-replicas (test/bench-e2e/routing-bench.test.ts runs one kvroute child).
+  it("ReplicatedDriver takes turns over its kvroute replicas, each routing with its own pods", async () => {
+    const [p0, p1, p2] = pods.ports.map((p, i) => pod(`p${i}`, "127.0.0.1", ["m1"], true, p));
+    if (p0 === undefined || p1 === undefined || p2 === undefined) throw new Error("three pods expected");
+    // The first replica knows p0 and p1, the second only p2: the pod a request reached names its replica.
+    const second = await startHarness([p2]);
+    h.cluster.replace([p0, p1]);
+    const d = new ReplicatedDriver([`127.0.0.1:${h.server.grpcPort}`, `127.0.0.1:${second.server.grpcPort}`]);
+    try {
+      const results = [];
+      for (let i = 0; i < 4; i++)
+        results.push(await d.send({ path: "/v1/chat/completions", body: chat("m1", `question ${i}`) }));
+      expect(results.map((r) => r.ok)).toEqual([true, true, true, true]);
+      expect(results.map((r) => r.pod === addresses[2])).toEqual([false, true, false, true]);
+      expect(d.perReplica()).toEqual([2, 2]);
+      expect([h.server.load.totalRequests(), second.server.load.totalRequests()]).toEqual([0, 0]);
+    } finally {
+      d.close();
+      h.cluster.replace([p0, p1, p2]);
+      await second.close();
     }
   });
 
