@@ -132,11 +132,11 @@ async function run(config: Config, startDiscovery: DiscoveryStart, stdout: Stdou
   const { log } = stdout;
   const cluster = createClusterStore();
   let discovery: Discovery | undefined;
-  // Loaded only now, once the configuration and the discovery source were accepted: the server's modules are
-  // most of a start's CPU.
-  const { createServer } = await import("./server.js");
   let server: KvrouteServer;
   try {
+    // Loaded only now, once the configuration and the discovery source were accepted: the server's modules are
+    // most of a start's CPU. A module that fails to load is a failed start like any other.
+    const { createServer } = await import("./server.js");
     server = await createServer({
       config,
       cluster,
