@@ -22,7 +22,7 @@ import type { PreparedPrompt, StreamedPrompt } from "../prefix";
 import type { HeaderView, Outcome, Pick } from "./framework";
 import type { StrategyPlan, StrategyRegistry } from "./registry";
 import type { HeadroomQueue } from "./headroom-queue";
-import type { FlowController } from "./flow/flow-controller";
+import type { FlowController, RoomFilter } from "./flow/flow-controller";
 import { settleOnRelease } from "./flow/flow-charge";
 import { createScheduler, type SchedulerObserver } from "./scheduler";
 import { requestStrategy } from "./config-profile";
@@ -304,17 +304,18 @@ export function createDirector(options: DirectorOptions): Director {
     const { matched } = narrowToSelection(all, testSelection);
     if (matched !== undefined) observer.onTestSelection?.(matched ? "narrowed" : "unmatched");
 
-    const decide = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Waiting => {
+    const decide = (prompt: PreparedPrompt, pods: readonly Pod[], room?: RoomFilter): Pick | Waiting => {
       // Checked in the same synchronous step as the pick and its reservation: an aborted stream never holds load.
       if (signal?.aborted === true) throw aborted();
       const named = narrowToSelection(pods, testSelection).pods;
       const ready = named.filter((p) => p.ready && (subset === undefined || subset.has(p.address)));
       if (ready.length === 0) return { t: "none", code: Code.NoReadyPod, strategy: spec };
       phases?.mark("pick-start");
+      const routable = health ? health.routable(ready) : ready;
       const picked = pick(
         plan,
         spec,
-        health ? health.routable(ready) : ready,
+        room ? room(routable) : routable,
         {
           requestId,
           request,
@@ -331,23 +332,27 @@ export function createDirector(options: DirectorOptions): Director {
       return picked;
     };
     /** Decide now; on `wait`, park in the headroom queue (async path only) and decide again on each wake. */
-    const settle = (prompt: PreparedPrompt, pods: readonly Pod[]): Pick | Promise<Pick> => {
+    const settle = (
+      prompt: PreparedPrompt,
+      pods: readonly Pod[],
+      room?: RoomFilter,
+    ): Pick | Promise<Pick> => {
       const queue = prepare ? headroomQueue : undefined;
       if (queue === undefined) {
-        const now = decide(prompt, pods);
+        const now = decide(prompt, pods, room);
         return now.t === "wait" ? { t: "none", code: Code.NoReadyPod, strategy: spec } : now;
       }
       // Strict FIFO among requests that may wait: a newcomer does not overtake the model's earlier waiters into
       // room they are waiting for (they were woken first and did not fit, or will be woken by the next release).
       const behind = queue.length(request.model) > 0 && plan.entries.some((e) => e.strategy.mayWait === true);
-      const now = behind ? WAITING : decide(prompt, pods);
+      const now = behind ? WAITING : decide(prompt, pods, room);
       if (now.t !== "wait") return now;
       phases?.mark("queue-start");
       const waited = queue.wait(
         request.model,
         () => {
           // Re-read the fleet on every try: pods may have come, gone or turned unready while waiting.
-          const again = decide(prompt, podsForModel(cluster(), request.model) ?? []);
+          const again = decide(prompt, podsForModel(cluster(), request.model) ?? [], room);
           return again.t === "wait" ? undefined : again;
         },
         signal,
@@ -369,11 +374,11 @@ export function createDirector(options: DirectorOptions): Director {
         maxTokens: request.maxTokens,
         signal,
       };
-      return flowControl.admit(flow, pods, (charge) =>
+      return flowControl.admit(flow, pods, (charge, room) =>
         charge === undefined
-          ? settle(prompt, pods)
+          ? settle(prompt, pods, room)
           : settleOnRelease(
-              settle(prompt, podsForModel(cluster(), request.model) ?? []),
+              settle(prompt, podsForModel(cluster(), request.model) ?? [], room),
               charge,
               flow.promptTokens,
             ),

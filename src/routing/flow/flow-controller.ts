@@ -31,7 +31,7 @@ import type { FlowCharge } from "./flow-charge";
 import { createFlowQueue } from "./flow-queue";
 import { foldReentrant } from "../reentrant-pass";
 import { deadlineOf, priorityOf } from "./flow-request";
-import { isSaturated, modelSaturation } from "./saturation";
+import { isSaturated, modelSaturation, podsWithRoom } from "./saturation";
 import type { SaturationResult, SaturationSignals, SaturationThresholds } from "./saturation";
 import { tenantOf } from "./tenant";
 import { createTopBands } from "./top-band";
@@ -94,9 +94,11 @@ export interface FlowInput {
 /** Flow control. */
 export interface FlowController {
   /**
-   * Run `go(undefined)` now when `input.model` is not saturated and has nobody queued, else queue the request and
-   * run `go(charge)` when it is dispatched; `charge.settle` corrects the tenant's fairness charge with the tokens the
-   * request really used. `pods` are the model's pods as the caller read them.
+   * Run `go(undefined, room)` now when `input.model` is not saturated and has nobody queued, else queue the request
+   * and run `go(charge, room)` when it is dispatched; `charge.settle` corrects the tenant's fairness charge with the
+   * tokens the request really used. `room` narrows candidate pods to those with room for this request's band
+   * ({@link podsWithRoom}, judged when called): the model had room on some pod, and the request belongs there. `pods`
+   * are the model's pods as the caller read them.
    *
    * @throws RouteError `Code.BadRequest` for a malformed priority or TTFT SLO header (before anything is queued).
    * @returns `go`'s answer, or a promise of it that rejects with `Code.FlowQueueFull` (429), `Code.FlowExpired` or
@@ -105,7 +107,7 @@ export interface FlowController {
   admit<T>(
     input: FlowInput,
     pods: readonly Pod[],
-    go: (charge: FlowCharge | undefined) => T | Promise<T>,
+    go: (charge: FlowCharge | undefined, room: RoomFilter) => T | Promise<T>,
   ): T | Promise<T>;
   /**
    * Hold a pick's uncached prompt tokens on its pod in the prefill backlog, in the pick's synchronous step, until
@@ -124,6 +126,9 @@ export interface FlowController {
   /** Stop: every queued request is refused (`Code.Draining`), as is any that would queue later; timer cleared. */
   close(): void;
 }
+
+/** The candidate pods with room for one admitted request (all of them when none has). */
+export type RoomFilter = (pods: readonly Pod[]) => readonly Pod[];
 
 /** What the controller keeps with each queued request. */
 interface Waiter {
@@ -153,6 +158,12 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
     observer.onSaturationCheck?.(model, result);
     return isSaturated(result);
   };
+
+  /** Where a request of `priority` for `model` may go: the pods with room for its band when asked. */
+  const roomFor =
+    (model: string, priority: number): RoomFilter =>
+    (pods) =>
+      podsWithRoom(pods, signals, thresholds, hasReserve && !tops.isTop(model, priority, nowMs()));
 
   /**
    * Dispatch the model's requests while it has room for the one at the head (its band decides the cut), then re-arm
@@ -211,7 +222,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
   function enqueue<T>(
     request: FlowRequest,
     signal: AbortSignal | undefined,
-    go: (charge: FlowCharge | undefined) => T | Promise<T>,
+    go: (charge: FlowCharge | undefined, room: RoomFilter) => T | Promise<T>,
     checked: boolean,
   ) {
     const { model, priority } = request;
@@ -231,7 +242,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
             const charge: FlowCharge = {
               settle: (actual) => queue.settle(request.flow, request.tokens, actual, nowMs(), poppedAtMs),
             };
-            resolve(go(charge));
+            resolve(go(charge, roomFor(model, priority)));
           } catch (err) {
             reject(err);
           }
@@ -278,7 +289,7 @@ export function createFlowController(options: FlowControllerOptions): FlowContro
       if (hasReserve) tops.see(model, priority, now);
       // Fast path: nobody queued ahead and room now.
       const behind = queue.length(model) > 0;
-      if (!behind && !check(model, pods, priority)) return go(undefined);
+      if (!behind && !check(model, pods, priority)) return go(undefined, roomFor(model, priority));
       const output = input.maxTokens ?? options.predictOutput?.(model, input.promptTokens) ?? 0;
       const request: FlowRequest = {
         id: input.requestId,

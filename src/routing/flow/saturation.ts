@@ -195,6 +195,30 @@ export function podVerdict(
 }
 
 /**
+ * The pods of `pods` with room for the request (verdict `room` or `unknown-room`), in their order: where a request
+ * flow control admitted goes. The model is judged free when ONE pod has room, and a strategy left with every pod
+ * would send the request by its own score (fewest requests, a prefix hit) to a pod that is full on the prefill
+ * delay or the seats: on the overload benchmark, the pod least-request favoured carried most of the interactive
+ * band's TTFT tail. When no pod has room (the fleet changed since the check), `pods` unchanged: the strategy decides
+ * as it did before flow control. Allocates only when some pod is full.
+ */
+export function podsWithRoom(
+  pods: readonly Pod[],
+  signals: SaturationSignals,
+  thresholds: SaturationThresholds,
+  lower = false,
+): readonly Pod[] {
+  let roomy: Pod[] | undefined;
+  for (let i = 0; i < pods.length; i++) {
+    const pod = pods[i] as Pod;
+    const v = podVerdict(pod.key, signals, thresholds, lower);
+    if (v === "room" || v === "unknown-room") roomy?.push(pod);
+    else roomy ??= pods.slice(0, i);
+  }
+  return roomy === undefined || roomy.length === 0 ? pods : roomy;
+}
+
+/**
  * The verdict on a model from its pods (only ready ones count). No ready pod: `free`, since waiting cannot help and
  * the director answers such a request at once.
  */
