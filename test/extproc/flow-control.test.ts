@@ -296,6 +296,41 @@ describe("flow control through the server", () => {
     });
   });
 
+  it("an admitted request goes to a pod with room, not to the full pod its strategy prefers", async () => {
+    // least-kv-cache always prefers p1 (lower KV usage); one running seat each, so 2 in flight fill a pod.
+    const two = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
+    const h = await startHarness(two, [
+      ...["--routing-algorithm", "least-kv-cache", "--flow-pod-max-running", "1"],
+      ...["--metrics-stale-after-ms", "600000"],
+    ]);
+    harnesses.push(h);
+    const record = (i: number, kvCacheUsage: number): void =>
+      h.server.engineMetrics.record(two[i]!.key, {
+        scrapedAtMs: performance.now(),
+        requestsWaiting: 0,
+        kvCacheUsage,
+        byModel: new Map(),
+      });
+    record(0, 0.1);
+    record(1, 0.5);
+    const first = await send(h);
+    const second = await send(h);
+    expect(target(await first.next())).toBe(two[0]!.address);
+    expect(target(await second.next())).toBe(two[0]!.address);
+    // p1 is full (seats + 1 in flight), p2 has room: the model is free, and the request belongs on p2. Without the
+    // filter the strategy, given both pods, sent it to p1.
+    const third = await send(h);
+    expect(target(await third.next())).toBe(two[1]!.address);
+    expect(queued(h)).toBe(0);
+    // Once p1 has room again, the strategy's own preference holds.
+    await finish(first);
+    await until(() => h.server.load.totalRequests() === 2);
+    const fourth = await send(h);
+    expect(target(await fourth.next())).toBe(two[0]!.address);
+    for (const s of [second, third, fourth]) await finish(s);
+    await until(() => h.server.load.totalRequests() === 0);
+  });
+
   it("--flow-control=false: nothing is held back, and there is no flow controller", async () => {
     const h = await start([...ONE_AT_A_TIME, "--flow-control=false"]);
     expect(h.server.flowControl).toBeUndefined();

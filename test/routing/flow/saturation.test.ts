@@ -12,6 +12,7 @@ import {
   modelSaturation,
   podCapacityTokens,
   podVerdict,
+  podsWithRoom,
 } from "../../../src/routing/flow/saturation";
 import type { SaturationSignals, SaturationThresholds } from "../../../src/routing/flow/saturation";
 import { makePod } from "../pods";
@@ -112,5 +113,32 @@ describe("saturation detector", () => {
     expect(podCapacityTokens(a.key, f.signals, THRESHOLDS)).toBe(160);
     f.load.reserve(a.key, 129);
     expect(podVerdict(a.key, f.signals, THRESHOLDS)).toBe("unknown-full");
+  });
+});
+
+describe("podsWithRoom", () => {
+  const [a, b, c] = [makePod(1), makePod(2), makePod(3)];
+
+  it("keeps the pods with room, in order; the same array when all have room; all when none has", () => {
+    const f = fleet();
+    const pods = [a, b, c];
+    for (const p of pods) f.record(p.key, { requestsWaiting: 0, kvCacheUsage: 0.1 });
+    expect(podsWithRoom(pods, f.signals, THRESHOLDS)).toBe(pods);
+    f.record(a.key, { requestsWaiting: 9, kvCacheUsage: 0.1 });
+    expect(podsWithRoom(pods, f.signals, THRESHOLDS)).toEqual([b, c]);
+    f.record(c.key, { requestsWaiting: 0, kvCacheUsage: 0.95 });
+    expect(podsWithRoom(pods, f.signals, THRESHOLDS)).toEqual([b]);
+    f.record(b.key, { requestsWaiting: 6, kvCacheUsage: 0.1 });
+    expect(podsWithRoom(pods, f.signals, THRESHOLDS)).toBe(pods);
+  });
+
+  it("a pod without fresh metrics has room by kvroute's own in-flight work (unknown-room), not more", () => {
+    const f = fleet();
+    f.record(a.key, { requestsWaiting: 9 });
+    // b: never scraped, nothing in flight: unknown-room.
+    expect(podsWithRoom([a, b], f.signals, THRESHOLDS)).toEqual([b]);
+    // b: in-flight tokens over 0.8 of the default capacity: unknown-full; no pod has room.
+    f.load.reserve(b.key, DEFAULT_POD_CAPACITY_TOKENS);
+    expect(podsWithRoom([a, b], f.signals, THRESHOLDS)).toEqual([a, b]);
   });
 });
