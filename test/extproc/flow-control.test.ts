@@ -331,6 +331,21 @@ describe("flow control through the server", () => {
     await until(() => h.server.load.totalRequests() === 0);
   });
 
+  it("a prefix strategy still sees every pod: it weighs the cached blocks on a full pod against load itself", async () => {
+    const two = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])];
+    const h = await startHarness(two, ["--routing-algorithm", "prefix-cache", "--flow-pod-max-running", "1"]);
+    harnesses.push(h);
+    const first = await send(h);
+    const cached = target(await first.next());
+    // The same prompt again: its blocks are on the first pod (recorded at the pick), which now has 2 in flight.
+    const second = await send(h);
+    expect(target(await second.next())).toBe(cached);
+    const third = await send(h);
+    expect(target(await third.next())).toBe(cached);
+    for (const s of [first, second, third]) await finish(s);
+    await until(() => h.server.load.totalRequests() === 0);
+  });
+
   it("--flow-control=false: nothing is held back, and there is no flow controller", async () => {
     const h = await start([...ONE_AT_A_TIME, "--flow-control=false"]);
     expect(h.server.flowControl).toBeUndefined();
