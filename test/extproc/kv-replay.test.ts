@@ -83,8 +83,14 @@ describe("KV replay end to end", () => {
   });
 
   it("indexes blocks published before kvroute started, with no live batch, and routes on them", async () => {
-    for (let i = 0; i < 250 && (await podB()).prefix.eventBlocks < 4; i++)
-      await new Promise((r) => setTimeout(r, 20));
+    // The replayed blocks are indexed as the replay's batches arrive; the replay is marked done (state `live`,
+    // `replayedBatches`) when its answer ends, a moment later: wait for both (a loaded machine showed the first
+    // without the second once).
+    const settled = async (): Promise<boolean> => {
+      const { prefix } = await podB();
+      return prefix.eventBlocks >= 4 && prefix.kvEvents?.state === "live";
+    };
+    for (let i = 0; i < 250 && !(await settled()); i++) await new Promise((r) => setTimeout(r, 20));
     const b = await podB();
     expect(b.prefix.eventBlocks).toBe(4);
     expect(b.prefix.kvEvents).toMatchObject({ publishing: true, state: "live", replayedBatches: 1 });
