@@ -186,7 +186,9 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     flag: "max-messages",
     env: "KVROUTE_MAX_MESSAGES",
     type: integer({ min: 1, max: 1_000_000, default: 4096 }),
-    description: "Most messages (and content parts, prompt-array items) in one request body; beyond: 400.",
+    description:
+      "Most messages (and content parts, prompt-array items) in one request body; beyond: 400. Also sizes the body's " +
+      "other shape bounds: max(4096, 16 × it) arrays and objects, max(4096, 8 × it) object keys, 8 bytes of keys each.",
   },
   maxJsonDepth: {
     flag: "max-json-depth",

@@ -96,7 +96,7 @@ export interface Metrics
   /** Response bodies whose usage could not be read (malformed SSE line, non-JSON body, over the buffer bound). */
   readonly usageUnreadable: Counter<"reason">;
   /**
-   * Requests held to a per-request bound, by bound: `messages`, `json-depth` (refused, 400),
+   * Requests held to a per-request bound, by bound: `messages`, `json-depth`, `json-containers`, `json-keys` (refused, 400),
    * `authorization-length` (refused, 401), `strategy-header` (the header was ignored).
    */
   readonly requestBounds: Counter<"bound">;
@@ -384,7 +384,7 @@ export function createMetrics(load: LoadView, cluster: FleetView, options: Metri
     }),
     requestBounds: new Counter({
       name: "kvroute_request_bounds_total",
-      help: "Requests held to a per-request bound (messages, json-depth, authorization-length, strategy-header).",
+      help: "Requests held to a per-request bound (messages, json-depth, json-containers, json-keys, authorization-length, strategy-header).",
       labelNames: ["bound"],
       registers,
     }),

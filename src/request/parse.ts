@@ -26,11 +26,12 @@ import { responsesPrompt } from "./responses";
 import type { ShapeBound, ShapeLimits } from "./shape-limits";
 import {
   itemsBeyond,
-  maxContainersFor,
   nestedTooDeeply,
+  scanBudgetFor,
   scanShape,
   tooManyContainers,
   tooManyItems,
+  tooManyKeys,
 } from "./shape-limits";
 import { classifyPrompt, rerankPrompt } from "./rerank-classify";
 
@@ -124,12 +125,15 @@ export function parseRequest(path: string, body: Uint8Array, limits: ParseLimits
   if (bodyBytes === 0) throw badRequest("request body is required");
 
   const shape = limits.shape;
-  const broken = shape && scanShape(body, shape.maxDepth, maxContainersFor(shape.maxItems));
-  if (shape && broken) {
+  const budget = shape && scanBudgetFor(shape);
+  const broken = budget && scanShape(body, budget);
+  if (budget && broken) {
     limits.onShapeBound?.(broken);
     throw broken === "json-depth"
-      ? nestedTooDeeply(shape.maxDepth)
-      : tooManyContainers(maxContainersFor(shape.maxItems));
+      ? nestedTooDeeply(budget.maxDepth)
+      : broken === "json-containers"
+        ? tooManyContainers(budget.maxContainers)
+        : tooManyKeys(budget);
   }
   const json = decodeJson(body);
   const crowded = shape === undefined ? undefined : itemsBeyond(json, endpoint, shape.maxItems);

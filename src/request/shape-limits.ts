@@ -14,7 +14,7 @@ import { isJsonObject } from "./fields";
 import type { Endpoint } from "./inference-request";
 
 /** Which shape bound a body broke. */
-export type ShapeBound = "messages" | "json-depth" | "json-containers";
+export type ShapeBound = "messages" | "json-depth" | "json-containers" | "json-keys";
 
 /** Shape limits of one parse. */
 export interface ShapeLimits {
@@ -24,12 +24,24 @@ export interface ShapeLimits {
   readonly maxDepth: number;
 }
 
+/** What the byte scan before `JSON.parse` allows ({@link scanBudgetFor} derives it from the limits). */
+export interface ScanBudget {
+  readonly maxDepth: number;
+  /** Most arrays and objects in all. */
+  readonly maxContainers: number;
+  /** Most object keys in all. */
+  readonly maxKeys: number;
+  /** Most bytes of object keys in all (their JSON text, quotes excluded). */
+  readonly maxKeyBytes: number;
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const COLON = 0x3a;
 
 /**
  * Most arrays and objects one body may hold, for an item bound of `maxItems`: room for every message or part to be
@@ -42,18 +54,50 @@ export function maxContainersFor(maxItems: number): number {
 }
 
 /**
- * The first shape bound the JSON text breaks before it is parsed: nesting deeper than `maxDepth`, or more than
- * `maxContainers` arrays and objects in all. One pass: brackets outside strings are counted; a string is skipped
- * with a native `indexOf` to its closing quote (a quote preceded by an odd run of backslashes is escaped). Malformed
- * JSON is not judged here (`JSON.parse` rejects it next).
+ * Most object keys one body may hold, for an item bound of `maxItems`: 8 per item, room for an agent's chat where
+ * every turn carries a tool call (`role`, `content`, `tool_calls`, `id`, `type`, `function`, `name`, `arguments`).
+ * Keys are what `JSON.parse` handles slowest: each distinct key name is hashed and interned, and objects with new key
+ * sets each get a new hidden class. 4 MB of objects with distinct 6-byte keys (~350,000 of them) held the event loop
+ * for 200–400 ms, against 3 ms for 4 MB of prompt text; 32,768 distinct keys (the default bound) take 15–25 ms at
+ * worst, whatever their grouping into objects.
  */
-export function scanShape(
-  body: Uint8Array,
-  maxDepth: number,
-  maxContainers: number,
-): "json-depth" | "json-containers" | undefined {
+export function maxKeysFor(maxItems: number): number {
+  return Math.max(4096, 8 * maxItems);
+}
+
+/**
+ * Most bytes of object keys one body may hold: 8 per allowed key. A key's bytes cost `JSON.parse` about 50 times what
+ * a prompt's bytes do (each is hashed and compared when interned), so 32,768 distinct 60-byte keys (2 MB) took
+ * ~100 ms; the byte bound keeps long keys within the cost of the short ones above. Real bodies' keys are field names
+ * (`content`, `tool_call_id`), JSON-schema property names and token ids, a few bytes to a few dozen each.
+ */
+export function maxKeyBytesFor(maxItems: number): number {
+  return 8 * maxKeysFor(maxItems);
+}
+
+/** The scan budget of `limits`. */
+export function scanBudgetFor(limits: ShapeLimits): ScanBudget {
+  return {
+    maxDepth: limits.maxDepth,
+    maxContainers: maxContainersFor(limits.maxItems),
+    maxKeys: maxKeysFor(limits.maxItems),
+    maxKeyBytes: maxKeyBytesFor(limits.maxItems),
+  };
+}
+
+/**
+ * The first shape bound the JSON text breaks before it is parsed: nesting deeper than `maxDepth`, more arrays and
+ * objects than `maxContainers`, or more object keys (or key bytes) than `maxKeys` (`maxKeyBytes`). One pass:
+ * brackets and colons outside strings are counted (a colon follows every key, and only keys); a string is skipped
+ * with a native `indexOf` to its closing quote (a quote preceded by an odd run of backslashes is escaped), and its
+ * length is a key's when a colon comes next. Malformed JSON is not judged here (`JSON.parse` rejects it next).
+ */
+export function scanShape(body: Uint8Array, budget: ScanBudget): Exclude<ShapeBound, "messages"> | undefined {
   let depth = 0;
   let containers = 0;
+  let keys = 0;
+  let keyBytes = 0;
+  let lastString = 0;
   const n = body.length;
   for (let i = 0; i < n; i++) {
     const b = body[i];
@@ -66,10 +110,13 @@ export function scanShape(
         end = body.indexOf(QUOTE, end + 1);
       }
       if (end === -1) return undefined;
+      lastString = end - i - 1;
       i = end;
+    } else if (b === COLON) {
+      if (++keys > budget.maxKeys || (keyBytes += lastString) > budget.maxKeyBytes) return "json-keys";
     } else if (b === OPEN_BRACKET || b === OPEN_BRACE) {
-      if (++depth > maxDepth) return "json-depth";
-      if (++containers > maxContainers) return "json-containers";
+      if (++depth > budget.maxDepth) return "json-depth";
+      if (++containers > budget.maxContainers) return "json-containers";
     } else if (b === CLOSE_BRACKET || b === CLOSE_BRACE) {
       depth--;
     }
@@ -79,7 +126,9 @@ export function scanShape(
 
 /** Whether the JSON text nests arrays/objects deeper than `maxDepth` (see {@link scanShape}). */
 export function nestsDeeperThan(body: Uint8Array, maxDepth: number): boolean {
-  return scanShape(body, maxDepth, Number.POSITIVE_INFINITY) === "json-depth";
+  const unbounded = Number.POSITIVE_INFINITY;
+  const budget = { maxDepth, maxContainers: unbounded, maxKeys: unbounded, maxKeyBytes: unbounded };
+  return scanShape(body, budget) === "json-depth";
 }
 
 /** The body fields each endpoint's prompt extractor walks item by item. */
@@ -129,6 +178,14 @@ export function tooManyItems(field: string, maxItems: number): RouteError {
 /** The 400 for a body holding more arrays and objects than {@link maxContainersFor} allows. */
 export function tooManyContainers(maxContainers: number): RouteError {
   return new RouteError(Code.BadRequest, `request body holds more than ${maxContainers} arrays and objects`);
+}
+
+/** The 400 for a body holding more object keys, or bytes of them, than {@link maxKeysFor} allows. */
+export function tooManyKeys(budget: ScanBudget): RouteError {
+  return new RouteError(
+    Code.BadRequest,
+    `request body holds more than ${budget.maxKeys} object keys or ${budget.maxKeyBytes} bytes of them`,
+  );
 }
 
 /** The 400 for a body nested too deeply. */

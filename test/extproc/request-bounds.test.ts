@@ -98,6 +98,22 @@ describe("body shape bounds", () => {
     expect(setHeaders(await sendChat(h, fine))["target-pod"]).toMatch(/^10\.0\.0\.[12]:8000$/);
   });
 
+  it("refuses a body of many distinct object keys, or long ones, before JSON.parse (0.2-0.4 s of loop each before)", async () => {
+    const keys = (n: number, width: number) =>
+      Array.from({ length: n }, (_, i) => `"${i.toString(36).padStart(width, "k")}":0`).join(",");
+    const chat = (extra: string) =>
+      `{"model":"m1","messages":[{"role":"user","content":"hi"}],"x":{${extra}}}`;
+    // --max-messages 8 here: at most max(4096, 8 × 8) keys, and 8 bytes of keys for each.
+    const many = await sendChat(h, chat(keys(100_000, 6)));
+    expect(errorOf(many)).toMatchObject({ status: 400, error: { message: /more than 4096 object keys/ } });
+    expect(await boundCount(h, "json-keys")).toBe(1);
+    const long = await sendChat(h, chat(keys(600, 60)));
+    expect(errorOf(long)).toMatchObject({ status: 400, error: { message: /32768 bytes of them/ } });
+    expect(await boundCount(h, "json-keys")).toBe(2);
+    // At the bounds (the body's own 5 keys count too): routed.
+    expect(setHeaders(await sendChat(h, chat(keys(4091, 6))))["target-pod"]).toMatch(/^10\.0\.0\.[12]:8000$/);
+  });
+
   it("refuses a prompt array longer than the bound, but not a long token-id prompt", async () => {
     const s = h.client.open();
     await s.exchange(headers({ ":method": "POST", ":path": "/v1/completions" }));

@@ -1,4 +1,12 @@
-import { itemsBeyond, maxContainersFor, nestsDeeperThan, scanShape } from "../../src/request/shape-limits";
+import {
+  itemsBeyond,
+  maxContainersFor,
+  maxKeyBytesFor,
+  maxKeysFor,
+  nestsDeeperThan,
+  scanShape,
+} from "../../src/request/shape-limits";
+import type { ScanBudget } from "../../src/request/shape-limits";
 
 const bytes = (s: string): Uint8Array => Buffer.from(s);
 
@@ -21,16 +29,40 @@ describe("nestsDeeperThan", () => {
 });
 
 describe("scanShape", () => {
-  it("counts arrays and objects outside strings against the container bound", () => {
-    expect(scanShape(bytes(`[${"{},".repeat(4)}{}]`), 128, 6)).toBeUndefined();
-    expect(scanShape(bytes(`[${"{},".repeat(5)}{}]`), 128, 6)).toBe("json-containers");
-    expect(scanShape(bytes(`["${"[{".repeat(100)}"]`), 128, 6)).toBeUndefined();
-    expect(scanShape(bytes("[[[]]]"), 2, 100)).toBe("json-depth");
+  const budget = (over: Partial<ScanBudget>): ScanBudget => ({
+    maxDepth: 128,
+    maxContainers: 100,
+    maxKeys: 100,
+    maxKeyBytes: 1000,
+    ...over,
   });
 
-  it("allows 16 arrays or objects per item, never fewer than 4096", () => {
+  it("counts arrays and objects outside strings against the container bound", () => {
+    expect(scanShape(bytes(`[${"{},".repeat(4)}{}]`), budget({ maxContainers: 6 }))).toBeUndefined();
+    expect(scanShape(bytes(`[${"{},".repeat(5)}{}]`), budget({ maxContainers: 6 }))).toBe("json-containers");
+    expect(scanShape(bytes(`["${"[{".repeat(100)}"]`), budget({ maxContainers: 6 }))).toBeUndefined();
+    expect(scanShape(bytes("[[[]]]"), budget({ maxDepth: 2 }))).toBe("json-depth");
+  });
+
+  it("counts object keys (a colon outside strings) and their bytes against the key bounds", () => {
+    const keys = (n: number, width: number) =>
+      `{${Array.from({ length: n }, (_, i) => `"${String(i).padStart(width, "k")}":0`).join(",")}}`;
+    expect(scanShape(bytes(keys(3, 4)), budget({ maxKeys: 3, maxKeyBytes: 12 }))).toBeUndefined();
+    expect(scanShape(bytes(keys(4, 4)), budget({ maxKeys: 3 }))).toBe("json-keys");
+    expect(scanShape(bytes(keys(3, 5)), budget({ maxKeys: 3, maxKeyBytes: 12 }))).toBe("json-keys");
+    // Colons inside strings, and a key whose escaped quote stays inside it, count as text; spaces before a colon.
+    const tricky = bytes(`{"a:b:c" : "x:y", "q\\"r":"::"}`); // keys of 5 and 4 bytes
+    expect(scanShape(tricky, budget({ maxKeys: 2, maxKeyBytes: 9 }))).toBeUndefined();
+    expect(scanShape(tricky, budget({ maxKeys: 2, maxKeyBytes: 8 }))).toBe("json-keys");
+    expect(scanShape(tricky, budget({ maxKeys: 1 }))).toBe("json-keys");
+  });
+
+  it("allows 16 arrays or objects and 8 keys of 8 bytes per item, never fewer than 4096", () => {
     expect(maxContainersFor(4096)).toBe(65_536);
     expect(maxContainersFor(8)).toBe(4096);
+    expect(maxKeysFor(4096)).toBe(32_768);
+    expect(maxKeysFor(8)).toBe(4096);
+    expect(maxKeyBytesFor(4096)).toBe(262_144);
   });
 });
 
