@@ -22,6 +22,7 @@ import { echoClientText } from "../client-echo";
 import { Code, RouteError } from "../errors";
 import type { PromptStream } from "../prefix";
 import type { InferenceRequest } from "../request";
+import { isWholeJsonObject } from "../request";
 import type { Admitted, Pick } from "../routing";
 import { bodyBufferFull, holdOn } from "./body-budget";
 import { strategyHeaderOf } from "./headers";
@@ -186,8 +187,13 @@ export function createSession(deps: SessionDeps): Session {
     if (last) return decide(s, false);
     switch (s.plan.mode) {
       case "BUFFERED":
+        // The whole body: Envoy answers a body over its buffer limit itself (413) and sends this message without
+        // end_of_stream when the request has trailers (which follow the answer, if trailers are sent at all).
+        return decide(s, false);
       case "BUFFERED_PARTIAL":
-        // A buffered body without end_of_stream was cut at Envoy's buffer limit: the JSON is incomplete.
+        // Without end_of_stream: cut at Envoy's buffer limit, or whole with trailers after it. Only a whole JSON
+        // object is routed; a cut one cannot be parsed, and the proxy's limit is what to tell the client.
+        if (isWholeJsonObject(chunk)) return decide(s, false);
         return fail(
           new RouteError(Code.PayloadTooLarge, "request body was truncated by the proxy's buffer limit"),
           s.head.requestId,

@@ -6,4 +6,5 @@
 
 export { endpointForPath, parseRequest } from "./parse";
 export type { ParseLimits } from "./parse";
+export { isWholeJsonObject } from "./shape-limits";
 export type { Endpoint, InferenceRequest, Prompt } from "./inference-request";

@@ -102,13 +102,7 @@ export function scanShape(body: Uint8Array, budget: ScanBudget): Exclude<ShapeBo
   for (let i = 0; i < n; i++) {
     const b = body[i];
     if (b === QUOTE) {
-      let end = body.indexOf(QUOTE, i + 1);
-      while (end !== -1) {
-        let slashes = 0;
-        while (body[end - 1 - slashes] === BACKSLASH) slashes++;
-        if (slashes % 2 === 0) break;
-        end = body.indexOf(QUOTE, end + 1);
-      }
+      const end = closingQuote(body, i);
       if (end === -1) return undefined;
       lastString = end - i - 1;
       i = end;
@@ -122,6 +116,50 @@ export function scanShape(body: Uint8Array, budget: ScanBudget): Exclude<ShapeBo
     }
   }
   return undefined;
+}
+
+/** The index of the quote that closes the string opened at `open`, or -1 when the text ends first. */
+function closingQuote(body: Uint8Array, open: number): number {
+  let end = body.indexOf(QUOTE, open + 1);
+  while (end !== -1) {
+    let slashes = 0;
+    while (body[end - 1 - slashes] === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return end;
+    end = body.indexOf(QUOTE, end + 1);
+  }
+  return -1;
+}
+
+/**
+ * Whether `body` holds a whole JSON object: it opens with `{` (after whitespace), every string closes, and its
+ * brackets outside strings balance by the last byte that is not whitespace, a `}`. A body cut anywhere before the
+ * end of its top-level object fails this (its brackets cannot balance yet); it says nothing of the text's other
+ * syntax, which `JSON.parse` judges. One linear pass.
+ */
+export function isWholeJsonObject(body: Uint8Array): boolean {
+  let first = 0;
+  while (first < body.length && isJsonSpace(body[first]!)) first++;
+  let last = body.length - 1;
+  while (last > first && isJsonSpace(body[last]!)) last--;
+  if (body[first] !== OPEN_BRACE || body[last] !== CLOSE_BRACE) return false;
+  let depth = 0;
+  for (let i = first; i <= last; i++) {
+    const b = body[i];
+    if (b === QUOTE) {
+      i = closingQuote(body, i);
+      if (i === -1) return false;
+    } else if (b === OPEN_BRACKET || b === OPEN_BRACE) {
+      depth++;
+    } else if ((b === CLOSE_BRACKET || b === CLOSE_BRACE) && --depth === 0) {
+      return i === last;
+    }
+  }
+  return false;
+}
+
+/** JSON's insignificant whitespace: space, tab, line feed, carriage return. */
+function isJsonSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 }
 
 /** Whether the JSON text nests arrays/objects deeper than `maxDepth` (see {@link scanShape}). */

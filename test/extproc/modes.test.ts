@@ -18,6 +18,7 @@ import type { Harness } from "./harness";
 
 const PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"]), pod("p3", "10.0.0.3", ["m1"])];
 const ADDRESSES = PODS.map((p) => p.address);
+const REQ_HEADERS = { ...CHAT_HEADERS, "x-request-id": "req-1" };
 
 function expectDecision(
   r: ProcessingResponse | undefined,
@@ -175,6 +176,40 @@ describe("ext_proc modes", () => {
     expect(br?.request_body?.response?.body_mutation?.streamed_response?.end_of_stream).toBeFalsy();
     expect(Object.keys(tr ?? {})).toEqual(["request_trailers"]);
     s.end();
+  });
+
+  it("BUFFERED with request trailers (body without end_of_stream, as Envoy sends it then): routed on the body", async () => {
+    const s = h.client.open();
+    await s.exchange({ protocol_config: { request_body_mode: "BUFFERED" }, ...headers(REQ_HEADERS) });
+    const [br] = await s.exchange(body(chatBody(), false));
+    expectDecision(br, "request_body");
+    const [tr] = await s.exchange({ request_trailers: { trailers: { headers: [] } } });
+    expect(Object.keys(tr ?? {})).toEqual(["request_trailers"]);
+    s.end();
+  });
+
+  it("BUFFERED_PARTIAL without end_of_stream: a whole JSON object is routed, a cut one is the proxy's 413", async () => {
+    const open = async () => {
+      const s = h.client.open();
+      await s.exchange({
+        protocol_config: { request_body_mode: "BUFFERED_PARTIAL" },
+        ...headers(REQ_HEADERS),
+      });
+      return s;
+    };
+    const whole = await open();
+    const [routed] = await whole.exchange(body(`${chatBody()}\n`, false));
+    expectDecision(routed, "request_body");
+    whole.end();
+    const text = chatBody("m1", "a long enough prompt", { tools: [{ type: "function" }] });
+    // Cut inside the top-level object, also just after an inner object closes (the text then ends in a brace).
+    for (const cut of [text.length - 1, text.indexOf("}") + 1, 10]) {
+      const s = await open();
+      const [r] = await s.exchange(body(text.slice(0, cut), false));
+      expect(r?.immediate_response?.status?.code).toBe(413);
+      expect(Buffer.from(r?.immediate_response?.body ?? []).toString()).toMatch(/truncated by the proxy/);
+      s.end();
+    }
   });
 
   it("takes the mode from configuration when Envoy sends no protocol_config", async () => {

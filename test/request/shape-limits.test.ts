@@ -3,6 +3,7 @@ import {
   maxContainersFor,
   maxKeyBytesFor,
   maxKeysFor,
+  isWholeJsonObject,
   nestsDeeperThan,
   scanShape,
 } from "../../src/request/shape-limits";
@@ -63,6 +64,24 @@ describe("scanShape", () => {
     expect(maxKeysFor(4096)).toBe(32_768);
     expect(maxKeysFor(8)).toBe(4096);
     expect(maxKeyBytesFor(4096)).toBe(262_144);
+  });
+});
+
+describe("isWholeJsonObject", () => {
+  it.each<[string, boolean]>([
+    ['{"a":1}', true],
+    [' \n{"a":{"b":[1,{}]}}\r\n ', true],
+    ['{"a":"}"}', true], // a brace inside a string is text
+    ['{"a":"\\\\"}', true], // an escaped backslash: the quote after it closes the string
+    ['{"a":"\\"}', false], // an escaped quote: the string never closes
+    ['{"a":{"b":1}', false], // cut after an inner object closes: ends in a brace, but not balanced
+    ['{"a":"x}', false], // cut inside a string
+    ['{"a":1}{"b":2}', false], // the top-level object closes before the end
+    ['{"a":1', false],
+    ["[1]", false],
+    ["", false],
+  ])("%j → %s", (text, whole) => {
+    expect(isWholeJsonObject(bytes(text))).toBe(whole);
   });
 });
 
