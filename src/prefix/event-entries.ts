@@ -37,6 +37,12 @@ export interface EventPod {
   size: number;
   /** Live records whose parent is a zombie. */
   orphans: number;
+  /**
+   * Records stored without a place in one of the hashes (see the hash's `MAX_PROBE`): the pod stored one block's
+   * content thousands of times, or its engine hashes collide. Such a record is not matched by its content, or not
+   * removed by its engine hash (the global bound still evicts it).
+   */
+  crowded: number;
 }
 
 /** Typed-array record store of the event index; see the module comment. */
@@ -176,8 +182,9 @@ export class EventEntries {
     this.children[slot] = 0;
     this.parent[slot] = parent;
     this.gPrev[slot] = DETACHED;
-    this.byOwn.insert(slot);
-    this.byEngine.insert(slot);
+    const byOwn = this.byOwn.insert(slot);
+    const byEngine = this.byEngine.insert(slot);
+    if (!byOwn || !byEngine) pod.crowded++;
     if (parent !== NO_SLOT) {
       if (!reserved) this.children[parent] = (this.children[parent] as number) + 1;
       if (this.gPrev[parent] === ZOMBIE) pod.orphans++;
@@ -278,6 +285,7 @@ export class EventEntries {
     }
     pod.size = 0;
     pod.orphans = 0;
+    pod.crowded = 0;
   }
 
   private grow(): void {

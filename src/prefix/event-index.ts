@@ -52,6 +52,8 @@ export interface EventIndexPodStats {
    * block hash (the whole event is refused).
    */
   readonly malformed: number;
+  /** Blocks stored without a place in the index's hashes (one block's content stored thousands of times; see `EventPod`). */
+  readonly crowded: number;
 }
 
 /** The event index: read side for strategies, write side for the KV-event subscriber. */
@@ -84,6 +86,7 @@ const ZERO_STATS: EventIndexPodStats = Object.freeze({
   unknownRemovals: 0,
   evicted: 0,
   malformed: 0,
+  crowded: 0,
 });
 
 /** Reused per-event buffers (one allocation per process, grown to the longest event seen). */
@@ -139,6 +142,7 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
         id,
         size: 0,
         orphans: 0,
+        crowded: 0,
         blockSize: undefined,
         unanchored: 0,
         unknownRemovals: 0,
@@ -315,8 +319,8 @@ export function createEventIndex(options: EventIndexOptions): EventIndex {
     stats(podKey) {
       const pod = byKey.get(podKey);
       if (!pod) return ZERO_STATS;
-      const { unanchored, unknownRemovals, evicted, malformed } = pod;
-      return { blocks: pod.size, unanchored, unknownRemovals, evicted, malformed };
+      const { unanchored, unknownRemovals, evicted, malformed, crowded } = pod;
+      return { blocks: pod.size, unanchored, unknownRemovals, evicted, malformed, crowded };
     },
 
     blockSize: (podKey) => byKey.get(podKey)?.blockSize,

@@ -1,6 +1,7 @@
 import { createBlockHasher } from "../../src/prefix/block-hasher";
 import type { BlockHasher } from "../../src/prefix/block-key";
 import { createEventIndex } from "../../src/prefix/event-index";
+import { MAX_PROBE } from "../../src/prefix/slot-hash";
 import { countFinds } from "./find-calls";
 import { range, SEED, storeEvent } from "./fixtures";
 
@@ -101,7 +102,39 @@ describe("createEventIndex", () => {
       unknownRemovals: 0,
       evicted: 0,
       malformed: 0,
+      crowded: 0,
     });
+  });
+
+  it("stores one block's content thousands of times without one probe run growing with them (counted as crowded)", () => {
+    const idx = createEventIndex({ hasher, maxBlocks: 10_000 });
+    const n = 3000;
+    // The same tokens under distinct engine hashes: one own key, 3000 records.
+    for (let i = 0; i < n; i++) storeEvent(idx, "a", range(4), B, { base: 10_000n + BigInt(i) });
+    storeEvent(idx, "b", range(8), B, { base: 1n });
+    // The own-key hash indexes MAX_PROBE + 1 of them; the rest are stored, removable, never matched.
+    expect(idx.stats("a")).toMatchObject({ blocks: n, crowded: n - (MAX_PROBE + 1) });
+    const prompt = hasher.chain(range(8), B, "");
+    expect(idx.match(prompt, ["a", "b"])).toEqual(
+      new Map([
+        ["a", 1],
+        ["b", 2],
+      ]),
+    );
+    idx.blockRemoved(
+      "a",
+      Array.from({ length: n / 2 }, (_, i) => 10_000n + BigInt(2 * i)),
+    );
+    expect(idx.stats("a")).toMatchObject({ blocks: n / 2, unknownRemovals: 0 });
+    idx.dropPod("a");
+    expect([idx.blocks("a"), idx.size(), idx.stats("a").crowded]).toEqual([0, 2, 0]);
+    storeEvent(idx, "a", range(4), B, { base: 1n });
+    expect(idx.match(prompt, ["a", "b"])).toEqual(
+      new Map([
+        ["a", 1],
+        ["b", 2],
+      ]),
+    );
   });
 
   it("bounds blocks across pods with a global LRU and counts evictions per pod", () => {

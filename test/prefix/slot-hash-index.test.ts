@@ -6,7 +6,7 @@
 import { ChainEntries } from "../../src/prefix/chain-entries";
 import type { ChainPod } from "../../src/prefix/chain-entries";
 import { firstMissing, keyWords, pathFingerprints } from "../../src/prefix/key-path";
-import { NO_SLOT, SlotHash, bucketsFor } from "../../src/prefix/slot-hash";
+import { MAX_PROBE, NO_SLOT, SlotHash, bucketsFor } from "../../src/prefix/slot-hash";
 import { prng } from "./reference-models";
 
 function columns(n: number) {
@@ -33,6 +33,26 @@ describe("SlotHash", () => {
     expect(hash.size).toBe(4);
     for (let s = 0; s < 8; s++)
       expect(hash.find(s % 2, 100 + s, 7)).toBe([0, 3, 4, 7].includes(s) ? NO_SLOT : s);
+  });
+
+  it("indexes one key at most MAX_PROBE + 1 times: no probe run grows past it, and lookups stop there", () => {
+    const n = 1000;
+    const cols = columns(n);
+    const hash = new SlotHash(bucketsFor(n), cols);
+    const indexed: boolean[] = [];
+    for (let s = 0; s < n; s++) {
+      cols.owner[s] = 3;
+      cols.lo[s] = 42;
+      cols.hi[s] = 7;
+      indexed.push(hash.insert(s));
+    }
+    expect(hash.size).toBe(MAX_PROBE + 1);
+    expect(indexed.indexOf(false)).toBe(MAX_PROBE + 1);
+    expect(hash.find(3, 42, 7)).not.toBe(NO_SLOT);
+    // An unindexed slot is not there to remove; removing the indexed ones empties the hash.
+    expect(hash.remove(n - 1)).toBe(false);
+    for (let s = 0; s <= MAX_PROBE; s++) expect(hash.remove(s)).toBe(true);
+    expect([hash.size, hash.find(3, 42, 7)]).toEqual([0, NO_SLOT]);
   });
 
   it.each([
