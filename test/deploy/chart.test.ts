@@ -17,7 +17,11 @@ import type { Obj } from "./helm-render";
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+  valueFrom?: {
+    fieldRef?: { fieldPath: string };
+    secretKeyRef?: { name: string; key: string };
+    configMapKeyRef?: { name: string; key: string };
+  };
 }
 
 /** `helm template` (helm 4) → the rendered objects. */
@@ -211,6 +215,37 @@ describe("charts/kvroute: values", () => {
   it("rejects config entries that a typed value owns", async () => {
     expect(await renderError("--set", "config.LOG_LEVEL=debug")).toContain("set it with logLevel");
     expect(await renderError("--set", "config.POD_NAME=x")).toContain("config.POD_NAME");
+  });
+
+  it("passes extraEnv through verbatim, and rejects names the chart sets or reads from config", async () => {
+    // The all-features values read a setting from a ConfigMap: one entry, as given, after the chart's.
+    const mine = envOf(all).filter((e) => e.name === "KVROUTE_TENANT_TPM_OVERRIDES");
+    expect(mine).toEqual([
+      {
+        name: "KVROUTE_TENANT_TPM_OVERRIDES",
+        valueFrom: { configMapKeyRef: { name: "tenant-budgets", key: "overrides" } },
+      },
+    ]);
+    const extra = (i: number, name: string): string[] => ["--set", `extraEnv[${i}].name=${name}`];
+    // A typed value's env var, even as valueFrom and after a harmless entry: the typed value is named.
+    expect(
+      await renderError(
+        ...extra(0, "TZ"),
+        "--set",
+        "extraEnv[0].value=UTC",
+        ...extra(1, "ROUTING_ALGORITHM"),
+        "--set",
+        "extraEnv[1].valueFrom.configMapKeyRef.name=x",
+      ),
+    ).toContain("extraEnv[1] ROUTING_ALGORITHM: set it with routingAlgorithm, not in extraEnv");
+    // A name config: also sets would be a second entry.
+    expect(
+      await renderError(...extra(0, "KVROUTE_TENANT_HEADER"), "--set", "config.KVROUTE_TENANT_HEADER=x"),
+    ).toContain("extraEnv[0] KVROUTE_TENANT_HEADER: already set by config.KVROUTE_TENANT_HEADER");
+    // A setting the chart sizes terminationGracePeriodSeconds from would bypass that sizing.
+    expect(await renderError(...extra(0, "KVROUTE_DRAIN_TIMEOUT_MS"))).toContain(
+      "set it with config.KVROUTE_DRAIN_TIMEOUT_MS, not in extraEnv (the chart reads it for terminationGracePeriodSeconds)",
+    );
   });
 
   it("takes the status page's token from statusPage.existingSecret only", async () => {

@@ -85,7 +85,7 @@ app.kubernetes.io/component: router
 {{- end }}
 {{- end }}
 
-{{/* Env vars that typed values own; `config:` may not set them. */}}
+{{/* Env vars that typed values own; neither `config:` nor `extraEnv` may set them. */}}
 {{- define "kvroute.managedEnv" -}}
 KVROUTE_GRPC_BIND_ADDRESS: ports.grpc
 KVROUTE_HTTP_BIND_ADDRESS: ports.http
@@ -109,14 +109,50 @@ REDIS_PASSWORD: redis.password or redis.existingSecret
 REDIS_URL: redis.url or redis.existingSecret
 {{- end }}
 
-{{/* The container's env list. */}}
-{{- define "kvroute.env" -}}
+{{/* Settings the chart reads from `config:` to size other objects; given in `extraEnv` instead, kvroute would run
+   with them while those objects were sized from the defaults. */}}
+{{- define "kvroute.chartReadEnv" -}}
+KVROUTE_DRAIN_DELAY_MS: terminationGracePeriodSeconds
+KVROUTE_DRAIN_TIMEOUT_MS: terminationGracePeriodSeconds
+KVROUTE_FLOW_CONTROL: the envoyGateway.extProc.messageTimeout check
+KVROUTE_FLOW_TTL_MS: the envoyGateway.extProc.messageTimeout check
+KVROUTE_SLO_QUEUE_MAX_WAIT_MS: the envoyGateway.extProc.messageTimeout check
+{{- end }}
+
+{{/* A `config:` value the chart renders into the env (not ~, not ""). */}}
+{{- define "kvroute.configRendered" -}}
+{{- if not (or (kindIs "invalid" .) (and (kindIs "string" .) (eq . ""))) }}true{{ end }}
+{{- end }}
+
+{{/* Fails on `config:` or `extraEnv` entries naming an env var the chart sets itself (the pod would get two entries
+   for one name, and which one wins is not what the values say), and on `extraEnv` entries for a setting the chart
+   reads from `config:`. */}}
+{{- define "kvroute.checkEnvOverlap" -}}
 {{- $managed := include "kvroute.managedEnv" . | fromYaml }}
 {{- range $k, $v := .Values.config }}
 {{- if and (hasKey $managed $k) (not (kindIs "invalid" $v)) }}
 {{- fail (printf "config.%s: set it with %s, not in config" $k (get $managed $k)) }}
 {{- end }}
 {{- end }}
+{{- $chartRead := include "kvroute.chartReadEnv" . | fromYaml }}
+{{- range $i, $e := .Values.extraEnv }}
+{{- if not (and (kindIs "map" $e) (kindIs "string" $e.name)) }}
+{{- fail (printf "extraEnv[%d]: want an env entry ({name, value} or {name, valueFrom}), got %v" $i $e) }}
+{{- end }}
+{{- $n := $e.name }}
+{{- if hasKey $managed $n }}
+{{- fail (printf "extraEnv[%d] %s: set it with %s, not in extraEnv" $i $n (get $managed $n)) }}
+{{- else if include "kvroute.configRendered" (get $.Values.config $n) }}
+{{- fail (printf "extraEnv[%d] %s: already set by config.%s; set it in one place" $i $n $n) }}
+{{- else if hasKey $chartRead $n }}
+{{- fail (printf "extraEnv[%d] %s: set it with config.%s, not in extraEnv (the chart reads it for %s)" $i $n $n (get $chartRead $n)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The container's env list. */}}
+{{- define "kvroute.env" -}}
+{{- include "kvroute.checkEnvOverlap" . }}
 {{- $secret := include "kvroute.fullname" . -}}
 - name: POD_NAME
   valueFrom:
@@ -204,7 +240,7 @@ REDIS_URL: redis.url or redis.existingSecret
     secretKeyRef: { name: {{ . | quote }}, key: {{ $.Values.statusPage.existingSecretKey | quote }} }
 {{- end }}
 {{- range $k, $v := .Values.config }}
-{{- if not (or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v ""))) }}
+{{- if include "kvroute.configRendered" $v }}
 - name: {{ $k }}
   value: {{ include "kvroute.envString" $v | quote }}
 {{- end }}
