@@ -42,7 +42,11 @@ export interface FleetRow {
     readonly speculative: number | null;
   };
   readonly kvEvents: FleetKvEvents | null;
-  /** Passive health: `healthy`, `ejected`, `probing`, or null when the pod has no record. */
+  /**
+   * Passive health: `healthy`, `ejected`, `probing`; `no data` where `/debug/state` has `health: null` (no request
+   * outcome or failed scrape reported yet: kvroute holds nothing against the pod and routes to it); null when
+   * passive health is off.
+   */
   readonly health: string | null;
 }
 
@@ -91,6 +95,13 @@ function kvEventsOf(prefix: unknown): FleetKvEvents | null {
   };
 }
 
+/** A pod without a record is routable, but nothing was heard about it: saying `healthy` would claim evidence. */
+export const HEALTH_NO_DATA = "no data";
+
+function healthOf(health: unknown): string | null {
+  return str(health, "state") ?? (health === null ? HEALTH_NO_DATA : null);
+}
+
 function rowOf(p: DebugPod): FleetRow {
   const m = field(p, "metricsInUse");
   const prefix = field(p, "prefix");
@@ -112,7 +123,7 @@ function rowOf(p: DebugPod): FleetRow {
       speculative: num(prefix, "speculativeBlocks"),
     },
     kvEvents: kvEventsOf(prefix),
-    health: str(field(p, "health"), "state") ?? (field(p, "health") === null ? "healthy" : null),
+    health: healthOf(field(p, "health")),
   };
 }
 

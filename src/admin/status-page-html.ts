@@ -12,6 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { HEALTH_NO_DATA } from "./status-fleet";
 
 const STYLE = `
 :root{color-scheme:light dark;--bg:#fff;--fg:#1b1f24;--mut:#59636e;--line:#d1d9e0;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--hl:#f6f8fa}
@@ -48,6 +49,11 @@ const SCRIPT = `
   function prefixCell(p) {
     if (!p) return el("span", "\\u2014", "mut");
     return el("span", p.hitBlocks + "/" + p.lookupBlocks + " blocks", p.hitBlocks > 0 ? "ok" : "warn");
+  }
+  // Passive health: out (ejected, probing) warns; "no data" (nothing reported, routable) and a dash (off) are muted.
+  function healthCell(h) {
+    if (!h) return el("span", "\\u2014", "mut");
+    return el("span", h, h === "healthy" ? "" : h === ${JSON.stringify(HEALTH_NO_DATA)} ? "mut" : "warn");
   }
   function pct(v) { return v === null || v === undefined ? "\\u2014" : (v * 100).toFixed(1) + "%"; }
   // cells: text, numbers or elements (a TD as is, others wrapped); numeric: indices of right-aligned columns.
@@ -110,7 +116,7 @@ const SCRIPT = `
         p.inflight, usageCell(p.kvCacheUsage), fmt(p.waiting), fmt(p.running),
         fmt(p.blocks.event), fmt(p.blocks.approximate),
         k ? (k.state || "\\u2014") : "off", k ? fmt(k.queued) : "\\u2014", k ? fmt(k.gaps) : "\\u2014",
-        pct(p.enginePrefixHitRate), el("span", p.health || "\\u2014", p.health === "healthy" || !p.health ? "" : "warn"),
+        pct(p.enginePrefixHitRate), healthCell(p.health),
         p.lastScrapeAgeMs === null ? "\\u2014" : p.lastScrapeAgeMs + " ms"
       ], [3, 4, 5, 6, 7, 8, 10, 11, 12, 14]);
       tr.dataset.pod = p.name;

@@ -1,11 +1,20 @@
 /**
  * The status page's JSON and HTML over real loopback HTTP, with requests routed through the real gRPC ext_proc
- * harness: the fleet appears, recent decisions grow as requests finish, the window counts decisions by strategy and
- * shows the decisions' prefix hits in blocks (any prefix-aware strategy), prompt text never appears, the optional token is required and compared, and the page can be
- * turned off.
+ * harness: the fleet appears with /debug/state's passive health, recent decisions grow as requests finish, the
+ * window counts decisions by strategy and shows the decisions' prefix hits in blocks (any prefix-aware strategy),
+ * prompt text never appears, the optional token is required and compared, and the page can be turned off.
  */
-import { finishedLine } from "../extproc/harness-probes";
-import { CHAT_HEADERS, body, chatBody, headers, pod, setHeaders, startHarness } from "../extproc/harness";
+import { debugPods, finishedLine } from "../extproc/harness-probes";
+import {
+  CHAT_HEADERS,
+  body,
+  chatBody,
+  headers,
+  pod,
+  responseHeaders,
+  setHeaders,
+  startHarness,
+} from "../extproc/harness";
 import type { Harness } from "../extproc/harness";
 
 const PODS = [
@@ -20,7 +29,13 @@ interface StatusDoc {
   ready: boolean;
   defaultStrategy: string;
   totals: { pods: number; readyPods: number; inflight: number };
-  fleet: { name: string; ready: boolean; inflight: number; blocks: { approximate: number | null } }[];
+  fleet: {
+    name: string;
+    ready: boolean;
+    inflight: number;
+    blocks: { approximate: number | null };
+    health: string | null;
+  }[];
   window: {
     decisions: number;
     byStrategy: { strategy: string; decisions: number }[];
@@ -41,13 +56,18 @@ interface StatusDoc {
   }[];
 }
 
-/** Route one chat request (optionally with a `routing-strategy`) and wait until kvroute has finished it. */
-async function route(h: Harness, id: string, strategy?: string): Promise<string> {
+/**
+ * Route one chat request (optionally with a `routing-strategy`) and wait until kvroute has finished it. Without
+ * `upstreamStatus` the client ends the stream before any response, as `kvroute route` without `--send` does:
+ * passive health hears nothing about the pod.
+ */
+async function route(h: Harness, id: string, strategy?: string, upstreamStatus?: number): Promise<string> {
   const s = h.client.open();
   await s.exchange(
     headers({ ...CHAT_HEADERS, "x-request-id": id, ...(strategy ? { "routing-strategy": strategy } : {}) }),
   );
   const [r] = await s.exchange(body(chatBody("m1", `${MARKER} ${"shared prefix ".repeat(8)}`)));
+  if (upstreamStatus !== undefined) await s.exchange(responseHeaders(upstreamStatus));
   s.cancel();
   await finishedLine(h, { requestId: id });
   return setHeaders(r)["target-pod"] ?? "";
@@ -146,6 +166,34 @@ describe("status page, open", () => {
     expect(doc.recent[0]?.strategy).toBe("prefix-cache:2,least-request");
     expect(doc.recent[0]?.prefix?.lookupBlocks).toBe(doc.recent[1]?.prefix?.lookupBlocks);
     expect(doc.window.prefix.lookups).toBe(3);
+  });
+
+  it("passive health: /debug/state's, `no data` where it is null (nothing reported), never a guess", async () => {
+    interface DebugPod {
+      name: string;
+      health: { state: string } | null;
+    }
+    // Every request so far ended before a response: passive health has heard nothing about any pod.
+    const before = await debugPods<DebugPod>(h);
+    expect(before.map((p) => [p.name, p.health])).toEqual([
+      ["p1", null],
+      ["p2", null],
+      ["p3", null],
+    ]);
+    expect((await status(h)).fleet.map((p) => [p.name, p.health])).toEqual([
+      ["p1", "no data"],
+      ["p2", "no data"],
+      ["p3", "no data"],
+    ]);
+    // One request the pod answered: that pod has a record now, the others still have none.
+    const answered = (await route(h, "health-0", undefined, 200)).startsWith("10.0.0.1") ? "p1" : "p2";
+    const pods = (await debugPods<DebugPod>(h)).sort((a, b) => a.name.localeCompare(b.name));
+    expect(pods.find((p) => p.name === answered)?.health?.state).toBe("healthy");
+    const doc = await status(h);
+    expect(doc.fleet.map((p) => [p.name, p.health])).toEqual(
+      pods.map((p) => [p.name, p.health === null ? "no data" : p.health.state]),
+    );
+    expect(doc.fleet.filter((p) => p.health === "no data")).toHaveLength(2);
   });
 
   it("never returns prompt text: not in the JSON, the page, or /debug/state", async () => {
