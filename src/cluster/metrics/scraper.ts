@@ -25,6 +25,7 @@ import { createMetricsClient } from "./metrics-client";
 import type { GetHandle } from "./metrics-client";
 import { interpretMetricsBody, NO_PARSE_PROBLEMS } from "./interpret-body";
 import type { Interpretation, ParseProblems, SampleFreshness } from "./interpret-body";
+import { ScrapeBackoff } from "./scrape-backoff";
 import { createScrapeStateLog } from "./scrape-state-log";
 import type { ScrapeLog } from "./scrape-state-log";
 
@@ -59,6 +60,8 @@ export interface ScraperStats {
   readonly skippedBusy: number;
   /** Due pods that waited a whole interval for a slot (`concurrency` scrapes were in flight), summed over ticks. */
   readonly deferredAtBound: number;
+  /** Due pods passed over because their last answer was unusable (too large, malformed): {@link ScrapeBackoff}. */
+  readonly backedOff: number;
   /** Scrapes in flight now. */
   readonly inFlight: number;
   /** Unreadable lines skipped inside otherwise good bodies. */
@@ -136,6 +139,7 @@ export function emptyScraperStats(): ScraperStats {
     results: { ok: 0, "http-error": 0, timeout: 0, "connect-error": 0, "too-large": 0, malformed: 0 },
     skippedBusy: 0,
     deferredAtBound: 0,
+    backedOff: 0,
     inFlight: 0,
     malformedLines: 0,
     truncatedBodies: 0,
@@ -168,6 +172,7 @@ export function startScraper(o: ScraperOptions): Scraper {
   // One socket per pod at most (scrapes of a pod never overlap); idle sockets are unref'd.
   const client = createMetricsClient();
   const inFlight = new Map<string, Job>();
+  const backoff = new ScrapeBackoff();
   const results: Record<ScrapeResult, number> = {
     ok: 0,
     "http-error": 0,
@@ -181,6 +186,7 @@ export function startScraper(o: ScraperOptions): Scraper {
     started: 0,
     skippedBusy: 0,
     deferredAtBound: 0,
+    backedOff: 0,
     malformedLines: 0,
     truncatedBodies: 0,
     interpreted: 0,
@@ -207,6 +213,7 @@ export function startScraper(o: ScraperOptions): Scraper {
       if (snapshot.pods.has(key)) continue;
       store.delete(key);
       stateLog?.forget(key);
+      backoff.forget(key);
     }
     for (const [key, job] of inFlight) {
       if (snapshot.pods.has(key)) continue;
@@ -228,9 +235,14 @@ export function startScraper(o: ScraperOptions): Scraper {
     reconcile(snapshot);
     const next: Pod[] = [];
     const queued = new Set<string>();
+    const nowMs = now();
     const enqueue = (key: string): void => {
       const pod = snapshot.pods.get(key);
       if (!pod || !pod.ready || queued.has(key)) return;
+      if (backoff.holds(key, nowMs)) {
+        counts.backedOff += 1;
+        return;
+      }
       queued.add(key);
       next.push(pod);
     };
@@ -333,6 +345,7 @@ export function startScraper(o: ScraperOptions): Scraper {
       reportProblems(podKey, r.problems);
     }
     results[result] += 1;
+    backoff.settled(podKey, result === "too-large" || result === "malformed", now());
     stateLog?.onResult(podKey, result, detail);
     try {
       o.observer?.onScrape?.(podKey, (now() - startedMs) / 1000, result);

@@ -102,10 +102,10 @@ describe("startScraper against real HTTP endpoints", () => {
   ])("records %s as malformed and gives the pod no metrics", async (_t, handler) => {
     const e = await endpoint((_hit, res) => handler(res));
     const r = rig([pod("a", e.port)]);
-    await r.rec.scrapes("a", 2, "malformed");
+    await r.rec.scrapes("a", 1, "malformed");
     expect(r.store.fresh("a")).toBeUndefined();
-    expect(r.store.entry("a")).toMatchObject({ lastError: { reason: "malformed" }, consecutiveFailures: 2 });
-    expect(r.scraper.stats().results.malformed).toBeGreaterThanOrEqual(2);
+    expect(r.store.entry("a")).toMatchObject({ lastError: { reason: "malformed" }, consecutiveFailures: 1 });
+    expect(r.scraper.stats().results.malformed).toBe(1);
   });
 
   it("maps a 500 to http-error and keeps the last good metrics", async () => {
@@ -165,6 +165,38 @@ describe("startScraper against real HTTP endpoints", () => {
     const r = rig([pod("a", e.port)], { maxBodyBytes: 200 });
     await r.rec.scrapes("a", 1, "too-large");
     expect(r.store.fresh("a")).toBeUndefined();
+  });
+
+  it("backs off a pod whose answers are unusable (too large, malformed) from 1 s, doubling; a usable one ends it", async () => {
+    let clock = 0;
+    let answer: "huge" | "html" | "good" = "huge";
+    const a = await endpoint((hit, res) =>
+      reply(res, answer === "huge" ? vllmBody(1).repeat(20) : answer === "html" ? "<html>" : vllmBody(hit.n)),
+    );
+    const b = await endpoint((hit, res) => reply(res, vllmBody(hit.n)));
+    const r = rig([pod("a", a.port), pod("b", b.port)], { maxBodyBytes: 200, now: () => clock });
+    const scrapesOf = (p: string) => r.rec.of(p).length;
+    await r.rec.scrapes("a", 1, "too-large");
+    // While the clock stands still, b is scraped every interval and a sits its turns out.
+    await r.rec.scrapes("b", scrapesOf("b") + 5);
+    expect(scrapesOf("a")).toBe(1);
+    expect(r.scraper.stats().backedOff).toBeGreaterThanOrEqual(4);
+    answer = "html";
+    clock = 999;
+    await r.rec.scrapes("b", scrapesOf("b") + 3);
+    expect(scrapesOf("a")).toBe(1);
+    clock = 1000;
+    await r.rec.scrapes("a", 1, "malformed");
+    // The second unusable answer in a row: 2 s from it.
+    clock = 2999;
+    await r.rec.scrapes("b", scrapesOf("b") + 3);
+    expect(scrapesOf("a")).toBe(2);
+    answer = "good";
+    clock = 3000;
+    await r.rec.scrapes("a", 1, "ok");
+    // Usable again: scraped every interval.
+    await r.rec.scrapes("a", 3, "ok");
+    expect(r.store.entry("a")?.consecutiveFailures).toBe(0);
   });
 
   it("never overlaps two scrapes of one pod", async () => {
