@@ -79,6 +79,7 @@ async function prepareDiscovery(config: Config): Promise<DiscoveryStart> {
       kubeConfig,
       namespace: config.namespace,
       inferencePool: config.inferencePool,
+      deploymentLabel: config.podDeploymentLabel,
       store: cluster,
       log,
       observer: {

@@ -20,8 +20,8 @@
  *   and on stored profiles. Values are read with MGET per SCAN page (a key of another type reads as nil).
  * - A refresh that fails part-way applies nothing: the last good profiles stay. Like AIBrix, profiles whose key
  *   disappeared from Redis are kept.
- * - {@link deploymentOf} reads the deployment label, else `Pod.deployment` (from discovery: AIBrix's fallback to
- *   the ReplicaSet owner name minus its `-<hash>` suffix).
+ * - {@link deploymentOf} reads `Pod.deployment`, which discovery derives once as AIBrix does (the RayClusterFleet
+ *   label, the `--pod-deployment-label` label, else the ReplicaSet owner name minus its `-<hash>` suffix).
  *
  * @module
  */
@@ -39,8 +39,6 @@ export const DEFAULT_GPU_PROFILE_INTERVAL_MS = 10_000;
 export const DEFAULT_GPU_PROFILE_SCAN_COUNT = 100;
 /** Default cap on keys read per refresh and on stored profiles. */
 export const DEFAULT_GPU_PROFILE_MAX_KEYS = 4096;
-/** Default deployment label (`AIBRIX_POD_DEPLOYMENT_LABEL`). */
-export const DEFAULT_DEPLOYMENT_LABEL = "app.kubernetes.io/name";
 
 /** `ModelSLOs`. Absent fields are 0, as in Go. */
 export interface GpuProfileSlos {
@@ -266,16 +264,10 @@ export function tpotSeconds(p: GpuProfile, sig: readonly number[]): number | und
 }
 
 /**
- * The deployment name of a pod for profile lookup: the `labelKey` label (AIBrix's
- * `AIBRIX_POD_DEPLOYMENT_LABEL`, default `app.kubernetes.io/name`) when set, else the pod's `deployment` as
- * discovery derived it (owner references in Kubernetes, `deployment` in the endpoints file). Undefined when neither
- * is known.
+ * The deployment name of a pod for profile lookup: the pod's `deployment` as discovery derived it (in Kubernetes
+ * from the `--pod-deployment-label` label or the owner references, so a label other than the configured one is not
+ * read here; `deployment` in the endpoints file). Undefined when unknown.
  */
-export function deploymentOf(
-  pod: Pick<Pod, "labels"> & Partial<Pick<Pod, "deployment">>,
-  labelKey: string = DEFAULT_DEPLOYMENT_LABEL,
-): string | undefined {
-  const v = pod.labels[labelKey];
-  if (v !== undefined && v !== "") return v;
+export function deploymentOf(pod: Partial<Pick<Pod, "deployment">>): string | undefined {
   return pod.deployment === undefined || pod.deployment === "" ? undefined : pod.deployment;
 }

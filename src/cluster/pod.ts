@@ -49,8 +49,9 @@ export interface Pod {
    */
   readonly modelConfig?: ModelConfig;
   /**
-   * The workload the pod belongs to (label `app.kubernetes.io/name`, else its ReplicaSet's Deployment, else its
-   * owner's name; `deployment` in the endpoints file): keys GPU profiles. Absent when unknown.
+   * The workload the pod belongs to (the label `--pod-deployment-label` names, default `app.kubernetes.io/name`, else
+   * its ReplicaSet's Deployment, else its owner's name; `deployment` in the endpoints file): keys GPU profiles.
+   * Absent when unknown.
    */
   readonly deployment?: string;
   /**

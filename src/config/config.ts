@@ -47,6 +47,11 @@ export interface Config {
   readonly kubeconfigPath: string | undefined;
   /** Namespace to watch; `undefined` means all namespaces (Kubernetes mode). */
   readonly namespace: string | undefined;
+  /**
+   * Pod label naming a pod's deployment, the key of its GPU profiles (AIBrix `AIBRIX_POD_DEPLOYMENT_LABEL`, default
+   * `app.kubernetes.io/name`); a pod without it falls back to its owner (Kubernetes mode).
+   */
+  readonly podDeploymentLabel: string;
   /** Default routing strategy expression; validated by the router registry, not here. */
   readonly routingAlgorithm: string;
   /** Whether the `routing-strategy` request header may choose the strategy (false: ignored, counted). */

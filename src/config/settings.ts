@@ -10,6 +10,7 @@ import { availableParallelism, hostname } from "node:os";
 import type { Config } from "./config";
 import { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 import { FLOW_SETTINGS } from "./settings-flow";
+import { KUBERNETES_SETTINGS } from "./settings-kubernetes";
 import { KV_EVENTS_SETTINGS } from "./settings-kv-events";
 import { OUTLIER_SETTINGS } from "./settings-outlier";
 import { PD_SETTINGS } from "./settings-pd";
@@ -116,20 +117,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting<Config[K]> } = {
     description:
       "Static endpoints YAML (models: [{name, endpoints: [host:port]}]); required with --standalone.",
   },
-  kubeconfigPath: {
-    flag: "kubeconfig",
-    env: "KUBECONFIG",
-    type: optionalText({ hint: "<file>" }),
-    description: "Kubeconfig file; in-cluster config when unset.",
-  },
-  namespace: {
-    flag: "namespace",
-    aliases: ["pool-namespace"],
-    env: "KVROUTE_NAMESPACE",
-    type: optionalText({ hint: "<name>" }),
-    description:
-      "Kubernetes namespace to watch (and the InferencePool's); all namespaces when unset (alias --pool-namespace).",
-  },
+  ...KUBERNETES_SETTINGS,
   routingAlgorithm: {
     flag: "routing-algorithm",
     env: "ROUTING_ALGORITHM",

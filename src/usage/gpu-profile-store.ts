@@ -72,7 +72,7 @@ export interface GpuProfiles {
   /** The stored profile for `model` on `deployment`. */
   get(model: string, deployment: string): GpuProfile | undefined;
   /** The stored profile for `model` on the pod's deployment ({@link deploymentOf}). */
-  getForPod(model: string, pod: Pick<Pod, "labels" | "deployment">): GpuProfile | undefined;
+  getForPod(model: string, pod: Pick<Pod, "deployment">): GpuProfile | undefined;
   stats(): GpuProfileStats;
 }
 

@@ -19,6 +19,7 @@ describe("loadConfig defaults", () => {
       endpointsConfigPath: undefined,
       kubeconfigPath: undefined,
       namespace: undefined,
+      podDeploymentLabel: "app.kubernetes.io/name",
       routingAlgorithm: "least-request",
       allowStrategyHeader: true,
       grpcMaxMessageSizeBytes: 4194304,
@@ -163,6 +164,7 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
     ],
     ["KUBECONFIG", "/home/me/.kube/config", "kubeconfigPath", "/home/me/.kube/config"],
     ["KVROUTE_NAMESPACE", "inference", "namespace", "inference"],
+    ["AIBRIX_POD_DEPLOYMENT_LABEL", "app", "podDeploymentLabel", "app"],
     ["KVROUTE_GRPC_HEALTH_PORT", "0", "grpcHealthPort", 0],
     ["KVROUTE_GRPC_TLS_SELF_SIGNED", "true", "grpcTlsSelfSigned", true],
     [
@@ -233,6 +235,11 @@ describe("loadConfig from flags", () => {
     [["--grpc-tls-self-signed"], "grpcTlsSelfSigned", true],
     [["--kubeconfig=/k"], "kubeconfigPath", "/k"],
     [["--namespace", "ns1"], "namespace", "ns1"],
+    [
+      ["--pod-deployment-label=team.example.com/deployment"],
+      "podDeploymentLabel",
+      "team.example.com/deployment",
+    ],
     [
       ["--routing-algorithm=prefix-cache:2,least-request"],
       "routingAlgorithm",

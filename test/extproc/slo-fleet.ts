@@ -10,10 +10,7 @@ import { pod } from "./harness";
 
 export const SLO_DEPLOYMENT = "gpu-a";
 
-const withDeployment = (p: Pod): Pod => ({
-  ...p,
-  labels: { ...p.labels, "app.kubernetes.io/name": SLO_DEPLOYMENT },
-});
+const withDeployment = (p: Pod): Pod => ({ ...p, deployment: SLO_DEPLOYMENT });
 
 export const SLO_PODS = [pod("p1", "10.0.0.1", ["m1"]), pod("p2", "10.0.0.2", ["m1"])].map(withDeployment);
 

@@ -170,19 +170,10 @@ describe("lookup (GetSignature, SignatureTolerance = 0.5 in log2 space)", () => 
 });
 
 describe("deploymentOf", () => {
-  it.each<[Record<string, string>, string | undefined]>([
-    [{ "app.kubernetes.io/name": "llama-a100" }, "llama-a100"],
-    [{ "app.kubernetes.io/name": "" }, undefined],
-    [{ app: "llama-a100" }, undefined],
-  ])("labels %j → %s", (labels, expected) => {
-    expect(deploymentOf({ labels })).toBe(expected);
-  });
-  it("honours a custom label key", () => {
-    expect(deploymentOf({ labels: { team: "x" } }, "team")).toBe("x");
-  });
-  it("falls back to the pod's discovered deployment (owner references, endpoints file)", () => {
-    expect(deploymentOf({ labels: {}, deployment: "llama-h100" })).toBe("llama-h100");
-    expect(deploymentOf({ labels: { team: "x" }, deployment: "llama-h100" }, "team")).toBe("x");
+  it("is the pod's discovered deployment (labels, owner references, endpoints file), undefined when unknown", () => {
+    expect(deploymentOf({ deployment: "llama-h100" })).toBe("llama-h100");
+    expect(deploymentOf({ deployment: "" })).toBeUndefined();
+    expect(deploymentOf({})).toBeUndefined();
   });
 });
 
@@ -244,10 +235,9 @@ describe("createGpuProfiles against redis-server", () => {
     expect(profiles.get("m1", "dep-a")?.cost).toBe(1);
     expect(profiles.get("m_2", "dep_b")?.created).toBe(5);
     expect(profiles.get("m3", "bad")).toBeUndefined();
-    expect(profiles.getForPod("m1", { labels: { "app.kubernetes.io/name": "dep-a" } })?.cost).toBe(1);
-    expect(profiles.getForPod("m1", { labels: {} })).toBeUndefined();
-    // No label: the deployment discovery derived from the owner ReplicaSet.
-    expect(profiles.getForPod("m1", { labels: {}, deployment: "dep-a" })?.cost).toBe(1);
+    expect(profiles.getForPod("m1", {})).toBeUndefined();
+    // The deployment discovery derived (the deployment label, else the owner ReplicaSet).
+    expect(profiles.getForPod("m1", { deployment: "dep-a" })?.cost).toBe(1);
     expect(profiles.stats()).toMatchObject({
       refreshes: 1,
       failures: 0,

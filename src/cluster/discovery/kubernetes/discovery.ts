@@ -47,6 +47,8 @@ export interface KubernetesDiscoveryOptions {
   readonly namespace?: string | undefined;
   /** InferencePool mode: the pool (in `namespace`) whose selected pods are the fleet. */
   readonly inferencePool?: string | undefined;
+  /** The pod label naming a pod's deployment (`--pod-deployment-label`); default `app.kubernetes.io/name`. */
+  readonly deploymentLabel?: string | undefined;
   /** Receives the fleet. */
   readonly store: ClusterStore;
   readonly log: DiscoveryLog;
@@ -123,6 +125,7 @@ export function startKubernetesDiscovery(options: KubernetesDiscoveryOptions): K
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const fleet = createFleet({
     poolName: inferencePool,
+    deploymentLabel: options.deploymentLabel,
     onBadModelConfig: (pod, reason) => {
       log.error({ pod, reason }, "ignoring malformed model.aibrix.ai/config annotation");
       notify(() => observer?.onBadModelConfig?.(pod));

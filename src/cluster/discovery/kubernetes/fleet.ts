@@ -21,6 +21,8 @@ export type ResourceKind = "pod" | "adapter" | "pool";
 export interface FleetOptions {
   /** InferencePool mode: the pool's name (its namespace is the one watched). Absent: AIBrix label mode. */
   readonly poolName?: string | undefined;
+  /** The pod label naming a pod's deployment (`--pod-deployment-label`); default `app.kubernetes.io/name`. */
+  readonly deploymentLabel?: string | undefined;
   /**
    * A pod's `model.aibrix.ai/config` annotation is malformed (the pod is routed without a config). Called once per
    * pod and distinct reason, not on every update of the pod, so a bad annotation is logged once.
@@ -192,6 +194,7 @@ export function createFleet(opts: FleetOptions = {}): Fleet {
       pool,
       (reason) => (bad = reason),
       (reason) => (badSize = reason),
+      opts.deploymentLabel,
     );
     reportOnce(badConfigs, key, bad, opts.onBadModelConfig);
     reportOnce(badSizes, key, badSize, opts.onBadDataParallelSize);

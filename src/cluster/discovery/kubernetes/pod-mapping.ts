@@ -30,7 +30,7 @@ export const RAY_NODE_TYPE_LABEL = "ray.io/node-type";
 export const POD_GROUP_INDEX_LABEL = "stormservice.orchestration.aibrix.ai/pod-group-index";
 /** Annotation with the model's config profiles (JSON; see `cluster/model-config.ts`). */
 export const MODEL_CONFIG_ANNOTATION = "model.aibrix.ai/config";
-/** Label naming the pod's deployment (AIBrix's default `AIBRIX_POD_DEPLOYMENT_LABEL`). */
+/** Default label naming the pod's deployment (`--pod-deployment-label`, AIBrix's `AIBRIX_POD_DEPLOYMENT_LABEL`). */
 export const DEPLOYMENT_LABEL = "app.kubernetes.io/name";
 /** Label naming the RayClusterFleet of a Ray pod; AIBrix prefers it to every other deployment source. */
 export const RAY_FLEET_LABEL = "orchestration.aibrix.ai/raycluster-fleet-name";
@@ -126,16 +126,17 @@ function ownersOf(meta: unknown): [string, string][] {
 }
 
 /**
- * The workload a pod belongs to (AIBrix `DeploymentNameFromPod`): the RayClusterFleet label, the
- * `app.kubernetes.io/name` label, else its owner: a ReplicaSet's name without the `-<pod-template-hash>` (a
- * Deployment's name), a RayCluster's name without its two generated suffixes (the fleet), any other owner's name
+ * The workload a pod belongs to (AIBrix `DeploymentNameFromPod`): the RayClusterFleet label, the `deploymentLabel`
+ * label (default `app.kubernetes.io/name`), else its owner: a ReplicaSet's name without the `-<pod-template-hash>`
+ * (a Deployment's name), a RayCluster's name without its two generated suffixes (the fleet), any other owner's name
  * (a StatefulSet, a LeaderWorkerSet…) as is. Undefined when none applies.
  */
 export function deploymentOfObject(
   meta: unknown,
   labels: Readonly<Record<string, string>>,
+  deploymentLabel: string = DEPLOYMENT_LABEL,
 ): string | undefined {
-  const labelled = labels[RAY_FLEET_LABEL] || labels[DEPLOYMENT_LABEL];
+  const labelled = labels[RAY_FLEET_LABEL] || labels[deploymentLabel];
   if (labelled) return labelled;
   const owner = ownersOf(meta)[0];
   if (owner === undefined) return undefined;
@@ -185,12 +186,14 @@ function modelConfigOf(
  * else `vllm`. Model config: annotation `model.aibrix.ai/config`. Deployment: see {@link deploymentOfObject}.
  * @param onBadConfig Called with the reason when the config annotation is present but malformed (the pod is
  *   still mapped, without a config).
+ * @param deploymentLabel The label naming the pod's deployment (`--pod-deployment-label`).
  */
 export function podFromObject(
   obj: V1Pod,
   adapters: readonly string[] = [],
   pool?: PoolSpec,
   onBadConfig?: (reason: string) => void,
+  deploymentLabel: string = DEPLOYMENT_LABEL,
 ): Pod | undefined {
   const meta = obj.metadata;
   const name = meta?.name;
@@ -216,7 +219,7 @@ export function podFromObject(
   const podIP = isRecord(status) && typeof status.podIP === "string" ? status.podIP : "";
   const adapterNames = sortedUnique(adapters);
   const modelConfig = modelConfigOf(annotations, onBadConfig);
-  const deployment = deploymentOfObject(meta, labels);
+  const deployment = deploymentOfObject(meta, labels, deploymentLabel);
   const uid = meta?.uid;
   return {
     key: `${namespace}/${name}`,
@@ -252,8 +255,9 @@ export function podsFromObject(
   pool?: PoolSpec,
   onBadConfig?: (reason: string) => void,
   onBadDataParallelSize?: (reason: string) => void,
+  deploymentLabel: string = DEPLOYMENT_LABEL,
 ): Pod[] {
-  const pod = podFromObject(obj, adapters, pool, onBadConfig);
+  const pod = podFromObject(obj, adapters, pool, onBadConfig, deploymentLabel);
   if (pod === undefined) return [];
   if (pool !== undefined && pool.ports.length > 1) return expandRanks(pod, pool.ports);
   const parsed = parseDataParallelSize(pod.labels[DATA_PARALLEL_SIZE_LABEL]);

@@ -75,6 +75,24 @@ describe("podFromObject: deployment and model config", () => {
     expect(podFromObject(obj)?.deployment).toBe(expected);
   });
 
+  it("deployment: a configured label (--pod-deployment-label) replaces app.kubernetes.io/name", () => {
+    const labels = { [M]: "m", "app.kubernetes.io/name": "vllm", team: "llama-h100" };
+    const owned = v1({ ...base, labels, owners: [{ kind: "ReplicaSet", name: "llama-a100-5d4f9c8b7" }] });
+    expect(podFromObject(owned, [], undefined, undefined, "team")?.deployment).toBe("llama-h100");
+    // Without the configured label the owner decides; app.kubernetes.io/name is no longer read.
+    const { team: _, ...withoutTeam } = labels;
+    const unlabelled = v1({
+      ...base,
+      labels: withoutTeam,
+      owners: [{ kind: "ReplicaSet", name: "llama-a100-5d4f9c8b7" }],
+    });
+    expect(podFromObject(unlabelled, [], undefined, undefined, "team")?.deployment).toBe("llama-a100");
+    // Discovery's fleet passes the setting down.
+    const fleet = createFleet({ deploymentLabel: "team" });
+    fleet.upsert("pod", owned);
+    expect(fleet.collect()?.map((p) => p.deployment)).toEqual(["llama-h100"]);
+  });
+
   const CONFIG = "model.aibrix.ai/config";
   const withConfig = (text: string): V1Pod =>
     v1({ ...base, labels: { [M]: "m" }, annotations: { [CONFIG]: text } });
