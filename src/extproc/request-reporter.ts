@@ -18,7 +18,7 @@ import { clientMessageOf, httpStatusOf } from "./immediate-response";
 import { createRequestMetricsRecorder } from "./request-metrics";
 import type { RequestRecord } from "./request-record";
 import type { ServiceHooks } from "./service";
-import type { SessionHooks } from "./session";
+import type { RefusedRequest, SessionHooks } from "./session";
 import { roundMs } from "../observability";
 import type { Logger, Metrics } from "../observability";
 
@@ -61,10 +61,15 @@ export function createRequestReporter(
   };
   const recorder = createRequestMetricsRecorder(metrics);
   const sessionHooks: SessionHooks = {
-    onError(code: Code, requestId: string, err: RouteError) {
+    onError(code: Code, requestId: string, err: RouteError, about: RefusedRequest) {
       metrics.errors.inc({ reason: code });
       const status = httpStatusOf(code);
-      metrics.requests.inc({ model: "none", strategy: "none", status: String(status) });
+      // The model is a client's string: the limiter keeps it only when the fleet serves it (else `unknown`).
+      metrics.requests.inc({
+        model: about.model === undefined ? "none" : metrics.modelLabel.admit(about.model),
+        strategy: about.strategy === undefined ? "none" : strategy(about.strategy),
+        status: String(status),
+      });
       // The message never holds prompt text and is bounded like the client's copy. The cause may be anything (a
       // JSON parser's error quotes the body), so it stays at debug, bounded too.
       if (log.isLevelEnabled(requestLevel))

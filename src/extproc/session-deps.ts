@@ -66,10 +66,21 @@ export interface Router {
   }): Pick | Promise<Pick>;
 }
 
+/** What was known of a refused request when it was refused. */
+export interface RefusedRequest {
+  /** The model the body named; absent when it was refused before its body was parsed. */
+  readonly model?: string | undefined;
+  /** The strategy spec that found no ready pod; absent when no strategy ran. */
+  readonly strategy?: string | undefined;
+}
+
 /** Callbacks for metrics and logs; all optional. */
 export interface SessionHooks {
-  /** A request was answered with an immediate error response. */
-  onError?(code: Code, requestId: string, err: RouteError): void;
+  /**
+   * A request was answered with an immediate error response. `about` holds the model its body named, once the body
+   * was read, and the strategy that found no pod, when one did (raw: the hook bounds them into labels).
+   */
+  onError?(code: Code, requestId: string, err: RouteError, about: RefusedRequest): void;
   /** Parse + pick took `seconds`. */
   /** A request was routed (not for errors): its strategy, the parse + pick time, and the model. */
   onDecision?(strategy: string, seconds: number, model: string): void;

@@ -45,7 +45,7 @@ import type { RequestTimeline } from "../observability";
 import { endClosed, endRejected } from "./trace-record";
 import { bodyContinue, requestHeadersContinue, trailersContinue } from "./replies";
 
-export type { Router, SessionDeps, SessionHooks, SessionOptions } from "./session-deps";
+export type { RefusedRequest, Router, SessionDeps, SessionHooks, SessionOptions } from "./session-deps";
 
 type State =
   | { readonly t: "awaitHeaders" }
@@ -109,17 +109,19 @@ export function createSession(deps: SessionDeps): Session {
   let timeline: RequestTimeline | undefined;
   // The hook's effects from its `refuse` check until a response tracker takes them; ended here if none does.
   let held: Admitted | undefined;
+  // The model the body named, once parsed: a refusal after that is counted under it (bounded by the reporter).
+  let parsedModel: string | undefined;
   const endHeld = (): void => {
     const ended = held;
     held = undefined;
     ended?.finished?.(undefined);
   };
 
-  function fail(reason: unknown, requestId: string): ProcessingResponse[] {
+  function fail(reason: unknown, requestId: string, strategy?: string): ProcessingResponse[] {
     const err = RouteError.from(reason);
     buffered.release();
     endHeld();
-    deps.hooks.onError?.(err.code, requestId, err);
+    deps.hooks.onError?.(err.code, requestId, err, { model: parsedModel, strategy });
     if (state.t === "responding") state.tracker.finish({ kind: "error", status: httpStatusOf(err.code) });
     if (timeline) endRejected(timeline, err, deps.now());
     state = { t: "closed", why: "immediate-response" };
@@ -248,6 +250,7 @@ export function createSession(deps: SessionDeps): Session {
       const streamed = s.stream === undefined || s.stream === "none" ? undefined : s.stream.end();
       timeline?.mark("parse-start", t0);
       request = deps.parse(head.path, body);
+      parsedModel = request.model;
       if (timeline) {
         timeline.mark("parse-end");
         timeline.setModel(request.model);
@@ -304,7 +307,7 @@ export function createSession(deps: SessionDeps): Session {
       const err = head.subset
         ? subsetRefusal("no-eligible-pod")
         : new RouteError(Code.NoReadyPod, `error on getting pods for model ${model}`);
-      return fail(err, head.requestId);
+      return fail(err, head.requestId, pick.strategy);
     }
     // kvroute's own work: a P/D prefill request has its own histogram, and would swamp this one.
     const decisionMs = deps.now() - t0 - (pick.pd?.prefillMs ?? 0);

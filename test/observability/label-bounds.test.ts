@@ -107,6 +107,39 @@ describe("labels from clients stay bounded", () => {
       await d.close();
     }
   });
+
+  it("a refused request keeps the model it named when the fleet serves it, else `unknown`; `none` before one was read", async () => {
+    const d = await startHarness([
+      pod("p", "10.0.0.9", ["m1"]), // loopback-check: not-dialled (harness without scrapeMetrics)
+      pod("q", "10.0.0.10", ["m2"], false), // loopback-check: not-dialled (not ready)
+    ]);
+    try {
+      const refused = async (extra: Record<string, string>, model: string): Promise<void> => {
+        expect((await request(d, extra, model)).immediate_response).toBeDefined();
+      };
+      await refused({ "routing-strategy": "warp-drive" }, "m1"); // 400: the fleet serves m1
+      await refused({}, "client-invented-model"); // 400: no pod names it
+      await refused({}, "m2"); // 503: the default strategy found no ready pod
+      const s = d.client.open(); // 400: not JSON, no model read
+      await s.exchange(headers(CHAT_HEADERS));
+      expect((await s.exchange(body("{")))[0]?.immediate_response).toBeDefined();
+      s.end();
+      await s.status;
+      const series = [...(await scrape(d)).matchAll(/^kvroute_requests_total\{([^}]*)\} 1$/gm)].map(
+        (m) => m[1],
+      );
+      expect(series.sort()).toEqual(
+        [
+          'model="m1",strategy="none",status="400"',
+          'model="unknown",strategy="none",status="400"',
+          'model="m2",strategy="least-request",status="503"',
+          'model="none",strategy="none",status="400"',
+        ].sort(),
+      );
+    } finally {
+      await d.close();
+    }
+  });
 });
 
 describe("per-pod series leave with their pod", () => {
