@@ -12,6 +12,7 @@ const COMMANDS_HELP = `
 Other commands:
   kvroute --version, -v     print the version and exit
   kvroute route --help      send one request through a running kvroute as Envoy does and print the decision
+  kvroute calibrate --help  measure a saturated pod's prefill throughput and print the prefix-affinity gate
 `;
 
 /**

@@ -59,6 +59,7 @@ describe("kvroute process", () => {
       "--max-body-bytes",
       "kvroute --version",
       "kvroute route --help",
+      "kvroute calibrate --help",
     ]) {
       expect(r.stdout).toContain(s);
     }
