@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { PRESET_NAMES } from "./fleet";
-import type { FleetLayout, FleetOptions, SimPodRole } from "./fleet";
+import type { FleetLayout, FleetOptions, PortInUseError, PortOption, SimPodRole } from "./fleet";
 import type { SimEngineParams } from "./engine/types";
 
 /** The help text. */
@@ -27,6 +27,21 @@ export const USAGE = `Usage: kvroute-sim [options]
   --endpoints-out FILE  write the kvroute endpoints file here
   --help                this text
 `;
+
+const PORT_FLAGS: { readonly [K in PortOption]: string } = {
+  basePort: "--base-port",
+  kvPort: "--kv-port",
+  kvReplayPort: "--kv-replay-port",
+};
+
+/** What to tell the operator when a port is taken: which address, and the flag that moves it (also via `make run`). */
+export function portInUseMessage(err: PortInUseError): string {
+  const flag = PORT_FLAGS[err.option];
+  return (
+    `${err.message} (another process, or an earlier run still going?). Free it, or move it with ${flag} <port>` +
+    ` (make run: make run RUN_ARGS="${flag} <port>").`
+  );
+}
 
 function int(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;

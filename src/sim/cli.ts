@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { USAGE, parseCli } from "./cli-args";
-import { Fleet } from "./fleet";
+import { USAGE, parseCli, portInUseMessage } from "./cli-args";
+import { Fleet, PortInUseError } from "./fleet";
 
 async function run(): Promise<number> {
   let parsed;
@@ -22,7 +22,14 @@ async function run(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const fleet = await Fleet.start(parsed.fleet);
+  let fleet: Fleet;
+  try {
+    fleet = await Fleet.start(parsed.fleet);
+  } catch (err) {
+    if (!(err instanceof PortInUseError)) throw err;
+    process.stderr.write(`kvroute-sim: ${portInUseMessage(err)}\n`);
+    return 1;
+  }
   fleet.addresses().forEach((a, i) => {
     const role = parsed.fleet.roles?.[i];
     process.stdout.write(

@@ -70,9 +70,60 @@ function isPreset(name: string): name is SimPresetName {
   return (PRESET_NAMES as string[]).includes(name);
 }
 
+/** The option that sets a port of the fleet (the command line's `--base-port`, `--kv-port`, `--kv-replay-port`). */
+export type PortOption = "basePort" | "kvPort" | "kvReplayPort";
+
+/**
+ * A pod could not bind one of its ports because something else holds it: which address, and the option that moves
+ * it. The sockets' own errors name no address (ZeroMQ's says only "Address already in use").
+ */
+export class PortInUseError extends Error {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly option: PortOption,
+    what: string,
+  ) {
+    super(`${host}:${port} (${what}) is already in use`);
+    this.name = "PortInUseError";
+  }
+}
+
+const layoutOf = (o: FleetOptions): FleetLayout =>
+  o.layout ?? (process.platform === "linux" ? "loopback" : "shared");
+
+/** The port an `EADDRINUSE` error from `net` (`port`) or ZeroMQ (`address`: `tcp://host:port`) is about. */
+function portInUse(err: unknown): number | undefined {
+  // Not `instanceof Error`: Node's own errors may come from another realm (a test runner's sandbox).
+  if (typeof err !== "object" || err === null) return undefined;
+  const { code, port, address } = err as { code?: unknown; port?: unknown; address?: unknown };
+  if (code !== "EADDRINUSE") return undefined;
+  if (typeof port === "number") return port;
+  const m = typeof address === "string" ? /:(\d+)$/.exec(address) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+/** `err` as a {@link PortInUseError} when it is a bind of one of pod `i`'s ports (`a`) to a taken address. */
+function asPortInUse(err: unknown, o: FleetOptions, a: PodAddress, i: number): PortInUseError | undefined {
+  const port = portInUse(err);
+  // In the shared layout every port follows from the base port.
+  const shared = layoutOf(o) === "shared";
+  if (port === a.port) return new PortInUseError(a.host, port, "basePort", `serving port of pod ${i}`);
+  if (port === a.pubPort)
+    return new PortInUseError(a.host, port, shared ? "basePort" : "kvPort", `KV-event PUB port of pod ${i}`);
+  if (port === a.replayPort)
+    return new PortInUseError(
+      a.host,
+      port,
+      shared ? "basePort" : "kvReplayPort",
+      `KV-event replay port of pod ${i}`,
+    );
+  return undefined;
+}
+
 /** Addresses of every pod; throws RangeError on a layout that cannot bind. */
 export function fleetAddresses(o: FleetOptions): PodAddress[] {
-  const layout = o.layout ?? (process.platform === "linux" ? "loopback" : "shared");
+  const layout = layoutOf(o);
   const kv = o.kvPort ?? 5557;
   const replay = o.kvReplayPort ?? 5558;
   if (!Number.isInteger(o.pods) || o.pods < 1 || o.pods > 250) throw new RangeError("pods must be 1..250");
@@ -138,7 +189,10 @@ export class Fleet {
     private readonly tokenizer: SimTokenizer,
   ) {}
 
-  /** Start every pod; on a failure, the pods already started are closed and the error rethrown. */
+  /**
+   * Start every pod; on a failure, the pods already started are closed and the error rethrown (a port another
+   * process holds as a {@link PortInUseError}).
+   */
   static async start(o: FleetOptions): Promise<Fleet> {
     if (!isPreset(o.preset))
       throw new RangeError(`unknown preset ${o.preset} (one of ${PRESET_NAMES.join(", ")})`);
@@ -165,7 +219,8 @@ export class Fleet {
     } catch (err) {
       await Promise.all(pods.map((p) => p.close()));
       tokenizer.free();
-      throw err;
+      const failed = addresses[pods.length];
+      throw (failed && asPortInUse(err, o, failed, pods.length)) ?? err;
     }
     return new Fleet(o, pods, tokenizer);
   }

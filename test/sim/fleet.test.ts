@@ -10,9 +10,10 @@ import { startKvEvents } from "../../src/kvevents/manager";
 import { createBlockHasher } from "../../src/prefix/block-hasher";
 import { createEventIndex } from "../../src/prefix/event-index";
 import { createTokenizerRegistry } from "../../src/tokenize/registry";
-import { parseCli } from "../../src/sim/cli-args";
+import { parseCli, portInUseMessage } from "../../src/sim/cli-args";
 import { parse as parseYaml } from "yaml";
-import { Fleet, SIM_ROLESET, endpointsYaml, fleetAddresses } from "../../src/sim/fleet";
+import { Fleet, PortInUseError, SIM_ROLESET, endpointsYaml, fleetAddresses } from "../../src/sim/fleet";
+import type { FleetOptions } from "../../src/sim/fleet";
 import { post, until } from "./helpers";
 import { compiled } from "../support/compiled-build";
 
@@ -118,6 +119,42 @@ describe("fleet", () => {
       await scraper.close();
       await tokenizers.close();
       await fleet.close();
+    }
+  });
+
+  it("a port another process holds: the error names its address and the flag that moves it", async () => {
+    // Hold one loopback port; the fleet is pointed at it as its serving port, then as each KV port.
+    const holder = await new Promise<net.Server>((r) => {
+      const srv = net.createServer();
+      srv.listen(0, "127.0.0.1", () => r(srv));
+    });
+    const held = (holder.address() as net.AddressInfo).port;
+    try {
+      const [free1 = 0, free2 = 0] = await freePorts(2);
+      const base = { pods: 1, preset: "demo", model: "m", layout: "loopback" } as const;
+      const taken = async (
+        ports: Pick<FleetOptions, "basePort" | "kvPort" | "kvReplayPort">,
+      ): Promise<string> => {
+        const err = await Fleet.start({ ...base, ...ports }).then(
+          () => new Error("the fleet started on a taken port"),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(PortInUseError);
+        return portInUseMessage(err as PortInUseError);
+      };
+      expect(await taken({ basePort: held, kvPort: free1, kvReplayPort: free2 })).toMatch(
+        new RegExp(
+          `^127\\.0\\.0\\.1:${held} \\(serving port of pod 0\\) is already in use.*--base-port <port>.*RUN_ARGS="--base-port <port>"`,
+        ),
+      );
+      expect(await taken({ basePort: free1, kvPort: held, kvReplayPort: free2 })).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${held} \\(KV-event PUB port of pod 0\\).*--kv-port <port>`),
+      );
+      expect(await taken({ basePort: free1, kvPort: free2, kvReplayPort: held })).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${held} \\(KV-event replay port of pod 0\\).*--kv-replay-port <port>`),
+      );
+    } finally {
+      await new Promise((r) => holder.close(r));
     }
   });
 
