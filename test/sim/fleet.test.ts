@@ -130,7 +130,8 @@ describe("fleet", () => {
     });
     const held = (holder.address() as net.AddressInfo).port;
     try {
-      const [free1 = 0, free2 = 0] = await freePorts(2);
+      // Fresh ports for each start: a ZeroMQ socket a failed start closed may hold its port a little longer.
+      const [a1 = 0, a2 = 0, b1 = 0, b2 = 0, c1 = 0, c2 = 0] = await freePorts(6);
       const base = { pods: 1, preset: "demo", model: "m", layout: "loopback" } as const;
       const taken = async (
         ports: Pick<FleetOptions, "basePort" | "kvPort" | "kvReplayPort">,
@@ -142,15 +143,15 @@ describe("fleet", () => {
         expect(err).toBeInstanceOf(PortInUseError);
         return portInUseMessage(err as PortInUseError);
       };
-      expect(await taken({ basePort: held, kvPort: free1, kvReplayPort: free2 })).toMatch(
+      expect(await taken({ basePort: held, kvPort: a1, kvReplayPort: a2 })).toMatch(
         new RegExp(
           `^127\\.0\\.0\\.1:${held} \\(serving port of pod 0\\) is already in use.*--base-port <port>.*RUN_ARGS="--base-port <port>"`,
         ),
       );
-      expect(await taken({ basePort: free1, kvPort: held, kvReplayPort: free2 })).toMatch(
+      expect(await taken({ basePort: b1, kvPort: held, kvReplayPort: b2 })).toMatch(
         new RegExp(`^127\\.0\\.0\\.1:${held} \\(KV-event PUB port of pod 0\\).*--kv-port <port>`),
       );
-      expect(await taken({ basePort: free1, kvPort: free2, kvReplayPort: held })).toMatch(
+      expect(await taken({ basePort: c1, kvPort: c2, kvReplayPort: held })).toMatch(
         new RegExp(`^127\\.0\\.0\\.1:${held} \\(KV-event replay port of pod 0\\).*--kv-replay-port <port>`),
       );
     } finally {
