@@ -42,6 +42,8 @@ export interface StateChangeLog {
   down(key: string, fields: object): void;
   /** `key` works (again). */
   up(key: string): void;
+  /** A warn line about `key` that is no change of its state (the caller decides when), under the same budget. */
+  note(key: string, fields: object, msg: string): void;
   /** Whether `key` is down now. */
   isDown(key: string): boolean;
   /** `key` is gone: forget its state (its next failure, or first up, is logged as new). */
@@ -99,6 +101,9 @@ export function createStateChangeLog(log: StateLogSink, o: StateChangeLogOptions
       if (since !== undefined) {
         write("info", { [keyField]: label(key), [downForField]: Math.round(now() - since) }, o.upMsg);
       } else if (o.firstUpMsg !== undefined) write("info", { [keyField]: label(key) }, o.firstUpMsg);
+    },
+    note(key, fields, msg) {
+      write("warn", { [keyField]: label(key), ...fields }, msg);
     },
     isDown: (key) => states.get(key) !== undefined,
     forget(key) {

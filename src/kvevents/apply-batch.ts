@@ -48,7 +48,7 @@ export function applyBatch(t: ApplyTarget, payload: Uint8Array): void {
   const batch = decodeBatch(payload);
   if (isDecodeError(batch)) {
     c.decodeErrors++;
-    t.notify((o) => o.onDecodeError?.(podKey, batch.reason));
+    t.notify((o) => o.onDecodeError?.(podKey, batch.reason, batch.detail));
     return;
   }
   if (t.rank !== undefined && batch.dataParallelRank !== undefined && batch.dataParallelRank !== t.rank) {

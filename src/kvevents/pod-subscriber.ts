@@ -188,7 +188,11 @@ export class PodSubscriber {
     const [, seqFrame, payload] = frames;
     if (frames.length !== 3 || seqFrame === undefined || payload === undefined || seqFrame.length !== 8) {
       this.st.decodeErrors++;
-      this.notify((o) => o.onDecodeError?.(this.podKey, "frames"));
+      const detail =
+        frames.length === 3
+          ? `sequence frame of ${seqFrame?.length ?? 0} bytes, 8 expected`
+          : `${frames.length} frames, 3 expected`;
+      this.notify((o) => o.onDecodeError?.(this.podKey, "frames", detail));
       return;
     }
     this.liveSinceConnect++;

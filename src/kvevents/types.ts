@@ -70,8 +70,11 @@ export type SocketFailure = "timeout" | "closed" | "unreachable" | "protocol" | 
 export interface KvEventsObserver {
   /** One event applied to the sink. */
   onEvent?(podKey: string, tag: KvEventTag): void;
-  /** A payload (or a multipart message) was rejected; the connection is kept. */
-  onDecodeError?(podKey: string, reason: DecodeErrorReason | "frames"): void;
+  /**
+   * A payload (or a multipart message) was rejected; the connection is kept. `detail` says what was wrong in a few
+   * words, never with payload bytes.
+   */
+  onDecodeError?(podKey: string, reason: DecodeErrorReason | "frames", detail: string): void;
   /** A sequence gap was detected (a replay follows). */
   onGap?(podKey: string): void;
   /** A replay was asked for. */

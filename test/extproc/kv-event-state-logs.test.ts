@@ -1,7 +1,8 @@
 /**
  * A pod's KV-event stream logged once per change, through a real kvroute and a real ZeroMQ publisher, read from the
  * server's logger sink: `connected` once, `stream degraded` (warn, with the reason class) when a gap opens,
- * `stream recovered` (info) once the replay filled it, and `degraded` again when the publisher goes away.
+ * `stream recovered` (info) once the replay filled it, and `degraded` again when the publisher goes away. A flood of
+ * undecodable batches writes one warn line, written again only after the stream recovered.
  */
 import { parseEndpointsFile } from "../../src/cluster/discovery/endpoints-file";
 import { FakeVllmPublisher } from "../kvevents/fake-vllm-publisher";
@@ -15,11 +16,15 @@ const ADDRESS = "127.0.0.1:18071";
 const CONNECTED = "kv events: connected";
 const DEGRADED = "kv events: stream degraded; prefix matches on the pod may miss until it recovers";
 const RECOVERED = "kv events: stream recovered";
+const UNDECODABLE =
+  "kv events: undecodable batch dropped; more from the pod are only counted until its stream recovers";
+/** 0xc1 is a msgpack type byte that is never used: not msgpack. */
+const garbage = (): Uint8Array => Uint8Array.of(0xc1, 0x00);
 const cleared = (): Uint8Array => encodeTestBatch(1.5, [{ type: "AllBlocksCleared" }]);
 
 interface EndpointState {
   address: string;
-  prefix: { kvEvents: { lastSeq: string | null } | null };
+  prefix: { kvEvents: { lastSeq: string | null; decodeErrors: number } | null };
 }
 
 describe("KV-event stream state logs", () => {
@@ -30,7 +35,7 @@ describe("KV-event stream state logs", () => {
     await publisher?.close();
   });
 
-  it("connected once; a gap degrades it (warn) until its replay applies (info); a lost publisher degrades it", async () => {
+  it("connected once; bad batches warn once; a gap degrades it (warn) until its replay applies (info); a lost publisher degrades it", async () => {
     const pub = await FakeVllmPublisher.start();
     publisher = pub;
     const pods = parseEndpointsFile(`models:\n  - name: m1\n    endpoints: [${ADDRESS}]\n`);
@@ -64,6 +69,33 @@ describe("KV-event stream state logs", () => {
       "first batch applied",
     );
 
+    const decodeErrors = async (): Promise<number | undefined> =>
+      (await debugPods<EndpointState>(harness)).find((p) => p.address === ADDRESS)?.prefix.kvEvents
+        ?.decodeErrors;
+
+    // A flood of bad messages (a wrong frame count, then payloads that are not msgpack): one warn line, naming the
+    // pod and why, never the bytes. The good batch after them is the barrier: once it applied, all of them were read.
+    await pub.sendRaw([Buffer.from("kv-events"), Buffer.alloc(8)]);
+    for (let i = 0; i < 20; i++) void pub.publish(garbage());
+    const good = await pub.publish(cleared());
+    expect(await next(UNDECODABLE, 1)).toEqual(
+      expect.objectContaining({
+        level: "warn",
+        pod: ADDRESS,
+        reason: "decode-frames",
+        detail: "2 frames, 3 expected",
+      }),
+    );
+    await within(
+      (async () => {
+        while ((await lastSeq()) !== String(good)) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      15_000,
+      "batch after the bad ones applied",
+    );
+    expect(await decodeErrors()).toBe(21);
+    expect(lines(UNDECODABLE)).toHaveLength(1);
+
     // A batch lost on the way (numbered, retained for replay, never sent), then the next one: a gap.
     await pub.publish(cleared(), { skip: true });
     await pub.publish(cleared());
@@ -71,6 +103,13 @@ describe("KV-event stream state logs", () => {
     const recovered = await next(RECOVERED, 1);
     expect(recovered).toMatchObject({ level: "info", pod: ADDRESS });
     expect(typeof recovered["downForMs"]).toBe("number");
+    // After a recovery, a bad batch is news again.
+    await pub.publish(garbage());
+    expect(await next(UNDECODABLE, 2)).toMatchObject({
+      level: "warn",
+      pod: ADDRESS,
+      reason: "decode-msgpack",
+    });
 
     // The engine goes away: one more change.
     await pub.close();
