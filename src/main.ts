@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConfigError, helpText, loadConfigFromProcess } from "./config";
+import { ConfigError, helpText, loadConfigFromProcess, unreadAibrixEnvFromProcess } from "./config";
 
 /** The other commands of the `kvroute` binary (`cli.ts`), after the serving flags in `--help`. */
 const COMMANDS_HELP = `
@@ -26,7 +26,7 @@ export async function main(): Promise<number> {
       process.stdout.write(helpText() + COMMANDS_HELP);
       return 0;
     }
-    return await (await import("./serve.js")).serve(config);
+    return await (await import("./serve.js")).serve(config, unreadAibrixEnvFromProcess());
   } catch (e) {
     // Refused when read, or by discovery before anything started (a kubeconfig that cannot be loaded).
     if (!(e instanceof ConfigError)) throw e;

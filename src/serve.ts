@@ -115,12 +115,20 @@ function killIfReadStuck(discovery: Discovery, stdout: StdoutLogger): void {
 /**
  * Run kvroute with `config` until it is stopped; resolves with the exit code (0 after a drain, 1 when it could not
  * start). Rejects with `ConfigError` when the discovery source is refused, before anything started.
+ * `unreadAibrixEnv`: the `AIBRIX_*` variables set that kvroute does not read (`unreadAibrixEnv`), warned about.
  */
-export async function serve(config: Config): Promise<number> {
+export async function serve(config: Config, unreadAibrixEnv: readonly string[] = []): Promise<number> {
   const startDiscovery = await prepareDiscovery(config);
   // Whatever way `run` ends (a stop, a failed start, a throw), the buffered log lines are written before the
   // caller exits.
   const stdout = createStdoutLogger(config.logLevel);
+  // Settings an AIBrix user expects to work but that do nothing here: names only (values may be secrets).
+  if (unreadAibrixEnv.length > 0) {
+    stdout.log.warn(
+      { ignoredEnv: unreadAibrixEnv },
+      "AIBrix environment variables set but not read by kvroute; see docs/migrating-from-aibrix.md",
+    );
+  }
   try {
     return await run(config, startDiscovery, stdout);
   } finally {

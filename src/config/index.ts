@@ -11,6 +11,7 @@ export type { HelpRequest, LoadResult } from "./load";
 export { LOG_LEVELS, REQUEST_BODY_MODES, RESPONSE_BODY_MODES } from "./config";
 export { SETTINGS } from "./settings";
 export { startupSummary } from "./summary";
+export { unreadAibrixEnv, unreadAibrixEnvFromProcess } from "./aibrix-env";
 export type { DiscoveryMode, StartupSummary } from "./summary";
 export type { Config, LogLevel, RequestBodyMode, ResponseBodyMode } from "./config";
 export type { Setting } from "./settings";

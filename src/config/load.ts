@@ -228,8 +228,8 @@ export function loadConfig(
 }
 
 /**
- * `loadConfig` on this process's command line and environment. The only function in kvroute that reads
- * `process.argv` or `process.env`.
+ * `loadConfig` on this process's command line and environment. Only src/config reads `process.argv` or
+ * `process.env` (here, `commandFromProcess`, and `unreadAibrixEnvFromProcess` for the startup warning).
  */
 export function loadConfigFromProcess(): LoadResult {
   return loadConfig(process.argv.slice(2), process.env);

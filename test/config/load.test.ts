@@ -1,6 +1,6 @@
 import { availableParallelism, hostname } from "node:os";
 import type { Config } from "../../src/config";
-import { loadConfig } from "../../src/config";
+import { SETTINGS, loadConfig, unreadAibrixEnv } from "../../src/config";
 import { load } from "./load-support";
 import type { Env } from "./load-support";
 
@@ -214,6 +214,34 @@ describe("loadConfig from the environment (AIBrix names where AIBrix has one)", 
   ])("%s=%s sets %s", (env, value, field, expected) => {
     const extra: Env = field === "standalone" ? { KVROUTE_ENDPOINTS_CONFIG: "e.yaml" } : {};
     expect(load([], { ...extra, [env]: value })[field]).toEqual(expected);
+  });
+});
+
+describe("unreadAibrixEnv (the startup warning's names)", () => {
+  it("lists the AIBRIX_* variables set that no setting reads, sorted, by name only", () => {
+    const env: Env = {
+      AIBRIX_STATESYNC_ENABLED: "true",
+      AIBRIX_PREFIX_CACHE_KV_EVENT_SYNC_ENABLED: "true",
+      AIBRIX_SYNC_REDIS_PASSWORD: "s3cret",
+      AIBRIX_PREFIX_CACHE_BLOCK_SIZE: "128",
+      AIBRIX_AUTH_BEARER_TOKEN: "t0ken",
+      AIBRIX_TOKENIZER_TYPE: "",
+      KVROUTE_NOT_A_SETTING: "x",
+      PATH: "/usr/bin",
+    };
+    const names = unreadAibrixEnv(env);
+    expect(names).toEqual([
+      "AIBRIX_PREFIX_CACHE_KV_EVENT_SYNC_ENABLED",
+      "AIBRIX_STATESYNC_ENABLED",
+      "AIBRIX_SYNC_REDIS_PASSWORD",
+    ]);
+    expect(JSON.stringify(names)).not.toContain("s3cret");
+  });
+
+  it("lists none of the AIBRIX_* names kvroute reads", () => {
+    const read = Object.values(SETTINGS).flatMap((s) => (s.env?.startsWith("AIBRIX_") ? [s.env] : []));
+    expect(read.length).toBeGreaterThan(10);
+    expect(unreadAibrixEnv(Object.fromEntries(read.map((name) => [name, "1"])))).toEqual([]);
   });
 });
 
